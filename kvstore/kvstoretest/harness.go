@@ -1,0 +1,42 @@
+// Package kvstoretest is the conformance suite every kvstore backend passes,
+// run unchanged against real servers: Run(t, harness).
+package kvstoretest
+
+import (
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
+)
+
+// Harness adapts one backend to the suite.
+type Harness struct {
+	// NewCluster starts a fresh, empty server (or store file) that lives
+	// until the end of t.
+	NewCluster func(t *testing.T) Cluster
+	// Unreachable returns a Store configured for an endpoint where nothing
+	// listens, or the error opening it gave; the suite checks that its
+	// operations fail within a bounded time and name the endpoint. Nil for
+	// backends without a network endpoint.
+	Unreachable func(t *testing.T) (endpoint string, s kvstore.Store, err error)
+}
+
+// Cluster is one running backend.
+type Cluster interface {
+	// Client returns a new client Store of the cluster, closed at the end
+	// of t. Backends that allow one Store per process (embedded) return
+	// the same one each time.
+	Client(t *testing.T) kvstore.Store
+	// Restart stops the server and starts it again with its data, blocking
+	// until it answers. It returns whether Stores obtained from Client
+	// before the restart stay usable (true for network backends; false for
+	// embedded, whose restart is closing and reopening the file).
+	Restart(t *testing.T) (clientsSurvive bool)
+	// Stop and Start split Restart for tests that act during the outage;
+	// Start returns what Restart does.
+	Stop(t *testing.T)
+	Start(t *testing.T) (clientsSurvive bool)
+	// Compact discards the history before rev so that a watch from an
+	// older revision cannot resume exactly. Nil-safe: backends without
+	// history return false.
+	Compact(t *testing.T, rev int64) (supported bool)
+}

@@ -162,3 +162,22 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "state.db")
+	s, err := embedded.Open(embedded.Config{Path: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	kvstoretest.Bench(b, kvstoretest.BenchTarget{
+		// One Store per file: every "client" shares it, and closing is
+		// left to the deferred Close above.
+		Client: func(*testing.B) kvstore.Store { return unclosable{s} },
+	})
+}
+
+// unclosable lets Bench close its clients without closing the shared Store.
+type unclosable struct{ kvstore.Store }
+
+func (unclosable) Close() error { return nil }

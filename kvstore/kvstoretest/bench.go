@@ -27,21 +27,8 @@ type BenchTarget struct {
 // time this process and the server spent per operation, which is steadier.
 func Bench(b *testing.B, target BenchTarget) {
 	value := make([]byte, 256)
-	b.Run("Get", func(b *testing.B) {
-		s := target.Client(b)
-		defer s.Close()
-		ctx := context.Background()
-		if _, err := kvstore.Put(ctx, s, "bench/get", value); err != nil {
-			b.Fatal(err)
-		}
-		measure(b, target, func() {
-			for i := 0; i < b.N; i++ {
-				if _, err := s.Get(ctx, "bench/get"); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
+	b.Run("Get", func(b *testing.B) { benchGet(b, target, value) })
+	b.Run("GetStale", func(b *testing.B) { benchGet(b, target, value, kvstore.Stale) })
 	b.Run("GetParallel", func(b *testing.B) {
 		s := target.Client(b)
 		defer s.Close()
@@ -96,6 +83,22 @@ func Bench(b *testing.B, target BenchTarget) {
 				}
 			}
 		})
+	})
+}
+
+func benchGet(b *testing.B, target BenchTarget, value []byte, opts ...kvstore.ReadOption) {
+	s := target.Client(b)
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := kvstore.Put(ctx, s, "bench/get", value); err != nil {
+		b.Fatal(err)
+	}
+	measure(b, target, func() {
+		for i := 0; i < b.N; i++ {
+			if _, err := s.Get(ctx, "bench/get", opts...); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }
 

@@ -1,0 +1,19 @@
+package etcd
+
+import (
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/internal/testserver"
+	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/kvstoretest"
+)
+
+// BenchmarkStore runs the shared kvstore benchmarks against a local etcd
+// member, reporting the client's and the server's CPU time per operation.
+func BenchmarkStore(b *testing.B) {
+	srv := testserver.Etcd(b)
+	kvstoretest.Bench(b, kvstoretest.BenchTarget{
+		Client:    func(b *testing.B) kvstore.Store { return newStore(b, srv.Addr) },
+		ServerCPU: srv.CPUTime,
+	})
+}

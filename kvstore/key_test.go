@@ -140,6 +140,7 @@ func TestCheckOps(t *testing.T) {
 		{"check and write", []kvstore.Op{kvstore.CheckOp("a", 3), kvstore.PutOp("a", nil)}, nil},
 		{"delete with value", []kvstore.Op{{Kind: kvstore.OpDelete, Key: "a", Value: []byte("x")}}, errAny},
 		{"unknown kind", []kvstore.Op{{Kind: 9, Key: "a"}}, errAny},
+		{"unconditional check", []kvstore.Op{{Kind: kvstore.OpCheck, Key: "a"}}, errAny},
 		{"negative revision", []kvstore.Op{kvstore.PutIfOp("a", nil, -1)}, errAny},
 	} {
 		err := lim.CheckOps(tc.ops)

@@ -152,6 +152,9 @@ func (l Limits) CheckOps(ops []Op) error {
 		default:
 			return fmt.Errorf("kvstore: op on %q: unknown kind %d", op.Key, op.Kind)
 		}
+		if op.Kind == OpCheck && !op.Conditional {
+			return fmt.Errorf("kvstore: check of %q is not conditional; build it with CheckOp", op.Key)
+		}
 		if op.Kind != OpPut && len(op.Value) > 0 {
 			return fmt.Errorf("kvstore: %s of %q carries a value", op.Kind, op.Key)
 		}

@@ -86,7 +86,10 @@ type Store interface {
 	// delivered, as its own event, folded into a later event for the same
 	// key, or reflected in a Resync. Consul reports the state under a prefix
 	// rather than each change, so a key changed twice between two of its
-	// responses yields one event.
+	// responses yields one event. A Resync may carry a lower revision than
+	// the events before it, when the store's revision went backwards (a
+	// Consul snapshot restore or tombstone reaping, an etcd restore):
+	// consumers take its revision as their new position.
 	Watch(ctx context.Context, prefix string, fromRevision int64) (<-chan Event, error)
 
 	// Lock blocks until it holds key, bound to a lease of opts.TTL that it

@@ -13,6 +13,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -49,7 +50,12 @@ var Schemes = []string{"file", "consul", "etcd"}
 func Open(ctx context.Context, endpoint string, opts Options) (kvstore.Store, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("store endpoint %q: %w", endpoint, err)
+		// url.Error repeats the whole URL, which may hold a password.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("store endpoint %q: %w", redact(endpoint), err)
 	}
 	switch u.Scheme {
 	case "file":
@@ -76,6 +82,23 @@ func Open(ctx context.Context, endpoint string, opts Options) (kvstore.Store, er
 	}
 	return nil, fmt.Errorf("store endpoint %q: unknown scheme %q; use one of %s (for example %s)",
 		u.Redacted(), u.Scheme, strings.Join(Schemes, ", "), DefaultEndpoint)
+}
+
+// redact hides the user information of an endpoint that does not parse,
+// so that a password in it reaches no log.
+func redact(endpoint string) string {
+	scheme, rest, ok := strings.Cut(endpoint, "://")
+	if !ok {
+		return endpoint
+	}
+	authority, path, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		authority = "REDACTED" + authority[i:]
+	}
+	if path != "" || strings.HasSuffix(rest, "/") {
+		authority += "/" + path
+	}
+	return scheme + "://" + authority
 }
 
 // nonNil keeps a nil *T from becoming a non-nil kvstore.Store.

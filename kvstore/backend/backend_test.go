@@ -59,6 +59,8 @@ func TestOpenErrors(t *testing.T) {
 		{"etcd://127.0.0.1:" + itoa(port), []string{"127.0.0.1:" + itoa(port)}},
 		{"file:///nonexistent-dir/state.db", []string{"/nonexistent-dir/state.db"}},
 		{"file://host/state.db", []string{"host"}},
+		{"etcd://root:hunter2@10.0.0.1:2379x", []string{"invalid port", "REDACTED@10.0.0.1:2379x"}},
+		{"consul://x:s3cr%zzet@127.0.0.1", []string{"REDACTED@127.0.0.1"}},
 	} {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		s, err := backend.Open(ctx, tc.endpoint, backend.Options{})
@@ -70,6 +72,9 @@ func TestOpenErrors(t *testing.T) {
 		}
 		if s != nil {
 			t.Errorf("open %s: got a non-nil store with error %v", tc.endpoint, err)
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "s3cr") {
+			t.Errorf("open %s: error %q repeats the password", tc.endpoint, err)
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(err.Error(), w) {

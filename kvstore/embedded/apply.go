@@ -23,7 +23,10 @@ const (
 	recordHeader = 1 + 3*8
 )
 
-var errCorrupt = errors.New("corrupt record")
+var (
+	errCorrupt     = errors.New("corrupt record")
+	errCorruptFile = errors.New("state file is damaged")
+)
 
 func (r record) encode() []byte {
 	b := make([]byte, recordHeader+len(r.value))
@@ -103,7 +106,7 @@ func (s *Store) commit(fence *lock, ops []kvstore.Op) (int64, error) {
 	rev := s.rev + 1
 	var events []kvstore.Event
 	var ended []int64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKV)
 		if fence != nil && !fence.holds(b) {
 			return fmt.Errorf("apply fenced by %q: %w", fence.key, kvstore.ErrFenced)

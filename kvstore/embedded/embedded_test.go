@@ -1,13 +1,16 @@
 package embedded_test
 
 import (
+	"bytes"
 	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
@@ -181,3 +184,88 @@ func BenchmarkStore(b *testing.B) {
 type unclosable struct{ kvstore.Store }
 
 func (unclosable) Close() error { return nil }
+
+func TestDamagedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := embedded.Open(embedded.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if _, err := kvstore.Put(t.Context(), s, "k/"+strconv.Itoa(i), bytes.Repeat([]byte("v"), 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file cut short, as a full disk or an interrupted copy leaves it:
+	// Open either fails naming the file as damaged, or finds what is left
+	// readable. Neither may crash.
+	for n := 100; n < len(b); n += 4096 * 3 {
+		cut := filepath.Join(t.TempDir(), "cut.db")
+		if err := os.WriteFile(cut, b[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := embedded.Open(embedded.Config{Path: cut})
+		if err != nil {
+			if !strings.Contains(err.Error(), cut) || !strings.Contains(err.Error(), "damaged") {
+				t.Errorf("open of a file cut to %d bytes: got %q, want it to name the file as damaged", n, err)
+			}
+			continue
+		}
+		if _, err := s.List(t.Context(), ""); err != nil {
+			t.Errorf("list of a file cut to %d bytes that opened: %v", n, err)
+		}
+		s.Close()
+	}
+}
+
+func TestDamagedRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := embedded.Open(embedded.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kvstore.Put(t.Context(), s, "certs/a", []byte("good")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("kv")).Put([]byte("certs/b"), []byte("garbage"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = embedded.Open(embedded.Config{Path: path})
+	if err != nil {
+		t.Fatalf("open with one damaged record: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Get(t.Context(), "certs/b"); err == nil || errors.Is(err, kvstore.ErrNotFound) || !strings.Contains(err.Error(), "certs/b") {
+		t.Fatalf("get of a damaged record: got %v, want an error naming it", err)
+	}
+	if kv, err := s.Get(t.Context(), "certs/a"); err != nil || string(kv.Value) != "good" {
+		t.Fatalf("get of an intact record next to a damaged one: got %q, %v", kv.Value, err)
+	}
+	// A watch over the damaged record waits for it to be repaired.
+	ch, err := s.Watch(t.Context(), "certs/", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kvstore.Put(t.Context(), s, "certs/b", []byte("repaired")); err != nil {
+		t.Fatalf("overwrite of a damaged record: %v", err)
+	}
+	ev := <-ch
+	if ev.Type != kvstore.EventResync || len(ev.Snapshot) != 2 || string(ev.Snapshot[1].Value) != "repaired" {
+		t.Fatalf("first event after repair: got %s with %d entries, want a resync with both", ev.Type, len(ev.Snapshot))
+	}
+}

@@ -109,7 +109,7 @@ func (s *Store) tryLock(key string, value []byte) (*lock, error) {
 	rev := s.rev + 1
 	l := &lock{s: s, key: key, id: s.nextLease, token: rev, done: make(chan struct{})}
 	taken := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKV)
 		if b.Get([]byte(key)) != nil {
 			taken = true

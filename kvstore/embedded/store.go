@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -111,9 +113,13 @@ func Open(cfg Config) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: cfg.LockTimeout})
+	db, err := openBolt(cfg)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("embedded store %s: the file is locked by another process (is another tollgate using it?)", cfg.Path)
+	}
+	if err != nil && !errors.Is(err, errCorruptFile) && !errors.Is(err, fs.ErrPermission) && !errors.Is(err, fs.ErrNotExist) {
+		// bbolt's own findings: "invalid database", "file size too small".
+		err = fmt.Errorf("%w (%v): restore the file from a backup, or move it aside to start empty", errCorruptFile, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("embedded store %s: %w", cfg.Path, err)
@@ -126,11 +132,37 @@ func Open(cfg Config) (*Store, error) {
 		changed: make(chan struct{}),
 		locks:   map[int64]*lock{},
 	}
-	if err := s.init(); err != nil {
+	if err := guard(s.init); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("embedded store %s: %w", cfg.Path, err)
 	}
 	return s, nil
+}
+
+// openBolt opens the file, turning a panic of bbolt's on a damaged file
+// into an error.
+func openBolt(cfg Config) (db *bolt.DB, err error) {
+	err = guard(func() error {
+		var err error
+		db, err = bolt.Open(cfg.Path, 0o600, &bolt.Options{Timeout: cfg.LockTimeout})
+		return err
+	})
+	return db, err
+}
+
+// guard runs fn, returning a panic in it as an error: bbolt panics on some
+// damaged files, and faults reading a file cut short (its memory map
+// reaches past the end), and a damaged file must not crash-loop the
+// replica. bbolt rolls back a transaction a panic leaves.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v): restore the file from a backup, or move it aside to start empty; "+
+				"`bbolt check FILE` tells what is damaged", errCorruptFile, r)
+		}
+	}()
+	return fn()
 }
 
 // init creates the buckets, loads the revision and deletes the lock keys
@@ -151,18 +183,23 @@ func (s *Store) init() error {
 			}
 		}
 		var orphans [][]byte
+		corrupt := 0
 		err = kv.ForEach(func(k, v []byte) error {
 			r, err := decodeRecord(v)
-			if err != nil {
-				return fmt.Errorf("record %q: %w", k, err)
-			}
-			if r.lease != 0 {
-				orphans = append(orphans, k)
+			switch {
+			case err != nil:
+				// Kept: Get and List report it, and a write repairs it.
+				corrupt++
+			case r.lease != 0:
+				orphans = append(orphans, append([]byte{}, k...))
 			}
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		if corrupt > 0 {
+			s.log.Warn("state file holds unreadable records; reads of them fail until they are written again", "count", corrupt)
 		}
 		if len(orphans) > 0 {
 			s.rev++
@@ -200,7 +237,7 @@ func (s *Store) Get(ctx context.Context, key string, _ ...kvstore.ReadOption) (k
 		return kvstore.KV{}, fmt.Errorf("get %q: %w", key, err)
 	}
 	var out kvstore.KV
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketKV).Get([]byte(key))
 		if v == nil {
 			return kvstore.ErrNotFound
@@ -227,7 +264,7 @@ func (s *Store) List(ctx context.Context, prefix string, _ ...kvstore.ReadOption
 		return kvstore.List{}, fmt.Errorf("list %q: %w", prefix, err)
 	}
 	var out kvstore.List
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = listTx(tx, prefix)
 		return err
@@ -236,6 +273,16 @@ func (s *Store) List(ctx context.Context, prefix string, _ ...kvstore.ReadOption
 		return kvstore.List{}, fmt.Errorf("list %q: %w", prefix, err)
 	}
 	return out, nil
+}
+
+// view runs a read transaction, guarded against a damaged file.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	return guard(func() error { return s.db.View(fn) })
+}
+
+// update runs a write transaction, guarded against a damaged file.
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	return guard(func() error { return s.db.Update(fn) })
 }
 
 // listTx lists prefix within tx, with the revision committed in tx.

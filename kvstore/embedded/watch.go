@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // Watch implements kvstore.Store. Changes come from the in-memory history;
@@ -37,20 +39,24 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRevision int64) (<
 
 func (s *Store) watch(ctx context.Context, prefix string, rev int64, ch chan<- kvstore.Event) {
 	resync := rev == 0
+	bo := retry.Backoff{What: "embedded store watch resync", Log: s.log}
 	for {
 		if resync {
 			ev, err := s.snapshot(prefix)
 			if err != nil {
-				// Only a closed or corrupt file fails here; the first ends
-				// the watch below, the second is worth retrying after the
-				// next change, which may repair it.
-				s.log.Warn("watch resync failed", "prefix", prefix, "err", err)
-			} else {
-				if !s.send(ctx, ch, ev) {
+				// A damaged record under prefix: retry, as a write may
+				// repair it.
+				bo.Failed(err)
+				if !s.pause(ctx, bo.Next()) {
 					return
 				}
-				rev = ev.Revision
+				continue
 			}
+			bo.Succeeded()
+			if !s.send(ctx, ch, ev) {
+				return
+			}
+			rev = ev.Revision
 		}
 		s.mu.Lock()
 		events, upTo, needResync := s.eventsAfter(rev, prefix)
@@ -72,6 +78,20 @@ func (s *Store) watch(ctx context.Context, prefix string, rev int64, ch chan<- k
 		case <-s.closing:
 			return
 		}
+	}
+}
+
+// pause waits d; false means the watch must end.
+func (s *Store) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.closing:
+		return false
 	}
 }
 
@@ -97,7 +117,7 @@ func (s *Store) eventsAfter(rev int64, prefix string) (events []kvstore.Event, u
 
 func (s *Store) snapshot(prefix string) (kvstore.Event, error) {
 	var l kvstore.List
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		l, err = listTx(tx, prefix)
 		return err

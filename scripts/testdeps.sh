@@ -23,6 +23,13 @@ export CGO_ENABLED=0
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 
+# fail NAME LOG: reports a failed build with the end of its output.
+fail() {
+  echo "testdeps: building $1 failed; the end of its output:" >&2
+  tail -n 40 "$2" >&2
+  exit 1
+}
+
 # have NAME VERSION: true when $dir/NAME exists and was built at VERSION.
 have() {
   [ -x "$dir/$1" ] && [ "$(cat "$dir/$1.version" 2>/dev/null)" = "$2" ]
@@ -51,7 +58,7 @@ wrapper() {
     go get "$module@$version"
     go mod tidy
     go build -trimpath -o "$dir/$name.tmp" "$pkg"
-  )
+  ) >"$work/$name.log" 2>&1 || fail "$name" "$work/$name.log"
   mv "$dir/$name.tmp" "$dir/$name"
   echo "$version" >"$dir/$name.version"
 }
@@ -66,7 +73,8 @@ if have pebble "$PEBBLE_VERSION"; then
   echo "testdeps: pebble $PEBBLE_VERSION already built"
 else
   echo "testdeps: building pebble $PEBBLE_VERSION"
-  GOBIN="$work/pebble-bin" go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
+  GOBIN="$work/pebble-bin" go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION" \
+    >"$work/pebble.log" 2>&1 || fail pebble "$work/pebble.log"
   mv "$work/pebble-bin/pebble" "$dir/pebble"
   echo "$PEBBLE_VERSION" >"$dir/pebble.version"
 fi

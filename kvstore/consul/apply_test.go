@@ -3,10 +3,8 @@ package consul
 import (
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -107,50 +105,3 @@ func TestIsConflict(t *testing.T) {
 		}
 	}
 }
-
-// TestWatchEvents drives the watch's state machine with made-up answers.
-func TestWatchEvents(t *testing.T) {
-	kv := func(k string, rev int64) kvstore.KV { return kvstore.KV{Key: k, Value: []byte(k), Revision: rev} }
-	s := &Store{log: slog.New(slog.DiscardHandler)}
-	summary := func(evs []kvstore.Event) string {
-		var b []string
-		for _, ev := range evs {
-			b = append(b, ev.Type.String()+":"+ev.KV.Key+"@"+itoa(ev.Revision))
-		}
-		return strings.Join(b, " ")
-	}
-
-	w := &watcher{s: s}
-	if got := summary(w.events([]kvstore.KV{kv("a", 3)}, 5, 0)); got != "resync:@5" {
-		t.Fatalf("first answer from 0: got %s", got)
-	}
-	if got := w.events([]kvstore.KV{kv("a", 3)}, 5, 0); got != nil {
-		t.Fatalf("same index again: got %v", got)
-	}
-	got := summary(w.events([]kvstore.KV{kv("a", 9), kv("b", 7), kv("c", 8)}, 9, 0))
-	if want := "put:b@7 put:c@8 put:a@9"; got != want {
-		t.Fatalf("puts: got %s, want %s", got, want)
-	}
-	got = summary(w.events([]kvstore.KV{kv("c", 8)}, 12, 0))
-	if want := "delete:a@12 delete:b@12"; got != want {
-		t.Fatalf("deletes: got %s, want %s", got, want)
-	}
-	if got := summary(w.events([]kvstore.KV{kv("c", 8)}, 4, 0)); got != "resync:@4" {
-		t.Fatalf("index going backwards: got %s", got)
-	}
-
-	w = &watcher{s: s}
-	if got := w.events([]kvstore.KV{kv("a", 3)}, 5, 5); got != nil {
-		t.Fatalf("from the current index: got %v", got)
-	}
-	w = &watcher{s: s}
-	if got := w.events([]kvstore.KV{kv("a", 3)}, 5, 8); got != nil {
-		t.Fatalf("from a later store revision, prefix unchanged: got %v", got)
-	}
-	w = &watcher{s: s}
-	if got := summary(w.events([]kvstore.KV{kv("a", 6)}, 6, 5)); got != "resync:@6" {
-		t.Fatalf("from an older index: got %s", got)
-	}
-}
-
-func itoa(i int64) string { return strconv.FormatInt(i, 10) }

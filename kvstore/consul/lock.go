@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // Session TTL bounds Consul enforces.
@@ -150,7 +151,7 @@ type acquirer struct {
 	value   []byte
 	ttl     time.Duration
 	session string
-	renewed time.Time // last creation or renewal of session
+	renewed time.Time // when the last creation or renewal of session was sent
 	index   uint64    // of the last look at the key
 }
 
@@ -186,25 +187,32 @@ func (a *acquirer) acquire(ctx context.Context) (int64, error) {
 
 // keepSession creates the session, or renews it when a third of its TTL
 // has passed, or replaces it when it expired.
+//
+// The renewal time recorded is when the request was sent, not when its
+// answer came: the server starts the TTL somewhere in between, so the
+// client's idea of the session's end is never later than the server's.
+// (The lock op itself does not renew the session, so it moves nothing.)
 func (a *acquirer) keepSession(ctx context.Context) error {
 	if a.session != "" && time.Since(a.renewed) < a.ttl/3 {
 		return nil
 	}
 	if a.session != "" {
+		start := time.Now()
 		ok, err := a.s.renewSession(ctx, a.session, a.s.timeout)
 		if err != nil {
 			return err
 		}
 		if ok {
-			a.renewed = time.Now()
+			a.renewed = start
 			return nil
 		}
 	}
+	start := time.Now()
 	id, err := a.s.createSession(ctx, a.key, a.ttl)
 	if err != nil {
 		return err
 	}
-	a.session, a.renewed = id, time.Now()
+	a.session, a.renewed = id, start
 	return nil
 }
 
@@ -313,7 +321,10 @@ func (s *Store) destroy(ctx context.Context, id string) error {
 	return nil
 }
 
-// renew renews the session every TTL/3 until the lock ends.
+// renew renews the session every TTL/3 until the lock ends. renewed is
+// when the last successful renewal (or the creation) was sent; the lock is
+// given up a TTL after that, measured, like renewed, from when a request
+// was sent, so that it never outlives the server's session.
 func (l *lock) renew(ctx context.Context, renewed time.Time) {
 	defer l.s.wg.Done()
 	defer l.wg.Done()
@@ -322,7 +333,7 @@ func (l *lock) renew(ctx context.Context, renewed time.Time) {
 	defer tick.Stop()
 	deadline := time.NewTimer(l.ttl - time.Since(renewed))
 	defer deadline.Stop()
-	failing := false
+	failing := false // renewals keep to the ticker: no backoff
 	for {
 		select {
 		case <-ctx.Done():
@@ -332,6 +343,7 @@ func (l *lock) renew(ctx context.Context, renewed time.Time) {
 			return
 		case <-tick.C:
 		}
+		start := time.Now()
 		ok, err := l.s.renewSession(ctx, l.session, min(l.s.timeout, interval))
 		switch {
 		case ctx.Err() != nil:
@@ -346,7 +358,7 @@ func (l *lock) renew(ctx context.Context, renewed time.Time) {
 			return
 		default:
 			failing = false
-			deadline.Reset(l.ttl)
+			deadline.Reset(l.ttl - time.Since(start))
 		}
 	}
 }
@@ -356,14 +368,15 @@ func (l *lock) monitor(ctx context.Context) {
 	defer l.s.wg.Done()
 	defer l.wg.Done()
 	index := uint64(l.token)
-	var b backoff
+	b := retry.Backoff{What: "consul lock key watch", Log: l.s.log}
 	for {
 		pair, idx, err := l.s.blockingGet(ctx, l.key, index, blockWait)
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			if !b.wait(ctx) {
+			b.Failed(err)
+			if !b.Wait(ctx) {
 				return
 			}
 			continue
@@ -374,7 +387,7 @@ func (l *lock) monitor(ctx context.Context) {
 			l.lose("lock key held by another session")
 			return
 		}
-		b.reset()
+		b.Succeeded()
 		index = idx
 	}
 }

@@ -11,7 +11,6 @@ package consul
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,19 +62,9 @@ type Config struct {
 	// TokenFile is a file holding the ACL token, read once by New.
 	TokenFile string
 
-	// TLS talks HTTPS to the agent.
-	TLS bool
-	// CAFile is a PEM bundle of the CAs to trust; empty means the system's.
-	CAFile string
-	// CertFile and KeyFile are a client certificate and its key, for
-	// agents that verify clients (verify_incoming). Both or neither.
-	CertFile, KeyFile string
-	// ServerName is the name to verify the agent's certificate against;
-	// empty means the host of Address.
-	ServerName string
-	// InsecureSkipVerify disables verification of the agent's certificate.
-	// For testing only: anyone on the path can then read the ACL token.
-	InsecureSkipVerify bool
+	// TLS configures HTTPS to the agent; the zero value is plain HTTP. An
+	// empty TLS.ServerName means the host of Address.
+	TLS kvstore.ClientTLS
 
 	// Logger receives warnings about watches and locks. Nil discards them.
 	Logger *slog.Logger
@@ -155,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Endpoint, err)
 	}
 	scheme := "http"
-	if cfg.TLS {
+	if cfg.TLS.Enabled {
 		scheme = "https"
 	}
 	client, err := api.NewClient(&api.Config{
@@ -221,6 +210,9 @@ const (
 )
 
 func validate(cfg Config) error {
+	if err := cfg.TLS.Check(); err != nil {
+		return err
+	}
 	if cfg.LockDelay > maxLockDelay {
 		return fmt.Errorf("LockDelay %s exceeds Consul's maximum of %s", cfg.LockDelay, maxLockDelay)
 	}
@@ -291,28 +283,23 @@ func newTransport(cfg Config) (*http.Transport, error) {
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	if !cfg.TLS {
-		if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "" || cfg.InsecureSkipVerify {
-			return nil, errors.New("TLS options given without TLS: add tls=true to the endpoint URL (Config.TLS)")
-		}
-		return t, nil
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, errors.New("a client certificate needs both cert_file and key_file")
-	}
-	tc, err := api.SetupTLSConfig(&api.TLSConfig{
-		Address:            cfg.ServerName,
-		CAFile:             cfg.CAFile,
-		CertFile:           cfg.CertFile,
-		KeyFile:            cfg.KeyFile,
-		InsecureSkipVerify: cfg.InsecureSkipVerify,
-	})
+	tc, err := cfg.TLS.Config()
 	if err != nil {
 		return nil, fmt.Errorf("TLS setup: %w", err)
 	}
-	tc.MinVersion = tls.VersionTLS12
+	if tc != nil && tc.ServerName == "" {
+		tc.ServerName = addressHost(cfg.Address)
+	}
 	t.TLSClientConfig = tc
 	return t, nil
+}
+
+// addressHost is the host of a host[:port] address, without brackets.
+func addressHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
 }
 
 // checkReachable asks the agent for the Raft leader.

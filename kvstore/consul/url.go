@@ -10,15 +10,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 // DefaultPort is the port of an endpoint URL without one: Consul's HTTP API.
 const DefaultPort = "8500"
 
-// urlParams are the query parameters ParseURL accepts.
-var urlParams = []string{
-	"ca_file", "cert_file", "dc", "insecure_skip_verify", "key_file", "server_name", "tls", "token_file",
-}
+// urlParams are the query parameters ParseURL accepts, sorted: the shared
+// TLS ones and Consul's own.
+var urlParams = slices.Sorted(slices.Values(append([]string{"dc", "token_file"}, kvstore.TLSParams...)))
 
 // ParseURL reads an endpoint URL into a Config:
 //
@@ -124,28 +125,13 @@ func parseParams(cfg *Config, raw string) error {
 			return err
 		}
 	}
-	if !cfg.TLS && (cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "" || cfg.InsecureSkipVerify) {
-		return errors.New("ca_file, cert_file, key_file, server_name and insecure_skip_verify need tls=true")
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return errors.New("a client certificate needs both cert_file and key_file")
-	}
-	return nil
+	return cfg.TLS.Check()
 }
 
+// setParam sets the field of one accepted parameter.
 func setParam(cfg *Config, k, v string) error {
-	switch k {
-	case "tls", "insecure_skip_verify":
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("parameter %s=%q: want true or false", k, v)
-		}
-		if k == "tls" {
-			cfg.TLS = b
-		} else {
-			cfg.InsecureSkipVerify = b
-		}
-		return nil
+	if handled, err := cfg.TLS.SetParam(k, v); handled {
+		return err
 	}
 	if v == "" {
 		return fmt.Errorf("parameter %s is empty", k)
@@ -153,14 +139,6 @@ func setParam(cfg *Config, k, v string) error {
 	switch k {
 	case "dc":
 		cfg.Datacenter = v
-	case "ca_file":
-		cfg.CAFile = v
-	case "cert_file":
-		cfg.CertFile = v
-	case "key_file":
-		cfg.KeyFile = v
-	case "server_name":
-		cfg.ServerName = v
 	case "token_file":
 		cfg.TokenFile = v
 	}

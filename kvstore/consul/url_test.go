@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 var urlCases = []struct {
@@ -27,10 +29,10 @@ var urlCases = []struct {
 	{name: "datacenter and token file", url: "consul://h:8500?dc=eu1&token_file=/run/secrets/consul",
 		want: Config{Endpoint: "consul://h:8500", Address: "h:8500", Datacenter: "eu1", TokenFile: "/run/secrets/consul"}},
 	{name: "tls", url: "consul://h:8501?tls=true&ca_file=/ca.pem&cert_file=/c.pem&key_file=/k.pem&server_name=server.dc1.consul",
-		want: Config{Endpoint: "consul://h:8501", Address: "h:8501", TLS: true, CAFile: "/ca.pem",
-			CertFile: "/c.pem", KeyFile: "/k.pem", ServerName: "server.dc1.consul"}},
+		want: Config{Endpoint: "consul://h:8501", Address: "h:8501", TLS: kvstore.ClientTLS{Enabled: true, CAFile: "/ca.pem",
+			CertFile: "/c.pem", KeyFile: "/k.pem", ServerName: "server.dc1.consul"}}},
 	{name: "insecure", url: "consul://h?tls=1&insecure_skip_verify=true",
-		want: Config{Endpoint: "consul://h:8500", Address: "h:8500", TLS: true, InsecureSkipVerify: true}},
+		want: Config{Endpoint: "consul://h:8500", Address: "h:8500", TLS: kvstore.ClientTLS{Enabled: true, InsecureSkipVerify: true}}},
 	{name: "tls false", url: "consul://h?tls=false",
 		want: Config{Endpoint: "consul://h:8500", Address: "h:8500"}},
 
@@ -45,12 +47,14 @@ var urlCases = []struct {
 	{name: "path", url: "consul://h:8500/v1/kv", wantErr: `unexpected path "/v1/kv"`},
 	{name: "fragment", url: "consul://h:8500#x", wantErr: `unexpected fragment`},
 	{name: "user info", url: "consul://tok:secret@h:8500", wantErr: "user info in the URL is not supported"},
-	{name: "token param", url: "consul://h?token=abc", wantErr: `unknown parameter "token"; accepted: ca_file`},
+	{name: "token param", url: "consul://h?token=abc", wantErr: `unknown parameter "token"; accepted: ` +
+		"ca_file, cert_file, dc, insecure_skip_verify, key_file, server_name, tls, token_file"},
 	{name: "unknown param", url: "consul://h?datacenter=x", wantErr: `unknown parameter "datacenter"`},
 	{name: "repeated param", url: "consul://h?dc=a&dc=b", wantErr: "parameter dc given 2 times"},
 	{name: "empty param", url: "consul://h?dc=", wantErr: "parameter dc is empty"},
 	{name: "bad bool", url: "consul://h?tls=yes", wantErr: `tls="yes": want true or false`},
-	{name: "tls option without tls", url: "consul://h?ca_file=/ca.pem", wantErr: "need tls=true"},
+	{name: "tls option without tls", url: "consul://h?ca_file=/ca.pem", wantErr: "need TLS: add tls=true"},
+	{name: "empty tls param", url: "consul://h?tls=true&ca_file=", wantErr: "parameter ca_file is empty"},
 	{name: "cert without key", url: "consul://h?tls=true&cert_file=/c.pem", wantErr: "needs both cert_file and key_file"},
 	{name: "stray bracket", url: "consul://]", wantErr: `invalid host "]"`},
 	{name: "bad escape", url: "consul://h?dc=%zz", wantErr: "query"},

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // blockWait is how long one blocking query waits for a change. Consul adds
@@ -23,9 +23,18 @@ const blockWait = 5 * time.Minute
 // It runs blocking queries on the prefix listing and compares each answer
 // with the previous one: keys whose ModifyIndex changed become put events
 // (in ModifyIndex order), keys gone become delete events at the answer's
-// index. With fromRevision > 0 the first listing either shows nothing
-// under prefix changed after it, or the watch starts with a Resync: Consul
-// cannot say which keys were deleted since an older index.
+// index. With fromRevision > 0 the first listing either is at exactly
+// fromRevision, so nothing under prefix changed after it, or the watch
+// starts with a Resync: Consul cannot say which keys were deleted since an
+// older index. A listing index below fromRevision resyncs too: the index of
+// a prefix goes down when the tombstone of its newest change is reaped
+// (Consul's tombstone_ttl, 15 minutes by default, after a delete) or after
+// a snapshot restore.
+//
+// Consul keeps no history, so one case stays undetectable: a delete after
+// fromRevision whose tombstone was reaped while the newest remaining entry
+// is exactly at fromRevision looks like no change at all. Resume from a
+// revision only within tombstone_ttl of having seen it.
 //
 // Watch takes the first listing before it returns (within the request
 // timeout); when that fails, the watch goroutine retries it with backoff.
@@ -74,26 +83,18 @@ func (w *watcher) run(ctx context.Context, evs []kvstore.Event, err error) {
 	stop := context.AfterFunc(w.s.ctx, cancel)
 	defer stop()
 
-	var b backoff
-	failing := false
+	b := retry.Backoff{What: "consul watch", Log: w.s.log}
 	for {
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			if !failing {
-				w.s.log.Warn("consul watch failing, retrying with backoff", "error", err)
-				failing = true
-			}
-			if !b.wait(ctx) {
+			b.Failed(err)
+			if !b.Wait(ctx) {
 				return
 			}
 		default:
-			if failing {
-				w.s.log.Info("consul watch recovered")
-				failing = false
-			}
-			b.reset()
+			b.Succeeded()
 			if !w.sendAll(ctx, evs) {
 				return
 			}
@@ -108,7 +109,7 @@ func (w *watcher) poll(ctx context.Context) ([]kvstore.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return w.events(kvs, idx, w.fromRev), nil
+	return w.events(kvs, idx), nil
 }
 
 // list fetches the prefix: at once the first time, then as a blocking query
@@ -132,18 +133,21 @@ func (w *watcher) list(ctx context.Context) ([]kvstore.KV, uint64, error) {
 }
 
 // events compares an answer with the previous state and adopts it.
-func (w *watcher) events(kvs []kvstore.KV, idx, fromRev uint64) []kvstore.Event {
+func (w *watcher) events(kvs []kvstore.KV, idx uint64) []kvstore.Event {
 	var evs []kvstore.Event
 	switch {
-	case w.index == 0 && fromRev > 0 && idx <= fromRev:
-		// Nothing under the prefix changed after fromRev.
-	case w.index == 0, idx < w.index:
-		// A fresh start, or the index went backwards (a snapshot restore,
-		// a rebuilt cluster): nothing before can be trusted.
-		if w.index != 0 {
-			w.s.log.Warn("consul index went backwards, resyncing watch", "from", w.index, "to", idx)
-		}
-		evs = []kvstore.Event{{Type: kvstore.EventResync, Snapshot: kvs, Revision: int64(idx)}}
+	case w.index == 0 && w.fromRev > 0 && idx == w.fromRev:
+		// Nothing under the prefix changed after fromRev. Any other index,
+		// lower included, cannot be trusted to mean that: see Watch.
+	case w.index == 0:
+		evs = resync(kvs, idx)
+	case idx < w.index:
+		// The tombstone of the newest change was reaped (routine), or a
+		// snapshot was restored or the cluster rebuilt: the previous state
+		// cannot be trusted.
+		w.s.log.Info("consul index went backwards (tombstone reaping or snapshot restore); resyncing watch",
+			"from_index", w.index, "to_index", idx)
+		evs = resync(kvs, idx)
 	case idx == w.index:
 		return nil // the blocking query timed out
 	default:
@@ -155,6 +159,10 @@ func (w *watcher) events(kvs []kvstore.KV, idx, fromRev uint64) []kvstore.Event 
 		w.state[kv.Key] = kv
 	}
 	return evs
+}
+
+func resync(kvs []kvstore.KV, idx uint64) []kvstore.Event {
+	return []kvstore.Event{{Type: kvstore.EventResync, Snapshot: kvs, Revision: int64(idx)}}
 }
 
 // diff returns the events leading from old to kvs, the state at idx: puts
@@ -202,32 +210,6 @@ func (w *watcher) sendAll(ctx context.Context, evs []kvstore.Event) bool {
 	}
 	return true
 }
-
-// backoff spaces retries: 100ms doubling to 5s, each randomised to between
-// half and all of it so that many clients do not retry in step.
-type backoff struct{ next time.Duration }
-
-const (
-	backoffMin = 100 * time.Millisecond
-	backoffMax = 5 * time.Second
-)
-
-// wait sleeps for the next delay; false means ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
-	d := max(b.next, backoffMin)
-	b.next = min(2*d, backoffMax)
-	d = d/2 + rand.N(d/2+1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (b *backoff) reset() { b.next = 0 }
 
 // blockingGet waits until key's index passes index (or blockWait passes)
 // and returns the key's entry (nil when missing) and the answer's index.

@@ -2,17 +2,18 @@ package etcd
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 // EnvPassword is the environment variable New reads the password from when
@@ -23,10 +24,7 @@ const EnvPassword = "ETCD_PASSWORD"
 const defaultPort = "2379"
 
 // urlParams are the query parameters ParseURL accepts.
-var urlParams = []string{
-	"tls", "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify",
-	"username", "password_file",
-}
+var urlParams = append(slices.Clone(kvstore.TLSParams), "username", "password_file")
 
 // ParseURL reads an etcd endpoint URL:
 //
@@ -123,76 +121,60 @@ func portless(h string) string {
 	return ""
 }
 
-// parseQuery sets cfg's fields from the URL's query parameters.
+// parseQuery sets cfg's fields from the URL's query parameters. The TLS
+// file parameters, server_name and insecure_skip_verify imply tls=true
+// unless tls=false is given, which contradicts them.
 func (cfg *Config) parseQuery(raw string) error {
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		return fmt.Errorf("etcd URL: bad query: %w", err)
 	}
-	tlsParam := ""
 	for name, vals := range q {
 		if len(vals) != 1 {
 			return fmt.Errorf("etcd URL: parameter %q given %d times", name, len(vals))
 		}
-		v := vals[0]
-		if err := cfg.setParam(name, v); err != nil {
+		if err := cfg.setParam(name, vals[0]); err != nil {
 			return err
 		}
-		if name == "tls" {
-			tlsParam = v
+	}
+	tlsOnly := cfg.TLS
+	tlsOnly.Enabled = false
+	if tlsOnly != (kvstore.ClientTLS{}) {
+		if _, given := q["tls"]; given && !cfg.TLS.Enabled {
+			return errors.New("etcd URL: tls=false contradicts the TLS parameters given: drop one")
 		}
+		cfg.TLS.Enabled = true
 	}
-	fileParams := cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" ||
-		cfg.ServerName != "" || cfg.InsecureSkipVerify
-	if fileParams && tlsParam != "" && !cfg.TLS {
-		return errors.New("etcd URL: tls=false contradicts the TLS parameters given: drop one")
+	if err := cfg.TLS.Check(); err != nil {
+		return fmt.Errorf("etcd URL: %w", err)
 	}
-	cfg.TLS = cfg.TLS || fileParams
 	return nil
 }
 
+// setParam sets the field of one query parameter.
 func (cfg *Config) setParam(name, v string) error {
-	var err error
-	switch name {
-	case "tls":
-		cfg.TLS, err = parseBool(name, v)
-	case "insecure_skip_verify":
-		cfg.InsecureSkipVerify, err = parseBool(name, v)
-	case "ca_file":
-		cfg.CAFile = v
-	case "cert_file":
-		cfg.CertFile = v
-	case "key_file":
-		cfg.KeyFile = v
-	case "server_name":
-		cfg.ServerName = v
-	case "password_file":
-		cfg.PasswordFile = v
-	case "username":
-		if cfg.Username != "" && cfg.Username != v {
-			return fmt.Errorf("etcd URL: username %q contradicts the URL's user %q: give one", v, cfg.Username)
+	if handled, err := cfg.TLS.SetParam(name, v); handled {
+		if err != nil {
+			return fmt.Errorf("etcd URL: %w", err)
 		}
-		cfg.Username = v
-	case "password":
+		return nil
+	}
+	switch {
+	case name == "password":
 		return errors.New("etcd URL: a password in the URL is not accepted: " +
 			"use password_file=PATH, the password flag, or " + EnvPassword)
-	default:
+	case name != "username" && name != "password_file":
 		return fmt.Errorf("etcd URL: unknown parameter %q; known: %s", name, strings.Join(urlParams, ", "))
+	case v == "":
+		return fmt.Errorf("etcd URL: parameter %s is empty", name)
+	case name == "password_file":
+		cfg.PasswordFile = v
+	case cfg.Username != "" && cfg.Username != v:
+		return fmt.Errorf("etcd URL: username %q contradicts the URL's user %q: give one", v, cfg.Username)
+	default:
+		cfg.Username = v
 	}
-	if err == nil && v == "" {
-		err = fmt.Errorf("etcd URL: parameter %q is empty", name)
-	}
-	return err
-}
-
-func parseBool(name, v string) (bool, error) {
-	switch v {
-	case "true", "1":
-		return true, nil
-	case "false", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("etcd URL: %s=%q: want true or false", name, v)
+	return nil
 }
 
 // joinHosts strips schemes from endpoints and joins them with commas.
@@ -211,7 +193,7 @@ func joinHosts(eps []string) string {
 // clientEndpoints gives every endpoint the scheme matching cfg.TLS.
 func (cfg Config) clientEndpoints() ([]string, error) {
 	want := "http"
-	if cfg.TLS {
+	if cfg.TLS.Enabled {
 		want = "https"
 	}
 	eps := make([]string, len(cfg.Endpoints))
@@ -223,7 +205,7 @@ func (cfg Config) clientEndpoints() ([]string, error) {
 		case scheme == want:
 			eps[i] = ep
 		default:
-			return nil, fmt.Errorf("etcd %s: endpoint %q uses %s but TLS is %t", cfg.Endpoint, ep, scheme, cfg.TLS)
+			return nil, fmt.Errorf("etcd %s: endpoint %q uses %s but TLS is %t", cfg.Endpoint, ep, scheme, cfg.TLS.Enabled)
 		}
 	}
 	return eps, nil
@@ -254,42 +236,6 @@ func (cfg Config) password() (string, error) {
 			cfg.Endpoint, cfg.Username, EnvPassword)
 	}
 	return p, nil
-}
-
-// tlsConfig builds the client's TLS configuration, nil without TLS.
-func (cfg Config) tlsConfig() (*tls.Config, error) {
-	if !cfg.TLS {
-		if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "" || cfg.InsecureSkipVerify {
-			return nil, fmt.Errorf("etcd %s: TLS settings given but TLS is off: set TLS (tls=true)", cfg.Endpoint)
-		}
-		return nil, nil
-	}
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         cfg.ServerName,
-		InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // documented as tests only
-	}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("etcd %s: read CA file: %w", cfg.Endpoint, err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd %s: CA file %s holds no PEM certificate", cfg.Endpoint, cfg.CAFile)
-		}
-	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, fmt.Errorf("etcd %s: give both cert_file and key_file, or neither", cfg.Endpoint)
-	}
-	if cfg.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("etcd %s: load client certificate: %w", cfg.Endpoint, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // withDiagnosis adds to err why each endpoint cannot be reached over TCP,

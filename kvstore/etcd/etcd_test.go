@@ -278,3 +278,47 @@ func TestRequestSizeEdges(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchAheadOfStore watches from a revision the store has not reached,
+// as after a restore without --bump-revision: the watch must resync
+// instead of waiting silently for that revision, then deliver new changes.
+func TestWatchAheadOfStore(t *testing.T) {
+	s := newStore(t, testserver.Etcd(t).Addr)
+	ctx := t.Context()
+	rev, err := kvstore.Put(ctx, s, "ahead/a", []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := s.Watch(ctx, "ahead/", rev+20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, ch)
+	if ev.Type != kvstore.EventResync || ev.Revision != rev || len(ev.Snapshot) != 1 || ev.Snapshot[0].Key != "ahead/a" {
+		t.Fatalf("first event: got %s at %d with %d entries, want a resync at %d holding ahead/a",
+			ev.Type, ev.Revision, len(ev.Snapshot), rev)
+	}
+	rev2, err := kvstore.Put(ctx, s, "ahead/b", []byte("2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev = nextEvent(t, ch)
+	if ev.Type != kvstore.EventPut || ev.KV.Key != "ahead/b" || ev.Revision != rev2 {
+		t.Fatalf("second event: got %s of %q at %d, want put of ahead/b at %d", ev.Type, ev.KV.Key, ev.Revision, rev2)
+	}
+}
+
+// nextEvent receives from ch, failing t if nothing comes for long.
+func nextEvent(t *testing.T, ch <-chan kvstore.Event) kvstore.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("watch channel closed")
+		}
+		return ev
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event within 30s")
+	}
+	return kvstore.Event{}
+}

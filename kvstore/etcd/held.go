@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // lock is a held etcd lock: key, created bound to lease at revision token.
@@ -14,14 +16,13 @@ type lock struct {
 	s     *Store
 	key   string
 	token int64
-	lease clientv3.LeaseID
+	lease *lease
 
 	done     chan struct{}
 	doneOnce sync.Once
 
-	stopKeepAlive context.CancelFunc
-	stopMonitor   context.CancelFunc
-	monitorDone   chan struct{}
+	stopMonitor context.CancelFunc
+	monitorDone chan struct{}
 
 	relMu    sync.Mutex
 	released bool
@@ -37,13 +38,10 @@ func (l *lock) Token() int64 { return l.token }
 // Done is closed when the lock is lost or released.
 func (l *lock) Done() <-chan struct{} { return l.done }
 
+// isDone reports whether the lock is lost or released, counting a lost
+// lease that the monitor has not acted on yet.
 func (l *lock) isDone() bool {
-	select {
-	case <-l.done:
-		return true
-	default:
-		return false
-	}
+	return isClosed(l.done) || isClosed(l.lease.lost)
 }
 
 // markDone closes done; it reports whether this call did.
@@ -78,7 +76,7 @@ func (l *lock) release(ctx context.Context) error {
 	l.markDone()
 	l.stopMonitor()
 	<-l.monitorDone
-	l.stopKeepAlive()
+	l.lease.stop()
 	l.s.forget(l)
 
 	if ctx.Err() != nil {
@@ -90,7 +88,7 @@ func (l *lock) release(ctx context.Context) error {
 		If(clientv3.Compare(clientv3.CreateRevision(l.key), "=", l.token)).
 		Then(clientv3.OpDelete(l.key)).
 		Commit()
-	if rerr := l.s.revoke(ctx, l.lease); err == nil && rerr != nil {
+	if rerr := l.s.revoke(ctx, l.lease.id); err == nil && rerr != nil {
 		err = fmt.Errorf("revoke lease: %w", rerr)
 	}
 	if err != nil {
@@ -107,41 +105,34 @@ func (l *lock) lose(reason string) {
 	}
 	l.s.log.Warn("etcd lock lost", "reason", reason)
 	l.stopMonitor()
-	l.stopKeepAlive()
+	l.lease.stop()
 	l.s.forget(l)
-	l.s.revokeLater(l.lease)
+	l.s.revokeLater(l.lease.id)
 }
 
 // monitor watches over a held lock until it is released or lost: the
-// lease's keep-alive channel closing means the lease ended; the key being
-// deleted or re-created means someone else broke or took the lock. The two
-// are watched by separate goroutines because starting an etcd watch blocks
-// while the server is unreachable, which is when the lease runs out.
-func (l *lock) monitor(ctx context.Context, ka <-chan *clientv3.LeaseKeepAliveResponse) {
+// lease's keep-alive giving up means the lease ended or may have; the key
+// being deleted or re-created means someone else broke or took the lock.
+// The two are watched by separate goroutines because starting an etcd
+// watch blocks while the server is unreachable, which is when the lease
+// runs out.
+func (l *lock) monitor(ctx context.Context) {
 	defer close(l.monitorDone)
 	var wg sync.WaitGroup
-	wg.Go(func() { l.watchLease(ctx, ka) })
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-l.lease.lost:
+			l.lose(l.lease.why)
+		}
+	})
 	l.watchKey(ctx)
 	wg.Wait()
 }
 
-func (l *lock) watchLease(ctx context.Context, ka <-chan *clientv3.LeaseKeepAliveResponse) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-ka:
-			if !ok {
-				l.lose("lease expired, was revoked, or was not renewed for its whole ttl")
-				return
-			}
-		}
-	}
-}
-
 func (l *lock) watchKey(ctx context.Context) {
 	rev := l.token
-	bo := backoff{what: "etcd lock watch"}
+	bo := retry.Backoff{What: "etcd lock watch", Log: l.s.log}
 	for ctx.Err() == nil {
 		next, lost, err := l.followKey(ctx, rev, &bo)
 		if lost != "" {
@@ -150,8 +141,8 @@ func (l *lock) watchKey(ctx context.Context) {
 		}
 		rev = next
 		if err != nil && ctx.Err() == nil {
-			bo.failed(l.s, err)
-			if !sleep(ctx, bo.next()) {
+			bo.Failed(err)
+			if !bo.Wait(ctx) {
 				return
 			}
 		}
@@ -162,7 +153,7 @@ func (l *lock) watchKey(ctx context.Context) {
 // breaks, the lock is lost or ctx is done. It returns the revision seen
 // up to, why the lock is lost (empty if it is not), and why the watch
 // broke.
-func (l *lock) followKey(ctx context.Context, rev int64, bo *backoff) (int64, string, error) {
+func (l *lock) followKey(ctx context.Context, rev int64, bo *retry.Backoff) (int64, string, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for resp := range l.s.cli.Watch(wctx, l.key, clientv3.WithRev(rev+1)) {
@@ -171,7 +162,7 @@ func (l *lock) followKey(ctx context.Context, rev int64, bo *backoff) (int64, st
 			return next, lost, err
 		}
 		rev = next
-		bo.succeeded(l.s)
+		bo.Succeeded()
 	}
 	return rev, "", errors.New("etcd lock watch closed")
 }

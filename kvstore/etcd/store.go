@@ -4,7 +4,9 @@
 // listing's is the response header's, and Apply returns the revision of the
 // transaction. Locks are keys bound to an etcd lease, created only if absent;
 // the key's create revision is the fencing token, and fenced writes compare
-// it inside their transaction.
+// it inside their transaction. The lease is renewed every third of its TTL,
+// and a lock's Done closes a margin before the server could expire the
+// lease, so before anyone else can take the lock.
 //
 // A Store is opened from a URL (see ParseURL) or a Config with New.
 package etcd
@@ -61,7 +63,7 @@ type Config struct {
 	Endpoint string
 	// Endpoints are the members' client addresses, "host:port", or URLs
 	// "http://host:port" / "https://host:port". Addresses without a scheme
-	// use https when TLS is set, http otherwise.
+	// use https when TLS.Enabled is set, http otherwise.
 	Endpoints []string
 
 	// Username authenticates to an etcd cluster with auth enabled. Empty:
@@ -74,20 +76,8 @@ type Config struct {
 	// ignored). Used only when Password is empty.
 	PasswordFile string
 
-	// TLS connects with TLS. The other TLS fields require it.
-	TLS bool
-	// CAFile is a PEM bundle of the CAs that sign the servers'
-	// certificates. Empty: the system roots.
-	CAFile string
-	// CertFile and KeyFile are a PEM client certificate and its key, for
-	// clusters that require client certificates. Both or neither.
-	CertFile, KeyFile string
-	// ServerName overrides the name the servers' certificates are checked
-	// against. Empty: the endpoint's host.
-	ServerName string
-	// InsecureSkipVerify disables the servers' certificate check. For
-	// tests only: it lets anyone on the path read and change the store.
-	InsecureSkipVerify bool
+	// TLS configures TLS to the members; the zero value is plain TCP.
+	TLS kvstore.ClientTLS
 
 	// Logger receives warnings (a watch failing, a lock lost). Nil
 	// discards them. Values, keys, tokens and passwords are never logged.
@@ -214,9 +204,9 @@ func (cfg Config) clientConfig() (clientv3.Config, error) {
 	if err != nil {
 		return clientv3.Config{}, err
 	}
-	tlsConf, err := cfg.tlsConfig()
+	tlsConf, err := cfg.TLS.Config()
 	if err != nil {
-		return clientv3.Config{}, err
+		return clientv3.Config{}, fmt.Errorf("etcd %s: tls: %w", cfg.Endpoint, err)
 	}
 	eps, err := cfg.clientEndpoints()
 	if err != nil {
@@ -354,6 +344,18 @@ func (s *Store) goOwned(f func()) error {
 	return nil
 }
 
+// untilClose returns a context that also ends, with cause
+// kvstore.ErrClosed, when the store closes: calls into the etcd client
+// that wait for a connection then return.
+func (s *Store) untilClose(ctx context.Context) (context.Context, context.CancelFunc) {
+	cctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.bg, func() { cancel(kvstore.ErrClosed) })
+	return cctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}
+
 // reqCtx bounds one request by RequestTimeout unless ctx ends earlier.
 func (s *Store) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.cfg.RequestTimeout {
@@ -363,11 +365,13 @@ func (s *Store) reqCtx(ctx context.Context) (context.Context, context.CancelFunc
 }
 
 // wrap adds the operation, key and endpoint to err and says what a
-// timeout or a closed store means.
+// timeout or a closed store means. A ctx from untilClose that the store's
+// closing ended counts as not done.
 func (s *Store) wrap(ctx context.Context, op, key string, err error) error {
 	where := fmt.Sprintf("etcd %s %q at %s", op, key, s.cfg.Endpoint)
+	callerLive := ctx.Err() == nil || errors.Is(context.Cause(ctx), kvstore.ErrClosed)
 	switch {
-	case s.closed.Load() && ctx.Err() == nil:
+	case s.closed.Load() && callerLive:
 		return fmt.Errorf("%s: %w", where, kvstore.ErrClosed)
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		return fmt.Errorf("%s: no answer within %s (is etcd reachable and does it have a leader?): %w",

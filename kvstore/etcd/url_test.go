@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 var parseURLTests = []struct {
@@ -23,10 +25,15 @@ var parseURLTests = []struct {
 	{name: "ipv6", url: "etcd://[::1]:2379",
 		want: Config{Endpoint: "etcd://[::1]:2379", Endpoints: []string{"[::1]:2379"}}},
 	{name: "tls with files", url: "etcd://h:2379?ca_file=/ca.pem&cert_file=/c.pem&key_file=/k.pem&server_name=etcd.local",
-		want: Config{Endpoint: "etcd://h:2379", Endpoints: []string{"h:2379"}, TLS: true,
-			CAFile: "/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem", ServerName: "etcd.local"}},
+		want: Config{Endpoint: "etcd://h:2379", Endpoints: []string{"h:2379"}, TLS: kvstore.ClientTLS{Enabled: true,
+			CAFile: "/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem", ServerName: "etcd.local"}}},
 	{name: "tls only", url: "etcd://h:2379?tls=true&insecure_skip_verify=true",
-		want: Config{Endpoint: "etcd://h:2379", Endpoints: []string{"h:2379"}, TLS: true, InsecureSkipVerify: true}},
+		want: Config{Endpoint: "etcd://h:2379", Endpoints: []string{"h:2379"},
+			TLS: kvstore.ClientTLS{Enabled: true, InsecureSkipVerify: true}}},
+	{name: "tls plain", url: "etcd://h:2379?tls=1",
+		want: Config{Endpoint: "etcd://h:2379", Endpoints: []string{"h:2379"}, TLS: kvstore.ClientTLS{Enabled: true}}},
+	{name: "tls off", url: "etcd://h:2379?tls=false",
+		want: Config{Endpoint: "etcd://h:2379", Endpoints: []string{"h:2379"}}},
 	{name: "auth", url: "etcd://h:2379?username=tollgate&password_file=/run/secrets/etcd",
 		want: Config{Endpoint: "etcd://h:2379", Endpoints: []string{"h:2379"}, Username: "tollgate",
 			PasswordFile: "/run/secrets/etcd"}},
@@ -42,8 +49,11 @@ var parseURLTests = []struct {
 	{name: "unknown parameter", url: "etcd://h:2379?timeout=5s", wantErr: `unknown parameter "timeout"; known: tls, ca_file`},
 	{name: "repeated parameter", url: "etcd://h:2379?tls=true&tls=true", wantErr: `"tls" given 2 times`},
 	{name: "bad bool", url: "etcd://h:2379?tls=yes", wantErr: `tls="yes": want true or false`},
-	{name: "empty parameter", url: "etcd://h:2379?ca_file=", wantErr: `"ca_file" is empty`},
+	{name: "empty parameter", url: "etcd://h:2379?ca_file=", wantErr: "parameter ca_file is empty"},
+	{name: "empty username", url: "etcd://h:2379?username=", wantErr: "parameter username is empty"},
 	{name: "tls off with files", url: "etcd://h:2379?tls=false&ca_file=/ca.pem", wantErr: "tls=false contradicts"},
+	{name: "tls off with skip verify", url: "etcd://h:2379?insecure_skip_verify=true&tls=false", wantErr: "tls=false contradicts"},
+	{name: "cert without key", url: "etcd://h:2379?cert_file=/c.pem", wantErr: "needs both cert_file and key_file"},
 	{name: "empty host", url: "etcd://h1:2379,,h2:2379", wantErr: "empty host"},
 	{name: "bad port", url: "etcd://h:0", wantErr: "bad port"},
 	{name: "port not a number", url: "etcd://h:x,h2:2379", wantErr: "bad port"},
@@ -150,4 +160,30 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("ParseURL(%q) endpoints %q; reparsed: %q, %v", raw, cfg.Endpoints, cfg2.Endpoints, err)
 		}
 	})
+}
+
+// TestTLSConfigErrors checks that New refuses contradictory or unreadable
+// TLS settings before connecting, saying what is wrong.
+func TestTLSConfigErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, tc := range []struct {
+		name string
+		tls  kvstore.ClientTLS
+		want string
+	}{
+		{"files without tls", kvstore.ClientTLS{CAFile: missing}, "need TLS: add tls=true"},
+		{"cert without key", kvstore.ClientTLS{Enabled: true, CertFile: missing}, "needs both cert_file and key_file"},
+		{"unreadable CA file", kvstore.ClientTLS{Enabled: true, CAFile: missing}, "read CA file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(t.Context(), Config{Endpoints: []string{"127.0.0.1:1"}, TLS: tc.tls})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "etcd://127.0.0.1:1") {
+				t.Fatalf("got %v, want an error naming the endpoint and containing %q", err, tc.want)
+			}
+		})
+	}
+	eps, err := Config{Endpoints: []string{"h:2379"}, TLS: kvstore.ClientTLS{Enabled: true}}.clientEndpoints()
+	if err != nil || !slices.Equal(eps, []string{"https://h:2379"}) {
+		t.Fatalf("endpoints with TLS: got %q, %v; want https://h:2379", eps, err)
+	}
 }

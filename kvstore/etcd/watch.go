@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // watchBuffer is how many events a watch channel holds before the watch
@@ -27,10 +26,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRevision int64) (<
 	if fromRevision < 0 {
 		return nil, fmt.Errorf("etcd watch %q at %s: negative revision %d", prefix, s.cfg.Endpoint, fromRevision)
 	}
-	// The watch's context also ends when the store closes, which stops
-	// calls into the etcd client that wait for a connection.
-	wctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(s.bg, cancel)
+	wctx, cancel := s.untilClose(ctx)
 	w := &watcher{
 		s:      s,
 		ctx:    wctx,
@@ -38,15 +34,13 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRevision int64) (<
 		rev:    fromRevision,
 		resync: fromRevision == 0,
 		ch:     make(chan kvstore.Event, watchBuffer),
-		bo:     backoff{what: "etcd watch"},
+		bo:     retry.Backoff{What: "etcd watch", Log: s.log},
 	}
 	err := s.goOwned(func() {
-		defer stop()
 		defer cancel()
 		w.run()
 	})
 	if err != nil {
-		stop()
 		cancel()
 		return nil, s.wrap(ctx, "watch", prefix, err)
 	}
@@ -64,21 +58,28 @@ type watcher struct {
 	rev int64
 	// resync asks for a full listing before watching again.
 	resync bool
-	bo     backoff
+	// current says rev is known not to be ahead of the store's revision
+	// (see checkAhead).
+	current bool
+	bo      retry.Backoff
 }
 
 func (w *watcher) run() {
 	defer close(w.ch)
 	for w.alive() {
 		var err error
-		if w.resync {
+		switch {
+		case w.resync:
 			err = w.sendResync()
-		} else {
+		case !w.current:
+			err = w.checkAhead()
+		default:
 			err = w.stream()
+			w.current = false
 		}
 		if err != nil && w.alive() {
-			w.bo.failed(w.s, err)
-			if !sleep(w.ctx, w.bo.next()) {
+			w.bo.Failed(err)
+			if !w.bo.Wait(w.ctx) {
 				return
 			}
 		}
@@ -87,18 +88,6 @@ func (w *watcher) run() {
 
 func (w *watcher) alive() bool {
 	return w.ctx.Err() == nil && !w.s.closed.Load()
-}
-
-// sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // send delivers ev unless the watch ends first.
@@ -117,10 +106,34 @@ func (w *watcher) sendResync() error {
 	if err != nil {
 		return err
 	}
-	w.bo.succeeded(w.s)
+	w.bo.Succeeded()
 	if w.send(kvstore.Event{Type: kvstore.EventResync, Snapshot: l.KVs, Revision: l.Revision}) {
-		w.rev, w.resync = l.Revision, false
+		w.rev, w.resync, w.current = l.Revision, false, true
 	}
+	return nil
+}
+
+// checkAhead compares the revision to watch from with the store's current
+// one before an etcd watch is started. etcd accepts a watch from a future
+// revision and stays silent until the store gets there, which after a
+// restore without --bump-revision, or for a revision of another cluster,
+// would lose the changes until then: such a watch is resynced instead.
+func (w *watcher) checkAhead() error {
+	rctx, cancel := w.s.reqCtx(w.ctx)
+	defer cancel()
+	// A linearizable read: its revision is at least every revision any
+	// member has reported, so a lagging member cannot cause a resync.
+	resp, err := w.s.cli.Get(rctx, w.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1))
+	if err != nil {
+		return fmt.Errorf("read the current revision: %w", err)
+	}
+	if cur := resp.Header.Revision; w.rev > cur {
+		w.s.log.Warn("etcd watch revision is ahead of the store, resyncing (was etcd restored?)",
+			"from_revision", w.rev, "store_revision", cur)
+		w.resync = true
+		return nil
+	}
+	w.current = true
 	return nil
 }
 
@@ -178,43 +191,6 @@ func (w *watcher) deliver(resp clientv3.WatchResponse) bool {
 		// Every change up to the header's revision has been delivered.
 		w.rev = max(w.rev, resp.Header.Revision)
 	}
-	w.bo.succeeded(w.s)
+	w.bo.Succeeded()
 	return true
-}
-
-// backoff is a retry delay doubling from 100ms to 5s with jitter, and the
-// state for logging a failure streak once.
-type backoff struct {
-	what   string // names the retried work in logs
-	cur    time.Duration
-	warned bool
-}
-
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 5 * time.Second
-)
-
-// next returns the delay before the next attempt.
-func (b *backoff) next() time.Duration {
-	b.cur = min(max(2*b.cur, minBackoff), maxBackoff)
-	// Full jitter in the upper half keeps watches of many replicas from
-	// retrying in step.
-	return b.cur/2 + rand.N(b.cur/2+1)
-}
-
-// failed logs the first failure of a streak.
-func (b *backoff) failed(s *Store, err error) {
-	if !b.warned {
-		b.warned = true
-		s.log.Warn(b.what+" failing, retrying", "error", err)
-	}
-}
-
-// succeeded ends a failure streak.
-func (b *backoff) succeeded(s *Store) {
-	if b.warned {
-		s.log.Info(b.what + " recovered")
-	}
-	b.cur, b.warned = 0, false
 }

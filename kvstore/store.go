@@ -66,6 +66,9 @@ type Store interface {
 	// holds its key in the store; otherwise nothing is written and the error
 	// wraps ErrFenced. fence must come from this Store's Lock.
 	//
+	// Putting the value a key already holds may change nothing: Consul
+	// then keeps the key's revision and no watch sees an event.
+	//
 	// The batch is checked against Limits before anything is sent. Apply
 	// returns the revision at which the batch was committed, or 0 when the
 	// backend does not report one (Consul, for a batch of deletes only).
@@ -206,6 +209,18 @@ type Lock interface {
 	// After Done is closed, every write fenced by this lock fails with
 	// ErrFenced.
 	Done() <-chan struct{}
+	// Expires is how long the lease is known to last: the time the
+	// request behind its last confirmed renewal was sent, plus the TTL.
+	// The store does not end the lease before then unless it is revoked
+	// or released, so a holder that stops at Expires less a margin stops
+	// before anyone else can acquire. The zero Time means the lease does
+	// not expire by time (the embedded store's, which lives as long as its
+	// process).
+	Expires() time.Time
+	// Update replaces the value at the lock key, keeping the lease, while
+	// the lock is held; otherwise it fails with ErrFenced. It returns the
+	// new revision.
+	Update(ctx context.Context, value []byte) (int64, error)
 	// Release gives the lock up and revokes its lease. It is idempotent.
 	Release(ctx context.Context) error
 }

@@ -1,6 +1,7 @@
 package consul
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +11,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/kvstore"
-	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // Session TTL bounds Consul enforces.
@@ -22,16 +23,26 @@ const (
 
 // lock is a held kvstore.Lock: a Consul session holding the key.
 //
-// Two goroutines keep it: renew renews the session every TTL/3 and gives
-// the lock up when the session is gone or no renewal succeeded for a whole
-// TTL; monitor follows the key with blocking queries and gives the lock up
-// when the key is deleted or held by another session.
+// Two goroutines keep it: renew beats every TTL/3 (see heartbeat.go) and
+// gives the lock up when the server says it is gone or no beat was
+// confirmed for the TTL less stopMargin; monitor follows the key with
+// blocking queries and gives the lock up when the key is deleted or held
+// by another session.
 type lock struct {
 	s       *Store
 	key     string
 	session string
 	token   int64
 	ttl     time.Duration
+
+	// sem (capacity 1) serializes the writes of the key, beats and
+	// Updates, and guards value and beats.
+	sem   chan struct{}
+	value []byte // the value the key holds
+	beats uint64 // writes so far; the low bits of the key's Flags
+
+	mu      sync.Mutex
+	renewed time.Time // send time of the last confirmed beat
 
 	done     chan struct{}
 	doneOnce sync.Once
@@ -85,6 +96,21 @@ func sessionTTL(d time.Duration) (time.Duration, error) {
 // Lock blocks until it holds key in a new session of opts.TTL (at least
 // 10s, whole seconds), waiting for the holder with blocking queries, or
 // until ctx is done.
+//
+// While it holds the key the lock beats every TTL/3: it renews the session
+// and rewrites the key, with its value unchanged and a new Flags counter,
+// in a transaction fenced by the session, so that the key's ModifyIndex
+// moves. Watchers of the key therefore see a put event with an unchanged
+// value every TTL/3. Change the key's value with Lock.Update only: a beat
+// rewrites the key with the lock's own value.
+//
+// A waiting Lock takes the key's ModifyIndex standing still for a whole
+// TTL as its holder being dead: it ends the holder's session, as BreakLock
+// does, and acquires once Consul's lock-delay has passed. A crashed
+// holder's lock is thus taken over after about TTL plus lock-delay, not
+// after the 2 x TTL Consul lets an unrenewed session live (which remains
+// the backstop when nobody waits). heartbeat.go argues why the holder has
+// stopped by then.
 func (s *Store) Lock(ctx context.Context, key string, opts kvstore.LockOptions) (kvstore.Lock, error) {
 	if err := kvstore.ValidateKey(key); err != nil {
 		return nil, err
@@ -112,9 +138,12 @@ func (s *Store) Lock(ctx context.Context, key string, opts kvstore.LockOptions) 
 	}
 	l := &lock{
 		s: s, key: key, session: a.session, token: token, ttl: ttl,
-		done: make(chan struct{}), cancel: func() {},
+		sem: make(chan struct{}, 1), value: bytes.Clone(opts.Value),
+		// The lock op was sent after the session's last renewal.
+		renewed: a.renewed,
+		done:    make(chan struct{}), cancel: func() {},
 	}
-	if err := s.hold(l, a.renewed); err != nil {
+	if err := s.hold(l); err != nil {
 		_ = l.release(context.WithoutCancel(ctx))
 		return nil, s.fail(op, err)
 	}
@@ -122,7 +151,7 @@ func (s *Store) Lock(ctx context.Context, key string, opts kvstore.LockOptions) 
 }
 
 // hold registers l with the Store and starts its goroutines.
-func (s *Store) hold(l *lock, renewed time.Time) error {
+func (s *Store) hold(l *lock) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -133,7 +162,7 @@ func (s *Store) hold(l *lock, renewed time.Time) error {
 	s.locks[l] = struct{}{}
 	s.wg.Add(2)
 	l.wg.Add(2)
-	go l.renew(ctx, renewed)
+	go l.renew(ctx)
 	go l.monitor(ctx)
 	return nil
 }
@@ -151,8 +180,9 @@ type acquirer struct {
 	value   []byte
 	ttl     time.Duration
 	session string
-	renewed time.Time // when the last creation or renewal of session was sent
-	index   uint64    // of the last look at the key
+	renewed time.Time  // when the last creation or renewal of session was sent
+	index   uint64     // of the last look at the key
+	seen    holderView // the holder as last seen
 }
 
 // Reasons Consul refuses a lock op.
@@ -216,13 +246,22 @@ func (a *acquirer) keepSession(ctx context.Context) error {
 	return nil
 }
 
-// waitFree blocks until the key is unlocked or deleted, or until the
-// session is due for renewal.
+// waitFree blocks until the key is unlocked or deleted, until the session
+// is due for renewal, or until the holder has been silent for a whole TTL
+// and its session was ended.
 func (a *acquirer) waitFree(ctx context.Context) error {
 	for {
 		wait := a.ttl/3 - time.Since(a.renewed)
 		if wait <= 0 {
 			return nil
+		}
+		if a.seen.beats {
+			left := time.Until(a.seen.since.Add(a.ttl))
+			if left <= 0 {
+				return a.endSilent(ctx)
+			}
+			// Consul may answer up to wait/16 late (jitter).
+			wait = max(min(wait, left*16/17), time.Millisecond)
 		}
 		pair, idx, err := a.s.blockingGet(ctx, a.key, a.index, wait)
 		if err != nil {
@@ -230,8 +269,10 @@ func (a *acquirer) waitFree(ctx context.Context) error {
 		}
 		a.index = idx
 		if pair == nil || pair.Session == "" || pair.Session == a.session {
+			a.seen = holderView{}
 			return nil
 		}
+		a.seen = a.seen.next(pair, time.Now())
 	}
 }
 
@@ -246,11 +287,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// tryLock runs a lock op on key and returns its ModifyIndex.
+// tryLock runs a lock op on key and returns its ModifyIndex. The key's
+// Flags get beatMark: waiters may take its holder's silence for death.
 func (s *Store) tryLock(ctx context.Context, key string, value []byte, session string) (int64, error) {
 	rctx, cancel := s.opContext(ctx, 0)
 	defer cancel()
-	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: value, Session: session}}}
+	ops := api.TxnOps{{KV: &api.KVTxnOp{Verb: api.KVLock, Key: key, Value: value, Flags: beatMark, Session: session}}}
 	ok, resp, _, err := s.client.Txn().Txn(ops, s.query(rctx))
 	if err != nil {
 		return 0, err
@@ -319,48 +361,6 @@ func (s *Store) destroy(ctx context.Context, id string) error {
 		return fmt.Errorf("destroy session: %w", err)
 	}
 	return nil
-}
-
-// renew renews the session every TTL/3 until the lock ends. renewed is
-// when the last successful renewal (or the creation) was sent; the lock is
-// given up a TTL after that, measured, like renewed, from when a request
-// was sent, so that it never outlives the server's session.
-func (l *lock) renew(ctx context.Context, renewed time.Time) {
-	defer l.s.wg.Done()
-	defer l.wg.Done()
-	interval := l.ttl / 3
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	deadline := time.NewTimer(l.ttl - time.Since(renewed))
-	defer deadline.Stop()
-	failing := false // renewals keep to the ticker: no backoff
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline.C:
-			l.lose("no successful session renewal for a whole TTL")
-			return
-		case <-tick.C:
-		}
-		start := time.Now()
-		ok, err := l.s.renewSession(ctx, l.session, min(l.s.timeout, interval))
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			if !failing {
-				l.s.log.Warn("consul lock session renewal failing", "error", err)
-				failing = true
-			}
-		case !ok:
-			l.lose("session no longer exists")
-			return
-		default:
-			failing = false
-			deadline.Reset(l.ttl - time.Since(start))
-		}
-	}
 }
 
 // monitor follows the lock key until the lock ends.

@@ -4,9 +4,11 @@
 // Every write is a Consul transaction (/v1/txn), so a batch is atomic, can
 // carry revision conditions and a lock fence, and reports the index it was
 // committed at. Revisions are Consul's ModifyIndex and X-Consul-Index. Locks
-// are sessions without health checks, kept alive by TTL renewal: a lock
-// therefore survives the holder's Consul agent restarting, and ends only
-// when the holder stops renewing, releases it, or an operator breaks it.
+// are sessions without health checks, kept alive by TTL renewal and a
+// heartbeat write of the lock key: a lock therefore survives the holder's
+// Consul agent restarting, and ends only when the holder releases it, an
+// operator breaks it, or the holder falls silent (a waiting Lock then ends
+// its session after one TTL; Consul itself would after two).
 package consul
 
 import (
@@ -66,7 +68,8 @@ type Config struct {
 	// empty TLS.ServerName means the host of Address.
 	TLS kvstore.ClientTLS
 
-	// Logger receives warnings about watches and locks. Nil discards them.
+	// Logger receives warnings about watches and locks, and notes such as
+	// a silent lock holder's session being ended. Nil discards them.
 	Logger *slog.Logger
 
 	// RequestTimeout bounds each HTTP request whose ctx has no earlier
@@ -74,7 +77,8 @@ type Config struct {
 	// dialling the agent. Zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
 	// LockDelay is the lock-delay of lock sessions: after a holder's
-	// session ends without releasing its lock (expiry, BreakLock), Consul
+	// session ends without releasing its lock (expiry, BreakLock, a waiter
+	// ending the session of a silent holder), Consul
 	// refuses to hand the key to anyone else for this long, so that a
 	// holder that has not noticed yet has time to stop. Zero means
 	// DefaultLockDelay; Consul accepts at most 60s. Lock waits this long

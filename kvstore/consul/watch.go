@@ -10,8 +10,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/kvstore"
-	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // blockWait is how long one blocking query waits for a change. Consul adds

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -157,4 +158,43 @@ func (s *Store) BreakLock(ctx context.Context, key string) error {
 		}
 	}
 	return nil
+}
+
+// Expires implements kvstore.Lock: an embedded lease lives as long as its
+// process, so it has no expiry.
+func (l *lock) Expires() time.Time { return time.Time{} }
+
+// Update implements kvstore.Lock.
+func (l *lock) Update(ctx context.Context, value []byte) (int64, error) {
+	if len(value) > l.s.Limits().MaxValueBytes {
+		return 0, fmt.Errorf("update lock %q: %w", l.key, kvstore.ErrValueTooLarge)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s := l.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, fmt.Errorf("update lock %q: %w", l.key, kvstore.ErrFenced)
+	}
+	rev := s.rev + 1
+	err := s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketKV)
+		if !l.holds(b) {
+			return fmt.Errorf("update lock %q: %w", l.key, kvstore.ErrFenced)
+		}
+		r := record{createRev: l.token, modRev: rev, lease: l.id, value: value}
+		if err := b.Put([]byte(l.key), r.encode()); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyRev, encodeRev(rev))
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.rev = rev
+	kv := kvstore.KV{Key: l.key, Value: append([]byte{}, value...), Revision: rev}
+	s.record([]kvstore.Event{{Type: kvstore.EventPut, KV: kv, Revision: rev}})
+	return rev, nil
 }

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
+	"github.com/tollgate-proxy/tollgate/internal/retry"
+	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 // lock is a held etcd lock: key, created bound to lease at revision token.
@@ -37,6 +41,54 @@ func (l *lock) Token() int64 { return l.token }
 
 // Done is closed when the lock is lost or released.
 func (l *lock) Done() <-chan struct{} { return l.done }
+
+// Expires returns the time the grant or the last renewal of the lock's
+// lease that succeeded was sent, plus the TTL etcd confirmed: the server
+// does not expire the lease before then. Done closes a margin earlier
+// (see leaseMargin) if no renewal succeeds in the meantime.
+func (l *lock) Expires() time.Time { return l.lease.expiry() }
+
+// Update puts value at the lock key, bound to the lock's lease, if the
+// key is still the one this lock created, and returns the revision of the
+// write. Once the lock is lost or released, or when etcd finds the key
+// deleted or taken over (the lock is then lost), it fails with
+// kvstore.ErrFenced.
+func (l *lock) Update(ctx context.Context, value []byte) (int64, error) {
+	s := l.s
+	if len(value) > s.limits.MaxValueBytes {
+		return 0, fmt.Errorf("etcd update lock %q at %s: %w: value of %d bytes, at most %d",
+			l.key, s.cfg.Endpoint, kvstore.ErrValueTooLarge, len(value), s.limits.MaxValueBytes)
+	}
+	if l.isDone() {
+		return 0, l.fenced("the lock is lost or released")
+	}
+	if s.closed.Load() {
+		return 0, fmt.Errorf("%w: %w", l.fenced("the store is closed"), kvstore.ErrClosed)
+	}
+	rctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(rctx).
+		If(clientv3.Compare(clientv3.CreateRevision(l.key), "=", l.token)).
+		Then(clientv3.OpPut(l.key, string(value), clientv3.WithLease(l.lease.id))).
+		Commit()
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		// Revoking or expiring the lease deleted the key as well.
+		l.lose("an update found the lease gone")
+		return 0, l.fenced("the lease is gone")
+	case err != nil:
+		return 0, s.wrap(ctx, "update lock", l.key, err)
+	case !resp.Succeeded:
+		l.lose("an update found the lock key deleted or taken over")
+		return 0, l.fenced("the lock key was deleted or taken over")
+	}
+	return resp.Header.Revision, nil
+}
+
+// fenced is the error of an update refused because the lock is not held.
+func (l *lock) fenced(why string) error {
+	return fmt.Errorf("etcd update lock %q at %s: %w: %s", l.key, l.s.cfg.Endpoint, kvstore.ErrFenced, why)
+}
 
 // isDone reports whether the lock is lost or released, counting a lost
 // lease that the monitor has not acted on yet.
@@ -179,8 +231,11 @@ func (l *lock) inspect(ctx context.Context, resp clientv3.WatchResponse, rev int
 		if err != nil {
 			return rev, "", err
 		}
-		if len(g.Kvs) == 0 || g.Kvs[0].CreateRevision != l.token {
-			return rev, "lock key deleted or taken over", nil
+		if len(g.Kvs) == 0 {
+			return rev, "lock key deleted", nil
+		}
+		if lost := l.lostBy(g.Kvs[0]); lost != "" {
+			return rev, lost, nil
 		}
 		return g.Header.Revision, "", errors.New("etcd lock watch compacted")
 	case resp.Err() != nil:
@@ -190,10 +245,24 @@ func (l *lock) inspect(ctx context.Context, resp clientv3.WatchResponse, rev int
 		if ev.Type == clientv3.EventTypeDelete {
 			return rev, "lock key deleted", nil
 		}
-		if ev.Kv.CreateRevision != l.token {
-			return rev, "lock key taken over", nil
+		if lost := l.lostBy(ev.Kv); lost != "" {
+			return rev, lost, nil
 		}
 		rev = max(rev, ev.Kv.ModRevision)
 	}
 	return rev, "", nil
+}
+
+// lostBy reports why the lock is lost if kv, the lock key as written
+// last, is no longer this lock's: created by another holder, or bound to
+// another lease (or none), which the lock's lease then no longer keeps
+// from outliving its holder. The lock's own Update keeps both.
+func (l *lock) lostBy(kv *mvccpb.KeyValue) string {
+	switch {
+	case kv.CreateRevision != l.token:
+		return "lock key taken over"
+	case clientv3.LeaseID(kv.Lease) != l.lease.id:
+		return "lock key rebound to another lease"
+	}
+	return ""
 }

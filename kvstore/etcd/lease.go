@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/kvstore"
-	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // minLeaseSeconds is the shortest lease Lock grants. A lease is renewed
@@ -61,6 +62,30 @@ type lease struct {
 	why  string
 	// stop ends the keep-alive.
 	stop context.CancelFunc
+
+	mu sync.Mutex // guards expires
+	// expires is when the server may expire the lease at the earliest:
+	// the send time of the grant or of the last renewal that succeeded,
+	// plus the TTL the server granted or confirmed.
+	expires time.Time
+}
+
+// expiry returns when the server may expire the lease at the earliest.
+func (ls *lease) expiry() time.Time {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.expires
+}
+
+// confirmed records that the grant or a renewal sent at sent kept the
+// lease for ttl, and returns the deadline by which its holder gives it
+// up: that expiry less the margin. Only grant and keepAlive, one after
+// the other, call it.
+func (ls *lease) confirmed(sent time.Time, ttl time.Duration) time.Time {
+	ls.mu.Lock()
+	ls.expires = sent.Add(ttl)
+	ls.mu.Unlock()
+	return sent.Add(ttl - leaseMargin(ttl))
 }
 
 // isClosed reports whether ch is closed, without waiting.
@@ -87,7 +112,7 @@ func (s *Store) grant(ctx context.Context, key string, ttl int64) (*lease, error
 	}
 	kctx, stop := context.WithCancel(s.bg)
 	ls := &lease{id: g.ID, ttl: time.Duration(g.TTL) * time.Second, lost: make(chan struct{}), stop: stop}
-	deadline := sent.Add(ls.ttl - leaseMargin(ls.ttl))
+	deadline := ls.confirmed(sent, ls.ttl)
 	if err := s.goOwned(func() { s.keepAlive(kctx, ls, deadline) }); err != nil {
 		stop()
 		// The store is closed: the lease expires by its TTL.
@@ -134,7 +159,7 @@ func (s *Store) keepAlive(ctx context.Context, ls *lease, deadline time.Time) {
 			bo.Failed(fmt.Errorf("renew lease: %w", err))
 		default:
 			bo.Succeeded()
-			deadline = sent.Add(ttl - leaseMargin(ttl))
+			deadline = ls.confirmed(sent, ttl)
 			expiry.Reset(time.Until(deadline))
 		}
 		if !time.Now().Before(deadline) {

@@ -7,8 +7,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/kvstore"
-	"github.com/tollgate-proxy/tollgate/kvstore/internal/retry"
 )
 
 // watchBuffer is how many events a watch channel holds before the watch

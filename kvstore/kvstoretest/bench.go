@@ -2,6 +2,7 @@ package kvstoretest
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"syscall"
 	"testing"
@@ -72,6 +73,8 @@ func Bench(b *testing.B, target BenchTarget) {
 		<-events // the initial resync
 		measure(b, target, func() {
 			for i := 0; i < b.N; i++ {
+				// A changed value: Consul ignores a put of the same one.
+				binary.BigEndian.PutUint64(value, uint64(i))
 				rev, err := kvstore.Put(ctx, writer, "bench/watch/k", value)
 				if err != nil {
 					b.Fatal(err)

@@ -277,3 +277,41 @@ func testUnreachable(t *testing.T, h Harness) {
 	}
 	t.Logf("unreachable endpoint error: %v", err)
 }
+
+// testLockUpdate changes a held lock's value: the lease and the token stay,
+// and once the lock is gone the update is refused.
+func testLockUpdate(t *testing.T, c Cluster, p string) {
+	a, b := c.Client(t), c.Client(t)
+	key := p + "lock"
+	l := mustLock(t, a, key, "v1")
+	if exp := l.Expires(); !exp.IsZero() && !exp.After(time.Now()) {
+		t.Fatalf("Expires of a fresh lock: got %v, want zero or in the future", exp)
+	}
+	rev, err := l.Update(ctxFor(t), []byte("v2"))
+	if err != nil {
+		t.Fatalf("update while holding: %v", err)
+	}
+	if kv := mustGet(t, b, key); string(kv.Value) != "v2" || kv.Revision != rev {
+		t.Fatalf("after update: got %q@%d, want %q@%d", kv.Value, kv.Revision, "v2", rev)
+	}
+	select {
+	case <-l.Done():
+		t.Fatal("update ended the lock")
+	default:
+	}
+	if _, err := a.Apply(ctxFor(t), l, kvstore.PutOp(p+"data", []byte("x"))); err != nil {
+		t.Fatalf("fenced write after update: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	other, err := b.Lock(ctx, key, kvstore.LockOptions{TTL: lockTTL})
+	cancel()
+	if err == nil {
+		_ = other.Release(context.Background())
+		t.Fatal("another client acquired the lock after an update")
+	}
+	breakLock(t, b, key)
+	waitDone(t, l, "after BreakLock")
+	_, err = l.Update(ctxFor(t), []byte("v3"))
+	wantErr(t, "update after the lease was revoked", err, kvstore.ErrFenced)
+	wantNotFound(t, b, key)
+}

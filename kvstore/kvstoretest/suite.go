@@ -40,6 +40,7 @@ func Run(t *testing.T, h Harness) {
 		{"LockTokensIncrease", testLockTokensIncrease},
 		{"FencedWrites", testFencedWrites},
 		{"LockBroken", testLockBroken},
+		{"LockUpdate", testLockUpdate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, shared, "suite/"+tc.name+"/")

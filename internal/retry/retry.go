@@ -1,5 +1,5 @@
-// Package retry spaces the retries of the network backends' long-running
-// work (watches, lock keep-alives) and logs each failure streak once.
+// Package retry spaces the retries of long-running work (store watches,
+// lock keep-alives, leader campaigns) and logs each failure streak once.
 package retry
 
 import (

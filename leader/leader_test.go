@@ -1,0 +1,365 @@
+package leader_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/embedded"
+	"github.com/tollgate-proxy/tollgate/leader"
+)
+
+// backend opens clients of one store for the electors of a test.
+type storeBackend struct {
+	name   string
+	client func(t *testing.T) kvstore.Store
+}
+
+func embeddedBackend(t *testing.T) storeBackend {
+	s, err := embedded.Open(embedded.Config{Path: filepath.Join(t.TempDir(), "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return storeBackend{name: "embedded", client: func(*testing.T) kvstore.Store { return s }}
+}
+
+// running is an elector whose Run goroutine the test owns.
+type running struct {
+	e      *leader.Elector
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func start(t *testing.T, s kvstore.Store, id string) *running {
+	t.Helper()
+	e, err := leader.New(leader.Config{Store: s, Node: leader.Node{ID: id, Address: id + ":8443"}, TTL: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{e: e, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := e.Run(ctx); err != nil {
+			t.Errorf("%s: Run: %v", id, err)
+		}
+	}()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// awaitLeader waits until exactly one of rs leads and returns it.
+func awaitLeader(t *testing.T, rs []*running) (*running, *leader.Term) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		var leaders []*running
+		for _, r := range rs {
+			if r.e.Stats().IsLeader {
+				leaders = append(leaders, r)
+			}
+		}
+		if len(leaders) > 1 {
+			t.Fatalf("%d electors lead at once", len(leaders))
+		}
+		if len(leaders) == 1 {
+			return leaders[0], leaders[0].e.Term()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no leader within a minute")
+	return nil, nil
+}
+
+func TestElection(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testElection(t, b) })
+	}
+}
+
+func testElection(t *testing.T, b storeBackend) {
+	var rs []*running
+	for i := range 3 {
+		rs = append(rs, start(t, b.client(t), fmt.Sprintf("node-%d", i)))
+	}
+	first, term := awaitLeader(t, rs)
+	if _, err := term.Apply(t.Context(), kvstore.PutOp("election/data", []byte("1"))); err != nil {
+		t.Fatalf("leader's fenced write: %v", err)
+	}
+	info := waitInfo(t, b.client(t), term.Token())
+	if want := first.e.Term(); info.Token != want.Token() {
+		t.Fatalf("Leader: got token %d, want %d", info.Token, want.Token())
+	}
+
+	// Resigning hands leadership over, with a greater token; the old
+	// term's writes are refused.
+	first.stop()
+	if term.Err() == nil {
+		t.Fatal("term still open after its elector stopped")
+	}
+	if _, err := term.Apply(t.Context(), kvstore.PutOp("election/data", []byte("stale"))); !errors.Is(err, leader.ErrNotLeader) || !errors.Is(err, kvstore.ErrFenced) {
+		t.Fatalf("write of an ended term: got %v, want ErrNotLeader and ErrFenced", err)
+	}
+	var rest []*running
+	for _, r := range rs {
+		if r != first {
+			rest = append(rest, r)
+		}
+	}
+	_, next := awaitLeader(t, rest)
+	if next.Token() <= term.Token() {
+		t.Fatalf("tokens: new term %d after %d; want strictly greater", next.Token(), term.Token())
+	}
+	if st := first.e.Stats(); st.IsLeader || st.Transitions != 2 {
+		t.Fatalf("stats of the resigned elector: got %+v, want not leading after 2 transitions", st)
+	}
+}
+
+// waitInfo waits until the leader key publishes token.
+func waitInfo(t *testing.T, s kvstore.Store, token int64) leader.Info {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		info, err := leader.Leader(t.Context(), s, "")
+		if err == nil && info.Token == token {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leader record: got %+v, %v; want token %d", info, err, token)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFencedWriteEndsTerm breaks the leader's lock behind its back: the
+// next fenced write fails and ends the term at once.
+func TestFencedWriteEndsTerm(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.client(t)
+			r := start(t, s, "solo")
+			_, term := awaitLeader(t, []*running{r})
+			if err := s.(kvstore.LockBreaker).BreakLock(t.Context(), leader.DefaultKey); err != nil {
+				t.Fatal(err)
+			}
+			_, err := term.Apply(t.Context(), kvstore.PutOp("fenced/data", []byte("late")))
+			if err == nil {
+				// The lock may have noticed first and the elector taken a
+				// new term; the old one must be over all the same.
+				<-term.Done()
+			} else if !errors.Is(err, leader.ErrNotLeader) {
+				t.Fatalf("fenced write after the lock was broken: got %v, want ErrNotLeader", err)
+			}
+			select {
+			case <-term.Done():
+			case <-time.After(time.Minute):
+				t.Fatal("term still open a minute after its lock was broken")
+			}
+			// The elector campaigns again and leads a new term.
+			var next *leader.Term
+			deadline := time.Now().Add(time.Minute)
+			for next == nil || next == term {
+				if time.Now().After(deadline) {
+					t.Fatal("no new term after the lock was broken")
+				}
+				time.Sleep(10 * time.Millisecond)
+				next = r.e.Term()
+			}
+			if next.Token() <= term.Token() {
+				t.Fatalf("tokens: got %d after %d", next.Token(), term.Token())
+			}
+		})
+	}
+}
+
+func TestAwait(t *testing.T) {
+	b := embeddedBackend(t)
+	r := start(t, b.client(t), "solo")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	term, err := r.e.Await(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		<-term.Context().Done()
+	})
+	r.stop()
+	wg.Wait()
+	if term.Err() == nil {
+		t.Fatal("term has no error after its elector stopped")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	s := embeddedBackend(t).client(t)
+	for _, tc := range []struct {
+		name string
+		cfg  leader.Config
+	}{
+		{"no store", leader.Config{Node: leader.Node{ID: "a"}}},
+		{"no node ID", leader.Config{Store: s}},
+		{"bad key", leader.Config{Store: s, Node: leader.Node{ID: "a"}, Key: "../x"}},
+		{"short TTL", leader.Config{Store: s, Node: leader.Node{ID: "a"}, TTL: time.Millisecond}},
+		{"margin over TTL", leader.Config{Store: s, Node: leader.Node{ID: "a"}, TTL: 5 * time.Second, Margin: 5 * time.Second}},
+	} {
+		if _, err := leader.New(tc.cfg); err == nil {
+			t.Errorf("%s: got nil error", tc.name)
+		}
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.client(t)
+			started := time.Now().UTC().Truncate(time.Second)
+			r, err := leader.NewRegistry(leader.RegistryConfig{
+				Store:       s,
+				Record:      leader.NodeRecord{Node: leader.Node{ID: "node-a", Address: "10.0.0.1:8443"}, Version: "test", Started: started},
+				TTL:         3 * time.Second,
+				MinInterval: 50 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = r.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+
+			nodes := waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 1 })
+			if n := nodes[0]; n.ID != "node-a" || n.Address != "10.0.0.1:8443" || n.Version != "test" || !n.Started.Equal(started) {
+				t.Fatalf("entry: got %+v", n)
+			}
+			for rev := int64(1); rev <= 20; rev++ {
+				r.SetApplied(rev)
+			}
+			waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 1 && ns[0].Applied == 20 })
+
+			cancel()
+			<-done
+			waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 0 })
+		})
+	}
+}
+
+func waitNodes(t *testing.T, s kvstore.Store, ok func([]leader.NodeRecord) bool) []leader.NodeRecord {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ns, err := leader.Nodes(t.Context(), s, "")
+		if err == nil && ok(ns) {
+			return ns
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes: got %+v, %v", ns, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRegistryBadID(t *testing.T) {
+	s := embeddedBackend(t).client(t)
+	for _, id := range []string{"", "a/b", "..", "sp ace"} {
+		if _, err := leader.NewRegistry(leader.RegistryConfig{Store: s, Record: leader.NodeRecord{Node: leader.Node{ID: id}}}); err == nil {
+			t.Errorf("node ID %q: got nil error", id)
+		}
+	}
+}
+
+// skewClock is the system clock moved forward by a settable offset.
+type skewClock struct{ offset atomic.Int64 }
+
+func (c *skewClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+func (c *skewClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// TestLeaseClock makes the leader's clock jump past its lease: the term
+// must end as unconfirmed even though the store still holds the lock.
+func TestLeaseClock(t *testing.T) {
+	for _, b := range backends(t) {
+		if b.name == "embedded" {
+			continue // its leases do not expire by time
+		}
+		t.Run(b.name, func(t *testing.T) {
+			clock := &skewClock{}
+			e, err := leader.New(leader.Config{Store: b.client(t), Node: leader.Node{ID: "solo"}, TTL: 3 * time.Second, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = e.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			term, err := e.Await(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Once the token is published the elector waits on its
+			// lease clock; move the clock past the lease then.
+			waitInfo(t, b.client(t), term.Token())
+			clock.offset.Store(int64(time.Hour))
+			select {
+			case <-term.Done():
+			case <-time.After(time.Minute):
+				t.Fatal("term still open a minute after the clock passed its lease")
+			}
+			if !errors.Is(term.Err(), leader.ErrLeaseUnconfirmed) {
+				t.Fatalf("term ended with %v, want ErrLeaseUnconfirmed", term.Err())
+			}
+		})
+	}
+}
+
+func TestObserve(t *testing.T) {
+	b := embeddedBackend(t)
+	s := b.client(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	infos, err := leader.Observe(ctx, s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() leader.Info {
+		t.Helper()
+		select {
+		case info := <-infos:
+			return info
+		case <-time.After(time.Minute):
+			t.Fatal("no leader change observed within a minute")
+		}
+		return leader.Info{}
+	}
+	if info := next(); info.ID != "" {
+		t.Fatalf("first observation: got %+v, want no leader", info)
+	}
+	r := start(t, s, "node-a")
+	info := next()
+	for info.Token == 0 { // the record before its token is published
+		info = next()
+	}
+	if info.ID != "node-a" || info.Address != "node-a:8443" || info.Token != r.e.Term().Token() {
+		t.Fatalf("observed %+v, want node-a with the term's token", info)
+	}
+	r.stop()
+	if info := next(); info.ID != "" {
+		t.Fatalf("after resignation: got %+v, want no leader", info)
+	}
+}

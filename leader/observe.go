@@ -1,0 +1,93 @@
+package leader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
+)
+
+// Leader returns who leads now, as published at key (DefaultKey when
+// empty), or an error wrapping ErrNoLeader.
+func Leader(ctx context.Context, s kvstore.Store, key string) (Info, error) {
+	if key == "" {
+		key = DefaultKey
+	}
+	kv, err := s.Get(ctx, key)
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return Info{}, fmt.Errorf("leader key %q: %w", key, ErrNoLeader)
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("read leader: %w", err)
+	}
+	return decodeInfo(kv)
+}
+
+func decodeInfo(kv kvstore.KV) (Info, error) {
+	var info Info
+	if err := json.Unmarshal(kv.Value, &info); err != nil {
+		return Info{}, fmt.Errorf("leader key %q holds no leader record: %w", kv.Key, err)
+	}
+	if info.ID == "" {
+		return Info{}, fmt.Errorf("leader key %q holds a record without a node ID", kv.Key)
+	}
+	return info, nil
+}
+
+// Observe streams who leads: the current leader first (the zero Info when
+// there is none), then every change, until ctx is done. It rides on a
+// store watch, so it never silently stops while ctx lasts.
+func Observe(ctx context.Context, s kvstore.Store, key string) (<-chan Info, error) {
+	if key == "" {
+		key = DefaultKey
+	}
+	events, err := s.Watch(ctx, key, 0)
+	if err != nil {
+		return nil, fmt.Errorf("observe leader: %w", err)
+	}
+	out := make(chan Info)
+	go func() {
+		defer close(out)
+		var last *Info
+		for ev := range events {
+			info, ok := leaderIn(ev, key)
+			if !ok || (last != nil && *last == info) {
+				continue
+			}
+			select {
+			case out <- info:
+				last = &info
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// leaderIn returns who leads after ev, and whether ev concerns key at all.
+// A record that does not decode counts as no leader.
+func leaderIn(ev kvstore.Event, key string) (Info, bool) {
+	switch ev.Type {
+	case kvstore.EventResync:
+		for _, kv := range ev.Snapshot {
+			if kv.Key == key {
+				info, _ := decodeInfo(kv)
+				return info, true
+			}
+		}
+		return Info{}, true
+	case kvstore.EventPut, kvstore.EventDelete:
+		if ev.KV.Key != key {
+			return Info{}, false
+		}
+		if ev.Type == kvstore.EventDelete {
+			return Info{}, true
+		}
+		info, _ := decodeInfo(ev.KV)
+		return info, true
+	}
+	return Info{}, false
+}

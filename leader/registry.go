@@ -1,0 +1,176 @@
+package leader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/internal/retry"
+	"github.com/tollgate-proxy/tollgate/kvstore"
+)
+
+// DefaultRegistryPrefix is where the registry keeps one key per replica.
+const DefaultRegistryPrefix = "nodes/"
+
+// NodeRecord is a replica's entry in the registry.
+type NodeRecord struct {
+	Node
+	// Version is the replica's tollgate version.
+	Version string `json:"version,omitempty"`
+	// Started is when the replica started.
+	Started time.Time `json:"started"`
+	// Applied is the store revision up to which the replica has applied
+	// the shared state (configuration, certificates).
+	Applied int64 `json:"applied"`
+}
+
+// RegistryConfig configures a Registry.
+type RegistryConfig struct {
+	// Store holds the registry. Required.
+	Store kvstore.Store
+	// Prefix is the registry's prefix. Empty means DefaultRegistryPrefix.
+	Prefix string
+	// Record is this replica; Record.ID is required and must be usable as
+	// a key segment. Applied is kept up to date by SetApplied.
+	Record NodeRecord
+	// TTL is the entry's lease: how long the entry of a crashed replica
+	// stays. Zero means DefaultTTL.
+	TTL time.Duration
+	// MinInterval spaces updates of Applied. Zero means one second.
+	MinInterval time.Duration
+	// Logger receives registration errors. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Registry keeps this replica's entry alive under the registry prefix:
+// bound to a lease, so it vanishes when the replica dies.
+type Registry struct {
+	cfg     RegistryConfig
+	key     string
+	log     *slog.Logger
+	applied atomic.Int64
+	wake    chan struct{}
+}
+
+// NewRegistry validates cfg and returns a Registry; Run keeps the entry.
+func NewRegistry(cfg RegistryConfig) (*Registry, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("registry: no store")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultRegistryPrefix
+	}
+	key, err := kvstore.Join(strings.TrimSuffix(cfg.Prefix, "/"), cfg.Record.ID)
+	if err != nil {
+		return nil, fmt.Errorf("registry: node ID %q: %w", cfg.Record.ID, err)
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.MinInterval == 0 {
+		cfg.MinInterval = time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Registry{cfg: cfg, key: key, log: log.With("node", cfg.Record.ID), wake: make(chan struct{}, 1)}
+	r.applied.Store(cfg.Record.Applied)
+	return r, nil
+}
+
+// SetApplied records the store revision this replica has applied; Run
+// publishes it, at most once per MinInterval.
+func (r *Registry) SetApplied(rev int64) {
+	r.applied.Store(rev)
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run registers the replica and keeps the entry until ctx is done, then
+// removes it. When the entry's lease is lost (an outage longer than the
+// TTL) it registers again; store errors are retried forever.
+func (r *Registry) Run(ctx context.Context) error {
+	bo := retry.Backoff{What: "node registration", Log: r.log}
+	for ctx.Err() == nil {
+		lock, err := r.cfg.Store.Lock(ctx, r.key, kvstore.LockOptions{TTL: r.cfg.TTL, Value: r.record()})
+		if err != nil {
+			if ctx.Err() == nil {
+				bo.Failed(err)
+				bo.Wait(ctx)
+			}
+			continue
+		}
+		bo.Succeeded()
+		r.keep(ctx, lock)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := lock.Release(rctx); err != nil {
+			r.log.Warn("remove node entry", "err", err)
+		}
+		cancel()
+	}
+	return nil
+}
+
+// keep updates the held entry when Applied changes, at most once per
+// MinInterval, until the lease is lost or ctx is done.
+func (r *Registry) keep(ctx context.Context, lock kvstore.Lock) {
+	written := r.applied.Load()
+	var last time.Time
+	var pending <-chan time.Time
+	for {
+		select {
+		case <-lock.Done():
+			r.log.Warn("node entry lost; registering again")
+			return
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+			if pending != nil || r.applied.Load() == written {
+				continue
+			}
+			pending = time.After(time.Until(last.Add(r.cfg.MinInterval)))
+		case <-pending:
+			pending = nil
+			written = r.applied.Load()
+			last = time.Now()
+			if _, err := lock.Update(ctx, r.record()); err != nil && ctx.Err() == nil {
+				r.log.Warn("update node entry", "err", err)
+			}
+		}
+	}
+}
+
+func (r *Registry) record() []byte {
+	rec := r.cfg.Record
+	rec.Applied = r.applied.Load()
+	b, _ := json.Marshal(rec) // a struct of strings, times and numbers
+	return b
+}
+
+// Nodes lists the registered replicas under prefix (DefaultRegistryPrefix
+// when empty), skipping entries that do not decode.
+func Nodes(ctx context.Context, s kvstore.Store, prefix string) ([]NodeRecord, error) {
+	if prefix == "" {
+		prefix = DefaultRegistryPrefix
+	}
+	l, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var out []NodeRecord
+	for _, kv := range l.KVs {
+		var rec NodeRecord
+		if json.Unmarshal(kv.Value, &rec) == nil && rec.ID != "" {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}

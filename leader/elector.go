@@ -83,7 +83,7 @@ type Config struct {
 	TTL time.Duration
 	// Margin is how long before its lease could expire a leader steps
 	// down when renewals stop being confirmed. Zero means TTL/5, at least
-	// one second.
+	// one second; at most half the TTL.
 	Margin time.Duration
 	// Logger receives transitions and campaign errors. Nil discards them.
 	Logger *slog.Logger
@@ -154,10 +154,12 @@ func New(cfg Config) (*Elector, error) {
 		return nil, fmt.Errorf("leader: TTL %v is under a second", cfg.TTL)
 	}
 	if cfg.Margin == 0 {
-		cfg.Margin = max(cfg.TTL/5, time.Second)
+		cfg.Margin = min(max(cfg.TTL/5, time.Second), cfg.TTL/2)
 	}
-	if cfg.Margin >= cfg.TTL {
-		return nil, fmt.Errorf("leader: margin %v is not below the TTL %v", cfg.Margin, cfg.TTL)
+	// Leases are renewed every third of their TTL: a margin over half the
+	// TTL would end terms between two healthy renewals.
+	if cfg.Margin < 0 || cfg.Margin > cfg.TTL/2 {
+		return nil, fmt.Errorf("leader: margin %v must be between 0 and half the TTL (%v)", cfg.Margin, cfg.TTL/2)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
@@ -187,38 +189,44 @@ func (e *Elector) Run(ctx context.Context) error {
 			continue
 		}
 		bo.Succeeded()
-		e.lead(ctx, lock)
+		if lasted := e.lead(ctx, lock); lasted < minTerm && ctx.Err() == nil {
+			// A term that ends at once (a store that refuses every fenced
+			// write, a lease that is never confirmed) must not become a
+			// tight loop of campaigns.
+			bo.Failed(errShortTerm)
+			bo.Wait(ctx)
+		}
 	}
 	return nil
 }
 
+// minTerm is the shortest term after which Run campaigns again at once.
+const minTerm = time.Second
+
+var errShortTerm = errors.New("term ended within a second of starting")
+
+// campaign waits for the lock. The value it stores names the node; the
+// start of the term and its token are published once it is won.
 func (e *Elector) campaign(ctx context.Context) (kvstore.Lock, error) {
-	info := Info{Node: e.cfg.Node, Since: e.cfg.Clock.Now()}
-	value, err := json.Marshal(info)
+	value, err := json.Marshal(Info{Node: e.cfg.Node})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encode leader record: %w", err)
 	}
 	return e.cfg.Store.Lock(ctx, e.cfg.Key, kvstore.LockOptions{TTL: e.cfg.TTL, Value: value})
 }
 
-// lead holds a term on lock until it ends, then releases the lock.
-func (e *Elector) lead(ctx context.Context, lock kvstore.Lock) {
+// lead holds a term on lock until it ends, releases the lock and returns
+// how long the term lasted.
+func (e *Elector) lead(ctx context.Context, lock kvstore.Lock) time.Duration {
 	t := newTerm(e, lock)
-	e.publish(t)
-	e.transitions.Add(1)
+	e.begin(t)
 	e.log.Info("leading", "token", t.Token())
-	// Publish the token beside the node, for Leader and for operators.
-	info := Info{Node: e.cfg.Node, Since: t.since, Token: t.Token()}
-	if value, err := json.Marshal(info); err == nil {
-		if _, err := lock.Update(t.ctx, value); err != nil && t.ctx.Err() == nil {
-			e.log.Warn("publish leader token", "err", err)
-		}
-	}
+	var wg sync.WaitGroup
+	wg.Go(func() { e.announce(t) })
 
 	reason := e.hold(ctx, t)
-	t.end(reason)
-	e.publish(nil)
-	e.transitions.Add(1)
+	e.finish(t, reason)
+	wg.Wait()
 	e.log.Info("stepped down", "token", t.Token(), "reason", reason.Error())
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -226,6 +234,52 @@ func (e *Elector) lead(ctx context.Context, lock kvstore.Lock) {
 	if err := lock.Release(rctx); err != nil {
 		e.log.Warn("release leader lock", "err", err)
 	}
+	return e.cfg.Clock.Now().Sub(t.since)
+}
+
+// announce publishes the term's start and token at the leader key, for
+// Leader, Observe and operators, retrying until it succeeds or the term
+// ends. Each attempt must finish while the lease is known to last.
+func (e *Elector) announce(t *Term) {
+	value, err := json.Marshal(Info{Node: e.cfg.Node, Since: t.since, Token: t.Token()})
+	if err != nil {
+		return
+	}
+	bo := retry.Backoff{What: "publishing the leader record", Log: e.log}
+	for t.ctx.Err() == nil {
+		ctx, cancel := t.ctx, context.CancelFunc(func() {})
+		if exp := t.lock.Expires(); !exp.IsZero() {
+			ctx, cancel = context.WithDeadline(t.ctx, exp.Add(-e.cfg.Margin))
+		}
+		_, err := t.lock.Update(ctx, value)
+		cancel()
+		if err == nil || errors.Is(err, kvstore.ErrFenced) {
+			return // a fenced refusal ends the term through the lock
+		}
+		bo.Failed(err)
+		bo.Wait(t.ctx)
+	}
+}
+
+// begin makes t the current term.
+func (e *Elector) begin(t *Term) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.term = t
+	e.transitions.Add(1)
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// finish ends t for reason and clears it, in one step for Term and Stats.
+func (e *Elector) finish(t *Term, reason error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t.end(reason)
+	e.term = nil
+	e.transitions.Add(1)
+	close(e.changed)
+	e.changed = make(chan struct{})
 }
 
 // hold waits for the term to end and returns why: the lease was lost, its
@@ -260,14 +314,6 @@ func (e *Elector) hold(ctx context.Context, t *Term) error {
 	}
 }
 
-func (e *Elector) publish(t *Term) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.term = t
-	close(e.changed)
-	e.changed = make(chan struct{})
-}
-
 // Term returns the current term, or nil when this replica does not lead.
 func (e *Elector) Term() *Term {
 	e.mu.Lock()
@@ -295,9 +341,11 @@ func (e *Elector) Await(ctx context.Context) (*Term, error) {
 
 // Stats returns the elector's gauges and counters.
 func (e *Elector) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	s := Stats{Transitions: e.transitions.Load(), CampaignErrors: e.campaignErrors.Load()}
-	if t := e.Term(); t != nil && t.ctx.Err() == nil {
-		s.IsLeader, s.Token = true, t.Token()
+	if e.term != nil {
+		s.IsLeader, s.Token = true, e.term.Token()
 	}
 	return s
 }

@@ -155,12 +155,8 @@ func TestFencedWriteEndsTerm(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := term.Apply(t.Context(), kvstore.PutOp("fenced/data", []byte("late")))
-			if err == nil {
-				// The lock may have noticed first and the elector taken a
-				// new term; the old one must be over all the same.
-				<-term.Done()
-			} else if !errors.Is(err, leader.ErrNotLeader) {
-				t.Fatalf("fenced write after the lock was broken: got %v, want ErrNotLeader", err)
+			if !errors.Is(err, leader.ErrNotLeader) || !errors.Is(err, kvstore.ErrFenced) {
+				t.Fatalf("fenced write after the lock was broken: got %v, want ErrNotLeader and ErrFenced", err)
 			}
 			select {
 			case <-term.Done():
@@ -214,7 +210,8 @@ func TestConfigErrors(t *testing.T) {
 		{"no node ID", leader.Config{Store: s}},
 		{"bad key", leader.Config{Store: s, Node: leader.Node{ID: "a"}, Key: "../x"}},
 		{"short TTL", leader.Config{Store: s, Node: leader.Node{ID: "a"}, TTL: time.Millisecond}},
-		{"margin over TTL", leader.Config{Store: s, Node: leader.Node{ID: "a"}, TTL: 5 * time.Second, Margin: 5 * time.Second}},
+		{"margin over half the TTL", leader.Config{Store: s, Node: leader.Node{ID: "a"}, TTL: 5 * time.Second, Margin: 3 * time.Second}},
+		{"negative margin", leader.Config{Store: s, Node: leader.Node{ID: "a"}, Margin: -time.Second}},
 	} {
 		if _, err := leader.New(tc.cfg); err == nil {
 			t.Errorf("%s: got nil error", tc.name)
@@ -361,5 +358,41 @@ func TestObserve(t *testing.T) {
 	r.stop()
 	if info := next(); info.ID != "" {
 		t.Fatalf("after resignation: got %+v, want no leader", info)
+	}
+}
+
+// TestRegistryUpdates covers a change made while registering and the rate
+// limit on updates.
+func TestRegistryUpdates(t *testing.T) {
+	s := embeddedBackend(t).client(t)
+	// Someone holds the entry's key, so Run waits in Lock.
+	blocker, err := s.Lock(t.Context(), "nodes/node-a", kvstore.LockOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := leader.NewRegistry(leader.RegistryConfig{
+		Store:       s,
+		Record:      leader.NodeRecord{Node: leader.Node{ID: "node-a"}},
+		MinInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	r.SetApplied(7)
+	if err := blocker.Release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 1 && ns[0].Applied == 7 })
+
+	// Within MinInterval of that update, later changes wait.
+	r.SetApplied(8)
+	time.Sleep(200 * time.Millisecond)
+	if ns, _ := leader.Nodes(t.Context(), s, ""); len(ns) != 1 || ns[0].Applied != 7 {
+		t.Fatalf("entry within MinInterval of an update: got %+v, want applied 7", ns)
 	}
 }

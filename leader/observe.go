@@ -33,6 +33,8 @@ func decodeInfo(kv kvstore.KV) (Info, error) {
 	if info.ID == "" {
 		return Info{}, fmt.Errorf("leader key %q holds a record without a node ID", kv.Key)
 	}
+	// One time zone, so that equal records compare equal.
+	info.Since = info.Since.UTC()
 	return info, nil
 }
 
@@ -67,27 +69,31 @@ func Observe(ctx context.Context, s kvstore.Store, key string) (<-chan Info, err
 	return out, nil
 }
 
-// leaderIn returns who leads after ev, and whether ev concerns key at all.
-// A record that does not decode counts as no leader.
+// leaderIn returns who leads after ev, and whether ev tells: it does not
+// when it concerns another key or the record does not decode (a record
+// being repaired by hand), in which case the last observation stands.
 func leaderIn(ev kvstore.Event, key string) (Info, bool) {
+	var kv *kvstore.KV
 	switch ev.Type {
 	case kvstore.EventResync:
-		for _, kv := range ev.Snapshot {
-			if kv.Key == key {
-				info, _ := decodeInfo(kv)
-				return info, true
+		for i := range ev.Snapshot {
+			if ev.Snapshot[i].Key == key {
+				kv = &ev.Snapshot[i]
 			}
 		}
-		return Info{}, true
-	case kvstore.EventPut, kvstore.EventDelete:
+	case kvstore.EventPut:
 		if ev.KV.Key != key {
 			return Info{}, false
 		}
-		if ev.Type == kvstore.EventDelete {
-			return Info{}, true
-		}
-		info, _ := decodeInfo(ev.KV)
-		return info, true
+		kv = &ev.KV
+	case kvstore.EventDelete:
+		return Info{}, ev.KV.Key == key
+	default:
+		return Info{}, false
 	}
-	return Info{}, false
+	if kv == nil {
+		return Info{}, true
+	}
+	info, err := decodeInfo(*kv)
+	return info, err == nil
 }

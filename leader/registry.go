@@ -100,7 +100,8 @@ func (r *Registry) SetApplied(rev int64) {
 func (r *Registry) Run(ctx context.Context) error {
 	bo := retry.Backoff{What: "node registration", Log: r.log}
 	for ctx.Err() == nil {
-		lock, err := r.cfg.Store.Lock(ctx, r.key, kvstore.LockOptions{TTL: r.cfg.TTL, Value: r.record()})
+		applied := r.applied.Load()
+		lock, err := r.cfg.Store.Lock(ctx, r.key, kvstore.LockOptions{TTL: r.cfg.TTL, Value: r.record(applied)})
 		if err != nil {
 			if ctx.Err() == nil {
 				bo.Failed(err)
@@ -109,7 +110,7 @@ func (r *Registry) Run(ctx context.Context) error {
 			continue
 		}
 		bo.Succeeded()
-		r.keep(ctx, lock)
+		r.keep(ctx, lock, applied)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		if err := lock.Release(rctx); err != nil {
 			r.log.Warn("remove node entry", "err", err)
@@ -119,12 +120,21 @@ func (r *Registry) Run(ctx context.Context) error {
 	return nil
 }
 
-// keep updates the held entry when Applied changes, at most once per
-// MinInterval, until the lease is lost or ctx is done.
-func (r *Registry) keep(ctx context.Context, lock kvstore.Lock) {
-	written := r.applied.Load()
+// keep brings the held entry up to date whenever Applied differs from what
+// it holds (written), at most once per MinInterval and retrying failed
+// writes, until the lease is lost or ctx is done.
+func (r *Registry) keep(ctx context.Context, lock kvstore.Lock, written int64) {
+	bo := retry.Backoff{What: "node entry update", Log: r.log}
 	var last time.Time
-	var pending <-chan time.Time
+	var due <-chan time.Time // set while an update is scheduled
+	schedule := func(d time.Duration) {
+		if due == nil {
+			due = time.After(max(d, 0))
+		}
+	}
+	if r.applied.Load() != written {
+		schedule(0) // changed while registering
+	}
 	for {
 		select {
 		case <-lock.Done():
@@ -133,24 +143,35 @@ func (r *Registry) keep(ctx context.Context, lock kvstore.Lock) {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
-			if pending != nil || r.applied.Load() == written {
+			if r.applied.Load() != written {
+				schedule(time.Until(last.Add(r.cfg.MinInterval)))
+			}
+		case <-due:
+			due = nil
+			applied := r.applied.Load()
+			if applied == written {
 				continue
 			}
-			pending = time.After(time.Until(last.Add(r.cfg.MinInterval)))
-		case <-pending:
-			pending = nil
-			written = r.applied.Load()
 			last = time.Now()
-			if _, err := lock.Update(ctx, r.record()); err != nil && ctx.Err() == nil {
-				r.log.Warn("update node entry", "err", err)
+			if _, err := lock.Update(ctx, r.record(applied)); err != nil {
+				if ctx.Err() == nil {
+					bo.Failed(err)
+					schedule(max(bo.Next(), r.cfg.MinInterval))
+				}
+				continue
+			}
+			bo.Succeeded()
+			written = applied
+			if r.applied.Load() != written {
+				schedule(r.cfg.MinInterval)
 			}
 		}
 	}
 }
 
-func (r *Registry) record() []byte {
+func (r *Registry) record(applied int64) []byte {
 	rec := r.cfg.Record
-	rec.Applied = r.applied.Load()
+	rec.Applied = applied
 	b, _ := json.Marshal(rec) // a struct of strings, times and numbers
 	return b
 }

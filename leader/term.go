@@ -53,7 +53,7 @@ func (t *Term) end(reason error) { t.cancel(reason) }
 // kvstore.ErrFenced.
 func (t *Term) Apply(ctx context.Context, ops ...kvstore.Op) (int64, error) {
 	if err := t.Err(); err != nil {
-		return 0, fmt.Errorf("%w (term %d ended: %v): %w", ErrNotLeader, t.Token(), err, kvstore.ErrFenced)
+		return 0, fmt.Errorf("%w (term %d ended: %w): %w", ErrNotLeader, t.Token(), err, kvstore.ErrFenced)
 	}
 	rev, err := t.e.cfg.Store.Apply(ctx, t.lock, ops...)
 	if errors.Is(err, kvstore.ErrFenced) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,9 +33,8 @@ func embeddedBackend(t *testing.T) storeBackend {
 
 // running is an elector whose Run goroutine the test owns.
 type running struct {
-	e      *leader.Elector
-	cancel context.CancelFunc
-	done   chan struct{}
+	e    *leader.Elector
+	stop func()
 }
 
 func start(t *testing.T, s kvstore.Store, id string) *running {
@@ -43,21 +43,22 @@ func start(t *testing.T, s kvstore.Store, id string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{e: e, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		if err := e.Run(ctx); err != nil {
-			t.Errorf("%s: Run: %v", id, err)
-		}
-	}()
-	t.Cleanup(r.stop)
-	return r
+	return &running{e: e, stop: background(t, e.Run)}
 }
 
-func (r *running) stop() {
-	r.cancel()
-	<-r.done
+// background runs run until the returned stop is called or the test ends.
+func background(t *testing.T, run func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := run(ctx); err != nil {
+			t.Errorf("background run: %v", err)
+		}
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 // awaitLeader waits until exactly one of rs leads and returns it.
@@ -233,10 +234,7 @@ func TestRegistry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); _ = r.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			stop := background(t, r.Run)
 
 			nodes := waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 1 })
 			if n := nodes[0]; n.ID != "node-a" || n.Address != "10.0.0.1:8443" || n.Version != "test" || !n.Started.Equal(started) {
@@ -247,8 +245,7 @@ func TestRegistry(t *testing.T) {
 			}
 			waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 1 && ns[0].Applied == 20 })
 
-			cancel()
-			<-done
+			stop()
 			waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 0 })
 		})
 	}
@@ -301,10 +298,7 @@ func TestLeaseClock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); _ = e.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			background(t, e.Run)
 			term, err := e.Await(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -373,26 +367,30 @@ func TestRegistryUpdates(t *testing.T) {
 	r, err := leader.NewRegistry(leader.RegistryConfig{
 		Store:       s,
 		Record:      leader.NodeRecord{Node: leader.Node{ID: "node-a"}},
-		MinInterval: time.Hour,
+		MinInterval: 300 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
+	background(t, r.Run)
 	r.SetApplied(7)
 	if err := blocker.Release(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 1 && ns[0].Applied == 7 })
 
-	// Within MinInterval of that update, later changes wait.
-	r.SetApplied(8)
-	time.Sleep(200 * time.Millisecond)
-	if ns, _ := leader.Nodes(t.Context(), s, ""); len(ns) != 1 || ns[0].Applied != 7 {
-		t.Fatalf("entry within MinInterval of an update: got %+v, want applied 7", ns)
+	// A burst of changes within MinInterval of the last write collapses
+	// into one write of the latest.
+	events, err := s.Watch(t.Context(), "nodes/node-a", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-events // the current entry
+	for rev := int64(8); rev <= 20; rev++ {
+		r.SetApplied(rev)
+	}
+	ev := <-events
+	if !strings.Contains(string(ev.KV.Value), `"applied":20`) {
+		t.Fatalf("first write after a burst: got %s, want applied 20", ev.KV.Value)
 	}
 }

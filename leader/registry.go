@@ -125,7 +125,7 @@ func (r *Registry) Run(ctx context.Context) error {
 // writes, until the lease is lost or ctx is done.
 func (r *Registry) keep(ctx context.Context, lock kvstore.Lock, written int64) {
 	bo := retry.Backoff{What: "node entry update", Log: r.log}
-	var last time.Time
+	last := time.Now()       // registering wrote the entry
 	var due <-chan time.Time // set while an update is scheduled
 	schedule := func(d time.Duration) {
 		if due == nil {
@@ -133,7 +133,7 @@ func (r *Registry) keep(ctx context.Context, lock kvstore.Lock, written int64) {
 		}
 	}
 	if r.applied.Load() != written {
-		schedule(0) // changed while registering
+		schedule(r.cfg.MinInterval) // changed while registering
 	}
 	for {
 		select {

@@ -17,25 +17,14 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// cluster is one Consul server agent for the conformance suite.
-type cluster struct {
-	srv *testserver.Server
-}
-
 func newCluster(t *testing.T) kvstoretest.Cluster {
-	return &cluster{srv: testserver.Consul(t)}
+	srv := testserver.Consul(t)
+	// No CompactHistory: Consul keeps no history a watch could resume from.
+	return &kvstoretest.ServerCluster{
+		Server: srv,
+		Open:   func(t *testing.T) kvstore.Store { return newClient(t, srv, Config{}) },
+	}
 }
-
-func (c *cluster) Client(t *testing.T) kvstore.Store { return newClient(t, c.srv, Config{}) }
-
-func (c *cluster) Restart(t *testing.T) bool { c.srv.Restart(t); return true }
-
-func (c *cluster) Stop(t *testing.T) { c.srv.Stop(t) }
-
-func (c *cluster) Start(t *testing.T) bool { c.srv.Start(t); return true }
-
-// Compact reports false: Consul keeps no history a watch could resume from.
-func (c *cluster) Compact(*testing.T, int64) bool { return false }
 
 // newClient opens a Store on srv, closed at the end of t. cfg's Address is
 // filled in.

@@ -23,33 +23,21 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// cluster adapts a test etcd server to the conformance suite.
-type cluster struct {
-	srv *testserver.Server
-}
-
 func newCluster(t *testing.T) kvstoretest.Cluster {
-	return &cluster{srv: testserver.Etcd(t)}
-}
-
-func (c *cluster) Client(t *testing.T) kvstore.Store {
-	t.Helper()
-	return newStore(t, c.srv.Addr)
-}
-
-func (c *cluster) Restart(t *testing.T) bool { c.srv.Restart(t); return true }
-func (c *cluster) Stop(t *testing.T)         { c.srv.Stop(t) }
-func (c *cluster) Start(t *testing.T) bool   { c.srv.Start(t); return true }
-
-func (c *cluster) Compact(t *testing.T, rev int64) bool {
-	t.Helper()
-	cli := rawClient(t, c.srv.Addr)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if _, err := cli.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
-		t.Fatalf("compact at %d: %v", rev, err)
+	srv := testserver.Etcd(t)
+	return &kvstoretest.ServerCluster{
+		Server: srv,
+		Open:   func(t *testing.T) kvstore.Store { return newStore(t, srv.Addr) },
+		CompactHistory: func(t *testing.T, rev int64) {
+			t.Helper()
+			cli := rawClient(t, srv.Addr)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			if _, err := cli.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
+				t.Fatalf("compact at %d: %v", rev, err)
+			}
+		},
 	}
-	return true
 }
 
 // newStore opens a Store on addr, closed at the end of t.

@@ -5,6 +5,7 @@ package kvstoretest
 import (
 	"testing"
 
+	"github.com/tollgate-proxy/tollgate/internal/testserver"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
@@ -39,4 +40,36 @@ type Cluster interface {
 	// older revision cannot resume exactly. Nil-safe: backends without
 	// history return false.
 	Compact(t *testing.T, rev int64) (supported bool)
+}
+
+// ServerCluster is the Cluster of a network backend whose server is a
+// testserver.Server: clients survive its restarts.
+type ServerCluster struct {
+	Server *testserver.Server
+	// Open returns a new client of Server, closed at the end of t.
+	Open func(t *testing.T) kvstore.Store
+	// CompactHistory discards the server's history before rev; nil for
+	// backends that keep none.
+	CompactHistory func(t *testing.T, rev int64)
+}
+
+// Client implements Cluster.
+func (c *ServerCluster) Client(t *testing.T) kvstore.Store { return c.Open(t) }
+
+// Restart implements Cluster.
+func (c *ServerCluster) Restart(t *testing.T) bool { c.Server.Restart(t); return true }
+
+// Stop implements Cluster.
+func (c *ServerCluster) Stop(t *testing.T) { c.Server.Stop(t) }
+
+// Start implements Cluster.
+func (c *ServerCluster) Start(t *testing.T) bool { c.Server.Start(t); return true }
+
+// Compact implements Cluster.
+func (c *ServerCluster) Compact(t *testing.T, rev int64) bool {
+	if c.CompactHistory == nil {
+		return false
+	}
+	c.CompactHistory(t, rev)
+	return true
 }

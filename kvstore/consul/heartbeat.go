@@ -305,19 +305,15 @@ func (a *acquirer) endSilent(ctx context.Context) error {
 // endSessionIfUnchanged destroys session if it still holds key at
 // ModifyIndex index; it reports whether it did.
 func (s *Store) endSessionIfUnchanged(ctx context.Context, key, session string, index uint64) (bool, error) {
-	rctx, cancel := s.opContext(ctx, 0)
-	defer cancel()
-	q := s.query(rctx)
-	q.RequireConsistent = true
-	pair, _, err := s.client.KV().Get(key, q)
+	pair, err := s.readConsistent(ctx, key)
 	if err != nil {
 		return false, fmt.Errorf("read the lock key: %w", err)
 	}
 	if pair == nil || pair.Session != session || pair.ModifyIndex != index {
 		return false, nil
 	}
-	if _, err := s.client.Session().Destroy(session, s.write(rctx)); err != nil {
-		return false, fmt.Errorf("destroy session: %w", err)
+	if err := s.destroy(ctx, session); err != nil {
+		return false, err
 	}
 	return true, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,7 +155,7 @@ func TestLockWaiterSparesLiveHolder(t *testing.T) {
 // plus lock-delay.
 func TestLockTakeover(t *testing.T) {
 	srv := testserver.Consul(t)
-	px := newFreezer(t, srv.Addr)
+	px := testserver.NewProxy(t, srv.Addr)
 	a, err := New(t.Context(), Config{Address: px.Addr(), RequestTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatalf("open store through the proxy: %v", err)
@@ -201,7 +200,7 @@ func TestLockTakeover(t *testing.T) {
 		got <- result{l, err}
 	}()
 	frozen := time.Now()
-	px.Freeze()
+	px.Freeze(false)
 	r := <-got
 	took := time.Since(frozen)
 	if r.err != nil {
@@ -273,116 +272,4 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// freezer is a TCP proxy to target that can freeze: it keeps every
-// connection open but forwards nothing more, so that to its clients the
-// server hangs.
-type freezer struct {
-	ln     net.Listener
-	target string
-	frozen chan struct{}
-	quit   chan struct{}
-	once   sync.Once
-
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
-}
-
-func newFreezer(t *testing.T, target string) *freezer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
-	}
-	f := &freezer{
-		ln: ln, target: target,
-		frozen: make(chan struct{}), quit: make(chan struct{}),
-		conns: make(map[net.Conn]struct{}),
-	}
-	f.wg.Go(f.accept)
-	return f
-}
-
-// Addr is the proxy's address.
-func (f *freezer) Addr() string { return f.ln.Addr().String() }
-
-// Freeze stops all forwarding for good.
-func (f *freezer) Freeze() { close(f.frozen) }
-
-// Close closes the listener and every connection and waits for the
-// proxy's goroutines.
-func (f *freezer) Close() {
-	f.once.Do(func() {
-		close(f.quit)
-		_ = f.ln.Close()
-		f.mu.Lock()
-		f.closed = true
-		for c := range f.conns {
-			_ = c.Close()
-		}
-		f.mu.Unlock()
-		f.wg.Wait()
-	})
-}
-
-func (f *freezer) track(c net.Conn) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		_ = c.Close()
-		return false
-	}
-	f.conns[c] = struct{}{}
-	return true
-}
-
-func (f *freezer) accept() {
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", f.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		if !f.track(c) || !f.track(up) {
-			_ = c.Close()
-			_ = up.Close()
-			return
-		}
-		f.wg.Go(func() { f.pump(up, c) })
-		f.wg.Go(func() { f.pump(c, up) })
-	}
-}
-
-// pump copies src to dst until either fails; once frozen it reads and
-// drops everything until the proxy closes.
-func (f *freezer) pump(dst, src net.Conn) {
-	defer func() { _ = dst.Close(); _ = src.Close() }()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		select {
-		case <-f.frozen:
-			if err != nil {
-				<-f.quit
-				return
-			}
-			continue
-		default:
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }

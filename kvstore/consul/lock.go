@@ -458,19 +458,26 @@ func (s *Store) BreakLock(ctx context.Context, key string) error {
 	if err := s.begin(); err != nil {
 		return s.fail(op, err)
 	}
-	rctx, cancel := s.opContext(ctx, 0)
-	defer cancel()
-	q := s.query(rctx)
-	q.RequireConsistent = true
-	pair, _, err := s.client.KV().Get(key, q)
+	pair, err := s.readConsistent(ctx, key)
 	if err != nil {
 		return s.fail(op, err)
 	}
 	if pair == nil || pair.Session == "" {
 		return nil
 	}
-	if _, err := s.client.Session().Destroy(pair.Session, s.write(rctx)); err != nil {
-		return s.fail(op, fmt.Errorf("destroy session: %w", err))
+	if err := s.destroy(ctx, pair.Session); err != nil {
+		return s.fail(op, err)
 	}
 	return nil
+}
+
+// readConsistent reads key's entry (nil when missing) with a consistent
+// read, bounded by the request timeout.
+func (s *Store) readConsistent(ctx context.Context, key string) (*api.KVPair, error) {
+	rctx, cancel := s.opContext(ctx, 0)
+	defer cancel()
+	q := s.query(rctx)
+	q.RequireConsistent = true
+	pair, _, err := s.client.KV().Get(key, q)
+	return pair, err
 }

@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	github.com/hashicorp/consul/api v1.33.0
+	github.com/pelletier/go-toml/v2 v2.4.3
 	go.etcd.io/bbolt v1.4.3
 	go.etcd.io/etcd/api/v3 v3.6.5
 	go.etcd.io/etcd/client/v3 v3.6.5

@@ -55,7 +55,7 @@ func Open(ctx context.Context, endpoint string, opts Options) (kvstore.Store, er
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return nil, fmt.Errorf("store endpoint %q: %w", redact(endpoint), err)
+		return nil, fmt.Errorf("store endpoint %q: %w", Redact(endpoint), err)
 	}
 	switch u.Scheme {
 	case "file":
@@ -84,9 +84,9 @@ func Open(ctx context.Context, endpoint string, opts Options) (kvstore.Store, er
 		u.Redacted(), u.Scheme, strings.Join(Schemes, ", "), DefaultEndpoint)
 }
 
-// redact hides the user information of an endpoint that does not parse,
-// so that a password in it reaches no log.
-func redact(endpoint string) string {
+// Redact hides the user information of an endpoint, even one that does
+// not parse, so that a password in it reaches no log.
+func Redact(endpoint string) string {
 	scheme, rest, ok := strings.Cut(endpoint, "://")
 	if !ok {
 		return endpoint

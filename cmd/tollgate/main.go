@@ -1,0 +1,104 @@
+// Command tollgate is a reverse proxy that runs as a cluster of identical
+// replicas sharing ACME state through a key/value store.
+//
+// Usage:
+//
+//	tollgate serve       [--config FILE] [--kv URL] [--prefix P]
+//	tollgate storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]
+//	tollgate check       --config FILE
+//
+// Exit codes: 0 success, 1 other failure, 2 bad command line, 3 invalid
+// configuration, 4 store unreachable or failing, 5 conflict with another
+// writer of the configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitInvalid  = 3
+	exitStore    = 4
+	exitConflict = 5
+)
+
+// exitError carries an exit code with the error that caused it.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func fail(code int, err error) error { return &exitError{code: code, err: err} }
+
+const usage = `tollgate — a clustered reverse proxy with shared ACME state
+
+Usage:
+  tollgate serve       [--config FILE] [--kv URL] [--prefix P]
+  tollgate storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]
+  tollgate check       --config FILE
+
+Run "tollgate COMMAND -h" for a command's flags.
+
+Exit codes: 0 success, 1 other failure, 2 bad command line, 3 invalid
+configuration, 4 store unreachable or failing, 5 conflict with another
+writer of the configuration.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command and returns its exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stderr, log)
+	case "storeconfig":
+		err = storeconfig(ctx, args[1:], stdout, stderr)
+	case "check":
+		err = check(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "tollgate: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		ee = &exitError{code: exitFailure, err: err}
+	}
+	if ee.err != errHelp {
+		fmt.Fprintf(stderr, "tollgate %s: %v\n", args[0], ee.err)
+	}
+	return ee.code
+}
+
+// errHelp ends a command whose flags asked for help; the usage was printed.
+var errHelp = errors.New("help requested")

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/kvstore/backend"
+)
+
+// storeconfig publishes a configuration file to the store.
+func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f commonFlags
+	fs := newFlagSet("storeconfig", "storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]", stderr)
+	f.register(fs, true)
+	dryRun := fs.Bool("dry-run", false, "print the changes without writing anything")
+	lockTimeout := fs.Duration("lock-timeout", time.Minute, "how long to wait for another storeconfig to finish")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if f.config == "" {
+		fs.Usage()
+		return fail(exitUsage, errors.New("--config is required"))
+	}
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		return err
+	}
+	endpoint, prefix := storeOf(cfg, f)
+	st, err := backend.Open(ctx, endpoint, backend.Options{})
+	if err != nil {
+		return fail(exitStore, err)
+	}
+	defer st.Close()
+	res, err := config.Publish(ctx, st, cfg, config.PublishOptions{Prefix: prefix, DryRun: *dryRun, LockTimeout: *lockTimeout})
+	if res != nil {
+		report(stdout, f.config, prefix, res, *dryRun)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, config.ErrPublishConflict), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return fail(exitConflict, err)
+	default:
+		return fail(exitStore, err)
+	}
+}
+
+// loadConfig reads and validates a file, mapping failures to exit codes.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return nil, fail(exitInvalid, err)
+		}
+		return nil, fail(exitUsage, err)
+	}
+	return cfg, nil
+}
+
+// storeOf picks the endpoint and prefix: flags first, then [store], then
+// the defaults.
+func storeOf(cfg *config.Config, f commonFlags) (endpoint, prefix string) {
+	var s config.Store
+	if cfg != nil && cfg.Store != nil {
+		s = *cfg.Store
+	}
+	return cmp.Or(f.kv, s.Endpoint, config.DefaultStoreEndpoint), cmp.Or(f.prefix, s.Prefix, config.DefaultPrefix)
+}
+
+func report(w io.Writer, file, prefix string, res *config.PublishResult, dryRun bool) {
+	root := prefix + "/config"
+	for _, c := range res.Changes {
+		fmt.Fprintln(w, c)
+	}
+	switch {
+	case len(res.Changes) == 0 && len(res.Pruned) == 0:
+		fmt.Fprintf(w, "no changes: %s/%s already holds %s\n", root, res.From, file)
+		return
+	case dryRun && len(res.Changes) > 0:
+		fmt.Fprintf(w, "dry run: %d change(s); %s would go live as %s/%s; nothing written\n", len(res.Changes), file, root, res.To)
+	case dryRun:
+		fmt.Fprintf(w, "dry run: no changes to %s/%s\n", root, res.From)
+	case res.To != res.From:
+		fmt.Fprintf(w, "%d change(s): %s/%s is live (was %s)\n", len(res.Changes), root, res.To, cmp.Or(res.From, "none"))
+	default:
+		fmt.Fprintf(w, "no changes: %s/%s already holds %s\n", root, res.From, file)
+	}
+	for _, v := range res.Pruned {
+		if dryRun {
+			fmt.Fprintf(w, "would delete old version %s/%s\n", root, v)
+		} else {
+			fmt.Fprintf(w, "deleted old version %s/%s\n", root, v)
+		}
+	}
+}

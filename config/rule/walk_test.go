@@ -1,0 +1,61 @@
+package rule_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/config/rule"
+)
+
+func TestHosts(t *testing.T) {
+	for _, tc := range []struct {
+		rule string
+		want []string
+	}{
+		{"Path(`/`)", nil},
+		{"Host(`example.com`)", []string{"example.com"}},
+		{"Host(`B.example`) || Host(`a.example`) || Host(`b.example.`)", []string{"b.example", "a.example"}},
+		{"(Host(`a`) || Host(`b`)) && Path(`/`) && Host(`c`)", []string{"a", "b", "c"}},
+		{"!Host(`a`) && Host(`b`)", []string{"b"}},
+		{"!(Host(`a`) || Path(`/`)) || Host(`b`)", []string{"b"}},
+		{"!!Host(`a`)", nil},
+		{"HostRegexp(`^a$`) || Header(`Host`, `b`)", nil},
+		{"Host(`*.example.com`) || Host(`**.example.org`)", []string{"*.example.com"}},
+		{"Host(`10.0.0.1`)", []string{"10.0.0.1"}},
+	} {
+		e, err := rule.Parse(tc.rule)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tc.rule, err)
+		}
+		if got := rule.Hosts(e); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Hosts(%q): got %q, want %q", tc.rule, got, tc.want)
+		}
+	}
+}
+
+func TestWalk(t *testing.T) {
+	e, err := rule.Parse("Host(`a`) && !Path(`/`) || Method(`GET`)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	rule.Walk(e, func(x rule.Expr) bool {
+		got = append(got, x.String())
+		_, isNot := x.(*rule.Not)
+		return !isNot
+	})
+	want := []string{
+		"Host(`a`) && !Path(`/`) || Method(`GET`)",
+		"Host(`a`) && !Path(`/`)",
+		"Host(`a`)",
+		"!Path(`/`)",
+		"Method(`GET`)",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Walk: got %q, want %q", got, want)
+	}
+	rule.Walk(nil, func(rule.Expr) bool {
+		t.Error("Walk(nil) called fn")
+		return true
+	})
+}

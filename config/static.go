@@ -1,0 +1,270 @@
+package config
+
+// Config is a whole tollgate configuration. Sections left out take the
+// defaults their fields document. The Store section is never written to
+// the store: a replica always takes its store endpoint and credentials
+// from its own command line or file.
+type Config struct {
+	// EntryPoints are the listeners, by name. Changing them needs a
+	// restart.
+	EntryPoints map[string]*EntryPoint `toml:"entryPoints"`
+	// Store says where the shared state lives. Nil means the embedded
+	// store at DefaultStoreEndpoint.
+	Store *Store `toml:"store" kv:"-"`
+	// ACME enables certificates from an ACME CA when set.
+	ACME *ACME `toml:"acme"`
+	// API enables /ping, /ready and the read-only JSON API when set.
+	API *API `toml:"api"`
+	// Metrics configures metrics exposition.
+	Metrics *Metrics `toml:"metrics"`
+	// Log configures tollgate's own log.
+	Log *Log `toml:"log"`
+	// AccessLog enables the access log when set.
+	AccessLog *AccessLog `toml:"accessLog"`
+	// Lifecycle configures shutdown.
+	Lifecycle *Lifecycle `toml:"lifecycle"`
+
+	// HTTP holds the routers, services and middlewares.
+	HTTP *HTTP `toml:"http"`
+	// TLS holds TLS options and certificate files.
+	TLS *TLS `toml:"tls"`
+}
+
+// EntryPoint is one listener.
+type EntryPoint struct {
+	// Address is host:port to listen on, such as ":443" or
+	// "127.0.0.1:8080". Required.
+	Address string `toml:"address"`
+	// HTTP configures redirections and TLS for the entry point.
+	HTTP *EntryPointHTTP `toml:"http"`
+	// ForwardedHeaders says whose X-Forwarded-* headers are trusted.
+	// Nil trusts nobody: incoming X-Forwarded-* headers are replaced.
+	ForwardedHeaders *ForwardedHeaders `toml:"forwardedHeaders"`
+	// Transport holds timeouts and size limits.
+	Transport *Transport `toml:"transport"`
+}
+
+// EntryPointHTTP configures HTTP handling on an entry point.
+type EntryPointHTTP struct {
+	// Redirections redirects every request to another entry point,
+	// except ACME HTTP-01 challenges.
+	Redirections *Redirections `toml:"redirections"`
+	// TLS, when set, makes the entry point serve HTTPS.
+	TLS *EntryPointTLS `toml:"tls"`
+}
+
+// Redirections lists the redirections of an entry point.
+type Redirections struct {
+	// EntryPoint redirects to another entry point.
+	EntryPoint *RedirectEntryPoint `toml:"entryPoint"`
+}
+
+// RedirectEntryPoint redirects requests to another entry point.
+type RedirectEntryPoint struct {
+	// To is the name of the target entry point. Required.
+	To string `toml:"to"`
+	// Scheme of the redirect target. Empty means "https".
+	Scheme string `toml:"scheme"`
+	// Permanent chooses 308 over 307. Nil means true.
+	Permanent *bool `toml:"permanent"`
+}
+
+// EntryPointTLS turns TLS on for an entry point.
+type EntryPointTLS struct {
+	// Options names the TLS options ([tls.options.NAME]) to use. Empty
+	// means "default": TLS 1.2 or later.
+	Options string `toml:"options"`
+}
+
+// ForwardedHeaders says which clients may set X-Forwarded-* headers.
+type ForwardedHeaders struct {
+	// TrustedIPs are the IPs and CIDR ranges (a load balancer, an
+	// ingress) whose X-Forwarded-* headers are kept.
+	TrustedIPs []string `toml:"trustedIPs"`
+	// Insecure trusts every client. Use only behind a proxy that always
+	// overwrites the headers.
+	Insecure bool `toml:"insecure"`
+}
+
+// Transport holds an entry point's limits against slow or greedy clients.
+type Transport struct {
+	// RespondingTimeouts bound how long a client may take.
+	RespondingTimeouts *RespondingTimeouts `toml:"respondingTimeouts"`
+	// MaxHeaderBytes caps the request header size. Zero means 1 MiB.
+	MaxHeaderBytes int `toml:"maxHeaderBytes"`
+}
+
+// RespondingTimeouts bound the phases of a client connection. A zero
+// field takes its default; there is no way to switch a timeout off except
+// WriteTimeout, which is off by default so that streaming works.
+type RespondingTimeouts struct {
+	// ReadHeaderTimeout bounds reading the request header. Zero means 10s.
+	ReadHeaderTimeout Duration `toml:"readHeaderTimeout"`
+	// ReadTimeout bounds reading the whole request, body included. Zero
+	// means 60s.
+	ReadTimeout Duration `toml:"readTimeout"`
+	// WriteTimeout bounds writing the response. Zero means no limit.
+	WriteTimeout Duration `toml:"writeTimeout"`
+	// IdleTimeout bounds how long a keep-alive connection may sit idle.
+	// Zero means 180s.
+	IdleTimeout Duration `toml:"idleTimeout"`
+}
+
+// DefaultStoreEndpoint is the store a replica uses when neither the command
+// line nor the configuration names one.
+const DefaultStoreEndpoint = "file:///var/lib/tollgate/state.db"
+
+// DefaultPrefix is the key prefix under which tollgate keeps everything.
+const DefaultPrefix = "tollgate"
+
+// Store says where the shared state lives. It is a static section that is
+// never written to the store.
+type Store struct {
+	// Endpoint is the store URL: file:///path, consul://host:port or
+	// etcd://host:port (see docs/store.md). Empty means
+	// DefaultStoreEndpoint. A --kv flag overrides it.
+	Endpoint string `toml:"endpoint"`
+	// Prefix is the key prefix; empty means "tollgate". A --prefix flag
+	// overrides it.
+	Prefix string `toml:"prefix"`
+	// Credentials are not set here: the endpoint's token_file or
+	// password_file parameter names a file holding them, or the
+	// CONSUL_HTTP_TOKEN or ETCD_PASSWORD environment variable gives them
+	// (see docs/store.md).
+}
+
+// ACME configures certificates from an ACME CA (Let's Encrypt by
+// default). At least one challenge must be enabled.
+type ACME struct {
+	// Email is the account's contact address.
+	Email string `toml:"email"`
+	// CAServer is the CA's directory URL. Empty means Let's Encrypt's
+	// production directory.
+	CAServer string `toml:"caServer"`
+	// CACertificates are PEM files of CA roots trusted when talking to
+	// CAServer, for a private or test CA. Empty means the system roots.
+	CACertificates []string `toml:"caCertificates"`
+	// KeyType is the certificates' key type: EC256 (the default), EC384,
+	// RSA2048, RSA3072, RSA4096 or RSA8192.
+	KeyType string `toml:"keyType"`
+	// OnHostRule also orders certificates for every Host(`…`) of routers
+	// that have TLS.
+	OnHostRule bool `toml:"onHostRule"`
+	// HTTPChallenge enables HTTP-01 on an entry point listening on :80.
+	HTTPChallenge *HTTPChallenge `toml:"httpChallenge"`
+	// TLSChallenge enables TLS-ALPN-01 on the TLS entry points.
+	TLSChallenge *TLSChallenge `toml:"tlsChallenge"`
+	// DNSChallenge enables DNS-01 through a DNS provider; wildcard domains
+	// need it.
+	DNSChallenge *DNSChallenge `toml:"dnsChallenge"`
+	// Domains are certificates to obtain whether or not a router uses them.
+	Domains []Domain `toml:"domains"`
+	// OnDemand obtains certificates during the first handshake for names
+	// an ask URL approves. Nil disables it.
+	OnDemand *OnDemand `toml:"onDemand"`
+	// EAB is the external account binding some CAs require.
+	EAB *EAB `toml:"eab"`
+}
+
+// HTTPChallenge configures HTTP-01.
+type HTTPChallenge struct {
+	// EntryPoint is the (non-TLS) entry point that answers challenges.
+	// Required.
+	EntryPoint string `toml:"entryPoint"`
+}
+
+// TLSChallenge enables TLS-ALPN-01; it has no settings.
+type TLSChallenge struct{}
+
+// DNSChallenge configures DNS-01.
+type DNSChallenge struct {
+	// Provider is the name of a DNS provider as lego knows it, such as
+	// "cloudflare" or "route53". Its credentials come from the environment
+	// variables the provider documents. Required.
+	Provider string `toml:"provider"`
+	// Resolvers are host:port DNS servers used to check propagation.
+	// Empty means the system's.
+	Resolvers []string `toml:"resolvers"`
+	// DelayBeforeCheck waits this long before checking propagation.
+	DelayBeforeCheck Duration `toml:"delayBeforeCheck"`
+}
+
+// Domain is one certificate: a main name and optional alternative names.
+type Domain struct {
+	// Main is the certificate's main name. Required.
+	Main string `toml:"main"`
+	// SANs are further names on the same certificate.
+	SANs []string `toml:"sans"`
+}
+
+// OnDemand configures on-demand certificates.
+type OnDemand struct {
+	// Ask is a URL queried with ?domain=NAME before ordering; a 2xx answer
+	// allows the order. Required.
+	Ask string `toml:"ask"`
+}
+
+// EAB is an ACME external account binding. The HMAC key is read from a
+// file or an environment variable; it is never stored.
+type EAB struct {
+	// KID is the key identifier the CA gave. Required.
+	KID string `toml:"kid"`
+	// HMACKeyFile is a file holding the base64url HMAC key.
+	HMACKeyFile string `toml:"hmacKeyFile"`
+	// HMACKeyEnv names an environment variable holding the HMAC key.
+	HMACKeyEnv string `toml:"hmacKeyEnv"`
+}
+
+// API enables the operations endpoints: /ping, /ready and the read-only
+// JSON API.
+type API struct {
+	// EntryPoint serves the API. Empty means "api", which must then be
+	// defined.
+	EntryPoint string `toml:"entryPoint"`
+	// Dashboard also serves the dashboard.
+	Dashboard bool `toml:"dashboard"`
+}
+
+// Metrics configures metrics exposition.
+type Metrics struct {
+	// Prometheus serves /metrics in the Prometheus text format when set.
+	Prometheus *Prometheus `toml:"prometheus"`
+}
+
+// Prometheus configures /metrics.
+type Prometheus struct {
+	// EntryPoint serves /metrics. Empty means the API's entry point, or
+	// "api".
+	EntryPoint string `toml:"entryPoint"`
+	// Buckets are the latency histogram's upper bounds in seconds, in
+	// increasing order. Empty means 0.1, 0.3, 1.2, 5.
+	Buckets []float64 `toml:"buckets"`
+}
+
+// Log configures tollgate's own log, written to standard error.
+type Log struct {
+	// Level is debug, info (the default), warn or error.
+	Level string `toml:"level"`
+	// Format is text (the default) or json.
+	Format string `toml:"format"`
+}
+
+// AccessLog configures the access log.
+type AccessLog struct {
+	// FilePath is the file to append to. Empty means standard output.
+	FilePath string `toml:"filePath"`
+	// Format is json (the default) or text.
+	Format string `toml:"format"`
+}
+
+// Lifecycle configures a graceful shutdown: on SIGTERM readiness fails at
+// once, tollgate keeps serving for DrainDelay so load balancers stop
+// sending, then stops accepting and waits up to GraceTimeout for requests
+// in flight.
+type Lifecycle struct {
+	// DrainDelay is how long to keep serving after readiness fails. Zero
+	// means 5s.
+	DrainDelay Duration `toml:"drainDelay"`
+	// GraceTimeout bounds the wait for requests in flight. Zero means 10s.
+	GraceTimeout Duration `toml:"graceTimeout"`
+}

@@ -1,0 +1,265 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// MaxFileBytes is the largest configuration file accepted.
+const MaxFileBytes = 8 << 20
+
+// LoadFile reads, decodes and validates a TOML configuration file. An
+// invalid file yields an *Error listing every problem with its
+// file:line:column.
+func LoadFile(path string) (*Config, error) {
+	doc, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, doc)
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	if st.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("read configuration %s: %d bytes, at most %d allowed", path, st.Size(), MaxFileBytes)
+	}
+	doc := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, doc); err != nil {
+		return nil, fmt.Errorf("read configuration %s: %w", path, err)
+	}
+	return doc, nil
+}
+
+// Parse decodes and validates a TOML document; name (usually the file
+// name) prefixes every position in errors.
+func Parse(name string, doc []byte) (*Config, error) {
+	cfg, src, err := decodeTOML(name, doc)
+	if err != nil {
+		return nil, err
+	}
+	if probs := validate(cfg); len(probs) > 0 {
+		return nil, src.locate(probs)
+	}
+	return cfg, nil
+}
+
+// decodeTOML decodes a document strictly, without semantic validation.
+func decodeTOML(name string, doc []byte) (*Config, *tomlSource, *Error) {
+	src := &tomlSource{name: name}
+	if len(doc) > MaxFileBytes {
+		return nil, src, &Error{Source: name, Problems: []Problem{{
+			Where: name, Message: fmt.Sprintf("%d bytes, at most %d allowed", len(doc), MaxFileBytes)}}}
+	}
+	var tree map[string]any
+	if err := toml.Unmarshal(doc, &tree); err != nil {
+		return nil, src, &Error{Source: name, Problems: []Problem{syntaxProblem(name, err)}}
+	}
+	src.pos = positions(doc)
+	var cfg Config
+	d := decoder{}
+	d.decode(nil, tree, reflect.ValueOf(&cfg).Elem())
+	if len(d.probs) > 0 {
+		return nil, src, src.locate(d.probs)
+	}
+	return &cfg, src, nil
+}
+
+func syntaxProblem(name string, err error) Problem {
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if k := de.Key(); len(k) > 0 && strings.HasSuffix(msg, " is already defined") {
+			msg = fmt.Sprintf("%s is defined twice; keep one", dotted(k))
+		}
+		return Problem{Where: fmt.Sprintf("%s:%d:%d", name, row, col), Message: msg}
+	}
+	return Problem{Where: name, Message: strings.TrimPrefix(err.Error(), "toml: ")}
+}
+
+// tomlSource locates problems in a TOML document.
+type tomlSource struct {
+	name string
+	pos  map[string]position
+}
+
+type position struct{ line, col int }
+
+// locate turns problems into an *Error sorted by position.
+func (s *tomlSource) locate(probs problems) *Error {
+	type located struct {
+		p   Problem
+		pos position
+	}
+	out := make([]located, 0, len(probs))
+	for _, p := range probs {
+		pos, where := s.where(p.path)
+		out = append(out, located{Problem{Where: where, Path: dotted(p.path), Message: p.msg}, pos})
+	}
+	slices.SortStableFunc(out, func(a, b located) int {
+		if a.pos.line != b.pos.line {
+			return a.pos.line - b.pos.line
+		}
+		return a.pos.col - b.pos.col
+	})
+	e := &Error{Source: s.name}
+	for _, l := range out {
+		e.Problems = append(e.Problems, l.p)
+	}
+	return e
+}
+
+// where finds the position of path or, for a key that is not written
+// (a missing required key), of the nearest table above it.
+func (s *tomlSource) where(path []string) (position, string) {
+	for n := len(path); n > 0; n-- {
+		if p, ok := s.pos[pathKey(path[:n])]; ok {
+			return p, fmt.Sprintf("%s:%d:%d", s.name, p.line, p.col)
+		}
+	}
+	return position{}, s.name
+}
+
+func pathKey(path []string) string { return strings.Join(path, "\x00") }
+
+// positions maps every table, key and list item of a valid document to
+// where it is written. Paths are logical: list items are numbered.
+func positions(doc []byte) map[string]position {
+	ix := &posIndex{pos: map[string]position{}, arrays: map[string]int{}, lines: lineStarts(doc)}
+	var p unstable.Parser
+	p.Reset(doc)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table:
+			keys, first := keyParts(e.Key())
+			table = ix.resolve(keys, first)
+		case unstable.ArrayTable:
+			keys, first := keyParts(e.Key())
+			parent := ix.resolve(keys[:len(keys)-1], first)
+			full := append(parent, keys[len(keys)-1])
+			n := ix.arrays[pathKey(full)]
+			ix.arrays[pathKey(full)] = n + 1
+			ix.record(full, first)
+			table = append(slices.Clip(full), strconv.Itoa(n))
+			ix.record(table, first)
+		case unstable.KeyValue:
+			ix.keyValue(table, e)
+		}
+	}
+	return ix.pos
+}
+
+type posIndex struct {
+	pos    map[string]position
+	arrays map[string]int // array-of-tables path → items so far
+	lines  []int
+}
+
+// resolve turns a header's keys into a logical path, recording the
+// position of each table it names or implies: a key naming an array of
+// tables continues in its last item.
+func (ix *posIndex) resolve(keys []string, at unstable.Range) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k)
+		ix.record(out, at)
+		if n, ok := ix.arrays[pathKey(out)]; ok {
+			out = append(out, strconv.Itoa(n-1))
+		}
+	}
+	return out
+}
+
+func (ix *posIndex) keyValue(table []string, e *unstable.Node) {
+	keys, first := keyParts(e.Key())
+	path := slices.Clip(table)
+	for _, k := range keys {
+		path = append(path, k)
+		ix.record(path, first)
+	}
+	ix.value(path, e.Value())
+}
+
+func (ix *posIndex) value(path []string, v *unstable.Node) {
+	switch v.Kind {
+	case unstable.InlineTable:
+		it := v.Children()
+		for it.Next() {
+			if kv := it.Node(); kv.Kind == unstable.KeyValue {
+				ix.keyValue(path, kv)
+			}
+		}
+	case unstable.Array:
+		it := v.Children()
+		i := 0
+		for it.Next() {
+			n := it.Node()
+			if n.Kind == unstable.Comment {
+				continue
+			}
+			item := append(slices.Clip(path), strconv.Itoa(i))
+			i++
+			if n.Raw.Length > 0 {
+				ix.record(item, n.Raw)
+			}
+			ix.value(item, n)
+		}
+	}
+}
+
+func (ix *posIndex) record(path []string, r unstable.Range) {
+	k := pathKey(path)
+	if _, ok := ix.pos[k]; ok {
+		return
+	}
+	ix.pos[k] = ix.position(int(r.Offset))
+}
+
+func (ix *posIndex) position(offset int) position {
+	i, _ := slices.BinarySearch(ix.lines, offset+1)
+	line := i // lines[i-1] <= offset
+	return position{line: line, col: offset - ix.lines[line-1] + 1}
+}
+
+func lineStarts(doc []byte) []int {
+	starts := []int{0}
+	for i, c := range doc {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+func keyParts(it unstable.Iterator) ([]string, unstable.Range) {
+	var keys []string
+	var first unstable.Range
+	for it.Next() {
+		n := it.Node()
+		if keys == nil {
+			first = n.Raw
+		}
+		keys = append(keys, string(n.Data))
+	}
+	return keys, first
+}

@@ -1,0 +1,234 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
+)
+
+// validator checks the meaning of a decoded configuration and collects
+// every problem; it never stops at the first.
+type validator struct {
+	cfg *Config
+	ps  problems
+}
+
+// validate returns every semantic problem of cfg.
+func validate(cfg *Config) problems {
+	v := &validator{cfg: cfg}
+	v.entryPoints()
+	v.store()
+	v.acme()
+	v.operations()
+	v.http()
+	v.tls()
+	return v.ps
+}
+
+func (v *validator) add(path []string, format string, args ...any) {
+	v.ps.add(path, format, args...)
+}
+
+func (v *validator) check(path []string, err error) {
+	if err != nil {
+		v.ps.add(path, "%v", err)
+	}
+}
+
+// p builds a path.
+func p(segs ...string) []string { return segs }
+
+// sorted returns the keys of a named-object map in order.
+func sorted[M ~map[string]V, V any](m M) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// ref checks that name refers to a defined object of kind.
+func (v *validator) ref(path []string, kind, name string, defined []string) {
+	if slices.Contains(defined, name) {
+		return
+	}
+	msg := fmt.Sprintf("%s %q is not defined", kind, name)
+	switch s := closest(name, defined); {
+	case s != "":
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	case len(defined) == 0:
+		msg += fmt.Sprintf("; no %ss are defined", kind)
+	default:
+		msg += fmt.Sprintf(" (defined: %s)", strings.Join(defined, ", "))
+	}
+	v.add(path, "%s", msg)
+}
+
+func (v *validator) names(path []string, names []string) {
+	for _, n := range names {
+		v.check(append(slices.Clip(path), n), checkName(n))
+	}
+}
+
+func (v *validator) nonNegative(path []string, d Duration) {
+	if d < 0 {
+		v.add(path, "negative duration %s; durations are 0 or more", d)
+	}
+}
+
+func effective(d Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d.Std()
+}
+
+func (v *validator) entryPoints() {
+	eps := v.cfg.EntryPoints
+	if len(eps) == 0 {
+		v.add(p("entryPoints"), "no entry points are defined; add one, such as [entryPoints.web] with address = \":80\"")
+		return
+	}
+	v.names(p("entryPoints"), sorted(eps))
+	type listener struct {
+		name, host string
+	}
+	byPort := map[int][]listener{}
+	for _, name := range sorted(eps) {
+		ep := eps[name]
+		path := p("entryPoints", name)
+		if ep.Address == "" {
+			v.add(append(path, "address"), "address is required, such as \":443\"")
+		} else if host, port, err := checkListen(ep.Address); err != nil {
+			v.check(append(path, "address"), err)
+		} else if port != 0 {
+			for _, other := range byPort[port] {
+				if other.host == host || wildcardHost(other.host) || wildcardHost(host) {
+					v.add(append(path, "address"), "address %q conflicts with entry point %q, which listens on the same port; give each entry point its own address", ep.Address, other.name)
+				}
+			}
+			byPort[port] = append(byPort[port], listener{name, host})
+		}
+		v.entryPoint(path, name, ep)
+	}
+}
+
+func wildcardHost(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+
+func (v *validator) entryPoint(path []string, name string, ep *EntryPoint) {
+	if ep.HTTP != nil && ep.HTTP.Redirections != nil && ep.HTTP.Redirections.EntryPoint != nil {
+		r := ep.HTTP.Redirections.EntryPoint
+		rp := append(slices.Clip(path), "http", "redirections", "entryPoint")
+		switch {
+		case r.To == "":
+			v.add(append(rp, "to"), "to is required: the entry point to redirect to, such as \"websecure\"")
+		case r.To == name:
+			v.add(append(rp, "to"), "entry point %q redirects to itself; name another entry point", name)
+		default:
+			v.ref(append(rp, "to"), "entry point", r.To, sorted(v.cfg.EntryPoints))
+		}
+		if r.Scheme != "" && r.Scheme != "http" && r.Scheme != "https" {
+			v.add(append(rp, "scheme"), "scheme %q: use \"https\" or \"http\"", r.Scheme)
+		}
+	}
+	if ep.HTTP != nil && ep.HTTP.TLS != nil {
+		v.tlsOptionsRef(append(slices.Clip(path), "http", "tls", "options"), ep.HTTP.TLS.Options)
+	}
+	if fh := ep.ForwardedHeaders; fh != nil {
+		for i, ip := range fh.TrustedIPs {
+			v.check(append(slices.Clip(path), "forwardedHeaders", "trustedIPs", fmt.Sprint(i)), checkIPOrCIDR(ip))
+		}
+		if fh.Insecure && len(fh.TrustedIPs) > 0 {
+			v.add(append(slices.Clip(path), "forwardedHeaders", "insecure"), "insecure trusts every client, which makes trustedIPs pointless; set one or the other")
+		}
+	}
+	if tr := ep.Transport; tr != nil {
+		tp := append(slices.Clip(path), "transport")
+		if tr.MaxHeaderBytes < 0 || tr.MaxHeaderBytes > 64<<20 {
+			v.add(append(tp, "maxHeaderBytes"), "maxHeaderBytes %d is out of range: use 0 (1 MiB) up to 67108864", tr.MaxHeaderBytes)
+		}
+		if rt := tr.RespondingTimeouts; rt != nil {
+			v.timeouts(append(tp, "respondingTimeouts"), rt)
+		}
+	}
+}
+
+func (v *validator) timeouts(path []string, rt *RespondingTimeouts) {
+	v.nonNegative(append(slices.Clip(path), "readHeaderTimeout"), rt.ReadHeaderTimeout)
+	v.nonNegative(append(slices.Clip(path), "readTimeout"), rt.ReadTimeout)
+	v.nonNegative(append(slices.Clip(path), "writeTimeout"), rt.WriteTimeout)
+	v.nonNegative(append(slices.Clip(path), "idleTimeout"), rt.IdleTimeout)
+	header := effective(rt.ReadHeaderTimeout, 10*time.Second)
+	read := effective(rt.ReadTimeout, 60*time.Second)
+	if rt.ReadHeaderTimeout >= 0 && rt.ReadTimeout >= 0 && header > read {
+		v.add(append(slices.Clip(path), "readHeaderTimeout"), "readHeaderTimeout (%s) is longer than readTimeout (%s), which bounds the whole request; lower readHeaderTimeout or raise readTimeout", header, read)
+	}
+}
+
+func (v *validator) store() {
+	s := v.cfg.Store
+	if s == nil {
+		return
+	}
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || !slices.Contains([]string{"file", "consul", "etcd"}, u.Scheme) {
+			v.add(p("store", "endpoint"), "endpoint must be a file://, consul:// or etcd:// URL (see docs/store.md)")
+		}
+	}
+	if s.Prefix != "" {
+		if err := kvstore.ValidateKey(s.Prefix); err != nil {
+			v.add(p("store", "prefix"), "prefix %q is not a valid key (letters, digits and \"/\"-separated segments, no leading or trailing \"/\")", s.Prefix)
+		}
+	}
+}
+
+// operations checks api, metrics, log, accessLog and lifecycle.
+func (v *validator) operations() {
+	eps := sorted(v.cfg.EntryPoints)
+	if a := v.cfg.API; a != nil {
+		v.ref(p("api", "entryPoint"), "entry point", cmp.Or(a.EntryPoint, "api"), eps)
+	}
+	if m := v.cfg.Metrics; m != nil && m.Prometheus != nil {
+		pr := m.Prometheus
+		ep := cmp.Or(pr.EntryPoint, "api")
+		if pr.EntryPoint == "" && v.cfg.API != nil {
+			ep = cmp.Or(v.cfg.API.EntryPoint, "api")
+		}
+		v.ref(p("metrics", "prometheus", "entryPoint"), "entry point", ep, eps)
+		for i, b := range pr.Buckets {
+			if b <= 0 || (i > 0 && b <= pr.Buckets[i-1]) {
+				v.add(p("metrics", "prometheus", "buckets", fmt.Sprint(i)), "buckets must be positive and increasing; %v is not", b)
+				break
+			}
+		}
+	}
+	if l := v.cfg.Log; l != nil {
+		if l.Level != "" && !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(l.Level)) {
+			v.add(p("log", "level"), "level %q: use debug, info, warn or error", l.Level)
+		}
+		if l.Format != "" && l.Format != "text" && l.Format != "json" {
+			v.add(p("log", "format"), "format %q: use text or json", l.Format)
+		}
+	}
+	if l := v.cfg.AccessLog; l != nil && l.Format != "" && l.Format != "text" && l.Format != "json" {
+		v.add(p("accessLog", "format"), "format %q: use json or text", l.Format)
+	}
+	if l := v.cfg.Lifecycle; l != nil {
+		v.nonNegative(p("lifecycle", "drainDelay"), l.DrainDelay)
+		v.nonNegative(p("lifecycle", "graceTimeout"), l.GraceTimeout)
+	}
+}
+
+// tlsEntryPoints lists the entry points that serve TLS.
+func (v *validator) tlsEntryPoints() []string {
+	var out []string
+	for _, name := range sorted(v.cfg.EntryPoints) {
+		if ep := v.cfg.EntryPoints[name]; ep.HTTP != nil && ep.HTTP.TLS != nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,299 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
+)
+
+// middlewareTypes lists the set fields of a middleware by TOML name.
+func middlewareTypes(m *Middleware) (set, all []string) {
+	rv := reflect.ValueOf(m).Elem()
+	for _, f := range fieldsOf(rv.Type()) {
+		all = append(all, f.name)
+		if !rv.Field(f.index).IsNil() {
+			set = append(set, f.name)
+		}
+	}
+	return set, all
+}
+
+func (v *validator) middleware(path []string, name string, m *Middleware) {
+	set, all := middlewareTypes(m)
+	switch len(set) {
+	case 0:
+		v.add(path, "no middleware type is set: add one of %s", strings.Join(all, ", "))
+		return
+	case 1:
+	default:
+		v.add(path, "one middleware has one type, found %s; define one middleware for each and list them in a chain", strings.Join(set, " and "))
+		return
+	}
+	at := func(seg ...string) []string { return append(slices.Clip(path), append([]string{set[0]}, seg...)...) }
+	switch {
+	case m.AddPrefix != nil:
+		if !strings.HasPrefix(m.AddPrefix.Prefix, "/") {
+			v.add(at("prefix"), "prefix %q must start with \"/\"", m.AddPrefix.Prefix)
+		}
+	case m.StripPrefix != nil:
+		if len(m.StripPrefix.Prefixes) == 0 {
+			v.add(at("prefixes"), "at least one prefix is required, such as [\"/api\"]")
+		}
+		for i, pr := range m.StripPrefix.Prefixes {
+			if !strings.HasPrefix(pr, "/") {
+				v.add(at("prefixes", fmt.Sprint(i)), "prefix %q must start with \"/\"", pr)
+			}
+		}
+	case m.RedirectScheme != nil:
+		r := m.RedirectScheme
+		if r.Scheme != "http" && r.Scheme != "https" {
+			v.add(at("scheme"), "scheme %q: use https or http", r.Scheme)
+		}
+		if r.Port != "" {
+			v.check(at("port"), checkPort(r.Port))
+		}
+	case m.RedirectRegex != nil:
+		v.regexp(at("regex"), "regex", m.RedirectRegex.Regex)
+		if m.RedirectRegex.Replacement == "" {
+			v.add(at("replacement"), "replacement is required, such as \"https://example.com/${1}\"")
+		}
+	case m.HeaderRedirect != nil:
+		v.headerRedirect(at(), m.HeaderRedirect)
+	case m.Headers != nil:
+		v.headerMap(at("customRequestHeaders"), m.Headers.CustomRequestHeaders)
+		v.headerMap(at("customResponseHeaders"), m.Headers.CustomResponseHeaders)
+		if m.Headers.STSSeconds < 0 {
+			v.add(at("stsSeconds"), "stsSeconds %d is negative", m.Headers.STSSeconds)
+		}
+	case m.BasicAuth != nil:
+		v.basicAuth(at(), m.BasicAuth)
+	case m.IPAllowList != nil:
+		l := m.IPAllowList
+		if len(l.SourceRange) == 0 {
+			v.add(at("sourceRange"), "at least one IP or CIDR range is required, such as [\"10.0.0.0/8\"]")
+		}
+		for i, r := range l.SourceRange {
+			v.check(at("sourceRange", fmt.Sprint(i)), checkIPOrCIDR(r))
+		}
+		v.ipStrategy(at("ipStrategy"), l.IPStrategy)
+		if c := l.RejectStatusCode; c != 0 && (c < 400 || c > 599) {
+			v.add(at("rejectStatusCode"), "rejectStatusCode %d: use an error status from 400 to 599", c)
+		}
+	case m.RateLimit != nil:
+		v.rateLimit(at(), m.RateLimit)
+	case m.Retry != nil:
+		if m.Retry.Attempts < 1 {
+			v.add(at("attempts"), "attempts must be at least 1")
+		}
+		v.nonNegative(at("initialInterval"), m.Retry.InitialInterval)
+	case m.CircuitBreaker != nil:
+		v.circuitBreaker(at(), m.CircuitBreaker)
+	case m.Compress != nil:
+		c := m.Compress
+		if len(c.IncludedContentTypes) > 0 && len(c.ExcludedContentTypes) > 0 {
+			v.add(at(), "includedContentTypes and excludedContentTypes exclude each other; keep one")
+		}
+		if c.MinResponseBodyBytes < 0 {
+			v.add(at("minResponseBodyBytes"), "minResponseBodyBytes %d is negative", c.MinResponseBodyBytes)
+		}
+		for i, e := range c.Encodings {
+			if !slices.Contains([]string{"gzip", "br", "zstd"}, e) {
+				v.add(at("encodings", fmt.Sprint(i)), "encoding %q: use gzip, br or zstd", e)
+			}
+		}
+	case m.PassTLSClientCert != nil:
+		if !m.PassTLSClientCert.PEM && m.PassTLSClientCert.Info == nil {
+			v.add(at(), "nothing to pass: set pem = true or choose fields under [.info]")
+		}
+	case m.Chain != nil:
+		v.chain(at(), name)
+	}
+}
+
+func (v *validator) headerRedirect(path []string, h *HeaderRedirect) {
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
+	v.check(at("header"), checkToken("header name", h.Header))
+	if len(h.Targets) == 0 {
+		v.add(at("targets"), "at least one target is required, such as targets = { eu = \"https://eu.example.com\" }")
+	}
+	for _, k := range sorted(h.Targets) {
+		if _, err := kvstore.Join(k); err != nil {
+			v.add(at("targets", k), "header value %q cannot be a key: use printable ASCII without spaces or \"/\"", k)
+		}
+		v.check(at("targets", k), checkURL(h.Targets[k], "https", "http"))
+	}
+	if h.Default != "" {
+		v.check(at("default"), checkURL(h.Default, "https", "http"))
+	}
+}
+
+func (v *validator) basicAuth(path []string, b *BasicAuth) {
+	if len(b.Users) == 0 && b.UsersFile == "" {
+		v.add(path, "set users (\"name:bcrypt-hash\", from htpasswd -nB name) or usersFile")
+	}
+	seen := map[string]bool{}
+	for i, u := range b.Users {
+		up := append(slices.Clip(path), "users", fmt.Sprint(i))
+		name, hash, ok := strings.Cut(u, ":")
+		switch {
+		case !ok || name == "":
+			v.add(up, "user %d is not \"name:hash\"", i)
+		case !strings.HasPrefix(hash, "$2a$") && !strings.HasPrefix(hash, "$2b$") && !strings.HasPrefix(hash, "$2y$"):
+			v.add(up, "the password of user %q is not a bcrypt hash; create one with htpasswd -nB %s", name, name)
+		case seen[name]:
+			v.add(up, "user %q is listed twice", name)
+		}
+		seen[name] = true
+	}
+	if b.HeaderField != "" {
+		v.check(append(slices.Clip(path), "headerField"), checkToken("header name", b.HeaderField))
+	}
+}
+
+func (v *validator) ipStrategy(path []string, s *IPStrategy) {
+	if s == nil {
+		return
+	}
+	if s.Depth < 0 {
+		v.add(append(slices.Clip(path), "depth"), "depth %d is negative", s.Depth)
+	}
+	if s.Depth > 0 && len(s.ExcludedIPs) > 0 {
+		v.add(path, "depth and excludedIPs exclude each other; keep one")
+	}
+	for i, ip := range s.ExcludedIPs {
+		v.check(append(slices.Clip(path), "excludedIPs", fmt.Sprint(i)), checkIPOrCIDR(ip))
+	}
+}
+
+func (v *validator) rateLimit(path []string, r *RateLimit) {
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
+	if r.Average <= 0 {
+		v.add(at("average"), "average must be at least 1 request per period")
+	}
+	if r.Burst < 0 {
+		v.add(at("burst"), "burst %d is negative", r.Burst)
+	}
+	v.nonNegative(at("period"), r.Period)
+	if sc := r.SourceCriterion; sc != nil {
+		n := 0
+		for _, set := range []bool{sc.IPStrategy != nil, sc.RequestHeaderName != "", sc.RequestHost} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			v.add(at("sourceCriterion"), "set exactly one of ipStrategy, requestHeaderName and requestHost")
+		}
+		v.ipStrategy(at("sourceCriterion", "ipStrategy"), sc.IPStrategy)
+		if sc.RequestHeaderName != "" {
+			v.check(at("sourceCriterion", "requestHeaderName"), checkToken("header name", sc.RequestHeaderName))
+		}
+	}
+}
+
+func (v *validator) circuitBreaker(path []string, c *CircuitBreaker) {
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
+	if c.Expression == "" {
+		v.add(at("expression"), "expression is required, such as \"NetworkErrorRatio() > 0.5\"")
+	} else if !strings.Contains(c.Expression, "NetworkErrorRatio(") && !strings.Contains(c.Expression, "ResponseCodeRatio(") &&
+		!strings.Contains(c.Expression, "LatencyAtQuantileMS(") {
+		v.add(at("expression"), "expression %q uses none of NetworkErrorRatio(), ResponseCodeRatio(from, to, dividendFrom, dividendTo) and LatencyAtQuantileMS(q)", c.Expression)
+	}
+	v.nonNegative(at("checkPeriod"), c.CheckPeriod)
+	v.nonNegative(at("fallbackDuration"), c.FallbackDuration)
+	v.nonNegative(at("recoveryDuration"), c.RecoveryDuration)
+	if c.ResponseCode != 0 && (c.ResponseCode < 400 || c.ResponseCode > 599) {
+		v.add(at("responseCode"), "responseCode %d: use an error status from 400 to 599", c.ResponseCode)
+	}
+}
+
+// chain checks a chain's members and that following chains from name
+// never comes back to it.
+func (v *validator) chain(path []string, name string) {
+	mws := v.cfg.HTTP.Middlewares
+	members := mws[name].Chain.Middlewares
+	if len(members) == 0 {
+		v.add(append(slices.Clip(path), "middlewares"), "a chain needs at least one middleware")
+	}
+	for i, m := range members {
+		v.ref(append(slices.Clip(path), "middlewares", fmt.Sprint(i)), "middleware", m, sorted(mws))
+	}
+	// Depth-first search for a cycle through name.
+	var visit func(cur string, trail []string) []string
+	visit = func(cur string, trail []string) []string {
+		mw := mws[cur]
+		if mw == nil || mw.Chain == nil {
+			return nil
+		}
+		for _, next := range mw.Chain.Middlewares {
+			if next == name {
+				return append(trail, next)
+			}
+			if slices.Contains(trail, next) {
+				continue
+			}
+			if c := visit(next, append(trail, next)); c != nil {
+				return c
+			}
+		}
+		return nil
+	}
+	if cycle := visit(name, []string{name}); cycle != nil {
+		v.add(append(slices.Clip(path), "middlewares"), "chain %q contains itself: %s", name, strings.Join(cycle, " → "))
+	}
+}
+
+func (v *validator) tlsOptions(path []string, o *TLSOptions) {
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
+	versions := map[string]uint16{"VersionTLS12": tls.VersionTLS12, "VersionTLS13": tls.VersionTLS13}
+	var minV, maxV uint16
+	for _, f := range []struct {
+		key string
+		val string
+		out *uint16
+	}{{"minVersion", o.MinVersion, &minV}, {"maxVersion", o.MaxVersion, &maxV}} {
+		if f.val == "" {
+			continue
+		}
+		if n, ok := versions[f.val]; ok {
+			*f.out = n
+		} else if f.val == "VersionTLS10" || f.val == "VersionTLS11" {
+			v.add(at(f.key), "%s: tollgate requires TLS 1.2 or later; use VersionTLS12 or VersionTLS13", f.val)
+		} else {
+			v.add(at(f.key), "%s %q: use VersionTLS12 or VersionTLS13", f.key, f.val)
+		}
+	}
+	if minV != 0 && maxV != 0 && minV > maxV {
+		v.add(at("minVersion"), "minVersion is above maxVersion")
+	}
+	secure := map[string]bool{}
+	for _, cs := range tls.CipherSuites() {
+		secure[cs.Name] = true
+	}
+	for i, cs := range o.CipherSuites {
+		if !secure[cs] {
+			v.add(at("cipherSuites", fmt.Sprint(i)), "cipher suite %q is unknown or insecure; use Go names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", cs)
+		}
+	}
+	curves := []string{"X25519", "X25519MLKEM768", "CurveP256", "CurveP384", "CurveP521"}
+	for i, c := range o.CurvePreferences {
+		if !slices.Contains(curves, c) {
+			v.add(at("curvePreferences", fmt.Sprint(i)), "curve %q: use %s", c, strings.Join(curves, ", "))
+		}
+	}
+	if ca := o.ClientAuth; ca != nil {
+		types := []string{"NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"}
+		if ca.ClientAuthType != "" && !slices.Contains(types, ca.ClientAuthType) {
+			v.add(at("clientAuth", "clientAuthType"), "clientAuthType %q: use one of %s", ca.ClientAuthType, strings.Join(types, ", "))
+		}
+		if strings.HasPrefix(ca.ClientAuthType, "Verify") || ca.ClientAuthType == "RequireAndVerifyClientCert" {
+			if len(ca.CAFiles) == 0 {
+				v.add(at("clientAuth", "caFiles"), "%s needs caFiles: the CAs that client certificates must chain to", ca.ClientAuthType)
+			}
+		}
+	}
+}

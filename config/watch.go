@@ -1,0 +1,291 @@
+package config
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
+)
+
+// WatchConfig configures a Watcher. Set Store (and Prefix) to follow the
+// configuration in the store, or File to follow a file.
+type WatchConfig struct {
+	// Store holds the configuration under Prefix/config.
+	Store kvstore.Store
+	// Prefix is the key prefix. Empty means DefaultPrefix.
+	Prefix string
+	// File is a configuration file to follow instead of the store.
+	File string
+	// PollInterval is how often File is read again. Zero means 2s. A
+	// file is polled rather than watched with inotify so that a
+	// Kubernetes ConfigMap, which is swapped through a symlink, is
+	// followed too.
+	PollInterval time.Duration
+	// Initial is the snapshot the replica started with, as returned by
+	// Load or LoadFile. The watcher follows changes after it.
+	// Required.
+	Initial *Snapshot
+	// OnSnapshot is called from Run's goroutine with every new valid
+	// snapshot, in order. It must not block for long.
+	OnSnapshot func(*Snapshot)
+	// Logger receives reload successes and failures. Nil discards.
+	Logger *slog.Logger
+}
+
+// WatchStats are the watcher's counters, for metrics.
+type WatchStats struct {
+	// Reloads counts snapshots delivered after the initial one.
+	Reloads uint64
+	// Failures counts changes rejected as invalid.
+	Failures uint64
+	// LastError is the last rejection's error, nil after a successful
+	// reload.
+	LastError error
+	// RestartPending lists keys changed since start whose change needs a
+	// restart.
+	RestartPending []string
+}
+
+// Watcher follows a configuration source and delivers a new immutable
+// Snapshot for every valid change. An invalid change is logged with the
+// offending keys and counted; the last good snapshot stays in force.
+type Watcher struct {
+	cfg WatchConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	current *Snapshot
+	stats   WatchStats
+}
+
+// NewWatcher checks cfg and returns a Watcher; Run starts it.
+func NewWatcher(cfg WatchConfig) (*Watcher, error) {
+	if cfg.Initial == nil || cfg.Initial.Config == nil {
+		return nil, errors.New("config watcher: Initial snapshot is required")
+	}
+	if (cfg.Store == nil) == (cfg.File == "") {
+		return nil, errors.New("config watcher: set exactly one of Store and File")
+	}
+	if cfg.OnSnapshot == nil {
+		cfg.OnSnapshot = func(*Snapshot) {}
+	}
+	cfg.Prefix = cmp.Or(cfg.Prefix, DefaultPrefix)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, 2*time.Second)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{cfg: cfg, log: log, current: cfg.Initial}, nil
+}
+
+// Current returns the snapshot in force.
+func (w *Watcher) Current() *Snapshot {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.current
+}
+
+// Stats returns the watcher's counters.
+func (w *Watcher) Stats() WatchStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.stats
+	s.RestartPending = slices.Clone(s.RestartPending)
+	return s
+}
+
+// Run follows the source until ctx is done, then returns nil.
+func (w *Watcher) Run(ctx context.Context) error {
+	if w.cfg.File != "" {
+		return w.runFile(ctx)
+	}
+	return w.runStore(ctx)
+}
+
+func (w *Watcher) runStore(ctx context.Context) error {
+	root := configRoot(w.cfg.Prefix)
+	// From revision 0 the watch starts with the full state; a result equal
+	// to the initial snapshot is not delivered again.
+	ch, err := w.cfg.Store.Watch(ctx, root+"/", 0)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", root, err)
+	}
+	state := map[string]kvstore.KV{}
+	var rev int64
+	for {
+		var ev kvstore.Event
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok = <-ch:
+		}
+		dirty := false
+		// Apply every event already waiting before rebuilding once.
+		for ok {
+			live := string(state[currentKey(w.cfg.Prefix)].Value)
+			dirty = w.applyEvent(state, ev, live) || dirty
+			rev = ev.Revision
+			select {
+			case ev, ok = <-ch:
+				continue
+			default:
+			}
+			break
+		}
+		if !ok {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("watch %s: %w", root, kvstore.ErrClosed)
+		}
+		if dirty {
+			w.rebuildFromStore(state, rev)
+		}
+	}
+}
+
+// applyEvent updates state and reports whether the change concerns the
+// live configuration: the "current" key, or a key of the version it names
+// before or after the change.
+func (w *Watcher) applyEvent(state map[string]kvstore.KV, ev kvstore.Event, live string) bool {
+	switch ev.Type {
+	case kvstore.EventResync:
+		clear(state)
+		for _, kv := range ev.Snapshot {
+			state[kv.Key] = kv
+		}
+		return true
+	case kvstore.EventPut:
+		state[ev.KV.Key] = ev.KV
+	case kvstore.EventDelete:
+		delete(state, ev.KV.Key)
+	}
+	now := string(state[currentKey(w.cfg.Prefix)].Value)
+	v, inVersion := versionOf(w.cfg.Prefix, ev.KV.Key)
+	return ev.KV.Key == currentKey(w.cfg.Prefix) || now != live || (inVersion && v == now)
+}
+
+func (w *Watcher) rebuildFromStore(state map[string]kvstore.KV, rev int64) {
+	kvs := make([]kvstore.KV, 0, len(state))
+	for _, kv := range state {
+		kvs = append(kvs, kv)
+	}
+	slices.SortFunc(kvs, func(a, b kvstore.KV) int { return strings.Compare(a.Key, b.Key) })
+	snap, err := fromListing(w.cfg.Prefix, kvs, rev)
+	w.offer(snap, err, configRoot(w.cfg.Prefix))
+}
+
+func (w *Watcher) runFile(ctx context.Context) error {
+	t := time.NewTicker(w.cfg.PollInterval)
+	defer t.Stop()
+	var last [sha256.Size]byte
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		doc, err := readFile(w.cfg.File)
+		if err != nil {
+			w.offer(nil, err, w.cfg.File)
+			continue
+		}
+		sum := sha256.Sum256(doc)
+		if sum == last {
+			continue
+		}
+		last = sum
+		cfg, err := Parse(w.cfg.File, doc)
+		var snap *Snapshot
+		if err == nil {
+			snap = &Snapshot{Config: cfg, Source: w.cfg.File}
+		}
+		w.offer(snap, err, w.cfg.File)
+	}
+}
+
+// offer takes the outcome of reading the source: an invalid one is
+// counted and logged (once per distinct error) and the last good snapshot
+// stays; a valid one that differs from the current one is delivered.
+func (w *Watcher) offer(snap *Snapshot, err error, source string) {
+	w.mu.Lock()
+	if err != nil {
+		repeated := w.stats.LastError != nil && w.stats.LastError.Error() == err.Error()
+		w.stats.Failures++
+		w.stats.LastError = err
+		w.mu.Unlock()
+		if !repeated {
+			w.log.Error("configuration change rejected; the last good configuration stays in force",
+				"source", source, "error", err)
+		}
+		return
+	}
+	w.stats.LastError = nil
+	if reflect.DeepEqual(snap.Config, w.current.Config) {
+		w.mu.Unlock()
+		return
+	}
+	snap.RestartRequired = restartKeys(w.cfg.Initial.Config, snap.Config)
+	newlyPending := !slices.Equal(snap.RestartRequired, w.stats.RestartPending)
+	w.stats.RestartPending = snap.RestartRequired
+	w.stats.Reloads++
+	w.current = snap
+	w.mu.Unlock()
+	w.log.Info("configuration reloaded", "source", snap.Source, "revision", snap.Revision)
+	if newlyPending && len(snap.RestartRequired) > 0 {
+		w.log.Warn("configuration changes that take effect only after a restart",
+			"keys", strings.Join(snap.RestartRequired, ", "))
+	}
+	w.cfg.OnSnapshot(snap)
+}
+
+// isRestartKey reports whether a change to key needs a restart: listeners
+// and loggers are built once at start.
+func isRestartKey(key string) bool {
+	first, _, _ := strings.Cut(key, "/")
+	switch first {
+	case "entry-points", "api", "metrics", "log", "access-log":
+		return true
+	}
+	return false
+}
+
+// restartKeys lists the keys that differ between the configuration the
+// process started with and cfg and need a restart to take effect.
+func restartKeys(started, cfg *Config) []string {
+	var out []string
+	if !reflect.DeepEqual(started.Store, cfg.Store) {
+		out = append(out, "store")
+	}
+	a, errA := Encode(started)
+	b, errB := Encode(cfg)
+	if errA != nil || errB != nil {
+		return out
+	}
+	old := map[string]string{}
+	for _, e := range a {
+		if isRestartKey(e.Key) {
+			old[e.Key] = e.Value
+		}
+	}
+	var keep []Entry
+	for _, e := range b {
+		if isRestartKey(e.Key) {
+			keep = append(keep, e)
+		}
+	}
+	for _, c := range diffEntries(old, keep) {
+		out = append(out, c.Key)
+	}
+	return out
+}

@@ -1,0 +1,206 @@
+package config
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
+)
+
+// runningWatcher is a Watcher whose Run goroutine the test owns.
+type runningWatcher struct {
+	w     *Watcher
+	snaps chan *Snapshot
+}
+
+func startWatcher(t *testing.T, cfg WatchConfig) *runningWatcher {
+	t.Helper()
+	rw := &runningWatcher{snaps: make(chan *Snapshot, 16)}
+	cfg.OnSnapshot = func(s *Snapshot) { rw.snaps <- s }
+	w, err := NewWatcher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.w = w
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return rw
+}
+
+// next waits for the next snapshot.
+func (rw *runningWatcher) next(t *testing.T, what string) *Snapshot {
+	t.Helper()
+	select {
+	case s := <-rw.snaps:
+		return s
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no snapshot after %s", what)
+		return nil
+	}
+}
+
+// waitFailure waits until the watcher has rejected a change and returns
+// the error.
+func (rw *runningWatcher) waitFailure(t *testing.T, failures uint64) error {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if st := rw.w.Stats(); st.Failures >= failures && st.LastError != nil {
+			return st.LastError
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the watcher did not reject the change")
+	return nil
+}
+
+func TestWatchStore(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testWatchStore(t, b.client(t)) })
+	}
+}
+
+func testWatchStore(t *testing.T, s kvstore.Store) {
+	ctx := testContext(t)
+	const prefix = "watch"
+	if _, err := Publish(ctx, s, generated(t, 3, "a"), PublishOptions{Prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	initial, err := Load(ctx, s, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := startWatcher(t, WatchConfig{Store: s, Prefix: prefix, Initial: initial})
+	live := versionRoot(prefix, initial.Version)
+
+	// An operator edits a router's rule in the store.
+	const rule = "Host(`edited.example.com`)"
+	if _, err := kvstore.Put(ctx, s, live+"/http/routers/r1/rule", []byte(rule)); err != nil {
+		t.Fatal(err)
+	}
+	snap := rw.next(t, "editing a rule")
+	if got := snap.Config.HTTP.Routers["r1"].Rule; got != rule {
+		t.Fatalf("snapshot rule = %q, want %q", got, rule)
+	}
+	if len(snap.RestartRequired) != 0 {
+		t.Fatalf("a rule change needs no restart, got %v", snap.RestartRequired)
+	}
+	if rw.w.Current() != snap {
+		t.Fatal("Current is not the delivered snapshot")
+	}
+
+	// A corrupt value is rejected, the error names the key, and the last
+	// good snapshot stays.
+	bad := live + "/http/routers/r2/priority"
+	if _, err := kvstore.Put(ctx, s, bad, []byte("very high")); err != nil {
+		t.Fatal(err)
+	}
+	err = rw.waitFailure(t, 1)
+	if !strings.Contains(err.Error(), bad) {
+		t.Fatalf("the error does not name %s: %v", bad, err)
+	}
+	if rw.w.Current() != snap {
+		t.Fatal("the last good snapshot was replaced by an invalid configuration")
+	}
+	// A reference to a missing service is rejected too.
+	if _, err := s.Apply(ctx, nil, kvstore.DeleteOp(bad), kvstore.PutOp(live+"/http/routers/r0/service", []byte("missing"))); err != nil {
+		t.Fatal(err)
+	}
+	err = rw.waitFailure(t, 2)
+	if !strings.Contains(err.Error(), live+"/http/routers/r0/service: service \"missing\" is not defined") {
+		t.Fatalf("the error does not name the service key: %v", err)
+	}
+
+	// Fixing it brings a new snapshot.
+	if _, err := kvstore.Put(ctx, s, live+"/http/routers/r0/service", []byte("s2")); err != nil {
+		t.Fatal(err)
+	}
+	snap = rw.next(t, "fixing the corrupt keys")
+	if got := snap.Config.HTTP.Routers["r0"].Service; got != "s2" {
+		t.Fatalf("router r0 service = %q, want s2", got)
+	}
+	if st := rw.w.Stats(); st.LastError != nil || st.Failures < 2 {
+		t.Fatalf("stats after the fix: %+v", st)
+	}
+
+	// A listen address change is delivered and flagged as needing a
+	// restart.
+	if _, err := kvstore.Put(ctx, s, live+"/entry-points/web/address", []byte(":8081")); err != nil {
+		t.Fatal(err)
+	}
+	snap = rw.next(t, "changing an address")
+	if !slices.Equal(snap.RestartRequired, []string{"entry-points/web/address"}) {
+		t.Fatalf("RestartRequired = %v, want the address key", snap.RestartRequired)
+	}
+
+	// A new publication is delivered as one snapshot equal to it.
+	b := generated(t, 5, "b")
+	if _, err := Publish(ctx, s, b, PublishOptions{Prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	snap = rw.next(t, "publishing b")
+	if snap.Version != "v2" || len(snap.Config.HTTP.Routers) != 5 {
+		t.Fatalf("snapshot after publishing b: version %s, %d routers", snap.Version, len(snap.Config.HTTP.Routers))
+	}
+	select {
+	case extra := <-rw.snaps:
+		t.Fatalf("an extra snapshot (version %s) followed the publication", extra.Version)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func TestWatchFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tollgate.toml")
+	write := func(doc string) {
+		t.Helper()
+		// Replace the file the way a ConfigMap update does: a new file
+		// renamed over the old one.
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const base = "[entryPoints.web]\naddress = \":80\"\n[http.routers.a]\nrule = \"Path(`/`)\"\nservice = \"s\"\n[[http.services.s.loadBalancer.servers]]\nurl = \"http://127.0.0.1:1\"\n"
+	write(base)
+	cfg, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := startWatcher(t, WatchConfig{File: path, PollInterval: 10 * time.Millisecond, Initial: &Snapshot{Config: cfg, Source: path}})
+
+	write(strings.Replace(base, "Path(`/`)", "Path(`/v2`)", 1))
+	snap := rw.next(t, "editing the file")
+	if got := snap.Config.HTTP.Routers["a"].Rule; got != "Path(`/v2`)" {
+		t.Fatalf("rule = %q", got)
+	}
+
+	write(base + "[http.routers.b]\nrule = \"Path(`/b`)\"\nservice = \"nope\"\n")
+	err = rw.waitFailure(t, 1)
+	if !strings.Contains(err.Error(), path+":10:1: http.routers.b.service") {
+		t.Fatalf("error does not locate the problem: %v", err)
+	}
+	if rw.w.Current() != snap {
+		t.Fatal("an invalid file replaced the last good snapshot")
+	}
+
+	write(strings.Replace(base, ":80", ":81", 1))
+	snap = rw.next(t, "changing the address")
+	if !slices.Equal(snap.RestartRequired, []string{"entry-points/web/address"}) {
+		t.Fatalf("RestartRequired = %v", snap.RestartRequired)
+	}
+}

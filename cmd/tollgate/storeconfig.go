@@ -50,15 +50,12 @@ func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 }
 
-// loadConfig reads and validates a file, mapping failures to exit codes.
+// loadConfig reads and validates a file; a file that cannot be read is
+// invalid input as much as one that does not validate.
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.LoadFile(path)
 	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			return nil, fail(exitInvalid, err)
-		}
-		return nil, fail(exitUsage, err)
+		return nil, fail(exitInvalid, err)
 	}
 	return cfg, nil
 }

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tollgate-proxy/tollgate/internal/testserver"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// tollgate runs one command in process and returns its exit code and
+// output.
+func tollgate(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut syncBuffer
+	code = run(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const invalidConfig = "[entryPoints.web]\naddress = \":80\"\n[http.routers.a]\nrule = \"Path(`/`)\"\nservice = \"missing\"\n"
+
+func TestUsageAndCheck(t *testing.T) {
+	bad := writeFile(t, "bad.toml", invalidConfig)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		output string
+	}{
+		{"no command", nil, exitUsage, "Usage:"},
+		{"unknown command", []string{"launch"}, exitUsage, `unknown command "launch"`},
+		{"help", []string{"help"}, exitOK, "Usage:"},
+		{"check valid", []string{"check", "--config", "../../examples/single-node.toml"}, exitOK, "is valid"},
+		{"check invalid", []string{"check", "--config", bad}, exitInvalid, bad + ":5:1: http.routers.a.service: service \"missing\" is not defined"},
+		{"check missing file", []string{"check", "--config", "/nonexistent/tollgate.toml"}, exitInvalid, "no such file"},
+		{"check without --config", []string{"check"}, exitUsage, "--config is required"},
+		{"unknown flag", []string{"storeconfig", "--konfig", "x"}, exitUsage, "flag provided but not defined: -konfig"},
+		{"stray argument", []string{"check", "--config", bad, "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"storeconfig invalid", []string{"storeconfig", "--config", bad, "--kv", "consul://127.0.0.1:1"}, exitInvalid, "is not defined"},
+		{"serve without source", []string{"serve"}, exitUsage, "give --config FILE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := tollgate(t, tc.args...)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.output) {
+				t.Fatalf("exit %d, want %d; output:\n%s%s\nwant it to contain %q", code, tc.code, stdout, stderr, tc.output)
+			}
+		})
+	}
+}
+
+func TestStoreconfig(t *testing.T) {
+	consul, etcd := testserver.Consul(t), testserver.Etcd(t)
+	for _, endpoint := range []string{"consul://" + consul.Addr, "etcd://" + etcd.Addr, "file:" + filepath.Join(t.TempDir(), "state.db")} {
+		name, _, _ := strings.Cut(endpoint, ":")
+		t.Run(name, func(t *testing.T) { testStoreconfig(t, endpoint) })
+	}
+}
+
+func testStoreconfig(t *testing.T, endpoint string) {
+	const example = "../../examples/cluster-consul.toml"
+	step := func(want int, wantOut string, args ...string) string {
+		t.Helper()
+		args = append([]string{"storeconfig", "--kv", endpoint, "--prefix", "cli"}, args...)
+		code, stdout, stderr := tollgate(t, args...)
+		if code != want || !strings.Contains(stdout, wantOut) {
+			t.Fatalf("tollgate %s: exit %d, want %d; stdout:\n%s\nstderr:\n%s\nwant stdout to contain %q",
+				strings.Join(args, " "), code, want, stdout, stderr, wantOut)
+		}
+		return stdout
+	}
+	out := step(exitOK, "nothing written", "--config", example, "--dry-run")
+	if !strings.Contains(out, `+ http/routers/api/rule = "Host(`+"`api.example.com`"+`) && PathPrefix(`+"`/v1`"+`)"`) {
+		t.Fatalf("dry run does not list the api router's rule:\n%s", out)
+	}
+	step(exitOK, "cli/config/v1 is live (was none)", "--config", example)
+	step(exitOK, "no changes: cli/config/v1 already holds", "--config", example)
+	changed := writeFile(t, "changed.toml", strings.Replace(mustRead(t, example), "burst = 200", "burst = 300", 1))
+	out = step(exitOK, "nothing written", "--config", changed, "--dry-run")
+	if !strings.Contains(out, `~ http/middlewares/api-ratelimit/rate-limit/burst = "300" (was "200")`) {
+		t.Fatalf("dry run does not show the change:\n%s", out)
+	}
+	step(exitOK, "deleted old version cli/config/v1", "--config", changed)
+	step(exitInvalid, "", "--config", writeFile(t, "bad.toml", invalidConfig))
+}
+
+func TestStoreconfigUnreachable(t *testing.T) {
+	for _, endpoint := range []string{
+		fmt.Sprintf("consul://127.0.0.1:%d", testserver.FreePort(t)),
+		fmt.Sprintf("etcd://127.0.0.1:%d", testserver.FreePort(t)),
+	} {
+		code, _, stderr := tollgate(t, "storeconfig", "--config", "../../examples/cluster-consul.toml", "--kv", endpoint)
+		if code != exitStore {
+			t.Fatalf("%s: exit %d, want %d; stderr:\n%s", endpoint, code, exitStore, stderr)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestServe starts serve from a file on the embedded store and from a
+// store, and stops it as SIGTERM would.
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := writeFile(t, "quick.toml", strings.Replace(mustRead(t, "../../examples/quickstart.toml"),
+		`endpoint = "file:tollgate-state.db"`, fmt.Sprintf("endpoint = %q", "file:"+filepath.Join(dir, "state.db")), 1))
+	serveUntilLoaded(t, "serve", "--config", cfgFile)
+
+	consul := testserver.Consul(t)
+	code, _, stderr := tollgate(t, "serve", "--kv", "consul://"+consul.Addr, "--prefix", "empty")
+	if code != exitInvalid || !strings.Contains(stderr, "no configuration in the store") {
+		t.Fatalf("serve on an empty store: exit %d, stderr:\n%s", code, stderr)
+	}
+	if code, _, stderr := tollgate(t, "storeconfig", "--config", cfgFile, "--kv", "consul://"+consul.Addr); code != exitOK {
+		t.Fatalf("storeconfig: exit %d: %s", code, stderr)
+	}
+	serveUntilLoaded(t, "serve", "--kv", "consul://"+consul.Addr)
+}
+
+func serveUntilLoaded(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &out, &errOut) }()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(errOut.String(), "configuration loaded") {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d:\n%s", code, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("serve did not load its configuration:\n%s", errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("serve stopped with exit %d:\n%s", code, errOut.String())
+	}
+}

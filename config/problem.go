@@ -39,6 +39,9 @@ type Error struct {
 	Problems []Problem
 }
 
+// maxPrinted bounds the problems Error prints; Problems keeps them all.
+const maxPrinted = 100
+
 func (e *Error) Error() string {
 	var b strings.Builder
 	if len(e.Problems) == 1 {
@@ -46,7 +49,11 @@ func (e *Error) Error() string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, "invalid configuration: %d problems in %s:", len(e.Problems), e.Source)
-	for _, p := range e.Problems {
+	for i, p := range e.Problems {
+		if i == maxPrinted {
+			fmt.Fprintf(&b, "\n  … and %d more problems", len(e.Problems)-maxPrinted)
+			break
+		}
 		b.WriteString("\n  ")
 		b.WriteString(p.String())
 	}

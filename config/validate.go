@@ -17,11 +17,17 @@ import (
 type validator struct {
 	cfg *Config
 	ps  problems
+
+	// Defined names, sorted, computed once.
+	entryPointNames, serviceNames, middlewareNames []string
 }
 
 // validate returns every semantic problem of cfg.
 func validate(cfg *Config) problems {
-	v := &validator{cfg: cfg}
+	v := &validator{cfg: cfg, entryPointNames: sorted(cfg.EntryPoints)}
+	if cfg.HTTP != nil {
+		v.serviceNames, v.middlewareNames = sorted(cfg.HTTP.Services), sorted(cfg.HTTP.Middlewares)
+	}
 	v.entryPoints()
 	v.store()
 	v.acme()
@@ -50,16 +56,23 @@ func sorted[M ~map[string]V, V any](m M) []string {
 }
 
 // ref checks that name refers to a defined object of kind.
+// defined must be sorted.
 func (v *validator) ref(path []string, kind, name string, defined []string) {
-	if slices.Contains(defined, name) {
+	if _, found := slices.BinarySearch(defined, name); found {
 		return
 	}
 	msg := fmt.Sprintf("%s %q is not defined", kind, name)
-	switch s := closest(name, defined); {
+	suggestion := ""
+	if len(defined) <= 1000 { // bounded work per reference, whatever the input
+		suggestion = closest(name, defined)
+	}
+	switch s := suggestion; {
 	case s != "":
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	case len(defined) == 0:
 		msg += fmt.Sprintf("; no %ss are defined", kind)
+	case len(defined) > 10:
+		msg += fmt.Sprintf(" (defined: %s and %d more)", strings.Join(defined[:10], ", "), len(defined)-10)
 	default:
 		msg += fmt.Sprintf(" (defined: %s)", strings.Join(defined, ", "))
 	}
@@ -127,7 +140,7 @@ func (v *validator) entryPoint(path []string, name string, ep *EntryPoint) {
 		case r.To == name:
 			v.add(append(rp, "to"), "entry point %q redirects to itself; name another entry point", name)
 		default:
-			v.ref(append(rp, "to"), "entry point", r.To, sorted(v.cfg.EntryPoints))
+			v.ref(append(rp, "to"), "entry point", r.To, v.entryPointNames)
 		}
 		if r.Scheme != "" && r.Scheme != "http" && r.Scheme != "https" {
 			v.add(append(rp, "scheme"), "scheme %q: use \"https\" or \"http\"", r.Scheme)
@@ -187,7 +200,7 @@ func (v *validator) store() {
 
 // operations checks api, metrics, log, accessLog and lifecycle.
 func (v *validator) operations() {
-	eps := sorted(v.cfg.EntryPoints)
+	eps := v.entryPointNames
 	if a := v.cfg.API; a != nil {
 		v.ref(p("api", "entryPoint"), "entry point", cmp.Or(a.EntryPoint, "api"), eps)
 	}
@@ -225,7 +238,7 @@ func (v *validator) operations() {
 // tlsEntryPoints lists the entry points that serve TLS.
 func (v *validator) tlsEntryPoints() []string {
 	var out []string
-	for _, name := range sorted(v.cfg.EntryPoints) {
+	for _, name := range v.entryPointNames {
 		if ep := v.cfg.EntryPoints[name]; ep.HTTP != nil && ep.HTTP.TLS != nil {
 			out = append(out, name)
 		}

@@ -63,7 +63,7 @@ func (v *validator) challenges(a *ACME) {
 		if c.EntryPoint == "" {
 			v.add(path, "entryPoint is required: the plain HTTP entry point on port 80, such as \"web\"")
 		} else {
-			v.ref(path, "entry point", c.EntryPoint, sorted(v.cfg.EntryPoints))
+			v.ref(path, "entry point", c.EntryPoint, v.entryPointNames)
 			if slices.Contains(v.tlsEntryPoints(), c.EntryPoint) {
 				v.add(path, "entry point %q serves TLS; HTTP-01 challenges arrive over plain HTTP on port 80", c.EntryPoint)
 			}

@@ -27,6 +27,7 @@ func (v *validator) http() {
 	for _, name := range sorted(h.Middlewares) {
 		v.middleware(p("http", "middlewares", name), name, h.Middlewares[name])
 	}
+	v.chainCycles()
 }
 
 func (v *validator) router(path []string, r *Router) {
@@ -36,18 +37,18 @@ func (v *validator) router(path []string, r *Router) {
 	} else if _, err := rule.Parse(r.Rule); err != nil {
 		v.add(at("rule"), "invalid rule: %v", err)
 	}
-	eps := sorted(v.cfg.EntryPoints)
+	eps := v.entryPointNames
 	for i, ep := range r.EntryPoints {
 		v.ref(at("entryPoints", fmt.Sprint(i)), "entry point", ep, eps)
 	}
-	mws := sorted(v.cfg.HTTP.Middlewares)
+	mws := v.middlewareNames
 	for i, mw := range r.Middlewares {
 		v.ref(at("middlewares", fmt.Sprint(i)), "middleware", mw, mws)
 	}
 	if r.Service == "" {
 		v.add(at("service"), "service is required: the name of a service under [http.services]")
 	} else {
-		v.ref(at("service"), "service", r.Service, sorted(v.cfg.HTTP.Services))
+		v.ref(at("service"), "service", r.Service, v.serviceNames)
 	}
 	if r.Priority < 0 {
 		v.add(at("priority"), "priority %d is negative; use 0 (the rule's length) or more", r.Priority)
@@ -204,5 +205,7 @@ func (v *validator) tlsOptionsRef(path []string, name string) {
 	if v.cfg.TLS != nil {
 		defined = sorted(v.cfg.TLS.Options)
 	}
-	v.ref(path, "TLS options", name, append(defined, "default"))
+	defined = append(defined, "default")
+	slices.Sort(defined)
+	v.ref(path, "TLS options", name, defined)
 }

@@ -211,40 +211,123 @@ func (v *validator) circuitBreaker(path []string, c *CircuitBreaker) {
 	}
 }
 
-// chain checks a chain's members and that following chains from name
-// never comes back to it.
+// chain checks a chain's members; cycles are found once for all chains by
+// chainCycles.
 func (v *validator) chain(path []string, name string) {
-	mws := v.cfg.HTTP.Middlewares
-	members := mws[name].Chain.Middlewares
+	members := v.cfg.HTTP.Middlewares[name].Chain.Middlewares
 	if len(members) == 0 {
 		v.add(append(slices.Clip(path), "middlewares"), "a chain needs at least one middleware")
 	}
 	for i, m := range members {
-		v.ref(append(slices.Clip(path), "middlewares", fmt.Sprint(i)), "middleware", m, sorted(mws))
+		v.ref(append(slices.Clip(path), "middlewares", fmt.Sprint(i)), "middleware", m, v.middlewareNames)
 	}
-	// Depth-first search for a cycle through name.
-	var visit func(cur string, trail []string) []string
-	visit = func(cur string, trail []string) []string {
-		mw := mws[cur]
-		if mw == nil || mw.Chain == nil {
-			return nil
-		}
-		for _, next := range mw.Chain.Middlewares {
-			if next == name {
-				return append(trail, next)
-			}
-			if slices.Contains(trail, next) {
-				continue
-			}
-			if c := visit(next, append(trail, next)); c != nil {
-				return c
-			}
+}
+
+// chainCycles reports every group of chains that contain each other, once
+// per group, at its first chain by name. It runs in time linear in the
+// number of chain memberships, however tangled the chains are.
+func (v *validator) chainCycles() {
+	mws := v.cfg.HTTP.Middlewares
+	next := func(name string) []string {
+		if mw := mws[name]; mw != nil && mw.Chain != nil {
+			return mw.Chain.Middlewares
 		}
 		return nil
 	}
-	if cycle := visit(name, []string{name}); cycle != nil {
-		v.add(append(slices.Clip(path), "middlewares"), "chain %q contains itself: %s", name, strings.Join(cycle, " → "))
+	for _, group := range stronglyConnected(v.middlewareNames, next) {
+		first := group[0]
+		in := map[string]bool{}
+		for _, n := range group {
+			in[n] = true
+		}
+		if len(group) == 1 && !slices.Contains(next(first), first) {
+			continue
+		}
+		cycle := shortestCycle(first, func(n string) []string {
+			return slices.DeleteFunc(slices.Clone(next(n)), func(m string) bool { return !in[m] })
+		})
+		path := p("http", "middlewares", first, "chain", "middlewares")
+		if len(group) == 1 {
+			v.add(path, "chain %q contains itself", first)
+			continue
+		}
+		v.add(path, "chains %s contain each other: %s; break the cycle", strings.Join(group, ", "), strings.Join(cycle, " → "))
 	}
+}
+
+// stronglyConnected returns the strongly connected components of the graph
+// (Tarjan's algorithm), each sorted by name, in order of their first
+// name.
+func stronglyConnected(nodes []string, next func(string) []string) [][]string {
+	index, low := map[string]int{}, map[string]int{}
+	onStack := map[string]bool{}
+	var stack []string
+	var out [][]string
+	var visit func(n string)
+	visit = func(n string) {
+		index[n], low[n] = len(index), len(index)
+		stack = append(stack, n)
+		onStack[n] = true
+		for _, m := range next(n) {
+			if _, defined := index[m]; !defined {
+				if !slices.Contains(nodes, m) {
+					continue
+				}
+				visit(m)
+				low[n] = min(low[n], low[m])
+			} else if onStack[m] {
+				low[n] = min(low[n], index[m])
+			}
+		}
+		if low[n] != index[n] {
+			return
+		}
+		var group []string
+		for {
+			m := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			onStack[m] = false
+			group = append(group, m)
+			if m == n {
+				break
+			}
+		}
+		slices.Sort(group)
+		out = append(out, group)
+	}
+	for _, n := range nodes {
+		if _, done := index[n]; !done {
+			visit(n)
+		}
+	}
+	slices.SortFunc(out, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	return out
+}
+
+// shortestCycle returns the shortest path from start back to start, found
+// breadth first.
+func shortestCycle(start string, next func(string) []string) []string {
+	parent := map[string]string{}
+	queue := []string{start}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, m := range next(cur) {
+			if m == start {
+				var back []string
+				for at := cur; at != start; at = parent[at] {
+					back = append(back, at)
+				}
+				slices.Reverse(back)
+				return append(append([]string{start}, back...), start)
+			}
+			if _, seen := parent[m]; !seen {
+				parent[m] = cur
+				queue = append(queue, m)
+			}
+		}
+	}
+	return nil
 }
 
 func (v *validator) tlsOptions(path []string, o *TLSOptions) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
@@ -45,7 +46,8 @@ type WatchConfig struct {
 type WatchStats struct {
 	// Reloads counts snapshots delivered after the initial one.
 	Reloads uint64
-	// Failures counts changes rejected as invalid.
+	// Failures counts rejected changes; an error that persists across
+	// several reads (a file missing for a while) counts once.
 	Failures uint64
 	// LastError is the last rejection's error, nil after a successful
 	// reload.
@@ -119,38 +121,53 @@ func (w *Watcher) runStore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", root, err)
 	}
+	// Events only say that the live configuration may have changed. The
+	// configuration itself is read with one listing, which every backend
+	// answers at one revision: a transaction whose events arrive one by
+	// one is never seen half applied.
 	state := map[string]kvstore.KV{}
-	var rev int64
+	backoff := retry.Backoff{What: "configuration read", Log: w.log}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var retryC <-chan time.Time
+	dirty := false
 	for {
-		var ev kvstore.Event
-		var ok bool
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok = <-ch:
-		}
-		dirty := false
-		// Apply every event already waiting before rebuilding once.
-		for ok {
+		case ev, ok := <-ch:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("watch %s: %w", root, kvstore.ErrClosed)
+			}
 			live := string(state[currentKey(w.cfg.Prefix)].Value)
 			dirty = w.applyEvent(state, ev, live) || dirty
-			rev = ev.Revision
-			select {
-			case ev, ok = <-ch:
-				continue
-			default:
+			if len(ch) > 0 {
+				continue // apply what is already waiting first
 			}
-			break
+		case <-retryC:
+			retryC = nil
 		}
-		if !ok {
+		if !dirty || retryC != nil {
+			continue
+		}
+		list, err := w.cfg.Store.List(ctx, root+"/")
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("watch %s: %w", root, kvstore.ErrClosed)
+			backoff.Failed(err)
+			timer.Reset(backoff.Next())
+			retryC = timer.C
+			continue
 		}
-		if dirty {
-			w.rebuildFromStore(state, rev)
-		}
+		backoff.Succeeded()
+		dirty = false
+		snap, err := fromListing(w.cfg.Prefix, list.KVs, list.Revision)
+		w.offer(snap, err, root)
 	}
 }
 
@@ -175,16 +192,6 @@ func (w *Watcher) applyEvent(state map[string]kvstore.KV, ev kvstore.Event, live
 	return ev.KV.Key == currentKey(w.cfg.Prefix) || now != live || (inVersion && v == now)
 }
 
-func (w *Watcher) rebuildFromStore(state map[string]kvstore.KV, rev int64) {
-	kvs := make([]kvstore.KV, 0, len(state))
-	for _, kv := range state {
-		kvs = append(kvs, kv)
-	}
-	slices.SortFunc(kvs, func(a, b kvstore.KV) int { return strings.Compare(a.Key, b.Key) })
-	snap, err := fromListing(w.cfg.Prefix, kvs, rev)
-	w.offer(snap, err, configRoot(w.cfg.Prefix))
-}
-
 func (w *Watcher) runFile(ctx context.Context) error {
 	t := time.NewTicker(w.cfg.PollInterval)
 	defer t.Stop()
@@ -197,6 +204,9 @@ func (w *Watcher) runFile(ctx context.Context) error {
 		}
 		doc, err := readFile(w.cfg.File)
 		if err != nil {
+			// Whatever comes back next is read afresh, even the same
+			// content, so that recovering clears the error.
+			last = [sha256.Size]byte{}
 			w.offer(nil, err, w.cfg.File)
 			continue
 		}
@@ -215,19 +225,22 @@ func (w *Watcher) runFile(ctx context.Context) error {
 }
 
 // offer takes the outcome of reading the source: an invalid one is
-// counted and logged (once per distinct error) and the last good snapshot
-// stays; a valid one that differs from the current one is delivered.
+// counted and logged, once for as long as the same error persists, and the
+// last good snapshot stays; a valid one that differs from the current one
+// is delivered.
 func (w *Watcher) offer(snap *Snapshot, err error, source string) {
 	w.mu.Lock()
 	if err != nil {
 		repeated := w.stats.LastError != nil && w.stats.LastError.Error() == err.Error()
-		w.stats.Failures++
 		w.stats.LastError = err
-		w.mu.Unlock()
-		if !repeated {
-			w.log.Error("configuration change rejected; the last good configuration stays in force",
-				"source", source, "error", err)
+		if repeated {
+			w.mu.Unlock()
+			return
 		}
+		w.stats.Failures++
+		w.mu.Unlock()
+		w.log.Error("configuration change rejected; the last good configuration stays in force",
+			"source", source, "error", err)
 		return
 	}
 	w.stats.LastError = nil

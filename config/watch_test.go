@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,7 +76,7 @@ func TestWatchStore(t *testing.T) {
 func testWatchStore(t *testing.T, s kvstore.Store) {
 	ctx := testContext(t)
 	const prefix = "watch"
-	if _, err := Publish(ctx, s, generated(t, 3, "a"), PublishOptions{Prefix: prefix}); err != nil {
+	if _, err := Publish(ctx, s, generated(t, 40, "a"), PublishOptions{Prefix: prefix}); err != nil {
 		t.Fatal(err)
 	}
 	initial, err := Load(ctx, s, prefix)
@@ -145,6 +146,23 @@ func testWatchStore(t *testing.T, s kvstore.Store) {
 		t.Fatalf("RestartRequired = %v, want the address key", snap.RestartRequired)
 	}
 
+	// One transaction that changes every router is delivered as one
+	// snapshot holding all of it, however its events arrive.
+	ops := make([]kvstore.Op, 0, 40)
+	for i := range 40 {
+		ops = append(ops, kvstore.PutOp(fmt.Sprintf("%s/http/routers/r%d/rule", live, i), []byte(fmt.Sprintf("Host(`txn%d.example.com`)", i))))
+	}
+	if _, err := s.Apply(ctx, nil, ops...); err != nil {
+		t.Fatal(err)
+	}
+	snap = rw.next(t, "a transaction")
+	for i := range 40 {
+		if got, want := snap.Config.HTTP.Routers[fmt.Sprintf("r%d", i)].Rule, fmt.Sprintf("Host(`txn%d.example.com`)", i); got != want {
+			t.Fatalf("after one transaction router r%d has rule %q, want %q: the snapshot is a mixture", i, got, want)
+		}
+	}
+	noMoreSnapshots(t, rw)
+
 	// A new publication is delivered as one snapshot equal to it.
 	b := generated(t, 5, "b")
 	if _, err := Publish(ctx, s, b, PublishOptions{Prefix: prefix}); err != nil {
@@ -154,10 +172,16 @@ func testWatchStore(t *testing.T, s kvstore.Store) {
 	if snap.Version != "v2" || len(snap.Config.HTTP.Routers) != 5 {
 		t.Fatalf("snapshot after publishing b: version %s, %d routers", snap.Version, len(snap.Config.HTTP.Routers))
 	}
+	noMoreSnapshots(t, rw)
+}
+
+// noMoreSnapshots checks that no further snapshot arrives for a moment.
+func noMoreSnapshots(t *testing.T, rw *runningWatcher) {
+	t.Helper()
 	select {
 	case extra := <-rw.snaps:
-		t.Fatalf("an extra snapshot (version %s) followed the publication", extra.Version)
-	case <-time.After(200 * time.Millisecond):
+		t.Fatalf("an extra snapshot (version %s, revision %d) followed", extra.Version, extra.Revision)
+	case <-time.After(300 * time.Millisecond):
 	}
 }
 

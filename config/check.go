@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 // Checks on single values shared by the validators. Each returns nil or an
@@ -35,6 +37,22 @@ func checkName(name string) error {
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// maxMapKeyBytes bounds header names and other keys chosen in the
+// configuration, which become store key segments.
+const maxMapKeyBytes = 128
+
+// checkMapKey accepts a key that can be a store key segment: printable
+// ASCII without spaces or "/", not "." or "..", at most maxMapKeyBytes.
+func checkMapKey(what, k string) error {
+	if len(k) > maxMapKeyBytes {
+		return fmt.Errorf("%s of %d bytes: at most %d allowed", what, len(k), maxMapKeyBytes)
+	}
+	if _, err := kvstore.Join(k); err != nil {
+		return fmt.Errorf("%s %q cannot be stored: use printable ASCII without spaces or \"/\", other than \".\" and \"..\"", what, truncate(k, 80))
+	}
+	return nil
 }
 
 // checkToken accepts an HTTP token: a header name or a method.

@@ -19,6 +19,9 @@ type decoder struct {
 	// string to parse, and the value "true" stands for an empty table.
 	fromKV bool
 	probs  problems
+	// secret is above zero while decoding a secret field, whose values
+	// must not appear in messages.
+	secret int
 }
 
 var durationType = reflect.TypeFor[Duration]()
@@ -87,7 +90,13 @@ func (d *decoder) structure(path []string, in any, out reflect.Value) {
 			continue
 		}
 		f := fields[i]
+		if f.secret {
+			d.secret++
+		}
 		d.decode(append(path, f.name), m[key], out.Field(f.index))
+		if f.secret {
+			d.secret--
+		}
 	}
 }
 
@@ -119,8 +128,8 @@ func (d *decoder) list(path []string, in any, out reflect.Value) {
 		}
 	}
 	if !ok {
-		msg := fmt.Sprintf("expected a list, found %s", describe(in))
-		if s, isString := in.(string); isString && !d.fromKV {
+		msg := fmt.Sprintf("expected a list, found %s", d.describe(in))
+		if s, isString := in.(string); isString && !d.fromKV && d.secret == 0 {
 			msg += fmt.Sprintf("; write [%q]", s)
 		}
 		d.probs.add(path, "%s", msg)
@@ -208,19 +217,19 @@ func (d *decoder) parseScalar(path []string, s string, out reflect.Value) {
 		case "false":
 			out.SetBool(false)
 		default:
-			d.probs.add(path, "expected true or false, found %q", s)
+			d.probs.add(path, "expected true or false, found %s", d.quote(s))
 		}
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || out.OverflowInt(n) {
-			d.probs.add(path, "expected an integer, found %q", s)
+			d.probs.add(path, "expected an integer, found %s", d.quote(s))
 			return
 		}
 		out.SetInt(n)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			d.probs.add(path, "expected a number, found %q", s)
+			d.probs.add(path, "expected a number, found %s", d.quote(s))
 			return
 		}
 		d.setFloat(path, f, out)
@@ -264,7 +273,7 @@ func (d *decoder) mismatch(path []string, wanted string, in any) {
 			return
 		}
 	}
-	d.probs.add(path, "expected %s, found %s", wanted, describe(in))
+	d.probs.add(path, "expected %s, found %s", wanted, d.describe(in))
 }
 
 // unknown reports a key the schema does not have, with the closest valid
@@ -330,6 +339,23 @@ func want(t reflect.Type) string {
 		return "a list"
 	}
 	return "a table"
+}
+
+// describe names a value for a message, hiding it inside a secret field.
+func (d *decoder) describe(in any) string {
+	if _, isScalar := in.(string); isScalar && d.secret > 0 {
+		return "a string (hidden)"
+	}
+	return describe(in)
+}
+
+// quote quotes a store value for a message, hiding it inside a secret
+// field.
+func (d *decoder) quote(s string) string {
+	if d.secret > 0 {
+		return "(hidden)"
+	}
+	return fmt.Sprintf("%q", truncate(s, 40))
 }
 
 func describe(in any) string {

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -25,6 +27,9 @@ type Entry struct {
 // cfg again. The store section is never encoded. Encode fails only when a
 // name cannot be a key segment, which validation reports first.
 func Encode(cfg *Config) ([]Entry, error) {
+	if cfg == nil {
+		return nil, errors.New("encode: no configuration")
+	}
 	e := &encoder{}
 	e.structure("", reflect.ValueOf(cfg).Elem(), false, false)
 	if e.err != nil {
@@ -47,7 +52,34 @@ func join(base, seg string) string {
 }
 
 func (e *encoder) put(key, value string, secret bool) {
-	e.out = append(e.out, Entry{Key: key, Value: value, Secret: secret})
+	e.out = append(e.out, Entry{Key: key, Value: value, Secret: secret || hasPassword(value)})
+}
+
+// hasPassword reports a URL carrying a password, such as a server URL
+// with user information.
+func hasPassword(value string) bool {
+	if !strings.Contains(value, "@") || !strings.Contains(value, "://") {
+		return false
+	}
+	u, err := url.Parse(value)
+	if err != nil {
+		return false
+	}
+	_, set := u.User.Password()
+	return set
+}
+
+// sensitiveName reports a header (or other map key) whose value is likely
+// a credential: Authorization, Cookie, X-Api-Key, X-Auth-Token and the
+// like.
+func sensitiveName(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"authorization", "cookie", "token", "secret", "password", "api-key", "apikey"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // value encodes v at key. inItem says v is a list item, a map value or a
@@ -74,7 +106,7 @@ func (e *encoder) value(key string, v reflect.Value, inItem, secret bool) {
 				e.err = fmt.Errorf("encode %s: %q cannot be a key segment: %w", key, name, err)
 				return
 			}
-			e.value(join(key, name), v.MapIndex(k), true, secret)
+			e.value(join(key, name), v.MapIndex(k), true, secret || sensitiveName(name))
 		}
 	case reflect.Slice:
 		for i := range v.Len() {

@@ -30,20 +30,28 @@ func FuzzParse(f *testing.F) {
 	addFileSeeds(f)
 	f.Add("entryPoints = { a = { address = \":1\" } }\nhttp.routers.x = {}\n[[acme.domains]]\n")
 	f.Fuzz(func(t *testing.T, doc string) {
-		cfg, src, err := decodeTOML("fuzz.toml", []byte(doc))
-		if err != nil {
-			for _, p := range err.Problems {
+		cfg, src, derr := decodeTOML("fuzz.toml", []byte(doc))
+		if derr != nil {
+			for _, p := range derr.Problems {
 				if !strings.HasPrefix(p.Where, "fuzz.toml") {
 					t.Fatalf("problem not located in the file: %q", p)
 				}
 			}
 			return
 		}
-		if probs := validate(cfg); len(probs) > 0 {
+		probs := validate(cfg)
+		if len(probs) > 0 {
 			_ = src.locate(probs).Error()
 		}
-		if _, err := Encode(cfg); err != nil {
-			return // a name that cannot be a key; validation reports it
+		entries, err := Encode(cfg)
+		if err != nil {
+			if len(probs) == 0 {
+				t.Fatalf("a valid configuration does not encode: %v", err)
+			}
+			return // a name that cannot be a key; validation reported it
+		}
+		if err := checkKeyLengths(DefaultPrefix, entries); err != nil && len(probs) == 0 {
+			t.Fatalf("a valid configuration has keys too long to store: %v", err)
 		}
 		roundTrip(t, cfg)
 	})
@@ -79,11 +87,15 @@ func FuzzDecode(f *testing.F) {
 			_ = derr.Error()
 			return
 		}
-		if probs := validate(cfg); len(probs) > 0 {
+		probs := validate(cfg)
+		if len(probs) > 0 {
 			_ = locateKV(root, probs).Error()
 		}
 		entries, err := Encode(cfg)
 		if err != nil {
+			if len(probs) == 0 {
+				t.Fatalf("a valid configuration does not encode: %v", err)
+			}
 			return
 		}
 		again := make([]kvstore.KV, len(entries))

@@ -28,10 +28,14 @@ func decodeEntries(root string, kvs []kvstore.KV) (*Config, *Error) {
 	tree := map[string]any{}
 	for _, kv := range kvs {
 		rel, ok := strings.CutPrefix(kv.Key, root+"/")
-		if !ok {
+		if !ok || isFolderKey(kv.Key) {
 			continue
 		}
 		segs := strings.Split(rel, "/")
+		if slices.Contains(segs, "") {
+			tp.add([]string{rawMark + rel}, "this key has an empty segment (\"//\"); rename it")
+			continue
+		}
 		if bad := insert(tree, segs, string(kv.Value)); bad != nil {
 			raw := make([]string, len(bad))
 			for i, s := range bad {

@@ -71,16 +71,26 @@ type PublishResult struct {
 	To string
 	// Changes lists the differing keys, sorted.
 	Changes []Change
-	// Pruned lists the version folders deleted (or to delete): the
-	// replaced version and any left behind by an interrupted run.
+	// Pruned lists the version folders deleted (in a dry run: to delete):
+	// the replaced version and any left behind by an interrupted run.
 	Pruned []string
+	// PruneError is set when deleting an old version failed after the new
+	// one went live. The old folder is ignored by readers, and the next
+	// publication deletes it.
+	PruneError error
 	// Applied reports whether anything was written.
 	Applied bool
 }
 
-// ErrPublishConflict means "current" changed while Publish wrote, which
-// only happens when something else than storeconfig writes it.
-var ErrPublishConflict = errors.New("the live configuration changed while publishing")
+// Errors of Publish that callers branch on.
+var (
+	// ErrPublishConflict means "current" changed while Publish wrote,
+	// which only happens when something else than storeconfig writes it.
+	ErrPublishConflict = errors.New("the live configuration changed while publishing")
+	// ErrLockTimeout means another publication held the lock for longer
+	// than PublishOptions.LockTimeout.
+	ErrLockTimeout = errors.New("another storeconfig holds the lock")
+)
 
 // Publish makes cfg the live configuration under the prefix: it writes a
 // new version folder, switches <prefix>/config/current to it in one write,
@@ -89,16 +99,26 @@ var ErrPublishConflict = errors.New("the live configuration changed while publis
 // <prefix>/config. Every write is fenced by <prefix>/locks/storeconfig, so
 // two runs never interleave. When the stored configuration already equals
 // cfg nothing is written and the result has no changes.
+//
+// cfg must be valid; an invalid one yields an *Error and nothing is
+// written. When writing fails the result still lists the changes, and the
+// live configuration is the old one.
 func Publish(ctx context.Context, s kvstore.Store, cfg *Config, opts PublishOptions) (*PublishResult, error) {
 	prefix := cmp.Or(opts.Prefix, DefaultPrefix)
-	if err := kvstore.ValidateKey(prefix); err != nil {
-		return nil, fmt.Errorf("configuration prefix: %w", err)
+	if err := CheckPrefix(prefix); err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, errors.New("publish: no configuration")
 	}
 	if probs := validate(cfg); len(probs) > 0 {
-		return nil, locateKV(versionRoot(prefix, "new"), probs)
+		return nil, locateKV(versionRoot(prefix, "vNEW"), probs)
 	}
 	entries, err := Encode(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkKeyLengths(prefix, entries); err != nil {
 		return nil, err
 	}
 	var lock kvstore.Lock
@@ -117,10 +137,30 @@ func Publish(ctx context.Context, s kvstore.Store, cfg *Config, opts PublishOpti
 		return nil, fmt.Errorf("read the stored configuration: %w", err)
 	}
 	plan := planPublish(prefix, list.KVs, entries)
-	if opts.DryRun || (len(plan.res.Changes) == 0 && len(plan.res.Pruned) == 0) {
-		return &plan.res, nil
+	res := &plan.res
+	if opts.DryRun || (res.To == res.From && len(res.Pruned) == 0) {
+		return res, nil
 	}
-	return plan.apply(ctx, s, lock)
+	return res, plan.apply(ctx, s, lock)
+}
+
+// checkKeyLengths makes sure every key fits the stores' limit under any
+// version name, before anything is locked or written.
+func checkKeyLengths(prefix string, entries []Entry) error {
+	longest := len(versionRoot(prefix, "v")) + 18 + 1 // "v" and up to 18 digits, "/"
+	var probs []Problem
+	for _, e := range entries {
+		if n := longest + len(e.Key); n > kvstore.MaxKeyBytes {
+			probs = append(probs, Problem{
+				Where:   versionRoot(prefix, "vN") + "/" + e.Key,
+				Message: fmt.Sprintf("the key would be up to %d bytes, more than the %d stores accept; shorten the names in it or the prefix", n, kvstore.MaxKeyBytes),
+			})
+		}
+	}
+	if len(probs) > 0 {
+		return &Error{Source: "store " + configRoot(prefix), Problems: probs}
+	}
+	return nil
 }
 
 func takePublishLock(ctx context.Context, s kvstore.Store, prefix string, timeout time.Duration) (kvstore.Lock, error) {
@@ -129,8 +169,8 @@ func takePublishLock(ctx context.Context, s kvstore.Store, prefix string, timeou
 	defer cancel()
 	lock, err := s.Lock(lctx, publishLockKey(prefix), kvstore.LockOptions{Value: []byte("storeconfig on " + host)})
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("another storeconfig has held %s for %s; wait for it or check that it is not stuck: %w", publishLockKey(prefix), timeout, err)
+		if ctx.Err() == nil && lctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %s was not free within %s; wait for the other run or check that it is not stuck", ErrLockTimeout, publishLockKey(prefix), timeout)
 		}
 		return nil, fmt.Errorf("lock %s: %w", publishLockKey(prefix), err)
 	}
@@ -148,7 +188,7 @@ func planPublish(prefix string, kvs []kvstore.KV, entries []Entry) *publishPlan 
 	pl := &publishPlan{prefix: prefix, entries: entries}
 	old := map[string]string{}
 	versions := map[string]bool{}
-	maxN := 0
+	var maxN int64
 	for _, kv := range kvs {
 		if kv.Key == currentKey(prefix) {
 			pl.res.From, pl.currentRev = string(kv.Value), kv.Revision
@@ -161,7 +201,7 @@ func planPublish(prefix string, kvs []kvstore.KV, entries []Entry) *publishPlan 
 	}
 	live := versionRoot(prefix, pl.res.From) + "/"
 	for _, kv := range kvs {
-		if rel, ok := strings.CutPrefix(kv.Key, live); ok && pl.res.From != "" {
+		if rel, ok := strings.CutPrefix(kv.Key, live); ok && pl.res.From != "" && !isFolderKey(kv.Key) {
 			old[rel] = string(kv.Value)
 		}
 	}
@@ -186,7 +226,7 @@ func pruneOrder(vs []string) []string {
 	slices.SortFunc(vs, func(a, b string) int {
 		na, _ := versionNumber(a)
 		nb, _ := versionNumber(b)
-		return na - nb
+		return cmp.Compare(na, nb)
 	})
 	return slices.Compact(vs)
 }
@@ -202,12 +242,12 @@ func diffEntries(old map[string]string, entries []Entry) []Change {
 		case !had:
 			out = append(out, Change{Kind: Added, Key: e.Key, New: e.Value, Secret: e.Secret})
 		case ov != e.Value:
-			out = append(out, Change{Kind: Changed, Key: e.Key, Old: ov, New: e.Value, Secret: e.Secret})
+			out = append(out, Change{Kind: Changed, Key: e.Key, Old: ov, New: e.Value, Secret: e.Secret || hasPassword(ov)})
 		}
 	}
 	for k, v := range old {
 		if !seen[k] {
-			out = append(out, Change{Kind: Removed, Key: k, Old: v, Secret: secretKey(k)})
+			out = append(out, Change{Kind: Removed, Key: k, Old: v, Secret: secretKey(k) || hasPassword(v)})
 		}
 	}
 	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.Key, b.Key) })
@@ -234,7 +274,12 @@ func secretKey(rel string) bool {
 				return true
 			}
 			t = t.Field(f.index).Type
-		case reflect.Map, reflect.Slice:
+		case reflect.Map:
+			if t.Elem().Kind() == reflect.String && sensitiveName(seg) {
+				return true
+			}
+			t = t.Elem()
+		case reflect.Slice:
 			t = t.Elem()
 		default:
 			return false
@@ -243,8 +288,10 @@ func secretKey(rel string) bool {
 	return false
 }
 
-// apply writes the plan: the new version, the switch, the pruning.
-func (pl *publishPlan) apply(ctx context.Context, s kvstore.Store, lock kvstore.Lock) (*PublishResult, error) {
+// apply writes the plan: the new version, the switch, the pruning. A
+// failure before the switch leaves the live configuration as it was; a
+// failure to prune is recorded in the result, not returned.
+func (pl *publishPlan) apply(ctx context.Context, s kvstore.Store, lock kvstore.Lock) error {
 	res := &pl.res
 	if res.To != res.From {
 		root := versionRoot(pl.prefix, res.To)
@@ -253,24 +300,28 @@ func (pl *publishPlan) apply(ctx context.Context, s kvstore.Store, lock kvstore.
 			ops = append(ops, kvstore.PutOp(root+"/"+e.Key, []byte(e.Value)))
 		}
 		if err := applyBatches(ctx, s, lock, ops); err != nil {
-			return nil, fmt.Errorf("write %s (the live configuration is unchanged): %w", root, err)
+			return fmt.Errorf("write %s (the live configuration is unchanged): %w", root, err)
 		}
 		sw := kvstore.PutIfOp(currentKey(pl.prefix), []byte(res.To), pl.currentRev)
 		if _, err := s.Apply(ctx, lock, sw); err != nil {
 			if errors.Is(err, kvstore.ErrConflict) {
 				err = fmt.Errorf("%w: %s was written by something other than storeconfig", ErrPublishConflict, currentKey(pl.prefix))
 			}
-			return nil, fmt.Errorf("switch %s to %s (the live configuration is unchanged): %w", currentKey(pl.prefix), res.To, err)
+			return fmt.Errorf("switch %s to %s (the live configuration is unchanged): %w", currentKey(pl.prefix), res.To, err)
 		}
 		res.Applied = true
 	}
-	for _, v := range res.Pruned {
+	candidates := res.Pruned
+	res.Pruned = nil
+	for _, v := range candidates {
 		if err := deleteFolder(ctx, s, lock, versionRoot(pl.prefix, v)); err != nil {
-			return res, fmt.Errorf("%s is live, but deleting the old version %s failed (it is ignored, and the next storeconfig deletes it): %w", res.To, v, err)
+			res.PruneError = fmt.Errorf("delete old version %s: %w", versionRoot(pl.prefix, v), err)
+			break
 		}
+		res.Pruned = append(res.Pruned, v)
 		res.Applied = true
 	}
-	return res, nil
+	return nil
 }
 
 func deleteFolder(ctx context.Context, s kvstore.Store, lock kvstore.Lock, root string) error {
@@ -280,13 +331,19 @@ func deleteFolder(ctx context.Context, s kvstore.Store, lock kvstore.Lock, root 
 	}
 	ops := make([]kvstore.Op, 0, len(list.KVs))
 	for _, kv := range list.KVs {
-		ops = append(ops, kvstore.DeleteOp(kv.Key))
+		if !isFolderKey(kv.Key) { // cannot be deleted through kvstore; ignored by readers
+			ops = append(ops, kvstore.DeleteOp(kv.Key))
+		}
+	}
+	if len(ops) == 0 {
+		return nil
 	}
 	return applyBatches(ctx, s, lock, ops)
 }
 
 // applyBatches applies ops in as few batches as the backend's limits
-// allow, each fenced by lock.
+// allow, each fenced by lock. A batch the backend still finds too large
+// (its encoding adds to what Limits counts) is halved and tried again.
 func applyBatches(ctx context.Context, s kvstore.Store, lock kvstore.Lock, ops []kvstore.Op) error {
 	lim := s.Limits()
 	for len(ops) > 0 {
@@ -294,8 +351,15 @@ func applyBatches(ctx context.Context, s kvstore.Store, lock kvstore.Lock, ops [
 		for n > 1 && lim.CheckOps(ops[:n]) != nil {
 			n = max(1, n*3/4)
 		}
-		if _, err := s.Apply(ctx, lock, ops[:n]...); err != nil {
-			return err
+		for {
+			_, err := s.Apply(ctx, lock, ops[:n]...)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, kvstore.ErrTxnTooLarge) || n == 1 {
+				return err
+			}
+			n /= 2
 		}
 		ops = ops[n:]
 	}

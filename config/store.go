@@ -25,6 +25,30 @@ import (
 // ErrNoConfig means the store holds no configuration under the prefix.
 var ErrNoConfig = errors.New("no configuration in the store")
 
+// MaxPrefixBytes bounds the key prefix, so that every key below it stays
+// within the stores' key size limit.
+const MaxPrefixBytes = 128
+
+// CheckPrefix reports whether prefix can hold tollgate's keys: a valid key
+// of at most MaxPrefixBytes that does not lie inside another prefix's
+// configuration versions (such as "a/config/v3"), where storeconfig for
+// "a" would delete it as an old version.
+func CheckPrefix(prefix string) error {
+	if err := kvstore.ValidateKey(prefix); err != nil {
+		return fmt.Errorf("prefix %q: %w", prefix, err)
+	}
+	if len(prefix) > MaxPrefixBytes {
+		return fmt.Errorf("prefix of %d bytes: at most %d allowed", len(prefix), MaxPrefixBytes)
+	}
+	segs := strings.Split(prefix, "/")
+	for i := 0; i+1 < len(segs); i++ {
+		if _, isVersion := versionNumber(segs[i+1]); segs[i] == "config" && isVersion {
+			return fmt.Errorf("prefix %q lies inside the configuration versions of prefix %q, whose storeconfig would delete it; choose another prefix", prefix, strings.Join(segs[:i], "/"))
+		}
+	}
+	return nil
+}
+
 func configRoot(prefix string) string     { return prefix + "/config" }
 func currentKey(prefix string) string     { return configRoot(prefix) + "/current" }
 func versionRoot(prefix, v string) string { return configRoot(prefix) + "/" + v }
@@ -52,8 +76,8 @@ type Snapshot struct {
 // with ErrNoConfig when none was stored, and with an *Error naming the keys
 // when the stored one is invalid.
 func Load(ctx context.Context, s kvstore.Store, prefix string) (*Snapshot, error) {
-	if err := kvstore.ValidateKey(prefix); err != nil {
-		return nil, fmt.Errorf("configuration prefix: %w", err)
+	if err := CheckPrefix(prefix); err != nil {
+		return nil, err
 	}
 	list, err := s.List(ctx, configRoot(prefix)+"/")
 	if err != nil {
@@ -97,7 +121,7 @@ func liveVersion(prefix string, kvs []kvstore.KV) (string, []kvstore.KV, error) 
 	root := versionRoot(prefix, v) + "/"
 	var entries []kvstore.KV
 	for _, kv := range kvs {
-		if strings.HasPrefix(kv.Key, root) {
+		if strings.HasPrefix(kv.Key, root) && !isFolderKey(kv.Key) {
 			entries = append(entries, kv)
 		}
 	}
@@ -111,19 +135,23 @@ func liveVersion(prefix string, kvs []kvstore.KV) (string, []kvstore.KV, error) 
 }
 
 // versionNumber parses "v7".
-func versionNumber(v string) (int, bool) {
+func versionNumber(v string) (int64, bool) {
 	rest, ok := strings.CutPrefix(v, "v")
-	if !ok || !isIndex(rest) {
+	if !ok || rest == "" || len(rest) > 18 || (len(rest) > 1 && rest[0] == '0') || strings.Trim(rest, "0123456789") != "" {
 		return 0, false
 	}
-	n, err := strconv.Atoi(rest)
+	n, err := strconv.ParseInt(rest, 10, 64)
 	return n, err == nil
 }
+
+// isFolderKey reports a key ending in "/": the Consul UI creates such
+// keys for folders. They hold nothing and tollgate ignores them.
+func isFolderKey(key string) bool { return strings.HasSuffix(key, "/") }
 
 // versionOf returns the version folder a key of <prefix>/config/ is in.
 func versionOf(prefix, key string) (string, bool) {
 	rest, ok := strings.CutPrefix(key, configRoot(prefix)+"/")
-	if !ok {
+	if !ok || isFolderKey(key) {
 		return "", false
 	}
 	v, _, ok := strings.Cut(rest, "/")

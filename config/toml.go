@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,13 +10,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
-// MaxFileBytes is the largest configuration file accepted.
-const MaxFileBytes = 8 << 20
+// Limits on a configuration file, far above any real configuration, that
+// keep a hostile or broken file from tying a replica up.
+const (
+	// MaxFileBytes is the largest file accepted.
+	MaxFileBytes = 8 << 20
+	// MaxTables is the most table headers ([…] and [[…]]) accepted.
+	MaxTables = 50000
+)
 
 // LoadFile reads, decodes and validates a TOML configuration file. An
 // invalid file yields an *Error listing every problem with its
@@ -69,8 +77,12 @@ func decodeTOML(name string, doc []byte) (*Config, *tomlSource, *Error) {
 			Where: name, Message: fmt.Sprintf("%d bytes, at most %d allowed", len(doc), MaxFileBytes)}}}
 	}
 	var tree map[string]any
+	if n := countTables(doc); n > MaxTables {
+		return nil, src, &Error{Source: name, Problems: []Problem{{
+			Where: name, Message: fmt.Sprintf("%d table headers, at most %d allowed", n, MaxTables)}}}
+	}
 	if err := toml.Unmarshal(doc, &tree); err != nil {
-		return nil, src, &Error{Source: name, Problems: []Problem{syntaxProblem(name, err)}}
+		return nil, src, &Error{Source: name, Problems: []Problem{syntaxProblem(name, doc, err)}}
 	}
 	src.pos = positions(doc)
 	var cfg Config
@@ -82,10 +94,24 @@ func decodeTOML(name string, doc []byte) (*Config, *tomlSource, *Error) {
 	return &cfg, src, nil
 }
 
-func syntaxProblem(name string, err error) Problem {
+// countTables counts the lines that start a table ("[…]" or "[[…]]"),
+// which bounds the decoder's work: its check for tables defined twice
+// grows with the square of their number.
+func countTables(doc []byte) int {
+	n := 0
+	for line := range bytes.Lines(doc) {
+		if l := bytes.TrimLeft(line, " \t"); len(l) > 0 && l[0] == '[' {
+			n++
+		}
+	}
+	return n
+}
+
+func syntaxProblem(name string, doc []byte, err error) Problem {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, col := de.Position()
+		col = runeColumn(doc, row, col)
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
 		if k := de.Key(); len(k) > 0 && strings.HasSuffix(msg, " is already defined") {
 			msg = fmt.Sprintf("%s is defined twice; keep one", dotted(k))
@@ -143,7 +169,7 @@ func pathKey(path []string) string { return strings.Join(path, "\x00") }
 // positions maps every table, key and list item of a valid document to
 // where it is written. Paths are logical: list items are numbered.
 func positions(doc []byte) map[string]position {
-	ix := &posIndex{pos: map[string]position{}, arrays: map[string]int{}, lines: lineStarts(doc)}
+	ix := &posIndex{doc: doc, pos: map[string]position{}, arrays: map[string]int{}, lines: lineStarts(doc)}
 	var p unstable.Parser
 	p.Reset(doc)
 	var table []string
@@ -157,11 +183,14 @@ func positions(doc []byte) map[string]position {
 			keys, first := keyParts(e.Key())
 			parent := ix.resolve(keys[:len(keys)-1], first)
 			full := append(parent, keys[len(keys)-1])
-			n := ix.arrays[pathKey(full)]
-			ix.arrays[pathKey(full)] = n + 1
-			ix.record(full, first)
-			table = append(slices.Clip(full), strconv.Itoa(n))
-			ix.record(table, first)
+			table = full
+			if len(full) <= maxIndexDepth {
+				n := ix.arrays[pathKey(full)]
+				ix.arrays[pathKey(full)] = n + 1
+				ix.record(full, first)
+				table = append(slices.Clip(full), strconv.Itoa(n))
+				ix.record(table, first)
+			}
 		case unstable.KeyValue:
 			ix.keyValue(table, e)
 		}
@@ -170,10 +199,16 @@ func positions(doc []byte) map[string]position {
 }
 
 type posIndex struct {
+	doc    []byte
 	pos    map[string]position
 	arrays map[string]int // array-of-tables path → items so far
 	lines  []int
 }
+
+// maxIndexDepth bounds the paths positions records. The schema is far
+// shallower; deeper keys are unknown anyway, reported at a shallower
+// level, and capping keeps a document of very long dotted keys linear.
+const maxIndexDepth = 24
 
 // resolve turns a header's keys into a logical path, recording the
 // position of each table it names or implies: a key naming an array of
@@ -182,6 +217,9 @@ func (ix *posIndex) resolve(keys []string, at unstable.Range) []string {
 	var out []string
 	for _, k := range keys {
 		out = append(out, k)
+		if len(out) > maxIndexDepth {
+			continue
+		}
 		ix.record(out, at)
 		if n, ok := ix.arrays[pathKey(out)]; ok {
 			out = append(out, strconv.Itoa(n-1))
@@ -201,6 +239,9 @@ func (ix *posIndex) keyValue(table []string, e *unstable.Node) {
 }
 
 func (ix *posIndex) value(path []string, v *unstable.Node) {
+	if len(path) > maxIndexDepth {
+		return
+	}
 	switch v.Kind {
 	case unstable.InlineTable:
 		it := v.Children()
@@ -228,6 +269,9 @@ func (ix *posIndex) value(path []string, v *unstable.Node) {
 }
 
 func (ix *posIndex) record(path []string, r unstable.Range) {
+	if len(path) > maxIndexDepth {
+		return
+	}
 	k := pathKey(path)
 	if _, ok := ix.pos[k]; ok {
 		return
@@ -235,10 +279,26 @@ func (ix *posIndex) record(path []string, r unstable.Range) {
 	ix.pos[k] = ix.position(int(r.Offset))
 }
 
+// position converts a byte offset to a line and a column counted in
+// characters, as editors show them.
 func (ix *posIndex) position(offset int) position {
 	i, _ := slices.BinarySearch(ix.lines, offset+1)
 	line := i // lines[i-1] <= offset
-	return position{line: line, col: offset - ix.lines[line-1] + 1}
+	return position{line: line, col: utf8.RuneCount(ix.doc[ix.lines[line-1]:offset]) + 1}
+}
+
+// runeColumn turns a 1-based byte column on a 1-based line into a
+// character column.
+func runeColumn(doc []byte, row, col int) int {
+	starts := lineStarts(doc)
+	if row < 1 || row > len(starts) {
+		return col
+	}
+	line := doc[starts[row-1]:]
+	if col-1 > len(line) || col < 1 {
+		return col
+	}
+	return utf8.RuneCount(line[:col-1]) + 1
 }
 
 func lineStarts(doc []byte) []int {

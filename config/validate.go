@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 // validator checks the meaning of a decoded configuration and collects
@@ -24,6 +22,9 @@ type validator struct {
 
 // validate returns every semantic problem of cfg.
 func validate(cfg *Config) problems {
+	if ps := nilEntries(cfg); len(ps) > 0 {
+		return ps
+	}
 	v := &validator{cfg: cfg, entryPointNames: sorted(cfg.EntryPoints)}
 	if cfg.HTTP != nil {
 		v.serviceNames, v.middlewareNames = sorted(cfg.HTTP.Services), sorted(cfg.HTTP.Middlewares)
@@ -35,6 +36,30 @@ func validate(cfg *Config) problems {
 	v.http()
 	v.tls()
 	return v.ps
+}
+
+// nilEntries reports named objects that are nil, which decoding never
+// produces but a Config built in code may hold; the other checks assume
+// there are none.
+func nilEntries(cfg *Config) problems {
+	var ps problems
+	report := func(path []string, names []string, isNil func(string) bool) {
+		for _, n := range names {
+			if isNil(n) {
+				ps.add(append(slices.Clip(path), n), "is nil; define it or remove it")
+			}
+		}
+	}
+	report(p("entryPoints"), sorted(cfg.EntryPoints), func(n string) bool { return cfg.EntryPoints[n] == nil })
+	if h := cfg.HTTP; h != nil {
+		report(p("http", "routers"), sorted(h.Routers), func(n string) bool { return h.Routers[n] == nil })
+		report(p("http", "services"), sorted(h.Services), func(n string) bool { return h.Services[n] == nil })
+		report(p("http", "middlewares"), sorted(h.Middlewares), func(n string) bool { return h.Middlewares[n] == nil })
+	}
+	if t := cfg.TLS; t != nil {
+		report(p("tls", "options"), sorted(t.Options), func(n string) bool { return t.Options[n] == nil })
+	}
+	return ps
 }
 
 func (v *validator) add(path []string, format string, args ...any) {
@@ -192,9 +217,7 @@ func (v *validator) store() {
 		}
 	}
 	if s.Prefix != "" {
-		if err := kvstore.ValidateKey(s.Prefix); err != nil {
-			v.add(p("store", "prefix"), "prefix %q is not a valid key (letters, digits and \"/\"-separated segments, no leading or trailing \"/\")", s.Prefix)
-		}
+		v.check(p("store", "prefix"), CheckPrefix(s.Prefix))
 	}
 }
 

@@ -159,7 +159,11 @@ func (v *validator) sticky(path []string, st *Sticky) {
 func (v *validator) headerMap(path []string, m map[string]string) {
 	for _, k := range sorted(m) {
 		kp := append(slices.Clip(path), k)
-		v.check(kp, checkToken("header name", k))
+		if err := checkToken("header name", k); err != nil {
+			v.check(kp, err)
+		} else {
+			v.check(kp, checkMapKey("header name", k))
+		}
 		if strings.ContainsAny(m[k], "\r\n\x00") {
 			v.add(kp, "the value of header %q contains a line break or NUL", k)
 		}

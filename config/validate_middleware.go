@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-
-	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 // middlewareTypes lists the set fields of a middleware by TOML name.
@@ -121,9 +119,7 @@ func (v *validator) headerRedirect(path []string, h *HeaderRedirect) {
 		v.add(at("targets"), "at least one target is required, such as targets = { eu = \"https://eu.example.com\" }")
 	}
 	for _, k := range sorted(h.Targets) {
-		if _, err := kvstore.Join(k); err != nil {
-			v.add(at("targets", k), "header value %q cannot be a key: use printable ASCII without spaces or \"/\"", k)
-		}
+		v.check(at("targets", k), checkMapKey("header value", k))
 		v.check(at("targets", k), checkURL(h.Targets[k], "https", "http"))
 	}
 	if h.Default != "" {
@@ -234,7 +230,8 @@ func (v *validator) chainCycles() {
 		}
 		return nil
 	}
-	for _, group := range stronglyConnected(v.middlewareNames, next) {
+	exists := func(name string) bool { return mws[name] != nil }
+	for _, group := range stronglyConnected(v.middlewareNames, exists, next) {
 		first := group[0]
 		in := map[string]bool{}
 		for _, n := range group {
@@ -258,7 +255,7 @@ func (v *validator) chainCycles() {
 // stronglyConnected returns the strongly connected components of the graph
 // (Tarjan's algorithm), each sorted by name, in order of their first
 // name.
-func stronglyConnected(nodes []string, next func(string) []string) [][]string {
+func stronglyConnected(nodes []string, exists func(string) bool, next func(string) []string) [][]string {
 	index, low := map[string]int{}, map[string]int{}
 	onStack := map[string]bool{}
 	var stack []string
@@ -270,7 +267,7 @@ func stronglyConnected(nodes []string, next func(string) []string) [][]string {
 		onStack[n] = true
 		for _, m := range next(n) {
 			if _, defined := index[m]; !defined {
-				if !slices.Contains(nodes, m) {
+				if !exists(m) {
 					continue
 				}
 				visit(m)

@@ -80,6 +80,9 @@ func TestUsageAndCheck(t *testing.T) {
 		{"stray argument", []string{"check", "--config", bad, "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"storeconfig invalid", []string{"storeconfig", "--config", bad, "--kv", "consul://127.0.0.1:1"}, exitInvalid, "is not defined"},
 		{"serve without source", []string{"serve"}, exitUsage, "give --config FILE"},
+		{"storeconfig without store", []string{"storeconfig", "--config", "../../examples/dns-wildcard.toml"}, exitUsage, "give --kv URL or set endpoint in [store]"},
+		{"bad prefix", []string{"storeconfig", "--config", "../../examples/dns-wildcard.toml", "--kv", "consul://127.0.0.1:1", "--prefix", "a//b"}, exitUsage, "empty segment"},
+		{"nested prefix", []string{"serve", "--kv", "consul://127.0.0.1:1", "--prefix", "tollgate/config/v3"}, exitUsage, "lies inside the configuration versions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := tollgate(t, tc.args...)

@@ -34,6 +34,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 		initial = &config.Snapshot{Config: cfg, Source: f.config}
 	}
 	endpoint, prefix := storeOf(cfg, f)
+	if err := config.CheckPrefix(prefix); err != nil {
+		return fail(exitUsage, err)
+	}
 	st, err := backend.Open(ctx, endpoint, backend.Options{Logger: log})
 	if err != nil {
 		return fail(exitStore, err)

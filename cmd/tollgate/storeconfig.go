@@ -30,7 +30,14 @@ func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	if f.kv == "" && (cfg.Store == nil || cfg.Store.Endpoint == "") {
+		fs.Usage()
+		return fail(exitUsage, errors.New("name the store to publish to: give --kv URL or set endpoint in [store]"))
+	}
 	endpoint, prefix := storeOf(cfg, f)
+	if err := config.CheckPrefix(prefix); err != nil {
+		return fail(exitUsage, err)
+	}
 	st, err := backend.Open(ctx, endpoint, backend.Options{})
 	if err != nil {
 		return fail(exitStore, err)
@@ -38,12 +45,18 @@ func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer st.Close()
 	res, err := config.Publish(ctx, st, cfg, config.PublishOptions{Prefix: prefix, DryRun: *dryRun, LockTimeout: *lockTimeout})
 	if res != nil {
-		report(stdout, f.config, prefix, res, *dryRun)
+		report(stdout, f.config, prefix, res, *dryRun, err)
 	}
+	if res != nil && res.PruneError != nil {
+		fmt.Fprintf(stderr, "tollgate storeconfig: warning: %v; readers ignore it and the next storeconfig deletes it\n", res.PruneError)
+	}
+	var ce *config.Error
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, config.ErrPublishConflict), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+	case errors.As(err, &ce):
+		return fail(exitInvalid, err)
+	case errors.Is(err, config.ErrPublishConflict), errors.Is(err, config.ErrLockTimeout):
 		return fail(exitConflict, err)
 	default:
 		return fail(exitStore, err)
@@ -70,12 +83,15 @@ func storeOf(cfg *config.Config, f commonFlags) (endpoint, prefix string) {
 	return cmp.Or(f.kv, s.Endpoint, config.DefaultStoreEndpoint), cmp.Or(f.prefix, s.Prefix, config.DefaultPrefix)
 }
 
-func report(w io.Writer, file, prefix string, res *config.PublishResult, dryRun bool) {
+func report(w io.Writer, file, prefix string, res *config.PublishResult, dryRun bool, err error) {
 	root := prefix + "/config"
 	for _, c := range res.Changes {
 		fmt.Fprintln(w, c)
 	}
 	switch {
+	case err != nil && !res.Applied:
+		fmt.Fprintf(w, "%d change(s) not applied: %s/%s is still live\n", len(res.Changes), root, cmp.Or(res.From, "(none)"))
+		return
 	case len(res.Changes) == 0 && len(res.Pruned) == 0:
 		fmt.Fprintf(w, "no changes: %s/%s already holds %s\n", root, res.From, file)
 		return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/internal/testserver"
 	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/backend/backendtest"
 )
 
 func TestCheckPrefix(t *testing.T) {
@@ -91,7 +92,7 @@ X-Plain = "visible"
 // folder keys, a version number past nine digits.
 func TestPublishOddStores(t *testing.T) {
 	consul := testserver.Consul(t)
-	s := networkBackend("consul://" + consul.Addr).client(t)
+	s := backendtest.Network("consul", "consul://"+consul.Addr).Client(t)
 	ctx := testContext(t)
 	a, b := generated(t, 3, "a"), generated(t, 4, "b")
 	if _, err := Publish(ctx, s, a, PublishOptions{Prefix: "odd"}); err != nil {
@@ -142,7 +143,7 @@ func TestPublishOddStores(t *testing.T) {
 // TestPublishLockTimeout holds the publication lock and checks that a
 // second run gives up with ErrLockTimeout.
 func TestPublishLockTimeout(t *testing.T) {
-	s := embeddedBackend(t).client(t)
+	s := backendtest.Embedded(t).Client(t)
 	ctx := testContext(t)
 	lock, err := s.Lock(ctx, publishLockKey("lt"), kvstore.LockOptions{})
 	if err != nil {

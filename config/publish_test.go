@@ -10,11 +10,12 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/internal/testserver"
 	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/backend/backendtest"
 )
 
 func TestPublish(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testPublish(t, b.client(t)) })
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) { testPublish(t, b.Client(t)) })
 	}
 }
 
@@ -173,15 +174,15 @@ func testPublish(t *testing.T, s kvstore.Store) {
 // two, never a mixture, never an error. The configurations are large
 // enough to need several write batches on every backend.
 func TestPublishNoMixture(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testNoMixture(t, b) })
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) { testNoMixture(t, b) })
 	}
 }
 
-func testNoMixture(t *testing.T, b storeBackend) {
+func testNoMixture(t *testing.T, b backendtest.Backend) {
 	ctx := testContext(t)
 	const prefix = "mix"
-	writer := b.client(t)
+	writer := b.Client(t)
 	cfgs := []*Config{generated(t, 80, "a"), generated(t, 80, "b")}
 	if _, err := Publish(ctx, writer, cfgs[0], PublishOptions{Prefix: prefix}); err != nil {
 		t.Fatal(err)
@@ -195,7 +196,7 @@ func testNoMixture(t *testing.T, b storeBackend) {
 		readers = 2
 	)
 	for range readers {
-		reader := b.client(t)
+		reader := b.Client(t)
 		wg.Go(func() {
 			for {
 				select {
@@ -245,13 +246,13 @@ func testNoMixture(t *testing.T, b storeBackend) {
 // TestPublishConcurrent runs two publications at once: the lock serializes
 // them and the store ends with one of the two, complete.
 func TestPublishConcurrent(t *testing.T) {
-	b := networkBackend("consul://" + testserver.Consul(t).Addr) // the smallest batches
+	b := backendtest.Network("consul", "consul://"+testserver.Consul(t).Addr) // the smallest batches
 	ctx := testContext(t)
 	cfgs := []*Config{generated(t, 50, "a"), generated(t, 50, "b")}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range 2 {
-		s := b.client(t)
+		s := b.Client(t)
 		wg.Go(func() {
 			_, errs[i] = Publish(ctx, s, cfgs[i], PublishOptions{Prefix: "conc"})
 		})
@@ -260,7 +261,7 @@ func TestPublishConcurrent(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := Load(ctx, b.client(t), "conc")
+	snap, err := Load(ctx, b.Client(t), "conc")
 	if err != nil {
 		t.Fatal(err)
 	}

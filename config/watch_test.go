@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/backend/backendtest"
 )
 
 // runningWatcher is a Watcher whose Run goroutine the test owns.
@@ -68,8 +69,8 @@ func (rw *runningWatcher) waitFailure(t *testing.T, failures uint64) error {
 }
 
 func TestWatchStore(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testWatchStore(t, b.client(t)) })
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) { testWatchStore(t, b.Client(t)) })
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,24 +11,9 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
-	"github.com/tollgate-proxy/tollgate/kvstore/embedded"
+	"github.com/tollgate-proxy/tollgate/kvstore/backend/backendtest"
 	"github.com/tollgate-proxy/tollgate/leader"
 )
-
-// backend opens clients of one store for the electors of a test.
-type storeBackend struct {
-	name   string
-	client func(t *testing.T) kvstore.Store
-}
-
-func embeddedBackend(t *testing.T) storeBackend {
-	s, err := embedded.Open(embedded.Config{Path: filepath.Join(t.TempDir(), "state.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return storeBackend{name: "embedded", client: func(*testing.T) kvstore.Store { return s }}
-}
 
 // running is an elector whose Run goroutine the test owns.
 type running struct {
@@ -85,21 +69,21 @@ func awaitLeader(t *testing.T, rs []*running) (*running, *leader.Term) {
 }
 
 func TestElection(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testElection(t, b) })
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) { testElection(t, b) })
 	}
 }
 
-func testElection(t *testing.T, b storeBackend) {
+func testElection(t *testing.T, b backendtest.Backend) {
 	var rs []*running
 	for i := range 3 {
-		rs = append(rs, start(t, b.client(t), fmt.Sprintf("node-%d", i)))
+		rs = append(rs, start(t, b.Client(t), fmt.Sprintf("node-%d", i)))
 	}
 	first, term := awaitLeader(t, rs)
 	if _, err := term.Apply(t.Context(), kvstore.PutOp("election/data", []byte("1"))); err != nil {
 		t.Fatalf("leader's fenced write: %v", err)
 	}
-	info := waitInfo(t, b.client(t), term.Token())
+	info := waitInfo(t, b.Client(t), term.Token())
 	if want := first.e.Term(); info.Token != want.Token() {
 		t.Fatalf("Leader: got token %d, want %d", info.Token, want.Token())
 	}
@@ -147,9 +131,9 @@ func waitInfo(t *testing.T, s kvstore.Store, token int64) leader.Info {
 // TestFencedWriteEndsTerm breaks the leader's lock behind its back: the
 // next fenced write fails and ends the term at once.
 func TestFencedWriteEndsTerm(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.client(t)
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Client(t)
 			r := start(t, s, "solo")
 			_, term := awaitLeader(t, []*running{r})
 			if err := s.(kvstore.LockBreaker).BreakLock(t.Context(), leader.DefaultKey); err != nil {
@@ -182,8 +166,8 @@ func TestFencedWriteEndsTerm(t *testing.T) {
 }
 
 func TestAwait(t *testing.T) {
-	b := embeddedBackend(t)
-	r := start(t, b.client(t), "solo")
+	b := backendtest.Embedded(t)
+	r := start(t, b.Client(t), "solo")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	term, err := r.e.Await(ctx)
@@ -202,7 +186,7 @@ func TestAwait(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	s := embeddedBackend(t).client(t)
+	s := backendtest.Embedded(t).Client(t)
 	for _, tc := range []struct {
 		name string
 		cfg  leader.Config
@@ -221,9 +205,9 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.client(t)
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Client(t)
 			started := time.Now().UTC().Truncate(time.Second)
 			r, err := leader.NewRegistry(leader.RegistryConfig{
 				Store:       s,
@@ -267,7 +251,7 @@ func waitNodes(t *testing.T, s kvstore.Store, ok func([]leader.NodeRecord) bool)
 }
 
 func TestRegistryBadID(t *testing.T) {
-	s := embeddedBackend(t).client(t)
+	s := backendtest.Embedded(t).Client(t)
 	for _, id := range []string{"", "a/b", "..", "sp ace"} {
 		if _, err := leader.NewRegistry(leader.RegistryConfig{Store: s, Record: leader.NodeRecord{Node: leader.Node{ID: id}}}); err == nil {
 			t.Errorf("node ID %q: got nil error", id)
@@ -288,13 +272,13 @@ func (c *skewClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 // TestLeaseClock makes the leader's clock jump past its lease: the term
 // must end as unconfirmed even though the store still holds the lock.
 func TestLeaseClock(t *testing.T) {
-	for _, b := range backends(t) {
-		if b.name == "embedded" {
+	for _, b := range backendtest.All(t) {
+		if b.Name == "embedded" {
 			continue // its leases do not expire by time
 		}
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			clock := &skewClock{}
-			e, err := leader.New(leader.Config{Store: b.client(t), Node: leader.Node{ID: "solo"}, TTL: 3 * time.Second, Clock: clock})
+			e, err := leader.New(leader.Config{Store: b.Client(t), Node: leader.Node{ID: "solo"}, TTL: 3 * time.Second, Clock: clock})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -305,7 +289,7 @@ func TestLeaseClock(t *testing.T) {
 			}
 			// Once the token is published the elector waits on its
 			// lease clock; move the clock past the lease then.
-			waitInfo(t, b.client(t), term.Token())
+			waitInfo(t, b.Client(t), term.Token())
 			clock.offset.Store(int64(time.Hour))
 			select {
 			case <-term.Done():
@@ -320,8 +304,8 @@ func TestLeaseClock(t *testing.T) {
 }
 
 func TestObserve(t *testing.T) {
-	b := embeddedBackend(t)
-	s := b.client(t)
+	b := backendtest.Embedded(t)
+	s := b.Client(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	infos, err := leader.Observe(ctx, s, "")
@@ -358,7 +342,7 @@ func TestObserve(t *testing.T) {
 // TestRegistryUpdates covers a change made while registering and the rate
 // limit on updates.
 func TestRegistryUpdates(t *testing.T) {
-	s := embeddedBackend(t).client(t)
+	s := backendtest.Embedded(t).Client(t)
 	// Someone holds the entry's key, so Run waits in Lock.
 	blocker, err := s.Lock(t.Context(), "nodes/node-a", kvstore.LockOptions{})
 	if err != nil {

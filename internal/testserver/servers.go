@@ -14,7 +14,8 @@ func Consul(t testing.TB) *Server {
 	t.Helper()
 	bin := Binary(t, "consul")
 	dir := dataDir(t, "consul")
-	http, serfLAN, serfWAN, rpc := FreePort(t), FreePort(t), FreePort(t), FreePort(t)
+	ports := FreePorts(t, 4)
+	http, serfLAN, serfWAN, rpc := ports[0], ports[1], ports[2], ports[3]
 	addr := fmt.Sprintf("127.0.0.1:%d", http)
 	s := &Server{
 		name:    "consul",
@@ -49,7 +50,8 @@ func Etcd(t testing.TB) *Server {
 	t.Helper()
 	bin := Binary(t, "etcd")
 	dir := dataDir(t, "etcd")
-	client, peer := FreePort(t), FreePort(t)
+	ports := FreePorts(t, 2)
+	client, peer := ports[0], ports[1]
 	addr := fmt.Sprintf("127.0.0.1:%d", client)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
 	s := &Server{

@@ -1,12 +1,10 @@
 package consul
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,7 +163,7 @@ func TestLockTakeover(t *testing.T) {
 	// When b logs that it ended a's session, a's Done must be closed.
 	var aDone atomic.Value // of <-chan struct{}
 	var doneAtBreak atomic.Int32
-	var logs syncBuffer
+	var logs testserver.Buffer
 	b := newClient(t, srv, Config{Logger: slog.New(hookHandler{
 		Handler: slog.NewTextHandler(&logs, nil),
 		hook: func(r slog.Record) {
@@ -254,22 +252,4 @@ func (h hookHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h hookHandler) WithGroup(name string) slog.Handler {
 	return hookHandler{h.Handler.WithGroup(name), h.hook}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -132,8 +132,11 @@ func mustRead(t *testing.T, path string) string {
 // store, and stops it as SIGTERM would.
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
-	cfgFile := writeFile(t, "quick.toml", strings.Replace(mustRead(t, "../../examples/quickstart.toml"),
-		`endpoint = "file:tollgate-state.db"`, fmt.Sprintf("endpoint = %q", "file:"+filepath.Join(dir, "state.db")), 1))
+	quick := strings.NewReplacer(
+		`endpoint = "file:tollgate-state.db"`, fmt.Sprintf("endpoint = %q", "file:"+filepath.Join(dir, "state.db")),
+		"127.0.0.1:8000", "127.0.0.1:0", "127.0.0.1:8080", "127.0.0.1:0",
+	).Replace(mustRead(t, "../../examples/quickstart.toml"))
+	cfgFile := writeFile(t, "quick.toml", quick+"\n[lifecycle]\ndrainDelay = \"50ms\"\n")
 	serveUntilLoaded(t, "serve", "--config", cfgFile)
 
 	consul := testserver.Consul(t)

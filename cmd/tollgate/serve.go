@@ -1,18 +1,22 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
+	"github.com/tollgate-proxy/tollgate/router"
 )
 
 // serve runs a replica: it loads the configuration from a file or from
-// the store and follows its changes until it is told to stop.
+// the store, serves the entry points, applies every configuration change,
+// and drains on SIGTERM.
 func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
 	var f commonFlags
 	fs := newFlagSet("serve", "serve [--config FILE] [--kv URL] [--prefix P]", stderr)
@@ -24,6 +28,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 		fs.Usage()
 		return fail(exitUsage, errors.New("give --config FILE to run from a file, or --kv URL to follow the configuration in a store"))
 	}
+	raiseOpenFilesLimit(log)
 	var initial *config.Snapshot
 	var cfg *config.Config
 	if f.config != "" {
@@ -42,7 +47,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 		return fail(exitStore, err)
 	}
 	defer st.Close()
-	wc := config.WatchConfig{Logger: log, OnSnapshot: func(s *config.Snapshot) {}}
+	wc := config.WatchConfig{Logger: log}
 	if initial == nil {
 		initial, err = config.Load(ctx, st, prefix)
 		if err != nil {
@@ -56,18 +61,84 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 	} else {
 		wc.File = f.config
 	}
+	log.Info("configuration loaded", "source", initial.Source, "store", backend.Redact(endpoint),
+		"routers", count(initial.Config.HTTP, func(h *config.HTTP) int { return len(h.Routers) }))
+	return run2(ctx, initial, wc, log)
+}
+
+// run2 serves until ctx is done, then drains.
+func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger) error {
+	rt := router.New(router.Config{Logger: log})
+	defer rt.Close()
+	if err := rt.Apply(initial.Config); err != nil {
+		return fail(exitInvalid, err)
+	}
+	ops := &router.Ops{}
+	extra := map[string]http.Handler{}
+	if a := initial.Config.API; a != nil {
+		extra[cmp.Or(a.EntryPoint, "api")] = ops
+	}
+	servers, err := router.Listen(router.ServersConfig{Config: initial.Config, Router: rt, Extra: extra, Logger: log})
+	if err != nil {
+		return fail(exitFailure, err)
+	}
 	wc.Initial = initial
+	wc.OnSnapshot = func(s *config.Snapshot) {
+		if err := rt.Apply(s.Config); err != nil {
+			log.Error("configuration not applied", "source", s.Source, "err", err)
+		}
+	}
 	w, err := config.NewWatcher(wc)
 	if err != nil {
 		return err
 	}
-	log.Info("configuration loaded", "source", initial.Source, "store", backend.Redact(endpoint),
-		"routers", count(initial.Config.HTTP, func(h *config.HTTP) int { return len(h.Routers) }))
-	if err := w.Run(ctx); err != nil {
-		return fail(exitStore, fmt.Errorf("follow the configuration: %w", err))
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- w.Run(watchCtx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- servers.Serve() }()
+	ops.SetReady(true)
+	log.Info("serving", "entry_points", len(initial.Config.EntryPoints))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-serveDone:
+	}
+	drain(initial.Config.Lifecycle, ops, servers, log, serveErr == nil)
+	stopWatch()
+	if err := <-watchDone; err != nil {
+		log.Error("configuration watch failed", "err", err)
+	}
+	if serveErr == nil {
+		serveErr = <-serveDone
+	}
+	if serveErr != nil {
+		return fail(exitFailure, serveErr)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// drain fails readiness at once, keeps serving for the drain delay so
+// load balancers stop sending, then stops accepting and waits up to the
+// grace timeout for requests in flight.
+func drain(lc *config.Lifecycle, ops *router.Ops, servers *router.Servers, log *slog.Logger, wait bool) {
+	var l config.Lifecycle
+	if lc != nil {
+		l = *lc
+	}
+	delay, grace := cmp.Or(l.DrainDelay.Std(), 5*time.Second), cmp.Or(l.GraceTimeout.Std(), 10*time.Second)
+	ops.SetReady(false)
+	if wait {
+		log.Info("draining: readiness fails, still serving", "for", delay)
+		time.Sleep(delay)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := servers.Shutdown(ctx); err != nil {
+		log.Warn("requests still in flight at the end of the grace timeout were cut", "grace_timeout", grace, "err", err)
+	}
 }
 
 func count[T any](v *T, n func(*T) int) int {

@@ -1,0 +1,253 @@
+package router
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+// ServersConfig configures Listen.
+type ServersConfig struct {
+	// Config is the configuration the listeners are built from; entry
+	// point changes need a restart.
+	Config *config.Config
+	// Router routes the requests of every entry point.
+	Router *Router
+	// Certs supplies certificates before the configuration's certificate
+	// files and the default certificate. Nil means none.
+	Certs CertSource
+	// Extra handlers served on one entry point before routing, such as
+	// the API on its entry point; keyed by entry point name.
+	Extra map[string]http.Handler
+	// Logger receives server errors. Nil discards them.
+	Logger *slog.Logger
+	// Metrics, when set, counts connections and TLS handshakes.
+	Metrics *Metrics
+}
+
+// Servers are the listening entry points.
+type Servers struct {
+	log     *slog.Logger
+	servers map[string]*http.Server
+	lns     map[string]net.Listener
+	wg      sync.WaitGroup
+}
+
+// Listen binds every entry point's address, so that a port in use fails
+// at once, and returns the servers ready to Serve.
+func Listen(cfg ServersConfig) (*Servers, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	files, err := loadFileCerts(cfg.Config.TLS)
+	if err != nil {
+		return nil, err
+	}
+	def, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
+	s := &Servers{log: log, servers: map[string]*http.Server{}, lns: map[string]net.Listener{}}
+	for name, ep := range cfg.Config.EntryPoints {
+		ln, err := net.Listen("tcp", ep.Address)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("entry point %s: %w", name, err)
+		}
+		s.lns[name] = ln
+		h := cfg.Router.Handler(name)
+		if extra := cfg.Extra[name]; extra != nil {
+			h = withExtra(extra, h)
+		}
+		srv := newServer(ep, h, log)
+		srv.ConnState = connState(name, cfg.Metrics)
+		if ep.HTTP != nil && ep.HTTP.TLS != nil {
+			tc, err := tlsConfig(cfg.Config.TLS, ep.HTTP.TLS.Options, cfg.Certs, files, def)
+			if err != nil {
+				s.closeListeners()
+				return nil, fmt.Errorf("entry point %s: %w", name, err)
+			}
+			if m := cfg.Metrics; m != nil {
+				done := m.handshakes.WithLabelValues(name)
+				tc.VerifyConnection = func(tls.ConnectionState) error { done.Inc(); return nil }
+			}
+			srv.TLSConfig = tc
+		}
+		s.servers[name] = srv
+	}
+	return s, nil
+}
+
+// withExtra serves what extra handles (it answers 404 for the rest by
+// setting no status: it returns false) before routing.
+func withExtra(extra, next http.Handler) http.Handler {
+	type claimer interface {
+		Claims(*http.Request) bool
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := extra.(claimer); ok && !c.Claims(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		extra.ServeHTTP(w, r)
+	})
+}
+
+func newServer(ep *config.EntryPoint, h http.Handler, log *slog.Logger) *http.Server {
+	var rt config.RespondingTimeouts
+	maxHeader := 1 << 20
+	if tr := ep.Transport; tr != nil {
+		if tr.RespondingTimeouts != nil {
+			rt = *tr.RespondingTimeouts
+		}
+		maxHeader = cmp.Or(tr.MaxHeaderBytes, maxHeader)
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cmp.Or(rt.ReadHeaderTimeout.Std(), 10*time.Second),
+		ReadTimeout:       cmp.Or(rt.ReadTimeout.Std(), 60*time.Second),
+		WriteTimeout:      rt.WriteTimeout.Std(),
+		IdleTimeout:       cmp.Or(rt.IdleTimeout.Std(), 180*time.Second),
+		MaxHeaderBytes:    maxHeader,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+// tlsConfig builds the TLS settings of an entry point: TLS 1.2 at least,
+// certificates from certs, then the files, then the default one.
+func tlsConfig(t *config.TLS, optionsName string, certs CertSource, files *certIndex, def *tls.Certificate) (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if certs != nil {
+				if c, err := certs.GetCertificate(hello); c != nil || err != nil {
+					return c, err
+				}
+			}
+			if c, _ := files.GetCertificate(hello); c != nil {
+				return c, nil
+			}
+			return def, nil
+		},
+	}
+	if t == nil || t.Options == nil {
+		return tc, nil
+	}
+	o := t.Options[cmp.Or(optionsName, "default")]
+	if o == nil {
+		return tc, nil
+	}
+	return tc, applyTLSOptions(tc, o)
+}
+
+func applyTLSOptions(tc *tls.Config, o *config.TLSOptions) error {
+	versions := map[string]uint16{"VersionTLS12": tls.VersionTLS12, "VersionTLS13": tls.VersionTLS13}
+	if v, ok := versions[o.MinVersion]; ok {
+		tc.MinVersion = v
+	}
+	if v, ok := versions[o.MaxVersion]; ok {
+		tc.MaxVersion = v
+	}
+	byName := map[string]uint16{}
+	for _, cs := range tls.CipherSuites() {
+		byName[cs.Name] = cs.ID
+	}
+	for _, name := range o.CipherSuites {
+		tc.CipherSuites = append(tc.CipherSuites, byName[name])
+	}
+	curves := map[string]tls.CurveID{"X25519": tls.X25519, "X25519MLKEM768": tls.X25519MLKEM768, "CurveP256": tls.CurveP256, "CurveP384": tls.CurveP384, "CurveP521": tls.CurveP521}
+	for _, c := range o.CurvePreferences {
+		tc.CurvePreferences = append(tc.CurvePreferences, curves[c])
+	}
+	if ca := o.ClientAuth; ca != nil {
+		types := map[string]tls.ClientAuthType{"NoClientCert": tls.NoClientCert, "RequestClientCert": tls.RequestClientCert,
+			"RequireAnyClientCert": tls.RequireAnyClientCert, "VerifyClientCertIfGiven": tls.VerifyClientCertIfGiven,
+			"RequireAndVerifyClientCert": tls.RequireAndVerifyClientCert}
+		tc.ClientAuth = types[ca.ClientAuthType]
+		if len(ca.CAFiles) > 0 {
+			pool := x509.NewCertPool()
+			for _, f := range ca.CAFiles {
+				pem, err := os.ReadFile(f)
+				if err != nil {
+					return fmt.Errorf("client CA: %w", err)
+				}
+				if !pool.AppendCertsFromPEM(pem) {
+					return fmt.Errorf("client CA %s: no PEM certificate in it", f)
+				}
+			}
+			tc.ClientCAs = pool
+		}
+	}
+	return nil
+}
+
+// Addr returns the address an entry point listens on, with the port the
+// system chose for ":0".
+func (s *Servers) Addr(entryPoint string) net.Addr {
+	if ln := s.lns[entryPoint]; ln != nil {
+		return ln.Addr()
+	}
+	return nil
+}
+
+// Serve serves every entry point until Shutdown and returns the first
+// error other than the server being closed.
+func (s *Servers) Serve() error {
+	errs := make(chan error, len(s.servers))
+	for name, srv := range s.servers {
+		ln := s.lns[name]
+		s.wg.Go(func() {
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("entry point %s: %w", name, err)
+			}
+		})
+	}
+	s.wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// Shutdown stops accepting connections and waits for requests in flight
+// until ctx ends, then closes what is left.
+func (s *Servers) Shutdown(ctx context.Context) error {
+	var errs []error
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, srv := range s.servers {
+		wg.Go(func() {
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Servers) closeListeners() {
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+}

@@ -1,0 +1,241 @@
+// Package router serves HTTP(S) on the configured entry points: it matches
+// requests against router rules, runs them through middlewares and
+// forwards them to load-balanced services. Each configuration is built
+// into an immutable generation off the request path and swapped in
+// atomically, so requests in flight and open connections are unaffected by
+// a reload.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/config/rule"
+)
+
+// Config configures a Router.
+type Config struct {
+	// Logger receives reload and backend events. Nil discards them.
+	Logger *slog.Logger
+	// Metrics, when set, counts requests and reloads.
+	Metrics *Metrics
+	// AccessLog, when set, receives one record per request.
+	AccessLog *slog.Logger
+}
+
+// Router holds the routing generation in force and builds new ones.
+type Router struct {
+	log     *slog.Logger
+	metrics *Metrics
+	access  *slog.Logger
+	tr      transports
+
+	mu      sync.Mutex // serializes Apply and Close
+	current atomic.Pointer[generation]
+	closed  bool
+}
+
+// generation is the routing state built from one configuration. It is
+// never modified after it is built.
+type generation struct {
+	cfg    *config.Config
+	tables map[string]*table // by entry point
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // health checks
+}
+
+// New returns a Router with no routes: every request gets 404 until
+// Apply.
+func New(cfg Config) *Router {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Router{log: log, metrics: cfg.Metrics, access: cfg.AccessLog, tr: newTransports()}
+}
+
+func newTransports() transports {
+	std := http.DefaultTransport.(*http.Transport).Clone()
+	std.MaxIdleConnsPerHost = 256
+	std.ResponseHeaderTimeout = 0
+	h2c := http.DefaultTransport.(*http.Transport).Clone()
+	h2c.Protocols = new(http.Protocols)
+	h2c.Protocols.SetUnencryptedHTTP2(true)
+	return transports{std: std, h2c: h2c}
+}
+
+// Apply builds a generation from cfg and swaps it in. On error the
+// generation in force stays.
+func (rt *Router) Apply(cfg *config.Config) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return errors.New("router closed")
+	}
+	g, err := rt.build(cfg)
+	rt.metrics.Reloaded(err == nil)
+	if err != nil {
+		return err
+	}
+	old := rt.current.Swap(g)
+	if old != nil {
+		old.stop()
+	}
+	return nil
+}
+
+// Close stops the health checks of the generation in force.
+func (rt *Router) Close() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.closed = true
+	if g := rt.current.Swap(nil); g != nil {
+		g.stop()
+	}
+	if t, ok := rt.tr.std.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	if t, ok := rt.tr.h2c.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+func (g *generation) stop() {
+	g.cancel()
+	g.wg.Wait()
+}
+
+// build makes a generation: services, middlewares, and one route table per
+// entry point. Health checks start only once everything is built.
+func (rt *Router) build(cfg *config.Config) (*generation, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &generation{cfg: cfg, tables: map[string]*table{}, cancel: cancel}
+	h := cfg.HTTP
+	if h == nil {
+		h = &config.HTTP{}
+	}
+	services := map[string]*service{}
+	var checks []*healthCheck
+	for name, sc := range h.Services {
+		s, err := newService(name, sc, rt.tr, rt.log)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		services[name] = s
+		if hc := sc.LoadBalancer.HealthCheck; hc != nil {
+			checks = append(checks, newHealthCheck(s, hc, routeTransport{rt.tr}))
+		}
+	}
+	mws := newMiddlewareBuilder(h.Middlewares)
+	for epName, ep := range cfg.EntryPoints {
+		routes, err := rt.routes(epName, ep, h, services, mws)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		g.tables[epName] = newTable(routes)
+	}
+	for _, c := range checks {
+		g.wg.Go(func() { c.run(ctx) })
+	}
+	return g, nil
+}
+
+// routes builds the routes of one entry point: the routers that listen on
+// it and whose TLS setting matches the entry point's.
+func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, services map[string]*service, mws *middlewareBuilder) ([]*route, error) {
+	epTLS := ep.HTTP != nil && ep.HTTP.TLS != nil
+	var routes []*route
+	for name, r := range h.Routers {
+		if len(r.EntryPoints) > 0 && !slices.Contains(r.EntryPoints, epName) {
+			continue
+		}
+		if (r.TLS != nil) != epTLS {
+			continue
+		}
+		svc, ok := services[r.Service]
+		if !ok {
+			return nil, fmt.Errorf("router %s: service %q is not defined", name, r.Service)
+		}
+		var handler http.Handler = svc
+		for i := len(r.Middlewares) - 1; i >= 0; i-- {
+			var err error
+			if handler, err = mws.build(r.Middlewares[i], handler); err != nil {
+				return nil, fmt.Errorf("router %s: %w", name, err)
+			}
+		}
+		expr, err := rule.Parse(r.Rule)
+		if err != nil {
+			return nil, fmt.Errorf("router %s: rule: %w", name, err)
+		}
+		rte, err := newRoute(name, expr, r.Rule, r.Priority, handler)
+		if err != nil {
+			return nil, fmt.Errorf("router %s: %w", name, err)
+		}
+		routes = append(routes, rte)
+	}
+	return routes, nil
+}
+
+// Handler returns the handler of an entry point. It reads the generation
+// in force at every request, so it serves the newest routes after a
+// reload without being replaced.
+func (rt *Router) Handler(entryPoint string) http.Handler {
+	return observed(entryPoint, rt.route(entryPoint), rt.metrics, rt.access)
+}
+
+func (rt *Router) route(entryPoint string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := rt.current.Load()
+		if g == nil {
+			http.NotFound(w, r)
+			return
+		}
+		ep := g.cfg.EntryPoints[entryPoint]
+		if ep == nil {
+			http.NotFound(w, r)
+			return
+		}
+		prepare(r, ep)
+		if redirectToEntryPoint(w, r, g.cfg, ep) {
+			return
+		}
+		t := g.tables[entryPoint]
+		if t == nil {
+			http.NotFound(w, r)
+			return
+		}
+		if rte := t.lookup(r); rte != nil {
+			if info := infoOf(r); info != nil {
+				info.router = rte.name
+			}
+			rte.handler.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
+}
+
+// trusted reports whether the client may set X-Forwarded-* headers.
+func trusted(r *http.Request, fh *config.ForwardedHeaders) bool {
+	if fh == nil {
+		return false
+	}
+	if fh.Insecure {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	return ipInRanges(host, fh.TrustedIPs)
+}

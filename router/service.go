@@ -1,0 +1,271 @@
+package router
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/router/middleware"
+)
+
+// StatusClientClosedRequest is the status recorded (never sent) when the
+// client went away before the backend answered, as nginx logs it.
+const StatusClientClosedRequest = 499
+
+// serverTarget is where one configured server is reached.
+type serverTarget struct {
+	url *url.URL // scheme http or https (h2c is reached as http)
+	h2c bool     // speak HTTP/2 without TLS
+	// id names the server in sticky cookies without revealing its
+	// address.
+	id string
+}
+
+func newTarget(raw string) (*serverTarget, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("server url: %w", err)
+	}
+	t := &serverTarget{url: u}
+	if u.Scheme == "h2c" {
+		t.h2c = true
+		c := *u
+		c.Scheme = "http"
+		t.url = &c
+	}
+	sum := sha256.Sum256([]byte(raw))
+	t.id = hex.EncodeToString(sum[:8])
+	return t, nil
+}
+
+// transports are the connection pools shared by every service of a
+// router, across reloads: one for HTTP/1.1 and TLS backends, one for
+// HTTP/2 without TLS.
+type transports struct {
+	std, h2c http.RoundTripper
+}
+
+// service is one configured service: a balancer over its servers and the
+// reverse proxy that forwards to the chosen one.
+type service struct {
+	name     string
+	lb       *balancer
+	byID     map[string]*backend
+	passHost bool
+	cookie   *config.Cookie
+	passive  *config.PassiveHealthCheck
+	proxy    *httputil.ReverseProxy
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+type ctxKey int
+
+const backendKey ctxKey = iota
+
+func newService(name string, cfg *config.Service, tr transports, log *slog.Logger) (*service, error) {
+	lbc := cfg.LoadBalancer
+	if lbc == nil {
+		return nil, fmt.Errorf("service %s: no loadBalancer", name)
+	}
+	s := &service{
+		name:     name,
+		byID:     map[string]*backend{},
+		passHost: lbc.PassHostHeader == nil || *lbc.PassHostHeader,
+		passive:  lbc.PassiveHealthCheck,
+		log:      log,
+		now:      time.Now,
+	}
+	if lbc.Sticky != nil && lbc.Sticky.Cookie != nil {
+		s.cookie = lbc.Sticky.Cookie
+	}
+	backends := make([]*backend, 0, len(lbc.Servers))
+	for _, srv := range lbc.Servers {
+		t, err := newTarget(srv.URL)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", name, err)
+		}
+		b := &backend{target: t, weight: 1}
+		if srv.Weight != nil {
+			b.weight = *srv.Weight
+		}
+		b.healthy.Store(true)
+		backends = append(backends, b)
+		s.byID[t.id] = b
+	}
+	s.lb = newBalancer(backends)
+	flush := 100 * time.Millisecond
+	if rf := lbc.ResponseForwarding; rf != nil && rf.FlushInterval != 0 {
+		flush = rf.FlushInterval.Std()
+	}
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite:       s.rewrite,
+		Transport:     routeTransport{tr},
+		FlushInterval: flush,
+		ErrorHandler:  s.proxyError,
+		ModifyResponse: func(resp *http.Response) error {
+			if b, ok := resp.Request.Context().Value(backendKey).(*backend); ok {
+				s.succeeded(b)
+			}
+			return nil
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// routeTransport sends h2c backends' requests through the HTTP/2
+// transport.
+type routeTransport struct{ tr transports }
+
+func (rt routeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if b, ok := r.Context().Value(backendKey).(*backend); ok && b.target.h2c {
+		return rt.tr.h2c.RoundTrip(r)
+	}
+	return rt.tr.std.RoundTrip(r)
+}
+
+// ServeHTTP picks a server and forwards the request to it.
+func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if info := infoOf(r); info != nil {
+		info.service = s.name
+	}
+	b, sticky := s.pick(r)
+	if b == nil {
+		http.Error(w, "no available server", http.StatusServiceUnavailable)
+		return
+	}
+	if s.cookie != nil && !sticky {
+		http.SetCookie(w, s.stickyCookie(b))
+	}
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey, b)))
+}
+
+// pick returns the sticky server when the request names an available one,
+// else the balancer's next.
+func (s *service) pick(r *http.Request) (*backend, bool) {
+	now := s.now()
+	if s.cookie != nil {
+		if c, err := r.Cookie(s.cookieName()); err == nil {
+			if b := s.byID[c.Value]; b != nil && b.available(now) {
+				return b, true
+			}
+		}
+	}
+	return s.lb.next(now), false
+}
+
+func (s *service) cookieName() string {
+	if s.cookie.Name != "" {
+		return s.cookie.Name
+	}
+	sum := sha256.Sum256([]byte(s.name))
+	return "_tollgate_" + hex.EncodeToString(sum[:4])
+}
+
+func (s *service) stickyCookie(b *backend) *http.Cookie {
+	c := &http.Cookie{
+		Name:     s.cookieName(),
+		Value:    b.target.id,
+		Path:     cmp.Or(s.cookie.Path, "/"),
+		Secure:   s.cookie.Secure,
+		HttpOnly: s.cookie.HTTPOnly,
+		MaxAge:   s.cookie.MaxAge,
+	}
+	switch s.cookie.SameSite {
+	case "none":
+		c.SameSite = http.SameSiteNoneMode
+	case "lax":
+		c.SameSite = http.SameSiteLaxMode
+	case "strict":
+		c.SameSite = http.SameSiteStrictMode
+	}
+	return c
+}
+
+// rewrite points the outbound request at the chosen server. The inbound
+// X-Forwarded-For was already cleaned of what untrusted clients sent.
+func (s *service) rewrite(pr *httputil.ProxyRequest) {
+	b := pr.In.Context().Value(backendKey).(*backend)
+	pr.SetURL(b.target.url)
+	pr.SetXForwarded()
+	if s.passHost {
+		pr.Out.Host = pr.In.Host
+	}
+}
+
+// proxyError answers a request the server did not answer: 502 when it
+// could not be reached or failed, 504 when it timed out, and nothing (499
+// recorded) when the client is gone. A Retry middleware may take the
+// request over first.
+func (s *service) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	b, _ := r.Context().Value(backendKey).(*backend)
+	if r.Context().Err() != nil {
+		// The client went away; nothing can be sent.
+		setStatus(w, StatusClientClosedRequest)
+		return
+	}
+	if b != nil {
+		s.failed(b)
+	}
+	if middleware.Retryable(r) {
+		return
+	}
+	code := http.StatusBadGateway
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		code = http.StatusGatewayTimeout
+	}
+	s.log.Debug("backend request failed", "service", s.name, "status", code, "err", err)
+	http.Error(w, http.StatusText(code), code)
+}
+
+// failed counts a failed attempt against b and ejects it after
+// MaxFailedAttempts in a row, when passive health checking is on.
+func (s *service) failed(b *backend) {
+	if s.passive == nil {
+		return
+	}
+	limit := int32(max(s.passive.MaxFailedAttempts, 1))
+	if b.failures.Add(1) >= limit {
+		window := s.passive.FailureWindow.Std()
+		if window == 0 {
+			window = 10 * time.Second
+		}
+		b.ejectedUntil.Store(s.now().Add(window).UnixNano())
+		b.failures.Store(0)
+		s.log.Warn("server ejected after consecutive failures", "service", s.name, "server", b.target.id, "for", window)
+	}
+}
+
+func (s *service) succeeded(b *backend) {
+	if s.passive != nil && b.failures.Load() != 0 {
+		b.failures.Store(0)
+	}
+}
+
+// setStatus records a status for the access log without writing it,
+// looking through middleware wrappers for the router's recorder.
+func setStatus(w http.ResponseWriter, code int) {
+	for w != nil {
+		if sr, ok := w.(interface{ recordStatus(int) }); ok {
+			sr.recordStatus(code)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}

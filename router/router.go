@@ -46,10 +46,11 @@ type Router struct {
 // generation is the routing state built from one configuration. It is
 // never modified after it is built.
 type generation struct {
-	cfg    *config.Config
-	tables map[string]*table // by entry point
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // health checks
+	cfg      *config.Config
+	tables   map[string]*table // by entry point
+	services map[string]*service
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // health checks
 }
 
 // New returns a Router with no routes: every request gets 404 until
@@ -117,12 +118,12 @@ func (g *generation) stop() {
 // entry point. Health checks start only once everything is built.
 func (rt *Router) build(cfg *config.Config) (*generation, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &generation{cfg: cfg, tables: map[string]*table{}, cancel: cancel}
+	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, cancel: cancel}
 	h := cfg.HTTP
 	if h == nil {
 		h = &config.HTTP{}
 	}
-	services := map[string]*service{}
+	services := g.services
 	var checks []*healthCheck
 	for name, sc := range h.Services {
 		s, err := newService(name, sc, rt.tr, rt.log)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,4 +177,129 @@ func serveUntilLoaded(t *testing.T, args ...string) {
 	if code := <-done; code != exitOK {
 		t.Fatalf("serve stopped with exit %d:\n%s", code, errOut.String())
 	}
+}
+
+// started is a serve command running in the test.
+type started struct {
+	cancel context.CancelFunc
+	done   chan int
+	log    *testserver.Buffer
+}
+
+// startServe runs serve until it listens and returns the entry points'
+// addresses.
+func startServe(t *testing.T, args ...string) (*started, map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &started{cancel: cancel, done: make(chan int, 1), log: &testserver.Buffer{}}
+	var out testserver.Buffer
+	go func() { s.done <- run(ctx, append([]string{"serve"}, args...), &out, s.log) }()
+	t.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.log.String(), "msg=listening") && strings.Count(s.log.String(), "msg=listening") == strings.Count(mustRead(t, args[1]), "address =") {
+			break
+		}
+		select {
+		case code := <-s.done:
+			t.Fatalf("serve exited with %d:\n%s", code, s.log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	addrs := map[string]string{}
+	for line := range strings.Lines(s.log.String()) {
+		if !strings.Contains(line, "msg=listening") {
+			continue
+		}
+		var ep, addr string
+		for f := range strings.FieldsSeq(line) {
+			if v, ok := strings.CutPrefix(f, "entry_point="); ok {
+				ep = v
+			}
+			if v, ok := strings.CutPrefix(f, "address="); ok {
+				addr = v
+			}
+		}
+		addrs[ep] = addr
+	}
+	return s, addrs
+}
+
+// TestServeDrain sends a slow request, then stops serve as SIGTERM does:
+// /ready fails at once, the slow request completes, and requests during
+// the drain delay are still served.
+func TestServeDrain(t *testing.T) {
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		fmt.Fprint(w, "done")
+	}))
+	t.Cleanup(backend.Close)
+	cfgFile := writeFile(t, "drain.toml", fmt.Sprintf(`
+[store]
+endpoint = %q
+[entryPoints.web]
+address = "127.0.0.1:0"
+[entryPoints.api]
+address = "127.0.0.1:0"
+[api]
+[metrics.prometheus]
+[lifecycle]
+drainDelay = "1s"
+graceTimeout = "10s"
+[http.routers.all]
+rule = "PathPrefix(`+"`/`"+`)"
+entryPoints = ["web"]
+service = "b"
+[[http.services.b.loadBalancer.servers]]
+url = %q
+`, "file:"+filepath.Join(t.TempDir(), "state.db"), backend.URL))
+	s, addrs := startServe(t, "--config", cfgFile)
+	web, api := "http://"+addrs["web"], "http://"+addrs["api"]
+	status := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(api + "/ready"); got != http.StatusOK {
+		t.Fatalf("/ready = %d before shutdown, want 200", got)
+	}
+	if got := status(web + "/fast"); got != http.StatusOK {
+		t.Fatalf("routed request = %d, want 200", got)
+	}
+	for _, path := range []string{"/metrics", "/api/http/services", "/api/http/routers"} {
+		if got := status(api + path); got != http.StatusOK {
+			t.Fatalf("%s = %d, want 200", path, got)
+		}
+	}
+	slow := make(chan int, 1)
+	go func() { slow <- status(web + "/slow") }()
+	time.Sleep(100 * time.Millisecond) // let the slow request reach the backend
+	s.cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for status(api+"/ready") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/ready did not fail after shutdown began")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := status(web + "/fast"); got != http.StatusOK {
+		t.Fatalf("a request during the drain delay got %d, want 200", got)
+	}
+	close(release)
+	if got := <-slow; got != http.StatusOK {
+		t.Fatalf("the request in flight at shutdown got %d, want 200", got)
+	}
+	if code := <-s.done; code != exitOK {
+		t.Fatalf("serve exited with %d:\n%s", code, s.log.String())
+	}
+	s.done <- exitOK // for the cleanup
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
@@ -63,26 +65,40 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 	}
 	log.Info("configuration loaded", "source", initial.Source, "store", backend.Redact(endpoint),
 		"routers", count(initial.Config.HTTP, func(h *config.HTTP) int { return len(h.Routers) }))
-	return run2(ctx, initial, wc, log)
+	return run2(ctx, initial, wc, log, stderr)
 }
 
 // run2 serves until ctx is done, then drains.
-func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger) error {
-	rt := router.New(router.Config{Logger: log})
-	defer rt.Close()
-	if err := rt.Apply(initial.Config); err != nil {
-		return fail(exitInvalid, err)
-	}
-	ops := &router.Ops{}
-	extra := map[string]http.Handler{}
-	if a := initial.Config.API; a != nil {
-		extra[cmp.Or(a.EntryPoint, "api")] = ops
-	}
-	servers, err := router.Listen(router.ServersConfig{Config: initial.Config, Router: rt, Extra: extra, Logger: log})
+func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger, stderr io.Writer) error {
+	cfg := initial.Config
+	log = configuredLogger(cfg.Log, log, stderr)
+	access, closeAccess, err := accessLogger(cfg.AccessLog)
 	if err != nil {
 		return fail(exitFailure, err)
 	}
-	wc.Initial = initial
+	defer closeAccess()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var buckets []float64
+	if cfg.Metrics != nil && cfg.Metrics.Prometheus != nil {
+		buckets = cfg.Metrics.Prometheus.Buckets
+	}
+	metrics, err := router.NewMetrics(reg, buckets)
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	rt := router.New(router.Config{Logger: log, Metrics: metrics, AccessLog: access})
+	defer rt.Close()
+	if err := rt.Apply(cfg); err != nil {
+		return fail(exitInvalid, err)
+	}
+	ops := &router.Ops{}
+	extra := opsEndpoints(cfg, ops, rt, reg)
+	servers, err := router.Listen(router.ServersConfig{Config: cfg, Router: rt, Extra: extra, Logger: log, Metrics: metrics})
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	wc.Initial, wc.Logger = initial, log
 	wc.OnSnapshot = func(s *config.Snapshot) {
 		if err := rt.Apply(s.Config); err != nil {
 			log.Error("configuration not applied", "source", s.Source, "err", err)
@@ -92,13 +108,16 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(watchCollector(w))
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- w.Run(watchCtx) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- servers.Serve() }()
 	ops.SetReady(true)
-	log.Info("serving", "entry_points", len(initial.Config.EntryPoints))
+	for name := range cfg.EntryPoints {
+		log.Info("listening", "entry_point", name, "address", servers.Addr(name).String())
+	}
 
 	var serveErr error
 	select {

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/router"
+)
+
+// opsEndpoints puts /ping, /ready and the API on the API's entry point and
+// /metrics on the metrics entry point.
+func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *prometheus.Registry) map[string]http.Handler {
+	muxes := map[string]*router.OpsMux{}
+	mux := func(ep string) *router.OpsMux {
+		if muxes[ep] == nil {
+			muxes[ep] = &router.OpsMux{}
+		}
+		return muxes[ep]
+	}
+	apiEP := "api"
+	if a := cfg.API; a != nil {
+		apiEP = cmp.Or(a.EntryPoint, "api")
+		m := mux(apiEP)
+		m.Handle("/ping", ops)
+		m.Handle("/ready", ops)
+		m.Handle("/api/", rt.APIHandler())
+	}
+	if m := cfg.Metrics; m != nil && m.Prometheus != nil {
+		mux(cmp.Or(m.Prometheus.EntryPoint, apiEP)).Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+	out := map[string]http.Handler{}
+	for ep, m := range muxes {
+		out[ep] = m
+	}
+	return out
+}
+
+// watchCollector exports the configuration watcher's counters.
+func watchCollector(w *config.Watcher) prometheus.Collector {
+	return collectorFuncs{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tollgate_config_watch_rejected_total",
+			Help: "Configuration changes rejected as invalid; the last good configuration stayed in force.",
+		}, func() float64 { return float64(w.Stats().Failures) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tollgate_config_restart_pending",
+			Help: "Number of changed keys that take effect only after a restart.",
+		}, func() float64 { return float64(len(w.Stats().RestartPending)) }),
+	}
+}
+
+// collectorFuncs is a group of collectors registered as one.
+type collectorFuncs []prometheus.Collector
+
+func (c collectorFuncs) Describe(ch chan<- *prometheus.Desc) {
+	for _, x := range c {
+		x.Describe(ch)
+	}
+}
+
+func (c collectorFuncs) Collect(ch chan<- prometheus.Metric) {
+	for _, x := range c {
+		x.Collect(ch)
+	}
+}
+
+// configuredLogger returns the logger [log] asks for, writing to stderr.
+func configuredLogger(l *config.Log, base *slog.Logger, stderr io.Writer) *slog.Logger {
+	if l == nil {
+		return base
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cmp.Or(strings.ToLower(l.Level), "info")))
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(stderr, opts))
+}
+
+// accessLogger opens the access log [accessLog] asks for, or returns nil.
+func accessLogger(a *config.AccessLog) (*slog.Logger, func(), error) {
+	if a == nil {
+		return nil, func() {}, nil
+	}
+	var w io.Writer = os.Stdout
+	closeFn := func() {}
+	if a.FilePath != "" {
+		f, err := os.OpenFile(a.FilePath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("access log: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+	}
+	if a.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil)), closeFn, nil
+	}
+	return slog.New(slog.NewJSONHandler(w, nil)), closeFn, nil
+}

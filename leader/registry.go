@@ -65,9 +65,12 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultRegistryPrefix
 	}
-	key, err := kvstore.Join(strings.TrimSuffix(cfg.Prefix, "/"), cfg.Record.ID)
-	if err != nil {
+	if _, err := kvstore.Join(cfg.Record.ID); err != nil {
 		return nil, fmt.Errorf("registry: node ID %q: %w", cfg.Record.ID, err)
+	}
+	key := strings.TrimSuffix(cfg.Prefix, "/") + "/" + cfg.Record.ID
+	if err := kvstore.ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("registry: prefix %q: %w", cfg.Prefix, err)
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -205,6 +206,7 @@ func startServe(t *testing.T, args ...string) (*started, map[string]string) {
 		}
 		select {
 		case code := <-s.done:
+			s.done <- code // for the cleanup
 			t.Fatalf("serve exited with %d:\n%s", code, s.log.String())
 		case <-time.After(10 * time.Millisecond):
 		}
@@ -279,6 +281,24 @@ url = %q
 		if got := status(api + path); got != http.StatusOK {
 			t.Fatalf("%s = %d, want 200", path, got)
 		}
+	}
+	metrics := func() string {
+		resp, err := http.Get(api + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(metrics(), "tollgate_leader 1"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("a single replica did not become leader; metrics:\n%s", metrics())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m := metrics(); !strings.Contains(m, `tollgate_http_requests_total{code="200",entrypoint="web",router="all",service="b"} 1`) {
+		t.Fatalf("request metrics missing:\n%s", m)
 	}
 	slow := make(chan int, 1)
 	go func() { slow <- status(web + "/slow") }()

@@ -20,9 +20,10 @@ import (
 // the store, serves the entry points, applies every configuration change,
 // and drains on SIGTERM.
 func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
-	var f commonFlags
-	fs := newFlagSet("serve", "serve [--config FILE] [--kv URL] [--prefix P]", stderr)
+	var f serveFlags
+	fs := newFlagSet("serve", "serve [--config FILE] [--kv URL] [--prefix P] [--node-id ID]", stderr)
 	f.register(fs, true)
+	fs.StringVar(&f.nodeID, "node-id", "", "this replica's `id` in the cluster (default: the host name)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 		}
 		initial = &config.Snapshot{Config: cfg, Source: f.config}
 	}
-	endpoint, prefix := storeOf(cfg, f)
+	endpoint, prefix := storeOf(cfg, f.commonFlags)
 	if err := config.CheckPrefix(prefix); err != nil {
 		return fail(exitUsage, err)
 	}
@@ -65,11 +66,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 	}
 	log.Info("configuration loaded", "source", initial.Source, "store", backend.Redact(endpoint),
 		"routers", count(initial.Config.HTTP, func(h *config.HTTP) int { return len(h.Routers) }))
-	return run2(ctx, initial, wc, log, stderr)
+	cl, err := joinCluster(st, prefix, f.nodeID, log)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	return run2(ctx, initial, wc, log, stderr, cl)
 }
 
 // run2 serves until ctx is done, then drains.
-func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger, stderr io.Writer) error {
+func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger, stderr io.Writer, cl *cluster) error {
 	cfg := initial.Config
 	log = configuredLogger(cfg.Log, log, stderr)
 	access, closeAccess, err := accessLogger(cfg.AccessLog)
@@ -87,6 +92,7 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	if err != nil {
 		return fail(exitFailure, err)
 	}
+	reg.MustRegister(cl.collector())
 	rt := router.New(router.Config{Logger: log, Metrics: metrics, AccessLog: access})
 	defer rt.Close()
 	if err := rt.Apply(cfg); err != nil {
@@ -102,7 +108,9 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	wc.OnSnapshot = func(s *config.Snapshot) {
 		if err := rt.Apply(s.Config); err != nil {
 			log.Error("configuration not applied", "source", s.Source, "err", err)
+			return
 		}
+		cl.registry.SetApplied(s.Revision)
 	}
 	w, err := config.NewWatcher(wc)
 	if err != nil {
@@ -112,6 +120,7 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- w.Run(watchCtx) }()
+	stopCluster := cl.start(context.WithoutCancel(ctx), initial.Revision)
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- servers.Serve() }()
 	ops.SetReady(true)
@@ -125,6 +134,7 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	case serveErr = <-serveDone:
 	}
 	drain(initial.Config.Lifecycle, ops, servers, log, serveErr == nil)
+	stopCluster()
 	stopWatch()
 	if err := <-watchDone; err != nil {
 		log.Error("configuration watch failed", "err", err)

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/leader"
+)
+
+// serveFlags are serve's flags.
+type serveFlags struct {
+	commonFlags
+	nodeID string
+}
+
+// cluster is this replica's membership: the leader election and the node
+// registry, both under the prefix.
+type cluster struct {
+	elector  *leader.Elector
+	registry *leader.Registry
+}
+
+func joinCluster(st kvstore.Store, prefix, nodeID string, log *slog.Logger) (*cluster, error) {
+	host, _ := os.Hostname()
+	id := cmp.Or(nodeID, os.Getenv("POD_NAME"), host, "tollgate")
+	if _, err := kvstore.Join(id); err != nil {
+		return nil, fmt.Errorf("node id %q: %w; give --node-id", id, err)
+	}
+	node := leader.Node{ID: id}
+	e, err := leader.New(leader.Config{Store: st, Key: prefix + "/" + leader.DefaultKey, Node: node, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	r, err := leader.NewRegistry(leader.RegistryConfig{
+		Store: st, Prefix: prefix + "/" + leader.DefaultRegistryPrefix, Logger: log,
+		Record: leader.NodeRecord{Node: node, Started: time.Now()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cluster{elector: e, registry: r}, nil
+}
+
+// start runs the election and the registry until the returned stop is
+// called, which resigns leadership and removes this replica's entry.
+func (c *cluster) start(ctx context.Context, applied int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	c.registry.SetApplied(applied)
+	wg.Go(func() { _ = c.elector.Run(ctx) })
+	wg.Go(func() { _ = c.registry.Run(ctx) })
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// collector exports whether this replica leads.
+func (c *cluster) collector() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tollgate_leader",
+		Help: "1 while this replica is the elected leader, else 0.",
+	}, func() float64 {
+		if c.elector.Stats().IsLeader {
+			return 1
+		}
+		return 0
+	})
+}

@@ -74,14 +74,10 @@ func Listen(cfg ServersConfig) (*Servers, error) {
 		srv := newServer(ep, h, log)
 		srv.ConnState = connState(name, cfg.Metrics)
 		if ep.HTTP != nil && ep.HTTP.TLS != nil {
-			tc, err := tlsConfig(cfg.Config.TLS, ep.HTTP.TLS.Options, cfg.Certs, files, def)
+			tc, err := entryPointTLS(cfg, name, ep.HTTP.TLS.Options, files, def)
 			if err != nil {
 				s.closeListeners()
 				return nil, fmt.Errorf("entry point %s: %w", name, err)
-			}
-			if m := cfg.Metrics; m != nil {
-				done := m.handshakes.WithLabelValues(name)
-				tc.VerifyConnection = func(tls.ConnectionState) error { done.Inc(); return nil }
 			}
 			srv.TLSConfig = tc
 		}
@@ -123,6 +119,44 @@ func newServer(ep *config.EntryPoint, h http.Handler, log *slog.Logger) *http.Se
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// entryPointTLS builds the TLS settings of an entry point, and switches
+// to the TLS options a router names for the handshake's server name. The
+// option sets are built at start; which router names which follows
+// reloads.
+func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certIndex, def *tls.Certificate) (*tls.Config, error) {
+	var count func(tls.ConnectionState) error
+	if m := cfg.Metrics; m != nil {
+		done := m.handshakes.WithLabelValues(entryPoint)
+		count = func(tls.ConnectionState) error { done.Inc(); return nil }
+	}
+	base, err := tlsConfig(cfg.Config.TLS, epOptions, cfg.Certs, files, def)
+	if err != nil {
+		return nil, err
+	}
+	base.VerifyConnection = count
+	byName := map[string]*tls.Config{}
+	if t := cfg.Config.TLS; t != nil {
+		for name := range t.Options {
+			c, err := tlsConfig(t, name, cfg.Certs, files, def)
+			if err != nil {
+				return nil, fmt.Errorf("TLS options %s: %w", name, err)
+			}
+			c.VerifyConnection = count
+			byName[name] = c
+		}
+	}
+	rt := cfg.Router
+	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if name := rt.tlsOptionsFor(hello.ServerName); name != "" && name != epOptions {
+			if c := byName[name]; c != nil {
+				return c, nil
+			}
+		}
+		return nil, nil
+	}
+	return base, nil
 }
 
 // tlsConfig builds the TLS settings of an entry point: TLS 1.2 at least,

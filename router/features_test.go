@@ -313,3 +313,42 @@ url = %q
 		}
 	}
 }
+
+// TestRouterTLSOptions checks that the TLS options a router names apply
+// to handshakes for its host: here they require a client certificate.
+func TestRouterTLSOptions(t *testing.T) {
+	a := backendServer(t, "a")
+	r := serveConfig(t, fmt.Sprintf(`
+[entryPoints.websecure]
+address = "127.0.0.1:0"
+[entryPoints.websecure.http.tls]
+[tls.options.mtls.clientAuth]
+clientAuthType = "RequireAnyClientCert"
+[http.routers.open]
+rule = "Host(`+"`open.example.com`"+`)"
+service = "a"
+[http.routers.open.tls]
+[http.routers.locked]
+rule = "Host(`+"`locked.example.com`"+`)"
+service = "a"
+[http.routers.locked.tls]
+options = "mtls"
+[[http.services.a.loadBalancer.servers]]
+url = %q
+`, a.URL))
+	addr := r.servers.Addr("websecure").String()
+	handshake := func(sni string) error {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return conn.Handshake()
+	}
+	if err := handshake("open.example.com"); err != nil {
+		t.Fatalf("handshake for a router without options: %v", err)
+	}
+	if err := handshake("locked.example.com"); err == nil {
+		t.Fatal("a handshake without a client certificate succeeded for a router whose TLS options require one")
+	}
+}

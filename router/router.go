@@ -49,6 +49,9 @@ type generation struct {
 	cfg      *config.Config
 	tables   map[string]*table // by entry point
 	services map[string]*service
+	// tlsByHost names the TLS options of routers that set them, by the
+	// exact hosts their rules require.
+	tlsByHost map[string]string
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // health checks
 }
@@ -118,7 +121,7 @@ func (g *generation) stop() {
 // entry point. Health checks start only once everything is built.
 func (rt *Router) build(cfg *config.Config) (*generation, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, cancel: cancel}
+	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, tlsByHost: map[string]string{}, cancel: cancel}
 	h := cfg.HTTP
 	if h == nil {
 		h = &config.HTTP{}
@@ -138,7 +141,7 @@ func (rt *Router) build(cfg *config.Config) (*generation, error) {
 	}
 	mws := newMiddlewareBuilder(h.Middlewares)
 	for epName, ep := range cfg.EntryPoints {
-		routes, err := rt.routes(epName, ep, h, services, mws)
+		routes, err := rt.routes(epName, ep, h, services, mws, g.tlsByHost)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -153,7 +156,7 @@ func (rt *Router) build(cfg *config.Config) (*generation, error) {
 
 // routes builds the routes of one entry point: the routers that listen on
 // it and whose TLS setting matches the entry point's.
-func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, services map[string]*service, mws *middlewareBuilder) ([]*route, error) {
+func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, services map[string]*service, mws *middlewareBuilder, tlsByHost map[string]string) ([]*route, error) {
 	epTLS := ep.HTTP != nil && ep.HTTP.TLS != nil
 	var routes []*route
 	for name, r := range h.Routers {
@@ -178,6 +181,11 @@ func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, s
 		if err != nil {
 			return nil, fmt.Errorf("router %s: rule: %w", name, err)
 		}
+		if r.TLS != nil && r.TLS.Options != "" {
+			for _, h := range requiredHosts(expr) {
+				tlsByHost[h] = r.TLS.Options
+			}
+		}
 		rte, err := newRoute(name, expr, r.Rule, r.Priority, handler)
 		if err != nil {
 			return nil, fmt.Errorf("router %s: %w", name, err)
@@ -185,6 +193,16 @@ func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, s
 		routes = append(routes, rte)
 	}
 	return routes, nil
+}
+
+// tlsOptionsFor returns the TLS options a router names for the server
+// name of a handshake, or "" when none does.
+func (rt *Router) tlsOptionsFor(serverName string) string {
+	g := rt.current.Load()
+	if g == nil {
+		return ""
+	}
+	return g.tlsByHost[normalizeHost(serverName)]
 }
 
 // Handler returns the handler of an entry point. It reads the generation

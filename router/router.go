@@ -52,8 +52,8 @@ type generation struct {
 	// tlsByHost names the TLS options of routers that set them, by the
 	// exact hosts their rules require.
 	tlsByHost map[string]string
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup // health checks
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // health checks
 }
 
 // New returns a Router with no routes: every request gets 404 until

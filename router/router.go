@@ -73,7 +73,7 @@ func newTransports() transports {
 	h2c := http.DefaultTransport.(*http.Transport).Clone()
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
-	return transports{std: std, h2c: h2c}
+	return transports{std: std, h2c: h2c, buffers: newBufferPool()}
 }
 
 // Apply builds a generation from cfg and swaps it in. On error the

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/config"
@@ -50,10 +51,22 @@ func newTarget(raw string) (*serverTarget, error) {
 
 // transports are the connection pools shared by every service of a
 // router, across reloads: one for HTTP/1.1 and TLS backends, one for
-// HTTP/2 without TLS.
+// HTTP/2 without TLS; and the copy buffers of every proxy, pooled so that
+// a request does not allocate (and later collect) 32 KiB of its own.
 type transports struct {
 	std, h2c http.RoundTripper
+	buffers  httputil.BufferPool
 }
+
+// bufferPool is an httputil.BufferPool of 32 KiB buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // service is one configured service: a balancer over its servers and the
 // reverse proxy that forwards to the chosen one.
@@ -111,6 +124,7 @@ func newService(name string, cfg *config.Service, tr transports, log *slog.Logge
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite:       s.rewrite,
 		Transport:     routeTransport{tr},
+		BufferPool:    tr.buffers,
 		FlushInterval: flush,
 		ErrorHandler:  s.proxyError,
 		ModifyResponse: func(resp *http.Response) error {

@@ -357,6 +357,13 @@ if do_handshakes; then
 fi
 
 # --- report ------------------------------------------------------------------
+# median of a space-separated list, for the awk programs below
+awk_median='
+    function median(s,   a, n, i, j, t) {
+      n = split(s, a, " ")
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }'
 secs=$(awk -v d="$duration" 'BEGIN { n = d + 0; if (d ~ /ms$/) n /= 1000; else if (d ~ /m$/) n *= 60; else if (d ~ /h$/) n *= 3600; print n }')
 echo
 echo "## tollgate bench (bench/proxy.sh), $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -369,12 +376,7 @@ if do_requests; then
   echo
   echo "| proxy | scheme | requests | req/s | CPU µs/req | ratio to baseline | CPU µs/req per run |"
   echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
-  awk -v tck="$clk_tck" -v secs="$secs" '
-    function median(s,   a, n, i, j, t) {
-      n = split(s, a, " ")
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+  awk -v tck="$clk_tck" -v secs="$secs" "$awk_median"'
     $1 == "req" {
       k = $3 " " $4; us = $6 * 1e6 / tck / $5
       cost[$2, k] = us; reqs[k] = reqs[k] " " $5; per[k] = per[k] " " sprintf("%.2f", us)
@@ -397,12 +399,7 @@ if do_handshakes; then
   echo
   echo "| proxy | certs loaded | handshakes | handshakes/s | CPU µs/handshake | ratio to tollgate with 1 | CPU µs/handshake per run |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
-  awk -v tck="$clk_tck" -v secs="$secs" '
-    function median(s,   a, n, i, j, t) {
-      n = split(s, a, " ")
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+  awk -v tck="$clk_tck" -v secs="$secs" "$awk_median"'
     $1 == "hs" {
       k = $3 " " $4; us = $6 * 1e6 / tck / $5
       cost[$2, k] = us; hs[k] = hs[k] " " $5; per[k] = per[k] " " sprintf("%.1f", us)

@@ -262,12 +262,13 @@ func (w *Watcher) offer(snap *Snapshot, err error, source string) {
 	w.cfg.OnSnapshot(snap)
 }
 
-// isRestartKey reports whether a change to key needs a restart: listeners
-// and loggers are built once at start.
+// isRestartKey reports whether a change to key needs a restart: listeners,
+// their TLS settings and certificate files, and loggers are built once at
+// start.
 func isRestartKey(key string) bool {
 	first, _, _ := strings.Cut(key, "/")
 	switch first {
-	case "entry-points", "api", "metrics", "log", "access-log":
+	case "entry-points", "tls", "api", "metrics", "log", "access-log":
 		return true
 	}
 	return false

@@ -217,9 +217,7 @@ url = %q
 // fails is ejected by passive health checking.
 func TestStickyAndPassive(t *testing.T) {
 	a, b := backendServer(t, "a"), backendServer(t, "b")
-	dead := httptest.NewServer(http.NotFoundHandler())
-	deadURL := dead.URL
-	dead.Close()
+	deadURL := deadServerURL(t)
 	r := serveConfig(t, fmt.Sprintf(`
 [entryPoints.web]
 address = "127.0.0.1:0"
@@ -280,12 +278,7 @@ func TestActiveHealthCheck(t *testing.T) {
 		fmt.Fprint(w, "sick")
 	}))
 	t.Cleanup(sick.Close)
-	r := serveConfig(t, fmt.Sprintf(`
-[entryPoints.web]
-address = "127.0.0.1:0"
-[http.routers.all]
-rule = "PathPrefix(`+"`/`"+`)"
-service = "s"
+	r := serveConfig(t, fmt.Sprintf(catchAll+`
 [http.services.s.loadBalancer.healthCheck]
 path = "/health"
 interval = "50ms"

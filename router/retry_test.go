@@ -20,15 +20,8 @@ import (
 // sent to the next server instead of failing.
 func TestRetryNextServer(t *testing.T) {
 	a := backendServer(t, "a")
-	dead := httptest.NewServer(http.NotFoundHandler())
-	deadURL := dead.URL
-	dead.Close()
-	r := serveConfig(t, fmt.Sprintf(`
-[entryPoints.web]
-address = "127.0.0.1:0"
-[http.routers.all]
-rule = "PathPrefix(`+"`/`"+`)"
-service = "s"
+	deadURL := deadServerURL(t)
+	r := serveConfig(t, fmt.Sprintf(catchAll+`
 middlewares = ["retry"]
 [http.middlewares.retry.retry]
 attempts = 2
@@ -62,12 +55,7 @@ func TestAccessLogAndClientGone(t *testing.T) {
 		fmt.Fprint(w, "hello")
 	}))
 	t.Cleanup(backend.Close)
-	cfg := parseConfig(t, fmt.Sprintf(`
-[entryPoints.web]
-address = "127.0.0.1:0"
-[http.routers.all]
-rule = "PathPrefix(`+"`/`"+`)"
-service = "s"
+	cfg := parseConfig(t, fmt.Sprintf(catchAll+`
 [[http.services.s.loadBalancer.servers]]
 url = %q
 `, backend.URL))

@@ -31,6 +31,19 @@ func backendServer(t *testing.T, name string) *httptest.Server {
 	return s
 }
 
+// catchAll starts a configuration with one entry point and one router
+// sending everything to service "s", whose servers follow.
+const catchAll = "[entryPoints.web]\naddress = \"127.0.0.1:0\"\n[http.routers.all]\nrule = \"PathPrefix(`/`)\"\nservice = \"s\"\n"
+
+// deadServerURL returns the URL of a server that has just closed, where
+// connections are refused.
+func deadServerURL(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(http.NotFoundHandler())
+	s.Close()
+	return s.URL
+}
+
 // running is a router serving a configuration on loopback.
 type running struct {
 	rt      *Router
@@ -183,12 +196,7 @@ url = %q
 
 func TestWeightedRoundRobin(t *testing.T) {
 	a, b := backendServer(t, "a"), backendServer(t, "b")
-	r := serveConfig(t, fmt.Sprintf(`
-[entryPoints.web]
-address = "127.0.0.1:0"
-[http.routers.all]
-rule = "PathPrefix(`+"`/`"+`)"
-service = "s"
+	r := serveConfig(t, fmt.Sprintf(catchAll+`
 [[http.services.s.loadBalancer.servers]]
 url = %q
 weight = 3
@@ -215,9 +223,7 @@ func TestBackendErrors(t *testing.T) {
 		time.Sleep(2 * time.Second)
 	}))
 	t.Cleanup(slow.Close)
-	down := httptest.NewServer(http.NotFoundHandler())
-	downURL := down.URL
-	down.Close()
+	downURL := deadServerURL(t)
 	r := serveConfig(t, fmt.Sprintf(`
 [entryPoints.web]
 address = "127.0.0.1:0"
@@ -280,12 +286,7 @@ url = %q
 func TestReloadUnderLoad(t *testing.T) {
 	a, b := backendServer(t, "a"), backendServer(t, "b")
 	doc := func(backend string) string {
-		return fmt.Sprintf(`
-[entryPoints.web]
-address = "127.0.0.1:0"
-[http.routers.all]
-rule = "PathPrefix(`+"`/`"+`)"
-service = "s"
+		return fmt.Sprintf(catchAll+`
 [[http.services.s.loadBalancer.servers]]
 url = %q
 `, backend)

@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/router/middleware"
 )
 
 // RequestIDHeader carries the request id to backends and back to clients.
@@ -21,10 +21,29 @@ var forwardedHeaders = [...]string{
 	"X-Forwarded-Port", "X-Forwarded-Server", "X-Real-Ip",
 }
 
+// forwardTrust says whose X-Forwarded-* headers an entry point keeps,
+// parsed once per generation rather than on every request.
+type forwardTrust struct {
+	all    bool
+	ranges middleware.IPRanges
+}
+
+func newForwardTrust(fh *config.ForwardedHeaders) (forwardTrust, error) {
+	if fh == nil {
+		return forwardTrust{}, nil
+	}
+	ranges, err := middleware.ParseIPRanges(fh.TrustedIPs)
+	return forwardTrust{all: fh.Insecure, ranges: ranges}, err
+}
+
+func (t forwardTrust) trusts(r *http.Request) bool {
+	return t.all || t.ranges.ContainsHost(r.RemoteAddr)
+}
+
 // prepare cleans what an untrusted client may not set and gives the
 // request an id when it has none.
-func prepare(r *http.Request, ep *config.EntryPoint) {
-	if !trusted(r, ep.ForwardedHeaders) {
+func prepare(r *http.Request, trust forwardTrust) {
+	if !trust.trusts(r) {
 		for _, h := range forwardedHeaders {
 			r.Header.Del(h)
 		}
@@ -83,23 +102,4 @@ func redirectToEntryPoint(w http.ResponseWriter, r *http.Request, cfg *config.Co
 
 func defaultPort(scheme, port string) bool {
 	return scheme == "https" && port == "443" || scheme == "http" && port == "80"
-}
-
-// ipInRanges reports whether ip is one of the IPs or CIDR ranges.
-func ipInRanges(ip string, ranges []string) bool {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
-	addr = addr.Unmap()
-	for _, r := range ranges {
-		if strings.Contains(r, "/") {
-			if p, err := netip.ParsePrefix(r); err == nil && p.Contains(addr) {
-				return true
-			}
-		} else if a, err := netip.ParseAddr(r); err == nil && a.Unmap() == addr {
-			return true
-		}
-	}
-	return false
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -52,8 +51,10 @@ type generation struct {
 	// tlsByHost names the TLS options of routers that set them, by the
 	// exact hosts their rules require.
 	tlsByHost map[string]string
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup // health checks
+	// trust says, by entry point, whose forwarded headers are kept.
+	trust  map[string]forwardTrust
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // health checks
 }
 
 // New returns a Router with no routes: every request gets 404 until
@@ -121,7 +122,7 @@ func (g *generation) stop() {
 // entry point. Health checks start only once everything is built.
 func (rt *Router) build(cfg *config.Config) (*generation, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, tlsByHost: map[string]string{}, cancel: cancel}
+	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, tlsByHost: map[string]string{}, trust: map[string]forwardTrust{}, cancel: cancel}
 	h := cfg.HTTP
 	if h == nil {
 		h = &config.HTTP{}
@@ -141,6 +142,12 @@ func (rt *Router) build(cfg *config.Config) (*generation, error) {
 	}
 	mws := newMiddlewareBuilder(h.Middlewares)
 	for epName, ep := range cfg.EntryPoints {
+		trust, err := newForwardTrust(ep.ForwardedHeaders)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("entry point %s: trusted IPs: %w", epName, err)
+		}
+		g.trust[epName] = trust
 		routes, err := rt.routes(epName, ep, h, services, mws, g.tlsByHost)
 		if err != nil {
 			cancel()
@@ -224,7 +231,7 @@ func (rt *Router) route(entryPoint string) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		prepare(r, ep)
+		prepare(r, g.trust[entryPoint])
 		if redirectToEntryPoint(w, r, g.cfg, ep) {
 			return
 		}
@@ -242,19 +249,4 @@ func (rt *Router) route(entryPoint string) http.Handler {
 		}
 		http.NotFound(w, r)
 	})
-}
-
-// trusted reports whether the client may set X-Forwarded-* headers.
-func trusted(r *http.Request, fh *config.ForwardedHeaders) bool {
-	if fh == nil {
-		return false
-	}
-	if fh.Insecure {
-		return true
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	return ipInRanges(host, fh.TrustedIPs)
 }

@@ -76,10 +76,12 @@ type service struct {
 	byID     map[string]*backend
 	passHost bool
 	cookie   *config.Cookie
-	passive  *config.PassiveHealthCheck
-	proxy    *httputil.ReverseProxy
-	log      *slog.Logger
-	now      func() time.Time
+	// cookieName is the sticky cookie's name, derived once.
+	cookieName string
+	passive    *config.PassiveHealthCheck
+	proxy      *httputil.ReverseProxy
+	log        *slog.Logger
+	now        func() time.Time
 }
 
 type ctxKey int
@@ -101,6 +103,11 @@ func newService(name string, cfg *config.Service, tr transports, log *slog.Logge
 	}
 	if lbc.Sticky != nil && lbc.Sticky.Cookie != nil {
 		s.cookie = lbc.Sticky.Cookie
+		s.cookieName = s.cookie.Name
+		if s.cookieName == "" {
+			sum := sha256.Sum256([]byte(name))
+			s.cookieName = "_tollgate_" + hex.EncodeToString(sum[:4])
+		}
 	}
 	backends := make([]*backend, 0, len(lbc.Servers))
 	for _, srv := range lbc.Servers {
@@ -170,7 +177,7 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *service) pick(r *http.Request) (*backend, bool) {
 	now := s.now()
 	if s.cookie != nil {
-		if c, err := r.Cookie(s.cookieName()); err == nil {
+		if c, err := r.Cookie(s.cookieName); err == nil {
 			if b := s.byID[c.Value]; b != nil && b.available(now) {
 				return b, true
 			}
@@ -179,17 +186,9 @@ func (s *service) pick(r *http.Request) (*backend, bool) {
 	return s.lb.next(now), false
 }
 
-func (s *service) cookieName() string {
-	if s.cookie.Name != "" {
-		return s.cookie.Name
-	}
-	sum := sha256.Sum256([]byte(s.name))
-	return "_tollgate_" + hex.EncodeToString(sum[:4])
-}
-
 func (s *service) stickyCookie(b *backend) *http.Cookie {
 	c := &http.Cookie{
-		Name:     s.cookieName(),
+		Name:     s.cookieName,
 		Value:    b.target.id,
 		Path:     cmp.Or(s.cookie.Path, "/"),
 		Secure:   s.cookie.Secure,

@@ -172,3 +172,19 @@ func containsAddr(prefixes []netip.Prefix, a netip.Addr) bool {
 	}
 	return false
 }
+
+// IPRanges is a parsed list of IPs and CIDR ranges, for checking client
+// addresses on the request path without parsing the configuration again.
+type IPRanges []netip.Prefix
+
+// ParseIPRanges parses IPs and CIDR ranges such as "10.0.0.0/8".
+func ParseIPRanges(ranges []string) (IPRanges, error) {
+	return parsePrefixes(ranges)
+}
+
+// ContainsHost reports whether the IP of hostport (an address with or
+// without a port, such as http.Request.RemoteAddr) is in the ranges.
+func (r IPRanges) ContainsHost(hostport string) bool {
+	a, err := parseHostAddr(hostport)
+	return err == nil && containsAddr(r, a)
+}

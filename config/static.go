@@ -164,6 +164,28 @@ type ACME struct {
 	OnDemand *OnDemand `toml:"onDemand"`
 	// EAB is the external account binding some CAs require.
 	EAB *EAB `toml:"eab"`
+	// EncryptionKeyFile is a file holding the keys that encrypt private
+	// keys in the store: one or more base64 32-byte keys, one per line
+	// (make one with "openssl rand -base64 32"). The first encrypts; all
+	// decrypt, for rotation. Every replica needs the same file.
+	EncryptionKeyFile string `toml:"encryptionKeyFile"`
+	// EncryptionKeyEnv names an environment variable holding the keys in
+	// the same form, lines or commas between them: for a Kubernetes Secret.
+	EncryptionKeyEnv string `toml:"encryptionKeyEnv"`
+	// InsecurePlaintextKeys stores private keys unencrypted when neither
+	// encryption key setting is given. Anyone who can read the store can
+	// then impersonate every site; tollgate warns on every start.
+	InsecurePlaintextKeys bool `toml:"insecurePlaintextKeys"`
+	// GarbageCollect deletes certificates no longer configured after a
+	// grace period. Nil keeps them (the default).
+	GarbageCollect *GarbageCollect `toml:"garbageCollect"`
+}
+
+// GarbageCollect configures the deletion of unused certificates.
+type GarbageCollect struct {
+	// GracePeriod is how long a certificate stays after no router or
+	// domain needs it. Zero means 30 days.
+	GracePeriod Duration `toml:"gracePeriod"`
 }
 
 // HTTPChallenge configures HTTP-01.

@@ -47,6 +47,17 @@ func (v *validator) acme() {
 			v.check(p("acme", "onDemand", "ask"), checkURL(od.Ask, "http", "https"))
 		}
 	}
+	switch {
+	case a.EncryptionKeyFile != "" && a.EncryptionKeyEnv != "":
+		v.add(p("acme"), "set one of encryptionKeyFile and encryptionKeyEnv, not both")
+	case a.EncryptionKeyFile == "" && a.EncryptionKeyEnv == "" && !a.InsecurePlaintextKeys:
+		v.add(p("acme"), "no encryption key for private keys in the store: set encryptionKeyFile = \"/etc/tollgate/key\" (a file made with \"openssl rand -base64 32\", the same on every replica) or encryptionKeyEnv = \"TOLLGATE_ENCRYPTION_KEY\"; or, for tests only, insecurePlaintextKeys = true")
+	case a.EncryptionKeyEnv != "" && strings.Trim(a.EncryptionKeyEnv, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != "":
+		v.add(p("acme", "encryptionKeyEnv"), "encryptionKeyEnv %q: an environment variable name is letters, digits and underscores", a.EncryptionKeyEnv)
+	}
+	if gc := a.GarbageCollect; gc != nil && gc.GracePeriod < 0 {
+		v.add(p("acme", "garbageCollect", "gracePeriod"), "gracePeriod is negative")
+	}
 	if e := a.EAB; e != nil {
 		if e.KID == "" {
 			v.add(p("acme", "eab", "kid"), "kid is required: the key identifier your CA gave you")

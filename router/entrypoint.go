@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,9 @@ type ServersConfig struct {
 	// Certs supplies certificates before the configuration's certificate
 	// files and the default certificate. Nil means none.
 	Certs CertSource
+	// Challenges, when set, answers ACME challenges on every entry point:
+	// HTTP-01 requests before routing and TLS-ALPN-01 handshakes.
+	Challenges Challenges
 	// Extra handlers served on one entry point before routing, such as
 	// the API on its entry point; keyed by entry point name.
 	Extra map[string]http.Handler
@@ -70,6 +74,9 @@ func Listen(cfg ServersConfig) (*Servers, error) {
 		h := cfg.Router.Handler(name)
 		if extra := cfg.Extra[name]; extra != nil {
 			h = withExtra(extra, h)
+		}
+		if cfg.Challenges != nil {
+			h = withChallenges(cfg.Challenges, h)
 		}
 		srv := newServer(ep, h, log)
 		srv.ConnState = connState(name, cfg.Metrics)
@@ -149,6 +156,9 @@ func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certI
 	}
 	rt := cfg.Router
 	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if cfg.Challenges != nil && slices.Contains(hello.SupportedProtos, ACMETLSProto) {
+			return challengeTLS(cfg.Challenges, hello)
+		}
 		if name := rt.tlsOptionsFor(hello.ServerName); name != "" && name != epOptions {
 			if c := byName[name]; c != nil {
 				return c, nil

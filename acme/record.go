@@ -1,0 +1,191 @@
+package acme
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// RecordVersion is the version of the records this package writes.
+const RecordVersion = 1
+
+// CertRecord is a certificate as stored at acme/certs/<main-domain>: JSON
+// an operator can read, with the chain in clear and the private key
+// sealed under the key's path.
+type CertRecord struct {
+	Version int `json:"version"`
+	// Domains are the certificate's names, the main one first.
+	Domains   []string  `json:"domains"`
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
+	// Issuer is the issuing CA's common name.
+	Issuer string `json:"issuer"`
+	// Serial is the serial number in hex.
+	Serial string `json:"serial"`
+	// KeyType is the configured key type, such as EC256.
+	KeyType string `json:"keyType"`
+	// CA is the directory URL of the CA that issued it.
+	CA string `json:"ca"`
+	// CertURL is the certificate's URL at the CA.
+	CertURL string `json:"certURL,omitempty"`
+	// ARI is the renewal window the CA suggested, when it offers ARI.
+	ARI *ARIState `json:"ari,omitempty"`
+	// Node and Token are the leader that wrote the record and its fencing
+	// token.
+	Node  string `json:"node"`
+	Token int64  `json:"token"`
+	// Written is when the record was written.
+	Written time.Time `json:"written"`
+	// Certificate is the PEM chain, leaf first.
+	Certificate string `json:"certificate"`
+	// PrivateKey is the PEM private key, sealed.
+	PrivateKey Sealed `json:"privateKey"`
+}
+
+// ARIState is a CA's suggested renewal window (RFC 9773).
+type ARIState struct {
+	WindowStart time.Time `json:"windowStart"`
+	WindowEnd   time.Time `json:"windowEnd"`
+	// RenewAt is the moment chosen inside the window.
+	RenewAt time.Time `json:"renewAt"`
+	// CheckAgain is when to ask the CA again (its Retry-After).
+	CheckAgain     time.Time `json:"checkAgain"`
+	ExplanationURL string    `json:"explanationURL,omitempty"`
+	CheckedAt      time.Time `json:"checkedAt"`
+	ReplacedCertID string    `json:"-"`
+}
+
+// AccountRecord is an ACME account as stored at acme/accounts/<ca>/<email>.
+type AccountRecord struct {
+	Version int    `json:"version"`
+	CA      string `json:"ca"`
+	Email   string `json:"email"`
+	// URI is the account's URL at the CA.
+	URI string `json:"uri"`
+	// Registration is the account object the CA returned, as JSON.
+	Registration json.RawMessage `json:"registration,omitempty"`
+	// Key is the PEM account key, sealed.
+	Key     Sealed    `json:"key"`
+	Node    string    `json:"node"`
+	Token   int64     `json:"token"`
+	Written time.Time `json:"written"`
+}
+
+// ChallengeRecord is an HTTP-01 or TLS-ALPN-01 answer, written by the
+// leader for every replica to serve.
+type ChallengeRecord struct {
+	// Domain is the name being validated.
+	Domain string `json:"domain"`
+	// Token is the challenge token (HTTP-01 path segment).
+	Token string `json:"token"`
+	// KeyAuth is the key authorization to answer with.
+	KeyAuth string    `json:"keyAuth"`
+	Node    string    `json:"node"`
+	Fence   int64     `json:"fence"`
+	Written time.Time `json:"written"`
+}
+
+// OrderRecord marks an order in flight: while it exists, replicas that
+// miss a challenge in their cache read the store before answering 404.
+type OrderRecord struct {
+	Domains []string  `json:"domains"`
+	Node    string    `json:"node"`
+	Token   int64     `json:"token"`
+	Started time.Time `json:"started"`
+}
+
+// DomainState is a domain's failure state, kept across leader changes.
+type DomainState struct {
+	// Failures counts consecutive failed orders.
+	Failures int `json:"failures"`
+	// LastError is the last failure, for operators.
+	LastError   string    `json:"lastError,omitempty"`
+	LastAttempt time.Time `json:"lastAttempt"`
+	// NextAttempt is the earliest time to try again.
+	NextAttempt time.Time `json:"nextAttempt"`
+	// GaveUp is set when Failures reached the cap; a configuration
+	// change or an operator's delete of the state key retries.
+	GaveUp bool `json:"gaveUp,omitempty"`
+	// Unused is when the domain was first seen no longer configured, for
+	// garbage collection; zero while it is configured.
+	Unused time.Time `json:"unused,omitzero"`
+}
+
+// RequestRecord is an on-demand order request from a replica.
+type RequestRecord struct {
+	Name      string    `json:"name"`
+	Node      string    `json:"node"`
+	Requested time.Time `json:"requested"`
+}
+
+// maxRecordBytes bounds what is decoded from the store.
+const maxRecordBytes = 1 << 20
+
+// decodeJSON decodes a stored record strictly enough to catch damage.
+func decodeJSON(b []byte, v any) error {
+	if len(b) > maxRecordBytes {
+		return fmt.Errorf("record of %d bytes, at most %d", len(b), maxRecordBytes)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("record is not valid JSON: %w", err)
+	}
+	return nil
+}
+
+// DecodeCert decodes and checks a certificate record without opening the
+// private key.
+func DecodeCert(b []byte) (*CertRecord, error) {
+	var r CertRecord
+	if err := decodeJSON(b, &r); err != nil {
+		return nil, err
+	}
+	if r.Version != RecordVersion {
+		return nil, fmt.Errorf("certificate record version %d; this tollgate reads version %d", r.Version, RecordVersion)
+	}
+	if len(r.Domains) == 0 {
+		return nil, errors.New("certificate record has no domains")
+	}
+	if r.Certificate == "" {
+		return nil, errors.New("certificate record has no certificate")
+	}
+	return &r, nil
+}
+
+// KeyPair opens the record's private key with kr (the record's key path
+// is the associated data) and returns the certificate ready to serve,
+// its leaf parsed.
+func (r *CertRecord) KeyPair(kr *Keyring, path string) (*tls.Certificate, error) {
+	keyPEM, err := kr.Open(path, r.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair([]byte(r.Certificate), keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("certificate record: %w", err)
+	}
+	return &pair, nil
+}
+
+// parseChain returns the leaf of a PEM chain.
+func parseLeaf(chain []byte) (*x509.Certificate, error) {
+	for {
+		var b *pem.Block
+		b, chain = pem.Decode(chain)
+		if b == nil {
+			return nil, errors.New("no certificate in PEM")
+		}
+		if b.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(b.Bytes)
+		}
+	}
+}
+
+// normalize lower-cases a DNS name and drops a trailing dot.
+func normalize(name string) string {
+	return strings.TrimSuffix(strings.ToLower(name), ".")
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
@@ -38,9 +39,15 @@ func NewKeys(prefix string) Keys {
 // Prefix is the watched prefix: "<prefix>/acme/".
 func (k Keys) Prefix() string { return k.Root + "/" }
 
+// join appends segments to the root. Each segment is checked on its own
+// (the root itself has several).
 func (k Keys) join(segments ...string) (string, error) {
-	key, err := kvstore.Join(append([]string{k.Root}, segments...)...)
+	rel, err := kvstore.Join(segments...)
 	if err != nil {
+		return "", fmt.Errorf("acme key: %w", err)
+	}
+	key := k.Root + "/" + rel
+	if err := kvstore.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("acme key: %w", err)
 	}
 	return key, nil
@@ -107,6 +114,9 @@ func (k Keys) Parse(key string) (p Parsed, ok bool) {
 		return p, false
 	}
 	segs := strings.Split(rest, "/")
+	if slices.Contains(segs, "") {
+		return p, false // no key the builders make
+	}
 	switch {
 	case len(segs) == 2 && segs[0] != dirChallenges && segs[0] != dirAccounts:
 		return Parsed{Dir: segs[0], Name: segs[1]}, true

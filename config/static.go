@@ -176,6 +176,10 @@ type ACME struct {
 	// encryption key setting is given. Anyone who can read the store can
 	// then impersonate every site; tollgate warns on every start.
 	InsecurePlaintextKeys bool `toml:"insecurePlaintextKeys"`
+	// ConcurrentOrders is how many orders the leader runs at once. Zero
+	// means 4. When the leader dies, each order it had in flight may be
+	// placed once more by its successor.
+	ConcurrentOrders int `toml:"concurrentOrders"`
 	// GarbageCollect deletes certificates no longer configured after a
 	// grace period. Nil keeps them (the default).
 	GarbageCollect *GarbageCollect `toml:"garbageCollect"`

@@ -55,6 +55,9 @@ func (v *validator) acme() {
 	case a.EncryptionKeyEnv != "" && strings.Trim(a.EncryptionKeyEnv, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != "":
 		v.add(p("acme", "encryptionKeyEnv"), "encryptionKeyEnv %q: an environment variable name is letters, digits and underscores", a.EncryptionKeyEnv)
 	}
+	if a.ConcurrentOrders < 0 || a.ConcurrentOrders > 64 {
+		v.add(p("acme", "concurrentOrders"), "concurrentOrders %d: use 1 to 64, or leave it out for 4", a.ConcurrentOrders)
+	}
 	if gc := a.GarbageCollect; gc != nil && gc.GracePeriod < 0 {
 		v.add(p("acme", "garbageCollect", "gracePeriod"), "gracePeriod is negative")
 	}

@@ -270,6 +270,12 @@ func isRestartKey(key string) bool {
 	switch first {
 	case "entry-points", "tls", "api", "metrics", "log", "access-log":
 		return true
+	case "acme":
+		// The keyring is loaded once: every replica must hold the same keys.
+		switch strings.TrimPrefix(key, "acme/") {
+		case "encryption-key-file", "encryption-key-env", "insecure-plaintext-keys":
+			return true
+		}
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the pinned servers the tests run against (Consul, etcd, Pebble) into a
-# cache directory outside the repository, skipping what is already built.
+# Builds the pinned servers the tests run against (Consul, etcd, Pebble and its
+# DNS server pebble-challtestsrv) into a cache directory outside the
+# repository, skipping what is already built.
 #
 #   TOLLGATE_TESTDEPS  where the binaries go
 #                      (default ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/testdeps)
@@ -69,14 +70,23 @@ wrapper consul github.com/hashicorp/consul "$CONSUL_VERSION" github.com/hashicor
 
 wrapper etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
 
-if have pebble "$PEBBLE_VERSION"; then
-  echo "testdeps: pebble $PEBBLE_VERSION already built"
-else
-  echo "testdeps: building pebble $PEBBLE_VERSION"
-  GOBIN="$work/pebble-bin" go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION" \
-    >"$work/pebble.log" 2>&1 || fail pebble "$work/pebble.log"
-  mv "$work/pebble-bin/pebble" "$dir/pebble"
-  echo "$PEBBLE_VERSION" >"$dir/pebble.version"
-fi
+# goinstall NAME PACKAGE VERSION: go-installs PACKAGE@VERSION (its module has
+# no replace directives) into $dir/NAME.
+goinstall() {
+  local name=$1 pkg=$2 version=$3
+  if have "$name" "$version"; then
+    echo "testdeps: $name $version already built"
+    return
+  fi
+  echo "testdeps: building $name $version"
+  GOBIN="$work/$name-bin" go install "$pkg@$version" \
+    >"$work/$name.log" 2>&1 || fail "$name" "$work/$name.log"
+  mv "$work/$name-bin/$(basename "$pkg")" "$dir/$name"
+  echo "$version" >"$dir/$name.version"
+}
 
-echo "testdeps: consul, etcd and pebble are in $dir"
+goinstall pebble github.com/letsencrypt/pebble/v2/cmd/pebble "$PEBBLE_VERSION"
+# Pebble's DNS server for the tests: it answers every name with 127.0.0.1.
+goinstall pebble-challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv "$PEBBLE_VERSION"
+
+echo "testdeps: consul, etcd, pebble and pebble-challtestsrv are in $dir"

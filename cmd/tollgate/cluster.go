@@ -24,6 +24,7 @@ type serveFlags struct {
 // cluster is this replica's membership: the leader election and the node
 // registry, both under the prefix.
 type cluster struct {
+	node     string
 	elector  *leader.Elector
 	registry *leader.Registry
 }
@@ -42,19 +43,21 @@ func joinCluster(st kvstore.Store, prefix, nodeID string, log *slog.Logger) (*cl
 	r, err := leader.NewRegistry(leader.RegistryConfig{
 		Store: st, Prefix: prefix + "/" + leader.DefaultRegistryPrefix, Logger: log,
 		Record: leader.NodeRecord{Node: node, Started: time.Now()},
+		// The leader waits for every replica to report the revision of
+		// each challenge answer before the CA validates it.
+		MinInterval: 100 * time.Millisecond,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &cluster{elector: e, registry: r}, nil
+	return &cluster{node: id, elector: e, registry: r}, nil
 }
 
 // start runs the election and the registry until the returned stop is
 // called, which resigns leadership and removes this replica's entry.
-func (c *cluster) start(ctx context.Context, applied int64) (stop func()) {
+func (c *cluster) start(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	c.registry.SetApplied(applied)
 	wg.Go(func() { _ = c.elector.Run(ctx) })
 	wg.Go(func() { _ = c.registry.Run(ctx) })
 	return func() {

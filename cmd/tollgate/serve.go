@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/kvstore"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
 	"github.com/tollgate-proxy/tollgate/router"
 )
@@ -70,11 +71,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 	if err != nil {
 		return fail(exitUsage, err)
 	}
-	return run2(ctx, initial, wc, log, stderr, cl)
+	return run2(ctx, initial, wc, log, stderr, cl, st, prefix)
 }
 
 // run2 serves until ctx is done, then drains.
-func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger, stderr io.Writer, cl *cluster) error {
+func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger, stderr io.Writer,
+	cl *cluster, st kvstore.Store, prefix string) error {
 	cfg := initial.Config
 	log = configuredLogger(cfg.Log, log, stderr)
 	access, closeAccess, err := accessLogger(cfg.AccessLog)
@@ -98,9 +100,17 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	if err := rt.Apply(cfg); err != nil {
 		return fail(exitInvalid, err)
 	}
+	cs, err := newCerts(st, prefix, cfg, cl, reg, log)
+	if err != nil {
+		return err
+	}
 	ops := &router.Ops{}
 	extra := opsEndpoints(cfg, ops, rt, reg)
-	servers, err := router.Listen(router.ServersConfig{Config: cfg, Router: rt, Extra: extra, Logger: log, Metrics: metrics})
+	sc := router.ServersConfig{Config: cfg, Router: rt, Extra: extra, Logger: log, Metrics: metrics}
+	if cs != nil {
+		sc.Certs, sc.Challenges = cs.cache, cs.cache
+	}
+	servers, err := router.Listen(sc)
 	if err != nil {
 		return fail(exitFailure, err)
 	}
@@ -110,7 +120,9 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 			log.Error("configuration not applied", "source", s.Source, "err", err)
 			return
 		}
-		cl.registry.SetApplied(s.Revision)
+		if cs != nil {
+			cs.manager.SetConfig(s.Config)
+		}
 	}
 	w, err := config.NewWatcher(wc)
 	if err != nil {
@@ -120,9 +132,20 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- w.Run(watchCtx) }()
-	stopCluster := cl.start(context.WithoutCancel(ctx), initial.Revision)
+	stopCluster := cl.start(context.WithoutCancel(ctx))
+	stopCerts := func() {}
+	if cs != nil {
+		stopCerts = cs.start(context.WithoutCancel(ctx), log)
+	}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- servers.Serve() }()
+	if cs != nil {
+		// Ready once every stored certificate is in memory.
+		select {
+		case <-cs.cache.Ready():
+		case <-ctx.Done():
+		}
+	}
 	ops.SetReady(true)
 	for name := range cfg.EntryPoints {
 		log.Info("listening", "entry_point", name, "address", servers.Addr(name).String())
@@ -134,6 +157,7 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	case serveErr = <-serveDone:
 	}
 	drain(initial.Config.Lifecycle, ops, servers, log, serveErr == nil)
+	stopCerts()
 	stopCluster()
 	stopWatch()
 	if err := <-watchDone; err != nil {

@@ -1,0 +1,107 @@
+package acme
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/config/rule"
+)
+
+// Want is one certificate the configuration asks for.
+type Want struct {
+	// Domains are the names, the main one first, normalized.
+	Domains []string
+	// Source says why: "domains", "router <name>" or "on-demand".
+	Source string
+}
+
+// Main is the certificate's main name: its key in the store.
+func (w Want) Main() string { return w.Domains[0] }
+
+// Wanted lists the certificates cfg asks for: [[acme.domains]], the
+// domains of routers with TLS, the hosts of their rules when onHostRule
+// is on, and the on-demand names requested. A name covered by an earlier
+// certificate (exactly, or by its wildcard) is not asked for twice. Names
+// no enabled challenge can validate are left out: IP addresses always,
+// wildcards without DNS-01.
+func Wanted(cfg *config.Config, onDemand []string) []Want {
+	a := cfg.ACME
+	if a == nil {
+		return nil
+	}
+	var out []Want
+	covered := map[string]bool{}
+	wildcardOK := a.DNSChallenge != nil
+	usable := func(name string) bool {
+		if name == "" || strings.HasPrefix(name, "**") {
+			return false
+		}
+		if _, err := netip.ParseAddr(name); err == nil {
+			return false
+		}
+		return wildcardOK || !strings.HasPrefix(name, "*.")
+	}
+	isCovered := func(name string) bool {
+		if covered[name] {
+			return true
+		}
+		if _, rest, ok := strings.Cut(name, "."); ok && !strings.HasPrefix(name, "*.") {
+			return covered["*."+rest]
+		}
+		return false
+	}
+	add := func(source string, names ...string) {
+		var ds []string
+		for _, n := range names {
+			n = normalize(n)
+			if usable(n) && !slices.Contains(ds, n) {
+				ds = append(ds, n)
+			}
+		}
+		if len(ds) == 0 || isCovered(ds[0]) {
+			return
+		}
+		for _, n := range ds {
+			covered[n] = true
+		}
+		out = append(out, Want{Domains: ds, Source: source})
+	}
+	for _, d := range a.Domains {
+		add("domains", append([]string{d.Main}, d.SANs...)...)
+	}
+	if h := cfg.HTTP; h != nil {
+		names := make([]string, 0, len(h.Routers))
+		for name := range h.Routers {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			r := h.Routers[name]
+			if r.TLS == nil {
+				continue
+			}
+			if len(r.TLS.Domains) > 0 {
+				for _, d := range r.TLS.Domains {
+					add("router "+name, append([]string{d.Main}, d.SANs...)...)
+				}
+				continue
+			}
+			if !a.OnHostRule {
+				continue
+			}
+			e, err := rule.Parse(r.Rule)
+			if err != nil {
+				continue // validation reports it
+			}
+			for _, host := range rule.Hosts(e) {
+				add("router "+name, host)
+			}
+		}
+	}
+	for _, n := range onDemand {
+		add("on-demand", n)
+	}
+	return out
+}

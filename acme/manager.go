@@ -1,0 +1,558 @@
+package acme
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-acme/lego/v4/certcrypto"
+	"github.com/go-acme/lego/v4/certificate"
+	"github.com/go-acme/lego/v4/lego"
+	"github.com/go-acme/lego/v4/registration"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/leader"
+)
+
+// Leadership is how the manager learns that this replica leads;
+// *leader.Elector satisfies it.
+type Leadership interface {
+	// Await blocks until this replica leads and returns the term.
+	Await(ctx context.Context) (*leader.Term, error)
+}
+
+// ManagerConfig configures a Manager. Zero durations take the defaults
+// named on each field.
+type ManagerConfig struct {
+	// Store holds the ACME state. Required.
+	Store kvstore.Store
+	// Keys are the state's keys. Required.
+	Keys Keys
+	// Keyring seals private keys. Required.
+	Keyring *Keyring
+	// Cache is this replica's view of the state. Required.
+	Cache *Cache
+	// Leadership tells when this replica leads. Required.
+	Leadership Leadership
+	// RegistryPrefix is where the live replicas are listed (the node
+	// registry); the leader waits for them to apply each challenge. Empty
+	// means it does not wait.
+	RegistryPrefix string
+	// Node is this replica's id, recorded in what it writes.
+	Node string
+	// Logger receives orders, renewals and failures. Nil discards them.
+	Logger *slog.Logger
+	// Metrics counts orders. Nil counts nothing.
+	Metrics *Metrics
+	// PropagationTimeout bounds the wait for replicas to apply a
+	// challenge. Zero means 10s.
+	PropagationTimeout time.Duration
+	// Workers is how many orders run at once when the configuration's
+	// acme.concurrentOrders is zero. Zero means 4.
+	Workers int
+	// BackoffBase is the wait after a first failure, doubled after each
+	// further one up to BackoffMax. Zero means one minute.
+	BackoffBase time.Duration
+	// BackoffMax caps the wait between attempts. Zero means 24 hours.
+	BackoffMax time.Duration
+	// MaxFailures is how many failures in a row make the leader give a
+	// domain up until its state key is deleted. Zero means 12.
+	MaxFailures int
+	// Getenv reads the EAB HMAC key from its environment variable. Nil means
+	// os.Getenv.
+	Getenv func(string) string
+}
+
+// Manager obtains and renews certificates while this replica leads. It
+// watches nothing itself: it plans from the Cache's view, and confirms
+// with a consistent read before each order.
+type Manager struct {
+	cfg  ManagerConfig
+	log  *slog.Logger
+	conf atomic.Pointer[config.Config]
+	wake chan struct{}
+}
+
+// NewManager checks cfg and returns a Manager; Run runs it.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("acme manager: no store")
+	case cfg.Keys.Root == "":
+		return nil, errors.New("acme manager: no keys")
+	case cfg.Keyring == nil:
+		return nil, errors.New("acme manager: no keyring")
+	case cfg.Cache == nil:
+		return nil, errors.New("acme manager: no cache")
+	case cfg.Leadership == nil:
+		return nil, errors.New("acme manager: no leadership")
+	}
+	if cfg.PropagationTimeout == 0 {
+		cfg.PropagationTimeout = 10 * time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.BackoffBase == 0 {
+		cfg.BackoffBase = time.Minute
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = 24 * time.Hour
+	}
+	if cfg.MaxFailures == 0 {
+		cfg.MaxFailures = 12
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{cfg: cfg, log: log, wake: make(chan struct{}, 1)}, nil
+}
+
+func (m *Manager) getenv(name string) string { return m.cfg.Getenv(name) }
+
+// SetConfig gives the manager a new configuration; the leader re-plans at
+// once.
+func (m *Manager) SetConfig(cfg *config.Config) {
+	m.conf.Store(cfg)
+	m.poke()
+}
+
+func (m *Manager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run leads ACME whenever this replica is elected, until ctx is done.
+func (m *Manager) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		term, err := m.cfg.Leadership.Await(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("acme manager: %w", err)
+		}
+		m.lead(ctx, term)
+		select {
+		case <-term.Done():
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// result is what an order worker reports.
+type result struct{ main string }
+
+// lead plans and places orders until the term ends or runCtx is done;
+// every worker has stopped when it returns.
+func (m *Manager) lead(runCtx context.Context, term *leader.Term) {
+	ctx, cancel := context.WithCancelCause(term.Context())
+	defer cancel(nil)
+	defer context.AfterFunc(runCtx, func() { cancel(errors.New("shutting down")) })()
+	log := m.log.With("term", term.Token())
+	select {
+	case <-m.cfg.Cache.Ready():
+	case <-ctx.Done():
+		return
+	}
+	log.Info("leading certificate orders")
+	m.sweepChallenges(ctx, term)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	done := make(chan result, 64) // at most 64 orders run at once
+	inflight := map[string]bool{}
+	// Re-plan whenever the shared state changes (on-demand requests,
+	// records written by operators).
+	wg.Go(func() { m.follow(ctx) })
+
+	var acct *account
+	var acctFor string
+	retryAt := time.Time{}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := time.Now().Add(time.Hour)
+		cfg := m.conf.Load()
+		if cfg != nil && cfg.ACME != nil && time.Now().After(retryAt) {
+			if fp := accountFingerprint(cfg.ACME); acct == nil || fp != acctFor {
+				a, err := m.loadAccount(ctx, term, cfg.ACME, func(u registration.User) (*lego.Client, error) {
+					return m.newClient(ctx, cfg.ACME, u)
+				})
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					log.Error("no ACME account; retrying in a minute", "err", err)
+					retryAt = time.Now().Add(time.Minute)
+					next = retryAt
+				} else {
+					acct, acctFor = a, fp
+				}
+			}
+			if acct != nil {
+				next = m.plan(ctx, term, cfg, acct, inflight, done, &wg)
+			}
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			log.Info("no longer leading certificate orders", "cause", context.Cause(ctx))
+			return
+		case <-m.wake:
+		case r := <-done:
+			delete(inflight, r.main)
+		case <-timer.C:
+		}
+	}
+}
+
+// follow pokes the planner after every change under the ACME prefix.
+func (m *Manager) follow(ctx context.Context) {
+	for ctx.Err() == nil {
+		rev := m.cfg.Cache.Revision()
+		if m.cfg.Cache.WaitRevision(ctx, rev+1) != nil {
+			return
+		}
+		m.poke()
+	}
+}
+
+// plan starts an order for every wanted certificate that is due and not
+// in flight, as far as workers are free, and returns when to plan again.
+func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Config, acct *account,
+	inflight map[string]bool, done chan<- result, wg *sync.WaitGroup) time.Time {
+	view := m.cfg.Cache.Snapshot()
+	requested := make([]string, 0, len(view.Requests))
+	for name := range view.Requests {
+		requested = append(requested, name)
+	}
+	slices.Sort(requested)
+	now := time.Now()
+	next := now.Add(time.Hour)
+	for _, w := range Wanted(cfg, requested) {
+		if inflight[w.Main()] {
+			continue
+		}
+		at, why := m.due(view, w, now)
+		if at.After(now) {
+			next = minTime(next, at)
+			continue
+		}
+		if len(inflight) >= cmp.Or(cfg.ACME.ConcurrentOrders, m.cfg.Workers) {
+			break // a worker's result wakes the planner
+		}
+		inflight[w.Main()] = true
+		wg.Go(func() {
+			m.order(ctx, term, cfg, acct, w, why)
+			done <- result{main: w.Main()}
+		})
+	}
+	return next
+}
+
+// due says when w needs an order and why.
+func (m *Manager) due(view *View, w Want, now time.Time) (time.Time, string) {
+	at, why := now, "new"
+	if e := view.Certs[w.Main()]; e != nil && e.Record != nil {
+		switch {
+		case !sameNames(e.Record.Domains, w.Domains):
+			why = "names changed"
+		default:
+			at, why = renewAt(e.Record), "renewal"
+		}
+	}
+	if st := view.States[w.Main()]; st != nil && st.Failures > 0 {
+		if st.GaveUp {
+			return now.Add(100 * 365 * 24 * time.Hour), "gave up"
+		}
+		at = maxTime(at, st.NextAttempt)
+	}
+	return at, why
+}
+
+// renewAt is when to renew r: the moment chosen in the CA's ARI window,
+// else when a third of its lifetime remains.
+func renewAt(r *CertRecord) time.Time {
+	if r.ARI != nil && !r.ARI.RenewAt.IsZero() {
+		return r.ARI.RenewAt
+	}
+	return r.NotAfter.Add(-r.NotAfter.Sub(r.NotBefore) / 3)
+}
+
+// order obtains w and stores it, or records the failure.
+func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Config, acct *account, w Want, why string) {
+	log := m.log.With("domain", w.Main(), "reason", why)
+	keys := m.cfg.Keys
+	certKey, err := keys.Cert(w.Main())
+	if err != nil {
+		log.Error("certificate not ordered", "err", err)
+		return
+	}
+	orderKey, _ := keys.Order(w.Main())
+	stateKey, _ := keys.State(w.Main())
+
+	// The view may lag behind the store (a new leader's cache catching
+	// up): confirm with consistent reads before ordering.
+	var prev *CertRecord
+	if kv, err := m.cfg.Store.Get(ctx, certKey); err == nil {
+		if prev, err = DecodeCert(kv.Value); err == nil && sameNames(prev.Domains, w.Domains) && renewAt(prev).After(time.Now()) {
+			return
+		}
+	} else if !errors.Is(err, kvstore.ErrNotFound) {
+		log.Warn("certificate not ordered: store unavailable", "err", err)
+		return
+	}
+	var state DomainState
+	if kv, err := m.cfg.Store.Get(ctx, stateKey); err == nil {
+		_ = decodeJSON(kv.Value, &state)
+		if state.GaveUp || state.NextAttempt.After(time.Now()) {
+			return
+		}
+	}
+
+	ord, _ := json.Marshal(OrderRecord{Domains: w.Domains, Node: m.cfg.Node, Token: term.Token(), Started: time.Now().UTC()})
+	if _, err := term.Apply(ctx, kvstore.PutOp(orderKey, ord)); err != nil {
+		log.Warn("certificate not ordered", "err", err)
+		return
+	}
+	renewal := prev != nil
+	log.Info("ordering certificate", "names", w.Domains, "source", w.Source)
+	start := time.Now()
+	rec, err := m.obtain(ctx, term, cfg.ACME, acct, w, certKey)
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Warn("order abandoned: leadership ended", "err", err)
+			return
+		}
+		m.cfg.Metrics.OrderDone(renewal, err)
+		m.failed(ctx, term, log, w, state, stateKey, orderKey, err)
+		return
+	}
+	b, _ := json.MarshalIndent(rec, "", "  ")
+	rev, err := term.Apply(ctx, kvstore.PutOp(certKey, b), kvstore.DeleteOp(orderKey), kvstore.DeleteOp(stateKey))
+	if err != nil {
+		log.Error("certificate obtained but not stored; it will be ordered again", "err", err)
+		return
+	}
+	m.cfg.Metrics.OrderDone(renewal, nil)
+	log.Info("certificate stored", "serial", rec.Serial, "not_after", rec.NotAfter, "took", time.Since(start).Round(time.Millisecond))
+	// Plan again only once this replica's own view has the record.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_ = m.cfg.Cache.WaitRevision(wctx, rev)
+	cancel()
+}
+
+// obtain runs one order with lego.
+func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME, acct *account, w Want, certKey string) (*CertRecord, error) {
+	client, err := m.newClient(ctx, a, acct)
+	if err != nil {
+		return nil, err
+	}
+	if a.HTTPChallenge != nil {
+		if err := client.Challenge.SetHTTP01Provider(&solver{m: m, ctx: ctx, term: term, kind: kindHTTP01}); err != nil {
+			return nil, err
+		}
+	}
+	if a.TLSChallenge != nil {
+		if err := client.Challenge.SetTLSALPN01Provider(&solver{m: m, ctx: ctx, term: term, kind: kindTLSALPN01}); err != nil {
+			return nil, err
+		}
+	}
+	if a.DNSChallenge != nil {
+		if err := m.setDNS(client, a.DNSChallenge); err != nil {
+			return nil, err
+		}
+	}
+	res, err := client.Certificate.Obtain(certificate.ObtainRequest{Domains: w.Domains, Bundle: true})
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := parseLeaf(res.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("CA returned an unreadable certificate: %w", err)
+	}
+	if _, err := tls.X509KeyPair(res.Certificate, res.PrivateKey); err != nil {
+		return nil, fmt.Errorf("CA returned a certificate that does not match its key: %w", err)
+	}
+	sealed, err := m.cfg.Keyring.Seal(certKey, res.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	return &CertRecord{
+		Version: RecordVersion, Domains: w.Domains,
+		NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(),
+		Issuer: leaf.Issuer.CommonName, Serial: hex.EncodeToString(leaf.SerialNumber.Bytes()),
+		KeyType: keyTypeName(a.KeyType), CA: caURL(a), CertURL: res.CertURL,
+		Node: m.cfg.Node, Token: term.Token(), Written: time.Now().UTC(),
+		Certificate: string(res.Certificate), PrivateKey: sealed,
+	}, nil
+}
+
+// failed records a failed order: the failure count, the error and when
+// to try again, honouring a rate limit's Retry-After.
+func (m *Manager) failed(ctx context.Context, term *leader.Term, log *slog.Logger, w Want, st DomainState, stateKey, orderKey string, cause error) {
+	now := time.Now().UTC()
+	st.Failures++
+	st.LastError = truncate(cause.Error(), 2000)
+	st.LastAttempt = now
+	delay := m.cfg.BackoffBase << min(st.Failures-1, 30)
+	if delay <= 0 || delay > m.cfg.BackoffMax {
+		delay = m.cfg.BackoffMax
+	}
+	if ra := retryAfter(cause, now); ra > delay {
+		delay = ra
+	}
+	st.NextAttempt = now.Add(delay)
+	st.GaveUp = st.Failures >= m.cfg.MaxFailures
+	b, _ := json.MarshalIndent(st, "", "  ")
+	if _, err := term.Apply(ctx, kvstore.PutOp(stateKey, b), kvstore.DeleteOp(orderKey)); err != nil {
+		log.Warn("failure state not stored", "err", err)
+	}
+	if st.GaveUp {
+		log.Error("certificate order failed; giving up until the state key is deleted", "failures", st.Failures, "state_key", stateKey, "err", cause)
+		return
+	}
+	log.Warn("certificate order failed", "failures", st.Failures, "retry_at", st.NextAttempt, "err", cause)
+}
+
+// newClient builds a lego client for user whose requests all end when ctx
+// does, so that a leader that steps down stops talking to the CA at once.
+func (m *Manager) newClient(ctx context.Context, a *config.ACME, user registration.User) (*lego.Client, error) {
+	lc := lego.NewConfig(user)
+	lc.CADirURL = caURL(a)
+	lc.UserAgent = "tollgate"
+	lc.Certificate.KeyType = legoKeyType(a.KeyType)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if len(a.CACertificates) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		for _, f := range a.CACertificates {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("acme.caCertificates: %w", err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("acme.caCertificates: %s holds no PEM certificate", f)
+			}
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	lc.HTTPClient = &http.Client{Timeout: time.Minute, Transport: ctxTransport{ctx: ctx, base: tr}}
+	return lego.NewClient(lc)
+}
+
+// ctxTransport ends every request when ctx ends.
+type ctxTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return t.base.RoundTrip(r.WithContext(t.ctx))
+}
+
+// sweepChallenges deletes the challenge answers earlier leaders left.
+func (m *Manager) sweepChallenges(ctx context.Context, term *leader.Term) {
+	l, err := m.cfg.Store.List(ctx, m.cfg.Keys.Root+"/"+dirChallenges+"/")
+	if err != nil || len(l.KVs) == 0 {
+		return
+	}
+	ops := make([]kvstore.Op, 0, len(l.KVs))
+	for _, kv := range l.KVs {
+		ops = append(ops, kvstore.DeleteOp(kv.Key))
+	}
+	for chunk := range slices.Chunk(ops, 32) {
+		if _, err := term.Apply(ctx, chunk...); err != nil {
+			m.log.Warn("stale challenges not deleted", "err", err)
+			return
+		}
+	}
+}
+
+func accountFingerprint(a *config.ACME) string {
+	fp := caURL(a) + "\x00" + a.Email
+	if a.EAB != nil {
+		fp += "\x00" + a.EAB.KID
+	}
+	return fp
+}
+
+func legoKeyType(s string) certcrypto.KeyType {
+	switch s {
+	case "EC384":
+		return certcrypto.EC384
+	case "RSA2048":
+		return certcrypto.RSA2048
+	case "RSA3072":
+		return certcrypto.RSA3072
+	case "RSA4096":
+		return certcrypto.RSA4096
+	case "RSA8192":
+		return certcrypto.RSA8192
+	}
+	return certcrypto.EC256
+}
+
+func keyTypeName(s string) string {
+	if s == "" {
+		return "EC256"
+	}
+	return s
+}
+
+func sameNames(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,156 @@
+package acme
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Results of a challenge request, as counted in
+// tollgate_acme_challenge_requests_total.
+const (
+	// resultAnswered: answered from memory.
+	resultAnswered = "answered"
+	// resultMissing: no answer (404, or a failed TLS-ALPN-01 handshake).
+	resultMissing = "missing"
+	// resultStore: answered after a consistent store read, the answer not
+	// having reached memory yet.
+	resultStore = "store"
+)
+
+// Metrics are the ACME Prometheus metrics, registered on the registry
+// given to NewMetrics (never the global one). A nil *Metrics counts
+// nothing.
+type Metrics struct {
+	orders     *prometheus.CounterVec
+	renewals   *prometheus.CounterVec
+	challenges *prometheus.CounterVec
+	rejects    *prometheus.CounterVec
+	state      *stateCollector
+}
+
+// NewMetrics registers the ACME metrics on reg. The certificate gauges
+// report the state of the Cache created with these Metrics.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_orders_total", Help: "Certificate orders completed by this replica, renewals included, by result (success or failure).",
+		}, []string{"result"}),
+		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_renewals_total", Help: "Certificate orders that renewed a certificate already held, by result (success or failure).",
+		}, []string{"result"}),
+		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_challenge_requests_total",
+			Help: "ACME validation requests by challenge type and result: answered from memory, answered after a store read, or missing.",
+		}, []string{"type", "result"}),
+		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_records_rejected_total",
+			Help: "Records in the store that did not decode or open, by kind; the previous record, if any, stays in use.",
+		}, []string{"kind"}),
+		state: &stateCollector{
+			certs: prometheus.NewDesc("tollgate_acme_certificates",
+				"Certificates held, by time left until they expire (expired, 7d, 30d, later).", []string{"expires"}, nil),
+			age: prometheus.NewDesc("tollgate_acme_last_sync_age_seconds",
+				"Seconds since the ACME cache last applied a change from the store (or, before its first, since it was created).", nil, nil),
+		},
+	}
+	for _, result := range []string{"success", "failure"} {
+		m.orders.WithLabelValues(result)
+		m.renewals.WithLabelValues(result)
+	}
+	for _, typ := range []string{kindHTTP01, kindTLSALPN01} {
+		for _, result := range []string{resultAnswered, resultMissing, resultStore} {
+			m.challenges.WithLabelValues(typ, result)
+		}
+	}
+	for _, kind := range []string{kindCert, kindOrder, kindState, kindRequest, kindHTTP01, kindTLSALPN01} {
+		m.rejects.WithLabelValues(kind)
+	}
+	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.challenges, m.rejects, m.state} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// OrderDone counts a finished order: every order in
+// tollgate_acme_orders_total, renewals also in
+// tollgate_acme_renewals_total. err nil means success.
+func (m *Metrics) OrderDone(renewal bool, err error) {
+	if m == nil {
+		return
+	}
+	result := "success"
+	if err != nil {
+		result = "failure"
+	}
+	m.orders.WithLabelValues(result).Inc()
+	if renewal {
+		m.renewals.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) challenge(typ, result string) {
+	if m == nil {
+		return
+	}
+	m.challenges.WithLabelValues(typ, result).Inc()
+}
+
+func (m *Metrics) rejected(kind string) {
+	if m == nil {
+		return
+	}
+	m.rejects.WithLabelValues(kind).Inc()
+}
+
+// watch makes the gauges report c's state; the last Cache given wins.
+func (m *Metrics) watch(c *Cache) {
+	if m == nil {
+		return
+	}
+	m.state.cache.Store(c)
+}
+
+// stateCollector computes the gauges of the cache's state at scrape time.
+type stateCollector struct {
+	certs, age *prometheus.Desc
+	cache      atomic.Pointer[Cache]
+}
+
+func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.certs
+	ch <- s.age
+}
+
+func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	c := s.cache.Load()
+	if c == nil {
+		return
+	}
+	// A certificate is in the first bucket whose bound its time left does
+	// not pass.
+	labels := [...]string{"expired", "7d", "30d", "later"}
+	bounds := [...]time.Duration{0, 7 * 24 * time.Hour, 30 * 24 * time.Hour}
+	var counts [len(labels)]int
+	now := time.Now()
+	for _, e := range c.Snapshot().Certs {
+		left := e.notAfter.Sub(now)
+		i := 0
+		for i < len(bounds) && left > bounds[i] {
+			i++
+		}
+		counts[i]++
+	}
+	for i, label := range labels {
+		ch <- prometheus.MustNewConstMetric(s.certs, prometheus.GaugeValue, float64(counts[i]), label)
+	}
+
+	last := c.created
+	if ns := c.lastSync.Load(); ns != 0 {
+		last = time.Unix(0, ns)
+	}
+	ch <- prometheus.MustNewConstMetric(s.age, prometheus.GaugeValue, now.Sub(last).Seconds())
+}

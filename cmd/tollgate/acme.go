@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/go-acme/lego/v4/log"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-proxy/tollgate/acme"
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/leader"
+)
+
+// certs is a replica's ACME side: the cache every replica serves
+// certificates and challenge answers from, and the manager that orders
+// while the replica leads.
+type certs struct {
+	cache   *acme.Cache
+	manager *acme.Manager
+}
+
+// newCerts builds the ACME side when the configuration has an [acme]
+// section; nil when it has none.
+func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, reg prometheus.Registerer, lg *slog.Logger) (*certs, error) {
+	a := cfg.ACME
+	if a == nil {
+		return nil, nil
+	}
+	kr, err := acme.LoadKeyring(a.EncryptionKeyFile, a.EncryptionKeyEnv, a.InsecurePlaintextKeys, nil)
+	if err != nil {
+		return nil, fail(exitInvalid, err)
+	}
+	if kr.Plaintext() {
+		lg.Warn("INSECURE: ACME private keys are stored UNENCRYPTED (acme.insecurePlaintextKeys = true); anyone who can read the store can impersonate every site. Set acme.encryptionKeyFile or acme.encryptionKeyEnv.")
+	}
+	// lego logs through the standard log package; keep it at debug level.
+	log.Logger = slog.NewLogLogger(lg.Handler(), slog.LevelDebug)
+	m, err := acme.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	keys := acme.NewKeys(prefix)
+	cache, err := acme.NewCache(acme.CacheConfig{
+		Store: st, Keys: keys, Keyring: kr, Logger: lg, Metrics: m,
+		OnApplied: cl.registry.SetApplied,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := acme.NewManager(acme.ManagerConfig{
+		Store: st, Keys: keys, Keyring: kr, Cache: cache, Leadership: cl.elector,
+		RegistryPrefix: prefix + "/" + leader.DefaultRegistryPrefix, Node: cl.node,
+		Logger: lg, Metrics: m,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mgr.SetConfig(cfg)
+	return &certs{cache: cache, manager: mgr}, nil
+}
+
+// start runs the cache and the manager until stop is called.
+func (c *certs) start(ctx context.Context, lg *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := c.cache.Run(ctx); err != nil {
+			lg.Error("certificate cache stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := c.manager.Run(ctx); err != nil {
+			lg.Error("certificate manager stopped", "err", err)
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}

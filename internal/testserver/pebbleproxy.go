@@ -1,0 +1,200 @@
+package testserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxOrderBody bounds how much of a new-order request the proxy reads to
+// count it; ACME requests are a few kilobytes.
+const maxOrderBody = 1 << 20
+
+// pebbleProxy is the HTTPS reverse proxy in front of Pebble's ACME API. It
+// counts the new orders Pebble creates, per identifier.
+//
+// Pebble builds every URL it hands out (directory entries, Location and Link
+// headers, order and authorization URLs) from the request's Host header, and
+// checks a JWS's "url" header against https://<Host><RequestURI>. The proxy
+// passes the client's Host through unchanged, so the URLs name the proxy and
+// the signed "url" matches what Pebble expects; it alters no request byte.
+type pebbleProxy struct {
+	srv          *http.Server
+	ln           net.Listener
+	transport    *http.Transport
+	newOrderPath string
+	served       chan struct{}
+
+	mu     sync.Mutex
+	orders map[string]int
+}
+
+// newPebbleProxy starts the proxy on a free 127.0.0.1 port, serving TLS with
+// ca's server certificate and forwarding to target (an https URL whose
+// certificate ca signed). newOrderPath is the path of Pebble's newOrder
+// resource. Its errors go to errLog.
+func newPebbleProxy(ca *testCA, target *url.URL, newOrderPath string, errLog io.Writer) (*pebbleProxy, error) {
+	cert, err := tls.LoadX509KeyPair(ca.certFile, ca.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &pebbleProxy{
+		ln: ln,
+		transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: ca.pool},
+			TLSHandshakeTimeout: 10 * time.Second,
+		},
+		newOrderPath: newOrderPath,
+		served:       make(chan struct{}),
+		orders:       make(map[string]int),
+	}
+	logger := log.New(errLog, "pebble proxy: ", log.LstdFlags)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host
+		},
+		Transport: p.transport,
+		ErrorLog:  logger,
+	}
+	p.srv = &http.Server{
+		Handler:           p.count(rp),
+		ErrorLog:          logger,
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}},
+	}
+	go func() {
+		defer close(p.served)
+		_ = p.srv.ServeTLS(ln, "", "")
+	}()
+	return p, nil
+}
+
+// URL is the proxy's base URL.
+func (p *pebbleProxy) URL() string { return "https://" + p.ln.Addr().String() }
+
+// count wraps next, counting the identifiers of each new-order request that
+// Pebble answers with 201 Created. Refused requests (a bad nonce, say, that
+// the client retries) are not counted, so a retried order counts once.
+func (p *pebbleProxy) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != p.newOrderPath {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxOrderBody+1))
+		if err != nil || len(body) > maxOrderBody {
+			http.Error(w, "pebble proxy: unreadable new-order request", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		idents, _ := orderIdentifiers(body)
+		slices.Sort(idents)
+		idents = slices.Compact(idents) // a request names an identifier once
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status != http.StatusCreated {
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, id := range idents {
+			p.orders[id]++
+		}
+	})
+}
+
+// Orders returns a copy of the counts.
+func (p *pebbleProxy) Orders() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.orders)
+}
+
+// Close stops the proxy, letting requests in flight finish for a few seconds
+// before cutting them off, and waits for its goroutines.
+func (p *pebbleProxy) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.srv.Shutdown(ctx); err != nil {
+		_ = p.srv.Close()
+	}
+	<-p.served
+	p.transport.CloseIdleConnections()
+}
+
+// statusRecorder remembers the status code written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// orderIdentifiers returns the identifier values of an ACME new-order
+// request: a flattened JWS JSON serialization whose base64url payload is
+// {"identifiers":[{"type":"dns","value":"a.example"},...],...}. The
+// signature is not checked; Pebble does that.
+func orderIdentifiers(body []byte) ([]string, error) {
+	var jws struct {
+		Payload *string `json:"payload"`
+	}
+	if err := json.Unmarshal(body, &jws); err != nil {
+		return nil, err
+	}
+	if jws.Payload == nil {
+		return nil, errors.New("no JWS payload")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(*jws.Payload, "="))
+	if err != nil {
+		return nil, err
+	}
+	var order struct {
+		Identifiers []struct {
+			Type  string `json:"type"`
+			Value string `json:"value"`
+		} `json:"identifiers"`
+	}
+	if err := json.Unmarshal(payload, &order); err != nil {
+		return nil, err
+	}
+	values := make([]string, 0, len(order.Identifiers))
+	for _, id := range order.Identifiers {
+		values = append(values, id.Value)
+	}
+	return values, nil
+}

@@ -928,9 +928,9 @@ func orderedNames(orders map[string]*OrderRecord) map[string]bool {
 	return names
 }
 
-// resync builds the view of the full state snapshot. A record that does
-// not decode keeps the one old holds for its key; certificates whose
-// value did not change are not decoded again.
+// resync builds the view of the full state snapshot, whose values it
+// clears. A record that does not decode keeps the one old holds for its
+// key; certificates whose value did not change are not decoded again.
 func (c *Cache) resync(old *View, snapshot []kvstore.KV) *View {
 	v := emptyView()
 	type certItem struct {
@@ -940,7 +940,10 @@ func (c *Cache) resync(old *View, snapshot []kvstore.KV) *View {
 		err    error
 	}
 	var certs []certItem
-	for _, kv := range snapshot {
+	for i, kv := range snapshot {
+		// Values are dropped from the snapshot once taken, so that memory
+		// can be reclaimed while the rest is decoded.
+		snapshot[i].Value = nil
 		p, ok := c.keys.Parse(kv.Key)
 		if !ok {
 			continue
@@ -965,6 +968,7 @@ func (c *Cache) resync(old *View, snapshot []kvstore.KV) *View {
 	}
 	c.parallel(len(certs), func(i int) {
 		certs[i].entry, certs[i].err = c.decodeCert(certs[i].kv, certs[i].domain)
+		certs[i].kv.Value = nil
 	})
 	for _, it := range certs {
 		if it.err != nil {

@@ -84,6 +84,8 @@ type Manager struct {
 	log  *slog.Logger
 	conf atomic.Pointer[config.Config]
 	wake chan struct{}
+	// noARI holds the CA URLs found to offer no ARI.
+	noARI sync.Map
 }
 
 // NewManager checks cfg and returns a Manager; Run runs it.
@@ -268,6 +270,28 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 			done <- result{main: w.Main()}
 		})
 	}
+	// Renewal windows, with whatever workers are left.
+	if _, no := m.noARI.Load(caURL(cfg.ACME)); no {
+		return next
+	}
+	for _, w := range Wanted(cfg, requested) {
+		e := view.Certs[w.Main()]
+		if e == nil || e.Record == nil || inflight[w.Main()] || e.Record.CA != caURL(cfg.ACME) {
+			continue
+		}
+		if !ariDue(e.Record, now) {
+			next = minTime(next, e.Record.ARI.CheckAgain)
+			continue
+		}
+		if len(inflight) >= cmp.Or(cfg.ACME.ConcurrentOrders, m.cfg.Workers) {
+			break
+		}
+		inflight[w.Main()] = true
+		wg.Go(func() {
+			m.refreshARI(ctx, term, cfg.ACME, acct, w.Main(), m.log)
+			done <- result{main: w.Main()}
+		})
+	}
 	return next
 }
 
@@ -399,7 +423,15 @@ func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME,
 	if err != nil {
 		return nil, err
 	}
+	var ari *ARIState
+	if _, no := m.noARI.Load(caURL(a)); !no {
+		ari, err = askARI(client, leaf, time.Now())
+		if errors.Is(err, errNoARI) {
+			m.noARI.Store(caURL(a), true)
+		}
+	}
 	return &CertRecord{
+		ARI:     ari,
 		Version: RecordVersion, Domains: w.Domains,
 		NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(),
 		Issuer: leaf.Issuer.CommonName, Serial: hex.EncodeToString(leaf.SerialNumber.Bytes()),

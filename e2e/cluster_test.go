@@ -52,6 +52,8 @@ type cluster struct {
 	keyFile  string
 	store    kvstore.Store
 	replicas []*replica
+	// extra is appended to every replica's configuration.
+	extra string
 }
 
 // replica is one tollgate process.
@@ -66,6 +68,11 @@ type replica struct {
 
 func newCluster(t *testing.T, endpoint, prefix string, n int) *cluster {
 	t.Helper()
+	return newClusterWith(t, endpoint, prefix, n, testserver.PebbleOptions{})
+}
+
+func newClusterWith(t *testing.T, endpoint, prefix string, n int, po testserver.PebbleOptions) *cluster {
+	t.Helper()
 	bin, err := binary()
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +80,8 @@ func newCluster(t *testing.T, endpoint, prefix string, n int) *cluster {
 	_ = bin
 	lbPorts := testserver.FreePorts(t, 2)
 	c := &cluster{t: t, endpoint: endpoint, prefix: prefix}
-	c.pebble = testserver.StartPebble(t, testserver.PebbleOptions{HTTPPort: lbPorts[0], TLSPort: lbPorts[1]})
+	po.HTTPPort, po.TLSPort = lbPorts[0], lbPorts[1]
+	c.pebble = testserver.StartPebble(t, po)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	c.keyFile = filepath.Join(t.TempDir(), "encryption-key")
@@ -137,7 +145,8 @@ caCertificates = [%q]
 encryptionKeyFile = %q
 %s
 %s
-`, c.endpoint, c.prefix, r.http, r.https, r.api, c.pebble.Directory(), c.pebble.CACertFile(), c.keyFile, challenges, domains.String())
+%s
+`, c.endpoint, c.prefix, r.http, r.https, r.api, c.pebble.Directory(), c.pebble.CACertFile(), c.keyFile, challenges, domains.String(), c.extra)
 		tmp := r.configFile + ".tmp"
 		if err := os.WriteFile(tmp, []byte(cfg), 0o644); err != nil {
 			c.t.Fatal(err)
@@ -344,6 +353,12 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+func etcdAddr(t *testing.T) string { return testserver.Etcd(t).Addr }
+
+func pebbleShortLived() testserver.PebbleOptions {
+	return testserver.PebbleOptions{CertValidity: 90 * time.Second}
 }
 
 // stores starts a Consul and an etcd server.

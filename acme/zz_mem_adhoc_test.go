@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,25 @@ func TestMemAdhoc(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- c.Run(rctx) }()
+	stopPoll := make(chan struct{})
+	polled := make(chan string)
+	go func() {
+		var peakAlloc, peakSys, peakGoal uint64
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stopPoll:
+				polled <- fmt.Sprintf("peak alloc %d MB sys %d MB goal %d MB numgc %d", peakAlloc>>20, peakSys>>20, peakGoal>>20, ms.NumGC)
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			peakAlloc, peakSys, peakGoal = max(peakAlloc, ms.HeapAlloc), max(peakSys, ms.HeapSys), max(peakGoal, ms.NextGC)
+		}
+	}()
 	<-c.Ready()
+	close(stopPoll)
+	t.Log(<-polled)
 	t.Logf("ready after %v: rss %s hwm %s certs %d", time.Since(start), procStatus("VmRSS:"), procStatus("VmHWM:"), len(c.Snapshot().Certs))
 	for range 5 {
 		time.Sleep(time.Second)
@@ -81,6 +100,12 @@ func TestMemAdhoc(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	t.Logf("settled: rss %s hwm %s heapalloc %d MB heapsys %d MB", procStatus("VmRSS:"), procStatus("VmHWM:"), ms.HeapAlloc>>20, ms.HeapSys>>20)
+	if f := os.Getenv("HEAPPROF"); f != "" {
+		out, _ := os.Create(f)
+		pprof.Lookup("heap").WriteTo(out, 0)
+		out.Close()
+	}
+	runtime.KeepAlive(c)
 	cancel()
 	<-done
 }

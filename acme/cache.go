@@ -889,13 +889,18 @@ func (u *update) reindex(name string, changed []*CertEntry) {
 			scan = true // the holder is gone: look at every certificate
 		}
 	}
-	candidates := changed
-	if scan {
-		candidates = slices.Collect(maps.Values(u.v.Certs))
-	}
-	for _, e := range candidates {
+	consider := func(e *CertEntry) {
 		if e.claims(name) && (best == nil || better(e, best)) {
 			best = e
+		}
+	}
+	if scan {
+		for _, e := range u.v.Certs {
+			consider(e)
+		}
+	} else {
+		for _, e := range changed {
+			consider(e)
 		}
 	}
 	if best == nil {

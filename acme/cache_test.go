@@ -154,6 +154,17 @@ func (f *fixture) start() *fixture {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.run()
+	select {
+	case <-f.c.Ready():
+	case <-time.After(testTimeout):
+		f.t.Fatal("the cache is not ready")
+	}
+	return f
+}
+
+// run runs the cache until stop or the end of the test.
+func (f *fixture) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -164,12 +175,6 @@ func (f *fixture) start() *fixture {
 	var once sync.Once
 	f.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	f.t.Cleanup(f.stop)
-	select {
-	case <-f.c.Ready():
-	case <-time.After(testTimeout):
-		f.t.Fatal("the cache is not ready")
-	}
-	return f
 }
 
 func (f *fixture) key(build func(string) (string, error), name string) string {
@@ -285,6 +290,7 @@ func TestCache(t *testing.T) {
 			t.Run("Certificates", func(t *testing.T) { testCertificates(t, s) })
 			t.Run("Damaged", func(t *testing.T) { testDamaged(t, s) })
 			t.Run("InitialState", func(t *testing.T) { testInitialState(t, s) })
+			t.Run("Resync", func(t *testing.T) { testResync(t, s) })
 			t.Run("Records", func(t *testing.T) { testRecords(t, s) })
 			t.Run("Revisions", func(t *testing.T) { testRevisions(t, s) })
 			t.Run("HTTP01", func(t *testing.T) { testHTTP01(t, s) })
@@ -476,6 +482,45 @@ func testInitialState(t *testing.T, s kvstore.Store) {
 	}
 	if cert, err := f.c.ChallengeCertificate(&tls.ClientHelloInfo{ServerName: "a.example.com"}); cert == nil || err != nil {
 		t.Fatalf("TLS-ALPN-01 answer of the initial state: %v, %v", cert, err)
+	}
+}
+
+// testResync: a Run started again resyncs over the view it left: an
+// unchanged certificate is not decoded again, a damaged one keeps the
+// previous pair, a deleted one goes.
+func testResync(t *testing.T, s kvstore.Store) {
+	f := newFixture(t, s).start()
+	f.putCert([]string{"same.example.com"}, time.Now().Add(time.Hour))
+	f.putCert([]string{"gone.example.com"}, time.Now().Add(time.Hour))
+	_, good := f.putCert([]string{"bad.example.com"}, time.Now().Add(time.Hour))
+	f.put(f.key(f.keys.Order, "bad.example.com"), acme.OrderRecord{Domains: []string{"bad.example.com"}})
+	f.sync()
+	_, samePair, _ := f.c.Cert("same.example.com")
+
+	f.stop()
+	f.del(f.key(f.keys.Cert, "gone.example.com"))
+	f.put(f.key(f.keys.Cert, "bad.example.com"), []byte("{"))
+	f.put(f.key(f.keys.Order, "bad.example.com"), []byte("{"))
+	rev := f.put(f.keys.Root+"/unrelated/marker", []byte("after"))
+	f.run()
+	f.wait(rev)
+
+	if _, pair, ok := f.c.Cert("same.example.com"); !ok || pair != samePair {
+		t.Fatal("an unchanged certificate was decoded again")
+	}
+	if f.served("gone.example.com") != nil {
+		t.Fatal("a certificate deleted while the cache was stopped is served")
+	}
+	if !bytes.Equal(f.served("bad.example.com"), good) {
+		t.Fatal("a damaged record replaced the good certificate on resync")
+	}
+	if f.c.Snapshot().Orders["bad.example.com"] == nil {
+		t.Fatal("a damaged order record replaced the good one on resync")
+	}
+	for kind, want := range map[string]float64{"cert": 1, "order": 1} {
+		if got := f.metric("tollgate_acme_records_rejected_total", "kind", kind); got != want {
+			t.Errorf("rejected{kind=%q} = %v, want %v", kind, got, want)
+		}
 	}
 }
 

@@ -251,8 +251,9 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 	}
 	slices.Sort(requested)
 	now := time.Now()
-	next := now.Add(time.Hour)
-	for _, w := range Wanted(cfg, requested) {
+	wants := Wanted(cfg, requested)
+	next := m.collect(ctx, term, cfg, view, wants, now, m.log)
+	for _, w := range wants {
 		if inflight[w.Main()] {
 			continue
 		}
@@ -274,7 +275,7 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 	if _, no := m.noARI.Load(caURL(cfg.ACME)); no {
 		return next
 	}
-	for _, w := range Wanted(cfg, requested) {
+	for _, w := range wants {
 		e := view.Certs[w.Main()]
 		if e == nil || e.Record == nil || inflight[w.Main()] || e.Record.CA != caURL(cfg.ACME) {
 			continue

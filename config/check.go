@@ -191,3 +191,8 @@ func orList(items []string) string {
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
+
+// CheckHostname reports whether name is a fully qualified DNS name in
+// ASCII that a certificate can be ordered for (no IP address, no
+// wildcard). It checks names from outside, such as TLS server names.
+func CheckHostname(name string) error { return checkHostname(name, false) }

@@ -18,8 +18,15 @@ import (
 // certificates and challenge answers from, and the manager that orders
 // while the replica leads.
 type certs struct {
-	cache   *acme.Cache
-	manager *acme.Manager
+	cache    *acme.Cache
+	manager  *acme.Manager
+	onDemand *acme.OnDemand
+}
+
+// setConfig hands a new configuration to the manager and on-demand TLS.
+func (c *certs) setConfig(cfg *config.Config) {
+	c.manager.SetConfig(cfg)
+	c.onDemand.SetConfig(cfg)
 }
 
 // newCerts builds the ACME side when the configuration has an [acme]
@@ -58,8 +65,13 @@ func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, 
 	if err != nil {
 		return nil, err
 	}
-	mgr.SetConfig(cfg)
-	return &certs{cache: cache, manager: mgr}, nil
+	od, err := acme.NewOnDemand(acme.OnDemandConfig{Cache: cache, Store: st, Keys: keys, Node: cl.node, Logger: lg})
+	if err != nil {
+		return nil, err
+	}
+	c := &certs{cache: cache, manager: mgr, onDemand: od}
+	c.setConfig(cfg)
+	return c, nil
 }
 
 // start runs the cache and the manager until stop is called.

@@ -108,7 +108,7 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 	extra := opsEndpoints(cfg, ops, rt, reg)
 	sc := router.ServersConfig{Config: cfg, Router: rt, Extra: extra, Logger: log, Metrics: metrics}
 	if cs != nil {
-		sc.Certs, sc.Challenges = cs.cache, cs.cache
+		sc.Certs, sc.Challenges = cs.onDemand, cs.cache
 	}
 	servers, err := router.Listen(sc)
 	if err != nil {
@@ -121,7 +121,7 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 			return
 		}
 		if cs != nil {
-			cs.manager.SetConfig(s.Config)
+			cs.setConfig(s.Config)
 		}
 	}
 	w, err := config.NewWatcher(wc)

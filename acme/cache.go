@@ -358,7 +358,7 @@ func (c *Cache) ChallengeCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 		c.metrics.challenge(kindTLSALPN01, resultMissing)
 		return nil, nil
 	}
-	cert, err := e.alpnCert()
+	cert, err := e.cert()
 	if err != nil {
 		c.metrics.challenge(kindTLSALPN01, resultMissing)
 		return nil, fmt.Errorf("acme: TLS-ALPN-01 certificate for %s: %w", name, err)
@@ -555,8 +555,6 @@ type challengeEntry struct {
 	cert func() (*tls.Certificate, error)
 }
 
-func (e *challengeEntry) alpnCert() (*tls.Certificate, error) { return e.cert() }
-
 // decodeChallenge decodes the challenge record kv of kind, stored under
 // name (a token for HTTP-01, a domain for TLS-ALPN-01).
 func decodeChallenge(kv kvstore.KV, kind, name string) (*challengeEntry, error) {
@@ -600,10 +598,12 @@ func (c *Cache) decodeCert(kv kvstore.KV, domain string) (*CertEntry, error) {
 			return nil, fmt.Errorf("certificate record: %w", err)
 		}
 	}
+	// The names served are the record's that the leaf covers: a record
+	// whose names and certificate disagree must not take over a name.
 	var names []string
 	for _, d := range rec.Domains {
 		n := normalize(d)
-		if n == "" || strings.Contains(strings.TrimPrefix(n, "*."), "*") || slices.Contains(names, n) {
+		if n == "" || slices.Contains(names, n) || !covers(pair.Leaf, n) {
 			continue
 		}
 		names = append(names, n)
@@ -615,6 +615,15 @@ func (c *Cache) decodeCert(kv kvstore.KV, domain string) (*CertEntry, error) {
 		Key: kv.Key, Revision: kv.Revision, Record: &kept, Pair: pair,
 		domain: domain, names: names, notAfter: pair.Leaf.NotAfter, sum: sha256.Sum256(kv.Value),
 	}, nil
+}
+
+// covers reports whether leaf is valid for name, a normalized DNS name or
+// wildcard.
+func covers(leaf *x509.Certificate, name string) bool {
+	if strings.HasPrefix(name, "*.") {
+		return !strings.Contains(name[2:], "*") && slices.ContainsFunc(leaf.DNSNames, func(d string) bool { return normalize(d) == name })
+	}
+	return !strings.Contains(name, "*") && leaf.VerifyHostname(name) == nil
 }
 
 // share replaces the intermediate certificates of e's chain with copies

@@ -377,10 +377,24 @@ func testCertificates(t *testing.T, s kvstore.Store) {
 		t.Fatal("Cert returns a deleted certificate")
 	}
 
+	// A record naming more than its certificate covers serves only what
+	// the certificate covers.
+	key := f.key(f.keys.Cert, "m.example.org")
+	certPEM, keyPEM, der := selfSigned(t, []string{"m.example.org"}, later)
+	sealed, err := f.kr.Seal(key, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wait(f.put(key, acme.CertRecord{Version: acme.RecordVersion, Domains: []string{"m.example.org", "n.example.org"},
+		Certificate: string(certPEM), PrivateKey: sealed}))
+	if !bytes.Equal(f.served("m.example.org"), der) || f.served("n.example.org") != nil {
+		t.Fatal("a name the certificate does not cover is served")
+	}
+
 	// The gauges count by expiry.
 	rev, _ = f.putCert([]string{"old.example.com"}, time.Now().Add(-time.Hour))
 	f.wait(rev)
-	for bucket, want := range map[string]float64{"expired": 1, "7d": 0, "30d": 0, "later": 2} {
+	for bucket, want := range map[string]float64{"expired": 1, "7d": 0, "30d": 0, "later": 3} {
 		if got := f.metric("tollgate_acme_certificates", "expires", bucket); got != want {
 			t.Errorf("certificates{expires=%q} = %v, want %v", bucket, got, want)
 		}

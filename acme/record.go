@@ -171,7 +171,7 @@ func (r *CertRecord) KeyPair(kr *Keyring, path string) (*tls.Certificate, error)
 	return &pair, nil
 }
 
-// parseChain returns the leaf of a PEM chain.
+// parseLeaf returns the leaf of a PEM chain.
 func parseLeaf(chain []byte) (*x509.Certificate, error) {
 	for {
 		var b *pem.Block

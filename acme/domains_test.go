@@ -1,0 +1,64 @@
+package acme_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/acme"
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+func TestWanted(t *testing.T) {
+	const routers = `
+[http.routers.site]
+rule = "Host(` + "`Example.COM`" + `) || Host(` + "`www.example.com`" + `) || Host(` + "`a.wild.example`" + `) || Host(` + "`10.0.0.1`" + `)"
+service = "s"
+  [http.routers.site.tls]
+
+[http.routers.plain]
+rule = "Host(` + "`plain.example.com`" + `)"
+service = "s"
+
+[http.routers.explicit]
+rule = "Host(` + "`ignored.example.com`" + `)"
+service = "s"
+  [http.routers.explicit.tls]
+  [[http.routers.explicit.tls.domains]]
+  main = "api.example.com"
+  sans = ["api2.example.com"]
+
+[http.services.s.loadBalancer]
+  [[http.services.s.loadBalancer.servers]]
+  url = "http://127.0.0.1:1"
+`
+	for _, tc := range []struct {
+		name     string
+		acme     string
+		onDemand []string
+		want     [][]string
+	}{
+		{"domains only", `[[acme.domains]]
+main = "example.com"
+sans = ["www.example.com"]`, nil, [][]string{{"example.com", "www.example.com"}, {"api.example.com", "api2.example.com"}}},
+		{"on host rule", "onHostRule = true", []string{"ondemand.example.net", "www.example.com"},
+			[][]string{{"api.example.com", "api2.example.com"}, {"example.com"}, {"www.example.com"}, {"a.wild.example"}, {"ondemand.example.net"}}},
+		{"wildcard covers", "onHostRule = true\n[[acme.domains]]\nmain = \"*.wild.example\"\n[acme.dnsChallenge]\nprovider = \"cloudflare\"", nil,
+			[][]string{{"*.wild.example"}, {"api.example.com", "api2.example.com"}, {"example.com"}, {"www.example.com"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := "[entryPoints.web]\naddress = \":80\"\n[entryPoints.websecure]\naddress = \":443\"\n  [entryPoints.websecure.http.tls]\n" +
+				"[acme]\ninsecurePlaintextKeys = true\n" + tc.acme + "\n  [acme.httpChallenge]\n  entryPoint = \"web\"\n" + routers
+			cfg, err := config.Parse("test.toml", []byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]string
+			for _, w := range acme.Wanted(cfg, tc.onDemand) {
+				got = append(got, w.Domains)
+			}
+			if !slices.EqualFunc(got, tc.want, slices.Equal) {
+				t.Fatalf("got  %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}

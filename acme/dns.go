@@ -22,8 +22,8 @@ func (m *Manager) setDNS(client *lego.Client, c *config.DNSChallenge) error {
 	if len(c.Resolvers) > 0 {
 		opts = append(opts, dns01.AddRecursiveNameservers(dns01.ParseNameservers(c.Resolvers)))
 	}
-	if d := c.DelayBeforeCheck.Std(); d > 0 {
-		opts = append(opts, dns01.PropagationWait(d, false))
+	if d := c.DelayBeforeCheck.Std(); d > 0 || c.DisablePropagationCheck {
+		opts = append(opts, dns01.PropagationWait(d, c.DisablePropagationCheck))
 	}
 	return client.Challenge.SetDNS01Provider(p, opts...)
 }

@@ -129,7 +129,7 @@ func reencryptOne(ctx context.Context, st kvstore.Store, kr *Keyring, dir string
 			res.Changes = append(res.Changes, change)
 			return nil
 		}
-		_, err = st.Apply(ctx, nil, kvstore.PutOp(kv.Key, b))
+		_, err = st.Apply(ctx, nil, kvstore.PutIfOp(kv.Key, b, kv.Revision))
 		switch {
 		case err == nil:
 			res.Checked++

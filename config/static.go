@@ -213,6 +213,10 @@ type DNSChallenge struct {
 	Resolvers []string `toml:"resolvers"`
 	// DelayBeforeCheck waits this long before checking propagation.
 	DelayBeforeCheck Duration `toml:"delayBeforeCheck"`
+	// DisablePropagationCheck skips checking that the TXT record is
+	// visible before the CA is asked to validate (after DelayBeforeCheck):
+	// for split-horizon DNS, or servers that answer no SOA queries.
+	DisablePropagationCheck bool `toml:"disablePropagationCheck"`
 }
 
 // Domain is one certificate: a main name and optional alternative names.

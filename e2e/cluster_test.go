@@ -54,6 +54,8 @@ type cluster struct {
 	replicas []*replica
 	// extra is appended to every replica's configuration.
 	extra string
+	// env is added to every replica's environment.
+	env []string
 }
 
 // replica is one tollgate process.
@@ -169,6 +171,7 @@ func (c *cluster) start() {
 		r.log = &testserver.Buffer{}
 		r.cmd = exec.Command(bin, "serve", "--config", r.configFile, "--node-id", r.id)
 		r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+		r.cmd.Env = append(os.Environ(), c.env...)
 		if err := r.cmd.Start(); err != nil {
 			c.t.Fatal(err)
 		}

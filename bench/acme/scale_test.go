@@ -100,7 +100,7 @@ func scale(t *testing.T, kind string) {
 		perRun = append(perRun, fmt.Sprintf("%.2fs %s/%s", d.Seconds(),
 			strings.TrimSuffix(mib(mem["VmRSS"]), " MiB"), mib(mem["VmHWM"])))
 		spotCheck(t, r, is, names, serials)
-		t.Logf("scale %s: run %d: ready %.2fs after start; VmRSS %s, VmHWM %s (RssAnon %s, RssFile %s); %d random names served with the stored serial and a valid chain",
+		t.Logf("scale %s run %d: ready %.2fs after start; VmRSS %s, VmHWM %s (RssAnon %s, RssFile %s); %d random names served with the stored serial and a valid chain",
 			kind, run, d.Seconds(), mib(mem["VmRSS"]), mib(mem["VmHWM"]), mib(mem["RssAnon"]), mib(mem["RssFile"]), spotChecks)
 		if run == runs {
 			time.Sleep(3 * time.Second)

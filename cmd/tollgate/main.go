@@ -50,6 +50,7 @@ Usage:
   tollgate serve       [--config FILE] [--kv URL] [--prefix P]
   tollgate storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]
   tollgate check       --config FILE
+  tollgate keys rotate [--config FILE] [--kv URL] [--prefix P] [--dry-run]
 
 Run "tollgate COMMAND -h" for a command's flags.
 
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = storeconfig(ctx, args[1:], stdout, stderr)
 	case "check":
 		err = check(args[1:], stdout, stderr)
+	case "keys":
+		err = keysCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

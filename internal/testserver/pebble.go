@@ -60,6 +60,8 @@ type Pebble struct {
 	proxy    *pebbleProxy
 	acmeAddr string // Pebble's ACME API, behind the proxy
 	mgmtAddr string // Pebble's management interface
+	dnsAddr  string // pebble-challtestsrv's DNS server
+	dnsMgmt  string // pebble-challtestsrv's management interface
 }
 
 // StartPebble starts pebble-challtestsrv and Pebble on free 127.0.0.1 ports
@@ -80,6 +82,7 @@ func StartPebble(t testing.TB, opts PebbleOptions) *Pebble {
 	addr := func(i int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])) }
 	p.acmeAddr, p.mgmtAddr = addr(0), addr(1)
 	dnsAddr, dnsMgmtAddr := addr(2), addr(3)
+	p.dnsAddr, p.dnsMgmt = dnsAddr, dnsMgmtAddr
 
 	launch(t, &Server{
 		name:    "pebble-challtestsrv",
@@ -153,6 +156,15 @@ func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
 	}
 	return pool
 }
+
+// DNSAddr is the host:port of the DNS server that answers for every name,
+// as Pebble and DNS-01 propagation checks should ask.
+func (p *Pebble) DNSAddr() string { return p.dnsAddr }
+
+// DNSManagement is the base URL of the DNS server's management API:
+// POST /set-txt {"host": FQDN, "value": V} adds a TXT record and
+// POST /clear-txt {"host": FQDN} removes it.
+func (p *Pebble) DNSManagement() string { return "http://" + p.dnsMgmt }
 
 // Orders reports how many new orders Pebble has created that named each
 // identifier (by value, as the client sent it). Requests Pebble refused,

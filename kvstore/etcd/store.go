@@ -285,20 +285,42 @@ func (s *Store) List(ctx context.Context, prefix string, opts ...kvstore.ReadOpt
 	if s.closed.Load() {
 		return kvstore.List{}, s.wrap(ctx, "list", prefix, kvstore.ErrClosed)
 	}
-	rctx, cancel := s.reqCtx(ctx)
-	defer cancel()
-	ropts := append(readOpts(opts), clientv3.WithPrefix(),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
-	resp, err := s.cli.Get(rctx, prefix, ropts...)
-	if err != nil {
-		return kvstore.List{}, s.wrap(ctx, "list", prefix, err)
+	// Pages of listPage keys, all read at the revision of the first, keep
+	// the client's peak memory near the size of the result instead of
+	// several times it (a response is buffered, decoded and copied).
+	var l kvstore.List
+	from, end := prefix, clientv3.GetPrefixRangeEnd(prefix)
+	if prefix == "" {
+		from, end = "\x00", "\x00"
 	}
-	l := kvstore.List{KVs: make([]kvstore.KV, 0, len(resp.Kvs)), Revision: resp.Header.Revision}
-	for _, kv := range resp.Kvs {
-		l.KVs = append(l.KVs, kvstore.KV{Key: string(kv.Key), Value: kv.Value, Revision: kv.ModRevision})
+	for {
+		ropts := append(readOpts(opts), clientv3.WithRange(end), clientv3.WithLimit(listPage),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+		if l.Revision != 0 {
+			ropts = append(ropts, clientv3.WithRev(l.Revision))
+		}
+		rctx, cancel := s.reqCtx(ctx)
+		resp, err := s.cli.Get(rctx, from, ropts...)
+		cancel()
+		if err != nil {
+			return kvstore.List{}, s.wrap(ctx, "list", prefix, err)
+		}
+		if l.Revision == 0 {
+			l.Revision = resp.Header.Revision
+			l.KVs = make([]kvstore.KV, 0, resp.Count)
+		}
+		for _, kv := range resp.Kvs {
+			l.KVs = append(l.KVs, kvstore.KV{Key: string(kv.Key), Value: kv.Value, Revision: kv.ModRevision})
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return l, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
-	return l, nil
 }
+
+// listPage is how many keys one List request reads.
+const listPage = 500
 
 func readOpts(opts []kvstore.ReadOption) []clientv3.OpOption {
 	if kvstore.IsStale(opts) {

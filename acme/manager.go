@@ -364,7 +364,7 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	renewal := prev != nil
 	log.Info("ordering certificate", "names", w.Domains, "source", w.Source)
 	start := time.Now()
-	rec, err := m.obtain(ctx, term, cfg.ACME, acct, w, certKey)
+	rec, err := m.obtain(ctx, term, cfg.ACME, acct, w, certKey, m.replaces(cfg.ACME, prev))
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Warn("order abandoned: leadership ended", "err", err)
@@ -389,7 +389,7 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 }
 
 // obtain runs one order with lego.
-func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME, acct *account, w Want, certKey string) (*CertRecord, error) {
+func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME, acct *account, w Want, certKey, replaces string) (*CertRecord, error) {
 	client, err := m.newClient(ctx, a, acct)
 	if err != nil {
 		return nil, err
@@ -409,7 +409,13 @@ func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME,
 			return nil, err
 		}
 	}
-	res, err := client.Certificate.Obtain(certificate.ObtainRequest{Domains: w.Domains, Bundle: true})
+	res, err := client.Certificate.Obtain(certificate.ObtainRequest{Domains: w.Domains, Bundle: true, ReplacesCertID: replaces})
+	if err != nil && replaces != "" && ctx.Err() == nil {
+		// The CA may refuse to replace a certificate twice, as when a
+		// leader died after ordering the replacement: order afresh.
+		m.log.Info("renewal as a replacement refused; ordering without it", "domain", w.Main(), "err", err)
+		res, err = client.Certificate.Obtain(certificate.ObtainRequest{Domains: w.Domains, Bundle: true})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -440,6 +446,27 @@ func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME,
 		Node: m.cfg.Node, Token: term.Token(), Written: time.Now().UTC(),
 		Certificate: string(res.Certificate), PrivateKey: sealed,
 	}, nil
+}
+
+// replaces names the certificate a renewal replaces, for CAs with ARI
+// (RFC 9773, which exempts such orders from some rate limits); "" when
+// there is none.
+func (m *Manager) replaces(a *config.ACME, prev *CertRecord) string {
+	if prev == nil || prev.CA != caURL(a) {
+		return ""
+	}
+	if _, no := m.noARI.Load(caURL(a)); no {
+		return ""
+	}
+	leaf, err := parseLeaf([]byte(prev.Certificate))
+	if err != nil {
+		return ""
+	}
+	id, err := certificate.MakeARICertID(leaf)
+	if err != nil {
+		return ""
+	}
+	return id
 }
 
 // failed records a failed order: the failure count, the error and when

@@ -57,7 +57,6 @@ type ARIState struct {
 	CheckAgain     time.Time `json:"checkAgain"`
 	ExplanationURL string    `json:"explanationURL,omitempty"`
 	CheckedAt      time.Time `json:"checkedAt"`
-	ReplacedCertID string    `json:"-"`
 }
 
 // AccountRecord is an ACME account as stored at acme/accounts/<ca>/<email>.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,6 +203,10 @@ func (c *Cache) Run(ctx context.Context) error {
 				select {
 				case <-c.ready:
 				default:
+					// Decoding every record left garbage several times
+					// the size of what is kept; give it back before
+					// this replica reports ready, once.
+					debug.FreeOSMemory()
 					close(c.ready)
 				}
 			}

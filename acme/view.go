@@ -66,7 +66,7 @@ type CertEntry struct {
 	// Record is the decoded record without its PEM chain and without the
 	// sealed key's data (its algorithm and key id stay, for NeedsReseal).
 	Record *CertRecord
-	// Pair is the certificate as served, its leaf parsed.
+	// Pair is the certificate as served; its Leaf is not kept.
 	Pair *tls.Certificate
 
 	domain   string            // the main domain: the key's last segment
@@ -155,9 +155,13 @@ func (c *Cache) decodeCert(kv kvstore.KV, domain string) (*CertEntry, error) {
 	kept := *rec
 	kept.Certificate = ""
 	kept.PrivateKey = Sealed{Alg: rec.PrivateKey.Alg, KeyID: rec.PrivateKey.KeyID}
+	notAfter := pair.Leaf.NotAfter
+	// Serving needs only the DER chain and the key; the parsed leaf is
+	// more than half of what a held certificate costs.
+	pair.Leaf = nil
 	return &CertEntry{
 		Key: kv.Key, Revision: kv.Revision, Record: &kept, Pair: pair,
-		domain: domain, names: names, notAfter: pair.Leaf.NotAfter, sum: sha256.Sum256(kv.Value),
+		domain: domain, names: names, notAfter: notAfter, sum: sha256.Sum256(kv.Value),
 	}, nil
 }
 

@@ -15,7 +15,9 @@
 # Environment: BACKEND (stores to run on, comma-separated: file, etcd,
 # consul; default every one a benchmark supports — propagation needs a
 # network store), ONLY (propagation or scale; both when empty), TRIALS,
-# CERTS, RUNS, LOG (the full log; default a new temporary file). Needs `make
+# CERTS, RUNS, LOG (the full log; default a new temporary file), REPLICA_ENV
+# (NAME=VALUE settings added to the replicas' environment, such as
+# "GODEBUG=gctrace=1 GOGC=50", to see where their memory goes). Needs `make
 # testdeps`. Prints the figure lines of the run; exits non-zero when a
 # benchmark failed (a target missed is marked MISSED, not a failure).
 set -euo pipefail
@@ -58,10 +60,11 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
 [[ -z $(git status --porcelain -- . ':!bench' 2>/dev/null || true) ]] || rev+=" + uncommitted changes"
 
 echo "## tollgate ACME bench (bench/acme.sh), $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "$(go version | cut -d' ' -f3-); tollgate $rev; $(nproc --all) cores: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(go version | cut -d' ' -f3-); tollgate $rev${REPLICA_ENV:+ with $REPLICA_ENV}; $(nproc --all) cores: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 
 status=0
 TOLLGATE_ACME_BENCH=1 TOLLGATE_BIN="$tmp/tollgate" TOLLGATE_ACME_BACKENDS="${BACKEND:-}" \
+  TOLLGATE_REPLICA_ENV="${REPLICA_ENV:-}" \
   TOLLGATE_ACME_TRIALS="$trials" TOLLGATE_ACME_CERTS="$certs" TOLLGATE_ACME_RUNS="$runs" \
   TOLLGATE_CLK_TCK="$(getconf CLK_TCK)" \
   go test -count=1 -run "$run" -v -timeout 90m ./bench/acme >>"$log" 2>&1 || status=$?

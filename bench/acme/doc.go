@@ -10,6 +10,8 @@
 //     time from process start until /ready answers 200 (the certificate
 //     cache holds every record), its resident memory then, and a
 //     handshake check of random names.
+//   - BenchmarkCacheLoad: the same load in this process, an acme.Cache on
+//     the store until Ready, for the heap it keeps and profiles.
 //
 // The tests start real stores with internal/testserver (built by `make
 // testdeps`) and run the tollgate binary named by TOLLGATE_BIN, or one

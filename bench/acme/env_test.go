@@ -63,6 +63,10 @@ const (
 	// envClkTck is the kernel's USER_HZ, the unit of /proc/PID/stat's
 	// times (getconf CLK_TCK; default 100).
 	envClkTck = "TOLLGATE_CLK_TCK"
+	// envReplicaEnv is added to the replicas' environment: space-separated
+	// NAME=VALUE settings such as GOGC=50 or GODEBUG=gctrace=1, for
+	// finding where their time and memory go.
+	envReplicaEnv = "TOLLGATE_REPLICA_ENV"
 )
 
 // prefix is the replicas' configuration prefix in the store.
@@ -72,14 +76,14 @@ const prefix = "bench"
 // listens there, and with no domains configured no order is placed.
 const caServer = "https://127.0.0.1:1/dir"
 
-func enabled(t *testing.T) {
+func enabled(t testing.TB) {
 	t.Helper()
 	if os.Getenv(envEnable) != "1" {
 		t.Skipf("a benchmark: run bench/acme.sh, or set %s=1", envEnable)
 	}
 }
 
-func envInt(t *testing.T, name string, def int) int {
+func envInt(t testing.TB, name string, def int) int {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
@@ -94,7 +98,7 @@ func envInt(t *testing.T, name string, def int) int {
 
 // backends returns the stores to run on: those of envBackends that the
 // benchmark supports, else every supported one.
-func backends(t *testing.T, supported ...string) []string {
+func backends(t testing.TB, supported ...string) []string {
 	t.Helper()
 	list := os.Getenv(envBackends)
 	if list == "" {
@@ -116,7 +120,7 @@ func backends(t *testing.T, supported ...string) []string {
 
 // startStore starts the store server of kind and returns its endpoint.
 // The embedded store is a file, which only one process may open at a time.
-func startStore(t *testing.T, kind string) string {
+func startStore(t testing.TB, kind string) string {
 	t.Helper()
 	switch kind {
 	case "etcd":
@@ -127,7 +131,7 @@ func startStore(t *testing.T, kind string) string {
 	return "file:" + filepath.Join(t.TempDir(), "state.db")
 }
 
-func openStore(t *testing.T, endpoint string) kvstore.Store {
+func openStore(t testing.TB, endpoint string) kvstore.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -155,7 +159,7 @@ var tollgateBinary = sync.OnceValues(func() (string, error) {
 	return path, nil
 })
 
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	p, err := tollgateBinary()
 	if err != nil {
@@ -167,7 +171,7 @@ func binary(t *testing.T) string {
 // newKeyring writes a new random encryption key to a file, as an operator
 // would, and returns the file and the keyring read from the same text.
 // The key is never logged.
-func newKeyring(t *testing.T) (string, *acme.Keyring) {
+func newKeyring(t testing.TB) (string, *acme.Keyring) {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -199,7 +203,7 @@ type issuer struct {
 	interPEM []byte
 }
 
-func newIssuer(t *testing.T, kr *acme.Keyring) *issuer {
+func newIssuer(t testing.TB, kr *acme.Keyring) *issuer {
 	t.Helper()
 	rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -358,7 +362,7 @@ func (is *issuer) record(storeKey string, names []string, w writer) ([]byte, str
 }
 
 // leaderOf waits until a replica leads and returns it as a record's writer.
-func leaderOf(t *testing.T, st kvstore.Store) writer {
+func leaderOf(t testing.TB, st kvstore.Store) writer {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -381,7 +385,7 @@ func leaderOf(t *testing.T, st kvstore.Store) writer {
 // putAll writes ops in as few batches as the store's limits allow (at
 // most 90 % of its transaction size, MaxTxnOps operations) and returns the
 // number of batches.
-func putAll(t *testing.T, st kvstore.Store, ops []kvstore.Op) int {
+func putAll(t testing.TB, st kvstore.Store, ops []kvstore.Op) int {
 	t.Helper()
 	lim := st.Limits()
 	budget := lim.MaxTxnBytes * 9 / 10
@@ -495,6 +499,7 @@ encryptionKeyFile = %q
 	}
 	r.cmd = exec.Command(bin, "serve", "--config", cfgFile, "--node-id", id)
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	r.cmd.Env = append(os.Environ(), strings.Fields(os.Getenv(envReplicaEnv))...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	r.started = time.Now()
 	if err := r.cmd.Start(); err != nil {
@@ -559,6 +564,22 @@ func (r *replica) stop(t *testing.T) {
 	}
 }
 
+// gcTrace summarizes the GODEBUG=gctrace=1 lines of the replica's log:
+// how many collections ran and the last ones; "" without such lines.
+func (r *replica) gcTrace(last int) string {
+	b, _ := os.ReadFile(r.logPath)
+	var gcs []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.HasPrefix(line, "gc ") && strings.Contains(line, " MB, ") {
+			gcs = append(gcs, line)
+		}
+	}
+	if len(gcs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d GCs; the last:\n%s", len(gcs), strings.Join(gcs[max(len(gcs)-last, 0):], "\n"))
+}
+
 func (r *replica) logTail(n int) string {
 	b, _ := os.ReadFile(r.logPath)
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
@@ -593,7 +614,7 @@ func cpuTicks(pid int) (int64, error) {
 }
 
 // ticksPerSecond is USER_HZ.
-func ticksPerSecond(t *testing.T) float64 {
+func ticksPerSecond(t testing.TB) float64 {
 	return float64(envInt(t, envClkTck, 100))
 }
 
@@ -614,6 +635,33 @@ func memStatus(pid int) (map[string]int64, error) {
 		if len(f) == 2 && f[1] == "kB" {
 			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
 				out[name] = n
+			}
+		}
+	}
+	return out, nil
+}
+
+// rssByFile returns the resident kB of each file pid maps (its binary,
+// the embedded store's file), from /proc/PID/smaps.
+func rssByFile(pid int) (map[string]int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	path := ""
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			// A mapping's header: address perms offset dev inode [path].
+			path = ""
+			if len(f) >= 6 && strings.HasPrefix(f[5], "/") {
+				path = f[5]
+			}
+		case len(f) == 3 && f[0] == "Rss:" && path != "":
+			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				out[path] += n
 			}
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -44,37 +46,8 @@ func scale(t *testing.T, kind string) {
 	// The records say a leader r1 in its first term wrote them.
 	w := writer{node: "r1", token: 1}
 
-	names := make([]string, n)
-	serials := make([]string, n)
-	ops := make([]kvstore.Op, n)
-	start := time.Now()
-	err := parallel(n, func(i int) error {
-		names[i] = fmt.Sprintf("site-%05d.bench.test", i)
-		key, err := keys.Cert(names[i])
-		if err != nil {
-			return err
-		}
-		val, serial, err := is.record(key, []string{names[i], "www." + names[i]}, w)
-		if err != nil {
-			return err
-		}
-		ops[i], serials[i] = kvstore.PutOp(key, val), serial
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	made := time.Since(start)
-	total := 0
-	for _, op := range ops {
-		total += len(op.Value)
-	}
 	st := openStore(t, endpoint)
-	start = time.Now()
-	batches := putAll(t, st, ops)
-	t.Logf("scale %s: %d records of %d bytes on average (%.1f MB) made in %v, written in %d batches in %v",
-		kind, n, total/n, float64(total)/1e6, made.Round(time.Millisecond), batches, time.Since(start).Round(time.Millisecond))
-	ops = nil
+	names, serials := seed(t, kind, st, is, keys, n, w)
 	if kind == "file" {
 		// Only one process may open the embedded store.
 		if err := st.Close(); err != nil {
@@ -100,8 +73,12 @@ func scale(t *testing.T, kind string) {
 		perRun = append(perRun, fmt.Sprintf("%.2fs %s/%s", d.Seconds(),
 			strings.TrimSuffix(mib(mem["VmRSS"]), " MiB"), mib(mem["VmHWM"])))
 		spotCheck(t, r, is, names, serials)
-		t.Logf("scale %s run %d: ready %.2fs after start; VmRSS %s, VmHWM %s (RssAnon %s, RssFile %s); %d random names served with the stored serial and a valid chain",
-			kind, run, d.Seconds(), mib(mem["VmRSS"]), mib(mem["VmHWM"]), mib(mem["RssAnon"]), mib(mem["RssFile"]), spotChecks)
+		if gc := r.gcTrace(4); gc != "" {
+			t.Logf("scale %s run %d: replica's %s", kind, run, gc)
+		}
+		t.Logf("scale %s run %d: ready %.2fs after start; VmRSS %s, VmHWM %s (RssAnon %s, RssFile %s: %s); %d random names served with the stored serial and a valid chain",
+			kind, run, d.Seconds(), mib(mem["VmRSS"]), mib(mem["VmHWM"]), mib(mem["RssAnon"]), mib(mem["RssFile"]),
+			fileRSS(r), spotChecks)
 		if run == runs {
 			time.Sleep(3 * time.Second)
 			if later, err := memStatus(r.pid()); err == nil {
@@ -124,6 +101,59 @@ func scale(t *testing.T, kind string) {
 		kind, n, median(ready).Seconds(), mib(median(rss)), mib(median(hwm)),
 		readyTarget, verdict(median(ready) <= readyTarget), mib(rssTargetKB), verdict(median(rss) <= rssTargetKB),
 		strings.Join(perRun, ", "))
+}
+
+// fileRSS says how much of r's resident memory is its binary's pages and
+// those of other files of at least 1 MiB (the embedded store's file, which
+// bbolt maps).
+func fileRSS(r *replica) string {
+	files, err := rssByFile(r.pid())
+	if err != nil {
+		return err.Error()
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", r.pid()))
+	out := fmt.Sprintf("binary %s", mib(files[exe]))
+	for path, kb := range files {
+		if path != exe && kb >= 1024 {
+			out += fmt.Sprintf(", %s %s", filepath.Base(path), mib(kb))
+		}
+	}
+	return out
+}
+
+// seed stores n certificate records made by is for made-up names, each
+// with its www. name, and returns the names and serials.
+func seed(t testing.TB, kind string, st kvstore.Store, is *issuer, keys acme.Keys, n int, w writer) (names, serials []string) {
+	t.Helper()
+	names, serials = make([]string, n), make([]string, n)
+	ops := make([]kvstore.Op, n)
+	start := time.Now()
+	err := parallel(n, func(i int) error {
+		names[i] = fmt.Sprintf("site-%05d.bench.test", i)
+		key, err := keys.Cert(names[i])
+		if err != nil {
+			return err
+		}
+		val, serial, err := is.record(key, []string{names[i], "www." + names[i]}, w)
+		if err != nil {
+			return err
+		}
+		ops[i], serials[i] = kvstore.PutOp(key, val), serial
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := time.Since(start)
+	total := 0
+	for _, op := range ops {
+		total += len(op.Value)
+	}
+	start = time.Now()
+	batches := putAll(t, st, ops)
+	t.Logf("scale %s: %d records of %d bytes on average (%.1f MB) made in %v, written in %d batches in %v",
+		kind, n, total/n, float64(total)/1e6, made.Round(time.Millisecond), batches, time.Since(start).Round(time.Millisecond))
+	return names, serials
 }
 
 // spotCheck verifies that r serves random names, main or www., with the

@@ -70,7 +70,9 @@ type watcher struct {
 	ch      chan kvstore.Event
 
 	index uint64 // index of the last answer; 0 before the first
-	state map[string]kvstore.KV
+	// state is the revision of every key of the last answer: all that
+	// telling changes apart needs, without holding every value.
+	state map[string]int64
 }
 
 // run sends the events of the first poll (or retries it after err), then
@@ -154,9 +156,9 @@ func (w *watcher) events(kvs []kvstore.KV, idx uint64) []kvstore.Event {
 		evs = diff(w.state, kvs, idx)
 	}
 	w.index = idx
-	w.state = make(map[string]kvstore.KV, len(kvs))
+	w.state = make(map[string]int64, len(kvs))
 	for _, kv := range kvs {
-		w.state[kv.Key] = kv
+		w.state[kv.Key] = kv.Revision
 	}
 	return evs
 }
@@ -167,12 +169,12 @@ func resync(kvs []kvstore.KV, idx uint64) []kvstore.Event {
 
 // diff returns the events leading from old to kvs, the state at idx: puts
 // in revision order, then deletes at idx.
-func diff(old map[string]kvstore.KV, kvs []kvstore.KV, idx uint64) []kvstore.Event {
+func diff(old map[string]int64, kvs []kvstore.KV, idx uint64) []kvstore.Event {
 	var evs []kvstore.Event
 	present := make(map[string]bool, len(kvs))
 	for _, kv := range kvs {
 		present[kv.Key] = true
-		if o, ok := old[kv.Key]; !ok || o.Revision != kv.Revision {
+		if o, ok := old[kv.Key]; !ok || o != kv.Revision {
 			evs = append(evs, kvstore.Event{Type: kvstore.EventPut, KV: kv, Revision: kv.Revision})
 		}
 	}

@@ -162,8 +162,23 @@ func (m *Manager) Run(ctx context.Context) error {
 	return nil
 }
 
-// result is what an order worker reports.
-type result struct{ main string }
+// result is what an order worker reports: the certificate's main name
+// and, when the worker placed no order, when to plan it again at the
+// earliest (so that a view that disagrees with the store does not make
+// the planner spin).
+type result struct {
+	main string
+	hold time.Time
+	ari  bool // a renewal-information check, held apart from orders
+}
+
+// heldKey is the key in the held map of main's orders or ARI checks.
+func heldKey(main string, ari bool) string {
+	if ari {
+		return "ari " + main
+	}
+	return main
+}
 
 // lead plans and places orders until the term ends or runCtx is done;
 // every worker has stopped when it returns.
@@ -184,6 +199,7 @@ func (m *Manager) lead(runCtx context.Context, term *leader.Term) {
 	defer wg.Wait()
 	done := make(chan result, 64) // at most 64 orders run at once
 	inflight := map[string]bool{}
+	held := map[string]time.Time{}
 	// Re-plan whenever the shared state changes (on-demand requests,
 	// records written by operators).
 	wg.Go(func() { m.follow(ctx) })
@@ -213,7 +229,7 @@ func (m *Manager) lead(runCtx context.Context, term *leader.Term) {
 				}
 			}
 			if acct != nil {
-				next = m.plan(ctx, term, cfg, acct, inflight, done, &wg)
+				next = m.plan(ctx, term, cfg, acct, inflight, held, done, &wg)
 			}
 		}
 		timer.Reset(time.Until(next))
@@ -224,6 +240,11 @@ func (m *Manager) lead(runCtx context.Context, term *leader.Term) {
 		case <-m.wake:
 		case r := <-done:
 			delete(inflight, r.main)
+			if k := heldKey(r.main, r.ari); r.hold.IsZero() {
+				delete(held, k)
+			} else {
+				held[k] = r.hold
+			}
 		case <-timer.C:
 		}
 	}
@@ -243,7 +264,7 @@ func (m *Manager) follow(ctx context.Context) {
 // plan starts an order for every wanted certificate that is due and not
 // in flight, as far as workers are free, and returns when to plan again.
 func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Config, acct *account,
-	inflight map[string]bool, done chan<- result, wg *sync.WaitGroup) time.Time {
+	inflight map[string]bool, held map[string]time.Time, done chan<- result, wg *sync.WaitGroup) time.Time {
 	view := m.cfg.Cache.Snapshot()
 	requested := make([]string, 0, len(view.Requests))
 	for name := range view.Requests {
@@ -257,6 +278,10 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 		if inflight[w.Main()] {
 			continue
 		}
+		if h, ok := held[w.Main()]; ok && now.Before(h) {
+			next = minTime(next, h)
+			continue
+		}
 		at, why := m.due(view, w, now)
 		if at.After(now) {
 			next = minTime(next, at)
@@ -267,8 +292,7 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 		}
 		inflight[w.Main()] = true
 		wg.Go(func() {
-			m.order(ctx, term, cfg, acct, w, why)
-			done <- result{main: w.Main()}
+			done <- result{main: w.Main(), hold: m.order(ctx, term, cfg, acct, w, why)}
 		})
 	}
 	// Renewal windows, with whatever workers are left.
@@ -284,13 +308,19 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 			next = minTime(next, e.Record.ARI.CheckAgain)
 			continue
 		}
+		if h, ok := held[heldKey(w.Main(), true)]; ok && now.Before(h) {
+			next = minTime(next, h)
+			continue
+		}
 		if len(inflight) >= cmp.Or(cfg.ACME.ConcurrentOrders, m.cfg.Workers) {
 			break
 		}
 		inflight[w.Main()] = true
 		wg.Go(func() {
 			m.refreshARI(ctx, term, cfg.ACME, acct, w.Main(), m.log)
-			done <- result{main: w.Main()}
+			// Whatever came of it, the next check is a minute away at
+			// least: the view may not show the stored answer yet.
+			done <- result{main: w.Main(), ari: true, hold: time.Now().Add(time.Minute)}
 		})
 	}
 	return next
@@ -316,23 +346,27 @@ func (m *Manager) due(view *View, w Want, now time.Time) (time.Time, string) {
 	return at, why
 }
 
-// renewAt is when to renew r: the moment chosen in the CA's ARI window,
-// else when a third of its lifetime remains.
+// renewAt is when to renew r: when a third of its lifetime remains, or
+// earlier at the moment chosen in the CA's ARI window (a window that
+// reaches up to expiry, or past, is not followed to its end).
 func renewAt(r *CertRecord) time.Time {
-	if r.ARI != nil && !r.ARI.RenewAt.IsZero() {
+	at := r.NotAfter.Add(-r.NotAfter.Sub(r.NotBefore) / 3)
+	if r.ARI != nil && !r.ARI.RenewAt.IsZero() && r.ARI.RenewAt.Before(at) {
 		return r.ARI.RenewAt
 	}
-	return r.NotAfter.Add(-r.NotAfter.Sub(r.NotBefore) / 3)
+	return at
 }
 
-// order obtains w and stores it, or records the failure.
-func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Config, acct *account, w Want, why string) {
+// order obtains w and stores it, or records the failure. When it places
+// no order it returns when to consider w again; else the zero time.
+func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Config, acct *account, w Want, why string) time.Time {
+	skip, retry := time.Now().Add(time.Minute), time.Now().Add(10*time.Second)
 	log := m.log.With("domain", w.Main(), "reason", why)
 	keys := m.cfg.Keys
 	certKey, err := keys.Cert(w.Main())
 	if err != nil {
 		log.Error("certificate not ordered", "err", err)
-		return
+		return time.Now().Add(time.Hour)
 	}
 	orderKey, _ := keys.Order(w.Main())
 	stateKey, _ := keys.State(w.Main())
@@ -342,24 +376,24 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	var prev *CertRecord
 	if kv, err := m.cfg.Store.Get(ctx, certKey); err == nil {
 		if prev, err = DecodeCert(kv.Value); err == nil && sameNames(prev.Domains, w.Domains) && renewAt(prev).After(time.Now()) {
-			return
+			return skip // stored already; this replica's view lags or rejects it
 		}
 	} else if !errors.Is(err, kvstore.ErrNotFound) {
 		log.Warn("certificate not ordered: store unavailable", "err", err)
-		return
+		return retry
 	}
 	var state DomainState
 	if kv, err := m.cfg.Store.Get(ctx, stateKey); err == nil {
 		_ = decodeJSON(kv.Value, &state)
 		if state.GaveUp || state.NextAttempt.After(time.Now()) {
-			return
+			return skip
 		}
 	}
 
 	ord, _ := json.Marshal(OrderRecord{Domains: w.Domains, Node: m.cfg.Node, Token: term.Token(), Started: time.Now().UTC()})
 	if _, err := term.Apply(ctx, kvstore.PutOp(orderKey, ord)); err != nil {
 		log.Warn("certificate not ordered", "err", err)
-		return
+		return retry
 	}
 	renewal := prev != nil
 	log.Info("ordering certificate", "names", w.Domains, "source", w.Source)
@@ -368,17 +402,17 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Warn("order abandoned: leadership ended", "err", err)
-			return
+			return retry
 		}
 		m.cfg.Metrics.OrderDone(renewal, err)
 		m.failed(ctx, term, log, w, state, stateKey, orderKey, err)
-		return
+		return time.Time{}
 	}
 	b, _ := json.MarshalIndent(rec, "", "  ")
 	rev, err := term.Apply(ctx, kvstore.PutOp(certKey, b), kvstore.DeleteOp(orderKey), kvstore.DeleteOp(stateKey))
 	if err != nil {
 		log.Error("certificate obtained but not stored; it will be ordered again", "err", err)
-		return
+		return retry
 	}
 	m.cfg.Metrics.OrderDone(renewal, nil)
 	log.Info("certificate stored", "serial", rec.Serial, "not_after", rec.NotAfter, "took", time.Since(start).Round(time.Millisecond))
@@ -386,6 +420,7 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_ = m.cfg.Cache.WaitRevision(wctx, rev)
 	cancel()
+	return time.Time{}
 }
 
 // obtain runs one order with lego.

@@ -31,9 +31,10 @@ type CacheConfig struct {
 	// and reports the certificates held. Nil means no metrics.
 	Metrics *Metrics
 	// OnApplied, when set, is called with the store revision up to which
-	// the cache has applied everything under Keys.Prefix(), each time that
-	// revision changes (the replica reports it in the node registry). It is
-	// called from Run's goroutine and must not block.
+	// the cache has applied every change to the challenge answers, each
+	// time that revision changes (the replica reports it in the node
+	// registry, and the leader waits for it before asking the CA to
+	// validate). It is called from Run's goroutine and must not block.
 	OnApplied func(rev int64)
 	// MissTimeout bounds the consistent store read made when a challenge
 	// is asked for that is not in memory while an order for the name is in
@@ -63,7 +64,7 @@ const maxEventBatch = 1024
 const challengePath = "/.well-known/acme-challenge/"
 
 // Cache is every replica's in-memory copy of the ACME state: it follows
-// the store with one watch and serves certificates and challenge answers
+// the store with a watch per folder (see Run) and serves certificates and challenge answers
 // from memory. Handshakes and HTTP-01 requests only load an immutable
 // View; each batch of watch events builds the next View copy-on-write,
 // decoding only the records that changed.
@@ -88,9 +89,12 @@ type Cache struct {
 	// nanoseconds); 0 before the first.
 	lastSync atomic.Int64
 
-	mu      sync.Mutex
-	rev     int64         // the confirmed revision
-	changed chan struct{} // closed and replaced when rev changes
+	prefixes []string // watched, one watch each
+
+	mu        sync.Mutex
+	confirmed []int64       // by watch: the confirmed revision; nil before the first publish
+	reported  int64         // the challenge watch's, as last reported
+	changed   chan struct{} // closed and replaced at each publish
 
 	// intern shares the intermediate certificates of the chains, which
 	// thousands of certificates have in common. Only Run's goroutine uses
@@ -125,6 +129,7 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 	c := &Cache{
 		store:       cfg.Store,
 		keys:        cfg.Keys,
+		prefixes:    cfg.Keys.watchedPrefixes(),
 		keyring:     cfg.Keyring,
 		log:         log,
 		metrics:     cfg.Metrics,
@@ -141,65 +146,112 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 	return c, nil
 }
 
-// Run follows Keys.Prefix() from revision 0 (the first event is a Resync
-// of the whole state) until ctx is done, and then returns nil. It returns
-// an error when the watch cannot start or ends because the store was
-// closed. Only one Run may be active at a time.
+// watchedPrefixes are the prefixes a Cache follows, each with its own
+// watch: the challenge answers first (their position is the one reported
+// through OnApplied), the small folders that change while orders run,
+// then the certificate shards. Accounts are not followed: only the leader
+// reads them. With Consul, whose watch responses carry the whole state
+// under their prefix, a change to one certificate then costs a fetch of
+// its shard rather than of every record.
+func (k Keys) watchedPrefixes() []string {
+	out := []string{
+		k.Root + "/" + dirChallenges + "/",
+		k.Root + "/" + dirOrders + "/",
+		k.Root + "/" + dirState + "/",
+		k.Root + "/" + dirRequests + "/",
+	}
+	return append(out, k.certPrefixes()...)
+}
+
+// challengeWatch is the index in watchedPrefixes of the challenge answers.
+const challengeWatch = 0
+
+// watchEvent is an event of the watch of prefix index w; closed reports
+// that the watch's channel closed, err that the watch did not start.
+type watchEvent struct {
+	w      int
+	ev     kvstore.Event
+	closed bool
+	err    error
+}
+
+// watchPos is where one watch stands.
+type watchPos struct {
+	// applied is the highest revision received; confirmed the one up to
+	// which every event is known to have been received.
+	applied, confirmed int64
+	resynced           bool
+}
+
+// Run follows the ACME state, one watch per prefix (see
+// watchedPrefixes), each from revision 0 (its first event is a Resync of
+// its whole state), until ctx is done, and then returns nil. It returns an
+// error when a watch cannot start or ends because the store was closed.
+// Only one Run may be active at a time.
 func (c *Cache) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("acme cache: already running")
 	}
 	defer c.running.Store(false)
-	events, err := c.store.Watch(ctx, c.keys.Prefix(), 0)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("acme cache: watch %s: %w", c.keys.Prefix(), err)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: every forwarder has drained its watch
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	merged := make(chan watchEvent, 64)
+	// The watches start at once: each takes its first listing (with
+	// Consul, before Watch returns) while the others do.
+	for i, prefix := range c.prefixes {
+		wg.Go(func() { c.forward(ctx, i, prefix, merged) })
 	}
-	// The watch goroutine closes events once ctx is done; wait for it.
-	defer func() {
-		for range events {
-		}
-	}()
 
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
-	// applied is the highest revision received; confirmed the one up to
-	// which every event is known to have been received.
-	var applied, confirmed int64
-	batch := make([]kvstore.Event, 0, 16)
+	pos := make([]watchPos, len(c.prefixes))
+	resynced := 0
+	batch := make([]watchEvent, 0, 16)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-settle.C:
-			confirmed = applied
-			c.publish(c.view.Load(), confirmed)
-		case ev, ok := <-events:
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("acme cache: watch %s ended: %w", c.keys.Prefix(), kvstore.ErrClosed)
+			for i := range pos {
+				pos[i].confirmed = pos[i].applied
 			}
-			batch = pending(events, append(batch, ev))
-			resynced := false
-			for _, ev := range batch {
+			c.publish(c.view.Load(), pos)
+		case ev := <-merged:
+			batch = pendingEvents(merged, append(batch, ev))
+			for _, e := range batch {
+				if e.err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("acme cache: watch %s: %w", c.prefixes[e.w], e.err)
+				}
+				if e.closed {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("acme cache: watch %s ended: %w", c.prefixes[e.w], kvstore.ErrClosed)
+				}
+				p := &pos[e.w]
 				switch {
-				case ev.Type == kvstore.EventResync:
-					applied, confirmed, resynced = ev.Revision, ev.Revision, true
-				case ev.Revision > applied:
-					confirmed, applied = applied, ev.Revision
+				case e.ev.Type == kvstore.EventResync:
+					p.applied, p.confirmed = e.ev.Revision, e.ev.Revision
+					if !p.resynced {
+						p.resynced = true
+						resynced++
+					}
+				case e.ev.Revision > p.applied:
+					p.confirmed, p.applied = p.applied, e.ev.Revision
 				}
 			}
 			v := c.applyEvents(c.view.Load(), batch)
 			clear(batch) // a Resync's snapshot can be large
 			batch = batch[:0]
 			c.lastSync.Store(time.Now().UnixNano())
-			c.publish(v, confirmed)
-			if resynced {
+			c.publish(v, pos)
+			if resynced == len(pos) {
 				select {
 				case <-c.ready:
 				default:
@@ -210,7 +262,11 @@ func (c *Cache) Run(ctx context.Context) error {
 					close(c.ready)
 				}
 			}
-			if applied != confirmed {
+			unsettled := false
+			for _, p := range pos {
+				unsettled = unsettled || p.applied != p.confirmed
+			}
+			if unsettled {
 				settle.Reset(settleDelay)
 			} else {
 				settle.Stop()
@@ -219,15 +275,36 @@ func (c *Cache) Run(ctx context.Context) error {
 	}
 }
 
-// pending appends the events already waiting on events, up to
+// forward starts watch w of prefix and sends its events to merged, then a
+// closed marker (or the error that kept it from starting). Once ctx is
+// done it drops them, until the watch closes its channel.
+func (c *Cache) forward(ctx context.Context, w int, prefix string, merged chan<- watchEvent) {
+	events, err := c.store.Watch(ctx, prefix, 0)
+	if err != nil {
+		select {
+		case merged <- watchEvent{w: w, err: err}:
+		case <-ctx.Done():
+		}
+		return
+	}
+	for ev := range events {
+		select {
+		case merged <- watchEvent{w: w, ev: ev}:
+		case <-ctx.Done():
+		}
+	}
+	select {
+	case merged <- watchEvent{w: w, closed: true}:
+	case <-ctx.Done():
+	}
+}
+
+// pendingEvents appends the events already waiting on merged, up to
 // maxEventBatch, without blocking.
-func pending(events <-chan kvstore.Event, batch []kvstore.Event) []kvstore.Event {
+func pendingEvents(merged <-chan watchEvent, batch []watchEvent) []watchEvent {
 	for len(batch) < maxEventBatch {
 		select {
-		case ev, ok := <-events:
-			if !ok {
-				return batch
-			}
+		case ev := <-merged:
 			batch = append(batch, ev)
 		default:
 			return batch
@@ -236,22 +313,22 @@ func pending(events <-chan kvstore.Event, batch []kvstore.Event) []kvstore.Event
 	return batch
 }
 
-// publish swaps in v at revision rev and, when rev changed, reports it
-// and wakes WaitRevision.
-func (c *Cache) publish(v *View, rev int64) {
-	if v.Revision != rev {
-		nv := *v
-		nv.Revision = rev
-		v = &nv
-	}
+// publish swaps in v, records the watches' confirmed positions, wakes
+// WaitKey and Changed's waiters and reports a new challenge position.
+func (c *Cache) publish(v *View, pos []watchPos) {
 	c.view.Store(v)
 	c.mu.Lock()
-	moved := c.rev != rev
-	if moved {
-		c.rev = rev
-		close(c.changed)
-		c.changed = make(chan struct{})
+	if c.confirmed == nil {
+		c.confirmed = make([]int64, len(pos))
 	}
+	for i, p := range pos {
+		c.confirmed[i] = p.confirmed
+	}
+	rev := c.confirmed[challengeWatch]
+	moved := c.reported != rev
+	c.reported = rev
+	close(c.changed)
+	c.changed = make(chan struct{})
 	c.mu.Unlock()
 	if moved && c.onApplied != nil {
 		c.onApplied(rev)
@@ -262,21 +339,51 @@ func (c *Cache) publish(v *View, rev int64) {
 // time.
 func (c *Cache) Ready() <-chan struct{} { return c.ready }
 
-// Revision is the store revision up to which the cache has applied every
-// change under Keys.Prefix(). It may go down after the store was
-// restored.
-func (c *Cache) Revision() int64 {
+// ChallengeRevision is the store revision up to which the cache has
+// applied every change to the challenge answers: the position OnApplied
+// reports. It may go down after the store was restored.
+func (c *Cache) ChallengeRevision() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rev
+	return c.reported
 }
 
-// WaitRevision blocks until Revision() >= rev or ctx is done, and then
-// returns an error wrapping ctx.Err().
-func (c *Cache) WaitRevision(ctx context.Context, rev int64) error {
+// Changed returns a channel that is closed the next time the cache
+// publishes a view (a change applied, or a revision confirmed). Take it
+// before looking at the view, then wait on it.
+func (c *Cache) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// watchOf returns the index of the watch that follows key, or -1.
+func (c *Cache) watchOf(key string) int {
+	for i, p := range c.prefixes {
+		if strings.HasPrefix(key, p) {
+			return i
+		}
+	}
+	return -1
+}
+
+// WaitKey blocks until the cache has applied every change to key up to
+// store revision rev (the revision a write of key returned), or until ctx
+// is done, and then returns an error wrapping ctx.Err(). Keys the cache
+// does not follow (accounts, keys outside the ACME prefix) are an error
+// at once.
+func (c *Cache) WaitKey(ctx context.Context, key string, rev int64) error {
+	w := c.watchOf(key)
+	if w < 0 {
+		return fmt.Errorf("acme cache: %s is not followed", key)
+	}
 	for {
 		c.mu.Lock()
-		cur, changed := c.rev, c.changed
+		var cur int64
+		if c.confirmed != nil {
+			cur = c.confirmed[w]
+		}
+		changed := c.changed
 		c.mu.Unlock()
 		if cur >= rev {
 			return nil
@@ -284,7 +391,7 @@ func (c *Cache) WaitRevision(ctx context.Context, rev int64) error {
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("acme cache: wait for revision %d (at %d): %w", rev, cur, ctx.Err())
+			return fmt.Errorf("acme cache: wait for %s at revision %d (at %d): %w", key, rev, cur, ctx.Err())
 		}
 	}
 }

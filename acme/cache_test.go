@@ -220,22 +220,48 @@ func (f *fixture) del(key string) {
 	}
 }
 
-// wait waits until the cache has applied rev.
-func (f *fixture) wait(rev int64) {
+// wait waits until the cache has applied key's changes up to rev.
+func (f *fixture) wait(key string, rev int64) {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(f.ctx, testTimeout)
 	defer cancel()
-	if err := f.c.WaitRevision(ctx, rev); err != nil {
+	if err := f.c.WaitKey(ctx, key, rev); err != nil {
 		f.t.Fatal(err)
 	}
 }
 
+// putWait writes value at key and waits until the cache has applied it.
+func (f *fixture) putWait(key string, value any) {
+	f.t.Helper()
+	f.wait(key, f.put(key, value))
+}
+
+// certWait writes a certificate for names, waits until the cache has
+// applied it and returns the leaf's DER.
+func (f *fixture) certWait(names []string, notAfter time.Time) []byte {
+	f.t.Helper()
+	rev, der := f.putCert(names, notAfter)
+	f.wait(f.key(f.keys.Cert, names[0]), rev)
+	return der
+}
+
+// watched lists the folders the cache follows with a watch each.
+func watched(keys acme.Keys) []string {
+	out := []string{keys.Root + "/challenges/", keys.Root + "/orders/", keys.Root + "/state/", keys.Root + "/requests/"}
+	for i := range acme.CertShards {
+		out = append(out, fmt.Sprintf("%s/certs/%x/", keys.Root, i))
+	}
+	return out
+}
+
 // sync waits until the cache has applied every write made before: it
-// writes a key the cache ignores and waits for its revision (a delete
-// reports none on every backend).
+// writes a key the cache ignores into every followed folder and waits
+// for each (a delete reports no revision on every backend).
 func (f *fixture) sync() {
 	f.t.Helper()
-	f.wait(f.put(f.keys.Root+"/unrelated/marker", []byte(time.Now().String())))
+	for _, prefix := range watched(f.keys) {
+		f.putWait(prefix+"_sync/marker", []byte(time.Now().String()))
+	}
 }
 
 // served returns the DER of the leaf GetCertificate serves for name, nil
@@ -305,10 +331,8 @@ func testCertificates(t *testing.T, s kvstore.Store) {
 	later := time.Now().Add(60 * 24 * time.Hour)
 	sooner := time.Now().Add(20 * 24 * time.Hour)
 
-	rev, exact := f.putCert([]string{"a.example.com"}, sooner)
-	f.wait(rev)
-	rev, wild := f.putCert([]string{"*.example.com", "example.com"}, later)
-	f.wait(rev)
+	exact := f.certWait([]string{"a.example.com"}, sooner)
+	wild := f.certWait([]string{"*.example.com", "example.com"}, later)
 	for _, tc := range []struct {
 		name string
 		want []byte
@@ -341,10 +365,8 @@ func testCertificates(t *testing.T, s kvstore.Store) {
 
 	// Two certificates claim shared.example.com: the later expiry wins,
 	// whichever arrives first, and the other takes over when it goes.
-	rev, long := f.putCert([]string{"d.example.com", "shared.example.com"}, later)
-	f.wait(rev)
-	rev, short := f.putCert([]string{"c.example.com", "shared.example.com"}, sooner)
-	f.wait(rev)
+	long := f.certWait([]string{"d.example.com", "shared.example.com"}, later)
+	short := f.certWait([]string{"c.example.com", "shared.example.com"}, sooner)
 	if !bytes.Equal(f.served("shared.example.com"), long) {
 		t.Fatal("the certificate expiring sooner is served")
 	}
@@ -357,13 +379,11 @@ func testCertificates(t *testing.T, s kvstore.Store) {
 		t.Fatal("a deleted certificate is still served")
 	}
 	// A renewal replaces it; a renewal dropping a name gives it up.
-	rev, renewed := f.putCert([]string{"c.example.com", "shared.example.com"}, later)
-	f.wait(rev)
+	renewed := f.certWait([]string{"c.example.com", "shared.example.com"}, later)
 	if !bytes.Equal(f.served("shared.example.com"), renewed) || !bytes.Equal(f.served("c.example.com"), renewed) {
 		t.Fatal("the renewed certificate is not served")
 	}
-	rev, _ = f.putCert([]string{"c.example.com"}, later)
-	f.wait(rev)
+	_ = f.certWait([]string{"c.example.com"}, later)
 	if !bytes.Equal(f.served("shared.example.com"), wild) {
 		t.Fatal("a name dropped by a renewal is still served")
 	}
@@ -385,15 +405,14 @@ func testCertificates(t *testing.T, s kvstore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.wait(f.put(key, acme.CertRecord{Version: acme.RecordVersion, Domains: []string{"m.example.org", "n.example.org"},
-		Certificate: string(certPEM), PrivateKey: sealed}))
+	f.putWait(key, acme.CertRecord{Version: acme.RecordVersion, Domains: []string{"m.example.org", "n.example.org"},
+		Certificate: string(certPEM), PrivateKey: sealed})
 	if !bytes.Equal(f.served("m.example.org"), der) || f.served("n.example.org") != nil {
 		t.Fatal("a name the certificate does not cover is served")
 	}
 
 	// The gauges count by expiry.
-	rev, _ = f.putCert([]string{"old.example.com"}, time.Now().Add(-time.Hour))
-	f.wait(rev)
+	_ = f.certWait([]string{"old.example.com"}, time.Now().Add(-time.Hour))
 	for bucket, want := range map[string]float64{"expired": 1, "7d": 0, "30d": 0, "later": 3} {
 		if got := f.metric("tollgate_acme_certificates", "expires", bucket); got != want {
 			t.Errorf("certificates{expires=%q} = %v, want %v", bucket, got, want)
@@ -407,8 +426,7 @@ func testCertificates(t *testing.T, s kvstore.Store) {
 func testDamaged(t *testing.T, s kvstore.Store) {
 	f := newFixture(t, s).start()
 	key := f.key(f.keys.Cert, "a.example.com")
-	rev, good := f.putCert([]string{"a.example.com"}, time.Now().Add(time.Hour))
-	f.wait(rev)
+	good := f.certWait([]string{"a.example.com"}, time.Now().Add(time.Hour))
 
 	valid, _ := certRecord(t, f.kr, key, []string{"a.example.com"}, time.Now().Add(time.Hour))
 	var rec acme.CertRecord
@@ -434,7 +452,7 @@ func testDamaged(t *testing.T, s kvstore.Store) {
 		noCert,   // certificate damaged
 		wrongVersion,
 	} {
-		f.wait(f.put(key, bad))
+		f.putWait(key, bad)
 		if !bytes.Equal(f.served("a.example.com"), good) {
 			t.Fatalf("bad record %d replaced the good certificate", i)
 		}
@@ -443,22 +461,22 @@ func testDamaged(t *testing.T, s kvstore.Store) {
 		}
 	}
 	// A bad record for a new key serves nothing; the good one is repaired.
-	f.wait(f.put(f.key(f.keys.Cert, "new.example.com"), []byte("[]")))
+	f.putWait(f.key(f.keys.Cert, "new.example.com"), []byte("[]"))
 	if f.served("new.example.com") != nil {
 		t.Fatal("a bad record is served")
 	}
-	f.wait(f.put(key, valid))
+	f.putWait(key, valid)
 	if bytes.Equal(f.served("a.example.com"), good) {
 		t.Fatal("a good record did not replace the previous one")
 	}
 	// Other kinds too keep their last good record.
 	orderKey := f.key(f.keys.Order, "a.example.com")
-	f.wait(f.put(orderKey, acme.OrderRecord{Domains: []string{"a.example.com"}}))
-	f.wait(f.put(orderKey, []byte(`{"domains":"not a list"}`)))
+	f.putWait(orderKey, acme.OrderRecord{Domains: []string{"a.example.com"}})
+	f.putWait(orderKey, []byte(`{"domains":"not a list"}`))
 	if o := f.c.Snapshot().Orders["a.example.com"]; o == nil || o.Domains[0] != "a.example.com" {
 		t.Fatal("a bad order record replaced the good one")
 	}
-	f.wait(f.put(f.key(f.keys.HTTP01, "tok"), acme.ChallengeRecord{Domain: "a.example.com"}))
+	f.putWait(f.key(f.keys.HTTP01, "tok"), acme.ChallengeRecord{Domain: "a.example.com"})
 	for kind, want := range map[string]float64{"order": 1, "http-01": 1, "state": 0} {
 		if got := f.metric("tollgate_acme_records_rejected_total", "kind", kind); got != want {
 			t.Errorf("rejected{kind=%q} = %v, want %v", kind, got, want)
@@ -515,9 +533,8 @@ func testResync(t *testing.T, s kvstore.Store) {
 	f.del(f.key(f.keys.Cert, "gone.example.com"))
 	f.put(f.key(f.keys.Cert, "bad.example.com"), []byte("{"))
 	f.put(f.key(f.keys.Order, "bad.example.com"), []byte("{"))
-	rev := f.put(f.keys.Root+"/unrelated/marker", []byte("after"))
 	f.run()
-	f.wait(rev)
+	f.sync()
 
 	if _, pair, ok := f.c.Cert("same.example.com"); !ok || pair != samePair {
 		t.Fatal("an unchanged certificate was decoded again")
@@ -541,9 +558,9 @@ func testResync(t *testing.T, s kvstore.Store) {
 // testRecords: orders, states and requests follow the store.
 func testRecords(t *testing.T, s kvstore.Store) {
 	f := newFixture(t, s).start()
-	f.put(f.key(f.keys.Order, "a.example.com"), acme.OrderRecord{Domains: []string{"a.example.com"}, Token: 7})
-	f.put(f.key(f.keys.State, "a.example.com"), acme.DomainState{Failures: 2, LastError: "rate limited"})
-	f.wait(f.put(f.key(f.keys.Request, "new.example.com"), acme.RequestRecord{Name: "new.example.com", Node: "n1"}))
+	f.putWait(f.key(f.keys.Order, "a.example.com"), acme.OrderRecord{Domains: []string{"a.example.com"}, Token: 7})
+	f.putWait(f.key(f.keys.State, "a.example.com"), acme.DomainState{Failures: 2, LastError: "rate limited"})
+	f.putWait(f.key(f.keys.Request, "new.example.com"), acme.RequestRecord{Name: "new.example.com", Node: "n1"})
 	v := f.c.Snapshot()
 	if o := v.Orders["a.example.com"]; o == nil || o.Token != 7 {
 		t.Fatalf("order = %+v", o)
@@ -565,47 +582,61 @@ func testRecords(t *testing.T, s kvstore.Store) {
 	if v.Orders["a.example.com"] == nil || v.Requests["new.example.com"] == nil {
 		t.Fatal("a published view was modified")
 	}
-	if v2.Revision <= v.Revision {
-		t.Fatalf("view revisions %d then %d", v.Revision, v2.Revision)
-	}
 }
 
-// testRevisions: one batch of several keys is applied as a whole, and
-// WaitRevision, Revision and OnApplied agree.
+// testRevisions: a batch across folders reaches each folder's watch,
+// WaitKey follows each key's folder, and ChallengeRevision and OnApplied
+// report the challenge folder's position.
 func testRevisions(t *testing.T, s kvstore.Store) {
 	f := newFixture(t, s).start()
 	certKey, orderKey := f.key(f.keys.Cert, "a.example.com"), f.key(f.keys.Order, "a.example.com")
-	f.wait(f.put(orderKey, acme.OrderRecord{Domains: []string{"a.example.com"}}))
+	stateKey := f.key(f.keys.State, "a.example.com")
+	f.putWait(orderKey, acme.OrderRecord{Domains: []string{"a.example.com"}})
 
 	b, der := certRecord(t, f.kr, certKey, []string{"a.example.com"}, time.Now().Add(time.Hour))
 	rev, err := f.s.Apply(f.ctx, nil, kvstore.PutOp(certKey, b), kvstore.DeleteOp(orderKey),
-		kvstore.PutOp(f.key(f.keys.State, "a.example.com"), []byte(`{"failures":0}`)))
+		kvstore.PutOp(stateKey, []byte(`{"failures":0}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.wait(rev)
-	if got := f.c.Revision(); got < rev {
-		t.Fatalf("Revision() = %d after WaitRevision(%d)", got, rev)
+	for _, k := range []string{certKey, orderKey, stateKey} {
+		f.wait(k, rev)
 	}
 	v := f.c.Snapshot()
-	if v.Revision < rev || !bytes.Equal(f.served("a.example.com"), der) || v.Orders["a.example.com"] != nil || v.States["a.example.com"] == nil {
-		t.Fatalf("view at %d does not hold the whole batch of revision %d", v.Revision, rev)
+	if !bytes.Equal(f.served("a.example.com"), der) || v.Orders["a.example.com"] != nil || v.States["a.example.com"] == nil {
+		t.Fatalf("view after waiting for each key of revision %d does not hold the batch", rev)
+	}
+
+	// The challenge folder's position is the one reported.
+	chKey := f.key(f.keys.HTTP01, "tok")
+	chRev := f.put(chKey, acme.ChallengeRecord{Domain: "a.example.com", Token: "tok", KeyAuth: "tok.x"})
+	f.wait(chKey, chRev)
+	if got := f.c.ChallengeRevision(); got < chRev {
+		t.Fatalf("ChallengeRevision() = %d after WaitKey(%d)", got, chRev)
 	}
 	deadline := time.After(testTimeout)
-	for seen := int64(0); seen < rev; {
+	for seen := int64(0); seen < chRev; {
 		select {
 		case seen = <-f.applied:
 		case <-deadline:
-			t.Fatalf("OnApplied did not report revision %d", rev)
+			t.Fatalf("OnApplied did not report revision %d", chRev)
 		}
 	}
+
 	ctx, cancel := context.WithCancel(f.ctx)
 	cancel()
-	if err := f.c.WaitRevision(ctx, rev+1_000_000); !errors.Is(err, context.Canceled) {
-		t.Fatalf("WaitRevision with a canceled context: %v", err)
+	if err := f.c.WaitKey(ctx, certKey, rev+1_000_000); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitKey with a canceled context: %v", err)
 	}
-	if err := f.c.WaitRevision(ctx, rev); err != nil {
-		t.Fatalf("WaitRevision of a revision reached: %v", err)
+	if err := f.c.WaitKey(ctx, certKey, rev); err != nil {
+		t.Fatalf("WaitKey of a revision reached: %v", err)
+	}
+	account, err := f.keys.Account("https://ca.test/dir", "ops@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.WaitKey(f.ctx, account, 1); err == nil {
+		t.Fatal("WaitKey of an account key, which the cache does not follow: no error")
 	}
 }
 
@@ -677,7 +708,7 @@ func testHTTP01(t *testing.T, s kvstore.Store) {
 	f := newFixture(t, s).start()
 	srv := serveRouter(t, f.c)
 	const token, keyAuth = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.thumbprint"
-	f.wait(f.put(f.key(f.keys.HTTP01, token), acme.ChallengeRecord{Domain: "A.example.com", Token: token, KeyAuth: keyAuth}))
+	f.putWait(f.key(f.keys.HTTP01, token), acme.ChallengeRecord{Domain: "A.example.com", Token: token, KeyAuth: keyAuth})
 
 	for _, host := range []string{"a.example.com", "A.EXAMPLE.COM:80", "a.example.com."} {
 		code, ctype, body := challenge(t, srv.http, host, token)
@@ -731,7 +762,7 @@ func testHTTP01(t *testing.T, s kvstore.Store) {
 func testHTTP01Miss(t *testing.T, s kvstore.Store) {
 	f := newFixture(t, s).start()
 	const token, keyAuth = "tok-1", "tok-1.thumb"
-	f.wait(f.put(f.key(f.keys.Order, "a.example.com"), acme.OrderRecord{Domains: []string{"a.example.com", "*.w.example.com"}}))
+	f.putWait(f.key(f.keys.Order, "a.example.com"), acme.OrderRecord{Domains: []string{"a.example.com", "*.w.example.com"}})
 
 	// The cache running: the answer is served whether the watch or the
 	// store read brings it.
@@ -814,7 +845,7 @@ func testTLSALPN01(t *testing.T, s kvstore.Store) {
 	srv := serveRouter(t, f.c)
 	const keyAuth = "tok.thumbprint"
 	_, der := f.putCert([]string{"a.example.com"}, time.Now().Add(time.Hour))
-	f.wait(f.put(f.key(f.keys.TLSALPN01, "a.example.com"), acme.ChallengeRecord{Domain: "a.example.com", Token: "tok", KeyAuth: keyAuth}))
+	f.putWait(f.key(f.keys.TLSALPN01, "a.example.com"), acme.ChallengeRecord{Domain: "a.example.com", Token: "tok", KeyAuth: keyAuth})
 
 	state, err := handshake(t, srv.https, "a.example.com", router.ACMETLSProto)
 	if err != nil {
@@ -854,7 +885,7 @@ func testTLSALPN01(t *testing.T, s kvstore.Store) {
 
 	// While an order is in flight, an answer not in memory is read from
 	// the store (the cache stopped so that only the read can find it).
-	f.wait(f.put(f.key(f.keys.Order, "c.example.com"), acme.OrderRecord{Domains: []string{"c.example.com"}}))
+	f.putWait(f.key(f.keys.Order, "c.example.com"), acme.OrderRecord{Domains: []string{"c.example.com"}})
 	f.stop()
 	f.put(f.key(f.keys.TLSALPN01, "c.example.com"), acme.ChallengeRecord{Domain: "c.example.com", KeyAuth: "c.ka"})
 	f.put(f.key(f.keys.TLSALPN01, "d.example.com"), acme.ChallengeRecord{Domain: "d.example.com", KeyAuth: "d.ka"})

@@ -89,6 +89,8 @@ func FuzzKeysParse(f *testing.F) {
 		f.Add(k)
 	}
 	f.Add("tollgate/acme/certs/")
+	f.Add("tollgate/acme/certs/example.com")
+	f.Add("tollgate/acme/certs/0/example.com")
 	f.Add("tollgate/acme//x")
 	f.Add("tollgate/acme/challenges/http-01")
 	f.Add("tollgate/acmex/certs/a")
@@ -100,8 +102,13 @@ func FuzzKeysParse(f *testing.F) {
 		if p.Dir == "" || p.Name == "" {
 			t.Fatalf("Parse(%q) = %+v: empty part", key, p)
 		}
-		// Nothing is lost: the parts make the key again.
-		if got := keys.Root + "/" + p.Dir + "/" + p.Name; got != key {
+		// Nothing is lost: the parts make the key again (a certificate's
+		// shard follows from its name).
+		got := keys.Root + "/" + p.Dir + "/" + p.Name
+		if p.Dir == "certs" {
+			got = keys.Root + "/certs/" + acme.CertShard(p.Name) + "/" + p.Name
+		}
+		if got != key {
 			t.Fatalf("Parse(%q) = %+v, which makes %q", key, p, got)
 		}
 		if kvstore.ValidateKey(key) != nil {

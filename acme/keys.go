@@ -53,8 +53,33 @@ func (k Keys) join(segments ...string) (string, error) {
 	return key, nil
 }
 
-// Cert is the key of the certificate whose main name is domain.
-func (k Keys) Cert(domain string) (string, error) { return k.join(dirCerts, domain) }
+// Cert is the key of the certificate whose main name is domain:
+// "certs/<shard>/<domain>", where the shard is one hex digit of the
+// domain's SHA-256 (see CertShard).
+func (k Keys) Cert(domain string) (string, error) {
+	return k.join(dirCerts, CertShard(domain), domain)
+}
+
+// CertShards is how many folders the certificates are spread over. Each
+// is watched on its own, so that a change to one certificate makes a
+// Consul replica fetch a sixteenth of them, not all.
+const CertShards = 16
+
+// CertShard is the folder below certs/ of the certificate whose main
+// domain is domain: the first hex digit of the SHA-256 of domain.
+func CertShard(domain string) string {
+	sum := sha256.Sum256([]byte(domain))
+	return hex.EncodeToString(sum[:1])[:1]
+}
+
+// certPrefixes are the prefixes of the CertShards certificate folders.
+func (k Keys) certPrefixes() []string {
+	out := make([]string, 0, CertShards)
+	for i := range CertShards {
+		out = append(out, fmt.Sprintf("%s/%s/%x/", k.Root, dirCerts, i))
+	}
+	return out
+}
 
 // Order is the key of the order in flight for domain.
 func (k Keys) Order(domain string) (string, error) { return k.join(dirOrders, domain) }
@@ -99,15 +124,17 @@ func CAID(caURL string) string {
 
 // Parsed is a key below the acme prefix, split into its kind and name.
 type Parsed struct {
-	// Dir is the folder: "certs", "orders", "state", "requests",
-	// "accounts", "challenges/http-01" or "challenges/tls-alpn-01".
+	// Dir is the folder: "certs" (whatever the shard), "orders",
+	// "state", "requests", "accounts", "challenges/http-01" or
+	// "challenges/tls-alpn-01".
 	Dir string
 	// Name is the last segment: a domain, a token or an email.
 	Name string
 }
 
 // Parse splits key (a full key under k.Root). ok is false for keys that
-// are not ACME items.
+// are not ACME items, among them certificates outside their shard (see
+// Misplaced).
 func (k Keys) Parse(key string) (p Parsed, ok bool) {
 	rest, found := strings.CutPrefix(key, k.Root+"/")
 	if !found {
@@ -118,12 +145,37 @@ func (k Keys) Parse(key string) (p Parsed, ok bool) {
 		return p, false // no key the builders make
 	}
 	switch {
-	case len(segs) == 2 && segs[0] != dirChallenges && segs[0] != dirAccounts:
+	case len(segs) == 2 && segs[0] != dirChallenges && segs[0] != dirAccounts && segs[0] != dirCerts:
 		return Parsed{Dir: segs[0], Name: segs[1]}, true
+	case len(segs) == 3 && segs[0] == dirCerts && segs[1] == CertShard(segs[2]):
+		return Parsed{Dir: dirCerts, Name: segs[2]}, true
 	case len(segs) == 3 && segs[0] == dirChallenges:
 		return Parsed{Dir: segs[0] + "/" + segs[1], Name: segs[2]}, true
 	case len(segs) == 3 && segs[0] == dirAccounts:
 		return Parsed{Dir: dirAccounts, Name: segs[1] + "/" + segs[2]}, true
 	}
 	return p, false
+}
+
+// Misplaced reports whether key is a certificate key not where Cert puts
+// it: "certs/<domain>" or "certs/<other shard>/<domain>". It then returns
+// the key it belongs at. Such a record is not served. Deeper keys below
+// certs/ are not records at all.
+func (k Keys) Misplaced(key string) (want string, misplaced bool) {
+	rest, found := strings.CutPrefix(key, k.Root+"/"+dirCerts+"/")
+	if !found {
+		return "", false
+	}
+	if _, ok := k.Parse(key); ok {
+		return "", false
+	}
+	segs := strings.Split(rest, "/")
+	if len(segs) > 2 {
+		return "", false
+	}
+	want, err := k.Cert(segs[len(segs)-1])
+	if err != nil {
+		return "", true
+	}
+	return want, true
 }

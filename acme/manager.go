@@ -252,12 +252,13 @@ func (m *Manager) lead(runCtx context.Context, term *leader.Term) {
 
 // follow pokes the planner after every change under the ACME prefix.
 func (m *Manager) follow(ctx context.Context) {
-	for ctx.Err() == nil {
-		rev := m.cfg.Cache.Revision()
-		if m.cfg.Cache.WaitRevision(ctx, rev+1) != nil {
+	for {
+		select {
+		case <-m.cfg.Cache.Changed():
+			m.poke()
+		case <-ctx.Done():
 			return
 		}
-		m.poke()
 	}
 }
 
@@ -418,7 +419,7 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	log.Info("certificate stored", "serial", rec.Serial, "not_after", rec.NotAfter, "took", time.Since(start).Round(time.Millisecond))
 	// Plan again only once this replica's own view has the record.
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_ = m.cfg.Cache.WaitRevision(wctx, rev)
+	_ = m.cfg.Cache.WaitKey(wctx, certKey, rev)
 	cancel()
 	return time.Time{}
 }

@@ -138,11 +138,13 @@ func (o *OnDemand) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 	}
 	o.request(ctx, name)
 	for {
-		rev := o.cfg.Cache.Revision()
+		changed := o.cfg.Cache.Changed()
 		if c, err := o.cfg.Cache.GetCertificate(hello); c != nil || err != nil {
 			return c, err
 		}
-		if o.cfg.Cache.WaitRevision(ctx, rev+1) != nil {
+		select {
+		case <-changed:
+		case <-ctx.Done():
 			o.log.Info("on-demand certificate not there in time; serving the default certificate", "name", name, "waited", o.cfg.Wait)
 			return nil, nil
 		}

@@ -14,7 +14,7 @@ import (
 // RecordVersion is the version of the records this package writes.
 const RecordVersion = 1
 
-// CertRecord is a certificate as stored at acme/certs/<main-domain>: JSON
+// CertRecord is a certificate as stored at acme/certs/<shard>/<main-domain>: JSON
 // an operator can read, with the chain in clear and the private key
 // sealed under the key's path.
 type CertRecord struct {

@@ -19,12 +19,11 @@ import (
 	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
-// View is the cache's state at one store revision. A View is never
+// View is the cache's state at one moment. Each folder (and each
+// certificate shard) is followed by its own watch, so a batch the leader
+// writes across folders may show in one before another. A View is never
 // modified once published; its maps must not be written to.
 type View struct {
-	// Revision is the store revision up to which every change is in the
-	// view.
-	Revision int64
 	// Certs are the certificates by main domain (the key's last segment).
 	Certs map[string]*CertEntry
 	// Orders are the orders in flight by main domain.
@@ -220,16 +219,17 @@ func recordKind(dir string) string {
 }
 
 // applyEvents returns the view after evs, built on v.
-func (c *Cache) applyEvents(v *View, evs []kvstore.Event) *View {
+func (c *Cache) applyEvents(v *View, evs []watchEvent) *View {
 	var u *update
-	for _, ev := range evs {
+	for _, we := range evs {
+		ev := we.ev
 		switch ev.Type {
 		case kvstore.EventResync:
 			if u != nil {
 				v = u.finish()
 			}
 			u = nil
-			v = c.resync(v, ev.Snapshot)
+			v = c.resync(v, c.prefixes[we.w], ev.Snapshot)
 		case kvstore.EventPut, kvstore.EventDelete:
 			if u == nil {
 				u = c.newUpdate(v)
@@ -285,6 +285,9 @@ func (u *update) writable(kind string) {
 func (u *update) event(ev kvstore.Event) {
 	p, ok := u.c.keys.Parse(ev.KV.Key)
 	if !ok {
+		if ev.Type == kvstore.EventPut {
+			u.c.misplaced(ev.KV.Key)
+		}
 		return
 	}
 	kind := recordKind(p.Dir)
@@ -490,24 +493,41 @@ func orderedNames(orders map[string]*OrderRecord) map[string]bool {
 	return names
 }
 
-// resync builds the view of the full state snapshot, whose values it
-// clears. A record that does not decode keeps the one old holds for its
-// key; certificates whose value did not change are not decoded again.
-func (c *Cache) resync(old *View, snapshot []kvstore.KV) *View {
-	v := emptyView()
+// resync returns old with everything under prefix (a watched prefix)
+// replaced by snapshot, whose values it clears. A record that does not
+// decode keeps the one old holds for its key; certificates whose value
+// did not change are not decoded again.
+func (c *Cache) resync(old *View, prefix string, snapshot []kvstore.KV) *View {
+	v := *old
+	rest := strings.TrimPrefix(prefix, c.keys.Root+"/")
+	certs := strings.HasPrefix(rest, dirCerts+"/")
+	switch {
+	case certs:
+		v.Certs = maps.Clone(old.Certs)
+		maps.DeleteFunc(v.Certs, func(_ string, e *CertEntry) bool { return strings.HasPrefix(e.Key, prefix) })
+	case rest == dirOrders+"/":
+		v.Orders = map[string]*OrderRecord{}
+	case rest == dirState+"/":
+		v.States = map[string]*DomainState{}
+	case rest == dirRequests+"/":
+		v.Requests = map[string]*RequestRecord{}
+	case rest == dirChallenges+"/":
+		v.http01, v.tlsalpn = map[string]*challengeEntry{}, map[string]*challengeEntry{}
+	}
 	type certItem struct {
 		kv     kvstore.KV
 		domain string
 		entry  *CertEntry
 		err    error
 	}
-	var certs []certItem
+	var decode []certItem
 	for i, kv := range snapshot {
 		// Values are dropped from the snapshot once taken, so that memory
 		// can be reclaimed while the rest is decoded.
 		snapshot[i].Value = nil
 		p, ok := c.keys.Parse(kv.Key)
-		if !ok {
+		if !ok || !strings.HasPrefix(kv.Key, prefix) {
+			c.misplaced(kv.Key)
 			continue
 		}
 		kind := recordKind(p.Dir)
@@ -520,19 +540,19 @@ func (c *Cache) resync(old *View, snapshot []kvstore.KV) *View {
 				v.Certs[p.Name] = &same
 				continue
 			}
-			certs = append(certs, certItem{kv: kv, domain: p.Name})
+			decode = append(decode, certItem{kv: kv, domain: p.Name})
 		default:
 			if err := v.put(kind, p.Name, kv, old, func(string) {}); err != nil {
 				c.reject(kind, kv.Key, err)
-				keepOld(v, old, kind, p.Name)
+				keepOld(&v, old, kind, p.Name)
 			}
 		}
 	}
-	c.parallel(len(certs), func(i int) {
-		certs[i].entry, certs[i].err = c.decodeCert(certs[i].kv, certs[i].domain)
-		certs[i].kv.Value = nil
+	c.parallel(len(decode), func(i int) {
+		decode[i].entry, decode[i].err = c.decodeCert(decode[i].kv, decode[i].domain)
+		decode[i].kv.Value = nil
 	})
-	for _, it := range certs {
+	for _, it := range decode {
 		if it.err != nil {
 			c.reject(kindCert, it.kv.Key, it.err)
 			if prev := old.Certs[it.domain]; prev != nil {
@@ -543,19 +563,30 @@ func (c *Cache) resync(old *View, snapshot []kvstore.KV) *View {
 		c.share(it.entry)
 		v.Certs[it.domain] = it.entry
 	}
-	for _, e := range v.Certs {
-		for _, n := range e.names {
-			index, key := v.exact, n
-			if parent, ok := strings.CutPrefix(n, "*."); ok {
-				index, key = v.wildcard, parent
-			}
-			if held := index[key]; held == nil || better(e, held) {
-				index[key] = e
+	if certs {
+		v.exact, v.wildcard = map[string]*CertEntry{}, map[string]*CertEntry{}
+		for _, e := range v.Certs {
+			for _, n := range e.names {
+				index, key := v.exact, n
+				if parent, ok := strings.CutPrefix(n, "*."); ok {
+					index, key = v.wildcard, parent
+				}
+				if held := index[key]; held == nil || better(e, held) {
+					index[key] = e
+				}
 			}
 		}
 	}
 	v.ordered = orderedNames(v.Orders)
-	return v
+	return &v
+}
+
+// misplaced logs and counts a certificate record stored where Keys.Cert
+// does not put it; other keys outside the layout are ignored.
+func (c *Cache) misplaced(key string) {
+	if want, ok := c.keys.Misplaced(key); ok {
+		c.reject(kindCert, key, fmt.Errorf("certificate record outside its shard: move it to %q", want))
+	}
 }
 
 // keepOld keeps old's record of kind at name in v.

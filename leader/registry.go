@@ -25,7 +25,7 @@ type NodeRecord struct {
 	// Started is when the replica started.
 	Started time.Time `json:"started"`
 	// Applied is the store revision up to which the replica has applied
-	// the shared state (configuration, certificates).
+	// the shared state the leader waits for (the ACME challenge answers).
 	Applied int64 `json:"applied"`
 }
 

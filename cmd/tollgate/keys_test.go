@@ -259,7 +259,7 @@ func testKeysRotate(t *testing.T, endpoint string) {
 
 	// A dry run lists what it would do and writes nothing.
 	step(exitOK, []string{
-		fmt.Sprintf("would reseal keys/acme/certs/a.example.com: %s → %s\n", oldID, newID),
+		fmt.Sprintf("would reseal keys/acme/certs/7/a.example.com: %s → %s\n", oldID, newID),
 		fmt.Sprintf("would reseal %s: %s → %s\n", acctKey, oldID, newID),
 		"dry run: 3 checked: 3 would reseal, 0 already current, 0 failed; nothing written",
 	}, "--config", cfgFile, "--dry-run")
@@ -272,8 +272,8 @@ func testKeysRotate(t *testing.T, endpoint string) {
 	// The rotation.
 	out, _ := step(exitOK, []string{
 		"with key " + newID,
-		fmt.Sprintf("resealed keys/acme/certs/a.example.com: %s → %s\n", oldID, newID),
-		fmt.Sprintf("resealed keys/acme/certs/b.example.com: %s → %s\n", oldID, newID),
+		fmt.Sprintf("resealed keys/acme/certs/7/a.example.com: %s → %s\n", oldID, newID),
+		fmt.Sprintf("resealed keys/acme/certs/c/b.example.com: %s → %s\n", oldID, newID),
 		fmt.Sprintf("resealed %s: %s → %s\n", acctKey, oldID, newID),
 		"3 checked: 3 resealed, 0 already current, 0 failed\n",
 	}, "--config", cfgFile)

@@ -42,7 +42,7 @@ func joinCluster(st kvstore.Store, prefix, nodeID string, log *slog.Logger) (*cl
 	}
 	r, err := leader.NewRegistry(leader.RegistryConfig{
 		Store: st, Prefix: prefix + "/" + leader.DefaultRegistryPrefix, Logger: log,
-		Record: leader.NodeRecord{Node: node, Started: time.Now()},
+		Record: leader.NodeRecord{Node: node, Version: versionString(), Started: time.Now()},
 		// The leader waits for every replica to report the revision of
 		// each challenge answer before the CA validates it.
 		MinInterval: 100 * time.Millisecond,

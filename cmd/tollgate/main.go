@@ -1,11 +1,8 @@
 // Command tollgate is a reverse proxy that runs as a cluster of identical
 // replicas sharing ACME state through a key/value store.
 //
-// Usage:
-//
-//	tollgate serve       [--config FILE] [--kv URL] [--prefix P]
-//	tollgate storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]
-//	tollgate check       --config FILE
+// Run "tollgate help" for the commands and "tollgate COMMAND -h" for
+// each command's flags, examples and exit codes.
 //
 // Exit codes: 0 success, 1 other failure, 2 bad command line, 3 invalid
 // configuration, 4 store unreachable or failing, 5 conflict with another
@@ -46,13 +43,31 @@ func fail(code int, err error) error { return &exitError{code: code, err: err} }
 
 const usage = `tollgate — a clustered reverse proxy with shared ACME state
 
-Usage:
-  tollgate serve       [--config FILE] [--kv URL] [--prefix P]
-  tollgate storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]
-  tollgate check       --config FILE
-  tollgate keys rotate [--config FILE] [--kv URL] [--prefix P] [--dry-run]
+Usage: tollgate COMMAND [flags]
 
-Run "tollgate COMMAND -h" for a command's flags.
+Commands:
+  serve          run a replica
+  storeconfig    publish a configuration file into the store
+  check          validate a configuration file
+  certs          list|show|renew|revoke|delete|import certificates
+  cluster status the leader, the replicas and their sync state
+  kv             ls|get tollgate's keys in the store (no private keys)
+  keys rotate    re-encrypt the stored private keys under a new key
+  migrate        convert a Traefik 1.x configuration
+  version        print the version
+
+Every command that reads the store takes --kv URL (file:///path,
+consul://host:port, etcd://host:port) and --prefix P, or --config FILE whose
+[store] section names them; without either it uses the embedded default.
+
+Examples:
+  tollgate serve --config examples/quickstart.toml
+  tollgate storeconfig --config cluster.toml --kv consul://consul:8500
+  tollgate serve --kv consul://consul:8500
+  tollgate cluster status --kv consul://consul:8500
+  tollgate certs list --kv consul://consul:8500
+
+Run "tollgate COMMAND -h" for a command's flags, examples and exit codes.
 
 Exit codes: 0 success, 1 other failure, 2 bad command line, 3 invalid
 configuration, 4 store unreachable or failing, 5 conflict with another
@@ -83,6 +98,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = check(args[1:], stdout, stderr)
 	case "keys":
 		err = keysCmd(ctx, args[1:], stdout, stderr)
+	case "certs":
+		err = certsCmd(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		err = clusterCmd(ctx, args[1:], stdout, stderr)
+	case "kv":
+		err = kvCmd(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		err = versionCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

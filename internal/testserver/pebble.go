@@ -157,6 +157,23 @@ func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
 	return pool
 }
 
+// CertStatus returns Pebble's status of the certificate with the serial
+// number serial (hex): "Valid" or "Revoked".
+func (p *Pebble) CertStatus(t testing.TB, serial string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	body, err := p.get(ctx, "https://"+p.mgmtAddr+"/cert-status-by-serial/"+serial)
+	if err != nil {
+		t.Fatalf("pebble certificate status of %s: %v", serial, err)
+	}
+	var st struct{ Status string }
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("pebble certificate status of %s: %v in %q", serial, err, body)
+	}
+	return st.Status
+}
+
 // DNSAddr is the host:port of the DNS server that answers for every name,
 // as Pebble and DNS-01 propagation checks should ask.
 func (p *Pebble) DNSAddr() string { return p.dnsAddr }

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/acme"
+	"github.com/tollgate-proxy/tollgate/internal/testserver"
+	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/leader"
+)
+
+// TestOpsCommands runs certs, kv, cluster status and version against the
+// embedded store and a real Consul agent.
+func TestOpsCommands(t *testing.T) {
+	consul := testserver.Consul(t)
+	for _, endpoint := range []string{"file:" + filepath.Join(t.TempDir(), "state.db"), "consul://" + consul.Addr} {
+		name, _, _ := strings.Cut(endpoint, ":")
+		t.Run(name, func(t *testing.T) { testOpsCommands(t, endpoint) })
+	}
+}
+
+func testOpsCommands(t *testing.T, endpoint string) {
+	key := encryptionKey(t)
+	kr := keyring(t, key)
+	keyFile := writeFile(t, "key", key+"\n")
+	const hash = "$2y$05$SECRETSECRETSECRETSECRE"
+	cfgFile := writeFile(t, "tollgate.toml", fmt.Sprintf(`
+[store]
+endpoint = %q
+prefix = "ops"
+
+[entryPoints.websecure]
+address = "127.0.0.1:0"
+  [entryPoints.websecure.http.tls]
+
+[http.routers.a]
+rule = "Host(`+"`a.example.com`"+`)"
+service = "s"
+middlewares = ["auth"]
+[[http.services.s.loadBalancer.servers]]
+url = "http://127.0.0.1:9"
+[http.middlewares.auth.basicAuth]
+users = ["admin:%s"]
+
+[acme]
+email = "ops@example.com"
+encryptionKeyFile = %q
+  [acme.tlsChallenge]
+`, endpoint, hash, keyFile))
+	if code, out, errOut := tollgate(t, "storeconfig", "--config", cfgFile); code != exitOK {
+		t.Fatalf("storeconfig: exit %d\n%s%s", code, out, errOut)
+	}
+	keys := acme.NewKeys("ops")
+	certKey, _ := keys.Cert("a.example.com")
+	stateKey, _ := keys.State("b.example.com")
+	record := sealedCert(t, kr, certKey, "a.example.com")
+	withStore(t, endpoint, func(ctx context.Context, st kvstore.Store) {
+		state, _ := json.Marshal(acme.DomainState{Failures: 2, LastError: "rate limited", NextAttempt: time.Now().Add(time.Hour)})
+		node, _ := json.Marshal(leader.NodeRecord{Node: leader.Node{ID: "node-1"}, Version: "v9", Started: time.Now()})
+		if _, err := st.Apply(ctx, nil, kvstore.PutOp(certKey, record), kvstore.PutOp(stateKey, state), kvstore.PutOp("ops/nodes/node-1", node)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	kv := "--kv=" + endpoint
+	for _, tc := range []struct {
+		name         string
+		args         []string
+		code         int
+		want, absent []string
+	}{
+		{"version", []string{"version"}, exitOK, []string{"tollgate ", "go1."}, nil},
+		{"kv ls", []string{"kv", "ls", kv, "--prefix", "ops"}, exitOK, []string{certKey, "ops/config/current", "key(s) under ops/"}, nil},
+		{"kv ls folder", []string{"kv", "ls", "acme/", kv, "--prefix", "ops"}, exitOK, []string{certKey, stateKey}, []string{"ops/config/current"}},
+		{"kv get record", []string{"kv", "get", "--config", cfgFile, "acme/certs/" + acme.CertShard("a.example.com") + "/a.example.com"}, exitOK,
+			[]string{"BEGIN CERTIFICATE", `"data": "(hidden, `, `"kid"`}, []string{"PRIVATE KEY"}},
+		{"kv get whole key", []string{"kv", "get", kv, "--prefix", "ops", certKey}, exitOK, []string{"BEGIN CERTIFICATE"}, nil},
+		{"kv get secret", []string{"kv", "get", "--config", cfgFile, "config/v1/http/middlewares/auth/basic-auth/users/0"}, exitOK, []string{"(hidden"}, []string{"SECRET"}},
+		{"kv get missing", []string{"kv", "get", "--config", cfgFile, "acme/nothing"}, exitFailure, []string{"no such key"}, nil},
+		{"kv get bad key", []string{"kv", "get", "--config", cfgFile, "a//b"}, exitUsage, nil, nil},
+		{"kv no subcommand", []string{"kv"}, exitUsage, []string{"name a subcommand"}, nil},
+		{"certs list", []string{"certs", "list", "--config", cfgFile}, exitOK,
+			[]string{"a.example.com", "b.example.com", "(no certificate)", "2 failure(s)", "1 certificate(s)"}, nil},
+		{"certs show", []string{"certs", "show", "--config", cfgFile, "A.Example.com."}, exitOK,
+			[]string{"key:      " + certKey, "state:    ok", "BEGIN CERTIFICATE", "(hidden, "}, []string{"PRIVATE KEY"}},
+		{"certs show failing", []string{"certs", "show", "--config", cfgFile, "b.example.com"}, exitOK, []string{"no certificate stored", "rate limited"}, nil},
+		{"certs show unknown", []string{"certs", "show", "--config", cfgFile, "c.example.com"}, exitFailure, []string{"nothing stored for c.example.com"}, nil},
+		{"certs bad name", []string{"certs", "show", "--config", cfgFile, "not a name"}, exitUsage, nil, nil},
+		{"certs no name", []string{"certs", "renew", "--config", cfgFile}, exitUsage, []string{"missing argument"}, nil},
+		{"certs bad reason", []string{"certs", "revoke", "--config", cfgFile, "--reason", "bored", "a.example.com"}, exitUsage, []string{"--reason"}, nil},
+		{"no leader", []string{"cluster", "status", "--config", cfgFile}, exitFailure,
+			[]string{"leader:        none", "node-1", "v9", "1 (0 expire", "no leader"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := tollgate(t, tc.args...)
+			out := stdout + stderr
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; output:\n%s", code, tc.code, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("output holds %q:\n%s", a, out)
+				}
+			}
+		})
+	}
+
+	// renew: the record asks for renewal now, its key still opens.
+	if code, out, errOut := tollgate(t, "certs", "renew", "--config", cfgFile, "a.example.com"); code != exitOK || !strings.Contains(out, "renewal of a.example.com") {
+		t.Fatalf("renew: exit %d\n%s%s", code, out, errOut)
+	}
+	withStore(t, endpoint, func(ctx context.Context, st kvstore.Store) {
+		kv, err := st.Get(ctx, certKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := acme.DecodeCert(kv.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.ARI == nil || time.Since(rec.ARI.RenewAt) > time.Minute {
+			t.Fatalf("renew did not set ari.renewAt: %+v", rec.ARI)
+		}
+		if _, err := rec.KeyPair(kr, certKey); err != nil {
+			t.Fatalf("the renewed record's key no longer opens: %v", err)
+		}
+		// A leader elected: cluster status exits 0 and names it.
+		info, _ := json.Marshal(leader.Info{Node: leader.Node{ID: "node-1"}, Since: time.Now(), Token: 7})
+		if _, err := kvstore.Put(ctx, st, "ops/leader", info); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if code, out, errOut := tollgate(t, "cluster", "status", "--config", cfgFile); code != exitOK || !strings.Contains(out, "leader:        node-1 (term 7") || !strings.Contains(out, "leader  ") {
+		t.Fatalf("cluster status: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := tollgate(t, "certs", "list", "--config", cfgFile); code != exitOK || !strings.Contains(out, "renewal due") {
+		t.Fatalf("certs list after renew: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// delete, twice.
+	if code, out, errOut := tollgate(t, "certs", "delete", "--config", cfgFile, "a.example.com"); code != exitOK || !strings.Contains(out, "deleted "+certKey) {
+		t.Fatalf("delete: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := tollgate(t, "certs", "delete", "--config", cfgFile, "a.example.com"); code != exitFailure || !strings.Contains(errOut, "no certificate for a.example.com") {
+		t.Fatalf("second delete: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	pemKey, _ := privateKeyPEM(t)
+	for _, tc := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"sealed", `{"privateKey":{"alg":"xchacha20poly1305","kid":"01234567","data":"c2VjcmV0"}}`, []string{`"kid": "01234567"`, `(hidden, 8 characters)`}},
+		{"account", `{"key":{"alg":"plaintext","data":"c2VjcmV0"}}`, []string{`(hidden, 8 characters)`}},
+		{"pem in json", fmt.Sprintf(`{"x":%q}`, "before\n"+string(pemKey)+"after"), []string{"before", "(private key hidden)", "after"}},
+		{"raw pem", "a\n" + string(pemKey) + "b\n-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n", []string{"a\n(private key hidden)\nb\n-----BEGIN CERTIFICATE-----"}},
+		{"unterminated", "x -----BEGIN EC PRIVATE KEY-----\nc2VjcmV0", []string{"x (private key hidden)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(redact([]byte(tc.in)))
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("redact(%q) = %q, lacks %q", tc.in, got, w)
+				}
+			}
+			if strings.Contains(got, "c2VjcmV0") || strings.Contains(got, "PRIVATE KEY-----\nM") {
+				t.Errorf("redact(%q) = %q: the secret is still there", tc.in, got)
+			}
+		})
+	}
+}

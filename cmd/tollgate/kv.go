@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/kvstore"
+)
+
+const kvUsage = `Usage: tollgate kv ls|get [--config FILE] [--kv URL] [--prefix P] ...
+
+Reads tollgate's keys in the store (everything under the prefix), for
+operators; it never writes. Private keys, encrypted or not, and the secret
+values of the configuration are never printed.
+
+Commands:
+  ls [PATH]  list the keys under PREFIX/PATH (default: all of tollgate's
+             keys) with their revision and size
+  get KEY    print the value of PREFIX/KEY (KEY may also be given whole,
+             prefix included)
+
+Examples:
+  tollgate kv ls --kv consul://127.0.0.1:8500 acme/certs/
+  tollgate kv get --kv etcd://127.0.0.1:2379 config/current
+  tollgate kv get --kv consul://127.0.0.1:8500 acme/certs/a/example.com
+
+Exit codes: 0 success, 1 no such key, 2 bad command line, 4 store
+unreachable or failing.
+`
+
+func kvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, kvUsage)
+		return fail(exitUsage, errors.New("name a subcommand: ls or get"))
+	}
+	switch args[0] {
+	case "ls":
+		return kvList(ctx, args[1:], stdout, stderr)
+	case "get":
+		return kvGet(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, kvUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, kvUsage)
+	return fail(exitUsage, fmt.Errorf("unknown subcommand %q", args[0]))
+}
+
+// under returns the full key of path below prefix; a path that already
+// starts with the prefix is taken whole.
+func under(prefix, path string) string {
+	path = strings.TrimPrefix(path, "/")
+	if path == prefix || strings.HasPrefix(path, prefix+"/") {
+		return path
+	}
+	return prefix + "/" + path
+}
+
+func kvList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f commonFlags
+	fs := newFlagSet("kv ls", "", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, kvUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	f.register(fs, true)
+	pos, err := parseArgs(fs, args, 0, 1)
+	if err != nil {
+		return err
+	}
+	t, err := openTarget(ctx, f, false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	prefix := t.prefix + "/"
+	if len(pos) == 1 {
+		prefix = under(t.prefix, pos[0])
+	}
+	l, err := t.st.List(ctx, prefix)
+	if err != nil {
+		return storeErr(fmt.Errorf("list %s: %w", prefix, err))
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tREVISION\tBYTES")
+	for _, kv := range l.KVs {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", kv.Key, kv.Revision, len(kv.Value))
+	}
+	tw.Flush()
+	fmt.Fprintf(stderr, "%d key(s) under %s in %s at revision %d\n", len(l.KVs), prefix, t.endpoint, l.Revision)
+	return nil
+}
+
+func kvGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f commonFlags
+	fs := newFlagSet("kv get", "", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, kvUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	f.register(fs, true)
+	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	t, err := openTarget(ctx, f, false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	key := under(t.prefix, pos[0])
+	if err := kvstore.ValidateKey(key); err != nil {
+		return fail(exitUsage, err)
+	}
+	kv, err := t.st.Get(ctx, key)
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return fail(exitFailure, fmt.Errorf("%s: no such key in %s", key, t.endpoint))
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	if secretConfigKey(ctx, t, key) {
+		fmt.Fprintln(stdout, "(hidden: a secret of the configuration)")
+	} else {
+		out := redact(kv.Value)
+		stdout.Write(out)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			fmt.Fprintln(stdout)
+		}
+	}
+	fmt.Fprintf(stderr, "%s: revision %d, %d bytes\n", key, kv.Revision, len(kv.Value))
+	return nil
+}
+
+// secretConfigKey reports whether key holds a secret value of the
+// published configuration (a password, an Authorization header…).
+func secretConfigKey(ctx context.Context, t *target, key string) bool {
+	root := t.prefix + "/config/"
+	rest, ok := strings.CutPrefix(key, root)
+	if !ok {
+		return false
+	}
+	snap, err := config.Load(ctx, t.st, t.prefix)
+	if err != nil {
+		return true // cannot tell: hide it
+	}
+	_, rel, ok := strings.Cut(rest, "/")
+	if !ok {
+		return false // config/current
+	}
+	entries, err := config.Encode(snap.Config)
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if e.Key == rel {
+			return e.Secret
+		}
+	}
+	// Not in the live version (an old or partial one): hide what looks
+	// secret by its name.
+	lower := strings.ToLower(rel)
+	for _, w := range []string{"password", "secret", "token", "users", "authorization", "cookie"} {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// hidePrivatePEM replaces every PEM block of a private key in s; an
+// unterminated one hides the rest of s.
+func hidePrivatePEM(s string) string {
+	const begin, dashes = "-----BEGIN ", "-----"
+	var b strings.Builder
+	for {
+		i := strings.Index(s, begin)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		n := strings.Index(s[i+len(begin):], dashes)
+		if n < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		label := s[i+len(begin) : i+len(begin)+n]
+		if !strings.HasSuffix(label, "PRIVATE KEY") {
+			b.WriteString(s[:i+len(begin)])
+			s = s[i+len(begin):]
+			continue
+		}
+		b.WriteString(s[:i])
+		b.WriteString("(private key hidden)")
+		end := "-----END " + label + dashes
+		j := strings.Index(s[i:], end)
+		if j < 0 {
+			return b.String()
+		}
+		s = s[i+j+len(end):]
+	}
+}
+
+// redact returns v with private keys hidden: the data of every
+// "privateKey" or "key" object that holds sealed data (an ACME record's
+// sealed key), and any PEM private key block, as JSON indented for
+// reading when v is JSON.
+func redact(v []byte) []byte {
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err == nil && !dec.More() {
+		doc = redactJSON(doc)
+		if b, err := json.MarshalIndent(doc, "", "  "); err == nil {
+			return b
+		}
+	}
+	return []byte(hidePrivatePEM(string(v)))
+}
+
+func redactJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if m, ok := e.(map[string]any); ok && (k == "privateKey" || k == "key") {
+				if d, ok := m["data"].(string); ok {
+					m["data"] = fmt.Sprintf("(hidden, %d characters)", len(d))
+					continue
+				}
+			}
+			t[k] = redactJSON(e)
+		}
+		return t
+	case []any:
+		for i, e := range t {
+			t[i] = redactJSON(e)
+		}
+		return t
+	case string:
+		return hidePrivatePEM(t)
+	}
+	return v
+}

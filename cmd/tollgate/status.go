@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/acme"
+	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/leader"
+)
+
+const clusterUsage = `Usage: tollgate cluster status [--config FILE] [--kv URL] [--prefix P]
+
+Shows the cluster as the store sees it: the leader and its term, every
+live replica with its version, start time and whether it has applied the
+latest ACME challenge answers (SYNC), the published configuration version
+and the certificates held.
+
+Examples:
+  tollgate cluster status --kv consul://127.0.0.1:8500
+  tollgate cluster status --config /etc/tollgate/tollgate.toml
+
+Exit codes: 0 a leader is elected, 1 no leader, 2 bad command line, 4 store
+unreachable or failing.
+`
+
+func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "status" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprint(stdout, clusterUsage)
+			return nil
+		}
+		fmt.Fprint(stderr, clusterUsage)
+		return fail(exitUsage, errors.New("name a subcommand: status"))
+	}
+	var f commonFlags
+	fs := newFlagSet("cluster status", "", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, clusterUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	f.register(fs, true)
+	if _, err := parseArgs(fs, args[1:], 0, 0); err != nil {
+		return err
+	}
+	t, err := openTarget(ctx, f, false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	now := time.Now()
+
+	info, lerr := leader.Leader(ctx, t.st, t.prefix+"/"+leader.DefaultKey)
+	switch {
+	case lerr == nil:
+		fmt.Fprintf(stdout, "leader:        %s (term %d, since %s, %s ago)\n", info.ID, info.Token, info.Since.Format(time.RFC3339), now.Sub(info.Since).Round(time.Second))
+	case errors.Is(lerr, leader.ErrNoLeader):
+		fmt.Fprintln(stdout, "leader:        none")
+	default:
+		return storeErr(lerr)
+	}
+	cfgLine := "none published (replicas started with --config use their file)"
+	if t.cfg != nil && f.config == "" {
+		cfgLine = t.source
+	} else if f.config != "" {
+		cfgLine = "from " + f.config + " (not read from the store)"
+	}
+	fmt.Fprintf(stdout, "configuration: %s\n", cfgLine)
+
+	nodes, err := leader.Nodes(ctx, t.st, t.prefix+"/"+leader.DefaultRegistryPrefix)
+	if err != nil {
+		return storeErr(err)
+	}
+	keys := acme.NewKeys(t.prefix)
+	challenges, err := t.st.List(ctx, keys.Prefix()+"challenges/")
+	if err != nil {
+		return storeErr(err)
+	}
+	var latest int64
+	for _, kv := range challenges.KVs {
+		latest = max(latest, kv.Revision)
+	}
+	slices.SortFunc(nodes, func(a, b leader.NodeRecord) int { return strings.Compare(a.ID, b.ID) })
+	fmt.Fprintf(stdout, "replicas:      %d\n", len(nodes))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NODE\tROLE\tVERSION\tSTARTED\tAPPLIED\tSYNC")
+	for _, n := range nodes {
+		role := "follower"
+		if lerr == nil && n.ID == info.ID {
+			role = "leader"
+		}
+		sync := "yes"
+		if n.Applied < latest {
+			sync = fmt.Sprintf("behind (%d < %d)", n.Applied, latest)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s ago\t%d\t%s\n", n.ID, role, orDash(n.Version), now.Sub(n.Started).Round(time.Second), n.Applied, sync)
+	}
+	tw.Flush()
+
+	certs, err := loadCerts(ctx, t.st, keys)
+	if err != nil {
+		return storeErr(err)
+	}
+	var expiring, expired, failing, ordering int
+	for _, c := range certs {
+		switch {
+		case c.rec != nil && now.After(c.rec.NotAfter):
+			expired++
+		case c.rec != nil && c.rec.NotAfter.Sub(now) < 7*24*time.Hour:
+			expiring++
+		}
+		if c.state != nil && c.state.Failures > 0 {
+			failing++
+		}
+		if c.order != nil {
+			ordering++
+		}
+	}
+	fmt.Fprintf(stdout, "certificates:  %d (%d expire within 7 days, %d expired); %d order(s) in flight; %d name(s) failing\n",
+		countRecords(certs), expiring, expired, ordering, failing)
+	if lerr != nil {
+		return fail(exitFailure, errors.New("no leader: no certificate is ordered or renewed until a replica is elected"))
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// certInfo is what the store holds about one main domain.
+type certInfo struct {
+	domain string
+	kv     *kvstore.KV
+	rec    *acme.CertRecord
+	err    error // the record's, when it does not decode
+	state  *acme.DomainState
+	order  *acme.OrderRecord
+}
+
+func countRecords(cs []*certInfo) int {
+	n := 0
+	for _, c := range cs {
+		if c.kv != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// loadCerts reads every certificate record, failure state and order in
+// flight, by main domain, sorted.
+func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys) ([]*certInfo, error) {
+	by := map[string]*certInfo{}
+	get := func(d string) *certInfo {
+		if by[d] == nil {
+			by[d] = &certInfo{domain: d}
+		}
+		return by[d]
+	}
+	for _, dir := range []string{"certs/", "state/", "orders/"} {
+		l, err := st.List(ctx, keys.Prefix()+dir)
+		if err != nil {
+			return nil, fmt.Errorf("list %s%s: %w", keys.Prefix(), dir, err)
+		}
+		for _, kv := range l.KVs {
+			p, ok := keys.Parse(kv.Key)
+			if !ok {
+				continue
+			}
+			c := get(p.Name)
+			switch p.Dir {
+			case "certs":
+				c.kv = &kv
+				c.rec, c.err = acme.DecodeCert(kv.Value)
+			case "state":
+				var s acme.DomainState
+				if decodeInto(kv.Value, &s) == nil {
+					c.state = &s
+				}
+			case "orders":
+				var o acme.OrderRecord
+				if decodeInto(kv.Value, &o) == nil {
+					c.order = &o
+				}
+			}
+		}
+	}
+	out := make([]*certInfo, 0, len(by))
+	for _, c := range by {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *certInfo) int { return strings.Compare(a.domain, b.domain) })
+	return out, nil
+}

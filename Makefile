@@ -9,7 +9,10 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TESTDEPS)/staticcheck-$(STATICCHECK_VERSION)
 TEST_TIMEOUT ?= 30m
 
-.PHONY: build test testdeps lint bench ci
+# The cluster demo's store: etcd or consul.
+KV ?= etcd
+
+.PHONY: build test testdeps lint bench ci run demo-cluster
 
 build:
 	$(GO) build ./...
@@ -19,6 +22,17 @@ test:
 
 testdeps:
 	bash scripts/testdeps.sh
+
+# One replica on the embedded store, a local Pebble CA and a demo backend:
+# obtains a certificate, proves HTTPS and prints curl commands; Ctrl-C stops.
+run:
+	bash scripts/testdeps.sh pebble
+	$(GO) run ./demo $(DEMO_FLAGS)
+
+# Three replicas on $(KV) behind round-robin load balancers, likewise.
+demo-cluster:
+	bash scripts/testdeps.sh pebble $(KV)
+	$(GO) run ./demo --cluster --kv $(KV) $(DEMO_FLAGS)
 
 $(STATICCHECK):
 	mkdir -p $(TESTDEPS)/.staticcheck

@@ -6,6 +6,9 @@
 #   TOLLGATE_TESTDEPS  where the binaries go
 #                      (default ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/testdeps)
 #
+# With arguments (consul, etcd, pebble), builds only those: "pebble" is Pebble
+# and pebble-challtestsrv. The demos use that to build what they need.
+#
 # Consul and etcd are built through a throw-away wrapper module in a temp
 # directory because their own go.mod files carry replace directives, which Go
 # ignores for dependencies; the wrapper pins what those replaces point to.
@@ -64,11 +67,33 @@ wrapper() {
   echo "$version" >"$dir/$name.version"
 }
 
-wrapper consul github.com/hashicorp/consul "$CONSUL_VERSION" github.com/hashicorp/consul \
-  'exclude github.com/hashicorp/go-msgpack v1.1.5' \
-  'exclude github.com/hashicorp/go-msgpack v1.1.6'
+# wanted NAME: true when NAME is to be built (every one without arguments).
+wanted() {
+  [ ${#only[@]} -eq 0 ] && return 0
+  local w
+  for w in "${only[@]}"; do [ "$w" = "$1" ] && return 0; done
+  return 1
+}
+only=("$@")
+for w in "${only[@]}"; do
+  case $w in
+  consul | etcd | pebble) ;;
+  *)
+    echo "testdeps: unknown dependency $w (want consul, etcd or pebble)" >&2
+    exit 2
+    ;;
+  esac
+done
 
-wrapper etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
+if wanted consul; then
+  wrapper consul github.com/hashicorp/consul "$CONSUL_VERSION" github.com/hashicorp/consul \
+    'exclude github.com/hashicorp/go-msgpack v1.1.5' \
+    'exclude github.com/hashicorp/go-msgpack v1.1.6'
+fi
+
+if wanted etcd; then
+  wrapper etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
+fi
 
 # goinstall NAME PACKAGE VERSION: go-installs PACKAGE@VERSION (its module has
 # no replace directives) into $dir/NAME.
@@ -85,8 +110,10 @@ goinstall() {
   echo "$version" >"$dir/$name.version"
 }
 
-goinstall pebble github.com/letsencrypt/pebble/v2/cmd/pebble "$PEBBLE_VERSION"
-# Pebble's DNS server for the tests: it answers every name with 127.0.0.1.
-goinstall pebble-challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv "$PEBBLE_VERSION"
+if wanted pebble; then
+  goinstall pebble github.com/letsencrypt/pebble/v2/cmd/pebble "$PEBBLE_VERSION"
+  # Pebble's DNS server for the tests: it answers every name with 127.0.0.1.
+  goinstall pebble-challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv "$PEBBLE_VERSION"
+fi
 
-echo "testdeps: consul, etcd, pebble and pebble-challtestsrv are in $dir"
+echo "testdeps: ${*:-consul etcd pebble} in $dir"

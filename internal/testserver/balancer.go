@@ -6,7 +6,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -34,7 +33,7 @@ type Balancer struct {
 
 // NewBalancer starts a balancer on 127.0.0.1:port (port 0: a free port)
 // over backends ("host:port"), closed at the end of t.
-func NewBalancer(t testing.TB, port int, backends ...string) *Balancer {
+func NewBalancer(t TB, port int, backends ...string) *Balancer {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {

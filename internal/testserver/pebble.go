@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"testing"
 	"time"
 )
 
@@ -66,7 +65,7 @@ type Pebble struct {
 
 // StartPebble starts pebble-challtestsrv and Pebble on free 127.0.0.1 ports
 // and waits until both answer.
-func StartPebble(t testing.TB, opts PebbleOptions) *Pebble {
+func StartPebble(t TB, opts PebbleOptions) *Pebble {
 	t.Helper()
 	pebbleBin := Binary(t, "pebble")
 	dnsBin := Binary(t, "pebble-challtestsrv")
@@ -142,7 +141,7 @@ func (p *Pebble) CACertFile() string { return p.certs.caFile }
 
 // IssuerRoots fetches the root Pebble issues certificates under, from its
 // management interface. Pebble makes a new root each time it starts.
-func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
+func (p *Pebble) IssuerRoots(t TB) *x509.CertPool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -157,9 +156,15 @@ func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
 	return pool
 }
 
+// IssuerRootsPEM fetches the roots Pebble issues certificates under, as
+// PEM.
+func (p *Pebble) IssuerRootsPEM(ctx context.Context) ([]byte, error) {
+	return p.get(ctx, "https://"+p.mgmtAddr+pebbleRootPath)
+}
+
 // CertStatus returns Pebble's status of the certificate with the serial
 // number serial (hex): "Valid" or "Revoked".
-func (p *Pebble) CertStatus(t testing.TB, serial string) string {
+func (p *Pebble) CertStatus(t TB, serial string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -190,14 +195,14 @@ func (p *Pebble) Orders() map[string]int { return p.proxy.Orders() }
 
 // Stop stops Pebble gracefully. Pebble keeps its state in memory: accounts,
 // orders and roots are lost.
-func (p *Pebble) Stop(t testing.TB) { t.Helper(); p.server.Stop(t) }
+func (p *Pebble) Stop(t TB) { t.Helper(); p.server.Stop(t) }
 
 // Kill stops Pebble with SIGKILL.
-func (p *Pebble) Kill(t testing.TB) { t.Helper(); p.server.Kill(t) }
+func (p *Pebble) Kill(t TB) { t.Helper(); p.server.Kill(t) }
 
 // Start starts a stopped Pebble again on the same ports, empty and with new
 // roots; the proxy and its counts stay.
-func (p *Pebble) Start(t testing.TB) { t.Helper(); p.server.Start(t) }
+func (p *Pebble) Start(t TB) { t.Helper(); p.server.Start(t) }
 
 // Log returns Pebble's output so far, with the proxy's errors.
 func (p *Pebble) Log() string { return p.server.Log() }
@@ -263,7 +268,7 @@ func (p *Pebble) get(ctx context.Context, url string) ([]byte, error) {
 }
 
 // writePebbleConfig writes Pebble's configuration file into dir.
-func writePebbleConfig(t testing.TB, dir string, certs *testCA, acmeAddr, mgmtAddr string, opts PebbleOptions) string {
+func writePebbleConfig(t TB, dir string, certs *testCA, acmeAddr, mgmtAddr string, opts PebbleOptions) string {
 	t.Helper()
 	profile := map[string]any{"description": "tollgate tests"}
 	if opts.CertValidity > 0 {

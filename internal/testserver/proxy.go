@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -24,7 +23,7 @@ type Proxy struct {
 }
 
 // NewProxy starts a proxy on 127.0.0.1 to target, stopped at the end of t.
-func NewProxy(t testing.TB, target string) *Proxy {
+func NewProxy(t TB, target string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

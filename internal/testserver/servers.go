@@ -4,13 +4,12 @@ import (
 	"fmt"
 	nethttp "net/http"
 	"strconv"
-	"testing"
 )
 
 // Consul starts a single-node Consul server agent (not -dev: its state is
 // on disk, so it survives Restart) and waits until it has elected itself
 // leader. Addr is its HTTP address.
-func Consul(t testing.TB) *Server {
+func Consul(t TB) *Server {
 	t.Helper()
 	bin := Binary(t, "consul")
 	dir := dataDir(t, "consul")
@@ -46,7 +45,7 @@ func Consul(t testing.TB) *Server {
 // Etcd starts a single-member etcd server and waits until it is healthy.
 // Addr is its client address. Auto-compaction is off so tests decide when
 // history is compacted.
-func Etcd(t testing.TB) *Server {
+func Etcd(t TB) *Server {
 	t.Helper()
 	bin := Binary(t, "etcd")
 	dir := dataDir(t, "etcd")

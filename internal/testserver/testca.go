@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
 )
 
@@ -26,7 +25,7 @@ type testCA struct {
 }
 
 // newTestCA creates the CA and the server certificate in dir.
-func newTestCA(t testing.TB, dir string) *testCA {
+func newTestCA(t TB, dir string) *testCA {
 	t.Helper()
 	now := time.Now()
 	caKey := newKey(t)
@@ -82,7 +81,7 @@ func newTestCA(t testing.TB, dir string) *testCA {
 	return ca
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+func newKey(t TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -91,7 +90,7 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-func newSerial(t testing.TB) *big.Int {
+func newSerial(t TB) *big.Int {
 	t.Helper()
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
 	if err != nil {
@@ -100,7 +99,7 @@ func newSerial(t testing.TB) *big.Int {
 	return n
 }
 
-func writePEM(t testing.TB, path, typ string, der []byte) {
+func writePEM(t TB, path, typ string, der []byte) {
 	t.Helper()
 	b := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 	if err := os.WriteFile(path, b, 0o600); err != nil {

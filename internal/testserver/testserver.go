@@ -22,9 +22,20 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
+
+// TB is what the servers need of a test: testing.TB satisfies it, and a
+// program that is not a test (the demo) provides its own.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Failed() bool
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	TempDir() string
+}
 
 // EnvDir overrides where the test binaries are looked up.
 const EnvDir = "TOLLGATE_TESTDEPS"
@@ -44,7 +55,7 @@ func Dir() string {
 }
 
 // Binary returns the path of a test binary, failing t if it is missing.
-func Binary(t testing.TB, name string) string {
+func Binary(t TB, name string) string {
 	t.Helper()
 	p := filepath.Join(Dir(), name)
 	if _, err := os.Stat(p); err != nil {
@@ -54,7 +65,7 @@ func Binary(t testing.TB, name string) string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	return FreePorts(t, 1)[0]
 }
@@ -63,7 +74,7 @@ func FreePort(t testing.TB) int {
 // moment ago. All n are held open until the last is found, so the kernel
 // cannot hand the same port out twice, as it may to separate FreePort
 // calls.
-func FreePorts(t testing.TB, n int) []int {
+func FreePorts(t TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range n {
@@ -97,7 +108,7 @@ type Server struct {
 func (s *Server) DataDir() string { return s.dataDir }
 
 // start launches the process and waits until it answers.
-func (s *Server) start(t testing.TB) {
+func (s *Server) start(t TB) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,18 +158,18 @@ func (s *Server) start(t testing.TB) {
 
 // Start starts a stopped server again with the same data directory and
 // ports, and waits until it answers.
-func (s *Server) Start(t testing.TB) {
+func (s *Server) Start(t TB) {
 	t.Helper()
 	s.start(t)
 }
 
 // Stop stops the server gracefully (SIGTERM, then SIGKILL after 10s).
-func (s *Server) Stop(t testing.TB) { t.Helper(); s.stop(t, syscall.SIGTERM) }
+func (s *Server) Stop(t TB) { t.Helper(); s.stop(t, syscall.SIGTERM) }
 
 // Kill stops the server with SIGKILL, as a crash would.
-func (s *Server) Kill(t testing.TB) { t.Helper(); s.stop(t, syscall.SIGKILL) }
+func (s *Server) Kill(t TB) { t.Helper(); s.stop(t, syscall.SIGKILL) }
 
-func (s *Server) stop(t testing.TB, sig syscall.Signal) {
+func (s *Server) stop(t TB, sig syscall.Signal) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -176,7 +187,7 @@ func (s *Server) stop(t testing.TB, sig syscall.Signal) {
 }
 
 // Restart stops the server and starts it again.
-func (s *Server) Restart(t testing.TB) {
+func (s *Server) Restart(t TB) {
 	t.Helper()
 	s.Stop(t)
 	s.Start(t)
@@ -198,7 +209,7 @@ func (s *Server) logTail() string {
 
 // launch prepares a Server, starts it, and stops it at test cleanup,
 // printing its log if the test failed.
-func launch(t testing.TB, s *Server) *Server {
+func launch(t TB, s *Server) *Server {
 	t.Helper()
 	s.logPath = filepath.Join(s.dataDir, "..", s.name+".log")
 	t.Cleanup(func() {
@@ -233,7 +244,7 @@ func httpReady(url string, status int, want string) func(ctx context.Context) er
 	}
 }
 
-func dataDir(t testing.TB, name string) string {
+func dataDir(t TB, name string) string {
 	d := filepath.Join(t.TempDir(), name)
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		t.Fatal(err)

@@ -149,7 +149,7 @@ func TestKeysUsage(t *testing.T) {
 		code   int
 		output string
 	}{
-		{"listed in usage", []string{"help"}, exitOK, "tollgate keys rotate [--config FILE]"},
+		{"listed in usage", []string{"help"}, exitOK, "keys rotate    re-encrypt"},
 		{"no subcommand", []string{"keys"}, exitUsage, "name a subcommand: rotate"},
 		{"unknown subcommand", []string{"keys", "turn"}, exitUsage, `unknown subcommand "turn"`},
 		{"keys help", []string{"keys", "help"}, exitOK, "Run \"tollgate keys rotate -h\""},

@@ -8,7 +8,7 @@ import (
 
 // Consul starts a single-node Consul server agent (not -dev: its state is
 // on disk, so it survives Restart) and waits until it has elected itself
-// leader. Addr is its HTTP address.
+// leader. Addr is its HTTP address, which also serves the web UI at /ui/.
 func Consul(t TB) *Server {
 	t.Helper()
 	bin := Binary(t, "consul")
@@ -30,7 +30,7 @@ func Consul(t TB) *Server {
 			"-serf-wan-port=" + strconv.Itoa(serfWAN),
 			"-server-port=" + strconv.Itoa(rpc),
 			"-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
-			"-log-level=warn",
+			"-log-level=warn", "-ui",
 			"-hcl=disable_update_check = true",
 			"-hcl=performance { raft_multiplier = 1 }",
 		},

@@ -147,3 +147,28 @@ func (e *encoder) structure(key string, v reflect.Value, inItem, secret bool) {
 		e.put(key, emptyMarker, secret)
 	}
 }
+
+// Redacted returns a copy of cfg with every secret value (those Encode
+// marks Secret: basic-auth users, sensitive headers, URLs with a password)
+// replaced by "(hidden)", for showing the configuration. The copy is not
+// validated and must not be served from.
+func Redacted(cfg *Config) (*Config, error) {
+	entries, err := Encode(cfg)
+	if err != nil {
+		return nil, err
+	}
+	const root = "redacted"
+	kvs := make([]kvstore.KV, 0, len(entries))
+	for _, e := range entries {
+		v := e.Value
+		if e.Secret {
+			v = "(hidden)"
+		}
+		kvs = append(kvs, kvstore.KV{Key: root + "/" + e.Key, Value: []byte(v)})
+	}
+	out, perr := decodeEntries(root, kvs)
+	if perr != nil {
+		return nil, perr
+	}
+	return out, nil
+}

@@ -66,7 +66,8 @@ type ServerStatus struct {
 
 // APIHandler serves the read-only JSON API: /api/http/routers,
 // /api/http/services (with each server's health) and
-// /api/http/middlewares, from the generation in force.
+// /api/http/middlewares (secret values hidden), from the generation in
+// force.
 func (rt *Router) APIHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -88,7 +89,16 @@ func (rt *Router) APIHandler() http.Handler {
 		case "/api/http/routers":
 			body = h.Routers
 		case "/api/http/middlewares":
-			body = h.Middlewares
+			// Basic-auth users and sensitive header values are not shown.
+			shown, err := config.Redacted(&config.Config{HTTP: &config.HTTP{Middlewares: h.Middlewares}})
+			if err != nil {
+				http.Error(w, "middlewares cannot be shown: "+err.Error(), http.StatusInternalServerError)
+				return
+			}
+			body = map[string]*config.Middleware{}
+			if shown.HTTP != nil && shown.HTTP.Middlewares != nil {
+				body = shown.HTTP.Middlewares
+			}
 		case "/api/http/services":
 			body = g.serviceStatus()
 		default:

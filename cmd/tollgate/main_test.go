@@ -262,6 +262,11 @@ entryPoints = ["web"]
 service = "b"
 [[http.services.b.loadBalancer.servers]]
 url = %q
+[http.middlewares.auth.basicAuth]
+users = ["admin:$2y$05$SECRETSECRETSECRETSECRE"]
+[http.middlewares.hdr.headers.customRequestHeaders]
+Authorization = "Bearer SECRET"
+X-Plain = "visible"
 `, "file:"+filepath.Join(t.TempDir(), "state.db"), backend.URL))
 	s, addrs := startServe(t, "--config", cfgFile)
 	web, api := "http://"+addrs["web"], "http://"+addrs["api"]
@@ -282,6 +287,16 @@ url = %q
 	for _, path := range []string{"/metrics", "/api/http/services", "/api/http/routers"} {
 		if got := status(api + path); got != http.StatusOK {
 			t.Fatalf("%s = %d, want 200", path, got)
+		}
+	}
+	// The API shows middlewares without their secrets.
+	if resp, err := http.Get(api + "/api/http/middlewares"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if body := string(b); resp.StatusCode != http.StatusOK || strings.Contains(body, "SECRET") || !strings.Contains(body, "(hidden)") || !strings.Contains(body, "visible") {
+			t.Fatalf("/api/http/middlewares = %d:\n%s", resp.StatusCode, body)
 		}
 	}
 	metrics := func() string {

@@ -9,7 +9,7 @@ import (
 // check validates a configuration file without touching any store.
 func check(args []string, stdout, stderr io.Writer) error {
 	var f commonFlags
-	fs := newFlagSet("check", "check --config FILE", stderr)
+	fs := newFlagSet("check", checkHelp, stderr)
 	f.register(fs, false)
 	if err := parse(fs, args); err != nil {
 		return err

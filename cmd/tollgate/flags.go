@@ -15,6 +15,51 @@ type commonFlags struct {
 	prefix string
 }
 
+// Help texts: the synopsis, what the command does, examples and exit codes.
+const (
+	serveHelp = `serve [--config FILE] [--kv URL] [--prefix P] [--node-id ID]
+
+Runs a replica. With --config FILE it serves that file and reloads it when
+it changes; with --kv URL alone it serves the configuration "tollgate
+storeconfig" published in the store and follows its changes. Every replica
+joins the cluster in the store: it campaigns for the leadership (the
+leader orders certificates), registers itself, and serves every
+certificate from memory. SIGTERM or Ctrl-C drains and stops it.
+
+Examples:
+  tollgate serve --config examples/quickstart.toml
+  tollgate serve --kv consul://consul:8500 --prefix tollgate
+  tollgate serve --kv etcd://etcd-0.etcd:2379 --node-id "$POD_NAME"
+
+Exit codes: 0 stopped cleanly, 1 failure while running, 2 bad command
+line, 3 invalid configuration, 4 store unreachable at start.`
+
+	storeconfigHelp = `storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]
+
+Validates FILE and publishes it into the store as a new version, switched
+to atomically: replicas see the old or the new configuration, never a mix.
+Prints one line per changed key (secrets as (hidden)). Writes nothing when
+nothing changed or the file is invalid.
+
+Examples:
+  tollgate storeconfig --config cluster.toml --kv consul://consul:8500 --dry-run
+  tollgate storeconfig --config cluster.toml --kv consul://consul:8500
+
+Exit codes: 0 published or nothing to change, 2 bad command line, 3
+invalid configuration, 4 store unreachable or failing, 5 another
+storeconfig held the lock past --lock-timeout or wrote meanwhile.`
+
+	checkHelp = `check --config FILE
+
+Validates FILE as serve would, and prints each problem with its file, line
+and column. Touches no store.
+
+Example:
+  tollgate check --config cluster.toml
+
+Exit codes: 0 valid, 2 bad command line, 3 invalid configuration.`
+)
+
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -22,7 +22,7 @@ import (
 // and drains on SIGTERM.
 func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
 	var f serveFlags
-	fs := newFlagSet("serve", "serve [--config FILE] [--kv URL] [--prefix P] [--node-id ID]", stderr)
+	fs := newFlagSet("serve", serveHelp, stderr)
 	f.register(fs, true)
 	fs.StringVar(&f.nodeID, "node-id", "", "this replica's `id` in the cluster (default: the host name)")
 	if err := parse(fs, args); err != nil {

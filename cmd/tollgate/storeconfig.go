@@ -15,7 +15,7 @@ import (
 // storeconfig publishes a configuration file to the store.
 func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f commonFlags
-	fs := newFlagSet("storeconfig", "storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]", stderr)
+	fs := newFlagSet("storeconfig", storeconfigHelp, stderr)
 	f.register(fs, true)
 	dryRun := fs.Bool("dry-run", false, "print the changes without writing anything")
 	lockTimeout := fs.Duration("lock-timeout", time.Minute, "how long to wait for another storeconfig to finish")

@@ -28,7 +28,7 @@ func trials() int {
 func TestFailover(t *testing.T) {
 	for _, b := range []struct {
 		name   string
-		server func(testing.TB) *testserver.Server
+		server func(testserver.TB) *testserver.Server
 		scheme string
 	}{
 		{"consul", testserver.Consul, "consul://"},

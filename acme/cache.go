@@ -181,6 +181,9 @@ type watchPos struct {
 	// which every event is known to have been received.
 	applied, confirmed int64
 	resynced           bool
+	// last is when the watch last brought an event: its applied revision
+	// is confirmed settleDelay after that, if nothing came since.
+	last time.Time
 }
 
 // Run follows the ACME state, one watch per prefix (see
@@ -215,10 +218,14 @@ func (c *Cache) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-settle.C:
+			now := time.Now()
 			for i := range pos {
-				pos[i].confirmed = pos[i].applied
+				if p := &pos[i]; p.applied != p.confirmed && now.Sub(p.last) >= settleDelay {
+					p.confirmed = p.applied
+				}
 			}
 			c.publish(c.view.Load(), pos)
+			resettle(settle, pos, now)
 		case ev := <-merged:
 			batch = pendingEvents(merged, append(batch, ev))
 			for _, e := range batch {
@@ -235,6 +242,7 @@ func (c *Cache) Run(ctx context.Context) error {
 					return fmt.Errorf("acme cache: watch %s ended: %w", c.prefixes[e.w], kvstore.ErrClosed)
 				}
 				p := &pos[e.w]
+				p.last = time.Now()
 				switch {
 				case e.ev.Type == kvstore.EventResync:
 					p.applied, p.confirmed = e.ev.Revision, e.ev.Revision
@@ -262,16 +270,27 @@ func (c *Cache) Run(ctx context.Context) error {
 					close(c.ready)
 				}
 			}
-			unsettled := false
-			for _, p := range pos {
-				unsettled = unsettled || p.applied != p.confirmed
-			}
-			if unsettled {
-				settle.Reset(settleDelay)
-			} else {
-				settle.Stop()
-			}
+			resettle(settle, pos, time.Now())
 		}
+	}
+}
+
+// resettle arms settle for the earliest moment a watch's applied revision
+// can be confirmed: settleDelay after its last event. Each watch settles on
+// its own, so a busy folder does not hold back the others' positions.
+func resettle(settle *time.Timer, pos []watchPos, now time.Time) {
+	var next time.Time
+	for _, p := range pos {
+		if p.applied == p.confirmed {
+			continue
+		}
+		if at := p.last.Add(settleDelay); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	settle.Stop()
+	if !next.IsZero() {
+		settle.Reset(max(next.Sub(now), 0))
 	}
 }
 

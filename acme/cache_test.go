@@ -319,6 +319,7 @@ func TestCache(t *testing.T) {
 			t.Run("Resync", func(t *testing.T) { testResync(t, s) })
 			t.Run("Records", func(t *testing.T) { testRecords(t, s) })
 			t.Run("Revisions", func(t *testing.T) { testRevisions(t, s) })
+			t.Run("BusyFolder", func(t *testing.T) { testBusyFolder(t, s) })
 			t.Run("HTTP01", func(t *testing.T) { testHTTP01(t, s) })
 			t.Run("HTTP01Miss", func(t *testing.T) { testHTTP01Miss(t, s) })
 			t.Run("TLSALPN01", func(t *testing.T) { testTLSALPN01(t, s) })
@@ -638,6 +639,28 @@ func testRevisions(t *testing.T, s kvstore.Store) {
 	if err := f.c.WaitKey(f.ctx, account, 1); err == nil {
 		t.Fatal("WaitKey of an account key, which the cache does not follow: no error")
 	}
+}
+
+// testBusyFolder: a folder written to without pause (here on-demand
+// requests) does not hold back the position of the others: a challenge
+// answer is confirmed while the writes go on.
+func testBusyFolder(t *testing.T, s kvstore.Store) {
+	f := newFixture(t, s).start()
+	ctx, cancel := context.WithCancel(f.ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				key := f.key(f.keys.Request, fmt.Sprintf("r%d-%d.example.com", w, i%50))
+				_, _ = kvstore.Put(ctx, f.s, key, []byte(`{"name":"x"}`))
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // the writes under way
+	chKey := f.key(f.keys.HTTP01, "busy")
+	f.wait(chKey, f.put(chKey, acme.ChallengeRecord{Domain: "a.example.com", Token: "busy", KeyAuth: "busy.x"}))
 }
 
 // servers serves the cache's certificates and challenges on a plain and

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -32,17 +33,22 @@ func (m *Manager) collect(ctx context.Context, term *leader.Term, cfg *config.Co
 	for _, w := range wants {
 		wanted[w.Main()] = true
 	}
-	for main := range view.Certs {
+	for main, e := range view.Certs {
 		st := view.States[main]
 		stateKey, err := m.cfg.Keys.State(main)
 		if err != nil {
 			continue
 		}
+		certKey, _ := m.cfg.Keys.Cert(main)
+		// Each state write is conditional on the certificate the view
+		// holds: folders are watched apart, so the view may still hold a
+		// certificate whose deletion its state folder already shows.
+		check := kvstore.CheckOp(certKey, e.Revision)
 		if wanted[main] {
 			if st != nil && !st.Unused.IsZero() {
 				s := *st
 				s.Unused = time.Time{}
-				m.putState(ctx, term, stateKey, &s, log)
+				m.putState(ctx, term, stateKey, &s, check, log)
 			}
 			continue
 		}
@@ -52,7 +58,7 @@ func (m *Manager) collect(ctx context.Context, term *leader.Term, cfg *config.Co
 				s = *st
 			}
 			s.Unused = now.UTC()
-			m.putState(ctx, term, stateKey, &s, log)
+			m.putState(ctx, term, stateKey, &s, check, log)
 			next = minTime(next, now.Add(grace))
 			continue
 		}
@@ -60,8 +66,7 @@ func (m *Manager) collect(ctx context.Context, term *leader.Term, cfg *config.Co
 			next = minTime(next, at)
 			continue
 		}
-		certKey, _ := m.cfg.Keys.Cert(main)
-		if _, err := term.Apply(ctx, kvstore.DeleteOp(certKey), kvstore.DeleteOp(stateKey)); err != nil {
+		if _, err := term.Apply(ctx, kvstore.DeleteIfOp(certKey, e.Revision), kvstore.DeleteOp(stateKey)); err != nil {
 			log.Warn("unused certificate not deleted", "domain", main, "err", err)
 			continue
 		}
@@ -70,9 +75,12 @@ func (m *Manager) collect(ctx context.Context, term *leader.Term, cfg *config.Co
 	return next
 }
 
-func (m *Manager) putState(ctx context.Context, term *leader.Term, key string, st *DomainState, log *slog.Logger) {
+// putState writes st at key if the condition cond holds; a failed
+// condition (the view was behind) is left for the next plan.
+func (m *Manager) putState(ctx context.Context, term *leader.Term, key string, st *DomainState, cond kvstore.Op, log *slog.Logger) {
 	b, _ := json.MarshalIndent(st, "", "  ")
-	if _, err := term.Apply(ctx, kvstore.PutOp(key, b)); err != nil {
+	_, err := term.Apply(ctx, cond, kvstore.PutOp(key, b))
+	if err != nil && !errors.Is(err, kvstore.ErrConflict) {
 		log.Warn("certificate state not stored", "key", key, "err", err)
 	}
 }

@@ -410,7 +410,20 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 		return time.Time{}
 	}
 	b, _ := json.MarshalIndent(rec, "", "  ")
-	rev, err := term.Apply(ctx, kvstore.PutOp(certKey, b), kvstore.DeleteOp(orderKey), kvstore.DeleteOp(stateKey))
+	// A certificate the CA issued counts against its limits: a store
+	// error gets a few more tries while this replica leads.
+	var rev int64
+	for attempt := 0; ; attempt++ {
+		rev, err = term.Apply(ctx, kvstore.PutOp(certKey, b), kvstore.DeleteOp(orderKey), kvstore.DeleteOp(stateKey))
+		if err == nil || errors.Is(err, kvstore.ErrFenced) || ctx.Err() != nil || attempt == 4 {
+			break
+		}
+		log.Warn("certificate obtained, store write failed; trying again", "attempt", attempt+1, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second << attempt):
+		}
+	}
 	if err != nil {
 		log.Error("certificate obtained but not stored; it will be ordered again", "err", err)
 		return retry

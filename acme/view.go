@@ -585,7 +585,7 @@ func (c *Cache) resync(old *View, prefix string, snapshot []kvstore.KV) *View {
 // does not put it; other keys outside the layout are ignored.
 func (c *Cache) misplaced(key string) {
 	if want, ok := c.keys.Misplaced(key); ok {
-		c.reject(kindCert, key, fmt.Errorf("certificate record outside its shard: move it to %q", want))
+		c.reject(kindCert, key, fmt.Errorf("certificate record outside its shard (the certificate of this name belongs at %q); its key is sealed to its own path, so delete it rather than move it: the leader orders the certificate again if it is wanted", want))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/acme"
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
 const certsUsage = `Usage: tollgate certs COMMAND [--config FILE] [--kv URL] [--prefix P] ...
@@ -78,7 +79,10 @@ func decodeInto(b []byte, v any) error {
 // stateOf describes a name's state in a word or two.
 func stateOf(c *certInfo, now time.Time) string {
 	var parts []string
-	if c.err != nil {
+	switch {
+	case c.misplaced != "":
+		parts = append(parts, "misplaced, not served: belongs at "+c.misplaced+"; delete it (tollgate kv get shows it)")
+	case c.err != nil:
 		parts = append(parts, "record damaged")
 	}
 	if c.order != nil {
@@ -187,7 +191,7 @@ func certsOne(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		fmt.Fprintf(stdout, "renewal of %s (serial %s, expires %s) requested: the leader renews it now; follow with: tollgate certs show %s\n",
 			name, rec.Serial, rec.NotAfter.UTC().Format(time.RFC3339), name)
 	case "delete":
-		if _, err := acme.DeleteCertificate(ctx, t.st, keys, name); err != nil {
+		if _, err := acme.DeleteCertificate(ctx, t.st, keys, name, 0); err != nil {
 			return notFound(err)
 		}
 		fmt.Fprintf(stdout, "deleted %s; replicas stop serving it within a second, and the leader orders it again if the configuration still wants it\n", certKey)
@@ -196,7 +200,7 @@ func certsOne(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		rec, err := acme.Revoke(ctx, t.st, keys, kr, t.cfg.ACME, name, code)
+		rec, rev, err := acme.Revoke(ctx, t.st, keys, kr, t.cfg.ACME, name, code)
 		if err != nil {
 			if errors.Is(err, acme.ErrNoCertificate) {
 				return notFound(err)
@@ -207,7 +211,11 @@ func certsOne(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		if *keep {
 			return nil
 		}
-		if _, err := acme.DeleteCertificate(ctx, t.st, keys, name); err != nil && !errors.Is(err, acme.ErrNoCertificate) {
+		if _, err := acme.DeleteCertificate(ctx, t.st, keys, name, rev); err != nil {
+			if errors.Is(err, acme.ErrNoCertificate) || errors.Is(err, kvstore.ErrConflict) {
+				fmt.Fprintf(stdout, "%s was replaced or deleted meanwhile; nothing deleted\n", certKey)
+				return nil
+			}
 			return storeErr(fmt.Errorf("revoked, but the record was not deleted (run tollgate certs delete %s): %w", name, err))
 		}
 		fmt.Fprintf(stdout, "deleted %s; the leader orders a new certificate if the configuration still wants it\n", certKey)

@@ -63,7 +63,7 @@ encryptionKeyFile = %q
 	withStore(t, endpoint, func(ctx context.Context, st kvstore.Store) {
 		state, _ := json.Marshal(acme.DomainState{Failures: 2, LastError: "rate limited", NextAttempt: time.Now().Add(time.Hour)})
 		node, _ := json.Marshal(leader.NodeRecord{Node: leader.Node{ID: "node-1"}, Version: "v9", Started: time.Now()})
-		if _, err := st.Apply(ctx, nil, kvstore.PutOp(certKey, record), kvstore.PutOp(stateKey, state), kvstore.PutOp("ops/nodes/node-1", node)); err != nil {
+		if _, err := st.Apply(ctx, nil, kvstore.PutOp(certKey, record), kvstore.PutOp(stateKey, state), kvstore.PutOp("ops/acme/certs/x.example.com", record), kvstore.PutOp("ops/nodes/node-1", node)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -85,7 +85,8 @@ encryptionKeyFile = %q
 		{"kv get bad key", []string{"kv", "get", "--config", cfgFile, "a//b"}, exitUsage, nil, nil},
 		{"kv no subcommand", []string{"kv"}, exitUsage, []string{"name a subcommand"}, nil},
 		{"certs list", []string{"certs", "list", "--config", cfgFile}, exitOK,
-			[]string{"a.example.com", "b.example.com", "(no certificate)", "2 failure(s)", "1 certificate(s)"}, nil},
+			[]string{"a.example.com", "b.example.com", "(no certificate)", "2 failure(s)", "1 certificate(s)",
+				"ops/acme/certs/x.example.com", "misplaced, not served: belongs at ops/acme/certs/" + acme.CertShard("x.example.com") + "/x.example.com"}, nil},
 		{"certs show", []string{"certs", "show", "--config", cfgFile, "A.Example.com."}, exitOK,
 			[]string{"key:      " + certKey, "state:    ok", "BEGIN CERTIFICATE", "(hidden, "}, []string{"PRIVATE KEY"}},
 		{"certs show failing", []string{"certs", "show", "--config", cfgFile, "b.example.com"}, exitOK, []string{"no certificate stored", "rate limited"}, nil},

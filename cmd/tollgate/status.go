@@ -140,14 +140,16 @@ type certInfo struct {
 	kv     *kvstore.KV
 	rec    *acme.CertRecord
 	err    error // the record's, when it does not decode
-	state  *acme.DomainState
-	order  *acme.OrderRecord
+	// misplaced holds the key a record outside its shard belongs at.
+	misplaced string
+	state     *acme.DomainState
+	order     *acme.OrderRecord
 }
 
 func countRecords(cs []*certInfo) int {
 	n := 0
 	for _, c := range cs {
-		if c.kv != nil {
+		if c.kv != nil && c.misplaced == "" {
 			n++
 		}
 	}
@@ -172,6 +174,10 @@ func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys) ([]*certIn
 		for _, kv := range l.KVs {
 			p, ok := keys.Parse(kv.Key)
 			if !ok {
+				if want, bad := keys.Misplaced(kv.Key); bad {
+					c := get(kv.Key)
+					c.kv, c.misplaced = &kv, want
+				}
 				continue
 			}
 			c := get(p.Name)

@@ -53,6 +53,8 @@ func certsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return certsList(ctx, args[1:], stdout, stderr)
 	case "show", "renew", "delete", "revoke":
 		return certsOne(ctx, args[0], args[1:], stdout, stderr)
+	case "import":
+		return certsImport(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, certsUsage)
 		return nil

@@ -104,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = clusterCmd(ctx, args[1:], stdout, stderr)
 	case "kv":
 		err = kvCmd(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = migrateCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		err = versionCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

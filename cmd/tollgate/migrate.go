@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tollgate-proxy/tollgate/migrate"
+)
+
+const migrateUsage = `Usage: tollgate migrate traefik-v1 [--out FILE] [--report FILE] [--force] FILE
+
+Commands:
+  traefik-v1 FILE  convert a Traefik 1.x static configuration (TOML) into a
+                   tollgate configuration, with a report of every key
+
+Run "tollgate migrate traefik-v1 -h" for its flags, examples and exit codes.
+Certificates and the ACME account are imported by "tollgate certs import".
+`
+
+const migrateV1Help = `Usage: tollgate migrate traefik-v1 [--out FILE] [--report FILE] [--force] FILE
+
+Converts FILE, a Traefik 1.x static configuration (entryPoints with their
+redirections and TLS, [acme] with domains, onHostRule, onDemand, entryPoint
+and storage, [consul] or [etcd], the file provider's [frontends] and
+[backends], api, ping, metrics and logs), into a tollgate configuration.
+The configuration goes to standard output, or to --out FILE; the report goes
+to standard error, or to --report FILE. The report names every key of FILE
+with what became of it: converted, changed (behaves differently; how),
+unsupported (no equivalent; what to do instead), unknown (not a Traefik 1.x
+key), or action (to do by hand before the configuration works as the old
+one did). The output always passes "tollgate check". Nothing is written
+when FILE cannot be converted.
+
+Examples:
+  tollgate migrate traefik-v1 traefik.toml > tollgate.toml
+  tollgate migrate traefik-v1 --out tollgate.toml --report migrate-report.txt traefik.toml
+  tollgate check --config tollgate.toml
+
+Exit codes: 0 converted (read the report), 1 the output could not be
+written, 2 bad command line, 3 FILE cannot be converted (each problem is
+printed with its file and line).
+
+Flags:
+`
+
+// migrateCmd runs "tollgate migrate SUBCOMMAND".
+func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, migrateUsage)
+		return fail(exitUsage, errors.New("name what to migrate from: traefik-v1"))
+	}
+	switch args[0] {
+	case "traefik-v1":
+		return migrateTraefikV1(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, migrateUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, migrateUsage)
+	return fail(exitUsage, fmt.Errorf("unknown subcommand %q: tollgate migrates from traefik-v1", args[0]))
+}
+
+func migrateTraefikV1(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate traefik-v1", "", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, migrateV1Help); fs.PrintDefaults() }
+	out := fs.String("out", "", "write the configuration to `file` instead of standard output")
+	reportFile := fs.String("report", "", "write the report to `file` instead of standard error")
+	force := fs.Bool("force", false, "replace --out and --report files that exist")
+	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	src := pos[0]
+	for _, f := range []string{*out, *reportFile} {
+		if f == "" {
+			continue
+		}
+		if filepath.Clean(f) == filepath.Clean(src) {
+			return fail(exitUsage, fmt.Errorf("%s is the file being converted: write the output elsewhere", f))
+		}
+		if _, err := os.Stat(f); err == nil && !*force {
+			return fail(exitUsage, fmt.Errorf("%s exists: give --force to replace it, or another name", f))
+		}
+	}
+	if *out != "" && *reportFile != "" && filepath.Clean(*out) == filepath.Clean(*reportFile) {
+		return fail(exitUsage, errors.New("--out and --report name the same file"))
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fail(exitUsage, fmt.Errorf("%s does not exist", src))
+		}
+		return fail(exitFailure, err)
+	}
+	res, err := migrate.TraefikV1(src, data)
+	if err != nil {
+		var me *migrate.Error
+		if errors.As(err, &me) {
+			for _, p := range me.Problems {
+				fmt.Fprintln(stderr, p)
+			}
+			return fail(exitInvalid, fmt.Errorf("%s cannot be converted: %d problem(s), listed above; nothing written", src, len(me.Problems)))
+		}
+		return fail(exitFailure, err)
+	}
+
+	if *out != "" {
+		if err := writeFileAtomic(*out, res.Config, 0o644); err != nil {
+			return fail(exitFailure, fmt.Errorf("write the configuration: %w", err))
+		}
+	} else if _, err := stdout.Write(res.Config); err != nil {
+		return fail(exitFailure, fmt.Errorf("write the configuration: %w", err))
+	}
+	if *reportFile != "" {
+		if err := writeFileWith(*reportFile, res.WriteReport); err != nil {
+			return fail(exitFailure, fmt.Errorf("write the report: %w", err))
+		}
+		fmt.Fprintf(stderr, "%s: %s; report in %s\n", src, res.Summary(), *reportFile)
+	} else if err := res.WriteReport(stderr); err != nil {
+		return fail(exitFailure, fmt.Errorf("write the report: %w", err))
+	}
+	if res.ACMEStorage != "" {
+		conf := cmp.Or(*out, "tollgate.toml")
+		from := "--from-traefik-v1 --traefik-key " + strings.Trim(res.ACMEStorage, "/") + "/object"
+		if strings.HasSuffix(res.ACMEStorage, ".json") {
+			from = "--from-acme-json " + res.ACMEStorage
+		}
+		fmt.Fprintf(stderr, "certificates: import what Traefik obtained, so that nothing is ordered again:\n  tollgate certs import %s --config %s --dry-run\n", from, conf)
+	}
+	return nil
+}
+
+// writeFileWith writes what fill writes into path, replacing it at once.
+func writeFileWith(path string, fill func(io.Writer) error) error {
+	var b bytes.Buffer
+	if err := fill(&b); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b.Bytes(), 0o644)
+}
+
+// writeFileAtomic writes data to a temporary file next to path and renames
+// it over path, so that path never holds half a file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,17 @@
+# The least a tollgate token needs, for replicas and the storeconfig Job
+# alike. Everything tollgate keeps lives under one prefix ("tollgate", the
+# --prefix of the Deployment and the Job): the configuration, the leader
+# lock, the node registry and the ACME state. Change the prefix here with
+# it, keeping the trailing slash so that "tollgate-other/" is not covered.
+key_prefix "tollgate/" {
+  policy = "write"
+}
+
+# Locks (the leader, storeconfig's) are Consul sessions, which belong to
+# the node of the agent that creates them: tollgate talks to the servers
+# of the StatefulSet "consul", whose node names are consul-0, consul-1, ...
+# A waiting replica may end a silent leader's session on another of them.
+# With client agents, or another Consul, name their nodes here instead.
+session_prefix "consul-" {
+  policy = "write"
+}

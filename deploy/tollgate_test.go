@@ -1,0 +1,717 @@
+package deploy_test
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/tollgate-proxy/tollgate/acme"
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/router"
+)
+
+// tollgateContainer is a container that runs tollgate's image.
+type tollgateContainer struct {
+	w workload
+	c *corev1.Container
+	// cmd is the tollgate command the arguments run ("serve").
+	cmd string
+	// flags are the command's flags by name, without dashes.
+	flags map[string]string
+	// err says why the arguments did not parse.
+	err error
+}
+
+func (tc tollgateContainer) String() string { return fmt.Sprintf("%s: container %s", tc.w, tc.c.Name) }
+
+// tollgate returns every container of the build that runs tollgate.
+func (b *bundle) tollgate() []tollgateContainer {
+	var out []tollgateContainer
+	for _, w := range b.workloads() {
+		for _, c := range allContainers(&w.pod.Spec) {
+			if repo, _, _ := splitImage(c.Image); repo != b.image {
+				continue
+			}
+			tc := tollgateContainer{w: w, c: c}
+			tc.cmd, tc.flags, tc.err = parseArgs(c.Args)
+			out = append(out, tc)
+		}
+	}
+	return out
+}
+
+// running returns the one container of a kind of workload that runs the
+// tollgate command cmd.
+func (b *bundle) running(t *testing.T, kind, cmd string) tollgateContainer {
+	t.Helper()
+	var found []tollgateContainer
+	for _, tc := range b.tollgate() {
+		if tc.w.kind == kind && tc.cmd == cmd {
+			found = append(found, tc)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d %s containers run %s %s, want exactly 1", len(found), kind, b.image, cmd)
+	}
+	return found[0]
+}
+
+// parseArgs splits a tollgate command line into its command (the leading
+// words) and its flags. The binary itself judges whether it accepts them
+// (TestTollgateCommandLines); this only reads the values.
+func parseArgs(args []string) (cmd string, flags map[string]string, err error) {
+	var words []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		words, args = append(words, args[0]), args[1:]
+	}
+	if len(words) == 0 {
+		return "", nil, fmt.Errorf("arguments %q name no tollgate command", args)
+	}
+	flags = map[string]string{}
+	for i := 0; i < len(args); i++ {
+		if !strings.HasPrefix(args[i], "-") {
+			return "", nil, fmt.Errorf("argument %q after the flags", args[i])
+		}
+		name := strings.TrimLeft(args[i], "-")
+		if k, v, ok := strings.Cut(name, "="); ok {
+			flags[k] = v
+		} else if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			flags[name] = args[i+1]
+			i++
+		} else {
+			flags[name] = "true"
+		}
+	}
+	return strings.Join(words, " "), flags, nil
+}
+
+// splitImage splits an image reference into repository, tag and digest.
+func splitImage(image string) (repo, tag, digest string) {
+	repo, digest, _ = strings.Cut(image, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo, tag = repo[:i], repo[i+1:]
+	}
+	return repo, tag, digest
+}
+
+// binDir holds the binary buildBinary makes; TestMain removes it.
+var binDir string
+
+// buildBinary builds the tollgate command once, for the tests that ask
+// it what it accepts.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "tollgate-deploy-test-")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("the go command is needed to build tollgate: %w", err)
+	}
+	bin := filepath.Join(dir, "tollgate")
+	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/tollgate-proxy/tollgate/cmd/tollgate")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/tollgate: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func removeBinary() {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+}
+
+func tollgateBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// runTollgate runs the binary and returns its exit code and output.
+func runTollgate(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tollgateBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("run tollgate %q: %v", args, err)
+	return 0, ""
+}
+
+// mountedFile returns the ConfigMap or Secret key a container sees at
+// file, with the kind of the object.
+func (b *bundle) mountedFile(spec *corev1.PodSpec, c *corev1.Container, file string) (kind string, data []byte, err error) {
+	for _, m := range c.VolumeMounts {
+		rel, ok := strings.CutPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/")
+		if m.SubPath != "" {
+			rel, ok = m.SubPath, file == m.MountPath
+		}
+		if !ok {
+			continue
+		}
+		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+		if i < 0 {
+			return "", nil, fmt.Errorf("%s is on volume %s, which the pod does not have", file, m.Name)
+		}
+		v := spec.Volumes[i]
+		switch {
+		case v.ConfigMap != nil:
+			cm, ok := b.configMaps[v.ConfigMap.Name]
+			if !ok {
+				return "", nil, fmt.Errorf("%s: ConfigMap %s is not in the build", file, v.ConfigMap.Name)
+			}
+			if d, ok := cm.Data[itemKey(v.ConfigMap.Items, rel)]; ok {
+				return "ConfigMap", []byte(d), nil
+			}
+			return "", nil, fmt.Errorf("%s: ConfigMap %s has no key for %s", file, v.ConfigMap.Name, rel)
+		case v.Secret != nil:
+			s, ok := b.secrets[v.Secret.SecretName]
+			if !ok {
+				return "", nil, fmt.Errorf("%s: Secret %s is not in the build", file, v.Secret.SecretName)
+			}
+			if d, ok := s.Data[itemKey(v.Secret.Items, rel)]; ok {
+				return "Secret", d, nil
+			}
+			return "", nil, fmt.Errorf("%s: Secret %s has no key for %s", file, v.Secret.SecretName, rel)
+		}
+		return "", nil, fmt.Errorf("%s is on volume %s, which is neither a ConfigMap nor a Secret", file, m.Name)
+	}
+	return "", nil, fmt.Errorf("no volume is mounted at %s", file)
+}
+
+// itemKey maps a path inside a ConfigMap or Secret volume to its key.
+func itemKey(items []corev1.KeyToPath, rel string) string {
+	if len(items) == 0 {
+		return rel
+	}
+	for _, it := range items {
+		if it.Path == rel {
+			return it.Key
+		}
+	}
+	return ""
+}
+
+// secretEnv returns the value of a container's env var that comes from a
+// Secret; ok is false when the variable is missing or set another way.
+func (b *bundle) secretEnv(c *corev1.Container, name string) (value string, ok bool) {
+	for _, e := range c.Env {
+		if e.Name != name || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+			continue
+		}
+		r := e.ValueFrom.SecretKeyRef
+		if s, found := b.secrets[r.Name]; found {
+			v, has := s.Data[r.Key]
+			return string(v), has
+		}
+	}
+	return "", false
+}
+
+// config returns the configuration the storeconfig Job publishes, which
+// is the one the replicas follow, validated by tollgate's own parser.
+func (b *bundle) config(t *testing.T) *config.Config {
+	t.Helper()
+	job := b.running(t, "Job", "storeconfig")
+	file := job.flags["config"]
+	if file == "" {
+		t.Fatalf("%s: storeconfig has no --config", job)
+	}
+	kind, doc, err := b.mountedFile(&job.w.pod.Spec, job.c, file)
+	if err != nil {
+		t.Fatalf("%s: --config: %v", job, err)
+	}
+	if kind != "ConfigMap" {
+		t.Fatalf("%s: --config %s comes from a %s, want a ConfigMap", job, file, kind)
+	}
+	cfg, err := config.Parse(path.Base(file), doc)
+	if err != nil {
+		t.Fatalf("%s: --config %s is not a valid tollgate configuration:\n%v", job, file, err)
+	}
+	serve := b.running(t, "Deployment", "serve")
+	if f := serve.flags["config"]; f != "" {
+		if _, own, err := b.mountedFile(&serve.w.pod.Spec, serve.c, f); err != nil || string(own) != string(doc) {
+			t.Errorf("%s: serve --config %s differs from the file storeconfig publishes (%v)", serve, f, err)
+		}
+	}
+	return cfg
+}
+
+// listenPort returns the port of an entry point's address.
+func listenPort(address string) (int32, error) {
+	_, p, err := net.SplitHostPort(address)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(p, 10, 32)
+	return int32(n), err
+}
+
+// apiEntryPoint returns the entry point of /ping and /ready.
+func apiEntryPoint(cfg *config.Config) (string, *config.EntryPoint) {
+	name := "api"
+	if cfg.API != nil {
+		name = cmp.Or(cfg.API.EntryPoint, name)
+	}
+	return name, cfg.EntryPoints[name]
+}
+
+// dockerImage is what the final stage of deploy/Dockerfile sets.
+type dockerImage struct {
+	user       string
+	entrypoint []string
+}
+
+func readDockerfile(t *testing.T) dockerImage {
+	t.Helper()
+	f, err := os.Open("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var img dockerImage
+	var line string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		text := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(text, "#") {
+			continue
+		}
+		if cont, ok := strings.CutSuffix(text, `\`); ok {
+			line += cont + " "
+			continue
+		}
+		line += text
+		instr, rest, _ := strings.Cut(line, " ")
+		line = ""
+		switch strings.ToUpper(instr) {
+		case "FROM":
+			img = dockerImage{}
+		case "USER":
+			img.user = strings.TrimSpace(rest)
+		case "ENTRYPOINT":
+			if err := json.Unmarshal([]byte(rest), &img.entrypoint); err != nil {
+				t.Fatalf("Dockerfile: ENTRYPOINT %s is not in exec form: %v", rest, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func TestTollgateContainers(t *testing.T) {
+	img := readDockerfile(t)
+	uid, _, _ := strings.Cut(img.user, ":")
+	if _, err := strconv.Atoi(uid); err != nil || uid == "0" {
+		t.Errorf("Dockerfile: USER %q, want a numeric non-root uid", img.user)
+	}
+	if len(img.entrypoint) != 1 || path.Base(img.entrypoint[0]) != "tollgate" {
+		t.Errorf("Dockerfile: ENTRYPOINT %q, want the tollgate binary alone", img.entrypoint)
+	}
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		images := map[string]bool{}
+		for _, tc := range b.tollgate() {
+			images[tc.c.Image] = true
+			if tc.err != nil {
+				t.Errorf("%s: args: %v", tc, tc.err)
+			}
+			if len(tc.c.Command) > 0 {
+				t.Errorf("%s: command %q replaces the image's ENTRYPOINT %q; give the tollgate command in args", tc, tc.c.Command, img.entrypoint)
+			}
+			psc := tc.w.pod.Spec.SecurityContext
+			var podUID *int64
+			if psc != nil {
+				podUID = psc.RunAsUser
+			}
+			var scUID *int64
+			if tc.c.SecurityContext != nil {
+				scUID = tc.c.SecurityContext.RunAsUser
+			}
+			if got := orInt(scUID, podUID); got == nil {
+				t.Errorf("%s: sets no runAsUser; the image's USER is %s", tc, uid)
+			} else if strconv.FormatInt(*got, 10) != uid {
+				t.Errorf("%s: runs as uid %d, but the image's USER is %s", tc, *got, uid)
+			}
+		}
+		if len(images) != 1 {
+			t.Errorf("tollgate runs from %d different images %v; the Job and the replicas must run the same version", len(images), slices.Sorted(maps.Keys(images)))
+		}
+		b.running(t, "Deployment", "serve")
+		b.running(t, "Job", "storeconfig")
+	})
+}
+
+func TestTollgateCommandLines(t *testing.T) {
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		for _, tc := range b.tollgate() {
+			// Flags are parsed before anything runs: with -h last, the
+			// binary exits 0 if it accepts every argument before it, and
+			// 2 on an unknown flag, a bad value or a stray argument.
+			code, out := runTollgate(t, nil, append(slices.Clone(tc.c.Args), "-h")...)
+			if code != 0 {
+				t.Errorf("%s: tollgate does not accept the arguments %q (exit code %d):\n%s", tc, tc.c.Args, code, out)
+			}
+		}
+	})
+}
+
+func TestTollgateConfiguration(t *testing.T) {
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		cfg := b.config(t)
+		serve := b.running(t, "Deployment", "serve")
+		spec := &serve.w.pod.Spec
+		if cfg.API == nil {
+			t.Errorf("the configuration has no [api]: nothing would answer the probes' /ping and /ready")
+		}
+		if s := cfg.Store; s != nil {
+			if s.Endpoint != "" && s.Endpoint != serve.flags["kv"] || s.Prefix != "" && s.Prefix != serve.flags["prefix"] {
+				t.Errorf("the configuration's [store] (%q, %q) contradicts --kv %q --prefix %q", s.Endpoint, s.Prefix, serve.flags["kv"], serve.flags["prefix"])
+			}
+		}
+		// Where each entry point listens, and where the load balancer
+		// publishes it.
+		listens := map[string]int32{}
+		for _, name := range slices.Sorted(maps.Keys(cfg.EntryPoints)) {
+			port, err := listenPort(cfg.EntryPoints[name].Address)
+			if err != nil {
+				t.Errorf("entry point %s: address %q: %v", name, cfg.EntryPoints[name].Address, err)
+				continue
+			}
+			listens[name] = port
+			if cp, ok := containerPort(spec, "", port); !ok || cp.Name == "" || protocolOf(cp.Protocol) != corev1.ProtocolTCP {
+				t.Errorf("entry point %s listens on %d, which %s does not declare as a named TCP port", name, port, serve)
+			}
+		}
+		public := b.publishedEntryPoints(t, serve, listens)
+		for name, ports := range public {
+			ep := cfg.EntryPoints[name]
+			tls := ep.HTTP != nil && ep.HTTP.TLS != nil
+			for _, p := range ports {
+				if p == 443 && !tls || p == 80 && tls {
+					t.Errorf("the load balancer publishes entry point %s (TLS %t) on port %d", name, tls, p)
+				}
+			}
+			// A redirection names the target's own port unless it is the
+			// scheme's default: it must be the port clients reach it on.
+			if ep.HTTP != nil && ep.HTTP.Redirections != nil && ep.HTTP.Redirections.EntryPoint != nil {
+				to := ep.HTTP.Redirections.EntryPoint.To
+				for _, p := range public[to] {
+					if p != listens[to] {
+						t.Errorf("entry point %s redirects to %s, which listens on %d but is published on %d: redirected clients would get the wrong port", name, to, listens[to], p)
+					}
+				}
+				if len(public[to]) == 0 {
+					t.Errorf("entry point %s redirects to %s, which the load balancer does not publish", name, to)
+				}
+			}
+		}
+		apiName, _ := apiEntryPoint(cfg)
+		if len(public[apiName]) > 0 {
+			t.Errorf("the load balancer publishes the API entry point %s on %v; keep it inside the cluster", apiName, public[apiName])
+		}
+		if a := cfg.ACME; a != nil {
+			if c := a.HTTPChallenge; c != nil && !slices.Contains(public[c.EntryPoint], 80) {
+				t.Errorf("acme.httpChallenge answers on entry point %s, which the load balancer does not publish on port 80", c.EntryPoint)
+			}
+			if a.TLSChallenge != nil && !slices.ContainsFunc(slices.Collect(maps.Keys(public)), func(n string) bool { return slices.Contains(public[n], 443) }) {
+				t.Errorf("acme.tlsChallenge needs an entry point published on port 443")
+			}
+		}
+		if !b.servesInside(spec, listens[apiName]) {
+			t.Errorf("no ClusterIP Service publishes the API entry point %s (port %d) of %s", apiName, listens[apiName], serve.w)
+		}
+	})
+}
+
+// publishedEntryPoints maps each entry point to the ports the
+// LoadBalancer Service publishes it on.
+func (b *bundle) publishedEntryPoints(t *testing.T, serve tollgateContainer, listens map[string]int32) map[string][]int32 {
+	t.Helper()
+	public := map[string][]int32{}
+	lbs := 0
+	for _, name := range slices.Sorted(maps.Keys(b.services)) {
+		svc := b.services[name]
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(serve.w.pod.Labels)) {
+			continue
+		}
+		lbs++
+		for _, p := range svc.Spec.Ports {
+			cp, ok := containerPort(&serve.w.pod.Spec, p.TargetPort.StrVal, p.TargetPort.IntVal)
+			if !ok {
+				continue // TestServices reports it
+			}
+			ep := ""
+			for n, port := range listens {
+				if port == cp.ContainerPort {
+					ep = n
+				}
+			}
+			if ep == "" {
+				t.Errorf("Service %s: port %d reaches container port %d, where no entry point listens", name, p.Port, cp.ContainerPort)
+				continue
+			}
+			public[ep] = append(public[ep], p.Port)
+		}
+	}
+	if lbs != 1 {
+		t.Errorf("%d LoadBalancer Services select the pods of %s, want 1", lbs, serve.w)
+	}
+	return public
+}
+
+// servesInside reports whether a ClusterIP Service publishes port of the
+// pods spec belongs to.
+func (b *bundle) servesInside(spec *corev1.PodSpec, port int32) bool {
+	for _, svc := range b.services {
+		if svc.Spec.Type != "" && svc.Spec.Type != corev1.ServiceTypeClusterIP || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			continue
+		}
+		for _, p := range svc.Spec.Ports {
+			if cp, ok := containerPort(spec, p.TargetPort.StrVal, p.TargetPort.IntVal); ok && cp.ContainerPort == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestTollgateProbes(t *testing.T) {
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		cfg := b.config(t)
+		serve := b.running(t, "Deployment", "serve")
+		apiName, ep := apiEntryPoint(cfg)
+		if ep == nil {
+			t.Fatalf("the API entry point %q is not defined", apiName)
+		}
+		port, err := listenPort(ep.Address)
+		if err != nil {
+			t.Fatalf("entry point %s: %v", apiName, err)
+		}
+		scheme := corev1.URISchemeHTTP
+		if ep.HTTP != nil && ep.HTTP.TLS != nil {
+			scheme = corev1.URISchemeHTTPS
+		}
+		tests := []struct {
+			name  string
+			probe *corev1.Probe
+			// notReady is what the probe must report about a replica that
+			// is not ready (starting, or draining): liveness must not fail
+			// then, or the kubelet would kill a draining replica.
+			notReady int
+		}{
+			{"startupProbe", serve.c.StartupProbe, http.StatusOK},
+			{"livenessProbe", serve.c.LivenessProbe, http.StatusOK},
+			{"readinessProbe", serve.c.ReadinessProbe, http.StatusServiceUnavailable},
+		}
+		for _, tt := range tests {
+			if tt.probe == nil {
+				if tt.name != "startupProbe" {
+					t.Errorf("%s: no %s", serve, tt.name)
+				}
+				continue
+			}
+			get := tt.probe.HTTPGet
+			if get == nil {
+				t.Errorf("%s: %s is not an httpGet probe", serve, tt.name)
+				continue
+			}
+			if cp, ok := containerPort(&serve.w.pod.Spec, get.Port.StrVal, get.Port.IntVal); !ok || cp.ContainerPort != port {
+				t.Errorf("%s: %s probes port %s, but /ping and /ready are served on entry point %s, port %d", serve, tt.name, get.Port.String(), apiName, port)
+			}
+			if got := cmp.Or(get.Scheme, corev1.URISchemeHTTP); got != scheme {
+				t.Errorf("%s: %s uses %s, entry point %s speaks %s", serve, tt.name, got, apiName, scheme)
+			}
+			ops := &router.Ops{}
+			req := httptest.NewRequest(http.MethodGet, get.Path, nil)
+			if !ops.Claims(req) {
+				t.Errorf("%s: %s asks for %q, which tollgate's operations endpoints do not serve", serve, tt.name, get.Path)
+				continue
+			}
+			if code := probe(ops, req); code != tt.notReady {
+				t.Errorf("%s: %s %s answers %d for a replica that is not ready, want %d", serve, tt.name, get.Path, code, tt.notReady)
+			}
+			ops.SetReady(true)
+			if code := probe(ops, req); code != http.StatusOK {
+				t.Errorf("%s: %s %s answers %d for a ready replica, want 200", serve, tt.name, get.Path, code)
+			}
+		}
+	})
+}
+
+func probe(h http.Handler, req *http.Request) int {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+// The drain settings tollgate uses when [lifecycle] leaves them out
+// (config.Lifecycle documents them).
+const (
+	defaultDrainDelay   = 5 * time.Second
+	defaultGraceTimeout = 10 * time.Second
+	// leaveTime is what stopping takes after the grace timeout: resigning
+	// leadership and leaving the node registry.
+	leaveTime = 5 * time.Second
+)
+
+func TestShutdownTiming(t *testing.T) {
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		cfg := b.config(t)
+		serve := b.running(t, "Deployment", "serve")
+		drain, grace := defaultDrainDelay, defaultGraceTimeout
+		if lc := cfg.Lifecycle; lc != nil {
+			drain, grace = cmp.Or(lc.DrainDelay.Std(), drain), cmp.Or(lc.GraceTimeout.Std(), grace)
+		}
+		var preStop time.Duration
+		if l := serve.c.Lifecycle; l != nil && l.PreStop != nil {
+			switch {
+			case l.PreStop.Sleep != nil:
+				preStop = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
+			case l.PreStop.Exec != nil:
+				t.Errorf("%s: preStop runs %q, but the image has no shell and no programs besides tollgate; use the sleep action", serve, l.PreStop.Exec.Command)
+			}
+		}
+		period := 30 * time.Second
+		if s := serve.w.pod.Spec.TerminationGracePeriodSeconds; s != nil {
+			period = time.Duration(*s) * time.Second
+		}
+		if need := preStop + drain + grace + leaveTime; period < need {
+			t.Errorf("terminationGracePeriodSeconds is %s, want at least %s: preStop sleep %s + lifecycle.drainDelay %s + lifecycle.graceTimeout %s + %s to leave the cluster",
+				period, need, preStop, drain, grace, leaveTime)
+		}
+		if r := serve.c.ReadinessProbe; r != nil {
+			notice := time.Duration(cmp.Or(r.PeriodSeconds, 10)*cmp.Or(r.FailureThreshold, 3)) * time.Second
+			if notice > drain {
+				t.Errorf("the readiness probe notices a drain after up to %s (periodSeconds x failureThreshold), longer than lifecycle.drainDelay %s", notice, drain)
+			}
+		}
+	})
+}
+
+func TestEncryptionKey(t *testing.T) {
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		cfg := b.config(t)
+		if cfg.ACME == nil {
+			t.Skip("no [acme]")
+		}
+		serve := b.running(t, "Deployment", "serve")
+		file, env := cfg.ACME.EncryptionKeyFile, cfg.ACME.EncryptionKeyEnv
+		getenv := func(name string) string {
+			v, _ := b.secretEnv(serve.c, name)
+			return v
+		}
+		switch {
+		case env != "":
+			if _, ok := b.secretEnv(serve.c, env); !ok {
+				t.Fatalf("%s: acme.encryptionKeyEnv is %s, but the container does not set it from a Secret", serve, env)
+			}
+		case file != "":
+			kind, data, err := b.mountedFile(&serve.w.pod.Spec, serve.c, file)
+			if err != nil || kind != "Secret" {
+				t.Fatalf("%s: acme.encryptionKeyFile %s is not a mounted Secret key: %v", serve, file, err)
+			}
+			file = filepath.Join(t.TempDir(), "key")
+			if err := os.WriteFile(file, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := acme.LoadKeyring(file, env, cfg.ACME.InsecurePlaintextKeys, getenv)
+		switch {
+		case b.shipped && err == nil:
+			t.Errorf("%s: the placeholder encryption key works as a key; it must make tollgate refuse to start", serve)
+		case !b.shipped && err != nil:
+			t.Errorf("%s: the encryption key does not load: %v", serve, err)
+		}
+		job := b.running(t, "Job", "storeconfig")
+		if _, ok := b.secretEnv(job.c, env); env != "" && ok {
+			t.Errorf("%s: storeconfig gets the encryption key %s, which it never needs", job, env)
+		}
+	})
+}
+
+func TestEnvironment(t *testing.T) {
+	podName := podNameIsNodeID(t)
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		cfg := b.config(t)
+		st := b.store(t)
+		for _, tc := range b.tollgate() {
+			for _, e := range tc.c.Env {
+				var read bool
+				switch {
+				case e.Name == "POD_NAME":
+					read = podName
+					if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+						t.Errorf("%s: POD_NAME is not the pod's metadata.name", tc)
+					}
+				case cfg.ACME != nil && e.Name == cfg.ACME.EncryptionKeyEnv:
+					read = true
+				case st.readsEnv(t, e.Name):
+					read = true
+				}
+				if !read {
+					t.Errorf("%s: env %s is not read by tollgate (with this configuration and store)", tc, e.Name)
+				}
+			}
+		}
+		serve := b.running(t, "Deployment", "serve")
+		if !slices.ContainsFunc(serve.c.Env, func(e corev1.EnvVar) bool { return e.Name == "POD_NAME" }) {
+			t.Errorf("%s: no POD_NAME: the replica's node id would not be its pod's name", serve)
+		}
+	})
+}
+
+// podNameIsNodeID reports whether tollgate serve takes its node id from
+// POD_NAME: given an id that is not a valid key, it must refuse to start
+// and name it.
+func podNameIsNodeID(t *testing.T) bool {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tollgate.toml")
+	doc := fmt.Sprintf("[store]\nendpoint = %q\n\n[entryPoints.web]\naddress = \"127.0.0.1:0\"\n", "file:"+filepath.Join(dir, "state.db"))
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const id = "not a node id"
+	code, out := runTollgate(t, []string{"POD_NAME=" + id}, "serve", "--config", file)
+	if code != 2 || !strings.Contains(out, fmt.Sprintf("node id %q", id)) {
+		t.Errorf("tollgate serve with POD_NAME=%q exited %d without naming that node id; does it still read POD_NAME?\n%s", id, code, out)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,685 @@
+package migrate
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/config/rule"
+)
+
+// backend is a converted [backends.NAME].
+type backend struct {
+	src    []string
+	v1name string
+	lb     config.LoadBalancer // without passHostHeader, which frontends set
+	mws    []string            // for every router sending to it
+	dead   string              // why it was not converted
+	// services are the tollgate services made of it, by passHostHeader:
+	// Traefik 1.x set passHostHeader per frontend, tollgate per service.
+	services map[bool]string
+	uses     map[bool]bool
+}
+
+// frontend is a [frontends.NAME] on its way to routers.
+type frontend struct {
+	n        *node
+	backend  *backend
+	passHost bool
+}
+
+// routerInfo remembers where a router came from, for reports.
+type routerInfo struct {
+	src []string
+}
+
+// fileProvider converts [file], [backends], [frontends] and [[tls]].
+func (c *converter) fileProvider(root *node) {
+	fn, hasFile := root.table("file")
+	if hasFile {
+		for _, k := range []string{"filename", "directory"} {
+			if s, ok := fn.str(k); ok && s != "" {
+				c.add(fn.where(k), Action, fmt.Sprintf("the frontends and backends in %s are not read by this conversion", s),
+					"add its [frontends], [backends] and [[tls]] to this file and convert again")
+			}
+		}
+		if b, ok := fn.boolean("watch"); ok {
+			c.add(fn.where("watch"), Converted, fmt.Sprintf("watch = %v: tollgate always follows its file, or the store", b), "")
+		}
+		for _, k := range []string{"debugLogGeneratedTemplate", "constraints", "traceTemplate"} {
+			if fn.has(k) {
+				c.add(fn.where(k), Unsupported, "file."+k+" has no equivalent; not converted", "")
+				fn.skip(k)
+			}
+		}
+		c.add(fn.path, Converted, "[file]: the frontends and backends of this file", "")
+	} else if root.has("frontends") || root.has("backends") {
+		c.add(root.where("frontends"), Changed, "[frontends] and [backends] are converted although Traefik 1.x reads them only with [file]", "remove what was not meant to be served")
+	}
+	backends := map[string]*backend{}
+	if bn, ok := root.table("backends"); ok {
+		for _, n := range bn.named() {
+			backends[n.name()] = c.backend(n)
+		}
+	}
+	var fronts []*frontend
+	if fn, ok := root.table("frontends"); ok {
+		for _, n := range fn.named() {
+			if f := c.frontendBackend(n, backends); f != nil {
+				fronts = append(fronts, f)
+			}
+		}
+	}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range backends {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	for _, name := range names {
+		c.services(backends[name])
+	}
+	for _, f := range fronts {
+		c.frontend(f)
+	}
+	if tn, ok := root.tables("tls"); ok {
+		for _, t := range tn {
+			if eps, ok := t.strs("entryPoints"); ok && len(eps) > 0 {
+				c.add(t.where("entryPoints"), Changed, "tollgate serves every certificate on every TLS entry point", "")
+			}
+			if cn, ok := t.table("certificate"); ok {
+				c.certificate(cn, "")
+			}
+		}
+	}
+}
+
+// frontendBackend reads which backend a frontend uses, and with which
+// passHostHeader; nil when the frontend cannot be converted.
+func (c *converter) frontendBackend(n *node, backends map[string]*backend) *frontend {
+	name, ok := n.str("backend")
+	if !ok || name == "" {
+		c.add(n.path, Unsupported, "a frontend without a backend; Traefik 1.x did not serve it either; not converted", "")
+		n.skipAll()
+		return nil
+	}
+	be, ok := backends[name]
+	if !ok {
+		c.add(n.where("backend"), Unsupported, fmt.Sprintf("backend %q is not defined; Traefik 1.x did not serve this frontend either; not converted", name), "")
+		n.skipAll()
+		return nil
+	}
+	if be.dead != "" {
+		c.add(n.where("backend"), Unsupported, fmt.Sprintf("backend %q was not converted (%s); neither is this frontend", name, be.dead), "")
+		n.skipAll()
+		return nil
+	}
+	pass, _ := n.boolean("passHostHeader")
+	if be.uses == nil {
+		be.uses = map[bool]bool{}
+	}
+	be.uses[pass] = true
+	return &frontend{n: n, backend: be, passHost: pass}
+}
+
+// backend converts one [backends.NAME].
+func (c *converter) backend(n *node) *backend {
+	be := &backend{src: n.path, v1name: n.name()}
+	if sn, ok := n.table("servers"); ok {
+		for _, s := range sn.named() {
+			u, ok := s.str("url")
+			if !ok || u == "" {
+				c.add(s.path, Unsupported, "a server without url; not converted", "")
+				s.skipAll()
+				continue
+			}
+			srv := config.Server{URL: u}
+			if w, ok := s.integer("weight"); ok {
+				switch {
+				case w == 0 && c.allowZeroWeight:
+					srv.Weight = intPtr(0)
+				case w == 0 || w == 1:
+				default:
+					srv.Weight = intPtr(int(min(w, 1<<31-1)))
+				}
+			}
+			be.lb.Servers = append(be.lb.Servers, srv)
+		}
+	}
+	if len(be.lb.Servers) == 0 {
+		be.dead = "it has no servers"
+		c.add(n.path, Unsupported, "a backend without servers; not converted", "add [backends."+n.name()+".servers.NAME] with url, or remove the frontends using it")
+		n.skipAll()
+		return be
+	}
+	if ln, ok := n.table("loadBalancer"); ok {
+		c.loadBalancer(ln, &be.lb)
+	}
+	if hn, ok := n.table("healthCheck"); ok {
+		be.lb.HealthCheck = c.healthCheck(hn)
+	}
+	if rn, ok := n.table("responseForwarding"); ok {
+		if d, ok := rn.duration("flushInterval"); ok && d > 0 {
+			be.lb.ResponseForwarding = &config.ResponseForwarding{FlushInterval: config.Duration(d)}
+			c.add(rn.path, Converted, "responseForwarding.flushInterval", "")
+		}
+	}
+	if cn, ok := n.table("circuitBreaker"); ok {
+		if e, ok := cn.str("expression"); ok && e != "" {
+			mw := c.addMiddleware(sanitizeName(n.name())+"-circuit-breaker", cn.path, &config.Middleware{CircuitBreaker: &config.CircuitBreaker{Expression: e}})
+			be.mws = append(be.mws, mw)
+			c.add(cn.path, Converted, fmt.Sprintf("middleware %q (circuitBreaker) on every router sending to this backend", mw), "")
+		}
+	}
+	for _, k := range []string{"maxConn", "buffering"} {
+		if !n.has(k) {
+			continue
+		}
+		advice := "limit the request rate with a rateLimit middleware, or bound concurrency in the backend"
+		if k == "buffering" {
+			advice = "tollgate streams requests and responses; limit body sizes in the backend"
+		}
+		c.add(n.where(k), Unsupported, k+" has no equivalent; not converted", advice)
+		n.skip(k)
+	}
+	return be
+}
+
+// loadBalancer converts method, sticky and stickiness.
+func (c *converter) loadBalancer(ln *node, lb *config.LoadBalancer) {
+	if meth, ok := ln.str("method"); ok {
+		switch strings.ToLower(meth) {
+		case "wrr", "":
+			c.add(ln.where("method"), Converted, "weighted round robin", "")
+		case "drr":
+			c.add(ln.where("method"), Changed, "dynamic round robin became weighted round robin", "passiveHealthCheck takes failing servers out of the rotation")
+		default:
+			c.problem(ln.where("method"), "load balancer method %q: Traefik 1.x accepts wrr or drr", meth)
+		}
+	}
+	sticky, _ := ln.boolean("sticky")
+	cookie := ""
+	if sn, ok := ln.table("stickiness"); ok {
+		sticky = true
+		cookie, _ = sn.str("cookieName")
+	}
+	if sticky {
+		lb.Sticky = &config.Sticky{Cookie: &config.Cookie{Name: cookie}}
+		c.add(ln.path, Changed, "sticky sessions by cookie; tollgate's cookie names servers by a hash, so clients pinned by Traefik are pinned afresh once", "")
+	}
+}
+
+// healthCheck converts a backend's healthCheck.
+func (c *converter) healthCheck(hn *node) *config.HealthCheck {
+	path, _ := hn.str("path")
+	if path == "" {
+		c.add(hn.path, Unsupported, "a health check without path; Traefik 1.x did not check either; not converted", "")
+		hn.skipAll()
+		return nil
+	}
+	hc := &config.HealthCheck{Path: path}
+	hc.Scheme, _ = hn.str("scheme")
+	hc.Hostname, _ = hn.str("hostname")
+	if p, ok := hn.integer("port"); ok {
+		hc.Port = int(p)
+	}
+	interval := c.healthInterval
+	if d, ok := hn.duration("interval"); ok && d > 0 {
+		interval = d
+	}
+	timeout, setTimeout := 5*time.Second, false
+	if d, ok := hn.duration("timeout"); ok && d > 0 {
+		timeout, setTimeout = d, true
+	}
+	if timeout >= interval {
+		timeout, setTimeout = interval/2, true
+		c.add(hn.path, Changed, fmt.Sprintf("timeout lowered to %s: tollgate needs it shorter than the interval", timeout), "")
+	}
+	if interval != 30*time.Second {
+		hc.Interval = config.Duration(interval)
+	}
+	if setTimeout {
+		hc.Timeout = config.Duration(timeout)
+	}
+	hc.Headers = c.stringMap(hn, "headers")
+	c.add(hn.path, Converted, fmt.Sprintf("health check of %s every %s", path, interval), "")
+	return hc
+}
+
+// services creates the tollgate services of a backend: one per
+// passHostHeader value its frontends use.
+func (c *converter) services(be *backend) {
+	if be.dead != "" {
+		return
+	}
+	be.services = map[bool]string{}
+	variants := []bool{false}
+	switch {
+	case be.uses[true] && be.uses[false]:
+		variants = []bool{true, false}
+		c.add(be.src, Changed, fmt.Sprintf("two services: its frontends disagree on passHostHeader, which tollgate sets per service (%q passes the Host header)", sanitizeName(be.v1name)), "")
+	case be.uses[true]:
+		variants = []bool{true}
+	}
+	for i, pass := range variants {
+		want := be.v1name
+		if i > 0 {
+			want += "-no-host"
+		}
+		name := c.unique("service", want)
+		if i == 0 {
+			c.renamed(be.src, "backend", be.v1name, name)
+		}
+		lb := be.lb
+		if !pass {
+			lb.PassHostHeader = boolPtr(false)
+		}
+		if c.cfg.HTTP == nil {
+			c.cfg.HTTP = &config.HTTP{}
+		}
+		if c.cfg.HTTP.Services == nil {
+			c.cfg.HTTP.Services = map[string]*config.Service{}
+		}
+		c.cfg.HTTP.Services[name] = &config.Service{LoadBalancer: &lb}
+		be.services[pass] = name
+		key := "http.services." + dn(name)
+		c.origin(key, be.src)
+		where, _ := c.location(be.src)
+		c.comment(key, fmt.Sprintf("backend %q (%s)", be.v1name, where))
+	}
+	if !be.uses[true] {
+		c.add(be.src, Changed, "passHostHeader = false: Traefik 1.x's file provider did not pass the client's Host header unless a frontend set passHostHeader = true",
+			"remove passHostHeader = false if the backend should see the client's Host (tollgate's default)")
+	}
+	c.add(be.src, Converted, fmt.Sprintf("service with %d server(s)", len(be.lb.Servers)), "")
+}
+
+// frontend converts one frontend into one router per group of its entry
+// points that need the same TLS setting and middlewares.
+func (c *converter) frontend(f *frontend) {
+	n := f.n
+	base := sanitizeName(n.name())
+	service := f.backend.services[f.passHost]
+	rl, ruleText, hostSets, ok := c.routes(n)
+	if !ok {
+		n.skipAll()
+		return
+	}
+	groups := c.frontendGroups(n)
+	if len(groups) == 0 {
+		c.add(n.path, Unsupported, "the frontend listens on no entry point that tollgate routes; not converted", "")
+		n.skipAll()
+		return
+	}
+	expr := rule.Expr(m("PathPrefix", "/"))
+	if len(rl.exprs) > 0 {
+		expr = andAll(rl.exprs)
+	}
+	text := expr.String()
+	if _, err := rule.Parse(text); err != nil {
+		c.add(n.where("routes"), Unsupported, fmt.Sprintf("the rule cannot be written in tollgate (%s): %v; the frontend was not converted", text, err), "fix the rule in Traefik's syntax and convert again")
+		n.skipAll()
+		return
+	}
+	mws, plainOnly, redirectTo, reason := c.frontendMiddlewares(n, base, rl)
+	if reason != "" {
+		n.skipAll()
+		return
+	}
+	priority := 0
+	if p, ok := n.integer("priority"); ok && p > 0 {
+		priority = int(min(p, 1<<31-1))
+	} else if ruleText != "" {
+		priority = len(ruleText)
+	}
+	var names []string
+	for i, g := range groups {
+		want := base
+		if i > 0 {
+			want = base + "-" + g.eps[0].name
+		}
+		name := c.unique("router", want)
+		names = append(names, name)
+		r := &config.Router{Rule: text, Service: service, Priority: priority}
+		for _, ep := range g.eps {
+			r.EntryPoints = append(r.EntryPoints, ep.name)
+		}
+		r.Middlewares = append(r.Middlewares, g.eps[0].mws...)
+		if redirectTo == nil || !slices.Contains(g.eps, redirectTo) {
+			r.Middlewares = append(r.Middlewares, mws.redirect...)
+		}
+		if !g.tls {
+			r.Middlewares = append(r.Middlewares, plainOnly...)
+		}
+		r.Middlewares = append(r.Middlewares, mws.rest...)
+		r.Middlewares = append(r.Middlewares, f.backend.mws...)
+		r.Middlewares = append(r.Middlewares, c.retryMiddleware(f.backend)...)
+		r.Middlewares = append(r.Middlewares, mws.path...)
+		if g.tls {
+			r.TLS = &config.RouterTLS{Options: g.eps[0].options}
+			if c.acme != nil && c.acme.onHostRule {
+				r.TLS.Domains = certDomains(hostSets)
+			}
+		}
+		c.addRouter(name, n.path, r)
+	}
+	c.renamed(n.path, "frontend", n.name(), names[0])
+	what := fmt.Sprintf("router %q", names[0])
+	if len(names) > 1 {
+		what = "routers " + quoteList(names)
+	}
+	c.add(n.path, Converted, fmt.Sprintf("%s: %s", what, text), "")
+}
+
+// addRouter adds a router with its comment.
+func (c *converter) addRouter(name string, src []string, r *config.Router) {
+	if c.cfg.HTTP == nil {
+		c.cfg.HTTP = &config.HTTP{}
+	}
+	if c.cfg.HTTP.Routers == nil {
+		c.cfg.HTTP.Routers = map[string]*config.Router{}
+	}
+	if c.routers == nil {
+		c.routers = map[string]*routerInfo{}
+	}
+	c.cfg.HTTP.Routers[name] = r
+	c.routers[name] = &routerInfo{src: src}
+	key := "http.routers." + dn(name)
+	c.origin(key, src)
+	where, _ := c.location(src)
+	c.comment(key, fmt.Sprintf("frontend %q (%s)", src[len(src)-1], where))
+	if r.Priority > 0 {
+		c.comment(key, "priority: as in Traefik 1.x (its priority, else the length of its rule)")
+	}
+}
+
+// certDomains lists the certificates Traefik 1.x ordered for a
+// frontend's hosts with onHostRule: one per route, the first host main and
+// the others alternative names. It returns nil when each route has one
+// host, which tollgate's onHostRule orders alike.
+func certDomains(hostSets [][]string) []config.Domain {
+	var out []config.Domain
+	multi := false
+	for _, hs := range hostSets {
+		var valid []string
+		for _, h := range hs {
+			if config.CheckHostname(h) == nil && !slices.Contains(valid, h) {
+				valid = append(valid, h)
+			}
+		}
+		if len(valid) == 0 {
+			continue
+		}
+		multi = multi || len(valid) > 1
+		out = append(out, config.Domain{Main: valid[0], SANs: valid[1:]})
+	}
+	if !multi {
+		return nil
+	}
+	return out
+}
+
+// routes converts the routes of a frontend: their rules all must match.
+func (c *converter) routes(n *node) (rl *v1Rule, text string, hostSets [][]string, ok bool) {
+	rl = &v1Rule{}
+	rn, has := n.table("routes")
+	if !has {
+		c.add(n.path, Changed, "a frontend without routes matched every request in Traefik 1.x: its rule is PathPrefix(`/`)", "")
+		return rl, "", nil, true
+	}
+	var texts []string
+	for _, r := range rn.named() {
+		s, has := r.str("rule")
+		if !has {
+			c.add(r.path, Unsupported, "a route without rule; not converted", "")
+			continue
+		}
+		one, err := parseV1Rule(s)
+		if err != nil {
+			kind := Unsupported
+			msg := fmt.Sprintf("rule %q: %v; the frontend was not converted", truncate(s, 120), err)
+			advice := "Traefik 1.x did not serve this frontend either"
+			if strings.Contains(err.Error(), errNoEquivalent.Error()) {
+				advice = "rewrite the path in the backend, then convert a rule without this modifier"
+			}
+			c.add(r.where("rule"), kind, msg, advice)
+			return nil, "", nil, false
+		}
+		texts = append(texts, s)
+		rl.exprs = append(rl.exprs, one.exprs...)
+		for _, p := range one.strip {
+			if !slices.Contains(rl.strip, p) {
+				rl.strip = append(rl.strip, p)
+			}
+		}
+		if one.addPrefix != "" {
+			rl.addPrefix = one.addPrefix
+		}
+		if len(one.hosts) > 0 {
+			hostSets = append(hostSets, one.hosts)
+		}
+	}
+	return rl, strings.Join(texts, ";"), hostSets, true
+}
+
+// feMiddlewares are a frontend's middlewares, by where they go in a
+// router's list.
+type feMiddlewares struct {
+	redirect []string // the frontend's redirect, before anything else
+	rest     []string // allow list, authentication, headers, rate limits, client certificate
+	path     []string // strip and add prefixes, last
+}
+
+// frontendMiddlewares converts the frontend's middlewares. reason is set
+// when the frontend must not be converted (an authentication tollgate
+// cannot check). plainOnly go on plain-HTTP routers only (an HTTPS
+// redirection); redirectTo is the entry point the frontend redirects to.
+func (c *converter) frontendMiddlewares(n *node, base string, rl *v1Rule) (mws feMiddlewares, plainOnly []string, redirectTo *entryPoint, reason string) {
+	// Authentication first: when it cannot be converted, nothing else is.
+	var auth []string
+	if users, ok := n.strs("basicAuth"); ok {
+		mw, r := c.basicAuthUsers(n.where("basicAuth"), users, "", false, "", base+"-auth")
+		if r != "" {
+			return mws, nil, nil, r
+		}
+		auth = append(auth, mw)
+	}
+	if an, ok := n.table("auth"); ok {
+		mw, r := c.auth(an, base+"-auth")
+		if r != "" {
+			return mws, nil, nil, r
+		}
+		if mw != "" {
+			auth = append(auth, mw)
+		}
+	}
+	if rn, ok := n.table("redirect"); ok {
+		var mw string
+		mw, redirectTo = c.frontendRedirect(rn, base)
+		if mw != "" {
+			mws.redirect = append(mws.redirect, mw)
+		}
+	}
+	var ranges []string
+	at := n.path
+	if r, ok := n.strs("whitelistSourceRange"); ok {
+		ranges, at = r, n.where("whitelistSourceRange")
+	}
+	if wl, ok := n.table("whiteList"); ok {
+		if r, ok := wl.strs("sourceRange"); ok {
+			ranges, at = r, wl.where("sourceRange")
+		}
+		c.useXForwardedFor(wl)
+	}
+	if len(ranges) > 0 {
+		mw := c.addMiddleware(base+"-ipallowlist", at, &config.Middleware{IPAllowList: &config.IPAllowList{SourceRange: ranges}})
+		mws.rest = append(mws.rest, mw)
+		c.add(at, Converted, fmt.Sprintf("middleware %q (ipAllowList)", mw), "")
+	}
+	mws.rest = append(mws.rest, auth...)
+	if hn, ok := n.table("headers"); ok {
+		h, ssl := c.headers(hn, base)
+		if ssl != "" {
+			plainOnly = append(plainOnly, ssl)
+		}
+		if h != "" {
+			mws.rest = append(mws.rest, h)
+		}
+	}
+	if rn, ok := n.table("rateLimit"); ok {
+		mws.rest = append(mws.rest, c.rateLimit(rn, base)...)
+	}
+	if mw := c.clientCert(n, base); mw != "" {
+		mws.rest = append(mws.rest, mw)
+	}
+	if n.has("errors") {
+		c.add(n.where("errors"), Unsupported, "custom error pages have no equivalent; not converted", "serve error pages from the backend")
+		n.skip("errors")
+	}
+	routes := n.where("routes")
+	if len(rl.strip) > 0 {
+		mw := c.addMiddleware(base+"-strip-prefix", routes, &config.Middleware{StripPrefix: &config.StripPrefix{Prefixes: rl.strip}})
+		mws.path = append(mws.path, mw)
+	}
+	if rl.addPrefix != "" {
+		mw := c.addMiddleware(base+"-add-prefix", routes, &config.Middleware{AddPrefix: &config.AddPrefix{Prefix: rl.addPrefix}})
+		mws.path = append(mws.path, mw)
+	}
+	return mws, plainOnly, redirectTo, ""
+}
+
+// frontendRedirect converts a frontend's [redirect].
+func (c *converter) frontendRedirect(rn *node, base string) (string, *entryPoint) {
+	permanent, _ := rn.boolean("permanent")
+	if target, ok := rn.str("entryPoint"); ok && target != "" {
+		to, ok := c.eps[target]
+		if !ok {
+			c.problem(rn.where("entryPoint"), "redirect to entry point %q, which is not defined", target)
+			return "", nil
+		}
+		rs := &config.RedirectScheme{Scheme: "http", Permanent: permanent}
+		if to.tls {
+			rs.Scheme = "https"
+		}
+		if (to.tls && to.port != 443 || !to.tls && to.port != 80) && to.port != 0 {
+			rs.Port = strconv.Itoa(to.port)
+		}
+		rn.skip("regex")
+		rn.skip("replacement")
+		mw := c.addMiddleware(base+"-redirect", rn.path, &config.Middleware{RedirectScheme: rs})
+		c.add(rn.path, Converted, fmt.Sprintf("middleware %q (redirectScheme to %s) on the routers not on entry point %q", mw, rs.Scheme, to.name), "")
+		return mw, to
+	}
+	regex, _ := rn.str("regex")
+	repl, _ := rn.str("replacement")
+	if regex == "" {
+		c.problem(rn.path, "a redirect needs entryPoint, or regex and replacement")
+		return "", nil
+	}
+	mw := c.addMiddleware(base+"-redirect", rn.path, &config.Middleware{RedirectRegex: &config.RedirectRegex{Regex: regex, Replacement: repl, Permanent: permanent}})
+	c.add(rn.path, Converted, fmt.Sprintf("middleware %q (redirectRegex)", mw), "")
+	return mw, nil
+}
+
+// epGroup is entry points one router can listen on together.
+type epGroup struct {
+	tls bool
+	eps []*entryPoint
+}
+
+// frontendGroups resolves a frontend's entry points and groups those that
+// need the same router: the same TLS, TLS options and middlewares.
+func (c *converter) frontendGroups(n *node) []epGroup {
+	names, ok := n.strs("entryPoints")
+	if !ok || len(names) == 0 {
+		names = c.defaultEPs
+	}
+	if len(names) == 0 {
+		for v1 := range c.eps {
+			if !c.eps[v1].internal {
+				names = append(names, v1)
+			}
+		}
+		slices.Sort(names)
+		c.add(n.path, Changed, "neither the frontend nor defaultEntryPoints name entry points: it listens on "+strings.Join(names, ", "), "list the entry points it should listen on")
+	}
+	var groups []epGroup
+	keys := map[string]int{}
+	for _, name := range names {
+		ep, ok := c.eps[name]
+		switch {
+		case !ok:
+			c.add(n.where("entryPoints"), Unsupported, fmt.Sprintf("entry point %q is not defined; Traefik 1.x ignored it too", name), "")
+			continue
+		case ep.redirect != "":
+			c.add(n.where("entryPoints"), Converted, fmt.Sprintf("requests on entry point %q are redirected to %q by the entry point", name, ep.redirect), "")
+			continue
+		case ep.blocked != "":
+			c.add(n.where("entryPoints"), Unsupported, fmt.Sprintf("no router on entry point %q: %s", name, ep.blocked), "")
+			continue
+		}
+		key := fmt.Sprint(ep.tls, "\x00", ep.options, "\x00", strings.Join(ep.mws, ","))
+		i, seen := keys[key]
+		if !seen {
+			i = len(groups)
+			keys[key] = i
+			groups = append(groups, epGroup{tls: ep.tls})
+		}
+		if !slices.Contains(groups[i].eps, ep) {
+			groups[i].eps = append(groups[i].eps, ep)
+		}
+	}
+	for _, g := range groups {
+		slices.SortFunc(g.eps, func(a, b *entryPoint) int { return strings.Compare(a.name, b.name) })
+	}
+	slices.SortStableFunc(groups, func(a, b epGroup) int {
+		if a.tls != b.tls {
+			if a.tls {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.eps[0].name, b.eps[0].name)
+	})
+	return groups
+}
+
+// retryMiddleware returns the retry middleware for routers sending to be:
+// [retry] attempts, or by default as many attempts as it has servers.
+func (c *converter) retryMiddleware(be *backend) []string {
+	if !c.retry {
+		return nil
+	}
+	n := c.retryAttempts
+	if n == 0 {
+		n = int64(len(be.lb.Servers))
+	}
+	if c.retryMWs == nil {
+		c.retryMWs = map[int64]string{}
+	}
+	if mw, ok := c.retryMWs[n]; ok {
+		return []string{mw}
+	}
+	want := "retry"
+	if c.retryAttempts == 0 {
+		want = fmt.Sprintf("retry-%d", n)
+	}
+	mw := c.addMiddleware(want, []string{"retry"}, &config.Middleware{Retry: &config.Retry{Attempts: int(min(n, 1000))}})
+	c.retryMWs[n] = mw
+	return []string{mw}
+}
+
+func intPtr(i int) *int    { return &i }
+func boolPtr(b bool) *bool { return &b }
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,83 @@
+package migrate
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+// FuzzTraefikV1 checks that no input makes the conversion panic, that it
+// fails only with an *Error, and that whatever it converts passes
+// tollgate's validation.
+func FuzzTraefikV1(f *testing.F) {
+	files, _ := filepath.Glob("testdata/traefik-v1/*.toml")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{
+		"", "[entryPoints.http]\naddress = \":80\"\n", twoEntryPoints,
+		"[frontends.f]\nbackend = \"b\"\n[frontends.f.routes.r]\nrule = \"Host:{a:[}\"\n[backends.b.servers.s]\nurl = \"http://x\"\n",
+		"[[tls]]\n[tls.certificate]\ncertFile = \"a\"\n", "[acme]\n[[acme.domains]]\nmain = 1\n",
+		"[entryPoints.a.tls]\ncipherSuites = [1]\n", "entryPoints = 3\n", "[backends.b.servers]\ns = 1\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := TraefikV1("fuzz.toml", data)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || len(e.Problems) == 0 {
+				t.Fatalf("error %v (%T) is not an *Error with problems", err, err)
+			}
+			return
+		}
+		if _, err := config.Parse("converted.toml", res.Config); err != nil {
+			t.Fatalf("the converted configuration does not validate: %v\n%s", err, res.Config)
+		}
+	})
+}
+
+// FuzzParseV1Rule checks that no rule makes the rule converter panic.
+func FuzzParseV1Rule(f *testing.F) {
+	for _, s := range []string{"Host:a.com", "PathPrefixStrip:/a,/b;Method:GET", "HostRegexp:{a:[a-z]+}.b", "Query:a={b}", "Headers:a,b,c,d", "Path:/{{}}", ";;:,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := parseV1Rule(s)
+		if err == nil && len(r.exprs) > 0 {
+			_ = andAll(r.exprs).String()
+		}
+	})
+}
+
+// FuzzDecodeTraefikV1 checks that no stored value makes the reader panic
+// or fail with anything but ErrFormat.
+func FuzzDecodeTraefikV1(f *testing.F) {
+	f.Add([]byte(`{"Email":"a@b.c","DomainsCertificate":{"Certs":[{"Domains":{"Main":"a.b"},"Certificate":{"Certificate":"eA==","PrivateKey":"eA=="}}]}}`))
+	f.Add([]byte("H4sIAAAAAAAA/w=="))
+	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})
+	f.Add([]byte(`{"PrivateKey":"MIIB"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := DecodeTraefikV1(b); err != nil && !errors.Is(err, ErrFormat) {
+			t.Fatalf("error %v does not wrap ErrFormat", err)
+		}
+	})
+}
+
+// FuzzReadACMEJSON checks that no acme.json makes the reader panic or fail
+// with anything but ErrFormat.
+func FuzzReadACMEJSON(f *testing.F) {
+	f.Add([]byte(`{"le":{"Account":{"Email":"a@b.c"},"Certificates":[{"domain":{"main":"a.b"},"certificate":"eA==","key":"eA==","Store":"default"}]}}`))
+	f.Add([]byte(`{"Account":null,"Certificates":[]}`))
+	f.Add([]byte(`{"le":3}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := ReadACMEJSON(b); err != nil && !errors.Is(err, ErrFormat) {
+			t.Fatalf("error %v does not wrap ErrFormat", err)
+		}
+	})
+}

@@ -1,0 +1,280 @@
+package migrate
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+// addMiddleware adds a middleware named after want and returns its name.
+func (c *converter) addMiddleware(want string, src []string, m *config.Middleware) string {
+	name := c.unique("middleware", want)
+	if c.cfg.HTTP == nil {
+		c.cfg.HTTP = &config.HTTP{}
+	}
+	if c.cfg.HTTP.Middlewares == nil {
+		c.cfg.HTTP.Middlewares = map[string]*config.Middleware{}
+	}
+	c.cfg.HTTP.Middlewares[name] = m
+	key := "http.middlewares." + dn(name)
+	c.origin(key, src)
+	where, _ := c.location(src)
+	c.comment(key, fmt.Sprintf("from %s (%s)", dottedPath(src), where))
+	return name
+}
+
+// auth converts an auth table ({basic, digest, forward, headerField}) into
+// a basicAuth middleware. When it cannot be converted without letting
+// unauthenticated requests through, it returns the reason and no
+// middleware: the routers it guarded must not be created.
+func (c *converter) auth(an *node, want string) (mw, reason string) {
+	header, _ := an.str("headerField")
+	for _, k := range []string{"digest", "forward"} {
+		if an.has(k) {
+			r := fmt.Sprintf("%s authentication has no equivalent in tollgate", k)
+			advice := "protect these routes with basicAuth (bcrypt hashes) or in the backend; their routers were left out so that nothing is exposed without authentication"
+			if k == "forward" {
+				advice = "authenticate in the backend or in a proxy in front of it; the routers it guarded were left out so that nothing is exposed without authentication"
+			}
+			c.add(an.where(k), Unsupported, r+"; not converted", advice)
+			an.skip(k)
+			an.skip("basic")
+			return "", r
+		}
+	}
+	bn, ok := an.table("basic")
+	if !ok {
+		c.add(an.path, Unsupported, "auth without basic, digest or forward; nothing to convert", "")
+		return "", ""
+	}
+	return c.basicAuth(bn, want, header)
+}
+
+// basicAuth converts users, usersFile and removeHeader.
+func (c *converter) basicAuth(bn *node, want, header string) (mw, reason string) {
+	users, _ := bn.strs("users")
+	file, _ := bn.str("usersFile")
+	remove, _ := bn.boolean("removeHeader")
+	return c.basicAuthUsers(bn.path, users, file, remove, header, want)
+}
+
+// basicAuthUsers keeps the users with bcrypt hashes, which are the only
+// ones tollgate checks. Names are reported, never hashes.
+func (c *converter) basicAuthUsers(path []string, users []string, file string, remove bool, header, want string) (mw, reason string) {
+	var kept, dropped []string
+	for _, u := range users {
+		name, hash, _ := strings.Cut(u, ":")
+		if strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$") {
+			kept = append(kept, u)
+		} else {
+			dropped = append(dropped, name)
+		}
+	}
+	if len(dropped) > 0 {
+		c.add(path, Action, fmt.Sprintf("users whose password is not a bcrypt hash were left out (tollgate checks bcrypt only): %s", strings.Join(dropped, ", ")),
+			"hash their passwords again with htpasswd -nB NAME and add them to users")
+	}
+	if len(kept) == 0 && file == "" {
+		r := "no user could be converted"
+		if len(users) == 0 {
+			r = "no users are listed"
+		}
+		c.add(path, Unsupported, "basic authentication: "+r+"; the routers it guarded were left out so that nothing is exposed without authentication", "")
+		return "", r
+	}
+	name := c.addMiddleware(want, path, &config.Middleware{BasicAuth: &config.BasicAuth{
+		Users: kept, UsersFile: file, RemoveHeader: remove, HeaderField: header,
+	}})
+	c.add(path, Converted, fmt.Sprintf("middleware %q (basicAuth)", name), "")
+	if file != "" {
+		c.add(path, Action, "usersFile "+file+" is read by tollgate as is", "make sure it holds bcrypt hashes only (htpasswd -B); other lines are rejected")
+	}
+	return name, ""
+}
+
+// headers converts a frontend's [headers]: the custom headers and the
+// security headers into a headers middleware, SSLRedirect into a
+// redirectScheme middleware. It returns both names ("" when not needed).
+func (c *converter) headers(hn *node, base string) (headersMW, sslMW string) {
+	h := &config.Headers{}
+	set := false
+	if m := c.stringMap(hn, "customRequestHeaders"); m != nil {
+		h.CustomRequestHeaders, set = m, true
+	}
+	if m := c.stringMap(hn, "customResponseHeaders"); m != nil {
+		h.CustomResponseHeaders, set = m, true
+	}
+	ints := []struct {
+		key string
+		out *int64
+	}{{"stsSeconds", &h.STSSeconds}}
+	for _, f := range ints {
+		if v, ok := hn.integer(f.key); ok {
+			*f.out, set = v, set || v != 0
+		}
+	}
+	bools := []struct {
+		key string
+		out *bool
+	}{
+		{"stsIncludeSubdomains", &h.STSIncludeSubdomains}, {"stsPreload", &h.STSPreload},
+		{"forceSTSHeader", &h.ForceSTSHeader}, {"frameDeny", &h.FrameDeny}, {"contentTypeNosniff", &h.ContentTypeNosniff},
+	}
+	for _, f := range bools {
+		if v, ok := hn.boolean(f.key); ok {
+			*f.out = v
+			set = set || v
+		}
+	}
+	strs := []struct {
+		key string
+		out *string
+	}{
+		{"customFrameOptionsValue", &h.CustomFrameOptionsValue}, {"contentSecurityPolicy", &h.ContentSecurityPolicy},
+		{"referrerPolicy", &h.ReferrerPolicy},
+	}
+	for _, f := range strs {
+		if v, ok := hn.str(f.key); ok {
+			*f.out = v
+			set = set || v != ""
+		}
+	}
+	if set {
+		headersMW = c.addMiddleware(base+"-headers", hn.path, &config.Middleware{Headers: h})
+		c.add(hn.path, Converted, fmt.Sprintf("middleware %q (headers)", headersMW), "")
+	}
+	redirect, _ := hn.boolean("sslRedirect")
+	temporary, _ := hn.boolean("sslTemporaryRedirect")
+	if redirect || temporary {
+		sslMW = c.addMiddleware(base+"-https", hn.path, &config.Middleware{RedirectScheme: &config.RedirectScheme{Scheme: "https", Permanent: !temporary}})
+		c.add(hn.where("sslRedirect"), Converted, fmt.Sprintf("middleware %q (redirectScheme to https) on the plain-HTTP routers", sslMW), "")
+	}
+	for _, k := range []string{"allowedHosts", "hostsProxyHeaders", "sslHost", "sslProxyHeaders", "sslForceHost", "browserXssFilter", "customBrowserXSSValue", "publicKey", "isDevelopment"} {
+		if !hn.has(k) {
+			continue
+		}
+		advice := "set it in the backend if you still need it"
+		switch k {
+		case "allowedHosts":
+			advice = "tollgate routes by the rule only: make sure the rule's Host matchers list exactly the allowed hosts"
+		case "sslProxyHeaders":
+			advice = "with trusted load balancers, tollgate takes the scheme from their X-Forwarded-Proto"
+		case "browserXssFilter", "customBrowserXSSValue":
+			advice = "browsers no longer use X-XSS-Protection; add it to customResponseHeaders if you must"
+		}
+		c.add(hn.where(k), Unsupported, fmt.Sprintf("headers.%s has no equivalent; not converted", k), advice)
+		hn.skip(k)
+	}
+	return headersMW, sslMW
+}
+
+// stringMap reads a table of strings, such as customRequestHeaders.
+func (c *converter) stringMap(n *node, name string) map[string]string {
+	t, ok := n.table(name)
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(t.m)) {
+		if s, ok := t.str(k); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// rateLimit converts [ratelimit]: one rateLimit middleware per rate set.
+func (c *converter) rateLimit(rn *node, base string) []string {
+	crit := &config.SourceCriterion{}
+	ex, _ := rn.str("extractorFunc")
+	switch {
+	case ex == "" || ex == "client.ip":
+		crit = nil
+	case ex == "request.host":
+		crit.RequestHost = true
+	case strings.HasPrefix(ex, "request.header."):
+		crit.RequestHeaderName = strings.TrimPrefix(ex, "request.header.")
+	default:
+		c.problem(rn.where("extractorFunc"), "extractorFunc %q: Traefik 1.x accepts client.ip, request.host or request.header.NAME", ex)
+		return nil
+	}
+	sets, ok := rn.table("rateSet")
+	if !ok {
+		c.add(rn.path, Unsupported, "ratelimit without rateSet limits nothing; not converted", "")
+		return nil
+	}
+	var out []string
+	for _, s := range sets.named() {
+		avg, _ := s.integer("average")
+		burst, _ := s.integer("burst")
+		period, _ := s.duration("period")
+		if avg <= 0 {
+			c.add(s.path, Unsupported, "a rate set with average 0 limits nothing; not converted", "")
+			continue
+		}
+		var cr *config.SourceCriterion
+		if crit != nil {
+			cp := *crit
+			cr = &cp
+		}
+		mw := c.addMiddleware(base+"-ratelimit-"+s.name(), s.path, &config.Middleware{RateLimit: &config.RateLimit{
+			Average: avg, Burst: burst, Period: config.Duration(period), SourceCriterion: cr,
+		}})
+		out = append(out, mw)
+		c.add(s.path, Converted, fmt.Sprintf("middleware %q (rateLimit)", mw), "")
+	}
+	return out
+}
+
+// clientCert converts passTLSCert and passTLSClientCert.
+func (c *converter) clientCert(fn *node, base string) string {
+	var p *config.PassTLSClientCert
+	at := fn.path
+	if b, ok := fn.boolean("passTLSCert"); ok && b {
+		p, at = &config.PassTLSClientCert{PEM: true}, fn.where("passTLSCert")
+	}
+	if t, ok := fn.table("passTLSClientCert"); ok {
+		p, at = &config.PassTLSClientCert{}, t.path
+		p.PEM, _ = t.boolean("pem")
+		if in, ok := t.table("infos"); ok {
+			info := &config.TLSClientCertInfo{}
+			info.NotAfter, _ = in.boolean("notAfter")
+			info.NotBefore, _ = in.boolean("notBefore")
+			info.SANs, _ = in.boolean("sans")
+			info.Subject = c.certSubject(in, "subject")
+			info.Issuer = c.certSubject(in, "issuer")
+			p.Info = info
+		}
+		if !p.PEM && p.Info == nil {
+			c.add(t.path, Unsupported, "passTLSClientCert passes nothing; not converted", "")
+			return ""
+		}
+	}
+	if p == nil {
+		return ""
+	}
+	mw := c.addMiddleware(base+"-client-cert", at, &config.Middleware{PassTLSClientCert: p})
+	c.add(at, Converted, fmt.Sprintf("middleware %q (passTLSClientCert)", mw), "the header is X-Forwarded-Tls-Client-Cert (and -Info), as in Traefik")
+	return mw
+}
+
+func (c *converter) certSubject(in *node, name string) *config.TLSClientCertSubject {
+	t, ok := in.table(name)
+	if !ok {
+		return nil
+	}
+	s := &config.TLSClientCertSubject{}
+	for _, f := range []struct {
+		key string
+		out *bool
+	}{
+		{"country", &s.Country}, {"province", &s.Province}, {"locality", &s.Locality}, {"organization", &s.Organization},
+		{"commonName", &s.CommonName}, {"serialNumber", &s.SerialNumber}, {"domainComponent", &s.DomainComponent},
+	} {
+		*f.out, _ = t.boolean(f.key)
+	}
+	return s
+}

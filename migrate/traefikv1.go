@@ -1,0 +1,571 @@
+package migrate
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+// TraefikV1 converts a Traefik 1.x static configuration file (TOML), named
+// name in the report, into a tollgate configuration. It converts the entry
+// points (with their redirections, TLS settings, certificates, client
+// authentication, compression, IP white lists and authentication), the
+// [acme] section (challenges, domains, onHostRule, the CA), the store of
+// Traefik's cluster mode ([consul] or [etcd]), the file provider's
+// [frontends] and [backends] (rules, load balancing, health checks, sticky
+// sessions and the frontend middlewares) and the operational sections
+// (api, ping, metrics, logs, life cycle, timeouts, retries).
+//
+// Every key of the source appears in the report: converted, converted
+// with a difference, without equivalent (with advice), or unknown. A
+// frontend or backend whose conversion would change what it lets through
+// (an authentication tollgate cannot check, a path rewrite it cannot do)
+// is left out rather than converted loosely, and reported.
+//
+// The returned configuration passes config.Parse. An input that is not
+// valid TOML, or whose values Traefik itself would refuse, yields an
+// *Error listing every problem with its file:line.
+func TraefikV1(name string, data []byte) (*Result, error) {
+	tree, lines, err := decodeSource(name, data)
+	if err != nil {
+		return nil, err
+	}
+	c := &converter{
+		name:     name,
+		lines:    lines,
+		cfg:      &config.Config{EntryPoints: map[string]*config.EntryPoint{}},
+		origins:  map[string][]string{},
+		comments: map[string][]string{},
+		eps:      map[string]*entryPoint{},
+		taken:    map[string]map[string]bool{},
+	}
+	root := c.newNode(nil, tree)
+	c.convert(root)
+	c.leftovers()
+	if len(c.problems) > 0 {
+		sortItems(c.problems)
+		return nil, &Error{Source: name, Problems: c.problems}
+	}
+	doc, err := c.finish()
+	if err != nil {
+		return nil, err
+	}
+	sortItems(c.items)
+	return &Result{Config: doc, Items: c.items, ACMEStorage: c.storage}, nil
+}
+
+// converter holds one conversion's state.
+type converter struct {
+	name     string
+	lines    map[string]int
+	nodes    []*node
+	items    []Item
+	problems []Item
+	seq      int
+
+	cfg *config.Config
+	// origins maps tollgate keys (dotted, as config.Problem.Path writes
+	// them) to the source path they came from.
+	origins map[string][]string
+	// comments are written above tollgate tables, by dotted path.
+	comments map[string][]string
+	// taken holds the tollgate names in use, by kind.
+	taken map[string]map[string]bool
+
+	eps        map[string]*entryPoint // by source name
+	defaultEPs []string               // source names
+	acme       *acmeState
+	storage    string
+	kvProvider string
+	kvPrefix   string
+	kvEndpoint string
+	rt         *config.RespondingTimeouts
+	compress   string
+
+	// global settings that frontends and backends depend on
+	allowZeroWeight bool
+	healthInterval  time.Duration
+	retryAttempts   int64 // 0: per backend, the number of its servers
+	retry           bool
+	retryMWs        map[int64]string
+
+	domainSrc [][]string // source paths of cfg.ACME.Domains
+	certSrc   [][]string // source paths of cfg.TLS.Certificates
+	routers   map[string]*routerInfo
+}
+
+// location returns the file:line of path, or of its nearest ancestor with
+// a known line.
+func (c *converter) location(path []string) (string, int) {
+	for n := len(path); n > 0; n-- {
+		if l, ok := c.lines[pathKey(path[:n])]; ok {
+			return fmt.Sprintf("%s:%d", c.name, l), l
+		}
+	}
+	return c.name, 0
+}
+
+func (c *converter) item(path []string, kind Kind, msg, advice string) Item {
+	where, line := c.location(path)
+	c.seq++
+	return Item{Where: where, Key: dottedPath(path), Kind: kind, Message: msg, Advice: advice, line: line, seq: c.seq}
+}
+
+// add reports what became of the key at path.
+func (c *converter) add(path []string, kind Kind, msg, advice string) {
+	c.items = append(c.items, c.item(path, kind, msg, advice))
+}
+
+// problem records a reason the source cannot be converted at all.
+func (c *converter) problem(path []string, format string, args ...any) {
+	c.problems = append(c.problems, c.item(path, "", fmt.Sprintf(format, args...), ""))
+}
+
+func (c *converter) wrongType(path []string, want string, got any) {
+	c.problem(path, "want %s, found %s", want, describe(got))
+}
+
+// origin records that the tollgate key came from the source path.
+func (c *converter) origin(key string, src []string) { c.origins[key] = slices.Clip(src) }
+
+// comment adds a comment line above the tollgate table at key.
+func (c *converter) comment(key, text string) { c.comments[key] = append(c.comments[key], text) }
+
+// unique returns a valid tollgate name of kind ("router", "service",
+// "middleware", "entry point", "TLS options") based on want, not yet
+// taken, and takes it.
+func (c *converter) unique(kind, want string) string {
+	if c.taken[kind] == nil {
+		c.taken[kind] = map[string]bool{}
+	}
+	base := sanitizeName(want)
+	name := base
+	for i := 2; c.taken[kind][name]; i++ {
+		suffix := "-" + strconv.Itoa(i)
+		name = strings.TrimRight(truncateName(base, maxName-len(suffix)), "-_.") + suffix
+	}
+	c.taken[kind][name] = true
+	return name
+}
+
+// maxName is the longest tollgate name (config's limit).
+const maxName = 64
+
+// sanitizeName turns a source name into a valid tollgate name: letters,
+// digits, "-", "_" and ".", starting and ending with a letter or digit.
+func sanitizeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x80 && (isAlnum(byte(r)) || r == '-' || r == '_' || r == '.'):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-_.")
+	for strings.Contains(out, "--") {
+		out = strings.ReplaceAll(out, "--", "-")
+	}
+	if out == "" {
+		out = "unnamed"
+	}
+	return truncateName(out, maxName)
+}
+
+func truncateName(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.TrimRight(s[:n], "-_.")
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// renamed reports a name that had to change.
+func (c *converter) renamed(path []string, what, from, to string) {
+	if from != to {
+		c.add(path, Changed, fmt.Sprintf("%s %q is named %q in tollgate", what, from, to),
+			"tollgate names use letters, digits, \"-\", \"_\" and \".\", and are unique")
+	}
+}
+
+// convert runs every step, in the order their dependencies need.
+func (c *converter) convert(root *node) {
+	c.globals(root)
+	c.entryPoints(root)
+	c.operations(root)
+	c.kvProviders(root)
+	c.acmeSection(root)
+	c.otherProviders(root)
+	c.fileProvider(root)
+	c.logs(root)
+	c.forwardedDefaults()
+}
+
+// globals reads the top-level settings other steps depend on, and reports
+// those without equivalent.
+func (c *converter) globals(root *node) {
+	if b, ok := root.boolean("allowMinWeightZero"); ok {
+		c.allowZeroWeight = b
+		c.add(root.where("allowMinWeightZero"), Converted, "servers with weight = 0 get weight 0 (no new requests) as in Traefik with this setting", "")
+	}
+	c.healthInterval = 30 * time.Second
+	if hc, ok := root.table("healthCheck"); ok {
+		if d, ok := hc.duration("interval"); ok && d > 0 {
+			c.healthInterval = d
+			c.add(hc.where("interval"), Converted, fmt.Sprintf("the interval of every backend's health check without its own: %s", d), "")
+		}
+	}
+	if eps, ok := root.strs("defaultEntryPoints"); ok {
+		c.defaultEPs = eps
+		c.add(root.where("defaultEntryPoints"), Converted, "frontends without entryPoints listen on "+strings.Join(eps, ", "), "")
+	}
+	if r, ok := root.table("retry"); ok {
+		c.retry = true
+		if n, ok := r.integer("attempts"); ok && n > 0 {
+			c.retryAttempts = n
+		}
+		c.add(r.path, Converted, "a retry middleware on every router",
+			"tollgate retries idempotent requests that could not reach a server only")
+	}
+	for _, key := range slices.Sorted(maps.Keys(unsupportedGlobals)) {
+		advice := unsupportedGlobals[key]
+		if root.has(key) {
+			c.add(root.where(key), Unsupported, fmt.Sprintf("%s has no equivalent in tollgate; not converted", key), advice)
+			root.skip(key)
+		}
+	}
+}
+
+// unsupportedGlobals are top-level keys without equivalent, with advice.
+var unsupportedGlobals = map[string]string{
+	"checkNewVersion":           "nothing to do: tollgate does not check for new versions",
+	"sendAnonymousUsage":        "nothing to do: tollgate sends no usage data",
+	"providersThrottleDuration": "nothing to do: tollgate applies each valid configuration change at once",
+	"maxIdleConnsPerHost":       "tollgate keeps its own pool of idle connections to servers",
+	"insecureSkipVerify":        "tollgate always verifies HTTPS servers; give them certificates the system trusts",
+	"rootCAs":                   "add the CAs of HTTPS servers to the system's trusted roots",
+	"forwardingTimeouts":        "tollgate uses fixed dial and response header timeouts towards servers",
+	"keepTrailingSlash":         "tollgate keeps paths as they are; check rules that relied on the trailing slash being removed",
+	"hostResolver":              "tollgate resolves server names with the system resolver",
+	"tracing":                   "tollgate has no tracing; use its access log and metrics",
+	"constraints":               "tollgate has no providers to filter; remove it",
+	"cluster":                   "tollgate replicas form a cluster through the [store] alone",
+	"traefikLogsFile":           "tollgate logs to standard error; redirect it where the file was",
+}
+
+// operations converts [api], [ping], [metrics], [web], the life cycle and
+// the responding timeouts.
+func (c *converter) operations(root *node) {
+	apiEP, pingEP, metricsEP := "", "", ""
+	var dashboard *bool
+	if web, ok := root.table("web"); ok {
+		c.web(web, &apiEP)
+	}
+	if api, ok := root.table("api"); ok {
+		apiEP = "traefik"
+		if s, ok := api.str("entryPoint"); ok && s != "" {
+			apiEP = s
+		}
+		d := true
+		if b, ok := api.boolean("dashboard"); ok {
+			d = b
+		}
+		dashboard = &d
+		for _, k := range []string{"debug", "statistics"} {
+			if api.has(k) {
+				c.add(api.where(k), Unsupported, fmt.Sprintf("api.%s has no equivalent; not converted", k), "tollgate's API is read-only and has no statistics; use /metrics")
+				api.skip(k)
+			}
+		}
+		c.add(api.path, Converted, "[api]: /ping, /ready and the read-only API", "")
+	}
+	if ping, ok := root.table("ping"); ok {
+		pingEP = "traefik"
+		if s, ok := ping.str("entryPoint"); ok && s != "" {
+			pingEP = s
+		}
+		switch {
+		case apiEP == "":
+			apiEP = pingEP
+			f := false
+			dashboard = &f
+			c.add(ping.path, Changed, "[ping] became [api]: tollgate serves /ping together with /ready and the read-only API", "keep that entry point reachable from your load balancer and monitoring only")
+		case apiEP != pingEP:
+			c.add(ping.path, Changed, fmt.Sprintf("/ping is served on the API's entry point %q, not on %q", apiEP, pingEP), "point health checks of /ping at the API's entry point")
+		default:
+			c.add(ping.path, Converted, "/ping on the API's entry point", "")
+		}
+	}
+	if m, ok := root.table("metrics"); ok {
+		metricsEP = c.metrics(m)
+	}
+	if apiEP != "" {
+		c.cfg.API = &config.API{EntryPoint: c.internalEP(apiEP, root)}
+		if dashboard != nil {
+			c.cfg.API.Dashboard = *dashboard
+		}
+		c.origin("api", []string{"api"})
+	}
+	if metricsEP != "" {
+		c.cfg.Metrics.Prometheus.EntryPoint = c.internalEP(metricsEP, root)
+	}
+	c.lifecycle(root)
+}
+
+// web converts the deprecated [web] section: its address becomes the
+// "traefik" entry point of the API.
+func (c *converter) web(w *node, apiEP *string) {
+	addr := ":8080"
+	if s, ok := w.str("address"); ok && s != "" {
+		addr = s
+	}
+	if _, exists := c.eps["traefik"]; !exists {
+		ep := c.addEntryPoint("traefik", w.path, &config.EntryPoint{Address: addr})
+		ep.internal = true
+	}
+	*apiEP = "traefik"
+	c.add(w.path, Converted, fmt.Sprintf("[web] became [api] on entry point \"traefik\" (%s)", addr), "")
+	if m, ok := w.table("metrics"); ok {
+		c.metrics(m)
+	}
+	for _, k := range []string{"certFile", "keyFile", "readOnly", "statistics", "path", "auth", "debug"} {
+		if w.has(k) {
+			c.add(w.where(k), Unsupported, fmt.Sprintf("web.%s has no equivalent; not converted", k),
+				"tollgate's API is read-only, served at /api/ on its entry point; protect that entry point in your network")
+			w.skip(k)
+		}
+	}
+}
+
+// metrics converts [metrics] and returns the entry point of Prometheus
+// metrics, or "".
+func (c *converter) metrics(m *node) string {
+	ep := ""
+	if p, ok := m.table("prometheus"); ok {
+		ep = "traefik"
+		if s, ok := p.str("entryPoint"); ok && s != "" {
+			ep = s
+		}
+		pr := &config.Prometheus{}
+		if v, path, ok := p.get("buckets"); ok {
+			arr, isArr := v.([]any)
+			if !isArr {
+				c.wrongType(path, "an array of numbers", v)
+			}
+			for i, e := range arr {
+				switch x := e.(type) {
+				case float64:
+					pr.Buckets = append(pr.Buckets, x)
+				case int64:
+					pr.Buckets = append(pr.Buckets, float64(x))
+				default:
+					c.wrongType(append(slices.Clip(path), "["+strconv.Itoa(i)+"]"), "a number", e)
+				}
+			}
+		}
+		c.cfg.Metrics = &config.Metrics{Prometheus: pr}
+		c.origin("metrics", p.path)
+		c.add(p.path, Converted, "[metrics.prometheus]: /metrics", "tollgate's metric names differ from Traefik's (tollgate_…); update dashboards and alerts")
+	}
+	for _, k := range []string{"datadog", "statsd", "influxdb"} {
+		if m.has(k) {
+			c.add(m.where(k), Unsupported, fmt.Sprintf("metrics.%s has no equivalent; not converted", k), "scrape /metrics in the Prometheus format instead")
+			m.skip(k)
+		}
+	}
+	return ep
+}
+
+// internalEP returns the tollgate name of the entry point the API or the
+// metrics are served on, creating the "traefik" entry point on :8080 that
+// Traefik 1.x created implicitly.
+func (c *converter) internalEP(name string, root *node) string {
+	if ep, ok := c.eps[name]; ok {
+		ep.internal = true
+		return ep.name
+	}
+	if name == "traefik" {
+		ep := c.addEntryPoint("traefik", nil, &config.EntryPoint{Address: ":8080"})
+		ep.internal = true
+		c.add(nil, Converted, "entry point \"traefik\" on :8080, which Traefik 1.x created for the API, ping and metrics", "")
+		return ep.name
+	}
+	c.problem(root.where("api"), "entry point %q (of the API, ping or metrics) is not defined", name)
+	return sanitizeName(name)
+}
+
+// lifecycle converts [lifeCycle], graceTimeOut and the timeouts.
+func (c *converter) lifecycle(root *node) {
+	var lc config.Lifecycle
+	set := false
+	if d, ok := root.duration("graceTimeOut"); ok {
+		lc.GraceTimeout, set = config.Duration(d), true
+		c.add(root.where("graceTimeOut"), Converted, "lifecycle.graceTimeout = "+d.String(), "")
+	}
+	if l, ok := root.table("lifeCycle"); ok {
+		if d, ok := l.duration("requestAcceptGraceTimeout"); ok {
+			if d > 0 {
+				lc.DrainDelay, set = config.Duration(d), true
+				c.add(l.where("requestAcceptGraceTimeout"), Converted, "lifecycle.drainDelay = "+d.String(), "")
+			} else {
+				c.add(l.where("requestAcceptGraceTimeout"), Changed, "0 cannot be written: tollgate keeps serving for its default drainDelay of 5s after readiness fails",
+					"keep it: load balancers need that time to stop sending")
+			}
+		}
+		if d, ok := l.duration("graceTimeOut"); ok && d > 0 {
+			lc.GraceTimeout, set = config.Duration(d), true
+			c.add(l.where("graceTimeOut"), Converted, "lifecycle.graceTimeout = "+d.String(), "")
+		}
+	}
+	if set {
+		c.cfg.Lifecycle = &lc
+		c.origin("lifecycle", []string{"lifeCycle"})
+	}
+}
+
+// respondingTimeouts reads the global timeouts every entry point gets.
+func (c *converter) respondingTimeouts(root *node) *config.RespondingTimeouts {
+	var rt config.RespondingTimeouts
+	set := false
+	if d, ok := root.duration("idleTimeout"); ok {
+		if d > 0 {
+			rt.IdleTimeout, set = config.Duration(d), true
+			c.add(root.where("idleTimeout"), Converted, "idleTimeout of every entry point", "")
+		} else {
+			c.add(root.where("idleTimeout"), Changed, "0 (no limit) cannot be written; tollgate's default idleTimeout of 3m applies", "")
+		}
+	}
+	if t, ok := root.table("respondingTimeouts"); ok {
+		for _, f := range []struct {
+			key string
+			out *config.Duration
+			def string
+		}{{"readTimeout", &rt.ReadTimeout, "60s"}, {"writeTimeout", &rt.WriteTimeout, ""}, {"idleTimeout", &rt.IdleTimeout, "3m"}} {
+			d, ok := t.duration(f.key)
+			switch {
+			case !ok:
+			case d > 0:
+				*f.out, set = config.Duration(d), true
+				c.add(t.where(f.key), Converted, fmt.Sprintf("transport.respondingTimeouts.%s of every entry point", f.key), "")
+			case f.def != "":
+				c.add(t.where(f.key), Changed, fmt.Sprintf("0 (no limit) cannot be written; tollgate's default %s of %s applies", f.key, f.def), "")
+			default:
+				c.add(t.where(f.key), Converted, "no write timeout, tollgate's default", "")
+			}
+		}
+	}
+	if !set {
+		return nil
+	}
+	if rt.ReadTimeout > 0 && rt.ReadTimeout < config.Duration(10*time.Second) {
+		rt.ReadHeaderTimeout = rt.ReadTimeout
+	}
+	return &rt
+}
+
+// otherProviders reports the providers tollgate does not have.
+func (c *converter) otherProviders(root *node) {
+	for _, p := range []string{"docker", "marathon", "consulCatalog", "kubernetes", "mesos", "eureka", "ecs", "rancher", "dynamodb", "serviceFabric", "rest", "zookeeper", "boltdb"} {
+		if !root.has(p) {
+			continue
+		}
+		c.add(root.where(p), Unsupported, fmt.Sprintf("the %s provider has no equivalent: tollgate reads its routers and services from its file or its store only", p),
+			"write the routers and services the provider made as [http.routers] and [http.services] (Traefik's API lists them: /api/providers)")
+		root.skip(p)
+	}
+}
+
+// logs converts logLevel, debug, [traefikLog], accessLogsFile and
+// [accessLog].
+func (c *converter) logs(root *node) {
+	var lg config.Log
+	if s, ok := root.str("logLevel"); ok {
+		lg.Level = c.logLevel(root.where("logLevel"), s)
+	}
+	if b, ok := root.boolean("debug"); ok && b {
+		lg.Level = "debug"
+		c.add(root.where("debug"), Converted, "log.level = \"debug\"", "")
+	}
+	if t, ok := root.table("traefikLog"); ok {
+		if f, ok := t.str("format"); ok {
+			switch strings.ToLower(f) {
+			case "json":
+				lg.Format = "json"
+				c.add(t.where("format"), Converted, "log.format = \"json\"", "")
+			default:
+				lg.Format = "text"
+				c.add(t.where("format"), Changed, fmt.Sprintf("format %q became tollgate's text format (key=value pairs)", f), "")
+			}
+		}
+		if t.has("filePath") {
+			c.add(t.where("filePath"), Unsupported, "tollgate logs to standard error only; not converted", "redirect standard error to the file, or collect it from the container")
+			t.skip("filePath")
+		}
+	}
+	if lg != (config.Log{}) {
+		c.cfg.Log = &lg
+	}
+	var al *config.AccessLog
+	if s, ok := root.str("accessLogsFile"); ok {
+		al = &config.AccessLog{FilePath: s, Format: "text"}
+		c.add(root.where("accessLogsFile"), Changed, "accessLog.filePath; the format is tollgate's text format, not the Common Log Format", "switch to format = \"json\" if a program reads the log")
+	}
+	if t, ok := root.table("accessLog"); ok {
+		if al == nil {
+			al = &config.AccessLog{}
+		}
+		if s, ok := t.str("filePath"); ok {
+			al.FilePath = s
+		}
+		f, _ := t.str("format")
+		if strings.EqualFold(f, "json") {
+			al.Format = "json"
+			c.add(t.path, Converted, "[accessLog] in JSON", "tollgate's field names differ from Traefik's; update what reads the log")
+		} else {
+			al.Format = "text"
+			c.add(t.path, Changed, "[accessLog] in tollgate's text format; Traefik's default was the Common Log Format", "use format = \"json\" if a program reads the log")
+		}
+		for _, k := range []string{"filters", "fields", "bufferingSize"} {
+			if t.has(k) {
+				c.add(t.where(k), Unsupported, fmt.Sprintf("accessLog.%s has no equivalent; every request is logged with every field", k), "filter the log where you collect it")
+				t.skip(k)
+			}
+		}
+	}
+	if al != nil {
+		c.cfg.AccessLog = al
+		c.origin("accessLog", []string{"accessLog"})
+	}
+}
+
+func (c *converter) logLevel(path []string, s string) string {
+	switch strings.ToLower(s) {
+	case "debug":
+		return c.level(path, "debug")
+	case "info":
+		return c.level(path, "info")
+	case "warn", "warning":
+		return c.level(path, "warn")
+	case "error":
+		return c.level(path, "error")
+	case "fatal", "panic":
+		c.add(path, Changed, fmt.Sprintf("log level %q became \"error\", tollgate's highest", s), "")
+		return "error"
+	}
+	c.problem(path, "log level %q: Traefik 1.x accepts DEBUG, INFO, WARN, ERROR, FATAL or PANIC", s)
+	return ""
+}
+
+func (c *converter) level(path []string, l string) string {
+	c.add(path, Converted, fmt.Sprintf("log.level = %q", l), "")
+	return l
+}

@@ -1,0 +1,402 @@
+package migrate
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// TestTraefikV1Golden converts every file in testdata/traefik-v1 and
+// compares the configuration and the report with testdata/golden (run with
+// -update to rewrite them). Every output must pass tollgate's validation,
+// and every key of the source must appear in the report.
+func TestTraefikV1Golden(t *testing.T) {
+	files, err := filepath.Glob("testdata/traefik-v1/*.toml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("want at least 3 examples in testdata/traefik-v1, found %d (%v)", len(files), err)
+	}
+	for _, file := range files {
+		name := filepath.Base(file)
+		t.Run(strings.TrimSuffix(name, ".toml"), func(t *testing.T) {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := TraefikV1(name, src)
+			if err != nil {
+				t.Fatalf("TraefikV1: %v", err)
+			}
+			if _, err := config.Parse("converted.toml", res.Config); err != nil {
+				t.Fatalf("the converted configuration does not validate: %v\n%s", err, res.Config)
+			}
+			var report bytes.Buffer
+			if err := res.WriteReport(&report); err != nil {
+				t.Fatal(err)
+			}
+			base := filepath.Join("testdata", "golden", strings.TrimSuffix(name, ".toml"))
+			golden(t, base+".toml", res.Config)
+			golden(t, base+".report", report.Bytes())
+
+			again, err := TraefikV1(name, src)
+			if err != nil || !bytes.Equal(again.Config, res.Config) || !slices.Equal(again.Items, res.Items) {
+				t.Fatalf("a second conversion differs (err %v)", err)
+			}
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestTraefikV1Golden -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s differs from the output (go test -update rewrites it); got:\n%s", path, got)
+	}
+}
+
+// convert converts src, failing the test on an error, and parses the
+// result with tollgate's config package.
+func convert(t *testing.T, src string) (*Result, *config.Config) {
+	t.Helper()
+	res, err := TraefikV1("traefik.toml", []byte(src))
+	if err != nil {
+		t.Fatalf("TraefikV1: %v", err)
+	}
+	cfg, err := config.Parse("converted.toml", res.Config)
+	if err != nil {
+		t.Fatalf("the converted configuration does not validate: %v\n%s", err, res.Config)
+	}
+	return res, cfg
+}
+
+// reported returns the report lines that contain every one of parts.
+func reported(res *Result, parts ...string) []string {
+	var out []string
+	for _, it := range res.Items {
+		s := it.String()
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(s, p) }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func reportText(res *Result) string {
+	var b strings.Builder
+	_ = res.WriteReport(&b)
+	return b.String()
+}
+
+const twoEntryPoints = `
+[entryPoints]
+  [entryPoints.http]
+  address = ":80"
+    [entryPoints.http.redirect]
+    entryPoint = "https"
+  [entryPoints.https]
+  address = ":443"
+    [entryPoints.https.tls]
+`
+
+func TestTraefikV1Conversions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		src   string
+		check func(t *testing.T, res *Result, cfg *config.Config)
+	}{
+		{"http to https redirect", twoEntryPoints, func(t *testing.T, res *Result, cfg *config.Config) {
+			r := cfg.EntryPoints["http"].HTTP.Redirections.EntryPoint
+			if r.To != "https" || r.Permanent == nil || *r.Permanent || r.Scheme != "" {
+				t.Fatalf("redirection = %+v, want to https, not permanent, scheme https", r)
+			}
+			if cfg.EntryPoints["https"].HTTP.TLS == nil {
+				t.Fatal("https does not serve TLS")
+			}
+			if len(reported(res, "entryPoints.http.redirect", "changed", "307")) != 1 {
+				t.Fatalf("the temporary redirect is not reported as changed:\n%s", reportText(res))
+			}
+		}},
+		{"no entry points", `logLevel = "DEBUG"`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if ep := cfg.EntryPoints["http"]; ep == nil || ep.Address != ":80" {
+				t.Fatalf("entry points = %v, want Traefik's default http on :80", cfg.EntryPoints)
+			}
+			if cfg.Log == nil || cfg.Log.Level != "debug" {
+				t.Fatalf("log = %+v, want level debug", cfg.Log)
+			}
+		}},
+		{"frontend on both entry points", `
+defaultEntryPoints = ["http", "https"]
+[entryPoints]
+  [entryPoints.http]
+  address = ":80"
+  [entryPoints.https]
+  address = ":443"
+    [entryPoints.https.tls]
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+passHostHeader = true
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			tlsR, plain := cfg.HTTP.Routers["f"], cfg.HTTP.Routers["f-http"]
+			if tlsR == nil || plain == nil {
+				t.Fatalf("routers = %v, want f (TLS) and f-http", slices.Sorted(mapKeys(cfg.HTTP.Routers)))
+			}
+			if tlsR.TLS == nil || plain.TLS != nil || !slices.Equal(tlsR.EntryPoints, []string{"https"}) || !slices.Equal(plain.EntryPoints, []string{"http"}) {
+				t.Fatalf("f = %+v, f-http = %+v", tlsR, plain)
+			}
+			if tlsR.Rule != "Host(`a.example.com`)" || tlsR.Priority != len("Host:a.example.com") {
+				t.Fatalf("rule %q priority %d", tlsR.Rule, tlsR.Priority)
+			}
+			if s := cfg.HTTP.Services["b"].LoadBalancer; s.PassHostHeader != nil {
+				t.Fatalf("passHostHeader = %v, want unset (true)", *s.PassHostHeader)
+			}
+		}},
+		{"passHostHeader defaults to false", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+entryPoints = ["http"]
+  [frontends.f.routes.r]
+  rule = "PathPrefix:/"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if p := cfg.HTTP.Services["b"].LoadBalancer.PassHostHeader; p == nil || *p {
+				t.Fatalf("passHostHeader = %v, want false as in Traefik 1.x's file provider", p)
+			}
+			if len(reported(res, "backends.b", "changed", "passHostHeader = false")) != 1 {
+				t.Fatalf("not reported:\n%s", reportText(res))
+			}
+		}},
+		{"onHostRule keeps Traefik's certificate shape", `
+[entryPoints.https]
+address = ":443"
+  [entryPoints.https.tls]
+[acme]
+email = "ops@example.com"
+onHostRule = true
+  [acme.tlsChallenge]
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com,b.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			d := cfg.HTTP.Routers["f"].TLS.Domains
+			if len(d) != 1 || d[0].Main != "a.example.com" || !slices.Equal(d[0].SANs, []string{"b.example.com"}) {
+				t.Fatalf("tls.domains = %+v, want one certificate a.example.com with b.example.com, as Traefik ordered it", d)
+			}
+			if cfg.ACME.EncryptionKeyEnv != EncryptionKeyEnv || cfg.ACME.TLSChallenge == nil || !cfg.ACME.OnHostRule {
+				t.Fatalf("acme = %+v", cfg.ACME)
+			}
+		}},
+		{"DNS challenge wins as in Traefik", `
+[entryPoints.http]
+address = ":80"
+[acme]
+email = "ops@example.com"
+  [acme.httpChallenge]
+  entryPoint = "http"
+  [acme.dnsChallenge]
+  provider = "cloudflare"
+  delayBeforeCheck = 20
+  [[acme.domains]]
+  main = "*.Example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			a := cfg.ACME
+			if a.DNSChallenge == nil || a.HTTPChallenge != nil || a.DNSChallenge.DelayBeforeCheck.String() != "20s" {
+				t.Fatalf("acme = %+v, want DNS-01 only with a 20s delay", a)
+			}
+			if a.Domains[0].Main != "*.example.com" {
+				t.Fatalf("domain %q, want it lower-cased", a.Domains[0].Main)
+			}
+			if len(reported(res, "acme.httpChallenge", "unsupported")) != 1 {
+				t.Fatalf("the unused HTTP challenge is not reported:\n%s", reportText(res))
+			}
+		}},
+		{"rule modifiers become middlewares", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.a]
+  rule = "PathPrefixStrip:/api,/v1/api"
+  [frontends.f.routes.b]
+  rule = "AddPrefix:/internal"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			r := cfg.HTTP.Routers["f"]
+			if r.Rule != "PathPrefix(`/api`) || PathPrefix(`/v1/api`)" {
+				t.Fatalf("rule %q", r.Rule)
+			}
+			if !slices.Equal(r.Middlewares, []string{"f-strip-prefix", "f-add-prefix"}) {
+				t.Fatalf("middlewares %v", r.Middlewares)
+			}
+			if p := cfg.HTTP.Middlewares["f-strip-prefix"].StripPrefix.Prefixes; !slices.Equal(p, []string{"/v1/api", "/api"}) {
+				t.Fatalf("prefixes %v, want the longest first", p)
+			}
+		}},
+		{"authentication that cannot be checked leaves the frontend out", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.open]
+backend = "b"
+  [frontends.open.routes.r]
+  rule = "Host:open.example.com"
+[frontends.md5]
+backend = "b"
+basicAuth = ["u:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/"]
+  [frontends.md5.routes.r]
+  rule = "Host:md5.example.com"
+[frontends.forward]
+backend = "b"
+  [frontends.forward.routes.r]
+  rule = "Host:forward.example.com"
+  [frontends.forward.auth.forward]
+  address = "https://auth.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if got := slices.Sorted(mapKeys(cfg.HTTP.Routers)); !slices.Equal(got, []string{"open"}) {
+				t.Fatalf("routers %v, want only open", got)
+			}
+			if len(reported(res, "frontends.forward.auth.forward", "unsupported")) != 1 || len(reported(res, "frontends.md5.basicAuth", "unsupported")) != 1 {
+				t.Fatalf("not reported:\n%s", reportText(res))
+			}
+			if strings.Contains(reportText(res)+string(res.Config), "$apr1$") {
+				t.Fatal("a password hash is in the output")
+			}
+		}},
+		{"invalid server URL leaves the backend and its frontends out", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "ftp://10.0.0.1"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.r]
+  rule = "Host:f.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if cfg.HTTP != nil && (len(cfg.HTTP.Routers) > 0 || len(cfg.HTTP.Services) > 0) {
+				t.Fatalf("http = %+v, want nothing", cfg.HTTP)
+			}
+			if len(reported(res, "traefik.toml:4: backends.b", "unsupported", "scheme must be")) != 1 {
+				t.Fatalf("not reported at the backend:\n%s", reportText(res))
+			}
+		}},
+		{"cluster store", `
+[consul]
+endpoint = "10.0.0.5:8500,10.0.0.6:8500"
+prefix = "edge"
+  [consul.tls]
+  ca = "/ca.pem"
+[acme]
+email = "ops@example.com"
+storage = "edge/acme/account"
+entryPoint = "https"
+  [acme.tlsChallenge]
+[entryPoints.https]
+address = ":443"
+  [entryPoints.https.tls]
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if cfg.Store.Endpoint != "consul://10.0.0.5:8500?tls=true&ca_file=/ca.pem" || cfg.Store.Prefix != "tollgate" {
+				t.Fatalf("store = %+v", cfg.Store)
+			}
+			if res.ACMEStorage != "edge/acme/account" {
+				t.Fatalf("ACMEStorage %q", res.ACMEStorage)
+			}
+			if len(reported(res, "acme.storage", "action", "--from-traefik-v1", "--prefix edge")) != 1 {
+				t.Fatalf("the import command is not reported:\n%s", reportText(res))
+			}
+		}},
+		{"unknown keys are reported", `
+[entryPoints.http]
+address = ":80"
+adress = ":81"
+[acmee]
+email = "x"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if len(reported(res, "traefik.toml:4: entryPoints.http.adress", "unknown")) != 1 || len(reported(res, "traefik.toml:5: acmee", "unknown table")) != 1 {
+				t.Fatalf("unknown keys not reported:\n%s", reportText(res))
+			}
+		}},
+		{"keys match case-insensitively", `
+[entryPoints.http]
+Address = ":80"
+[backends.b.LoadBalancer]
+method = "drr"
+[backends.b.servers.S1]
+URL = "http://10.0.0.1"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if cfg.EntryPoints["http"].Address != ":80" || cfg.HTTP.Services["b"].LoadBalancer.Servers[0].URL != "http://10.0.0.1" {
+				t.Fatalf("config %+v", cfg)
+			}
+			if res.Count(Unknown) != 0 {
+				t.Fatalf("unknown keys:\n%s", reportText(res))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, cfg := convert(t, tc.src)
+			tc.check(t, res, cfg)
+		})
+	}
+}
+
+func TestTraefikV1Errors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		want      []string // each a problem's text, file:line first
+	}{
+		{"not TOML", "[entryPoints\naddress = 1", []string{"traefik.toml:1:"}},
+		{"duplicate key", "logLevel = \"INFO\"\nlogLevel = \"DEBUG\"", []string{"traefik.toml:2:"}},
+		{"wrong types", "[entryPoints.http]\naddress = 80\n[acme]\nonHostRule = \"yes\"\n[acme.tlsChallenge]\n",
+			[]string{"traefik.toml:2: entryPoints.http.address: want a string, found the integer 80", "traefik.toml:4: acme.onHostRule: want true or false"}},
+		{"redirect to nowhere", "[entryPoints.http]\naddress = \":80\"\n  [entryPoints.http.redirect]\n  entryPoint = \"https\"\n",
+			[]string{"traefik.toml:4: entryPoints.http.redirect.entryPoint: redirect to entry point \"https\", which is not defined"}},
+		{"entry point without address", "[entryPoints.http]\ncompress = true\n", []string{"traefik.toml:1: entryPoints.http: entry point \"http\" has no address"}},
+		{"bad address", "[entryPoints.http]\naddress = \"80\"\n", []string{"traefik.toml:2: entryPoints.http.address: ", "(tollgate key entryPoints.http.address)"}},
+		{"bad duration", "graceTimeOut = \"soon\"\n", []string{"traefik.toml:1: graceTimeOut: \"soon\" is not a duration"}},
+		{"bad log level", "logLevel = \"LOUD\"\n", []string{"traefik.toml:1: logLevel: log level \"LOUD\""}},
+		{"no challenge possible", "[entryPoints.web]\naddress = \":8000\"\n[acme]\nemail = \"a@example.com\"\n", []string{"traefik.toml:3: acme: no ACME challenge is set"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := TraefikV1("traefik.toml", []byte(tc.src))
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("got %v (result %v), want an *Error", err, res != nil)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}

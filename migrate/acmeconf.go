@@ -240,9 +240,12 @@ func (c *converter) importCommand() string {
 	if c.kvPrefix != "" && strings.HasPrefix(key, c.kvPrefix+"/") {
 		prefix, rest = c.kvPrefix, strings.TrimPrefix(key, c.kvPrefix+"/")
 	}
-	cmd := fmt.Sprintf("tollgate certs import --from-traefik-v1 --kv %s --prefix %s", shellQuote(c.kvEndpoint), shellQuote(prefix))
-	if rest+"/object" != "acme/account/object" {
-		cmd += " --traefik-key " + shellQuote(strings.TrimPrefix(rest+"/object", "/"))
+	cmd := "tollgate certs import --from-traefik-v1 --kv " + shellQuote(c.kvEndpoint)
+	if rest == "acme/account" {
+		cmd += " --prefix " + shellQuote(prefix)
+	} else {
+		// --traefik-key is the whole key, and excludes --prefix.
+		cmd += " --traefik-key " + shellQuote(key+"/object")
 	}
 	return cmd + " --config tollgate.toml"
 }
@@ -333,8 +336,9 @@ func (c *converter) kvStore(n *node, scheme string) {
 		fmt.Sprintf("tollgate keeps its state under its own prefix %q, beside Traefik's %q, so both can run during the cutover", config.DefaultPrefix, prefix))
 	c.add(n.path, Unsupported, fmt.Sprintf("frontends and backends that Traefik read from the store under %s/ are not converted", prefix),
 		"only the file is converted: write those routes in it as [frontends] and [backends] and convert again, then publish with tollgate storeconfig")
-	if b, ok := n.boolean("useAPIV3"); ok && !b && scheme == "etcd" {
-		c.add(n.where("useAPIV3"), Changed, "tollgate uses etcd's v3 API; keys Traefik wrote through the v2 API are not visible there", "import the certificates from a copy of the key made with the v2 API, or run Traefik with useAPIV3 = true once first")
+	// useAPIV3 is false by default: without it Traefik 1.x used the v2 API.
+	if b, _ := n.boolean("useAPIV3"); !b && scheme == "etcd" {
+		c.add(n.where("useAPIV3"), Changed, "tollgate uses etcd's v3 API; keys Traefik wrote through the v2 API (its default, without useAPIV3 = true) are not visible there", "copy the value into the v3 keyspace under the same key (ETCDCTL_API=2 etcdctl get KEY, then etcdctl put KEY with the v3 API) and import from there; do not switch Traefik to the v3 API for this, it would start on an empty store and order every certificate again")
 	}
 	if b, ok := n.boolean("watch"); ok {
 		c.add(n.where("watch"), Converted, fmt.Sprintf("watch = %v: tollgate replicas started with --kv always follow the configuration in the store", b), "")

@@ -109,7 +109,11 @@ func formatErr(format string, args ...any) error {
 // is Traefik's KV prefix, "traefik" by default. For another [acme] storage
 // setting use ReadTraefikV1Key.
 func ReadTraefikV1Store(ctx context.Context, st kvstore.Store, prefix string) (*Imported, error) {
-	return ReadTraefikV1Key(ctx, st, strings.Trim(prefix, "/")+"/"+DefaultTraefikV1Key)
+	key := DefaultTraefikV1Key
+	if p := strings.Trim(prefix, "/"); p != "" {
+		key = p + "/" + key
+	}
+	return ReadTraefikV1Key(ctx, st, key)
 }
 
 // ReadTraefikV1Key reads the ACME data Traefik 1.x keeps at key, its

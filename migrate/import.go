@@ -224,6 +224,13 @@ func (im *importer) check(c Cert) *prepared {
 		}
 		return p
 	}
+	if len(c.Chain) == 0 || len(c.Key) == 0 {
+		// Traefik 1.x drops such entries when it loads them, and serves
+		// nothing from them: not a failure of the migration.
+		fail("an entry without certificate or key, which Traefik ignores too")
+		p.item.Status = StatusSkipped
+		return p
+	}
 	var ders [][]byte
 	rest := c.Chain
 	for {

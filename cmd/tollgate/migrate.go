@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/tollgate-proxy/tollgate/migrate"
 )
@@ -125,14 +123,6 @@ func migrateTraefikV1(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: %s; report in %s\n", src, res.Summary(), *reportFile)
 	} else if err := res.WriteReport(stderr); err != nil {
 		return fail(exitFailure, fmt.Errorf("write the report: %w", err))
-	}
-	if res.ACMEStorage != "" {
-		conf := cmp.Or(*out, "tollgate.toml")
-		from := "--from-traefik-v1 --traefik-key " + strings.Trim(res.ACMEStorage, "/") + "/object"
-		if strings.HasSuffix(res.ACMEStorage, ".json") {
-			from = "--from-acme-json " + res.ACMEStorage
-		}
-		fmt.Fprintf(stderr, "certificates: import what Traefik obtained, so that nothing is ordered again:\n  tollgate certs import %s --config %s --dry-run\n", from, conf)
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func TestMigrateTraefikV1(t *testing.T) {
 		{"output exists", []string{"migrate", "traefik-v1", "--out", existing, src}, exitUsage, "", "existing.toml exists: give --force"},
 		{"output is input", []string{"migrate", "traefik-v1", "--out", src, "--force", src}, exitUsage, "", "is the file being converted"},
 		{"not TOML", []string{"migrate", "traefik-v1", notTOML}, exitInvalid, "", notTOML + ":2:"},
-		{"to stdout", []string{"migrate", "traefik-v1", src}, exitOK, "[acme]", "tollgate certs import --from-traefik-v1 --traefik-key traefik/acme/account/object --config tollgate.toml --dry-run"},
+		{"to stdout", []string{"migrate", "traefik-v1", src}, exitOK, "[acme]", "tollgate certs import --from-traefik-v1 --kv consul://"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := tollgate(t, tc.args...)

@@ -141,7 +141,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		rp.config = filepath.Join(dir, rp.id+".toml")
 		rp.logPath = filepath.Join(dir, rp.id+".log")
-		cfg := replicaConfig(endpoint, rp, backend, pebble.Directory(), pebble.CACertFile(), keyFile)
+		cfg := replicaConfig(endpoint, rp, backend, pebble.Directory(), pebble.CACertFile(), keyFile, httpsPort)
 		if err := os.WriteFile(rp.config, []byte(cfg), 0o644); err != nil {
 			return err
 		}
@@ -190,7 +190,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	say("\nTry it:")
 	say("  curl --cacert %s --resolve %s:%d:127.0.0.1 https://%s:%d/", roots, demoName, httpsPort, demoName, httpsPort)
-	say("  curl -i http://127.0.0.1:%d/ -H 'Host: %s'", httpPort, demoName)
+	say("  curl -L --cacert %s --resolve %s:%d:127.0.0.1 --resolve %s:%d:127.0.0.1 http://%s:%d/   # HTTP redirects to HTTPS", roots, demoName, httpPort, demoName, httpsPort, demoName, httpPort)
 	say("  curl http://127.0.0.1:%d/ready", replicas[0].api)
 	if o.cluster {
 		say("  %s cluster status --kv %s --prefix demo", bin, endpoint)
@@ -199,7 +199,7 @@ func run(ctx context.Context, o options) (err error) {
 		say("Stop the leader (kill the process named in cluster status) and watch another take over.")
 	}
 	if o.check {
-		return checkCurl(ctx, roots, httpsPort)
+		return checkCurl(ctx, roots, httpPort, httpsPort)
 	}
 	say("\nRunning until Ctrl-C. Files: %s", dir)
 	<-ctx.Done()
@@ -208,7 +208,7 @@ func run(ctx context.Context, o options) (err error) {
 }
 
 // replicaConfig is one replica's configuration.
-func replicaConfig(endpoint string, rp *replica, backend, directory, caFile, keyFile string) string {
+func replicaConfig(endpoint string, rp *replica, backend, directory, caFile, keyFile string, httpsPort int) string {
 	return fmt.Sprintf(`# A tollgate demo replica (see demo/).
 [store]
 endpoint = %q
@@ -231,27 +231,40 @@ drainDelay = "10ms"
 graceTimeout = "2s"
 
 [http.routers.demo]
-rule = "Host(`+"`%s`"+`)"
-entryPoints = ["web", "websecure"]
+rule = "Host(`+"`%[5]s`"+`)"
+entryPoints = ["websecure"]
 middlewares = ["replica"]
 service = "backend"
   [http.routers.demo.tls]
 
+# Plain HTTP answers with a redirect to HTTPS on the port clients use
+# (the load balancer's in a cluster).
+[http.routers.demo-http]
+rule = "Host(`+"`%[5]s`"+`)"
+entryPoints = ["web"]
+middlewares = ["to-https"]
+service = "backend"
+
+[http.middlewares.to-https.redirectScheme]
+scheme = "https"
+port = "%[11]d"
+permanent = true
+
 [http.middlewares.replica.headers.customRequestHeaders]
-X-Tollgate-Replica = %q
+X-Tollgate-Replica = %[6]q
 
 [[http.services.backend.loadBalancer.servers]]
-url = "http://%s"
+url = "http://%[7]s"
 
 [acme]
 email = "demo@tollgate.test"
-caServer = %q
-caCertificates = [%q]
-encryptionKeyFile = %q
+caServer = %[8]q
+caCertificates = [%[9]q]
+encryptionKeyFile = %[10]q
 onHostRule = true
   [acme.httpChallenge]
   entryPoint = "web"
-`, endpoint, rp.web, rp.secure, rp.api, demoName, rp.id, backend, directory, caFile, keyFile)
+`, endpoint, rp.web, rp.secure, rp.api, demoName, rp.id, backend, directory, caFile, keyFile, httpsPort)
 }
 
 func (rp *replica) start(r *runner, bin string) error {
@@ -338,17 +351,21 @@ func waitHTTPS(ctx context.Context, addr string, pool *x509.CertPool, timeout ti
 }
 
 // checkCurl runs the printed curl command, when curl is installed.
-func checkCurl(ctx context.Context, roots string, port int) error {
+func checkCurl(ctx context.Context, roots string, httpPort, httpsPort int) error {
 	if _, err := exec.LookPath("curl"); err != nil {
 		return nil
 	}
-	out, err := exec.CommandContext(ctx, "curl", "-sS", "--fail", "--cacert", roots,
-		"--resolve", fmt.Sprintf("%s:%d:127.0.0.1", demoName, port), fmt.Sprintf("https://%s:%d/", demoName, port)).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("the printed curl command failed: %v\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("tollgate demo backend")) {
-		return fmt.Errorf("the printed curl command got %q", out)
+	for _, args := range [][]string{
+		{"--resolve", fmt.Sprintf("%s:%d:127.0.0.1", demoName, httpsPort), fmt.Sprintf("https://%s:%d/", demoName, httpsPort)},
+		{"-L", "--resolve", fmt.Sprintf("%s:%d:127.0.0.1", demoName, httpPort), "--resolve", fmt.Sprintf("%s:%d:127.0.0.1", demoName, httpsPort), fmt.Sprintf("http://%s:%d/", demoName, httpPort)},
+	} {
+		out, err := exec.CommandContext(ctx, "curl", append([]string{"-sS", "--fail", "--cacert", roots}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("the printed curl command %v failed: %v\n%s", args, err, out)
+		}
+		if !bytes.Contains(out, []byte("tollgate demo backend")) {
+			return fmt.Errorf("the printed curl command %v got %q", args, out)
+		}
 	}
 	return nil
 }

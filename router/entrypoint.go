@@ -159,7 +159,7 @@ func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certI
 		if cfg.Challenges != nil && slices.Contains(hello.SupportedProtos, ACMETLSProto) {
 			return challengeTLS(cfg.Challenges, hello)
 		}
-		if name := rt.tlsOptionsFor(hello.ServerName); name != "" && name != epOptions {
+		if name := rt.tlsOptionsFor(entryPoint, hello.ServerName); name != "" && name != epOptions {
 			if c := byName[name]; c != nil {
 				return c, nil
 			}

@@ -345,3 +345,60 @@ url = %q
 		t.Fatal("a handshake without a client certificate succeeded for a router whose TLS options require one")
 	}
 }
+
+// TestRouterTLSOptionsPerEntryPoint checks that a router's TLS options
+// apply on its own entry points only: the same host may require a client
+// certificate on one entry point and not on another, whatever the order
+// the routers are built in. Two routers naming different options for one
+// host on one entry point are refused.
+func TestRouterTLSOptionsPerEntryPoint(t *testing.T) {
+	a := backendServer(t, "a")
+	doc := fmt.Sprintf(`
+[entryPoints.websecure]
+address = "127.0.0.1:0"
+[entryPoints.websecure.http.tls]
+[entryPoints.partners]
+address = "127.0.0.1:0"
+[entryPoints.partners.http.tls]
+[tls.options.mtls.clientAuth]
+clientAuthType = "RequireAnyClientCert"
+[http.routers.public]
+rule = "Host(`+"`api.example.com`"+`)"
+entryPoints = ["websecure"]
+service = "a"
+[http.routers.public.tls]
+[http.routers.partners]
+rule = "Host(`+"`api.example.com`"+`)"
+entryPoints = ["partners"]
+service = "a"
+[http.routers.partners.tls]
+options = "mtls"
+[[http.services.a.loadBalancer.servers]]
+url = %q
+`, a.URL)
+	r := serveConfig(t, doc)
+	handshake := func(ep string) error {
+		conn, err := tls.Dial("tcp", r.servers.Addr(ep).String(), &tls.Config{ServerName: "api.example.com", InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return conn.Handshake()
+	}
+	for range 5 {
+		if err := handshake("websecure"); err != nil {
+			t.Fatalf("websecure, whose router names no options: %v", err)
+		}
+		if err := handshake("partners"); err == nil {
+			t.Fatal("partners: a handshake without a client certificate succeeded")
+		}
+	}
+
+	conflict := parseConfig(t, strings.Replace(doc, `entryPoints = ["partners"]`, `entryPoints = ["websecure"]`, 1))
+	rt := New(Config{})
+	defer rt.Close()
+	err := rt.Apply(conflict)
+	if err == nil || !strings.Contains(err.Error(), "routers partners and public both serve api.example.com on entry point websecure with different TLS options (\"mtls\" and the entry point's)") {
+		t.Fatalf("two option sets for one host on one entry point: %v", err)
+	}
+}

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -48,9 +50,9 @@ type generation struct {
 	cfg      *config.Config
 	tables   map[string]*table // by entry point
 	services map[string]*service
-	// tlsByHost names the TLS options of routers that set them, by the
-	// exact hosts their rules require.
-	tlsByHost map[string]string
+	// tlsByHost names the TLS options of routers that set them, by entry
+	// point and the exact hosts their rules require.
+	tlsByHost map[string]map[string]string
 	// trust says, by entry point, whose forwarded headers are kept.
 	trust  map[string]forwardTrust
 	cancel context.CancelFunc
@@ -85,7 +87,7 @@ func (rt *Router) Apply(cfg *config.Config) error {
 	if rt.closed {
 		return errors.New("router closed")
 	}
-	g, err := rt.build(cfg)
+	g, err := rt.build(cfg, true)
 	rt.metrics.Reloaded(err == nil)
 	if err != nil {
 		return err
@@ -118,11 +120,27 @@ func (g *generation) stop() {
 	g.wg.Wait()
 }
 
+// Check returns the error Apply would return for cfg: what validation of
+// the configuration alone cannot see, such as two routers asking for
+// different TLS options for one host. It serves nothing, starts no health
+// check and sends nothing.
+func Check(cfg *config.Config) error {
+	rt := New(Config{})
+	defer rt.Close()
+	g, err := rt.build(cfg, false)
+	if err != nil {
+		return err
+	}
+	g.stop()
+	return nil
+}
+
 // build makes a generation: services, middlewares, and one route table per
-// entry point. Health checks start only once everything is built.
-func (rt *Router) build(cfg *config.Config) (*generation, error) {
+// entry point. Health checks start, with startChecks, only once everything
+// is built.
+func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, tlsByHost: map[string]string{}, trust: map[string]forwardTrust{}, cancel: cancel}
+	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, tlsByHost: map[string]map[string]string{}, trust: map[string]forwardTrust{}, cancel: cancel}
 	h := cfg.HTTP
 	if h == nil {
 		h = &config.HTTP{}
@@ -148,15 +166,19 @@ func (rt *Router) build(cfg *config.Config) (*generation, error) {
 			return nil, fmt.Errorf("entry point %s: trusted IPs: %w", epName, err)
 		}
 		g.trust[epName] = trust
-		routes, err := rt.routes(epName, ep, h, services, mws, g.tlsByHost)
+		byHost := map[string]string{}
+		routes, err := rt.routes(epName, ep, h, services, mws, byHost)
 		if err != nil {
 			cancel()
 			return nil, err
 		}
 		g.tables[epName] = newTable(routes)
+		g.tlsByHost[epName] = byHost
 	}
-	for _, c := range checks {
-		g.wg.Go(func() { c.run(ctx) })
+	if startChecks {
+		for _, c := range checks {
+			g.wg.Go(func() { c.run(ctx) })
+		}
 	}
 	return g, nil
 }
@@ -166,7 +188,9 @@ func (rt *Router) build(cfg *config.Config) (*generation, error) {
 func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, services map[string]*service, mws *middlewareBuilder, tlsByHost map[string]string) ([]*route, error) {
 	epTLS := ep.HTTP != nil && ep.HTTP.TLS != nil
 	var routes []*route
-	for name, r := range h.Routers {
+	optionsBy := map[string]string{} // host → the router that named tlsByHost[host]
+	for _, name := range slices.Sorted(maps.Keys(h.Routers)) {
+		r := h.Routers[name]
 		if len(r.EntryPoints) > 0 && !slices.Contains(r.EntryPoints, epName) {
 			continue
 		}
@@ -188,9 +212,15 @@ func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, s
 		if err != nil {
 			return nil, fmt.Errorf("router %s: rule: %w", name, err)
 		}
-		if r.TLS != nil && r.TLS.Options != "" {
-			for _, h := range requiredHosts(expr) {
-				tlsByHost[h] = r.TLS.Options
+		if r.TLS != nil {
+			// A router without options uses the entry point's: that is
+			// a choice too, which another router's options for the same
+			// host would contradict.
+			for _, host := range requiredHosts(expr) {
+				if prev, ok := tlsByHost[host]; ok && prev != r.TLS.Options {
+					return nil, fmt.Errorf("routers %s and %s both serve %s on entry point %s with different TLS options (%s and %s): a handshake can use only one; give them the same options", optionsBy[host], name, host, epName, optionsName(prev), optionsName(r.TLS.Options))
+				}
+				tlsByHost[host], optionsBy[host] = r.TLS.Options, name
 			}
 		}
 		rte, err := newRoute(name, expr, r.Rule, r.Priority, handler)
@@ -202,14 +232,22 @@ func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, s
 	return routes, nil
 }
 
-// tlsOptionsFor returns the TLS options a router names for the server
-// name of a handshake, or "" when none does.
-func (rt *Router) tlsOptionsFor(serverName string) string {
+// optionsName names a router's TLS options in errors.
+func optionsName(o string) string {
+	if o == "" {
+		return "the entry point's"
+	}
+	return strconv.Quote(o)
+}
+
+// tlsOptionsFor returns the TLS options a router on entryPoint names for
+// the server name of a handshake, or "" when none does.
+func (rt *Router) tlsOptionsFor(entryPoint, serverName string) string {
 	g := rt.current.Load()
 	if g == nil {
 		return ""
 	}
-	return g.tlsByHost[normalizeHost(serverName)]
+	return g.tlsByHost[entryPoint][normalizeHost(serverName)]
 }
 
 // Handler returns the handler of an entry point. It reads the generation

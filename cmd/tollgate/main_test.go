@@ -47,6 +47,23 @@ const invalidConfig = "[entryPoints.web]\naddress = \":80\"\n[http.routers.a]\nr
 
 func TestUsageAndCheck(t *testing.T) {
 	bad := writeFile(t, "bad.toml", invalidConfig)
+	conflict := writeFile(t, "conflict.toml", strings.ReplaceAll(`[entryPoints.websecure]
+address = ":443"
+  [entryPoints.websecure.http.tls]
+[tls.options.mtls.clientAuth]
+clientAuthType = "RequireAnyClientCert"
+[http.routers.a]
+rule = "Host(~a.example.com~)"
+service = "s"
+  [http.routers.a.tls]
+[http.routers.b]
+rule = "Host(~a.example.com~) && PathPrefix(~/admin~)"
+service = "s"
+  [http.routers.b.tls]
+  options = "mtls"
+[[http.services.s.loadBalancer.servers]]
+url = "http://127.0.0.1:9"
+`, "~", "`"))
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -58,6 +75,7 @@ func TestUsageAndCheck(t *testing.T) {
 		{"help", []string{"help"}, exitOK, "Usage:"},
 		{"check valid", []string{"check", "--config", "../../examples/single-node.toml"}, exitOK, "is valid"},
 		{"check invalid", []string{"check", "--config", bad}, exitInvalid, bad + ":5:1: http.routers.a.service: service \"missing\" is not defined"},
+		{"check router conflict", []string{"check", "--config", conflict}, exitInvalid, conflict + ": routers a and b both serve a.example.com on entry point websecure with different TLS options"},
 		{"check missing file", []string{"check", "--config", "/nonexistent/tollgate.toml"}, exitInvalid, "no such file"},
 		{"check without --config", []string{"check"}, exitUsage, "--config is required"},
 		{"unknown flag", []string{"storeconfig", "--konfig", "x"}, exitUsage, "flag provided but not defined: -konfig"},

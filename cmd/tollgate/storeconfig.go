@@ -26,7 +26,7 @@ func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.Usage()
 		return fail(exitUsage, errors.New("--config is required"))
 	}
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadRoutableConfig(f.config)
 	if err != nil {
 		return err
 	}

@@ -7,12 +7,14 @@ package deploy_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -213,10 +215,13 @@ func decodeInto[T any, PT named[T]](doc []byte, into map[string]*T) error {
 	return nil
 }
 
-// decodeStrict decodes a YAML document into obj, refusing fields obj's
-// type does not have. encoding/json matches field names regardless of
-// case, so every key must also survive encoding obj again, spelled the
-// same: "containerport" would otherwise pass for "containerPort".
+// decodeStrict decodes a YAML document into obj as the API server would:
+// every key must name a field of obj's type exactly, as spelt in its json
+// tag. encoding/json alone would match "allowprivilegeescalation" to
+// allowPrivilegeEscalation, which the API server rejects (or, through
+// kubectl apply, drops with a warning), so every key is also looked up,
+// case-sensitively, in the Go type, whatever its value: a misspelt key
+// with a zero value (false, 0, "") is as wrong as any other.
 func decodeStrict(doc []byte, obj any) error {
 	js, err := yaml.YAMLToJSON(doc)
 	if err != nil {
@@ -230,69 +235,79 @@ func decodeStrict(doc []byte, obj any) error {
 	if dec.More() {
 		return fmt.Errorf("strict decoding into %T: more than one document", obj)
 	}
-	again, err := json.Marshal(obj)
-	if err != nil {
+	var tree any
+	if err := json.Unmarshal(js, &tree); err != nil {
 		return err
 	}
-	var in, out any
-	if err := json.Unmarshal(js, &in); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(again, &out); err != nil {
-		return err
-	}
-	if lost := lostKeys("", in, out); len(lost) > 0 {
-		return fmt.Errorf("strict decoding into %T: unknown or misspelt fields %s", obj, strings.Join(lost, ", "))
+	if bad := unknownKeys("", tree, reflect.TypeOf(obj)); len(bad) > 0 {
+		return fmt.Errorf("strict decoding into %T: unknown or misspelt fields %s (field names are case-sensitive)", obj, strings.Join(bad, ", "))
 	}
 	return nil
 }
 
-// lostKeys lists the keys of in, with a value other than their zero
-// value, that out does not have.
-func lostKeys(path string, in, out any) []string {
-	var lost []string
-	switch in := in.(type) {
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// unknownKeys lists the keys of the decoded JSON value v, with their
+// paths, that name no field of typ exactly.
+func unknownKeys(path string, v any, typ reflect.Type) []string {
+	for typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	if reflect.PointerTo(typ).Implements(jsonUnmarshaler) {
+		// Quantity, IntOrString, Time and the like read their own form.
+		return nil
+	}
+	var bad []string
+	switch v := v.(type) {
 	case map[string]any:
-		o, _ := out.(map[string]any)
-		for _, k := range slices.Sorted(maps.Keys(in)) {
-			ov, ok := o[k]
-			switch {
-			case !ok && !isZero(in[k]):
-				lost = append(lost, path+"."+k)
-			case ok:
-				lost = append(lost, lostKeys(path+"."+k, in[k], ov)...)
+		switch typ.Kind() {
+		case reflect.Struct:
+			fields := jsonFields(typ)
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				ft, ok := fields[k]
+				if !ok {
+					bad = append(bad, path+"."+k)
+					continue
+				}
+				bad = append(bad, unknownKeys(path+"."+k, v[k], ft)...)
+			}
+		case reflect.Map:
+			// Keys are data (labels, ConfigMap keys), not field names.
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				bad = append(bad, unknownKeys(fmt.Sprintf("%s[%q]", path, k), v[k], typ.Elem())...)
 			}
 		}
 	case []any:
-		o, _ := out.([]any)
-		for i, v := range in {
-			p := fmt.Sprintf("%s[%d]", path, i)
-			if i >= len(o) {
-				lost = append(lost, p)
-				continue
+		if typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array {
+			for i, e := range v {
+				bad = append(bad, unknownKeys(fmt.Sprintf("%s[%d]", path, i), e, typ.Elem())...)
 			}
-			lost = append(lost, lostKeys(p, v, o[i])...)
 		}
 	}
-	return lost
+	return bad
 }
 
-func isZero(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case bool:
-		return !v
-	case float64:
-		return v == 0
-	case string:
-		return v == ""
-	case map[string]any:
-		return len(v) == 0
-	case []any:
-		return len(v) == 0
+// jsonFields maps the JSON names of a struct's fields, those of embedded
+// structs included (TypeMeta, with json:",inline"), to their types.
+func jsonFields(typ reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			maps.Copy(fields, jsonFields(ft))
+			continue
+		}
+		fields[cmp.Or(name, f.Name)] = f.Type
 	}
-	return false
+	return fields
 }
 
 // workload is a Deployment, StatefulSet or Job: something that runs pods.
@@ -314,8 +329,12 @@ func (b *bundle) workloads() []workload {
 	var ws []workload
 	for _, name := range slices.Sorted(maps.Keys(b.deployments)) {
 		d := b.deployments[name]
+		n := replicas(d.Spec.Replicas)
+		if hpa := b.autoscalerOf("Deployment", name); hpa != nil && d.Spec.Replicas == nil {
+			n = replicas(hpa.Spec.MinReplicas)
+		}
 		ws = append(ws, workload{kind: "Deployment", name: name, selector: d.Spec.Selector,
-			replicas: replicas(d.Spec.Replicas), pod: &d.Spec.Template})
+			replicas: n, pod: &d.Spec.Template})
 	}
 	for _, name := range slices.Sorted(maps.Keys(b.statefulSets)) {
 		s := b.statefulSets[name]
@@ -328,6 +347,17 @@ func (b *bundle) workloads() []workload {
 		ws = append(ws, workload{kind: "Job", name: name, replicas: replicas(j.Spec.Parallelism), pod: &j.Spec.Template})
 	}
 	return ws
+}
+
+// autoscalerOf returns the HorizontalPodAutoscaler that scales a
+// workload, or nil.
+func (b *bundle) autoscalerOf(kind, name string) *autoscalingv2.HorizontalPodAutoscaler {
+	for _, hpa := range b.autoscalers {
+		if ref := hpa.Spec.ScaleTargetRef; ref.Kind == kind && ref.Name == name {
+			return hpa
+		}
+	}
+	return nil
 }
 
 // replicas applies Kubernetes' default of 1.
@@ -545,6 +575,12 @@ func TestDisruptionBudgets(t *testing.T) {
 			}
 			w := selected[0]
 			covered[w.String()] = true
+			// The default (IfHealthyBudget) lets pods that are not ready
+			// block evictions while the budget is spent: during a store
+			// outage no replica is ready, and no node could be drained.
+			if p := pdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != policyv1.AlwaysAllow {
+				t.Errorf("PodDisruptionBudget %s: unhealthyPodEvictionPolicy is %v, want AlwaysAllow: pods that are not ready must not block node drains", name, p)
+			}
 			least := w.replicas
 			for _, hpa := range b.autoscalers {
 				if hpa.Spec.ScaleTargetRef.Kind == w.kind && hpa.Spec.ScaleTargetRef.Name == w.name && hpa.Spec.MinReplicas != nil {
@@ -585,11 +621,15 @@ func TestAutoscalers(t *testing.T) {
 				continue
 			}
 			lo, hi := replicas(hpa.Spec.MinReplicas), hpa.Spec.MaxReplicas
-			if lo < 3 || hi < lo {
-				t.Errorf("HorizontalPodAutoscaler %s: minReplicas %d, maxReplicas %d; want 3 <= minReplicas <= maxReplicas", name, lo, hi)
+			if hpa.Spec.MinReplicas == nil || lo < 3 || hi < lo {
+				t.Errorf("HorizontalPodAutoscaler %s: minReplicas %v, maxReplicas %d; want 3 <= minReplicas <= maxReplicas", name, hpa.Spec.MinReplicas, hi)
 			}
-			if n := replicas(d.Spec.Replicas); n < lo || n > hi {
-				t.Errorf("HorizontalPodAutoscaler %s: Deployment %s has %d replicas, outside %d..%d", name, ref.Name, n, lo, hi)
+			// The autoscaler owns the count: with replicas in the manifest,
+			// every apply would set a scaled-out fleet back to it. A new
+			// Deployment starts with 1, and the autoscaler raises it to
+			// minReplicas.
+			if d.Spec.Replicas != nil {
+				t.Errorf("HorizontalPodAutoscaler %s: Deployment %s sets replicas %d; leave it out, or every apply resets what the autoscaler scaled", name, ref.Name, *d.Spec.Replicas)
 			}
 			for i, m := range hpa.Spec.Metrics {
 				if m.Type != autoscalingv2.ResourceMetricSourceType || m.Resource == nil {
@@ -850,6 +890,12 @@ func (b *bundle) checkEnv(t *testing.T, where string, c *corev1.Container) {
 					!strings.HasPrefix(vf.FieldRef.FieldPath, "metadata.annotations[") {
 					t.Errorf("%s: env %s: fieldRef %q is not a field the kubelet provides", where, e.Name, vf.FieldRef.FieldPath)
 				}
+			case vf.ResourceFieldRef != nil:
+				r := vf.ResourceFieldRef
+				kind, res, _ := strings.Cut(r.Resource, ".")
+				if kind != "limits" && kind != "requests" || !slices.Contains([]string{"cpu", "memory", "ephemeral-storage"}, res) {
+					t.Errorf("%s: env %s: resourceFieldRef %q is not a resource the kubelet provides", where, e.Name, r.Resource)
+				}
 			}
 		}
 		defined[e.Name] = true
@@ -921,6 +967,99 @@ func TestSecretsHoldNoRealValues(t *testing.T) {
 				}
 				if !b.shipped && placeholder {
 					t.Errorf("Secret %s: key %s still holds the placeholder after the overlay replaced it", name, key)
+				}
+			}
+		}
+	})
+}
+
+func TestStrictDecoding(t *testing.T) {
+	const doc = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: example
+spec:
+  template:
+    spec:
+      hostNetwork: false
+      containers:
+        - name: example
+          ports:
+            - containerPort: 8080
+          securityContext:
+            %s: false
+`
+	tests := []struct {
+		key string
+		// bad is the path decodeStrict must name; "" if it must accept.
+		bad string
+	}{
+		{"allowPrivilegeEscalation", ""},
+		{"allowprivilegeescalation", ".spec.template.spec.containers[0].securityContext.allowprivilegeescalation"},
+		{"AllowPrivilegeEscalation", ".spec.template.spec.containers[0].securityContext.AllowPrivilegeEscalation"},
+		{"readOnlyRootFileSystem", ".spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem"},
+		{"allowPrivilegeEscalations", "allowPrivilegeEscalations"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			err := decodeStrict(fmt.Appendf(nil, doc, tt.key), new(appsv1.Deployment))
+			switch {
+			case tt.bad == "" && err != nil:
+				t.Errorf("rejected: %v", err)
+			case tt.bad != "" && err == nil:
+				t.Errorf("%s: false was accepted; the API server rejects the key", tt.key)
+			case tt.bad != "" && !strings.Contains(err.Error(), tt.bad):
+				t.Errorf("error %q does not name %s", err, tt.bad)
+			}
+		})
+	}
+	// Keys of maps are data, whatever their case.
+	const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels:\n    Name: x\ndata:\n  MixedCase: \"\"\n"
+	if err := decodeStrict([]byte(cm), new(corev1.ConfigMap)); err != nil {
+		t.Errorf("a ConfigMap with mixed-case data keys and labels: %v", err)
+	}
+}
+
+// storeAntiAffinity returns the required pod anti-affinity term of a
+// workload that keeps its pods on different nodes, or nil.
+func storeAntiAffinity(w workload) *corev1.PodAffinityTerm {
+	a := w.pod.Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil {
+		return nil
+	}
+	for i, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		if term.TopologyKey == "kubernetes.io/hostname" {
+			return &a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[i]
+		}
+	}
+	return nil
+}
+
+func TestSpreading(t *testing.T) {
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		for _, w := range b.workloads() {
+			switch {
+			case w.kind == "StatefulSet" && w.pod.Labels["app.kubernetes.io/component"] == "store":
+				// Two members on one node lose the quorum with it; a
+				// preference would allow that when nodes are short.
+				term := storeAntiAffinity(w)
+				if term == nil {
+					t.Errorf("%s: no required pod anti-affinity on kubernetes.io/hostname: two members on one node would lose the quorum with it", w)
+					continue
+				}
+				checkOwnPods(t, fmt.Sprintf("%s: required anti-affinity", w), term.LabelSelector, labels.Set(w.pod.Labels))
+			case w.kind == "Deployment":
+				cs := w.pod.Spec.TopologySpreadConstraints
+				if !slices.ContainsFunc(cs, func(c corev1.TopologySpreadConstraint) bool { return c.TopologyKey == "kubernetes.io/hostname" }) {
+					t.Errorf("%s: no topologySpreadConstraint on kubernetes.io/hostname", w)
+				}
+				// Without it, the old revision's pods count during a
+				// rolling update, and the new ones pile up where the old
+				// ones were few.
+				for i, c := range cs {
+					if !slices.Contains(c.MatchLabelKeys, appsv1.DefaultDeploymentUniqueLabelKey) {
+						t.Errorf("%s: topologySpreadConstraints[%d] (%s): matchLabelKeys %v lacks %s", w, i, c.TopologyKey, c.MatchLabelKeys, appsv1.DefaultDeploymentUniqueLabelKey)
+					}
 				}
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -211,4 +213,126 @@ func generatorName(name string) string {
 		return name[:i]
 	}
 	return name
+}
+
+// patchSource is one patch of a kustomization: a file, or an inline patch.
+type patchSource struct {
+	name string
+	text []byte
+}
+
+// patchesOf returns the patches a kustomization directory applies.
+func patchesOf(dir string) ([]patchSource, error) {
+	doc, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var k struct {
+		Patches []struct {
+			Path  string `json:"path"`
+			Patch string `json:"patch"`
+		} `json:"patches"`
+		PatchesStrategicMerge []string `json:"patchesStrategicMerge"`
+	}
+	if err := yaml.Unmarshal(doc, &k); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	var out []patchSource
+	files := slices.Clone(k.PatchesStrategicMerge)
+	for i, p := range k.Patches {
+		if p.Path != "" {
+			files = append(files, p.Path)
+		} else {
+			out = append(out, patchSource{fmt.Sprintf("%s: patches[%d]", dir, i), []byte(p.Patch)})
+		}
+	}
+	for _, f := range files {
+		if strings.Contains(f, "\n") { // an inline patchesStrategicMerge entry
+			out = append(out, patchSource{dir + ": an inline patch", []byte(f)})
+			continue
+		}
+		text, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, patchSource{filepath.Join(dir, f), text})
+	}
+	return out, nil
+}
+
+// documentSeparator splits a YAML stream into its documents.
+var documentSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
+
+// TestPatchDeletes keeps every "$patch: delete" of a whole object in a
+// patch of its own: kustomize before v5.7, in kubectl 1.30 to 1.33,
+// panics on a patch with several of them (kustomize issue 5552).
+func TestPatchDeletes(t *testing.T) {
+	dirs, err := kustomizations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range dirs {
+		patches, err := patchesOf(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range patches {
+			var deleted []string
+			for _, doc := range documentSeparator.Split(string(p.text), -1) {
+				var obj struct {
+					Kind     string `json:"kind"`
+					Metadata struct {
+						Name string `json:"name"`
+					} `json:"metadata"`
+					Patch string `json:"$patch"`
+				}
+				if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+					t.Errorf("%s: %v", p.name, err)
+					continue
+				}
+				if obj.Patch == "delete" {
+					deleted = append(deleted, obj.Kind+" "+obj.Metadata.Name)
+				}
+			}
+			if len(deleted) > 1 {
+				t.Errorf("%s deletes %d objects (%s): kustomize before v5.7 (kubectl 1.30-1.33) panics on that; give each its own patch file", p.name, len(deleted), strings.Join(deleted, ", "))
+			}
+		}
+	}
+}
+
+// TestReadmeApply checks that README.md deletes the storeconfig Job before
+// every "kubectl apply -k": its pod template names the generated
+// ConfigMap and Secrets, whose names change with their content, and the
+// API server refuses to change a Job's pod template.
+func TestReadmeApply(t *testing.T) {
+	md, err := os.ReadFile(readmeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job string
+	for _, b := range bundles(t) {
+		if b.shipped {
+			job = b.running(t, "Job", "storeconfig").w.name
+			break
+		}
+	}
+	deleteJob := regexp.MustCompile(`^kubectl( -n \S+)? delete job ` + regexp.QuoteMeta(job) + ` --ignore-not-found$`)
+	applies := 0
+	prev := ""
+	for i, line := range strings.Split(string(md), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "kubectl apply -k ") {
+			applies++
+			if !deleteJob.MatchString(prev) {
+				t.Errorf("%s:%d: %q without \"kubectl delete job %s --ignore-not-found\" on the line before: after a change of the configuration or a credential the apply fails with \"field is immutable\"", readmeFile, i+1, line, job)
+			}
+		}
+		if line != "" {
+			prev = line
+		}
+	}
+	if applies == 0 {
+		t.Errorf("%s: no \"kubectl apply -k\" found", readmeFile)
+	}
 }

@@ -11,18 +11,22 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/hcl"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/internal/testserver"
 	"github.com/tollgate-proxy/tollgate/kvstore/consul"
 	"github.com/tollgate-proxy/tollgate/kvstore/etcd"
 )
@@ -176,7 +180,9 @@ func (b *bundle) checkCredential(t *testing.T, tc tollgateContainer, what, file,
 	if file != "" {
 		if kind, _, err := b.mountedFile(&tc.w.pod.Spec, tc.c, file); err != nil || kind != "Secret" {
 			t.Errorf("%s: the store's %s file %s is not a mounted Secret key: %v", tc, what, file, err)
+			return
 		}
+		checkSecretFile(t, fmt.Sprintf("%s: the store's %s", tc, what), &tc.w.pod.Spec, tc.c, file)
 		return
 	}
 	if _, ok := b.secretEnv(tc.c, env); !ok {
@@ -301,18 +307,9 @@ func TestConsulACLPolicy(t *testing.T) {
 			t.Errorf("%s: key_prefix rules %+v, want exactly %+v: all of tollgate's keys, and nothing else", policyFile, policy.KeyPrefix, want)
 		}
 		// Sessions belong to the node of the agent tollgate talks to: the
-		// Consul servers, named after their pods.
+		// Consul servers behind the Service --kv names.
 		sts := b.storeSet(t)
-		c := &sts.Spec.Template.Spec.Containers[0]
-		if !slices.Contains(c.Args, "-node=$(POD_NAME)") {
-			t.Errorf("StatefulSet %s: the Consul servers are not named after their pods (-node=$(POD_NAME)); session_prefix relies on it", sts.Name)
-		}
-		for i := range replicas(sts.Spec.Replicas) {
-			node := fmt.Sprintf("%s-%d", sts.Name, i)
-			if !slices.ContainsFunc(policy.SessionPrefix, func(r aclRule) bool { return strings.HasPrefix(node, r.Name) && r.Policy == "write" }) {
-				t.Errorf("%s: no session_prefix rule lets tollgate write sessions on node %s: it could not take locks there", policyFile, node)
-			}
-		}
+		checkSessionNodes(t, policy, sts)
 		for _, r := range policy.SessionPrefix {
 			if r.Name == "" {
 				t.Errorf("%s: session_prefix \"\" covers every node; name the Consul servers' nodes", policyFile)
@@ -327,6 +324,121 @@ func TestConsulACLPolicy(t *testing.T) {
 			t.Errorf("%s does not mention %s, where the Consul servers find the policy", readmeFile, mounted)
 		}
 	})
+}
+
+// checkSessionNodes checks that the policy lets tollgate write sessions on
+// the node of every Consul server of sts.
+func checkSessionNodes(t *testing.T, policy aclPolicy, sts *appsv1.StatefulSet) {
+	t.Helper()
+	for i := range int(replicas(sts.Spec.Replicas)) {
+		node, err := consulNodeName(sts, i)
+		if err != nil {
+			t.Errorf("StatefulSet %s: %v", sts.Name, err)
+			return
+		}
+		if !slices.ContainsFunc(policy.SessionPrefix, func(r aclRule) bool { return strings.HasPrefix(node, r.Name) && r.Policy == "write" }) {
+			t.Errorf("%s: no session_prefix rule lets tollgate write sessions on node %s (pod %s-%d): it could not take locks there", policyFile, node, sts.Name, i)
+		}
+	}
+}
+
+// consulNodeName returns the node name the Consul server of ordinal i of
+// sts gives itself: its -node argument with the $(VAR)s of its
+// environment expanded as the kubelet would for that pod.
+func consulNodeName(sts *appsv1.StatefulSet, i int) (string, error) {
+	c := &sts.Spec.Template.Spec.Containers[0]
+	arg := ""
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "-node="); ok {
+			arg = v
+		}
+	}
+	if arg == "" {
+		return "", fmt.Errorf("consul has no -node argument: its node name would be the pod's host name")
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.FieldRef == nil:
+		case e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+			env[e.Name] = fmt.Sprintf("%s-%d", sts.Name, i)
+		case e.ValueFrom.FieldRef.FieldPath == "metadata.labels['apps.kubernetes.io/pod-index']":
+			env[e.Name] = strconv.Itoa(i)
+		}
+	}
+	node := arg
+	for _, ref := range expansions(arg) {
+		v, ok := env[ref]
+		if !ok {
+			return "", fmt.Errorf("-node=%s: $(%s) is not a variable this test can resolve", arg, ref)
+		}
+		node = strings.ReplaceAll(node, "$("+ref+")", v)
+	}
+	return node, nil
+}
+
+// TestConsulACLPolicyNamePrefix builds the base under a namePrefix, as an
+// operator may: the servers' pods get new names, and tollgate's sessions
+// must still be allowed on their nodes.
+func TestConsulACLPolicyNamePrefix(t *testing.T) {
+	text, err := os.ReadFile(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy aclPolicy
+	if err := hcl.Decode(&policy, string(text)); err != nil {
+		t.Fatalf("%s: %v", policyFile, err)
+	}
+	dir := t.TempDir()
+	base, err := filepath.Abs(filepath.Join("kubernetes", "base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(dir, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamePrefix: edge-\nresources:\n  - %s\n", filepath.ToSlash(rel))
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := build("name-prefix", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSessionNodes(t, policy, b.storeSet(t))
+}
+
+// TestConsulACLPolicyDocumented checks that docs/security.md recommends
+// the policy the manifests ship.
+func TestConsulACLPolicyDocumented(t *testing.T) {
+	var shipped, documented aclPolicy
+	text, err := os.ReadFile(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hcl.Decode(&shipped, string(text)); err != nil {
+		t.Fatalf("%s: %v", policyFile, err)
+	}
+	const doc = "../docs/security.md"
+	md, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(md), "### Least privilege in Consul\n")
+	_, block, ok2 := strings.Cut(section, "```hcl\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatalf("%s: no ```hcl block under \"### Least privilege in Consul\"", doc)
+	}
+	if err := hcl.Decode(&documented, block); err != nil {
+		t.Fatalf("%s: the policy: %v", doc, err)
+	}
+	if !slices.Equal(shipped.KeyPrefix, documented.KeyPrefix) || !slices.Equal(shipped.SessionPrefix, documented.SessionPrefix) {
+		t.Errorf("%s recommends %+v, but %s grants %+v: make them agree", doc, documented, policyFile, shipped)
+	}
 }
 
 // mountPathOf returns where a container of sts sees a ConfigMap key with
@@ -533,4 +645,169 @@ func TestImagesPinned(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConsulACLPolicyLive runs a Consul server with ACLs enforced, named
+// like the StatefulSet's first server, gives a token the shipped policy,
+// and checks that tollgate storeconfig works with it (the lock it takes is
+// a session on the agent's node) and that the token can end a session on
+// another server's node, as a waiting replica does to a silent leader,
+// but nothing beyond: no other node's sessions, no keys outside the
+// prefix.
+//
+// testserver.Consul takes no configuration of its own, so the server is
+// started here, from the binary `make testdeps` builds.
+func TestConsulACLPolicyLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Consul server")
+	}
+	var b *bundle
+	for _, x := range bundles(t) {
+		if x.name == "base" {
+			b = x
+		}
+	}
+	if b == nil {
+		t.Fatal("the base was not built")
+	}
+	sts := b.storeSet(t)
+	own, err := consulNodeName(sts, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := consulNodeName(sts, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := os.ReadFile(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := b.running(t, "Job", "storeconfig")
+	_, conf, err := b.mountedFile(&job.w.pod.Spec, job.c, job.flags["config"])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const management = "9a0e5f2c-4b1d-4e6a-8c3f-2d7b1e0a5c94"
+	addr := startACLConsul(t, own, management)
+	admin, closeAdmin := consulClient(t, addr, management)
+	defer closeAdmin()
+	if _, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{Name: "tollgate", Rules: string(rules)}, nil); err != nil {
+		t.Fatalf("create the policy of %s: %v", policyFile, err)
+	}
+	tok, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{Name: "tollgate"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []string{peer, "other-0"} {
+		if _, err := admin.Catalog().Register(&api.CatalogRegistration{Node: node, Address: "127.0.0.2"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir := t.TempDir()
+	tokenFile, confFile := filepath.Join(dir, "token"), filepath.Join(dir, "tollgate.toml")
+	if err := os.WriteFile(tokenFile, []byte(tok.SecretID+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(confFile, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kv := fmt.Sprintf("consul://%s?token_file=%s", addr, tokenFile)
+	if code, out := runTollgate(t, nil, "storeconfig", "--config", confFile, "--kv", kv, "--prefix", job.flags["prefix"]); code != 0 {
+		t.Fatalf("tollgate storeconfig with a token of the shipped policy exited %d:\n%s", code, out)
+	}
+
+	c, closeClient := consulClient(t, addr, tok.SecretID)
+	defer closeClient()
+	session := func(node string) error {
+		id, _, err := c.Session().CreateNoChecks(&api.SessionEntry{Node: node, TTL: "10s"}, nil)
+		if err != nil {
+			return err
+		}
+		_, err = c.Session().Destroy(id, nil)
+		return err
+	}
+	if err := session(peer); err != nil {
+		t.Errorf("the token cannot create and end a session on node %s, another Consul server: %v", peer, err)
+	}
+	if err := session("other-0"); err == nil {
+		t.Errorf("the token may create and end sessions on node other-0, which is none of the Consul servers")
+	}
+	if _, err := c.KV().Put(&api.KVPair{Key: "other/key", Value: []byte("x")}, nil); err == nil {
+		t.Errorf("the token may write other/key, outside the prefix %s/", job.flags["prefix"])
+	}
+}
+
+// startACLConsul starts a single Consul server named node with ACLs
+// enforced and the given management token, and returns its HTTP address.
+func startACLConsul(t *testing.T, node, management string) string {
+	t.Helper()
+	bin := testserver.Binary(t, "consul")
+	dir := t.TempDir()
+	ports := testserver.FreePorts(t, 4)
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	conf := filepath.Join(dir, "acl.hcl")
+	hclText := fmt.Sprintf("disable_update_check = true\nperformance {\n  raft_multiplier = 1\n}\nacl {\n  enabled = true\n  default_policy = \"deny\"\n  tokens {\n    initial_management = %q\n  }\n}\n", management)
+	if err := os.WriteFile(conf, []byte(hclText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "consul.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "agent", "-server", "-bootstrap-expect=1", "-node="+node,
+		"-data-dir="+filepath.Join(dir, "data"), "-config-file="+conf,
+		"-bind=127.0.0.1", "-advertise=127.0.0.1", "-client=127.0.0.1",
+		"-http-port="+strconv.Itoa(ports[0]), "-serf-lan-port="+strconv.Itoa(ports[1]),
+		"-serf-wan-port="+strconv.Itoa(ports[2]), "-server-port="+strconv.Itoa(ports[3]),
+		"-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1", "-log-level=warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	// The server is ready once a consistent read answers, which needs a
+	// leader that has set up the ACL system.
+	hc := &http.Client{Transport: &http.Transport{}, Timeout: 2 * time.Second}
+	defer hc.CloseIdleConnections()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/kv/tollgate-test-ready?consistent", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Consul-Token", management)
+		resp, err := hc.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logf.Name())
+			t.Fatalf("consul did not become ready in 60s (last: %v):\n%s", err, log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// consulClient returns a Consul API client with a token, and a function
+// that closes its connections.
+func consulClient(t *testing.T, addr, token string) (*api.Client, func()) {
+	t.Helper()
+	tr := &http.Transport{}
+	c, err := api.NewClient(&api.Config{Address: addr, Token: token, Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, tr.CloseIdleConnections
 }

@@ -22,7 +22,9 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/tollgate-proxy/tollgate/acme"
@@ -211,6 +213,66 @@ func (b *bundle) mountedFile(spec *corev1.PodSpec, c *corev1.Container, file str
 		return "", nil, fmt.Errorf("%s is on volume %s, which is neither a ConfigMap nor a Secret", file, m.Name)
 	}
 	return "", nil, fmt.Errorf("no volume is mounted at %s", file)
+}
+
+// secretVolume returns the Secret volume a container sees file on, and
+// the mode the kubelet gives the file.
+func secretVolume(spec *corev1.PodSpec, c *corev1.Container, file string) (*corev1.SecretVolumeSource, int32, error) {
+	for _, m := range c.VolumeMounts {
+		rel, ok := strings.CutPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/")
+		if m.SubPath != "" {
+			rel, ok = m.SubPath, file == m.MountPath
+		}
+		if !ok {
+			continue
+		}
+		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+		if i < 0 || spec.Volumes[i].Secret == nil {
+			return nil, 0, fmt.Errorf("%s is not on a Secret volume", file)
+		}
+		s := spec.Volumes[i].Secret
+		mode := corev1.SecretVolumeSourceDefaultMode
+		if s.DefaultMode != nil {
+			mode = *s.DefaultMode
+		}
+		for _, it := range s.Items {
+			if it.Path == rel && it.Mode != nil {
+				mode = *it.Mode
+			}
+		}
+		return s, mode, nil
+	}
+	return nil, 0, fmt.Errorf("no volume is mounted at %s", file)
+}
+
+// checkSecretFile checks that the process of a container can read a
+// file of a Secret volume and that other users cannot. The kubelet writes
+// such files owned by root, and by the group fsGroup when the pod sets
+// one, which it also gives the process.
+func checkSecretFile(t *testing.T, where string, spec *corev1.PodSpec, c *corev1.Container, file string) {
+	t.Helper()
+	_, mode, err := secretVolume(spec, c, file)
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	psc := spec.SecurityContext
+	if psc == nil {
+		psc = &corev1.PodSecurityContext{}
+	}
+	var uid *int64
+	if c.SecurityContext != nil {
+		uid = c.SecurityContext.RunAsUser
+	}
+	uid = orInt(uid, psc.RunAsUser)
+	switch {
+	case mode&0o007 != 0:
+		t.Errorf("%s: %s has mode %#o: every user of the container may read it (set defaultMode 0440 and fsGroup)", where, file, mode)
+	case uid != nil && *uid == 0:
+	case psc.FSGroup == nil || mode&0o040 == 0:
+		t.Errorf("%s: %s is root's with mode %#o and the pod's fsGroup is %v: uid %v cannot read it (set defaultMode 0440 and fsGroup to the process's group)",
+			where, file, mode, psc.FSGroup, uid)
+	}
 }
 
 // itemKey maps a path inside a ConfigMap or Secret volume to its key.
@@ -588,6 +650,11 @@ const (
 	// leaveTime is what stopping takes after the grace timeout: resigning
 	// leadership and leaving the node registry.
 	leaveTime = 5 * time.Second
+	// localTrafficPreStop is the least preStop sleep with a LoadBalancer
+	// Service of externalTrafficPolicy Local: a cloud load balancer learns
+	// that a node has no ready endpoint left only from its health check
+	// of the node, which takes 10 to 30 seconds.
+	localTrafficPreStop = 15 * time.Second
 )
 
 func TestShutdownTiming(t *testing.T) {
@@ -614,6 +681,14 @@ func TestShutdownTiming(t *testing.T) {
 		if need := preStop + drain + grace + leaveTime; period < need {
 			t.Errorf("terminationGracePeriodSeconds is %s, want at least %s: preStop sleep %s + lifecycle.drainDelay %s + lifecycle.graceTimeout %s + %s to leave the cluster",
 				period, need, preStop, drain, grace, leaveTime)
+		}
+		for _, name := range slices.Sorted(maps.Keys(b.services)) {
+			svc := b.services[name]
+			if svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal &&
+				labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(serve.w.pod.Labels)) && preStop < localTrafficPreStop {
+				t.Errorf("Service %s has externalTrafficPolicy Local, but the preStop sleep is %s: the cloud load balancer's health check of the node needs 10-30 s to notice the replica going; sleep at least %s",
+					name, preStop, localTrafficPreStop)
+			}
 		}
 		if r := serve.c.ReadinessProbe; r != nil {
 			notice := time.Duration(cmp.Or(r.PeriodSeconds, 10)*cmp.Or(r.FailureThreshold, 3)) * time.Second
@@ -646,6 +721,7 @@ func TestEncryptionKey(t *testing.T) {
 			if err != nil || kind != "Secret" {
 				t.Fatalf("%s: acme.encryptionKeyFile %s is not a mounted Secret key: %v", serve, file, err)
 			}
+			checkSecretFile(t, serve.String()+": acme.encryptionKeyFile", &serve.w.pod.Spec, serve.c, file)
 			file = filepath.Join(t.TempDir(), "key")
 			if err := os.WriteFile(file, data, 0o600); err != nil {
 				t.Fatal(err)
@@ -661,6 +737,14 @@ func TestEncryptionKey(t *testing.T) {
 		job := b.running(t, "Job", "storeconfig")
 		if _, ok := b.secretEnv(job.c, env); env != "" && ok {
 			t.Errorf("%s: storeconfig gets the encryption key %s, which it never needs", job, env)
+		}
+		if cfg.ACME.EncryptionKeyFile != "" {
+			src, _, _ := secretVolume(&serve.w.pod.Spec, serve.c, cfg.ACME.EncryptionKeyFile)
+			for _, v := range job.w.pod.Spec.Volumes {
+				if src != nil && v.Secret != nil && v.Secret.SecretName == src.SecretName {
+					t.Errorf("%s: storeconfig mounts the encryption key's Secret %s, which it never needs", job, src.SecretName)
+				}
+			}
 		}
 	})
 }
@@ -681,6 +765,8 @@ func TestEnvironment(t *testing.T) {
 					}
 				case cfg.ACME != nil && e.Name == cfg.ACME.EncryptionKeyEnv:
 					read = true
+				case slices.Contains(goRuntimeEnv, e.Name):
+					read = true
 				case st.readsEnv(t, e.Name):
 					read = true
 				}
@@ -692,6 +778,71 @@ func TestEnvironment(t *testing.T) {
 		serve := b.running(t, "Deployment", "serve")
 		if !slices.ContainsFunc(serve.c.Env, func(e corev1.EnvVar) bool { return e.Name == "POD_NAME" }) {
 			t.Errorf("%s: no POD_NAME: the replica's node id would not be its pod's name", serve)
+		}
+	})
+}
+
+// goRuntimeEnv are environment variables the Go runtime of every Go
+// program reads.
+var goRuntimeEnv = []string{"GOMEMLIMIT", "GOGC", "GOMAXPROCS", "GODEBUG"}
+
+func TestTollgateResources(t *testing.T) {
+	// Resident memory at 10,000 certificates is 98-137 MiB
+	// (docs/benchmarks.md): requesting less would let nodes be
+	// overcommitted with replicas that then get OOM-killed.
+	minMemory := resource.MustParse("256Mi")
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		serve := b.running(t, "Deployment", "serve")
+		res := serve.c.Resources
+		if _, ok := res.Limits[corev1.ResourceCPU]; ok {
+			t.Errorf("%s: a CPU limit throttles the proxy in bursts, adding latency to requests; request CPU but do not limit it", serve)
+		}
+		if _, ok := res.Requests[corev1.ResourceCPU]; !ok {
+			t.Errorf("%s: no CPU request: the scheduler and the autoscaler need one", serve)
+		}
+		req, limit := res.Requests[corev1.ResourceMemory], res.Limits[corev1.ResourceMemory]
+		if req.Cmp(minMemory) < 0 {
+			t.Errorf("%s: memory request %s, want at least %s", serve, req.String(), minMemory.String())
+		}
+		if limit.IsZero() || limit.Cmp(req) < 0 {
+			t.Errorf("%s: memory limit %s, want one at least the request %s", serve, limit.String(), req.String())
+		}
+		// Without GOMEMLIMIT the heap may double before a collection and
+		// cross the limit.
+		i := slices.IndexFunc(serve.c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
+		if i < 0 {
+			t.Fatalf("%s: no GOMEMLIMIT: the Go runtime does not know the memory limit", serve)
+		}
+		e := serve.c.Env[i]
+		if e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil {
+			t.Fatalf("%s: GOMEMLIMIT is not taken from the container's memory limit (resourceFieldRef limits.memory)", serve)
+		}
+		r := e.ValueFrom.ResourceFieldRef
+		// GOMEMLIMIT is in bytes: the divisor must be 1.
+		if r.Resource != "limits.memory" || r.ContainerName != "" && r.ContainerName != serve.c.Name || !r.Divisor.IsZero() && r.Divisor.Value() != 1 {
+			t.Errorf("%s: GOMEMLIMIT is resourceFieldRef %s of container %q, divisor %s; want limits.memory of its own container, divisor 1", serve, r.Resource, r.ContainerName, r.Divisor.String())
+		}
+	})
+}
+
+func TestStoreconfigJob(t *testing.T) {
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		job := b.running(t, "Job", "storeconfig")
+		j := b.jobs[job.w.name]
+		if j.Spec.BackoffLimit == nil || *j.Spec.BackoffLimit < 3 || *j.Spec.BackoffLimit > 20 {
+			t.Errorf("%s: backoffLimit %v, want 3 to 20: enough to wait for the store, not retrying for ever", job, j.Spec.BackoffLimit)
+		}
+		if job.w.pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+			return
+		}
+		// A node drain must not count as a failure.
+		p := j.Spec.PodFailurePolicy
+		if p == nil || !slices.ContainsFunc(p.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+			return r.Action == batchv1.PodFailurePolicyActionIgnore && slices.ContainsFunc(r.OnPodConditions, func(c batchv1.PodFailurePolicyOnPodConditionsPattern) bool {
+				return c.Type == corev1.DisruptionTarget
+			})
+		}) {
+			t.Errorf("%s: podFailurePolicy has no rule ignoring the DisruptionTarget condition: evictions count against backoffLimit", job)
 		}
 	})
 }

@@ -10,8 +10,12 @@ key_prefix "tollgate/" {
 # Locks (the leader, storeconfig's) are Consul sessions, which belong to
 # the node of the agent that creates them: tollgate talks to the servers
 # of the StatefulSet "consul", whose node names are consul-0, consul-1, ...
-# A waiting replica may end a silent leader's session on another of them.
-# With client agents, or another Consul, name their nodes here instead.
+# by ordinal (-node=consul-$(POD_INDEX)), also under an overlay's
+# namePrefix. A waiting replica may end a silent leader's session on
+# another of them. With client agents, or another Consul, name their
+# nodes here instead: session_prefix "" would cover any node names, but
+# would also let the token end other applications' sessions in a shared
+# Consul.
 session_prefix "consul-" {
   policy = "write"
 }

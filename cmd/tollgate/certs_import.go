@@ -168,15 +168,10 @@ func certsImport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		dst = st
 	}
 	if cfg == nil {
-		snap, err := config.Load(ctx, dst, dstPrefix)
-		if err != nil {
-			var ce *config.Error
-			if errors.As(err, &ce) || errors.Is(err, config.ErrNoConfig) {
-				return fail(exitInvalid, fmt.Errorf("configuration in %s under %q: %w; give --config FILE, the configuration the replicas will run", backend.Redact(dstURL), dstPrefix, err))
-			}
-			return fail(exitStore, err)
+		var err error
+		if cfg, source, err = loadPublished(ctx, dst, backend.Redact(dstURL), dstPrefix, "give --config FILE, the configuration the replicas will run"); err != nil {
+			return err
 		}
-		cfg, source = snap.Config, snap.Source
 	}
 	a := cfg.ACME
 	if a == nil {

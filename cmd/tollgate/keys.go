@@ -109,15 +109,9 @@ func rotateKeys(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer st.Close()
 	if cfg == nil {
-		snap, err := config.Load(ctx, st, prefix)
-		if err != nil {
-			var ce *config.Error
-			if errors.As(err, &ce) || errors.Is(err, config.ErrNoConfig) {
-				return fail(exitInvalid, fmt.Errorf("configuration in %s under %q: %w; give --config FILE instead", backend.Redact(endpoint), prefix, err))
-			}
-			return fail(exitStore, err)
+		if cfg, source, err = loadPublished(ctx, st, backend.Redact(endpoint), prefix, "give --config FILE instead"); err != nil {
+			return err
 		}
-		cfg, source = snap.Config, snap.Source
 	}
 	kr, err := rotationKeyring(cfg, source)
 	if err != nil {

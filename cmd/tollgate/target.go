@@ -46,20 +46,31 @@ func openTarget(ctx context.Context, f commonFlags, needConfig bool) (*target, e
 	if cfg != nil {
 		return t, nil
 	}
-	snap, err := config.Load(ctx, st, prefix)
+	t.cfg, t.source, err = loadPublished(ctx, st, t.endpoint, prefix, "give --config FILE instead")
 	switch {
 	case err == nil:
-		t.cfg, t.source = snap.Config, snap.Source
 		return t, nil
 	case errors.Is(err, config.ErrNoConfig) && !needConfig:
 		return t, nil
 	}
 	st.Close()
+	return nil, err
+}
+
+// loadPublished reads the configuration published in st under prefix,
+// and where it came from. endpoint (redacted) and hint, which says what to
+// do instead, go into the error when there is none or it is invalid
+// (exitInvalid); a failing store gives exitStore.
+func loadPublished(ctx context.Context, st kvstore.Store, endpoint, prefix, hint string) (*config.Config, string, error) {
+	snap, err := config.Load(ctx, st, prefix)
+	if err == nil {
+		return snap.Config, snap.Source, nil
+	}
 	var ce *config.Error
 	if errors.As(err, &ce) || errors.Is(err, config.ErrNoConfig) {
-		return nil, fail(exitInvalid, fmt.Errorf("configuration in %s under %q: %w; give --config FILE instead", t.endpoint, prefix, err))
+		return nil, "", fail(exitInvalid, fmt.Errorf("configuration in %s under %q: %w; %s", endpoint, prefix, err, hint))
 	}
-	return nil, fail(exitStore, err)
+	return nil, "", fail(exitStore, err)
 }
 
 func (t *target) Close() { t.st.Close() }

@@ -66,6 +66,7 @@ func (c *converter) entryPoints(root *node) {
 	t, ok := root.table("entryPoints")
 	if !ok {
 		c.addEntryPoint("http", nil, &config.EntryPoint{Address: ":80"})
+		c.noEntryPoints = true
 		c.add(nil, Converted, "no [entryPoints]: entry point \"http\" on :80, Traefik 1.x's default", "")
 		return
 	}
@@ -103,27 +104,15 @@ func (c *converter) entryPoint(e *entryPoint, n *node) {
 		n.skip("proxyProtocol")
 		e.blocked = "its entry point expects the PROXY protocol, which tollgate does not read"
 	}
-	var ranges []string
-	rangesAt := n.path
-	if r, ok := n.strs("whitelistSourceRange"); ok {
-		ranges, rangesAt = r, n.where("whitelistSourceRange")
-	}
-	if wl, ok := n.table("whiteList"); ok {
-		if r, ok := wl.strs("sourceRange"); ok {
-			ranges, rangesAt = r, wl.where("sourceRange")
-		}
-		c.useXForwardedFor(wl)
-	}
-	if len(ranges) > 0 {
-		mw := c.addMiddleware(e.name+"-ipallowlist", rangesAt, &config.Middleware{IPAllowList: &config.IPAllowList{SourceRange: ranges}})
-		e.mws = append(e.mws, mw)
-		c.add(rangesAt, Converted, fmt.Sprintf("middleware %q (ipAllowList) on every router of the entry point", mw), "")
-	}
+	// Traefik 1.x ran an entry point's authentication, compression and IP
+	// white list in this order (after its redirection, see
+	// entryPointRedirect).
 	if an, ok := n.table("auth"); ok {
 		mw, reason := c.auth(an, e.name+"-auth")
-		if reason != "" {
+		switch {
+		case reason != "":
 			e.blocked = reason
-		} else {
+		case mw != "": // "" when there was nothing to convert (reported)
 			e.mws = append(e.mws, mw)
 		}
 	}
@@ -145,6 +134,22 @@ func (c *converter) entryPoint(e *entryPoint, n *node) {
 			e.mws = append(e.mws, c.compress)
 			c.add(path, Converted, fmt.Sprintf("middleware %q (gzip) on every router of the entry point", c.compress), "")
 		}
+	}
+	var ranges []string
+	rangesAt := n.path
+	if r, ok := n.strs("whitelistSourceRange"); ok {
+		ranges, rangesAt = r, n.where("whitelistSourceRange")
+	}
+	if wl, ok := n.table("whiteList"); ok {
+		if r, ok := wl.strs("sourceRange"); ok {
+			ranges, rangesAt = r, wl.where("sourceRange")
+		}
+		c.useXForwardedFor(wl)
+	}
+	if len(ranges) > 0 {
+		mw := c.addMiddleware(e.name+"-ipallowlist", rangesAt, &config.Middleware{IPAllowList: &config.IPAllowList{SourceRange: ranges}})
+		e.mws = append(e.mws, mw)
+		c.add(rangesAt, Converted, fmt.Sprintf("middleware %q (ipAllowList) on every router of the entry point", mw), "")
 	}
 }
 
@@ -181,7 +186,11 @@ func (c *converter) entryPointTLS(e *entryPoint, tn *node) {
 	c.origin("entryPoints."+dn(e.name)+".http.tls", tn.path)
 	opts := &config.TLSOptions{}
 	custom := false
-	if v, ok := tn.str("minVersion"); ok {
+	v, ok := tn.str("minVersion")
+	if !ok {
+		c.add(tn.path, Changed, "no minVersion: Traefik 1.x accepted TLS 1.0 and 1.1 here, tollgate accepts TLS 1.2 and later",
+			"clients that cannot speak TLS 1.2 can no longer connect")
+	} else {
 		switch v {
 		case "VersionTLS12", "VersionTLS13":
 			opts.MinVersion, custom = v, true
@@ -339,7 +348,8 @@ func (c *converter) entryPointRedirect(e *entryPoint, n *node) {
 		}
 	case regex != "":
 		mw := c.addMiddleware(e.name+"-redirect", rn.path, &config.Middleware{RedirectRegex: &config.RedirectRegex{Regex: regex, Replacement: repl, Permanent: permanent}})
-		e.mws = append(e.mws, mw)
+		// First, as Traefik 1.x redirected before anything else.
+		e.mws = append([]string{mw}, e.mws...)
 		c.add(rn.path, Changed, fmt.Sprintf("middleware %q (redirectRegex) on every router of the entry point", mw),
 			"requests that match no router get 404 instead of the redirection")
 	default:

@@ -2,6 +2,8 @@ package migrate
 
 import (
 	"fmt"
+	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,6 +88,11 @@ func (c *converter) fileProvider(root *node) {
 	for _, f := range fronts {
 		c.frontend(f)
 	}
+	c.trailingSlash(root)
+	if len(c.catchAll) > 0 && len(c.priorityOne) > 0 {
+		c.add(c.catchAll[0], Changed, fmt.Sprintf("priority 1 ties with frontends of priority 1 (%s): Traefik 1.x tried those first, tollgate breaks ties by router name", quoteList(c.priorityOne)),
+			"give those frontends priority 2 or more, or this one routes")
+	}
 	if tn, ok := root.tables("tls"); ok {
 		for _, t := range tn {
 			if eps, ok := t.strs("entryPoints"); ok && len(eps) > 0 {
@@ -95,6 +102,31 @@ func (c *converter) fileProvider(root *node) {
 				c.certificate(cn, "")
 			}
 		}
+	}
+}
+
+// trailingSlash reports, once, that the Path and PathStrip rules no
+// longer match the path with a trailing slash added or removed: Traefik
+// 1.x's router answered that with a redirection to the path as written,
+// unless keepTrailingSlash = true.
+func (c *converter) trailingSlash(root *node) {
+	keep, set := root.boolean("keepTrailingSlash")
+	at := root.where("keepTrailingSlash")
+	switch {
+	case keep:
+		c.add(at, Converted, "keepTrailingSlash = true: tollgate does not redirect to add or remove a trailing slash either", "")
+	case len(c.exactPaths) > 0:
+		if !set {
+			at = c.exactPathAt
+		}
+		which := "frontends"
+		if len(c.exactPaths) == 1 {
+			which = "frontend"
+		}
+		c.add(at, Changed, fmt.Sprintf("Path and PathStrip rules (%s %s) match the path exactly: Traefik 1.x redirected /foo/ to /foo (and /foo to /foo/ for a rule written /foo/) unless keepTrailingSlash = true, tollgate answers it with another router or 404", which, quoteList(c.exactPaths)),
+			"if clients use the other form, list both in the rule (Path:/foo,/foo/) and convert again, or add a redirectRegex middleware")
+	case set:
+		c.add(at, Converted, "keepTrailingSlash = false: no converted frontend has a Path or PathStrip rule, which it concerned", "")
 	}
 }
 
@@ -137,7 +169,7 @@ func (c *converter) backend(n *node) *backend {
 				s.skipAll()
 				continue
 			}
-			srv := config.Server{URL: u}
+			srv := config.Server{URL: c.serverURL(s.where("url"), u)}
 			if w, ok := s.integer("weight"); ok {
 				switch {
 				case w == 0 && c.allowZeroWeight:
@@ -189,6 +221,27 @@ func (c *converter) backend(n *node) *backend {
 	return be
 }
 
+// serverURL returns a server's URL without its path and query, which
+// Traefik 1.x ignored (it sent the request's path as is), where tollgate
+// would join them onto every request's.
+func (c *converter) serverURL(path []string, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Path == "" || u.Path == "/") && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" {
+		return raw // tollgate's validation reports what is wrong
+	}
+	dropped := u.Path
+	if u.RawQuery != "" || u.ForceQuery {
+		dropped += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		dropped += "#" + u.Fragment
+	}
+	out := (&url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host}).String()
+	c.add(path, Changed, fmt.Sprintf("%q is dropped from the URL: Traefik 1.x ignored a server's path and query and sent the request's path as is, where tollgate would put it in front of every request's path", dropped),
+		"to add a prefix to every request's path, add an addPrefix middleware")
+	return out
+}
+
 // loadBalancer converts method, sticky and stickiness.
 func (c *converter) loadBalancer(ln *node, lb *config.LoadBalancer) {
 	if meth, ok := ln.str("method"); ok {
@@ -198,7 +251,8 @@ func (c *converter) loadBalancer(ln *node, lb *config.LoadBalancer) {
 		case "drr":
 			c.add(ln.where("method"), Changed, "dynamic round robin became weighted round robin", "passiveHealthCheck takes failing servers out of the rotation")
 		default:
-			c.problem(ln.where("method"), "load balancer method %q: Traefik 1.x accepts wrr or drr", meth)
+			c.add(ln.where("method"), Changed, fmt.Sprintf("load balancer method %q is unknown: weighted round robin, which Traefik 1.x fell back to", meth),
+				"write method = \"wrr\" or remove it")
 		}
 	}
 	sticky, _ := ln.boolean("sticky")
@@ -304,13 +358,19 @@ func (c *converter) frontend(f *frontend) {
 	n := f.n
 	base := sanitizeName(n.name())
 	service := f.backend.services[f.passHost]
-	rl, ruleText, hostSets, ok := c.routes(n)
+	rl, lengths, hostSets, ok := c.routes(n)
 	if !ok {
 		n.skipAll()
 		return
 	}
-	groups := c.frontendGroups(n)
-	if len(groups) == 0 {
+	groups, defined := c.frontendGroups(n)
+	switch {
+	case defined == 0:
+		c.add(n.where("entryPoints"), Unsupported, "none of the frontend's entry points is defined: Traefik 1.x did not serve it either; not converted",
+			"list defined entry points in its entryPoints, or in defaultEntryPoints (Traefik 1.x's default is [\"http\"]), and convert again")
+		n.skipAll()
+		return
+	case len(groups) == 0:
 		c.add(n.path, Unsupported, "the frontend listens on no entry point that tollgate routes; not converted", "")
 		n.skipAll()
 		return
@@ -325,16 +385,25 @@ func (c *converter) frontend(f *frontend) {
 		n.skipAll()
 		return
 	}
-	mws, plainOnly, redirectTo, reason := c.frontendMiddlewares(n, base, rl)
+	mws, reason := c.frontendMiddlewares(n, base, rl)
 	if reason != "" {
 		n.skipAll()
 		return
 	}
-	priority := 0
+	// Traefik 1.x ordered a frontend by its priority when above 0, else by
+	// the sum of the lengths of its routes' rules; a frontend without
+	// routes had 0 and came after every other. tollgate reads 0 as "the
+	// length of the rule", so every router gets its priority written, and
+	// a frontend without routes gets 1, which no rule's length is below.
+	priority, note := lengths, "priority: Traefik 1.x's default, the sum of the lengths of the frontend's rules"
 	if p, ok := n.integer("priority"); ok && p > 0 {
-		priority = int(min(p, 1<<31-1))
-	} else if ruleText != "" {
-		priority = len(ruleText)
+		priority, note = int(min(p, 1<<31-1)), "priority: the frontend's, as in Traefik 1.x"
+		if p == 1 {
+			c.priorityOne = append(c.priorityOne, n.name())
+		}
+	} else if lengths == 0 {
+		priority, note = 1, "priority 1: a frontend without routes came after every other in Traefik 1.x"
+		c.catchAll = append(c.catchAll, n.path)
 	}
 	var names []string
 	for i, g := range groups {
@@ -348,24 +417,26 @@ func (c *converter) frontend(f *frontend) {
 		for _, ep := range g.eps {
 			r.EntryPoints = append(r.EntryPoints, ep.name)
 		}
-		r.Middlewares = append(r.Middlewares, g.eps[0].mws...)
-		if redirectTo == nil || !slices.Contains(g.eps, redirectTo) {
-			r.Middlewares = append(r.Middlewares, mws.redirect...)
-		}
-		if !g.tls {
-			r.Middlewares = append(r.Middlewares, plainOnly...)
-		}
-		r.Middlewares = append(r.Middlewares, mws.rest...)
-		r.Middlewares = append(r.Middlewares, f.backend.mws...)
-		r.Middlewares = append(r.Middlewares, c.retryMiddleware(f.backend)...)
-		r.Middlewares = append(r.Middlewares, mws.path...)
+		r.Middlewares = c.routerMiddlewares(f, g, mws)
 		if g.tls {
-			r.TLS = &config.RouterTLS{Options: g.eps[0].options}
+			// No tls.options: the TLS options of an entry point apply to
+			// every router on it ([entryPoints.NAME.http.tls] options),
+			// as Traefik 1.x set TLS per entry point only. Options named
+			// by a router would replace the entry point's for its hosts,
+			// and so could let one entry point's settings (a client
+			// certificate requirement) be replaced by another's.
+			r.TLS = &config.RouterTLS{}
 			if c.acme != nil && c.acme.onHostRule {
 				r.TLS.Domains = certDomains(hostSets)
 			}
 		}
-		c.addRouter(name, n.path, r)
+		c.addRouter(name, n.path, r, note)
+	}
+	if rl.exact {
+		c.exactPaths = append(c.exactPaths, n.name())
+		if c.exactPathAt == nil {
+			c.exactPathAt = n.where("routes")
+		}
 	}
 	c.renamed(n.path, "frontend", n.name(), names[0])
 	what := fmt.Sprintf("router %q", names[0])
@@ -375,8 +446,35 @@ func (c *converter) frontend(f *frontend) {
 	c.add(n.path, Converted, fmt.Sprintf("%s: %s", what, text), "")
 }
 
+// routerMiddlewares lists the middlewares of a frontend's router on the
+// entry points g, in the order Traefik 1.x applied them: the entry
+// point's (before routing), the path modifiers of the rule (around the
+// whole chain), the allow list, the redirect, the frontend's headers
+// (the HTTPS redirection first: Traefik's custom and security response
+// headers were not added to the redirection), the authentication and
+// client certificate headers, then around the load balancer the circuit
+// breaker, the retry and the rate limit.
+func (c *converter) routerMiddlewares(f *frontend, g epGroup, mws feMiddlewares) []string {
+	var out []string
+	out = append(out, g.eps[0].mws...)
+	out = append(out, mws.path...)
+	out = append(out, mws.allow...)
+	if mws.redirectTo == nil || !slices.Contains(g.eps, mws.redirectTo) {
+		out = append(out, mws.redirect...)
+	}
+	if !g.tls {
+		out = append(out, mws.https...)
+	}
+	out = append(out, mws.headers...)
+	out = append(out, mws.auth...)
+	out = append(out, f.backend.mws...)
+	out = append(out, c.retryMiddleware(f.backend)...)
+	out = append(out, mws.rateLimit...)
+	return out
+}
+
 // addRouter adds a router with its comment.
-func (c *converter) addRouter(name string, src []string, r *config.Router) {
+func (c *converter) addRouter(name string, src []string, r *config.Router, note string) {
 	if c.cfg.HTTP == nil {
 		c.cfg.HTTP = &config.HTTP{}
 	}
@@ -392,8 +490,8 @@ func (c *converter) addRouter(name string, src []string, r *config.Router) {
 	c.origin(key, src)
 	where, _ := c.location(src)
 	c.comment(key, fmt.Sprintf("frontend %q (%s)", src[len(src)-1], where))
-	if r.Priority > 0 {
-		c.comment(key, "priority: as in Traefik 1.x (its priority, else the length of its rule)")
+	if note != "" {
+		c.comment(key, note)
 	}
 }
 
@@ -424,32 +522,58 @@ func certDomains(hostSets [][]string) []config.Domain {
 }
 
 // routes converts the routes of a frontend: their rules all must match.
-func (c *converter) routes(n *node) (rl *v1Rule, text string, hostSets [][]string, ok bool) {
+// lengths is the sum of the lengths of the rules, Traefik 1.x's default
+// priority; 0 when the frontend has no routes. ok is false when the
+// frontend must not be converted (reported).
+func (c *converter) routes(n *node) (rl *v1Rule, lengths int, hostSets [][]string, ok bool) {
 	rl = &v1Rule{}
 	rn, has := n.table("routes")
-	if !has {
-		c.add(n.path, Changed, "a frontend without routes matched every request in Traefik 1.x: its rule is PathPrefix(`/`)", "")
-		return rl, "", nil, true
+	var routes []*node
+	if has {
+		routes = rn.named()
 	}
-	var texts []string
-	for _, r := range rn.named() {
+	if len(routes) == 0 {
+		c.add(n.where("routes"), Changed, "a frontend without routes matched every request in Traefik 1.x, after every other frontend: its rule is PathPrefix(`/`) with priority 1", "")
+		return rl, 0, nil, true
+	}
+	fail := func() (*v1Rule, int, [][]string, bool) {
+		for _, r := range routes {
+			r.skipAll()
+		}
+		return nil, 0, nil, false
+	}
+	for _, r := range routes {
 		s, has := r.str("rule")
 		if !has {
-			c.add(r.path, Unsupported, "a route without rule; not converted", "")
-			continue
+			found := "it is empty"
+			if keys := slices.Sorted(maps.Keys(r.m)); len(keys) > 0 {
+				found = "it has " + quoteList(keys)
+			}
+			c.add(r.path, Unsupported, fmt.Sprintf("route %q has no rule (%s); the frontend was not converted: Traefik 1.x refused a route without rule and did not serve the frontend", r.name(), found),
+				"name the key rule, as in rule = \"Host:example.com\", in the source and convert again")
+			return fail()
 		}
 		one, err := parseV1Rule(s)
 		if err != nil {
-			kind := Unsupported
 			msg := fmt.Sprintf("rule %q: %v; the frontend was not converted", truncate(s, 120), err)
 			advice := "Traefik 1.x did not serve this frontend either"
 			if strings.Contains(err.Error(), errNoEquivalent.Error()) {
 				advice = "rewrite the path in the backend, then convert a rule without this modifier"
 			}
-			c.add(r.where("rule"), kind, msg, advice)
-			return nil, "", nil, false
+			c.add(r.where("rule"), Unsupported, msg, advice)
+			return fail()
 		}
-		texts = append(texts, s)
+		if len(one.literalStars) > 0 {
+			const advice = "to match subdomains, write HostRegexp:{sub:[a-z0-9-]+}.example.com in the source and convert again"
+			stars := quoteList(one.literalStars)
+			if one.never {
+				c.add(r.where("rule"), Action, fmt.Sprintf("rule %q matched no request: Traefik 1.x compared Host literally, so %s was not a wildcard; the frontend was not converted, as tollgate would read it as one", truncate(s, 120), stars),
+					advice+"; else remove the frontend")
+				return fail()
+			}
+			c.add(r.where("rule"), Action, fmt.Sprintf("%s left out of the rule: Traefik 1.x compared Host literally, so it matched no request, where tollgate would read it as a wildcard", stars), advice)
+		}
+		lengths += len(s)
 		rl.exprs = append(rl.exprs, one.exprs...)
 		for _, p := range one.strip {
 			if !slices.Contains(rl.strip, p) {
@@ -459,47 +583,60 @@ func (c *converter) routes(n *node) (rl *v1Rule, text string, hostSets [][]strin
 		if one.addPrefix != "" {
 			rl.addPrefix = one.addPrefix
 		}
+		rl.exact = rl.exact || one.exact
 		if len(one.hosts) > 0 {
 			hostSets = append(hostSets, one.hosts)
 		}
 	}
-	return rl, strings.Join(texts, ";"), hostSets, true
+	return rl, lengths, hostSets, true
 }
 
 // feMiddlewares are a frontend's middlewares, by where they go in a
-// router's list.
+// router's list (see routerMiddlewares).
 type feMiddlewares struct {
-	redirect []string // the frontend's redirect, before anything else
-	rest     []string // allow list, authentication, headers, rate limits, client certificate
-	path     []string // strip and add prefixes, last
+	path     []string // strip and add prefixes
+	allow    []string // ipAllowList
+	redirect []string // the frontend's redirect, on routers not on redirectTo
+	// redirectTo is the entry point the frontend redirects to, if any.
+	redirectTo *entryPoint
+	https      []string // sslRedirect, on plain-HTTP routers only
+	headers    []string
+	auth       []string // basicAuth, passTLSClientCert, auth
+	rateLimit  []string
 }
 
 // frontendMiddlewares converts the frontend's middlewares. reason is set
 // when the frontend must not be converted (an authentication tollgate
-// cannot check). plainOnly go on plain-HTTP routers only (an HTTPS
-// redirection); redirectTo is the entry point the frontend redirects to.
-func (c *converter) frontendMiddlewares(n *node, base string, rl *v1Rule) (mws feMiddlewares, plainOnly []string, redirectTo *entryPoint, reason string) {
+// cannot check).
+func (c *converter) frontendMiddlewares(n *node, base string, rl *v1Rule) (mws feMiddlewares, reason string) {
 	// Authentication first: when it cannot be converted, nothing else is.
-	var auth []string
+	var basic, auth string
 	if users, ok := n.strs("basicAuth"); ok {
 		mw, r := c.basicAuthUsers(n.where("basicAuth"), users, "", false, "", base+"-auth")
 		if r != "" {
-			return mws, nil, nil, r
+			return mws, r
 		}
-		auth = append(auth, mw)
+		basic = mw
 	}
 	if an, ok := n.table("auth"); ok {
 		mw, r := c.auth(an, base+"-auth")
 		if r != "" {
-			return mws, nil, nil, r
+			return mws, r
 		}
-		if mw != "" {
-			auth = append(auth, mw)
-		}
+		auth = mw
+	}
+	routes := n.where("routes")
+	if len(rl.strip) > 0 {
+		mw := c.addMiddleware(base+"-strip-prefix", routes, &config.Middleware{StripPrefix: &config.StripPrefix{Prefixes: rl.strip}})
+		mws.path = append(mws.path, mw)
+	}
+	if rl.addPrefix != "" {
+		mw := c.addMiddleware(base+"-add-prefix", routes, &config.Middleware{AddPrefix: &config.AddPrefix{Prefix: rl.addPrefix}})
+		mws.path = append(mws.path, mw)
 	}
 	if rn, ok := n.table("redirect"); ok {
 		var mw string
-		mw, redirectTo = c.frontendRedirect(rn, base)
+		mw, mws.redirectTo = c.frontendRedirect(rn, base)
 		if mw != "" {
 			mws.redirect = append(mws.redirect, mw)
 		}
@@ -517,39 +654,35 @@ func (c *converter) frontendMiddlewares(n *node, base string, rl *v1Rule) (mws f
 	}
 	if len(ranges) > 0 {
 		mw := c.addMiddleware(base+"-ipallowlist", at, &config.Middleware{IPAllowList: &config.IPAllowList{SourceRange: ranges}})
-		mws.rest = append(mws.rest, mw)
+		mws.allow = append(mws.allow, mw)
 		c.add(at, Converted, fmt.Sprintf("middleware %q (ipAllowList)", mw), "")
 	}
-	mws.rest = append(mws.rest, auth...)
 	if hn, ok := n.table("headers"); ok {
 		h, ssl := c.headers(hn, base)
 		if ssl != "" {
-			plainOnly = append(plainOnly, ssl)
+			mws.https = append(mws.https, ssl)
 		}
 		if h != "" {
-			mws.rest = append(mws.rest, h)
+			mws.headers = append(mws.headers, h)
 		}
 	}
-	if rn, ok := n.table("rateLimit"); ok {
-		mws.rest = append(mws.rest, c.rateLimit(rn, base)...)
+	if basic != "" {
+		mws.auth = append(mws.auth, basic)
 	}
 	if mw := c.clientCert(n, base); mw != "" {
-		mws.rest = append(mws.rest, mw)
+		mws.auth = append(mws.auth, mw)
+	}
+	if auth != "" {
+		mws.auth = append(mws.auth, auth)
+	}
+	if rn, ok := n.table("rateLimit"); ok {
+		mws.rateLimit = append(mws.rateLimit, c.rateLimit(rn, base)...)
 	}
 	if n.has("errors") {
 		c.add(n.where("errors"), Unsupported, "custom error pages have no equivalent; not converted", "serve error pages from the backend")
 		n.skip("errors")
 	}
-	routes := n.where("routes")
-	if len(rl.strip) > 0 {
-		mw := c.addMiddleware(base+"-strip-prefix", routes, &config.Middleware{StripPrefix: &config.StripPrefix{Prefixes: rl.strip}})
-		mws.path = append(mws.path, mw)
-	}
-	if rl.addPrefix != "" {
-		mw := c.addMiddleware(base+"-add-prefix", routes, &config.Middleware{AddPrefix: &config.AddPrefix{Prefix: rl.addPrefix}})
-		mws.path = append(mws.path, mw)
-	}
-	return mws, plainOnly, redirectTo, ""
+	return mws, ""
 }
 
 // frontendRedirect converts a frontend's [redirect].
@@ -592,28 +725,26 @@ type epGroup struct {
 }
 
 // frontendGroups resolves a frontend's entry points and groups those that
-// need the same router: the same TLS, TLS options and middlewares.
-func (c *converter) frontendGroups(n *node) []epGroup {
+// need the same router: the same TLS and middlewares. A frontend without
+// entryPoints listens on defaultEntryPoints, as in Traefik 1.x, which
+// also dropped the names of entry points that are not defined; defined
+// counts those that are.
+func (c *converter) frontendGroups(n *node) (groups []epGroup, defined int) {
 	names, ok := n.strs("entryPoints")
+	undefined := "entry point %q is not defined; Traefik 1.x ignored it too"
 	if !ok || len(names) == 0 {
 		names = c.defaultEPs
+		undefined = "entry point %q of defaultEntryPoints is not defined; Traefik 1.x ignored it too"
 	}
-	if len(names) == 0 {
-		for v1 := range c.eps {
-			if !c.eps[v1].internal {
-				names = append(names, v1)
-			}
-		}
-		slices.Sort(names)
-		c.add(n.path, Changed, "neither the frontend nor defaultEntryPoints name entry points: it listens on "+strings.Join(names, ", "), "list the entry points it should listen on")
-	}
-	var groups []epGroup
 	keys := map[string]int{}
 	for _, name := range names {
 		ep, ok := c.eps[name]
+		if ok {
+			defined++
+		}
 		switch {
 		case !ok:
-			c.add(n.where("entryPoints"), Unsupported, fmt.Sprintf("entry point %q is not defined; Traefik 1.x ignored it too", name), "")
+			c.add(n.where("entryPoints"), Unsupported, fmt.Sprintf(undefined, name), "")
 			continue
 		case ep.redirect != "":
 			c.add(n.where("entryPoints"), Converted, fmt.Sprintf("requests on entry point %q are redirected to %q by the entry point", name, ep.redirect), "")
@@ -622,7 +753,9 @@ func (c *converter) frontendGroups(n *node) []epGroup {
 			c.add(n.where("entryPoints"), Unsupported, fmt.Sprintf("no router on entry point %q: %s", name, ep.blocked), "")
 			continue
 		}
-		key := fmt.Sprint(ep.tls, "\x00", ep.options, "\x00", strings.Join(ep.mws, ","))
+		// TLS options are not part of the key: routers name none, and
+		// each entry point applies its own (see frontend).
+		key := fmt.Sprint(ep.tls, "\x00", strings.Join(ep.mws, ","))
 		i, seen := keys[key]
 		if !seen {
 			i = len(groups)
@@ -645,7 +778,7 @@ func (c *converter) frontendGroups(n *node) []epGroup {
 		}
 		return strings.Compare(a.eps[0].name, b.eps[0].name)
 	})
-	return groups
+	return groups, defined
 }
 
 // retryMiddleware returns the retry middleware for routers sending to be:

@@ -21,6 +21,17 @@ type v1Rule struct {
 	addPrefix string
 	// hosts are Host's names, for the certificate Traefik 1.x ordered.
 	hosts []string
+	// literalStars are the Host (and HostRegexp without variables) values
+	// with a "*": Traefik 1.x compared them literally, so they matched no
+	// request, where tollgate would read them as wildcards. They are left
+	// out of exprs and hosts.
+	literalStars []string
+	// never is set when a matcher is left with no value (each was a
+	// literalStars one): the rule matched no request in Traefik 1.x.
+	never bool
+	// exact is set by Path and PathStrip, which Traefik 1.x matched with
+	// or without a trailing slash (it redirected to the form written).
+	exact bool
 }
 
 // errNoEquivalent marks a rule that uses a modifier tollgate does not
@@ -55,7 +66,7 @@ func parseV1Rule(s string) (*v1Rule, error) {
 			return nil, err
 		}
 	}
-	if len(r.exprs) == 0 && len(r.strip) == 0 && r.addPrefix == "" {
+	if len(r.exprs) == 0 && len(r.strip) == 0 && r.addPrefix == "" && !r.never {
 		return nil, errors.New("no matcher")
 	}
 	return r, nil
@@ -67,11 +78,15 @@ func (r *v1Rule) matcher(name string, args []string) error {
 	case "Host":
 		var alts []rule.Expr
 		for _, a := range args {
+			if strings.Contains(a, "*") {
+				r.literalStars = append(r.literalStars, a)
+				continue
+			}
 			h := strings.TrimSuffix(strings.ToLower(a), ".")
 			r.hosts = append(r.hosts, h)
 			alts = append(alts, m("Host", h))
 		}
-		r.add(orAll(alts))
+		r.addAny(alts)
 	case "HostRegexp":
 		var alts []rule.Expr
 		for _, a := range args {
@@ -79,19 +94,25 @@ func (r *v1Rule) matcher(name string, args []string) error {
 			if err != nil {
 				return fmt.Errorf("HostRegexp %q: %w", a, err)
 			}
-			if !vars {
-				alts = append(alts, m("Host", strings.TrimSuffix(strings.ToLower(a), ".")))
-			} else {
+			switch {
+			case vars:
 				alts = append(alts, m("HostRegexp", re))
+			case strings.Contains(a, "*"):
+				// Without a {variable}, gorilla/mux matched the text
+				// literally, "*" included.
+				r.literalStars = append(r.literalStars, a)
+			default:
+				alts = append(alts, m("Host", strings.TrimSuffix(strings.ToLower(a), ".")))
 			}
 		}
-		r.add(orAll(alts))
+		r.addAny(alts)
 	case "Path", "PathStrip":
 		e, err := paths(args, true)
 		if err != nil {
 			return err
 		}
 		r.add(e)
+		r.exact = true
 		if name == "PathStrip" {
 			r.stripPrefixes(args)
 		}
@@ -151,6 +172,16 @@ func (r *v1Rule) matcher(name string, args []string) error {
 }
 
 func (r *v1Rule) add(e rule.Expr) { r.exprs = append(r.exprs, e) }
+
+// addAny adds the alternatives of one matcher; with none left, the
+// matcher, and so the rule, matches nothing.
+func (r *v1Rule) addAny(alts []rule.Expr) {
+	if len(alts) == 0 {
+		r.never = true
+		return
+	}
+	r.add(orAll(alts))
+}
 
 func (r *v1Rule) stripPrefixes(args []string) {
 	ps := slices.Clone(args)

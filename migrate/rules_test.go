@@ -14,6 +14,8 @@ func TestParseV1Rule(t *testing.T) {
 		strip     []string
 		addPrefix string
 		hosts     []string
+		stars     []string // Host values with a "*", left out
+		never     bool     // the rule matches nothing
 		err       string
 	}{
 		{v1: "Host:example.com", want: "Host(`example.com`)", hosts: []string{"example.com"}},
@@ -34,6 +36,10 @@ func TestParseV1Rule(t *testing.T) {
 		{v1: "HeadersRegexp:Content-Type,application/(text|json)", want: "HeaderRegexp(`Content-Type`, `application/(text|json)`)"},
 		{v1: "Query:a=1,b={v:[0-9]+}", want: "Query(`a`, `1`) && QueryRegexp(`b`, `^(?:[0-9]+)$`)"},
 		{v1: "Host:a.com;;", want: "Host(`a.com`)", hosts: []string{"a.com"}},
+		// Traefik 1.x compared Host literally: "*" is no wildcard.
+		{v1: "Host:*.a.io,a.io", want: "Host(`a.io`)", hosts: []string{"a.io"}, stars: []string{"*.a.io"}},
+		{v1: "Host:*.a.io;Path:/x", want: "Path(`/x`)", stars: []string{"*.a.io"}, never: true},
+		{v1: "HostRegexp:*.a.io,{s}.b.io", want: "HostRegexp(`^(?:[^.]+)\\.b\\.io$`)", stars: []string{"*.a.io"}},
 		{v1: "", err: "empty rule"},
 		{v1: "Host:", err: "Host has no value"},
 		{v1: "Hots:a.com", err: `unknown matcher "Hots"`},
@@ -56,6 +62,9 @@ func TestParseV1Rule(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("parseV1Rule(%q): %v", tc.v1, err)
+			}
+			if !slices.Equal(r.literalStars, tc.stars) || r.never != tc.never {
+				t.Fatalf("literalStars %v never %v, want %v %v", r.literalStars, r.never, tc.stars, tc.never)
 			}
 			got := andAll(r.exprs).String()
 			if len(r.exprs) == 0 {

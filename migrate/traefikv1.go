@@ -94,6 +94,18 @@ type converter struct {
 	retry           bool
 	retryMWs        map[int64]string
 
+	// noEntryPoints is set when the source has no [entryPoints]: Traefik
+	// 1.x then listened on "http" only, whatever defaultEntryPoints said.
+	noEntryPoints bool
+	// catchAll are the frontends without routes (priority 1), priorityOne
+	// the names of those with priority = 1, which tie with them.
+	catchAll    [][]string
+	priorityOne []string
+	// exactPaths names the converted frontends with a Path or PathStrip
+	// rule; exactPathAt is the routes of the first.
+	exactPaths  []string
+	exactPathAt []string
+
 	domainSrc [][]string // source paths of cfg.ACME.Domains
 	certSrc   [][]string // source paths of cfg.TLS.Certificates
 	routers   map[string]*routerInfo
@@ -201,6 +213,7 @@ func (c *converter) renamed(path []string, what, from, to string) {
 func (c *converter) convert(root *node) {
 	c.globals(root)
 	c.entryPoints(root)
+	c.defaultEntryPoints(root)
 	c.operations(root)
 	c.kvProviders(root)
 	c.acmeSection(root)
@@ -224,10 +237,6 @@ func (c *converter) globals(root *node) {
 			c.add(hc.where("interval"), Converted, fmt.Sprintf("the interval of every backend's health check without its own: %s", d), "")
 		}
 	}
-	if eps, ok := root.strs("defaultEntryPoints"); ok {
-		c.defaultEPs = eps
-		c.add(root.where("defaultEntryPoints"), Converted, "frontends without entryPoints listen on "+strings.Join(eps, ", "), "")
-	}
 	if r, ok := root.table("retry"); ok {
 		c.retry = true
 		if n, ok := r.integer("attempts"); ok && n > 0 {
@@ -245,6 +254,29 @@ func (c *converter) globals(root *node) {
 	}
 }
 
+// defaultEntryPoints reads the entry points of the frontends that name
+// none: defaultEntryPoints, ["http"] when it is not set, and always
+// ["http"] without [entryPoints], as Traefik 1.x did.
+func (c *converter) defaultEntryPoints(root *node) {
+	eps, set := root.strs("defaultEntryPoints")
+	at := root.where("defaultEntryPoints")
+	switch {
+	case c.noEntryPoints:
+		c.defaultEPs = []string{"http"}
+		if set {
+			c.add(at, Converted, "ignored, as by Traefik 1.x without [entryPoints]: frontends without entryPoints listen on http", "")
+		}
+	case set && len(eps) == 0:
+		c.defaultEPs = nil
+		c.add(at, Converted, "frontends without entryPoints listen nowhere: Traefik 1.x did not serve them, and they are not converted", "")
+	case set:
+		c.defaultEPs = eps
+		c.add(at, Converted, "frontends without entryPoints listen on "+strings.Join(eps, ", "), "")
+	default:
+		c.defaultEPs = []string{"http"}
+	}
+}
+
 // unsupportedGlobals are top-level keys without equivalent, with advice.
 var unsupportedGlobals = map[string]string{
 	"checkNewVersion":           "nothing to do: tollgate does not check for new versions",
@@ -254,7 +286,6 @@ var unsupportedGlobals = map[string]string{
 	"insecureSkipVerify":        "tollgate always verifies HTTPS servers; give them certificates the system trusts",
 	"rootCAs":                   "add the CAs of HTTPS servers to the system's trusted roots",
 	"forwardingTimeouts":        "tollgate uses fixed dial and response header timeouts towards servers",
-	"keepTrailingSlash":         "tollgate keeps paths as they are; check rules that relied on the trailing slash being removed",
 	"hostResolver":              "tollgate resolves server names with the system resolver",
 	"tracing":                   "tollgate has no tracing; use its access log and metrics",
 	"constraints":               "tollgate has no providers to filter; remove it",

@@ -204,6 +204,7 @@ onHostRule = true
 url = "http://10.0.0.1:80"
 [frontends.f]
 backend = "b"
+entryPoints = ["https"]
   [frontends.f.routes.r]
   rule = "Host:a.example.com,b.example.com"
 `, func(t *testing.T, res *Result, cfg *config.Config) {
@@ -344,6 +345,343 @@ email = "x"
 `, func(t *testing.T, res *Result, cfg *config.Config) {
 			if len(reported(res, "traefik.toml:4: entryPoints.http.adress", "unknown")) != 1 || len(reported(res, "traefik.toml:5: acmee", "unknown table")) != 1 {
 				t.Fatalf("unknown keys not reported:\n%s", reportText(res))
+			}
+		}},
+		{"routers leave TLS options to their entry points", `
+[entryPoints]
+  [entryPoints.https]
+  address = ":443"
+    [entryPoints.https.tls]
+    minVersion = "VersionTLS12"
+    [entryPoints.https.tls.clientCA]
+    files = ["/ca.pem"]
+  [entryPoints.public]
+  address = ":8443"
+    [entryPoints.public.tls]
+    minVersion = "VersionTLS13"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+entryPoints = ["https", "public"]
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if len(cfg.HTTP.Routers) == 0 {
+				t.Fatal("no router")
+			}
+			for name, r := range cfg.HTTP.Routers {
+				if r.TLS == nil || r.TLS.Options != "" {
+					t.Fatalf("router %s: tls = %+v, want TLS without options: the entry point's apply", name, r.TLS)
+				}
+			}
+			if cfg.EntryPoints["https"].HTTP.TLS.Options == "" || cfg.EntryPoints["public"].HTTP.TLS.Options == "" ||
+				cfg.EntryPoints["https"].HTTP.TLS.Options == cfg.EntryPoints["public"].HTTP.TLS.Options {
+				t.Fatalf("entry point options %q and %q, want each its own", cfg.EntryPoints["https"].HTTP.TLS.Options, cfg.EntryPoints["public"].HTTP.TLS.Options)
+			}
+			if ca := cfg.TLS.Options[cfg.EntryPoints["https"].HTTP.TLS.Options].ClientAuth; ca == nil || ca.ClientAuthType != "RequireAndVerifyClientCert" {
+				t.Fatalf("https's client authentication = %+v", ca)
+			}
+		}},
+		{"a route without rule leaves the frontend out", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.typo]
+backend = "b"
+  [frontends.typo.routes.host]
+  rule = "Host:a.example.com"
+  [frontends.typo.routes.path]
+  rules = "Path:/admin"
+[frontends.only]
+backend = "b"
+  [frontends.only.routes.r]
+  rul = "Host:b.example.com"
+[frontends.ok]
+backend = "b"
+  [frontends.ok.routes.r]
+  rule = "Host:c.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if got := slices.Sorted(mapKeys(cfg.HTTP.Routers)); !slices.Equal(got, []string{"ok"}) {
+				t.Fatalf("routers %v, want only ok: a frontend with a route without rule is left out", got)
+			}
+			for _, at := range []string{"frontends.typo.routes.path", "frontends.only.routes.r"} {
+				if len(reported(res, at+": unsupported", "no rule", "not converted")) != 1 {
+					t.Fatalf("%s is not reported:\n%s", at, reportText(res))
+				}
+			}
+			if len(reported(res, `"rules"`, "rule =")) != 1 {
+				t.Fatalf("the report does not name the key found and the key to write:\n%s", reportText(res))
+			}
+		}},
+		{"priorities keep Traefik 1.x's order", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.catchall]
+backend = "b"
+[frontends.empty]
+backend = "b"
+  [frontends.empty.routes]
+[frontends.two]
+backend = "b"
+  [frontends.two.routes.host]
+  rule = "Host:a.io"
+  [frontends.two.routes.path]
+  rule = "PathPrefix:/x"
+[frontends.set]
+backend = "b"
+priority = 7
+  [frontends.set.routes.r]
+  rule = "Host:a.io"
+[frontends.negative]
+backend = "b"
+priority = -3
+  [frontends.negative.routes.r]
+  rule = "Host:b.io"
+[frontends.one]
+backend = "b"
+priority = 1
+  [frontends.one.routes.r]
+  rule = "Host:c.io"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if len(reported(res, "frontends.catchall: changed", `ties with frontends of priority 1 ("one")`)) != 1 {
+				t.Fatalf("the tie with priority = 1 is not reported:\n%s", reportText(res))
+			}
+			want := map[string]int{
+				"catchall": 1, "empty": 1, // 0 in Traefik 1.x, tried last
+				"two":      len("Host:a.io") + len("PathPrefix:/x"),
+				"set":      7,
+				"negative": len("Host:b.io"), // Traefik used priorities above 0 only
+			}
+			for name, p := range want {
+				r := cfg.HTTP.Routers[name]
+				if r == nil || r.Priority != p {
+					t.Fatalf("router %s = %+v, want priority %d", name, r, p)
+				}
+			}
+			if r := cfg.HTTP.Routers["catchall"]; r.Rule != "PathPrefix(`/`)" {
+				t.Fatalf("catchall rule %q", r.Rule)
+			}
+		}},
+		{"frontends without entryPoints listen on defaultEntryPoints, else http", `
+[entryPoints]
+  [entryPoints.http]
+  address = ":80"
+  [entryPoints.https]
+  address = ":443"
+    [entryPoints.https.tls]
+    minVersion = "VersionTLS12"
+  [entryPoints.admin]
+  address = ":8081"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+[frontends.nowhere]
+backend = "b"
+entryPoints = ["gone"]
+  [frontends.nowhere.routes.r]
+  rule = "Host:b.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if got := slices.Sorted(mapKeys(cfg.HTTP.Routers)); !slices.Equal(got, []string{"f"}) {
+				t.Fatalf("routers %v, want f only", got)
+			}
+			if r := cfg.HTTP.Routers["f"]; !slices.Equal(r.EntryPoints, []string{"http"}) || r.TLS != nil {
+				t.Fatalf("f = %+v, want on http only, Traefik 1.x's defaultEntryPoints", r)
+			}
+			if len(reported(res, "frontends.nowhere.entryPoints: unsupported", "none of the frontend's entry points is defined")) != 1 {
+				t.Fatalf("nowhere is not reported:\n%s", reportText(res))
+			}
+		}},
+		{"defaultEntryPoints that are not defined leave the frontend out", `
+defaultEntryPoints = ["web", "websecure"]
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if cfg.HTTP != nil && len(cfg.HTTP.Routers) > 0 {
+				t.Fatalf("routers %v, want none", slices.Sorted(mapKeys(cfg.HTTP.Routers)))
+			}
+			if len(reported(res, "frontends.f: unsupported", "none of the frontend's entry points is defined")) != 1 ||
+				len(reported(res, "frontends.f: unsupported", `"websecure" of defaultEntryPoints is not defined`)) != 1 {
+				t.Fatalf("not reported:\n%s", reportText(res))
+			}
+		}},
+		{"a Host with a star matched nothing in Traefik 1.x", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.wild]
+backend = "b"
+  [frontends.wild.routes.r]
+  rule = "Host:*.a.io"
+[frontends.mixed]
+backend = "b"
+  [frontends.mixed.routes.r]
+  rule = "Host:*.b.io,b.io"
+[frontends.regexp]
+backend = "b"
+  [frontends.regexp.routes.r]
+  rule = "HostRegexp:*.c.io"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if got := slices.Sorted(mapKeys(cfg.HTTP.Routers)); !slices.Equal(got, []string{"mixed"}) {
+				t.Fatalf("routers %v, want mixed only", got)
+			}
+			if r := cfg.HTTP.Routers["mixed"].Rule; r != "Host(`b.io`)" {
+				t.Fatalf("mixed rule %q, want the literal b.io only", r)
+			}
+			for _, f := range []string{"wild", "mixed", "regexp"} {
+				if len(reported(res, "frontends."+f+".routes.r.rule: action", "compared Host literally", "HostRegexp:{")) != 1 {
+					t.Fatalf("%s is not reported:\n%s", f, reportText(res))
+				}
+			}
+		}},
+		{"a server URL's path and query are dropped", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:8080/app?debug=1"
+[backends.b.servers.t]
+url = "http://10.0.0.2:8080/"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			srv := cfg.HTTP.Services["b"].LoadBalancer.Servers
+			if srv[0].URL != "http://10.0.0.1:8080" || srv[1].URL != "http://10.0.0.2:8080/" {
+				t.Fatalf("servers %+v, want no path nor query", srv)
+			}
+			if len(reported(res, "backends.b.servers.s.url: changed", `"/app?debug=1" is dropped`)) != 1 || len(reported(res, "servers.t")) != 0 {
+				t.Fatalf("not reported once:\n%s", reportText(res))
+			}
+		}},
+		{"trailing slashes are reported once", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.a]
+backend = "b"
+  [frontends.a.routes.r]
+  rule = "Path:/a"
+[frontends.b]
+backend = "b"
+  [frontends.b.routes.r]
+  rule = "Host:b.io;PathStrip:/b"
+[frontends.c]
+backend = "b"
+  [frontends.c.routes.r]
+  rule = "PathPrefix:/c"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			got := reported(res, "changed", "keepTrailingSlash")
+			if len(got) != 1 || !strings.Contains(got[0], `"a", "b"`) {
+				t.Fatalf("trailing slash reports %q, want one naming a and b:\n%s", got, reportText(res))
+			}
+			res2, _ := convert(t, "keepTrailingSlash = true\n"+`
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.a]
+backend = "b"
+  [frontends.a.routes.r]
+  rule = "Path:/a"
+`)
+			if len(reported(res2, "changed", "keepTrailingSlash")) != 0 || len(reported(res2, "keepTrailingSlash: converted")) != 1 {
+				t.Fatalf("with keepTrailingSlash = true:\n%s", reportText(res2))
+			}
+		}},
+		{"entry point auth without users keeps its routers", `
+[entryPoints.http]
+address = ":80"
+  [entryPoints.http.auth]
+  headerField = "X-WebAuth-User"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			r := cfg.HTTP.Routers["f"]
+			if r == nil || slices.Contains(r.Middlewares, "") {
+				t.Fatalf("router f = %+v", r)
+			}
+			if res.Count(Unsupported) != 1 || len(reported(res, "entryPoints.http.auth: unsupported")) != 1 {
+				t.Fatalf("report:\n%s", reportText(res))
+			}
+		}},
+		{"TLS without minVersion is reported", `
+[entryPoints]
+  [entryPoints.https]
+  address = ":443"
+    [entryPoints.https.tls]
+  [entryPoints.strict]
+  address = ":8443"
+    [entryPoints.strict.tls]
+    minVersion = "VersionTLS12"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if len(reported(res, "entryPoints.https.tls: changed", "TLS 1.0 and 1.1")) != 1 || len(reported(res, "TLS 1.0 and 1.1")) != 1 {
+				t.Fatalf("report:\n%s", reportText(res))
+			}
+		}},
+		{"middlewares run in Traefik 1.x's order", `
+[retry]
+[entryPoints.http]
+address = ":80"
+compress = true
+  [entryPoints.http.whiteList]
+  sourceRange = ["10.0.0.0/8"]
+  [entryPoints.http.auth.basic]
+  users = ["alice:$2y$05$9Xe1QMz3oIx8lYI5jYvVMeQ8yq0oTqGvzw4l8g2ZcYfH.oCzW5B0u"]
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[backends.b.circuitBreaker]
+expression = "NetworkErrorRatio() > 0.5"
+[frontends.f]
+backend = "b"
+whitelistSourceRange = ["10.1.0.0/16"]
+basicAuth = ["bob:$2y$05$9Xe1QMz3oIx8lYI5jYvVMeQ8yq0oTqGvzw4l8g2ZcYfH.oCzW5B0u"]
+passTLSCert = true
+  [frontends.f.routes.r]
+  rule = "PathPrefixStrip:/app"
+  [frontends.f.redirect]
+  regex = "^http://old/(.*)"
+  replacement = "http://new/$1"
+  [frontends.f.headers]
+  sslRedirect = true
+  frameDeny = true
+  [frontends.f.rateLimit.rateSet.r]
+  period = "1s"
+  average = 10
+  burst = 20
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			want := []string{"http-auth", "compress", "http-ipallowlist", "f-strip-prefix", "f-ipallowlist", "f-redirect", "f-https", "f-headers", "f-auth", "f-client-cert", "b-circuit-breaker", "retry-1", "f-ratelimit-r"}
+			if got := cfg.HTTP.Routers["f"].Middlewares; !slices.Equal(got, want) {
+				t.Fatalf("middlewares\n%v, want\n%v", got, want)
+			}
+		}},
+		{"an unknown load balancer method becomes wrr", `
+[entryPoints.http]
+address = ":80"
+[backends.b.loadBalancer]
+method = "random"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if cfg.HTTP.Services["b"] == nil {
+				t.Fatal("backend b is not converted")
+			}
+			if len(reported(res, "backends.b.loadBalancer.method: changed", `"random"`, "weighted round robin")) != 1 {
+				t.Fatalf("report:\n%s", reportText(res))
 			}
 		}},
 		{"keys match case-insensitively", `

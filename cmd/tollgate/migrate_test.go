@@ -82,6 +82,22 @@ func TestMigrateTraefikV1(t *testing.T) {
 	if code, _, errOut := tollgate(t, "migrate", "traefik-v1", "--out", out, "--report", report, "--force", src); code != exitOK {
 		t.Fatalf("second run with --force: exit %d\n%s", code, errOut)
 	}
+
+	// Every example converts to a file that check (which builds the
+	// routing tables as a replica would) accepts.
+	examples, err := filepath.Glob("../../migrate/testdata/traefik-v1/*.toml")
+	if err != nil || len(examples) == 0 {
+		t.Fatalf("examples: %v %v", examples, err)
+	}
+	for _, ex := range examples {
+		out := filepath.Join(dir, "converted-"+filepath.Base(ex))
+		if code, _, errOut := tollgate(t, "migrate", "traefik-v1", "--out", out, "--report", out+".report", ex); code != exitOK {
+			t.Fatalf("%s: exit %d\n%s", ex, code, errOut)
+		}
+		if code, stdout, errOut := tollgate(t, "check", "--config", out); code != exitOK {
+			t.Errorf("%s converted: check exit %d\n%s%s", ex, code, stdout, errOut)
+		}
+	}
 }
 
 // v1Cert is a certificate as a Traefik test fixture holds it.

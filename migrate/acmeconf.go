@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -34,7 +35,22 @@ func (c *converter) acmeSection(root *node) {
 	}
 	if b, ok := an.boolean("onHostRule"); ok && b {
 		a.OnHostRule, c.acme.onHostRule = true, true
-		c.add(an.where("onHostRule"), Converted, "onHostRule: a certificate for the hosts of every TLS router's rule", "")
+		// Traefik 1.x ordered for the frontends of acme.entryPoint only;
+		// tollgate orders for the TLS routers of every entry point.
+		acmeEP, _ := an.str("entryPoint")
+		var others []string
+		for _, n := range slices.Sorted(maps.Keys(c.eps)) {
+			if ep := c.eps[n]; ep.tls && !ep.internal && n != acmeEP {
+				others = append(others, n)
+			}
+		}
+		if len(others) > 0 && acmeEP != "" {
+			c.add(an.where("onHostRule"), Changed,
+				fmt.Sprintf("onHostRule: tollgate orders certificates for the hosts of TLS routers on every entry point, Traefik 1.x only for frontends on acme.entryPoint %q; the frontends on %s get ACME certificates too", acmeEP, strings.Join(others, ", ")),
+				"to keep Traefik's scope, set onHostRule = false and list the names in [[acme.domains]]")
+		} else {
+			c.add(an.where("onHostRule"), Converted, "onHostRule: a certificate for the hosts of every TLS router's rule", "")
+		}
 	}
 	c.caServer(an, a)
 	c.keyType(an, a)

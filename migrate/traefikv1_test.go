@@ -136,6 +136,28 @@ func TestTraefikV1Conversions(t *testing.T) {
 				t.Fatalf("the temporary redirect is not reported as changed:\n%s", reportText(res))
 			}
 		}},
+		{"onHostRule on several TLS entry points", `
+[entryPoints]
+  [entryPoints.https]
+  address = ":443"
+    [entryPoints.https.tls]
+  [entryPoints.partners]
+  address = ":8443"
+    [entryPoints.partners.tls]
+[acme]
+email = "ops@example.com"
+storage = "traefik/acme/account"
+entryPoint = "https"
+onHostRule = true
+  [acme.tlsChallenge]
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if !cfg.ACME.OnHostRule {
+				t.Fatal("onHostRule is off")
+			}
+			if len(reported(res, "acme.onHostRule", "changed", "partners")) != 1 {
+				t.Fatalf("the wider scope of onHostRule is not reported:\n%s", reportText(res))
+			}
+		}},
 		{"no entry points", `logLevel = "DEBUG"`, func(t *testing.T, res *Result, cfg *config.Config) {
 			if ep := cfg.EntryPoints["http"]; ep == nil || ep.Address != ":80" {
 				t.Fatalf("entry points = %v, want Traefik's default http on :80", cfg.EntryPoints)

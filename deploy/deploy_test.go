@@ -25,6 +25,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -74,6 +75,7 @@ type bundle struct {
 	accounts     map[string]*corev1.ServiceAccount
 	budgets      map[string]*policyv1.PodDisruptionBudget
 	autoscalers  map[string]*autoscalingv2.HorizontalPodAutoscaler
+	policies     map[string]*networkingv1.NetworkPolicy
 }
 
 func newBundle(name string) *bundle {
@@ -90,6 +92,7 @@ func newBundle(name string) *bundle {
 		accounts:     map[string]*corev1.ServiceAccount{},
 		budgets:      map[string]*policyv1.PodDisruptionBudget{},
 		autoscalers:  map[string]*autoscalingv2.HorizontalPodAutoscaler{},
+		policies:     map[string]*networkingv1.NetworkPolicy{},
 	}
 }
 
@@ -192,6 +195,8 @@ func (b *bundle) add(apiVersion, kind string, doc []byte) error {
 		return decodeInto(doc, b.budgets)
 	case "autoscaling/v2 HorizontalPodAutoscaler":
 		return decodeInto(doc, b.autoscalers)
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return decodeInto(doc, b.policies)
 	}
 	return fmt.Errorf("apiVersion %q kind %q: no Go type is registered for it in deploy_test.go (bundle.add)", apiVersion, kind)
 }
@@ -461,6 +466,9 @@ func TestNamespaces(t *testing.T) {
 		}
 		for _, o := range b.autoscalers {
 			check("HorizontalPodAutoscaler", o)
+		}
+		for _, o := range b.policies {
+			check("NetworkPolicy", o)
 		}
 	})
 }

@@ -568,6 +568,68 @@ func onClaim(sts *appsv1.StatefulSet, c *corev1.Container, dir string) bool {
 	return false
 }
 
+// TestConsulProbes checks that a Consul server is ready only while the
+// cluster has a leader, and that its liveness does not depend on one. The
+// readiness command runs here against a stand-in wget that answers what
+// /v1/status/leader answers: "" without a leader, "ip:8300" with one.
+func TestConsulProbes(t *testing.T) {
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		if b.store(t).scheme != "consul" {
+			t.Skip("not a Consul store")
+		}
+		sts := b.storeSet(t)
+		c := &sts.Spec.Template.Spec.Containers[0]
+		httpPort, ok := namedPort(c, "http")
+		if !ok {
+			t.Fatalf("StatefulSet %s: no container port named http", sts.Name)
+		}
+		r := c.ReadinessProbe
+		if r == nil || r.Exec == nil || len(r.Exec.Command) == 0 {
+			t.Fatalf("StatefulSet %s: the readiness probe is not an exec probe: an httpGet of /v1/status/leader succeeds without a leader (200, \"\")", sts.Name)
+		}
+		if r.TimeoutSeconds < 2 {
+			t.Errorf("StatefulSet %s: readinessProbe.timeoutSeconds %d; a shell and wget need more than the default 1s under load", sts.Name, r.TimeoutSeconds)
+		}
+		bin := t.TempDir()
+		url := fmt.Sprintf("http://127.0.0.1:%d/v1/status/leader", httpPort)
+		fake := "#!/bin/sh\n" +
+			"for a in \"$@\"; do [ \"$a\" = " + url + " ] && { printf '%s' \"$LEADER\"; exit \"${WGET_EXIT:-0}\"; }; done\n" +
+			"echo \"wget: not the leader endpoint: $*\" >&2; exit 1\n"
+		if err := os.WriteFile(filepath.Join(bin, "wget"), []byte(fake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			desc, leader, exit string
+			ready              bool
+		}{
+			{"a leader", `"10.0.0.7:8300"`, "0", true},
+			{"an IPv6 leader", `"[fd00::7]:8300"`, "0", true},
+			{"no leader", `""`, "0", false},
+			{"no answer", "", "1", false},
+		}
+		for _, tt := range tests {
+			cmd := exec.Command(r.Exec.Command[0], r.Exec.Command[1:]...)
+			cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "LEADER="+tt.leader, "WGET_EXIT="+tt.exit)
+			out, err := cmd.CombinedOutput()
+			if got := err == nil; got != tt.ready {
+				t.Errorf("StatefulSet %s: readiness probe %q with %s: ready %t, want %t (%v: %s)", sts.Name, r.Exec.Command, tt.desc, got, tt.ready, err, out)
+			}
+		}
+		l := c.LivenessProbe
+		if l == nil {
+			t.Fatalf("StatefulSet %s: no liveness probe: a hung agent would never be restarted", sts.Name)
+		}
+		if l.Exec != nil || l.HTTPGet != nil && strings.Contains(l.HTTPGet.Path, "leader") {
+			t.Errorf("StatefulSet %s: the liveness probe must not need a leader: servers waiting for a quorum would be restarted in a loop", sts.Name)
+		}
+		// A slow Raft (a large snapshot to restore, a busy disk) must not
+		// get a server killed.
+		if patience := l.InitialDelaySeconds + cmp.Or(l.PeriodSeconds, 10)*cmp.Or(l.FailureThreshold, 3); patience < 120 {
+			t.Errorf("StatefulSet %s: the liveness probe restarts a server after %ds without an answer; allow at least 120s", sts.Name, patience)
+		}
+	})
+}
+
 func TestEtcdMembers(t *testing.T) {
 	eachBundle(t, func(t *testing.T, b *bundle) {
 		if b.store(t).scheme != "etcd" {

@@ -352,10 +352,29 @@ func apiEntryPoint(cfg *config.Config) (string, *config.EntryPoint) {
 	return name, cfg.EntryPoints[name]
 }
 
-// dockerImage is what the final stage of deploy/Dockerfile sets.
+// dockerImage is what the final stage of deploy/Dockerfile sets, and the
+// stages that lead to it.
 type dockerImage struct {
 	user       string
 	entrypoint []string
+	// copiesFrom are the stages the final stage copies from (COPY --from).
+	copiesFrom []string
+	stages     []dockerStage
+}
+
+// dockerStage is one FROM of the Dockerfile and what runs in it.
+type dockerStage struct {
+	name, image string
+	// platform is FROM's --platform, "" without one.
+	platform string
+	runs     []dockerRun
+}
+
+// dockerRun is one RUN instruction, with the ARGs the stage declared
+// before it.
+type dockerRun struct {
+	command string
+	args    []string
 }
 
 func readDockerfile(t *testing.T) dockerImage {
@@ -366,6 +385,7 @@ func readDockerfile(t *testing.T) dockerImage {
 	}
 	defer f.Close()
 	var img dockerImage
+	var args []string
 	var line string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -380,9 +400,39 @@ func readDockerfile(t *testing.T) dockerImage {
 		line += text
 		instr, rest, _ := strings.Cut(line, " ")
 		line = ""
+		stage := len(img.stages) - 1
 		switch strings.ToUpper(instr) {
 		case "FROM":
-			img = dockerImage{}
+			var st dockerStage
+			words := strings.Fields(rest)
+			for i := 0; i < len(words); i++ {
+				switch w := words[i]; {
+				case strings.HasPrefix(w, "--platform="):
+					st.platform = strings.TrimPrefix(w, "--platform=")
+				case strings.EqualFold(w, "AS") && i+1 < len(words):
+					st.name = words[i+1]
+					i++
+				case st.image == "":
+					st.image = w
+				}
+			}
+			img = dockerImage{stages: append(img.stages, st)}
+			args = nil
+		case "ARG":
+			for _, a := range strings.Fields(rest) {
+				name, _, _ := strings.Cut(a, "=")
+				args = append(args, name)
+			}
+		case "RUN":
+			if stage >= 0 {
+				img.stages[stage].runs = append(img.stages[stage].runs, dockerRun{command: rest, args: slices.Clone(args)})
+			}
+		case "COPY":
+			for _, w := range strings.Fields(rest) {
+				if from, ok := strings.CutPrefix(w, "--from="); ok {
+					img.copiesFrom = append(img.copiesFrom, from)
+				}
+			}
 		case "USER":
 			img.user = strings.TrimSpace(rest)
 		case "ENTRYPOINT":
@@ -394,7 +444,78 @@ func readDockerfile(t *testing.T) dockerImage {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
+	if len(img.stages) == 0 {
+		t.Fatal("Dockerfile: no FROM")
+	}
 	return img
+}
+
+// goBuildEnv returns the environment assignments before "go build" in a
+// RUN command, and whether it runs go build at all.
+func goBuildEnv(command string) (map[string]string, bool) {
+	for _, part := range strings.Split(command, "&&") {
+		before, _, ok := strings.Cut(part, "go build")
+		if !ok {
+			continue
+		}
+		env := map[string]string{}
+		for _, w := range strings.Fields(before) {
+			if k, v, ok := strings.Cut(w, "="); ok {
+				env[k] = v
+			}
+		}
+		return env, true
+	}
+	return nil, false
+}
+
+// TestDockerfileBuildStage checks that the stages the image copies from
+// run on the build machine and cross-compile a static binary for the
+// target platform: FROM --platform=$BUILDPLATFORM, and go build with
+// CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH, whose ARGs the stage
+// declares (BuildKit's automatic platform ARGs are empty inside a stage
+// that does not).
+func TestDockerfileBuildStage(t *testing.T) {
+	img := readDockerfile(t)
+	final := img.stages[len(img.stages)-1]
+	if strings.Contains(final.platform, "BUILDPLATFORM") {
+		t.Errorf("Dockerfile: the final stage is FROM --platform=%s: it must be the target platform's image", final.platform)
+	}
+	if len(img.copiesFrom) == 0 {
+		t.Fatal("Dockerfile: the final stage copies from no build stage")
+	}
+	for _, from := range img.copiesFrom {
+		i := slices.IndexFunc(img.stages, func(s dockerStage) bool { return s.name == from })
+		if i < 0 {
+			continue // an image, not a stage
+		}
+		st := img.stages[i]
+		if p := st.platform; p != "$BUILDPLATFORM" && p != "${BUILDPLATFORM}" {
+			t.Errorf("Dockerfile: stage %s is FROM --platform=%q, want $BUILDPLATFORM: without it, a build for another platform runs the compiler under emulation", st.name, p)
+		}
+		builds := 0
+		for _, run := range st.runs {
+			env, ok := goBuildEnv(run.command)
+			if !ok {
+				continue
+			}
+			builds++
+			want := map[string]string{"CGO_ENABLED": "0", "GOOS": "$TARGETOS", "GOARCH": "$TARGETARCH"}
+			for _, k := range slices.Sorted(maps.Keys(want)) {
+				if v := strings.NewReplacer("{", "", "}", "").Replace(env[k]); v != want[k] {
+					t.Errorf("Dockerfile: stage %s: go build with %s=%q, want %s", st.name, k, env[k], want[k])
+				}
+			}
+			for _, arg := range []string{"TARGETOS", "TARGETARCH"} {
+				if !slices.Contains(run.args, arg) {
+					t.Errorf("Dockerfile: stage %s: no ARG %s before go build: it would be empty, and the binary built for the build machine", st.name, arg)
+				}
+			}
+		}
+		if builds == 0 {
+			t.Errorf("Dockerfile: stage %s runs no go build", st.name)
+		}
+	}
 }
 
 func TestTollgateContainers(t *testing.T) {

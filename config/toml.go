@@ -166,10 +166,30 @@ func (s *tomlSource) where(path []string) (position, string) {
 
 func pathKey(path []string) string { return strings.Join(path, "\x00") }
 
+// PathKey is the key KeyLines files a path under: its keys joined with a
+// NUL byte, which no key can hold.
+func PathKey(path []string) string { return pathKey(path) }
+
+// KeyLines maps every table, key and list item of a valid TOML document to
+// the line (from 1) where it is first written, under PathKey of its path.
+// In paths, item names the n-th item of a list or of an array of tables
+// (strconv.Itoa numbers them "0", "1", …). Paths deeper than 24 keys are
+// not recorded.
+func KeyLines(doc []byte, item func(n int) string) map[string]int {
+	pos := indexPositions(doc, item)
+	lines := make(map[string]int, len(pos))
+	for k, p := range pos {
+		lines[k] = p.line
+	}
+	return lines
+}
+
 // positions maps every table, key and list item of a valid document to
 // where it is written. Paths are logical: list items are numbered.
-func positions(doc []byte) map[string]position {
-	ix := &posIndex{doc: doc, pos: map[string]position{}, arrays: map[string]int{}, lines: lineStarts(doc)}
+func positions(doc []byte) map[string]position { return indexPositions(doc, strconv.Itoa) }
+
+func indexPositions(doc []byte, item func(int) string) map[string]position {
+	ix := &posIndex{doc: doc, pos: map[string]position{}, arrays: map[string]int{}, lines: lineStarts(doc), item: item}
 	var p unstable.Parser
 	p.Reset(doc)
 	var table []string
@@ -181,6 +201,9 @@ func positions(doc []byte) map[string]position {
 			table = ix.resolve(keys, first)
 		case unstable.ArrayTable:
 			keys, first := keyParts(e.Key())
+			if len(keys) == 0 {
+				continue
+			}
 			parent := ix.resolve(keys[:len(keys)-1], first)
 			full := append(parent, keys[len(keys)-1])
 			table = full
@@ -188,7 +211,7 @@ func positions(doc []byte) map[string]position {
 				n := ix.arrays[pathKey(full)]
 				ix.arrays[pathKey(full)] = n + 1
 				ix.record(full, first)
-				table = append(slices.Clip(full), strconv.Itoa(n))
+				table = append(slices.Clip(full), ix.item(n))
 				ix.record(table, first)
 			}
 		case unstable.KeyValue:
@@ -203,6 +226,7 @@ type posIndex struct {
 	pos    map[string]position
 	arrays map[string]int // array-of-tables path → items so far
 	lines  []int
+	item   func(int) string // names list items in paths
 }
 
 // maxIndexDepth bounds the paths positions records. The schema is far
@@ -222,7 +246,7 @@ func (ix *posIndex) resolve(keys []string, at unstable.Range) []string {
 		}
 		ix.record(out, at)
 		if n, ok := ix.arrays[pathKey(out)]; ok {
-			out = append(out, strconv.Itoa(n-1))
+			out = append(out, ix.item(n-1))
 		}
 	}
 	return out
@@ -239,7 +263,7 @@ func (ix *posIndex) keyValue(table []string, e *unstable.Node) {
 }
 
 func (ix *posIndex) value(path []string, v *unstable.Node) {
-	if len(path) > maxIndexDepth {
+	if v == nil || len(path) > maxIndexDepth {
 		return
 	}
 	switch v.Kind {
@@ -258,7 +282,7 @@ func (ix *posIndex) value(path []string, v *unstable.Node) {
 			if n.Kind == unstable.Comment {
 				continue
 			}
-			item := append(slices.Clip(path), strconv.Itoa(i))
+			item := append(slices.Clip(path), ix.item(i))
 			i++
 			if n.Raw.Length > 0 {
 				ix.record(item, n.Raw)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
-	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/tollgate-proxy/tollgate/config"
 )
@@ -19,7 +18,10 @@ import (
 // A source path is the list of keys leading to a value, with array items
 // written "[0]", "[1]", …: ["acme", "domains", "[0]", "main"].
 
-func pathKey(path []string) string { return strings.Join(path, "\x00") }
+func pathKey(path []string) string { return config.PathKey(path) }
+
+// indexSeg is the path segment of the n-th item of a list: "[n]".
+func indexSeg(n int) string { return "[" + strconv.Itoa(n) + "]" }
 
 func isIndexSeg(s string) bool {
 	return strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") && len(s) > 2
@@ -70,7 +72,7 @@ func decodeSource(name string, doc []byte) (map[string]any, map[string]int, erro
 	if tree == nil {
 		tree = map[string]any{}
 	}
-	return tree, indexLines(doc), nil
+	return tree, config.KeyLines(doc, indexSeg), nil
 }
 
 func countTables(doc []byte) int {
@@ -81,132 +83,6 @@ func countTables(doc []byte) int {
 		}
 	}
 	return n
-}
-
-// maxPathDepth bounds the paths indexLines records: Traefik's keys are far
-// shallower, and a bound keeps a document of absurdly long dotted keys
-// linear.
-const maxPathDepth = 24
-
-// lineIndex maps the source paths of a valid document to their lines.
-type lineIndex struct {
-	starts []int          // byte offset of each line
-	lines  map[string]int // pathKey → line
-	arrays map[string]int // array-of-tables path → items so far
-}
-
-func indexLines(doc []byte) map[string]int {
-	ix := &lineIndex{starts: []int{0}, lines: map[string]int{}, arrays: map[string]int{}}
-	for i, c := range doc {
-		if c == '\n' {
-			ix.starts = append(ix.starts, i+1)
-		}
-	}
-	var p unstable.Parser
-	p.Reset(doc)
-	var table []string
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table:
-			keys, at := keyParts(e.Key())
-			table = ix.resolve(keys, at)
-		case unstable.ArrayTable:
-			keys, at := keyParts(e.Key())
-			if len(keys) == 0 {
-				continue
-			}
-			full := append(ix.resolve(keys[:len(keys)-1], at), keys[len(keys)-1])
-			n := ix.arrays[pathKey(full)]
-			ix.arrays[pathKey(full)] = n + 1
-			ix.record(full, at)
-			table = append(slices.Clip(full), "["+strconv.Itoa(n)+"]")
-			ix.record(table, at)
-		case unstable.KeyValue:
-			ix.keyValue(table, e)
-		}
-	}
-	return ix.lines
-}
-
-// resolve turns a table header's keys into a source path, continuing in
-// the last item of arrays of tables, and records the line of each table
-// the header names or implies.
-func (ix *lineIndex) resolve(keys []string, at unstable.Range) []string {
-	var out []string
-	for _, k := range keys {
-		out = append(out, k)
-		ix.record(out, at)
-		if n, ok := ix.arrays[pathKey(out)]; ok && len(out) <= maxPathDepth {
-			out = append(out, "["+strconv.Itoa(n-1)+"]")
-		}
-	}
-	return out
-}
-
-func (ix *lineIndex) keyValue(table []string, e *unstable.Node) {
-	keys, at := keyParts(e.Key())
-	path := slices.Clip(table)
-	for _, k := range keys {
-		path = append(path, k)
-		ix.record(path, at)
-	}
-	ix.value(path, e.Value())
-}
-
-func (ix *lineIndex) value(path []string, v *unstable.Node) {
-	if v == nil || len(path) > maxPathDepth {
-		return
-	}
-	switch v.Kind {
-	case unstable.InlineTable:
-		it := v.Children()
-		for it.Next() {
-			if kv := it.Node(); kv.Kind == unstable.KeyValue {
-				ix.keyValue(path, kv)
-			}
-		}
-	case unstable.Array:
-		it := v.Children()
-		i := 0
-		for it.Next() {
-			n := it.Node()
-			if n.Kind == unstable.Comment {
-				continue
-			}
-			item := append(slices.Clip(path), "["+strconv.Itoa(i)+"]")
-			i++
-			if n.Raw.Length > 0 {
-				ix.record(item, n.Raw)
-			}
-			ix.value(item, n)
-		}
-	}
-}
-
-func (ix *lineIndex) record(path []string, r unstable.Range) {
-	if len(path) > maxPathDepth {
-		return
-	}
-	k := pathKey(path)
-	if _, ok := ix.lines[k]; ok {
-		return
-	}
-	line, _ := slices.BinarySearch(ix.starts, int(r.Offset)+1)
-	ix.lines[k] = line
-}
-
-func keyParts(it unstable.Iterator) ([]string, unstable.Range) {
-	var keys []string
-	var first unstable.Range
-	for it.Next() {
-		n := it.Node()
-		if keys == nil {
-			first = n.Raw
-		}
-		keys = append(keys, string(n.Data))
-	}
-	return keys, first
 }
 
 // node is one table of the source. Reading a key through it marks the key
@@ -357,7 +233,7 @@ func (n *node) strs(name string) ([]string, bool) {
 	for i, e := range arr {
 		s, isStr := e.(string)
 		if !isStr {
-			n.c.wrongType(append(slices.Clip(path), "["+strconv.Itoa(i)+"]"), "a string", e)
+			n.c.wrongType(append(slices.Clip(path), indexSeg(i)), "a string", e)
 			return nil, false
 		}
 		out = append(out, s)
@@ -393,7 +269,7 @@ func (n *node) tables(name string) ([]*node, bool) {
 	out := make([]*node, 0, len(arr))
 	for i, e := range arr {
 		m, isMap := e.(map[string]any)
-		ip := append(slices.Clip(path), "["+strconv.Itoa(i)+"]")
+		ip := append(slices.Clip(path), indexSeg(i))
 		if !isMap {
 			n.c.wrongType(ip, "a table", e)
 			return nil, false

@@ -399,7 +399,7 @@ func (c *converter) metrics(m *node) string {
 				case int64:
 					pr.Buckets = append(pr.Buckets, float64(x))
 				default:
-					c.wrongType(append(slices.Clip(path), "["+strconv.Itoa(i)+"]"), "a number", e)
+					c.wrongType(append(slices.Clip(path), indexSeg(i)), "a number", e)
 				}
 			}
 		}

@@ -17,7 +17,7 @@ KV ?= etcd
 build:
 	$(GO) build ./...
 
-test:
+test: testdeps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 testdeps:

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -397,7 +398,7 @@ func (im *importer) account(ctx context.Context, a *Account) (ImportItem, error)
 	case acmeV1Account.MatchString(a.URI):
 		it.Status, it.Detail = StatusSkipped, "an ACME v1 account, which the CA no longer knows; tollgate registers a new one"
 		return it, nil
-	case ca == nil || acct == nil || !strings.EqualFold(ca.Hostname(), acct.Hostname()):
+	case ca == nil || acct == nil || !strings.EqualFold(hostPort(ca), hostPort(acct)):
 		it.Status, it.Detail = StatusSkipped, fmt.Sprintf("registered at %s, not at the configured CA %s; tollgate registers a new account there", hostOf(acct), im.ca)
 		return it, nil
 	}
@@ -416,6 +417,19 @@ func (im *importer) account(ctx context.Context, a *Account) (ImportItem, error)
 	}
 	it.Detail = a.URI
 	return im.write(ctx, it, b)
+}
+
+// hostPort is u's host and port, the scheme's default port when it names
+// none: two directories of one host on different ports (a production and
+// a test CA) do not share accounts.
+func hostPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return net.JoinHostPort(u.Hostname(), p)
+	}
+	if u.Scheme == "http" {
+		return net.JoinHostPort(u.Hostname(), "80")
+	}
+	return net.JoinHostPort(u.Hostname(), "443")
 }
 
 func hostOf(u *url.URL) string {

@@ -584,3 +584,33 @@ func TestReadTraefikV1StorePrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestImportAccountOtherDirectory: an account is imported only when it was
+// registered at the configured CA's host and port; one registered on the
+// same host at another port (another directory) is left out, for the
+// leader to register its own.
+func TestImportAccountOtherDirectory(t *testing.T) {
+	ctx := testContext(t)
+	kr, _ := newKeyring(t)
+	for _, tc := range []struct {
+		ca, account string
+		want        migrate.Status
+	}{
+		{"https://ca.test:14000/dir", "https://ca.test:14000/my-account/1", migrate.StatusImported},
+		{"https://ca.test:14000/dir", "https://ca.test:15000/my-account/1", migrate.StatusSkipped},
+		{"https://ca.test/directory", "https://ca.test:443/acme/acct/1", migrate.StatusImported},
+		{"https://ca.test/directory", "https://ca.test:8443/acme/acct/1", migrate.StatusSkipped},
+		{"https://acme-v02.api.letsencrypt.org/directory", "https://acme-staging-v02.api.letsencrypt.org/acme/acct/1", migrate.StatusSkipped},
+	} {
+		st := embeddedStore(t)
+		data := &migrate.Imported{Account: &migrate.Account{Email: "ops@example.com", URI: tc.account,
+			Key: migrate.Secret(legoKeyPEM(t, rsaKey(t)))}}
+		res, err := migrate.Import(ctx, st, acme.NewKeys("tollgate"), kr, tc.ca, data, migrate.ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Items[0].Status; got != tc.want {
+			t.Errorf("account %s for CA %s: %s (%s), want %s", tc.account, tc.ca, got, res.Items[0].Detail, tc.want)
+		}
+	}
+}

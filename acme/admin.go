@@ -48,7 +48,7 @@ func RequestRenewal(ctx context.Context, st kvstore.Store, keys Keys, domain str
 		if rec.ARI == nil {
 			rec.ARI = &ARIState{}
 		}
-		rec.ARI.RenewAt = now
+		rec.ARI.RenewAt, rec.ARI.Requested = now, true
 		// No renewal-information check replaces the request before the
 		// leader acts on it.
 		if rec.ARI.CheckAgain.Before(now.Add(time.Hour)) {
@@ -105,7 +105,7 @@ func Revoke(ctx context.Context, st kvstore.Store, keys Keys, kr *Keyring, a *co
 		return nil, 0, err
 	}
 	m := &Manager{cfg: ManagerConfig{Store: st, Keys: keys, Keyring: kr, Getenv: os.Getenv}, log: slog.New(slog.DiscardHandler)}
-	acct, err := m.decodeAccount(acctKey, akv.Value)
+	acct, _, err := m.decodeAccount(acctKey, akv.Value)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", acctKey, err)
 	}

@@ -87,6 +87,15 @@ func (k Keys) Order(domain string) (string, error) { return k.join(dirOrders, do
 // State is the key of domain's failure state.
 func (k Keys) State(domain string) (string, error) { return k.join(dirState, domain) }
 
+// AccountState is the key where the leader records that it could not load
+// or register the ACME account, and when it tries again. "_account" is
+// no domain name, so no domain's state shares it.
+func (k Keys) AccountState() (string, error) { return k.join(dirState, AccountStateName) }
+
+// AccountStateName is the name, below state/, of the account's failure
+// state.
+const AccountStateName = "_account"
+
 // Request is the key of an on-demand request for name.
 func (k Keys) Request(name string) (string, error) { return k.join(dirRequests, name) }
 

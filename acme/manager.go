@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/go-acme/lego/v4/certcrypto"
-	"github.com/go-acme/lego/v4/certificate"
 	"github.com/go-acme/lego/v4/lego"
 	"github.com/go-acme/lego/v4/registration"
 
@@ -170,6 +169,8 @@ type result struct {
 	main string
 	hold time.Time
 	ari  bool // a renewal-information check, held apart from orders
+	// rejected is the account the CA refused, if it did.
+	rejected *account
 }
 
 // heldKey is the key in the held map of main's orders or ARI checks.
@@ -197,42 +198,40 @@ func (m *Manager) lead(runCtx context.Context, term *leader.Term) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	done := make(chan result, 64) // at most 64 orders run at once
+	// Workers hand their result over or, once the term is over, drop it:
+	// the loop below no longer reads, and nothing must block wg.Wait.
+	done := make(chan result)
+	report := func(r result) {
+		select {
+		case done <- r:
+		case <-ctx.Done():
+		}
+	}
 	inflight := map[string]bool{}
 	held := map[string]time.Time{}
 	// Re-plan whenever the shared state changes (on-demand requests,
 	// records written by operators).
 	wg.Go(func() { m.follow(ctx) })
 
-	var acct *account
-	var acctFor string
-	retryAt := time.Time{}
+	accts := &accounts{m: m, term: term, log: log}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		next := time.Now().Add(time.Hour)
-		cfg := m.conf.Load()
-		if cfg != nil && cfg.ACME != nil && time.Now().After(retryAt) {
-			if fp := accountFingerprint(cfg.ACME); acct == nil || fp != acctFor {
-				a, err := m.loadAccount(ctx, term, cfg.ACME, func(u registration.User) (*lego.Client, error) {
-					return m.newClient(ctx, cfg.ACME, u)
-				})
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					log.Error("no ACME account; retrying in a minute", "err", err)
-					retryAt = time.Now().Add(time.Minute)
-					next = retryAt
-				} else {
-					acct, acctFor = a, fp
-				}
+		if cfg := m.conf.Load(); cfg != nil && cfg.ACME != nil {
+			acct, retry := accts.get(ctx, cfg.ACME)
+			if ctx.Err() != nil {
+				return
 			}
 			if acct != nil {
-				next = m.plan(ctx, term, cfg, acct, inflight, held, done, &wg)
+				next = m.plan(ctx, term, cfg, acct, inflight, held, report, &wg)
+			}
+			// A promised retry is kept whatever else wakes the loop.
+			if !retry.IsZero() {
+				next = minTime(next, retry)
 			}
 		}
-		timer.Reset(time.Until(next))
+		timer.Reset(max(time.Until(next), 0))
 		select {
 		case <-ctx.Done():
 			log.Info("no longer leading certificate orders", "cause", context.Cause(ctx))
@@ -244,6 +243,9 @@ func (m *Manager) lead(runCtx context.Context, term *leader.Term) {
 				delete(held, k)
 			} else {
 				held[k] = r.hold
+			}
+			if r.rejected != nil {
+				accts.rejected(r.rejected)
 			}
 		case <-timer.C:
 		}
@@ -265,7 +267,7 @@ func (m *Manager) follow(ctx context.Context) {
 // plan starts an order for every wanted certificate that is due and not
 // in flight, as far as workers are free, and returns when to plan again.
 func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Config, acct *account,
-	inflight map[string]bool, held map[string]time.Time, done chan<- result, wg *sync.WaitGroup) time.Time {
+	inflight map[string]bool, held map[string]time.Time, report func(result), wg *sync.WaitGroup) time.Time {
 	view := m.cfg.Cache.Snapshot()
 	requested := make([]string, 0, len(view.Requests))
 	for name := range view.Requests {
@@ -293,7 +295,12 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 		}
 		inflight[w.Main()] = true
 		wg.Go(func() {
-			done <- result{main: w.Main(), hold: m.order(ctx, term, cfg, acct, w, why)}
+			hold, rejected := m.order(ctx, term, cfg, acct, w, why)
+			r := result{main: w.Main(), hold: hold}
+			if rejected {
+				r.rejected = acct
+			}
+			report(r)
 		})
 	}
 	// Renewal windows, with whatever workers are left.
@@ -318,10 +325,10 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 		}
 		inflight[w.Main()] = true
 		wg.Go(func() {
-			m.refreshARI(ctx, term, cfg.ACME, acct, w.Main(), m.log)
+			m.checkARI(ctx, term, cfg.ACME, acct, w.Main())
 			// Whatever came of it, the next check is a minute away at
 			// least: the view may not show the stored answer yet.
-			done <- result{main: w.Main(), ari: true, hold: time.Now().Add(time.Minute)}
+			report(result{main: w.Main(), ari: true, hold: time.Now().Add(time.Minute)})
 		})
 	}
 	return next
@@ -347,27 +354,20 @@ func (m *Manager) due(view *View, w Want, now time.Time) (time.Time, string) {
 	return at, why
 }
 
-// renewAt is when to renew r: when a third of its lifetime remains, or
-// earlier at the moment chosen in the CA's ARI window (a window that
-// reaches up to expiry, or past, is not followed to its end).
-func renewAt(r *CertRecord) time.Time {
-	at := r.NotAfter.Add(-r.NotAfter.Sub(r.NotBefore) / 3)
-	if r.ARI != nil && !r.ARI.RenewAt.IsZero() && r.ARI.RenewAt.Before(at) {
-		return r.ARI.RenewAt
-	}
-	return at
-}
+// renewAt is when to renew r (see CertRecord.RenewAt).
+func renewAt(r *CertRecord) time.Time { return r.RenewAt() }
 
-// order obtains w and stores it, or records the failure. When it places
-// no order it returns when to consider w again; else the zero time.
-func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Config, acct *account, w Want, why string) time.Time {
+// order obtains w and stores it, or records the failure. It returns when
+// to consider w again (the zero time: at once), and whether the CA
+// rejected the account.
+func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Config, acct *account, w Want, why string) (hold time.Time, rejected bool) {
 	skip, retry := time.Now().Add(time.Minute), time.Now().Add(10*time.Second)
 	log := m.log.With("domain", w.Main(), "reason", why)
 	keys := m.cfg.Keys
 	certKey, err := keys.Cert(w.Main())
 	if err != nil {
 		log.Error("certificate not ordered", "err", err)
-		return time.Now().Add(time.Hour)
+		return time.Now().Add(time.Hour), false
 	}
 	orderKey, _ := keys.Order(w.Main())
 	stateKey, _ := keys.State(w.Main())
@@ -377,37 +377,57 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	var prev *CertRecord
 	if kv, err := m.cfg.Store.Get(ctx, certKey); err == nil {
 		if prev, err = DecodeCert(kv.Value); err == nil && sameNames(prev.Domains, w.Domains) && renewAt(prev).After(time.Now()) {
-			return skip // stored already; this replica's view lags or rejects it
+			return skip, false // stored already; this replica's view lags or rejects it
 		}
 	} else if !errors.Is(err, kvstore.ErrNotFound) {
 		log.Warn("certificate not ordered: store unavailable", "err", err)
-		return retry
+		return retry, false
 	}
 	var state DomainState
 	if kv, err := m.cfg.Store.Get(ctx, stateKey); err == nil {
-		_ = decodeJSON(kv.Value, &state)
-		if state.GaveUp || state.NextAttempt.After(time.Now()) {
-			return skip
+		if derr := decodeJSON(kv.Value, &state); derr != nil {
+			// Its backoff is unknown: never a reason to order at once.
+			log.Error("failure state unreadable; not ordering for an hour, delete the key to order at once",
+				"state_key", stateKey, "err", derr)
+			return time.Now().Add(time.Hour), false
 		}
+		if state.GaveUp || state.NextAttempt.After(time.Now()) {
+			return skip, false
+		}
+	} else if !errors.Is(err, kvstore.ErrNotFound) {
+		log.Warn("certificate not ordered: store unavailable", "err", err)
+		return retry, false
+	}
+	var recorded *OrderRecord
+	if kv, err := m.cfg.Store.Get(ctx, orderKey); err == nil {
+		var o OrderRecord
+		if derr := decodeJSON(kv.Value, &o); derr == nil {
+			recorded = &o
+		} else {
+			log.Warn("recorded order unreadable; ordering anew", "order_key", orderKey, "err", derr)
+		}
+	} else if !errors.Is(err, kvstore.ErrNotFound) {
+		log.Warn("certificate not ordered: store unavailable", "err", err)
+		return retry, false
 	}
 
-	ord, _ := json.Marshal(OrderRecord{Domains: w.Domains, Node: m.cfg.Node, Token: term.Token(), Started: time.Now().UTC()})
-	if _, err := term.Apply(ctx, kvstore.PutOp(orderKey, ord)); err != nil {
-		log.Warn("certificate not ordered", "err", err)
-		return retry
-	}
 	renewal := prev != nil
 	log.Info("ordering certificate", "names", w.Domains, "source", w.Source)
 	start := time.Now()
-	rec, err := m.obtain(ctx, term, cfg.ACME, acct, w, certKey, m.replaces(cfg.ACME, prev))
+	rec, dead, err := m.obtain(ctx, term, cfg.ACME, acct, w, certKey, orderKey, recorded, m.replaces(cfg.ACME, prev), log)
 	if err != nil {
 		if ctx.Err() != nil {
-			log.Warn("order abandoned: leadership ended", "err", err)
-			return retry
+			log.Warn("order abandoned: leadership ended; the next leader resumes it", "err", err)
+			return retry, false
 		}
 		m.cfg.Metrics.OrderDone(renewal, err)
-		m.failed(ctx, term, log, w, state, stateKey, orderKey, err)
-		return time.Time{}
+		if errors.Is(err, errAccountRejected) {
+			// Not the name's failure: the leader registers a new
+			// account and orders again.
+			log.Error("certificate not ordered: the CA rejected the account", "err", err)
+			return time.Time{}, true
+		}
+		return m.failed(ctx, term, log, state, stateKey, orderKey, dead, err), false
 	}
 	b, _ := json.MarshalIndent(rec, "", "  ")
 	// A certificate the CA issued counts against its limits: a store
@@ -425,8 +445,10 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 		}
 	}
 	if err != nil {
-		log.Error("certificate obtained but not stored; it will be ordered again", "err", err)
-		return retry
+		// The order stays recorded: the next attempt downloads the same
+		// certificate instead of ordering another.
+		log.Error("certificate obtained but not stored; the next attempt fetches it again", "err", err)
+		return retry, false
 	}
 	m.cfg.Metrics.OrderDone(renewal, nil)
 	log.Info("certificate stored", "serial", rec.Serial, "not_after", rec.NotAfter, "took", time.Since(start).Round(time.Millisecond))
@@ -434,93 +456,16 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_ = m.cfg.Cache.WaitKey(wctx, certKey, rev)
 	cancel()
-	return time.Time{}
-}
-
-// obtain runs one order with lego.
-func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME, acct *account, w Want, certKey, replaces string) (*CertRecord, error) {
-	client, err := m.newClient(ctx, a, acct)
-	if err != nil {
-		return nil, err
-	}
-	if a.HTTPChallenge != nil {
-		if err := client.Challenge.SetHTTP01Provider(&solver{m: m, ctx: ctx, term: term, kind: kindHTTP01}); err != nil {
-			return nil, err
-		}
-	}
-	if a.TLSChallenge != nil {
-		if err := client.Challenge.SetTLSALPN01Provider(&solver{m: m, ctx: ctx, term: term, kind: kindTLSALPN01}); err != nil {
-			return nil, err
-		}
-	}
-	if a.DNSChallenge != nil {
-		if err := m.setDNS(client, a.DNSChallenge); err != nil {
-			return nil, err
-		}
-	}
-	res, err := client.Certificate.Obtain(certificate.ObtainRequest{Domains: w.Domains, Bundle: true, ReplacesCertID: replaces})
-	if err != nil && replaces != "" && ctx.Err() == nil {
-		// The CA may refuse to replace a certificate twice, as when a
-		// leader died after ordering the replacement: order afresh.
-		m.log.Info("renewal as a replacement refused; ordering without it", "domain", w.Main(), "err", err)
-		res, err = client.Certificate.Obtain(certificate.ObtainRequest{Domains: w.Domains, Bundle: true})
-	}
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := parseLeaf(res.Certificate)
-	if err != nil {
-		return nil, fmt.Errorf("CA returned an unreadable certificate: %w", err)
-	}
-	if _, err := tls.X509KeyPair(res.Certificate, res.PrivateKey); err != nil {
-		return nil, fmt.Errorf("CA returned a certificate that does not match its key: %w", err)
-	}
-	sealed, err := m.cfg.Keyring.Seal(certKey, res.PrivateKey)
-	if err != nil {
-		return nil, err
-	}
-	var ari *ARIState
-	if _, no := m.noARI.Load(caURL(a)); !no {
-		ari, err = askARI(client, leaf, time.Now())
-		if errors.Is(err, errNoARI) {
-			m.noARI.Store(caURL(a), true)
-		}
-	}
-	return &CertRecord{
-		ARI:     ari,
-		Version: RecordVersion, Domains: w.Domains,
-		NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(),
-		Issuer: leaf.Issuer.CommonName, Serial: hex.EncodeToString(leaf.SerialNumber.Bytes()),
-		KeyType: keyTypeName(a.KeyType), CA: caURL(a), CertURL: res.CertURL,
-		Node: m.cfg.Node, Token: term.Token(), Written: time.Now().UTC(),
-		Certificate: string(res.Certificate), PrivateKey: sealed,
-	}, nil
-}
-
-// replaces names the certificate a renewal replaces, for CAs with ARI
-// (RFC 9773, which exempts such orders from some rate limits); "" when
-// there is none.
-func (m *Manager) replaces(a *config.ACME, prev *CertRecord) string {
-	if prev == nil || prev.CA != caURL(a) {
-		return ""
-	}
-	if _, no := m.noARI.Load(caURL(a)); no {
-		return ""
-	}
-	leaf, err := parseLeaf([]byte(prev.Certificate))
-	if err != nil {
-		return ""
-	}
-	id, err := certificate.MakeARICertID(leaf)
-	if err != nil {
-		return ""
-	}
-	return id
+	return time.Time{}, false
 }
 
 // failed records a failed order: the failure count, the error and when
-// to try again, honouring a rate limit's Retry-After.
-func (m *Manager) failed(ctx context.Context, term *leader.Term, log *slog.Logger, w Want, st DomainState, stateKey, orderKey string, cause error) {
+// to try again, honouring a rate limit's Retry-After. The order's record
+// goes with it when the order cannot be completed (dead), and stays for
+// the next attempt to resume otherwise. It returns when to try again,
+// which the leader keeps in memory as well, so that a state it could not
+// store does not mean an order at once.
+func (m *Manager) failed(ctx context.Context, term *leader.Term, log *slog.Logger, st DomainState, stateKey, orderKey string, dead bool, cause error) time.Time {
 	now := time.Now().UTC()
 	st.Failures++
 	st.LastError = truncate(cause.Error(), 2000)
@@ -535,23 +480,34 @@ func (m *Manager) failed(ctx context.Context, term *leader.Term, log *slog.Logge
 	st.NextAttempt = now.Add(delay)
 	st.GaveUp = st.Failures >= m.cfg.MaxFailures
 	b, _ := json.MarshalIndent(st, "", "  ")
-	if _, err := term.Apply(ctx, kvstore.PutOp(stateKey, b), kvstore.DeleteOp(orderKey)); err != nil {
-		log.Warn("failure state not stored", "err", err)
+	ops := []kvstore.Op{kvstore.PutOp(stateKey, b)}
+	if dead {
+		ops = append(ops, kvstore.DeleteOp(orderKey))
+	}
+	if _, err := term.Apply(ctx, ops...); err != nil {
+		log.Warn("failure state not stored; holding the name back in memory", "err", err)
 	}
 	if st.GaveUp {
 		log.Error("certificate order failed; giving up until the state key is deleted", "failures", st.Failures, "state_key", stateKey, "err", cause)
-		return
+		return now.Add(100 * 365 * 24 * time.Hour)
 	}
 	log.Warn("certificate order failed", "failures", st.Failures, "retry_at", st.NextAttempt, "err", cause)
+	return st.NextAttempt
 }
 
-// newClient builds a lego client for user whose requests all end when ctx
+// checkARI asks the CA for the renewal window of main's certificate.
+func (m *Manager) checkARI(ctx context.Context, term *leader.Term, a *config.ACME, acct *account, main string) {
+	core, hc, err := m.newCore(ctx, a, acct)
+	if err != nil {
+		m.log.Debug("renewal information not asked: CA unreachable", "domain", main, "err", err)
+		return
+	}
+	m.refreshARI(ctx, term, a, ariClient{endpoint: core.GetDirectory().RenewalInfo, http: hc}, main, m.log)
+}
+
+// httpClient is the client for the CA: its requests all end when ctx
 // does, so that a leader that steps down stops talking to the CA at once.
-func (m *Manager) newClient(ctx context.Context, a *config.ACME, user registration.User) (*lego.Client, error) {
-	lc := lego.NewConfig(user)
-	lc.CADirURL = caURL(a)
-	lc.UserAgent = "tollgate"
-	lc.Certificate.KeyType = legoKeyType(a.KeyType)
+func (m *Manager) httpClient(ctx context.Context, a *config.ACME) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if len(a.CACertificates) > 0 {
 		pool, err := x509.SystemCertPool()
@@ -569,21 +525,67 @@ func (m *Manager) newClient(ctx context.Context, a *config.ACME, user registrati
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	lc.HTTPClient = &http.Client{Timeout: time.Minute, Transport: ctxTransport{ctx: ctx, base: tr}}
+	return &http.Client{Transport: ctxTransport{ctx: ctx, base: tr, timeout: time.Minute}}, nil
+}
+
+// newClient builds a lego client for user (registration), over
+// httpClient.
+func (m *Manager) newClient(ctx context.Context, a *config.ACME, user registration.User) (*lego.Client, error) {
+	hc, err := m.httpClient(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	lc := lego.NewConfig(user)
+	lc.CADirURL = caURL(a)
+	lc.UserAgent = "tollgate"
+	lc.Certificate.KeyType = legoKeyType(a.KeyType)
+	lc.HTTPClient = hc
 	return lego.NewClient(lc)
 }
 
-// ctxTransport ends every request when ctx ends.
+// ctxTransport ends every request when ctx ends, and bounds each to
+// timeout. (A context, not http.Client.Timeout: lego leaves some bodies
+// unread and unclosed, and the client's timer keeps a goroutine for each
+// until it fires.)
 type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
+	ctx     context.Context
+	base    http.RoundTripper
+	timeout time.Duration
 }
 
 func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err := t.ctx.Err(); err != nil {
 		return nil, err
 	}
-	return t.base.RoundTrip(r.WithContext(t.ctx))
+	ctx, cancel := context.WithTimeout(t.ctx, t.timeout)
+	resp, err := t.base.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody releases its request's context once read to the end or
+// closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.cancel()
+	}
+	return n, err
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // sweepChallenges deletes the challenge answers earlier leaders left.

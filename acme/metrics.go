@@ -28,6 +28,8 @@ type Metrics struct {
 	challenges *prometheus.CounterVec
 	rejects    *prometheus.CounterVec
 	state      *stateCollector
+	// ariFailures counts renewal-information queries that failed.
+	ariFailures prometheus.Counter
 }
 
 // NewMetrics registers the ACME metrics on reg. The certificate gauges
@@ -48,6 +50,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "tollgate_acme_records_rejected_total",
 			Help: "Records in the store that did not decode or open, by kind; the previous record, if any, stays in use.",
 		}, []string{"kind"}),
+		ariFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_acme_ari_failures_total",
+			Help: "Renewal-information (ARI) queries that failed (an error status, an unusable window, no answer); the certificate keeps its own schedule and the query is repeated with backoff.",
+		}),
 		state: &stateCollector{
 			certs: prometheus.NewDesc("tollgate_acme_certificates",
 				"Certificates held, by time left until they expire (expired, 7d, 30d, later).", []string{"expires"}, nil),
@@ -67,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, kind := range []string{kindCert, kindOrder, kindState, kindRequest, kindHTTP01, kindTLSALPN01} {
 		m.rejects.WithLabelValues(kind)
 	}
-	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.challenges, m.rejects, m.state} {
+	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.challenges, m.rejects, m.ariFailures, m.state} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -153,4 +159,11 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		last = time.Unix(0, ns)
 	}
 	ch <- prometheus.MustNewConstMetric(s.age, prometheus.GaugeValue, now.Sub(last).Seconds())
+}
+
+// ARIFailed counts a failed renewal-information query.
+func (m *Metrics) ARIFailed() {
+	if m != nil {
+		m.ariFailures.Inc()
+	}
 }

@@ -57,6 +57,14 @@ type ARIState struct {
 	CheckAgain     time.Time `json:"checkAgain"`
 	ExplanationURL string    `json:"explanationURL,omitempty"`
 	CheckedAt      time.Time `json:"checkedAt"`
+	// Requested marks RenewAt as an operator's renewal request (tollgate
+	// certs renew) rather than a moment in the CA's window.
+	Requested bool `json:"requested,omitempty"`
+	// Failures counts failed renewal-information queries in a row; a
+	// failed query leaves the window as it was and backs off CheckAgain.
+	Failures int `json:"failures,omitempty"`
+	// LastError is the last failed query's error, for operators.
+	LastError string `json:"lastError,omitempty"`
 }
 
 // AccountRecord is an ACME account as stored at acme/accounts/<ca>/<email>.
@@ -91,11 +99,22 @@ type ChallengeRecord struct {
 
 // OrderRecord marks an order in flight: while it exists, replicas that
 // miss a challenge in their cache read the store before answering 404.
+// It is written (fenced) once the CA has created the order and before
+// any validation starts, so that a leader that takes over resumes the
+// order instead of placing another: URL names the order at the CA, and
+// Key is the certificate's private key, sealed under the order key's
+// path, which the finalization's request is signed for.
 type OrderRecord struct {
 	Domains []string  `json:"domains"`
 	Node    string    `json:"node"`
 	Token   int64     `json:"token"`
 	Started time.Time `json:"started"`
+	// CA is the directory URL the order was placed at.
+	CA string `json:"ca,omitempty"`
+	// URL is the order's URL at the CA.
+	URL string `json:"url,omitempty"`
+	// Key is the certificate's PEM private key, sealed.
+	Key *Sealed `json:"key,omitempty"`
 }
 
 // DomainState is a domain's failure state, kept across leader changes.

@@ -109,7 +109,7 @@ func StartPebble(t TB, opts PebbleOptions) *Pebble {
 		ready: p.ready,
 	})
 
-	newOrder, err := p.newOrderPath()
+	newOrder, renewalInfo, err := p.directoryPaths()
 	if err != nil {
 		t.Fatalf("pebble directory: %v", err)
 	}
@@ -119,7 +119,7 @@ func StartPebble(t TB, opts PebbleOptions) *Pebble {
 		t.Fatalf("pebble log: %v", err)
 	}
 	target := &url.URL{Scheme: "https", Host: p.acmeAddr}
-	p.proxy, err = newPebbleProxy(p.certs, target, newOrder, logf)
+	p.proxy, err = newPebbleProxy(p.certs, target, newOrder, renewalInfo, logf)
 	if err != nil {
 		logf.Close()
 		t.Fatalf("pebble proxy: %v", err)
@@ -193,6 +193,15 @@ func (p *Pebble) DNSManagement() string { return "http://" + p.dnsMgmt }
 // such as one with a stale nonce that the client then retries, do not count.
 func (p *Pebble) Orders() map[string]int { return p.proxy.Orders() }
 
+// Certificates reports how many certificates Pebble has issued for each
+// name: finalizations it accepted, by the names of their CSR.
+func (p *Pebble) Certificates() map[string]int { return p.proxy.Certificates() }
+
+// SetRenewalInfo makes h answer the renewal-information (ARI) requests
+// sent to Pebble, as a CA that fails them would; nil lets Pebble answer
+// again.
+func (p *Pebble) SetRenewalInfo(h http.Handler) { p.proxy.SetRenewalInfo(h) }
+
 // Stop stops Pebble gracefully. Pebble keeps its state in memory: accounts,
 // orders and roots are lost.
 func (p *Pebble) Stop(t TB) { t.Helper(); p.server.Stop(t) }
@@ -216,29 +225,37 @@ func (p *Pebble) ready(ctx context.Context) error {
 	return err
 }
 
-// newOrderPath reads the path of the newOrder resource from Pebble's
-// directory.
-func (p *Pebble) newOrderPath() (string, error) {
+// directoryPaths reads the paths of the newOrder and renewalInfo resources
+// from Pebble's directory; renewalInfo is "" when Pebble has none.
+func (p *Pebble) directoryPaths() (newOrder, renewalInfo string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	body, err := p.get(ctx, "https://"+p.acmeAddr+pebbleDirectoryPath)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var dir struct {
-		NewOrder string `json:"newOrder"`
+		NewOrder    string `json:"newOrder"`
+		RenewalInfo string `json:"renewalInfo"`
 	}
 	if err := json.Unmarshal(body, &dir); err != nil {
-		return "", err
+		return "", "", err
 	}
 	u, err := url.Parse(dir.NewOrder)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if u.Path == "" {
-		return "", fmt.Errorf("no newOrder URL in %s", body)
+		return "", "", fmt.Errorf("no newOrder URL in %s", body)
 	}
-	return u.Path, nil
+	if dir.RenewalInfo != "" {
+		ri, err := url.Parse(dir.RenewalInfo)
+		if err != nil {
+			return "", "", err
+		}
+		renewalInfo = ri.Path
+	}
+	return u.Path, renewalInfo, nil
 }
 
 // get GETs url from one of Pebble's listeners and returns the body of a 200

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,9 @@ import (
 const maxOrderBody = 1 << 20
 
 // pebbleProxy is the HTTPS reverse proxy in front of Pebble's ACME API. It
-// counts the new orders Pebble creates, per identifier.
+// counts the new orders Pebble creates and the certificates it issues, per
+// identifier, and can answer renewal-information requests in Pebble's
+// place.
 //
 // Pebble builds every URL it hands out (directory entries, Location and Link
 // headers, order and authorization URLs) from the request's Host header, and
@@ -37,17 +40,22 @@ type pebbleProxy struct {
 	ln           net.Listener
 	transport    *http.Transport
 	newOrderPath string
-	served       chan struct{}
+	// renewalInfoPath is the path of Pebble's renewalInfo resource; ""
+	// when it has none.
+	renewalInfoPath string
+	served          chan struct{}
 
-	mu     sync.Mutex
-	orders map[string]int
+	mu           sync.Mutex
+	orders       map[string]int
+	certificates map[string]int
+	renewalInfo  http.Handler // nil: Pebble answers
 }
 
 // newPebbleProxy starts the proxy on a free 127.0.0.1 port, serving TLS with
 // ca's server certificate and forwarding to target (an https URL whose
 // certificate ca signed). newOrderPath is the path of Pebble's newOrder
 // resource. Its errors go to errLog.
-func newPebbleProxy(ca *testCA, target *url.URL, newOrderPath string, errLog io.Writer) (*pebbleProxy, error) {
+func newPebbleProxy(ca *testCA, target *url.URL, newOrderPath, renewalInfoPath string, errLog io.Writer) (*pebbleProxy, error) {
 	cert, err := tls.LoadX509KeyPair(ca.certFile, ca.keyFile)
 	if err != nil {
 		return nil, err
@@ -62,9 +70,11 @@ func newPebbleProxy(ca *testCA, target *url.URL, newOrderPath string, errLog io.
 			TLSClientConfig:     &tls.Config{RootCAs: ca.pool},
 			TLSHandshakeTimeout: 10 * time.Second,
 		},
-		newOrderPath: newOrderPath,
-		served:       make(chan struct{}),
-		orders:       make(map[string]int),
+		newOrderPath:    newOrderPath,
+		renewalInfoPath: renewalInfoPath,
+		served:          make(chan struct{}),
+		orders:          make(map[string]int),
+		certificates:    make(map[string]int),
 	}
 	logger := log.New(errLog, "pebble proxy: ", log.LstdFlags)
 	rp := &httputil.ReverseProxy{
@@ -92,42 +102,105 @@ func newPebbleProxy(ca *testCA, target *url.URL, newOrderPath string, errLog io.
 func (p *pebbleProxy) URL() string { return "https://" + p.ln.Addr().String() }
 
 // count wraps next, counting the identifiers of each new-order request that
-// Pebble answers with 201 Created. Refused requests (a bad nonce, say, that
-// the client retries) are not counted, so a retried order counts once.
+// Pebble answers with 201 Created, and the names of each finalization (a
+// request whose payload holds a CSR) that it answers with 200 OK: the
+// certificates it issues. Refused requests (a bad nonce, say, that the
+// client retries) are not counted, so a retried order counts once. It
+// answers renewal-information requests itself when a handler is set.
 func (p *pebbleProxy) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != p.newOrderPath {
+		if r.Method == http.MethodGet && p.renewalInfoPath != "" && strings.HasPrefix(r.URL.Path, p.renewalInfoPath) {
+			p.mu.Lock()
+			h := p.renewalInfo
+			p.mu.Unlock()
+			if h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxOrderBody+1))
 		if err != nil || len(body) > maxOrderBody {
-			http.Error(w, "pebble proxy: unreadable new-order request", http.StatusBadRequest)
+			http.Error(w, "pebble proxy: unreadable request", http.StatusBadRequest)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		idents, _ := orderIdentifiers(body)
+		var counts map[string]int
+		var idents []string
+		want := http.StatusCreated
+		if r.URL.Path == p.newOrderPath {
+			idents, _ = orderIdentifiers(body)
+			counts = p.orders
+		} else if names, ok := csrNames(body); ok {
+			idents, counts, want = names, p.certificates, http.StatusOK
+		}
 		slices.Sort(idents)
 		idents = slices.Compact(idents) // a request names an identifier once
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		if rec.status != http.StatusCreated {
+		if counts == nil || rec.status != want {
 			return
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, id := range idents {
-			p.orders[id]++
+			counts[id]++
 		}
 	})
 }
 
-// Orders returns a copy of the counts.
+// Orders returns a copy of the order counts.
 func (p *pebbleProxy) Orders() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return maps.Clone(p.orders)
+}
+
+// Certificates returns a copy of the finalization counts.
+func (p *pebbleProxy) Certificates() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.certificates)
+}
+
+// SetRenewalInfo makes h answer renewal-information requests; nil lets
+// Pebble answer again.
+func (p *pebbleProxy) SetRenewalInfo(h http.Handler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.renewalInfo = h
+}
+
+// csrNames returns the names of the CSR a finalization request carries
+// (payload {"csr": base64url DER}); ok is false for any other request.
+func csrNames(body []byte) (names []string, ok bool) {
+	payload, err := jwsPayload(body)
+	if err != nil {
+		return nil, false
+	}
+	var fin struct {
+		CSR string `json:"csr"`
+	}
+	if json.Unmarshal(payload, &fin) != nil || fin.CSR == "" {
+		return nil, false
+	}
+	der, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(fin.CSR, "="))
+	if err != nil {
+		return nil, false
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, false
+	}
+	names = append(names, csr.DNSNames...)
+	if cn := csr.Subject.CommonName; cn != "" && !slices.Contains(names, cn) {
+		names = append(names, cn)
+	}
+	return names, true
 }
 
 // Close stops the proxy, letting requests in flight finish for a few seconds
@@ -170,16 +243,7 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 // {"identifiers":[{"type":"dns","value":"a.example"},...],...}. The
 // signature is not checked; Pebble does that.
 func orderIdentifiers(body []byte) ([]string, error) {
-	var jws struct {
-		Payload *string `json:"payload"`
-	}
-	if err := json.Unmarshal(body, &jws); err != nil {
-		return nil, err
-	}
-	if jws.Payload == nil {
-		return nil, errors.New("no JWS payload")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(*jws.Payload, "="))
+	payload, err := jwsPayload(body)
 	if err != nil {
 		return nil, err
 	}
@@ -197,4 +261,18 @@ func orderIdentifiers(body []byte) ([]string, error) {
 		values = append(values, id.Value)
 	}
 	return values, nil
+}
+
+// jwsPayload decodes the payload of a flattened JWS JSON serialization.
+func jwsPayload(body []byte) ([]byte, error) {
+	var jws struct {
+		Payload *string `json:"payload"`
+	}
+	if err := json.Unmarshal(body, &jws); err != nil {
+		return nil, err
+	}
+	if jws.Payload == nil {
+		return nil, errors.New("no JWS payload")
+	}
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(*jws.Payload, "="))
 }

@@ -233,8 +233,10 @@ func (s *accounts) rejected(acct *account) {
 	s.rejections = 0
 }
 
+// wait is the pause after the failures so far: BackoffBase, doubled
+// after each further failure, at most accountRetryMax.
 func (s *accounts) wait() time.Duration {
-	return min(time.Minute<<min(s.failures, 10), accountRetryMax)
+	return min(s.m.cfg.BackoffBase<<min(s.failures, 10), accountRetryMax)
 }
 
 // fail schedules the next load and records the failure where `cluster

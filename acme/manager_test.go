@@ -518,3 +518,116 @@ func TestAccountRejected(t *testing.T) {
 		t.Errorf("%d accounts registered, want 3", n)
 	}
 }
+
+// TestManyWorkersStop: with more orders in flight than any buffer, a
+// leader that stops waits for its workers and returns; none blocks
+// handing over its result.
+func TestManyWorkersStop(t *testing.T) {
+	c := newCA(t)
+	st := backendtest.Embedded(t).Client(t)
+	var names []string
+	for i := range 70 {
+		names = append(names, fmt.Sprintf("w%02d.workers.tollgate.test", i))
+	}
+	cl := newTestCluster(t, c, st, names...)
+	cl.cfg.ACME.ConcurrentOrders = len(names)
+	cl.stickRegistry()
+	r1 := cl.start("r1", func(mc *acme.ManagerConfig) { mc.PropagationTimeout = 5 * time.Minute })
+	cl.waitFor("every order recorded", 3*time.Minute, func() bool {
+		for _, n := range names {
+			if o := cl.orderRecord(n); o == nil || o.URL == "" {
+				return false
+			}
+		}
+		return true
+	})
+	stopped := make(chan struct{})
+	go func() { r1.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(time.Minute):
+		t.Fatalf("the replica did not stop with %d orders in flight", len(names))
+	}
+}
+
+// failingStateWrites is a store whose writes of failure states fail while
+// fail is set.
+type failingStateWrites struct {
+	kvstore.Store
+	fail atomic.Bool
+}
+
+func (s *failingStateWrites) Apply(ctx context.Context, f kvstore.Lock, ops ...kvstore.Op) (int64, error) {
+	if s.fail.Load() {
+		for _, op := range ops {
+			if strings.Contains(op.Key, "/acme/state/") {
+				return 0, errors.New("injected: state write refused")
+			}
+		}
+	}
+	return s.Store.Apply(ctx, f, ops...)
+}
+
+// TestFailureStateKept: neither a failure state the leader could not
+// store nor one that does not decode lets it order again at once.
+func TestFailureStateKept(t *testing.T) {
+	c := newCA(t)
+	st := &failingStateWrites{Store: backendtest.Embedded(t).Client(t)}
+	st.fail.Store(true)
+	c.failHTTP.Store(true)
+	cl := newTestCluster(t, c, st, "unwritable.state.tollgate.test", "corrupt.state.tollgate.test")
+	stateKey, _ := cl.keys.State("corrupt.state.tollgate.test")
+	if _, err := kvstore.Put(context.Background(), st.Store, stateKey, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	cl.start("r1", nil)
+	cl.waitFor("the failed order", time.Minute, func() bool {
+		return strings.Contains(cl.log.String(), `msg="failure state not stored; holding the name back in memory"`)
+	})
+	// The leader re-plans on every store change and on a timer: give it
+	// time to order again if it would.
+	time.Sleep(5 * time.Second)
+	orders := c.pebble.Orders()
+	if n := orders["unwritable.state.tollgate.test"]; n != 1 {
+		t.Errorf("%d orders after a failure whose state was not stored, want 1", n)
+	}
+	if n := orders["corrupt.state.tollgate.test"]; n != 0 {
+		t.Errorf("%d orders for a name whose failure state does not decode, want 0", n)
+	}
+	if !strings.Contains(cl.log.String(), `msg="failure state unreadable; not ordering for an hour, delete the key to order at once"`) {
+		t.Error("the unreadable failure state was not reported")
+	}
+}
+
+// TestAccountRetryKept: after a failed account load the leader tries
+// again when it said it would, even when something else woke it first.
+func TestAccountRetryKept(t *testing.T) {
+	c := newCA(t)
+	st := backendtest.Embedded(t).Client(t)
+	cl := newTestCluster(t, c, st, "retry.acct.tollgate.test")
+	c.pebble.Stop(t)
+	r1 := cl.start("r1", func(mc *acme.ManagerConfig) { mc.BackoffBase = 3 * time.Second })
+	cl.waitFor("the failed account load", time.Minute, func() bool {
+		return strings.Contains(cl.log.String(), `msg="no ACME account; orders wait for it"`)
+	})
+	stateKey, err := cl.keys.AccountState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := st.Get(context.Background(), stateKey)
+	if err != nil {
+		t.Fatalf("the account failure is not recorded for cluster status: %v", err)
+	}
+	var s acme.DomainState
+	if err := json.Unmarshal(kv.Value, &s); err != nil || s.Failures != 1 || s.NextAttempt.IsZero() || s.LastError == "" {
+		t.Fatalf("account failure state %+v (err %v)", s, err)
+	}
+	// Something else wakes the leader before the retry is due (a
+	// configuration reload), and then nothing does.
+	r1.mgr.SetConfig(cl.cfg)
+	c.pebble.Start(t)
+	cl.waitFor("a certificate after the retry", time.Minute, func() bool { return cl.record("retry.acct.tollgate.test") != nil })
+	if _, err := st.Get(context.Background(), stateKey); !errors.Is(err, kvstore.ErrNotFound) {
+		t.Errorf("the account failure state is still there after success (err %v)", err)
+	}
+}

@@ -631,3 +631,34 @@ func TestAccountRetryKept(t *testing.T) {
 		t.Errorf("the account failure state is still there after success (err %v)", err)
 	}
 }
+
+// TestImportedRenewed: a certificate the CA did not issue is renewed,
+// when due, with one plain order: no "replaces" naming a certificate the
+// CA does not know.
+func TestImportedRenewed(t *testing.T) {
+	c := newCA(t)
+	st := backendtest.Embedded(t).Client(t)
+	cl := newTestCluster(t, c, st, "renew-imported.tollgate.test")
+	key, _ := cl.keys.Cert("renew-imported.tollgate.test")
+	b, _ := certRecord(t, cl.kr, key, []string{"renew-imported.tollgate.test"}, time.Now().Add(80*24*time.Hour))
+	var rec acme.CertRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.CA = c.pebble.Directory()
+	b, _ = json.Marshal(rec)
+	if _, err := kvstore.Put(context.Background(), st, key, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acme.RequestRenewal(context.Background(), st, cl.keys, "renew-imported.tollgate.test"); err != nil {
+		t.Fatal(err)
+	}
+	cl.start("r1", nil)
+	cl.waitFor("the renewed certificate", time.Minute, func() bool {
+		r := cl.record("renew-imported.tollgate.test")
+		return r != nil && r.Serial != rec.Serial
+	})
+	if n := c.pebble.Orders()["renew-imported.tollgate.test"]; n != 1 {
+		t.Fatalf("%d orders, want 1", n)
+	}
+}

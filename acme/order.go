@@ -413,9 +413,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // replaces names the certificate a renewal replaces, for CAs with ARI
 // (RFC 9773, which exempts such orders from some rate limits); "" when
-// there is none.
+// there is none. Only a certificate the CA gave a renewal window for is
+// named: a CA refuses an order that replaces a certificate it does not
+// know (one imported, or issued by the CA used before).
 func (m *Manager) replaces(a *config.ACME, prev *CertRecord) string {
-	if prev == nil || prev.CA != caURL(a) {
+	if prev == nil || prev.CA != caURL(a) || !prev.ARI.usable() {
 		return ""
 	}
 	if _, no := m.noARI.Load(caURL(a)); no {

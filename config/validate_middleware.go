@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/tollgate-proxy/tollgate/config/breaker"
 )
 
 // middlewareTypes lists the set fields of a middleware by TOML name.
@@ -195,9 +197,8 @@ func (v *validator) circuitBreaker(path []string, c *CircuitBreaker) {
 	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
 	if c.Expression == "" {
 		v.add(at("expression"), "expression is required, such as \"NetworkErrorRatio() > 0.5\"")
-	} else if !strings.Contains(c.Expression, "NetworkErrorRatio(") && !strings.Contains(c.Expression, "ResponseCodeRatio(") &&
-		!strings.Contains(c.Expression, "LatencyAtQuantileMS(") {
-		v.add(at("expression"), "expression %q uses none of NetworkErrorRatio(), ResponseCodeRatio(from, to, dividendFrom, dividendTo) and LatencyAtQuantileMS(q)", c.Expression)
+	} else if _, err := breaker.Parse(c.Expression); err != nil {
+		v.add(at("expression"), "invalid expression: %v", err)
 	}
 	v.nonNegative(at("checkPeriod"), c.CheckPeriod)
 	v.nonNegative(at("fallbackDuration"), c.FallbackDuration)

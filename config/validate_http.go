@@ -213,3 +213,43 @@ func (v *validator) tlsOptionsRef(path []string, name string) {
 	slices.Sort(defined)
 	v.ref(path, "TLS options", name, defined)
 }
+
+func (v *validator) tlsOptions(path []string, o *TLSOptions) {
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
+	var minV, maxV uint16
+	for _, f := range []struct {
+		key string
+		val string
+		out *uint16
+	}{{"minVersion", o.MinVersion, &minV}, {"maxVersion", o.MaxVersion, &maxV}} {
+		if f.val == "" {
+			continue
+		}
+		n, err := TLSVersion(f.val)
+		if err != nil {
+			v.add(at(f.key), "%s %v", f.key, err)
+		}
+		*f.out = n
+	}
+	if minV != 0 && maxV != 0 && minV > maxV {
+		v.add(at("minVersion"), "minVersion is above maxVersion")
+	}
+	for i, cs := range o.CipherSuites {
+		if _, err := CipherSuite(cs); err != nil {
+			v.check(at("cipherSuites", fmt.Sprint(i)), err)
+		}
+	}
+	for i, c := range o.CurvePreferences {
+		if _, err := Curve(c); err != nil {
+			v.check(at("curvePreferences", fmt.Sprint(i)), err)
+		}
+	}
+	if ca := o.ClientAuth; ca != nil {
+		t, err := ClientAuthType(ca.ClientAuthType)
+		if err != nil {
+			v.check(at("clientAuth", "clientAuthType"), err)
+		} else if needsClientCAs(t) && len(ca.CAFiles) == 0 {
+			v.add(at("clientAuth", "caFiles"), "%s needs caFiles: the CAs that client certificates must chain to", ca.ClientAuthType)
+		}
+	}
+}

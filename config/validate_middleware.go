@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/tls"
 	"fmt"
 	"reflect"
 	"slices"
@@ -326,55 +325,4 @@ func shortestCycle(start string, next func(string) []string) []string {
 		}
 	}
 	return nil
-}
-
-func (v *validator) tlsOptions(path []string, o *TLSOptions) {
-	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
-	versions := map[string]uint16{"VersionTLS12": tls.VersionTLS12, "VersionTLS13": tls.VersionTLS13}
-	var minV, maxV uint16
-	for _, f := range []struct {
-		key string
-		val string
-		out *uint16
-	}{{"minVersion", o.MinVersion, &minV}, {"maxVersion", o.MaxVersion, &maxV}} {
-		if f.val == "" {
-			continue
-		}
-		if n, ok := versions[f.val]; ok {
-			*f.out = n
-		} else if f.val == "VersionTLS10" || f.val == "VersionTLS11" {
-			v.add(at(f.key), "%s: tollgate requires TLS 1.2 or later; use VersionTLS12 or VersionTLS13", f.val)
-		} else {
-			v.add(at(f.key), "%s %q: use VersionTLS12 or VersionTLS13", f.key, f.val)
-		}
-	}
-	if minV != 0 && maxV != 0 && minV > maxV {
-		v.add(at("minVersion"), "minVersion is above maxVersion")
-	}
-	secure := map[string]bool{}
-	for _, cs := range tls.CipherSuites() {
-		secure[cs.Name] = true
-	}
-	for i, cs := range o.CipherSuites {
-		if !secure[cs] {
-			v.add(at("cipherSuites", fmt.Sprint(i)), "cipher suite %q is unknown or insecure; use Go names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", cs)
-		}
-	}
-	curves := []string{"X25519", "X25519MLKEM768", "CurveP256", "CurveP384", "CurveP521"}
-	for i, c := range o.CurvePreferences {
-		if !slices.Contains(curves, c) {
-			v.add(at("curvePreferences", fmt.Sprint(i)), "curve %q: use %s", c, strings.Join(curves, ", "))
-		}
-	}
-	if ca := o.ClientAuth; ca != nil {
-		types := []string{"NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"}
-		if ca.ClientAuthType != "" && !slices.Contains(types, ca.ClientAuthType) {
-			v.add(at("clientAuth", "clientAuthType"), "clientAuthType %q: use one of %s", ca.ClientAuthType, strings.Join(types, ", "))
-		}
-		if strings.HasPrefix(ca.ClientAuthType, "Verify") || ca.ClientAuthType == "RequireAndVerifyClientCert" {
-			if len(ca.CAFiles) == 0 {
-				v.add(at("clientAuth", "caFiles"), "%s needs caFiles: the CAs that client certificates must chain to", ca.ClientAuthType)
-			}
-		}
-	}
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"math"
+	"mime"
 	"reflect"
 	"slices"
 	"strings"
@@ -35,17 +37,13 @@ func (v *validator) middleware(path []string, name string, m *Middleware) {
 	at := func(seg ...string) []string { return append(slices.Clip(path), append([]string{set[0]}, seg...)...) }
 	switch {
 	case m.AddPrefix != nil:
-		if !strings.HasPrefix(m.AddPrefix.Prefix, "/") {
-			v.add(at("prefix"), "prefix %q must start with \"/\"", m.AddPrefix.Prefix)
-		}
+		v.check(at("prefix"), checkPathPrefix(m.AddPrefix.Prefix))
 	case m.StripPrefix != nil:
 		if len(m.StripPrefix.Prefixes) == 0 {
 			v.add(at("prefixes"), "at least one prefix is required, such as [\"/api\"]")
 		}
 		for i, pr := range m.StripPrefix.Prefixes {
-			if !strings.HasPrefix(pr, "/") {
-				v.add(at("prefixes", fmt.Sprint(i)), "prefix %q must start with \"/\"", pr)
-			}
+			v.check(at("prefixes", fmt.Sprint(i)), checkPathPrefix(pr))
 		}
 	case m.RedirectScheme != nil:
 		r := m.RedirectScheme
@@ -99,6 +97,12 @@ func (v *validator) middleware(path []string, name string, m *Middleware) {
 		if c.MinResponseBodyBytes < 0 {
 			v.add(at("minResponseBodyBytes"), "minResponseBodyBytes %d is negative", c.MinResponseBodyBytes)
 		}
+		for i, ct := range c.IncludedContentTypes {
+			v.check(at("includedContentTypes", fmt.Sprint(i)), checkMediaType(ct))
+		}
+		for i, ct := range c.ExcludedContentTypes {
+			v.check(at("excludedContentTypes", fmt.Sprint(i)), checkMediaType(ct))
+		}
 		for i, e := range c.Encodings {
 			if !slices.Contains([]string{"gzip", "br", "zstd"}, e) {
 				v.add(at("encodings", fmt.Sprint(i)), "encoding %q: use gzip, br or zstd", e)
@@ -111,6 +115,28 @@ func (v *validator) middleware(path []string, name string, m *Middleware) {
 	case m.Chain != nil:
 		v.chain(at(), name)
 	}
+}
+
+// checkPathPrefix accepts a URL path prefix: it starts with "/" and has no
+// control characters.
+func checkPathPrefix(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("prefix %q must start with \"/\"", truncate(p, 80))
+	}
+	if strings.ContainsFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		return fmt.Errorf("prefix %q contains a control character", truncate(p, 80))
+	}
+	return nil
+}
+
+// checkMediaType accepts a content type such as "text/html" or
+// "text/html; charset=utf-8".
+func checkMediaType(ct string) error {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !strings.Contains(mt, "/") {
+		return fmt.Errorf("%q is not a media type such as text/html", truncate(ct, 80))
+	}
+	return nil
 }
 
 func (v *validator) headerRedirect(path []string, h *HeaderRedirect) {
@@ -173,6 +199,8 @@ func (v *validator) rateLimit(path []string, r *RateLimit) {
 	}
 	if r.Burst < 0 {
 		v.add(at("burst"), "burst %d is negative", r.Burst)
+	} else if r.Burst > math.MaxInt32 {
+		v.add(at("burst"), "burst %d is too large: at most %d", r.Burst, math.MaxInt32)
 	}
 	v.nonNegative(at("period"), r.Period)
 	if sc := r.SourceCriterion; sc != nil {

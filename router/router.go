@@ -231,7 +231,7 @@ func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, s
 			// A router without options uses the entry point's: that is
 			// a choice too, which another router's options for the same
 			// host would contradict.
-			for _, host := range requiredHosts(expr) {
+			for _, host := range rule.RequiredHosts(expr) {
 				if prev, ok := tlsByHost[host]; ok && prev != r.TLS.Options {
 					return nil, fmt.Errorf("routers %s and %s both serve %s on entry point %s with different TLS options (%s and %s): a handshake can use only one; give them the same options", optionsBy[host], name, host, epName, optionsName(prev), optionsName(r.TLS.Options))
 				}

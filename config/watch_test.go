@@ -50,11 +50,17 @@ func startWatcher(t *testing.T, cfg WatchConfig) *runningWatcher {
 	return rw
 }
 
-// next waits for the next snapshot.
+// next waits for the next snapshot, and for it to become current: OnSnapshot
+// sees it before.
 func (rw *runningWatcher) next(t *testing.T, what string) *Snapshot {
 	t.Helper()
 	select {
 	case s := <-rw.snaps:
+		for deadline := time.Now().Add(30 * time.Second); rw.w.Current() != s; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the snapshot after %s did not become current", what)
+			}
+		}
 		return s
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no snapshot after %s", what)

@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -171,4 +172,31 @@ func TestValidationRefusesWhatRouterRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCheckAcceptsWhatValidationAccepts checks, on arbitrary documents,
+// that the router builds every configuration validation accepts, except
+// one naming a users file, whose content validation cannot see.
+func FuzzCheckAcceptsWhatValidationAccepts(f *testing.F) {
+	f.Add(everyMiddleware)
+	files, _ := filepath.Glob("../examples/*.toml")
+	for _, file := range files {
+		if doc, err := os.ReadFile(file); err == nil {
+			f.Add(string(doc))
+		}
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		cfg, err := config.Parse("fuzz.toml", []byte(doc))
+		if err != nil || cfg.HTTP == nil {
+			return
+		}
+		for _, m := range cfg.HTTP.Middlewares {
+			if m.BasicAuth != nil && m.BasicAuth.UsersFile != "" {
+				return
+			}
+		}
+		if err := router.Check(cfg); err != nil {
+			t.Fatalf("the router refuses what validation accepts: %v\n%s", err, doc)
+		}
+	})
 }

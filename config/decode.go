@@ -12,13 +12,18 @@ import (
 // decoder fills a Config from a generic tree: the tables, lists and scalars
 // of a TOML document, or the folders and string values of the store. It
 // never stops at the first problem; it records each one with its logical
-// path and goes on with the next key.
+// path, leaves that value at its zero and goes on with the next key, so
+// that the Config it fills can still be validated.
 type decoder struct {
 	// fromKV says the tree came from the store: fields are named in
 	// kebab case, lists are folders numbered 0, 1, …, every scalar is a
 	// string to parse, and the value "true" stands for an empty table.
 	fromKV bool
 	probs  problems
+	// meant lists, for unknown keys close to a known one, the path of the
+	// key they likely meant: validation does not then also report that
+	// key as missing.
+	meant [][]string
 	// secret is above zero while decoding a secret field, whose values
 	// must not appear in messages.
 	secret int
@@ -43,11 +48,10 @@ func (d *decoder) decode(path []string, in any, out reflect.Value) {
 			out.Set(v)
 			return
 		}
-		n := len(d.probs)
+		// Set even with problems: validation then checks the rest of
+		// the object (see validateDecoded).
 		d.decode(path, in, v.Elem())
-		if len(d.probs) == n {
-			out.Set(v)
-		}
+		out.Set(v)
 	case reflect.Struct:
 		d.structure(path, in, out)
 	case reflect.Map:
@@ -300,6 +304,11 @@ func (d *decoder) unknown(path []string, key string, fields []fieldInfo) {
 	}
 	if s := closest(key, names); s != "" {
 		d.probs.add(path, "unknown key %q; did you mean %q?", key, s)
+		for _, f := range fields {
+			if s == f.name || d.fromKV && s == f.kv {
+				d.meant = append(d.meant, append(clonePath(path[:len(path)-1]), f.name))
+			}
+		}
 		return
 	}
 	d.probs.add(path, "unknown key %q; valid keys here: %s", key, strings.Join(names, ", "))

@@ -30,13 +30,22 @@ func FuzzParse(f *testing.F) {
 	addFileSeeds(f)
 	f.Add("entryPoints = { a = { address = \":1\" } }\nhttp.routers.x = {}\n[[acme.domains]]\n")
 	f.Fuzz(func(t *testing.T, doc string) {
-		cfg, src, derr := decodeTOML("fuzz.toml", []byte(doc))
+		cfg, src, decoded, derr := decodeTOML("fuzz.toml", []byte(doc))
 		if derr != nil {
 			for _, p := range derr.Problems {
 				if !strings.HasPrefix(p.Where, "fuzz.toml") {
 					t.Fatalf("problem not located in the file: %q", p)
 				}
 			}
+			return
+		}
+		if len(decoded.probs) > 0 {
+			// A partly decoded configuration is validated too.
+			probs := validateDecoded(cfg, decoded)
+			if len(probs) < len(decoded.probs) {
+				t.Fatalf("%d decoding problems, %d reported", len(decoded.probs), len(probs))
+			}
+			_ = src.locate(probs).Error()
 			return
 		}
 		probs := validate(cfg)
@@ -82,9 +91,13 @@ func FuzzDecode(f *testing.F) {
 			k, v, _ := strings.Cut(line, "=")
 			kvs = append(kvs, kvstore.KV{Key: root + "/" + k, Value: []byte(v)})
 		}
-		cfg, derr := decodeEntries(root, kvs)
+		cfg, decoded, derr := decodeTree(root, kvs)
 		if derr != nil {
 			_ = derr.Error()
+			return
+		}
+		if len(decoded.probs) > 0 {
+			_ = locateKV(root, validateDecoded(cfg, decoded)).Error()
 			return
 		}
 		probs := validate(cfg)

@@ -12,11 +12,11 @@ import (
 // (keys "root/http/routers/web/rule" and so on) and validates it. An
 // invalid configuration yields an *Error whose problems name the keys.
 func Decode(root string, kvs []kvstore.KV) (*Config, error) {
-	cfg, err := decodeEntries(root, kvs)
+	cfg, decoded, err := decodeTree(root, kvs)
 	if err != nil {
 		return nil, err
 	}
-	if probs := validate(cfg); len(probs) > 0 {
+	if probs := validateDecoded(cfg, decoded); len(probs) > 0 {
 		return nil, locateKV(root, probs)
 	}
 	return cfg, nil
@@ -24,6 +24,20 @@ func Decode(root string, kvs []kvstore.KV) (*Config, error) {
 
 // decodeEntries decodes without semantic validation.
 func decodeEntries(root string, kvs []kvstore.KV) (*Config, *Error) {
+	cfg, decoded, err := decodeTree(root, kvs)
+	if err != nil {
+		return nil, err
+	}
+	if len(decoded.probs) > 0 {
+		return nil, locateKV(root, decoded.probs)
+	}
+	return cfg, nil
+}
+
+// decodeTree decodes without semantic validation. Keys that do not form a
+// tree are an *Error; a value of the wrong type or an unknown key is one
+// of the decoder's problems, and the Config holds the rest.
+func decodeTree(root string, kvs []kvstore.KV) (*Config, *decoder, *Error) {
 	var tp problems
 	tree := map[string]any{}
 	for _, kv := range kvs {
@@ -45,15 +59,12 @@ func decodeEntries(root string, kvs []kvstore.KV) (*Config, *Error) {
 		}
 	}
 	if len(tp) > 0 {
-		return nil, locateKV(root, tp)
+		return nil, nil, locateKV(root, tp)
 	}
 	var cfg Config
 	d := decoder{fromKV: true}
 	d.decode(nil, tree, reflect.ValueOf(&cfg).Elem())
-	if len(d.probs) > 0 {
-		return nil, locateKV(root, d.probs)
-	}
-	return &cfg, nil
+	return &cfg, &d, nil
 }
 
 // insert places one value in the tree. It returns the path of a key that

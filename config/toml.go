@@ -59,39 +59,38 @@ func readFile(path string) ([]byte, error) {
 // Parse decodes and validates a TOML document; name (usually the file
 // name) prefixes every position in errors.
 func Parse(name string, doc []byte) (*Config, error) {
-	cfg, src, err := decodeTOML(name, doc)
+	cfg, src, decoded, err := decodeTOML(name, doc)
 	if err != nil {
 		return nil, err
 	}
-	if probs := validate(cfg); len(probs) > 0 {
+	if probs := validateDecoded(cfg, decoded); len(probs) > 0 {
 		return nil, src.locate(probs)
 	}
 	return cfg, nil
 }
 
-// decodeTOML decodes a document strictly, without semantic validation.
-func decodeTOML(name string, doc []byte) (*Config, *tomlSource, *Error) {
+// decodeTOML decodes a document strictly, without semantic validation. A
+// syntax error is an *Error; a value of the wrong type or an unknown key is
+// one of the decoder's problems, and the Config holds the rest.
+func decodeTOML(name string, doc []byte) (*Config, *tomlSource, *decoder, *Error) {
 	src := &tomlSource{name: name}
 	if len(doc) > MaxFileBytes {
-		return nil, src, &Error{Source: name, Problems: []Problem{{
+		return nil, src, nil, &Error{Source: name, Problems: []Problem{{
 			Where: name, Message: fmt.Sprintf("%d bytes, at most %d allowed", len(doc), MaxFileBytes)}}}
 	}
 	var tree map[string]any
 	if n := countTables(doc); n > MaxTables {
-		return nil, src, &Error{Source: name, Problems: []Problem{{
+		return nil, src, nil, &Error{Source: name, Problems: []Problem{{
 			Where: name, Message: fmt.Sprintf("%d table headers, at most %d allowed", n, MaxTables)}}}
 	}
 	if err := toml.Unmarshal(doc, &tree); err != nil {
-		return nil, src, &Error{Source: name, Problems: []Problem{syntaxProblem(name, doc, err)}}
+		return nil, src, nil, &Error{Source: name, Problems: []Problem{syntaxProblem(name, doc, err)}}
 	}
 	src.pos = positions(doc)
 	var cfg Config
 	d := decoder{}
 	d.decode(nil, tree, reflect.ValueOf(&cfg).Elem())
-	if len(d.probs) > 0 {
-		return nil, src, src.locate(d.probs)
-	}
-	return &cfg, src, nil
+	return &cfg, src, &d, nil
 }
 
 // countTables counts the lines that start a table ("[…]" or "[[…]]"),

@@ -38,6 +38,39 @@ func validate(cfg *Config) problems {
 	return v.ps
 }
 
+// validateDecoded returns the problems of decoding, then the semantic
+// problems of cfg, so that one pass reports both a value of the wrong type
+// and a missing service elsewhere. A value that did not decode was left at
+// its zero, which validation would report again, wrongly ("is required"),
+// so semantic problems at, above or below a key with a decoding problem are
+// left out, as are those of a key an unknown key likely meant.
+func validateDecoded(cfg *Config, d *decoder) problems {
+	decoded := d.probs
+	// at holds the paths of decoding problems, within every path above
+	// one of them; a lookup per prefix of a path keeps this linear.
+	at, within := map[string]bool{}, map[string]bool{}
+	for _, dp := range decoded {
+		at[pathKey(dp.path)] = true
+		for n := 1; n < len(dp.path); n++ {
+			within[pathKey(dp.path[:n])] = true
+		}
+	}
+	for _, path := range d.meant {
+		at[pathKey(path)] = true
+	}
+	out := slices.Clip(decoded)
+	for _, sp := range validate(cfg) {
+		skip := len(sp.path) > 0 && within[pathKey(sp.path)]
+		for n := 1; n <= len(sp.path) && !skip; n++ {
+			skip = at[pathKey(sp.path[:n])]
+		}
+		if !skip {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
 // nilEntries reports named objects that are nil, which decoding never
 // produces but a Config built in code may hold; the other checks assume
 // there are none.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,49 @@ func (v *validator) http() {
 		v.middleware(p("http", "middlewares", name), name, h.Middlewares[name])
 	}
 	v.chainCycles()
+	v.tlsOptionsByHost()
+}
+
+// tlsOptionsByHost reports routers that serve one host on one TLS entry
+// point with different TLS options: a handshake, which knows only the
+// server name, can use only one. A router without options uses the entry
+// point's, which is a choice too.
+func (v *validator) tlsOptionsByHost() {
+	routers := v.cfg.HTTP.Routers
+	reported := map[string]bool{}
+	for _, ep := range v.tlsEntryPoints() {
+		options, by := map[string]string{}, map[string]string{} // by host
+		for _, name := range sorted(routers) {
+			r := routers[name]
+			if r.TLS == nil || len(r.EntryPoints) > 0 && !slices.Contains(r.EntryPoints, ep) {
+				continue
+			}
+			e, err := rule.Parse(r.Rule)
+			if err != nil {
+				continue // reported by router
+			}
+			for _, host := range rule.RequiredHosts(e) {
+				prev, seen := options[host]
+				if !seen {
+					options[host], by[host] = r.TLS.Options, name
+					continue
+				}
+				if prev != r.TLS.Options && !reported[name] {
+					reported[name] = true
+					v.add(p("http", "routers", name, "tls", "options"), "routers %s and %s both serve %s on entry point %s with different TLS options (%s and %s): a handshake can use only one; give them the same options",
+						by[host], name, host, ep, optionsName(prev), optionsName(r.TLS.Options))
+				}
+			}
+		}
+	}
+}
+
+// optionsName names a router's TLS options in messages.
+func optionsName(o string) string {
+	if o == "" {
+		return "the entry point's"
+	}
+	return strconv.Quote(o)
 }
 
 func (v *validator) router(path []string, r *Router) {
@@ -212,4 +256,44 @@ func (v *validator) tlsOptionsRef(path []string, name string) {
 	defined = append(defined, "default")
 	slices.Sort(defined)
 	v.ref(path, "TLS options", name, defined)
+}
+
+func (v *validator) tlsOptions(path []string, o *TLSOptions) {
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
+	var minV, maxV uint16
+	for _, f := range []struct {
+		key string
+		val string
+		out *uint16
+	}{{"minVersion", o.MinVersion, &minV}, {"maxVersion", o.MaxVersion, &maxV}} {
+		if f.val == "" {
+			continue
+		}
+		n, err := TLSVersion(f.val)
+		if err != nil {
+			v.add(at(f.key), "%s %v", f.key, err)
+		}
+		*f.out = n
+	}
+	if minV != 0 && maxV != 0 && minV > maxV {
+		v.add(at("minVersion"), "minVersion is above maxVersion")
+	}
+	for i, cs := range o.CipherSuites {
+		if _, err := CipherSuite(cs); err != nil {
+			v.check(at("cipherSuites", fmt.Sprint(i)), err)
+		}
+	}
+	for i, c := range o.CurvePreferences {
+		if _, err := Curve(c); err != nil {
+			v.check(at("curvePreferences", fmt.Sprint(i)), err)
+		}
+	}
+	if ca := o.ClientAuth; ca != nil {
+		t, err := ClientAuthType(ca.ClientAuthType)
+		if err != nil {
+			v.check(at("clientAuth", "clientAuthType"), err)
+		} else if needsClientCAs(t) && len(ca.CAFiles) == 0 {
+			v.add(at("clientAuth", "caFiles"), "%s needs caFiles: the CAs that client certificates must chain to", ca.ClientAuthType)
+		}
+	}
 }

@@ -1,11 +1,14 @@
 package config
 
 import (
-	"crypto/tls"
 	"fmt"
+	"math"
+	"mime"
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/tollgate-proxy/tollgate/config/breaker"
 )
 
 // middlewareTypes lists the set fields of a middleware by TOML name.
@@ -34,17 +37,13 @@ func (v *validator) middleware(path []string, name string, m *Middleware) {
 	at := func(seg ...string) []string { return append(slices.Clip(path), append([]string{set[0]}, seg...)...) }
 	switch {
 	case m.AddPrefix != nil:
-		if !strings.HasPrefix(m.AddPrefix.Prefix, "/") {
-			v.add(at("prefix"), "prefix %q must start with \"/\"", m.AddPrefix.Prefix)
-		}
+		v.check(at("prefix"), checkPathPrefix(m.AddPrefix.Prefix))
 	case m.StripPrefix != nil:
 		if len(m.StripPrefix.Prefixes) == 0 {
 			v.add(at("prefixes"), "at least one prefix is required, such as [\"/api\"]")
 		}
 		for i, pr := range m.StripPrefix.Prefixes {
-			if !strings.HasPrefix(pr, "/") {
-				v.add(at("prefixes", fmt.Sprint(i)), "prefix %q must start with \"/\"", pr)
-			}
+			v.check(at("prefixes", fmt.Sprint(i)), checkPathPrefix(pr))
 		}
 	case m.RedirectScheme != nil:
 		r := m.RedirectScheme
@@ -98,6 +97,12 @@ func (v *validator) middleware(path []string, name string, m *Middleware) {
 		if c.MinResponseBodyBytes < 0 {
 			v.add(at("minResponseBodyBytes"), "minResponseBodyBytes %d is negative", c.MinResponseBodyBytes)
 		}
+		for i, ct := range c.IncludedContentTypes {
+			v.check(at("includedContentTypes", fmt.Sprint(i)), checkMediaType(ct))
+		}
+		for i, ct := range c.ExcludedContentTypes {
+			v.check(at("excludedContentTypes", fmt.Sprint(i)), checkMediaType(ct))
+		}
 		for i, e := range c.Encodings {
 			if !slices.Contains([]string{"gzip", "br", "zstd"}, e) {
 				v.add(at("encodings", fmt.Sprint(i)), "encoding %q: use gzip, br or zstd", e)
@@ -110,6 +115,28 @@ func (v *validator) middleware(path []string, name string, m *Middleware) {
 	case m.Chain != nil:
 		v.chain(at(), name)
 	}
+}
+
+// checkPathPrefix accepts a URL path prefix: it starts with "/" and has no
+// control characters.
+func checkPathPrefix(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("prefix %q must start with \"/\"", truncate(p, 80))
+	}
+	if strings.ContainsFunc(p, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		return fmt.Errorf("prefix %q contains a control character", truncate(p, 80))
+	}
+	return nil
+}
+
+// checkMediaType accepts a content type such as "text/html" or
+// "text/html; charset=utf-8".
+func checkMediaType(ct string) error {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !strings.Contains(mt, "/") {
+		return fmt.Errorf("%q is not a media type such as text/html", truncate(ct, 80))
+	}
+	return nil
 }
 
 func (v *validator) headerRedirect(path []string, h *HeaderRedirect) {
@@ -172,6 +199,8 @@ func (v *validator) rateLimit(path []string, r *RateLimit) {
 	}
 	if r.Burst < 0 {
 		v.add(at("burst"), "burst %d is negative", r.Burst)
+	} else if r.Burst > math.MaxInt32 {
+		v.add(at("burst"), "burst %d is too large: at most %d", r.Burst, math.MaxInt32)
 	}
 	v.nonNegative(at("period"), r.Period)
 	if sc := r.SourceCriterion; sc != nil {
@@ -195,9 +224,8 @@ func (v *validator) circuitBreaker(path []string, c *CircuitBreaker) {
 	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
 	if c.Expression == "" {
 		v.add(at("expression"), "expression is required, such as \"NetworkErrorRatio() > 0.5\"")
-	} else if !strings.Contains(c.Expression, "NetworkErrorRatio(") && !strings.Contains(c.Expression, "ResponseCodeRatio(") &&
-		!strings.Contains(c.Expression, "LatencyAtQuantileMS(") {
-		v.add(at("expression"), "expression %q uses none of NetworkErrorRatio(), ResponseCodeRatio(from, to, dividendFrom, dividendTo) and LatencyAtQuantileMS(q)", c.Expression)
+	} else if _, err := breaker.Parse(c.Expression); err != nil {
+		v.add(at("expression"), "invalid expression: %v", err)
 	}
 	v.nonNegative(at("checkPeriod"), c.CheckPeriod)
 	v.nonNegative(at("fallbackDuration"), c.FallbackDuration)
@@ -325,55 +353,4 @@ func shortestCycle(start string, next func(string) []string) []string {
 		}
 	}
 	return nil
-}
-
-func (v *validator) tlsOptions(path []string, o *TLSOptions) {
-	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
-	versions := map[string]uint16{"VersionTLS12": tls.VersionTLS12, "VersionTLS13": tls.VersionTLS13}
-	var minV, maxV uint16
-	for _, f := range []struct {
-		key string
-		val string
-		out *uint16
-	}{{"minVersion", o.MinVersion, &minV}, {"maxVersion", o.MaxVersion, &maxV}} {
-		if f.val == "" {
-			continue
-		}
-		if n, ok := versions[f.val]; ok {
-			*f.out = n
-		} else if f.val == "VersionTLS10" || f.val == "VersionTLS11" {
-			v.add(at(f.key), "%s: tollgate requires TLS 1.2 or later; use VersionTLS12 or VersionTLS13", f.val)
-		} else {
-			v.add(at(f.key), "%s %q: use VersionTLS12 or VersionTLS13", f.key, f.val)
-		}
-	}
-	if minV != 0 && maxV != 0 && minV > maxV {
-		v.add(at("minVersion"), "minVersion is above maxVersion")
-	}
-	secure := map[string]bool{}
-	for _, cs := range tls.CipherSuites() {
-		secure[cs.Name] = true
-	}
-	for i, cs := range o.CipherSuites {
-		if !secure[cs] {
-			v.add(at("cipherSuites", fmt.Sprint(i)), "cipher suite %q is unknown or insecure; use Go names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", cs)
-		}
-	}
-	curves := []string{"X25519", "X25519MLKEM768", "CurveP256", "CurveP384", "CurveP521"}
-	for i, c := range o.CurvePreferences {
-		if !slices.Contains(curves, c) {
-			v.add(at("curvePreferences", fmt.Sprint(i)), "curve %q: use %s", c, strings.Join(curves, ", "))
-		}
-	}
-	if ca := o.ClientAuth; ca != nil {
-		types := []string{"NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"}
-		if ca.ClientAuthType != "" && !slices.Contains(types, ca.ClientAuthType) {
-			v.add(at("clientAuth", "clientAuthType"), "clientAuthType %q: use one of %s", ca.ClientAuthType, strings.Join(types, ", "))
-		}
-		if strings.HasPrefix(ca.ClientAuthType, "Verify") || ca.ClientAuthType == "RequireAndVerifyClientCert" {
-			if len(ca.CAFiles) == 0 {
-				v.add(at("clientAuth", "caFiles"), "%s needs caFiles: the CAs that client certificates must chain to", ca.ClientAuthType)
-			}
-		}
-	}
 }

@@ -36,8 +36,13 @@ type WatchConfig struct {
 	// Required.
 	Initial *Snapshot
 	// OnSnapshot is called from Run's goroutine with every new valid
-	// snapshot, in order. It must not block for long.
-	OnSnapshot func(*Snapshot)
+	// snapshot, in order, before it becomes current: it applies the
+	// snapshot (builds the routes). An error refuses the snapshot as an
+	// invalid change is refused: it does not become current, it counts in
+	// Failures and LastError, and the last good snapshot stays in force,
+	// so OnSnapshot must leave the previous one in force when it fails.
+	// It must not block for long. Nil accepts every valid snapshot.
+	OnSnapshot func(*Snapshot) error
 	// Logger receives reload successes and failures. Nil discards.
 	Logger *slog.Logger
 }
@@ -46,8 +51,9 @@ type WatchConfig struct {
 type WatchStats struct {
 	// Reloads counts snapshots delivered after the initial one.
 	Reloads uint64
-	// Failures counts rejected changes; an error that persists across
-	// several reads (a file missing for a while) counts once.
+	// Failures counts rejected changes, whether invalid or refused by
+	// OnSnapshot; an error that persists across several reads (a file
+	// missing for a while) counts once.
 	Failures uint64
 	// LastError is the last rejection's error, nil after a successful
 	// reload.
@@ -58,8 +64,9 @@ type WatchStats struct {
 }
 
 // Watcher follows a configuration source and delivers a new immutable
-// Snapshot for every valid change. An invalid change is logged with the
-// offending keys and counted; the last good snapshot stays in force.
+// Snapshot for every valid change. An invalid change, or one OnSnapshot
+// refuses, is logged with the offending keys and counted; the last good
+// snapshot stays in force.
 type Watcher struct {
 	cfg WatchConfig
 	log *slog.Logger
@@ -78,7 +85,7 @@ func NewWatcher(cfg WatchConfig) (*Watcher, error) {
 		return nil, errors.New("config watcher: set exactly one of Store and File")
 	}
 	if cfg.OnSnapshot == nil {
-		cfg.OnSnapshot = func(*Snapshot) {}
+		cfg.OnSnapshot = func(*Snapshot) error { return nil }
 	}
 	cfg.Prefix = cmp.Or(cfg.Prefix, DefaultPrefix)
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, 2*time.Second)
@@ -224,31 +231,30 @@ func (w *Watcher) runFile(ctx context.Context) error {
 	}
 }
 
-// offer takes the outcome of reading the source: an invalid one is
-// counted and logged, once for as long as the same error persists, and the
-// last good snapshot stays; a valid one that differs from the current one
-// is delivered.
+// offer takes the outcome of reading the source: a valid snapshot that
+// differs from the current one is applied with OnSnapshot and becomes
+// current; an invalid one, or one OnSnapshot refuses, is rejected.
 func (w *Watcher) offer(snap *Snapshot, err error, source string) {
-	w.mu.Lock()
 	if err != nil {
-		repeated := w.stats.LastError != nil && w.stats.LastError.Error() == err.Error()
-		w.stats.LastError = err
-		if repeated {
-			w.mu.Unlock()
-			return
-		}
-		w.stats.Failures++
-		w.mu.Unlock()
-		w.log.Error("configuration change rejected; the last good configuration stays in force",
-			"source", source, "error", err)
+		w.reject(err, source)
 		return
 	}
-	w.stats.LastError = nil
-	if reflect.DeepEqual(snap.Config, w.current.Config) {
-		w.mu.Unlock()
+	w.mu.Lock()
+	same := reflect.DeepEqual(snap.Config, w.current.Config)
+	w.mu.Unlock()
+	if same {
+		w.clearError()
 		return
 	}
+	// Only Run's goroutine changes current, so it cannot change while
+	// OnSnapshot runs without the lock.
 	snap.RestartRequired = restartKeys(w.cfg.Initial.Config, snap.Config)
+	if err := w.cfg.OnSnapshot(snap); err != nil {
+		w.reject(fmt.Errorf("configuration from %s refused: %w", snap.Source, err), source)
+		return
+	}
+	w.mu.Lock()
+	w.stats.LastError = nil
 	newlyPending := !slices.Equal(snap.RestartRequired, w.stats.RestartPending)
 	w.stats.RestartPending = snap.RestartRequired
 	w.stats.Reloads++
@@ -259,7 +265,28 @@ func (w *Watcher) offer(snap *Snapshot, err error, source string) {
 		w.log.Warn("configuration changes that take effect only after a restart",
 			"keys", strings.Join(snap.RestartRequired, ", "))
 	}
-	w.cfg.OnSnapshot(snap)
+}
+
+// reject counts and logs a rejected change, once for as long as the same
+// error persists; the last good snapshot stays.
+func (w *Watcher) reject(err error, source string) {
+	w.mu.Lock()
+	repeated := w.stats.LastError != nil && w.stats.LastError.Error() == err.Error()
+	w.stats.LastError = err
+	if !repeated {
+		w.stats.Failures++
+	}
+	w.mu.Unlock()
+	if !repeated {
+		w.log.Error("configuration change rejected; the last good configuration stays in force",
+			"source", source, "error", err)
+	}
+}
+
+func (w *Watcher) clearError() {
+	w.mu.Lock()
+	w.stats.LastError = nil
+	w.mu.Unlock()
 }
 
 // isRestartKey reports whether a change to key needs a restart: listeners,

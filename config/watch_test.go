@@ -24,7 +24,16 @@ type runningWatcher struct {
 func startWatcher(t *testing.T, cfg WatchConfig) *runningWatcher {
 	t.Helper()
 	rw := &runningWatcher{snaps: make(chan *Snapshot, 16)}
-	cfg.OnSnapshot = func(s *Snapshot) { rw.snaps <- s }
+	apply := cfg.OnSnapshot
+	cfg.OnSnapshot = func(s *Snapshot) error {
+		if apply != nil {
+			if err := apply(s); err != nil {
+				return err
+			}
+		}
+		rw.snaps <- s
+		return nil
+	}
 	w, err := NewWatcher(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -41,11 +50,17 @@ func startWatcher(t *testing.T, cfg WatchConfig) *runningWatcher {
 	return rw
 }
 
-// next waits for the next snapshot.
+// next waits for the next snapshot, and for it to become current: OnSnapshot
+// sees it before.
 func (rw *runningWatcher) next(t *testing.T, what string) *Snapshot {
 	t.Helper()
 	select {
 	case s := <-rw.snaps:
+		for deadline := time.Now().Add(30 * time.Second); rw.w.Current() != s; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the snapshot after %s did not become current", what)
+			}
+		}
 		return s
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no snapshot after %s", what)
@@ -227,5 +242,98 @@ func TestWatchFile(t *testing.T) {
 	snap = rw.next(t, "changing the address")
 	if !slices.Equal(snap.RestartRequired, []string{"entry-points/web/address"}) {
 		t.Fatalf("RestartRequired = %v", snap.RestartRequired)
+	}
+}
+
+// refuseHost is an OnSnapshot that refuses every configuration with a
+// router for refused.example.com, as the router refuses what validation
+// cannot see.
+func refuseHost(s *Snapshot) error {
+	for name, r := range s.Config.HTTP.Routers {
+		if strings.Contains(r.Rule, "refused.example.com") {
+			return fmt.Errorf("router %s: refused by the test", name)
+		}
+	}
+	return nil
+}
+
+// TestWatchStoreApplyRefused changes the store to a configuration that
+// validation accepts and OnSnapshot refuses: it does not become current,
+// it counts as a rejection, and its error is surfaced.
+func TestWatchStoreApplyRefused(t *testing.T) {
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Client(t)
+			ctx := testContext(t)
+			const prefix = "refused"
+			if _, err := Publish(ctx, s, generated(t, 3, "a"), PublishOptions{Prefix: prefix}); err != nil {
+				t.Fatal(err)
+			}
+			initial, err := Load(ctx, s, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rw := startWatcher(t, WatchConfig{Store: s, Prefix: prefix, Initial: initial, OnSnapshot: refuseHost})
+			key := versionRoot(prefix, initial.Version) + "/http/routers/r1/rule"
+			testApplyRefused(t, rw, initial, func(rule string) {
+				if _, err := kvstore.Put(ctx, s, key, []byte(rule)); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// TestWatchFileApplyRefused is TestWatchStoreApplyRefused for a file.
+func TestWatchFileApplyRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tollgate.toml")
+	const base = "[entryPoints.web]\naddress = \":80\"\n[http.routers.r1]\nrule = \"RULE\"\nservice = \"s\"\n[[http.services.s.loadBalancer.servers]]\nurl = \"http://127.0.0.1:1\"\n"
+	write := func(rule string) {
+		t.Helper()
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(strings.Replace(base, "RULE", rule, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Host(`first.example.com`)")
+	cfg, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initial := &Snapshot{Config: cfg, Source: path}
+	rw := startWatcher(t, WatchConfig{File: path, PollInterval: 10 * time.Millisecond, Initial: initial, OnSnapshot: refuseHost})
+	testApplyRefused(t, rw, initial, write)
+}
+
+// testApplyRefused sets router r1's rule with setRule: first to one that
+// OnSnapshot refuses, then to an accepted one.
+func testApplyRefused(t *testing.T, rw *runningWatcher, initial *Snapshot, setRule func(string)) {
+	t.Helper()
+	setRule("Host(`refused.example.com`)")
+	err := rw.waitFailure(t, 1)
+	if !strings.Contains(err.Error(), "router r1: refused by the test") {
+		t.Fatalf("LastError = %v, want the refusal", err)
+	}
+	if rw.w.Current() != initial {
+		t.Fatal("Current is the refused configuration; want the last good one")
+	}
+	if st := rw.w.Stats(); st.Failures != 1 || st.Reloads != 0 {
+		t.Fatalf("stats after a refusal: Failures %d, Reloads %d; want 1 and 0", st.Failures, st.Reloads)
+	}
+	noMoreSnapshots(t, rw)
+
+	setRule("Host(`accepted.example.com`)")
+	snap := rw.next(t, "an accepted rule")
+	if got := snap.Config.HTTP.Routers["r1"].Rule; got != "Host(`accepted.example.com`)" {
+		t.Fatalf("rule = %q", got)
+	}
+	if rw.w.Current() != snap {
+		t.Fatal("Current is not the accepted snapshot")
+	}
+	if st := rw.w.Stats(); st.Failures != 1 || st.Reloads != 1 || st.LastError != nil {
+		t.Fatalf("stats after the fix: %+v", st)
 	}
 }

@@ -198,42 +198,62 @@ func tlsConfig(t *config.TLS, optionsName string, certs CertSource, files *certI
 }
 
 func applyTLSOptions(tc *tls.Config, o *config.TLSOptions) error {
-	versions := map[string]uint16{"VersionTLS12": tls.VersionTLS12, "VersionTLS13": tls.VersionTLS13}
-	if v, ok := versions[o.MinVersion]; ok {
-		tc.MinVersion = v
+	if err := applyTLSNames(tc, o); err != nil {
+		return err
 	}
-	if v, ok := versions[o.MaxVersion]; ok {
-		tc.MaxVersion = v
+	if ca := o.ClientAuth; ca != nil && len(ca.CAFiles) > 0 {
+		pool := x509.NewCertPool()
+		for _, f := range ca.CAFiles {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("client CA: %w", err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("client CA %s: no PEM certificate in it", f)
+			}
+		}
+		tc.ClientCAs = pool
 	}
-	byName := map[string]uint16{}
-	for _, cs := range tls.CipherSuites() {
-		byName[cs.Name] = cs.ID
+	return nil
+}
+
+// applyTLSNames sets what the names of o choose. An unknown name is an
+// error: a zero value would silently mean something else (no client
+// authentication, an invalid cipher suite).
+func applyTLSNames(tc *tls.Config, o *config.TLSOptions) error {
+	for _, v := range []struct {
+		key, name string
+		out       *uint16
+	}{{"minVersion", o.MinVersion, &tc.MinVersion}, {"maxVersion", o.MaxVersion, &tc.MaxVersion}} {
+		if v.name == "" {
+			continue
+		}
+		n, err := config.TLSVersion(v.name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v.key, err)
+		}
+		*v.out = n
 	}
 	for _, name := range o.CipherSuites {
-		tc.CipherSuites = append(tc.CipherSuites, byName[name])
+		id, err := config.CipherSuite(name)
+		if err != nil {
+			return err
+		}
+		tc.CipherSuites = append(tc.CipherSuites, id)
 	}
-	curves := map[string]tls.CurveID{"X25519": tls.X25519, "X25519MLKEM768": tls.X25519MLKEM768, "CurveP256": tls.CurveP256, "CurveP384": tls.CurveP384, "CurveP521": tls.CurveP521}
-	for _, c := range o.CurvePreferences {
-		tc.CurvePreferences = append(tc.CurvePreferences, curves[c])
+	for _, name := range o.CurvePreferences {
+		id, err := config.Curve(name)
+		if err != nil {
+			return err
+		}
+		tc.CurvePreferences = append(tc.CurvePreferences, id)
 	}
 	if ca := o.ClientAuth; ca != nil {
-		types := map[string]tls.ClientAuthType{"NoClientCert": tls.NoClientCert, "RequestClientCert": tls.RequestClientCert,
-			"RequireAnyClientCert": tls.RequireAnyClientCert, "VerifyClientCertIfGiven": tls.VerifyClientCertIfGiven,
-			"RequireAndVerifyClientCert": tls.RequireAndVerifyClientCert}
-		tc.ClientAuth = types[ca.ClientAuthType]
-		if len(ca.CAFiles) > 0 {
-			pool := x509.NewCertPool()
-			for _, f := range ca.CAFiles {
-				pem, err := os.ReadFile(f)
-				if err != nil {
-					return fmt.Errorf("client CA: %w", err)
-				}
-				if !pool.AppendCertsFromPEM(pem) {
-					return fmt.Errorf("client CA %s: no PEM certificate in it", f)
-				}
-			}
-			tc.ClientCAs = pool
+		t, err := config.ClientAuthType(ca.ClientAuthType)
+		if err != nil {
+			return err
 		}
+		tc.ClientAuth = t
 	}
 	return nil
 }

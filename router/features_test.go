@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/config"
 )
 
 // TestWebSocketUpgrade upgrades a connection through the proxy and
@@ -394,10 +396,17 @@ url = %q
 		}
 	}
 
-	conflict := parseConfig(t, strings.Replace(doc, `entryPoints = ["partners"]`, `entryPoints = ["websecure"]`, 1))
+	// Validation refuses the conflict; the router, given it without
+	// validation, refuses it too.
+	_, err := config.Parse("conflict.toml", []byte(strings.Replace(doc, `entryPoints = ["partners"]`, `entryPoints = ["websecure"]`, 1)))
+	if err == nil || !strings.Contains(err.Error(), "routers partners and public both serve api.example.com on entry point websecure with different TLS options (\"mtls\" and the entry point's)") {
+		t.Fatalf("validation of two option sets for one host on one entry point: %v", err)
+	}
+	conflict := parseConfig(t, doc)
+	conflict.HTTP.Routers["partners"].EntryPoints = []string{"websecure"}
 	rt := New(Config{})
 	defer rt.Close()
-	err := rt.Apply(conflict)
+	err = rt.Apply(conflict)
 	if err == nil || !strings.Contains(err.Error(), "routers partners and public both serve api.example.com on entry point websecure with different TLS options (\"mtls\" and the entry point's)") {
 		t.Fatalf("two option sets for one host on one entry point: %v", err)
 	}

@@ -8,6 +8,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,6 +125,10 @@ func (g *generation) stop() {
 // the configuration alone cannot see, such as two routers asking for
 // different TLS options for one host. It serves nothing, starts no health
 // check and sends nothing.
+//
+// Check resolves the names of TLS options too, which Listen uses, but
+// reads no file: certificates and client CAs are read where the replica
+// runs.
 func Check(cfg *config.Config) error {
 	rt := New(Config{})
 	defer rt.Close()
@@ -132,6 +137,16 @@ func Check(cfg *config.Config) error {
 		return err
 	}
 	g.stop()
+	if cfg.TLS == nil {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.TLS.Options)) {
+		if o := cfg.TLS.Options[name]; o != nil {
+			if err := applyTLSNames(&tls.Config{}, o); err != nil {
+				return fmt.Errorf("TLS options %s: %w", name, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -216,7 +231,7 @@ func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, s
 			// A router without options uses the entry point's: that is
 			// a choice too, which another router's options for the same
 			// host would contradict.
-			for _, host := range requiredHosts(expr) {
+			for _, host := range rule.RequiredHosts(expr) {
 				if prev, ok := tlsByHost[host]; ok && prev != r.TLS.Options {
 					return nil, fmt.Errorf("routers %s and %s both serve %s on entry point %s with different TLS options (%s and %s): a handshake can use only one; give them the same options", optionsBy[host], name, host, epName, optionsName(prev), optionsName(r.TLS.Options))
 				}

@@ -43,7 +43,7 @@ func newRoute(name string, expr rule.Expr, ruleText string, priority int, h http
 	if priority == 0 {
 		priority = defaultPriority(ruleText, expr)
 	}
-	return &route{name: name, priority: priority, match: m, hosts: requiredHosts(expr), handler: h}, nil
+	return &route{name: name, priority: priority, match: m, hosts: rule.RequiredHosts(expr), handler: h}, nil
 }
 
 // defaultPriority returns Traefik v3's default priority of a rule, see
@@ -77,60 +77,6 @@ func positiveDoubleWildcards(e rule.Expr, negated bool) int {
 		}
 	}
 	return 0
-}
-
-// requiredHosts returns the exact hosts, normalised like normalizeHost and
-// sorted, such that e can only match a request whose normalised host is
-// one of them; nil if there is no such list:
-//
-//	Host(a)    {a}; nil if a is a wildcard
-//	X && Y     the intersection if both have a list, else the one that has
-//	X || Y     the union if both have a list, else nil
-//	!X, other  nil
-//
-// An empty, non-nil result means that e matches no host at all, as in
-// Host(`a`) && Host(`b`).
-func requiredHosts(e rule.Expr) []string {
-	switch x := e.(type) {
-	case *rule.Matcher:
-		if x == nil || x.Name != "Host" || len(x.Args) != 1 || strings.Contains(x.Args[0], "*") {
-			return nil
-		}
-		return []string{hostPattern(x.Args[0])}
-	case *rule.And:
-		if x == nil {
-			return nil
-		}
-		var hosts []string
-		for _, op := range flattenChain(x, true, nil) {
-			switch h := requiredHosts(op); {
-			case h == nil:
-			case hosts == nil:
-				hosts = h
-			default:
-				hosts = slices.DeleteFunc(hosts, func(s string) bool {
-					_, found := slices.BinarySearch(h, s)
-					return !found
-				})
-			}
-		}
-		return hosts
-	case *rule.Or:
-		if x == nil {
-			return nil
-		}
-		hosts := []string{}
-		for _, op := range flattenChain(x, false, nil) {
-			h := requiredHosts(op)
-			if h == nil {
-				return nil
-			}
-			hosts = append(hosts, h...)
-		}
-		slices.Sort(hosts)
-		return slices.Compact(hosts)
-	}
-	return nil
 }
 
 // table routes the requests of one entry point. It is immutable once

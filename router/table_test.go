@@ -47,52 +47,6 @@ func routeName(r *route) string {
 	return r.name
 }
 
-func TestRequiredHosts(t *testing.T) {
-	tests := []struct {
-		rule string
-		want []string // nil: no list; empty: no host at all
-	}{
-		{"Host(`example.com`)", []string{"example.com"}},
-		{"Host(`Example.COM.`)", []string{"example.com"}},
-		{"Host(`::1`)", []string{"::1"}},
-		{"Host(`*.example.com`)", nil},
-		{"Host(`**.example.com`)", nil},
-		{"HostRegexp(`^a\\.com$`)", nil},
-		{"Path(`/`)", nil},
-		{"!Host(`a`)", nil},
-		{"Host(`a`) && Path(`/`)", []string{"a"}},
-		{"Path(`/`) && Host(`a`)", []string{"a"}},
-		{"Host(`a`) && !Host(`b`)", []string{"a"}},
-		{"Host(`a`) && Host(`b`)", []string{}},
-		{"Host(`a`) && Host(`A.`)", []string{"a"}},
-		{"(Host(`a`) || Host(`b`)) && Host(`b`)", []string{"b"}},
-		{"(Host(`a`) || Host(`b`) || Host(`c`)) && (Host(`c`) || Host(`a`)) && Path(`/`)", []string{"a", "c"}},
-		{"Host(`b`) || Host(`a`)", []string{"a", "b"}},
-		{"Host(`a`) || Host(`b`) || Host(`a`)", []string{"a", "b"}},
-		{"Host(`a`) || Path(`/`)", nil},
-		{"Host(`a`) || Host(`*.b`)", nil},
-		{"(Host(`a`) && Path(`/x`)) || (Host(`b`) && Method(`GET`))", []string{"a", "b"}},
-		{"(Host(`a`) && Host(`b`)) || Host(`c`)", []string{"c"}},
-		{"(Host(`a`) && Host(`b`)) || (Host(`c`) && Host(`d`))", []string{}},
-		{"!(Host(`a`) || Host(`b`))", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.rule, func(t *testing.T) {
-			e, err := rule.Parse(tt.rule)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := requiredHosts(e)
-			if (got == nil) != (tt.want == nil) || !slices.Equal(got, tt.want) {
-				t.Errorf("requiredHosts(%s): got %#v, want %#v", tt.rule, got, tt.want)
-			}
-		})
-	}
-	if got := requiredHosts(nil); got != nil {
-		t.Errorf("requiredHosts(nil): got %#v, want nil", got)
-	}
-}
-
 func TestNewRoutePriority(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -75,7 +75,7 @@ url = "http://127.0.0.1:9"
 		{"help", []string{"help"}, exitOK, "Usage:"},
 		{"check valid", []string{"check", "--config", "../../examples/single-node.toml"}, exitOK, "is valid"},
 		{"check invalid", []string{"check", "--config", bad}, exitInvalid, bad + ":5:1: http.routers.a.service: service \"missing\" is not defined"},
-		{"check router conflict", []string{"check", "--config", conflict}, exitInvalid, conflict + ": routers a and b both serve a.example.com on entry point websecure with different TLS options"},
+		{"check router conflict", []string{"check", "--config", conflict}, exitInvalid, conflict + ":14:3: http.routers.b.tls.options: routers a and b both serve a.example.com on entry point websecure with different TLS options"},
 		{"check missing file", []string{"check", "--config", "/nonexistent/tollgate.toml"}, exitInvalid, "no such file"},
 		{"check without --config", []string{"check"}, exitUsage, "--config is required"},
 		{"unknown flag", []string{"storeconfig", "--konfig", "x"}, exitUsage, "flag provided but not defined: -konfig"},

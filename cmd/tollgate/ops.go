@@ -49,7 +49,7 @@ func watchCollector(w *config.Watcher) prometheus.Collector {
 	return collectorFuncs{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tollgate_config_watch_rejected_total",
-			Help: "Configuration changes rejected as invalid; the last good configuration stayed in force.",
+			Help: "Configuration changes rejected as invalid or refused by the router; the last good configuration stayed in force.",
 		}, func() float64 { return float64(w.Stats().Failures) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tollgate_config_restart_pending",

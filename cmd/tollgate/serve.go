@@ -115,14 +115,16 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 		return fail(exitFailure, err)
 	}
 	wc.Initial, wc.Logger = initial, log
-	wc.OnSnapshot = func(s *config.Snapshot) {
+	wc.OnSnapshot = func(s *config.Snapshot) error {
+		// A configuration the router refuses is refused: the watcher
+		// keeps the last good one current and counts the rejection.
 		if err := rt.Apply(s.Config); err != nil {
-			log.Error("configuration not applied", "source", s.Source, "err", err)
-			return
+			return err
 		}
 		if cs != nil {
 			cs.setConfig(s.Config)
 		}
+		return nil
 	}
 	w, err := config.NewWatcher(wc)
 	if err != nil {

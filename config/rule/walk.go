@@ -1,6 +1,9 @@
 package rule
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Walk calls fn for e and, while fn returns true, for the nodes below it,
 // depth first and left to right: the operand of a *Not, then the Left and
@@ -52,4 +55,88 @@ func Hosts(e Expr) []string {
 		return true
 	})
 	return hosts
+}
+
+// RequiredHosts returns the exact hosts, lower-cased, without one trailing
+// dot and sorted, such that e can only match a request whose normalised host is
+// one of them; nil if there is no such list:
+//
+//	Host(a)    {a}; nil if a is a wildcard
+//	X && Y     the intersection if both have a list, else the one that has
+//	X || Y     the union if both have a list, else nil
+//	!X, other  nil
+//
+// An empty, non-nil result means that e matches no host at all, as in
+// Host(`a`) && Host(`b`). The router indexes routes by these hosts, and a
+// TLS handshake picks the TLS options of the router that requires its
+// server name.
+func RequiredHosts(e Expr) []string {
+	switch x := e.(type) {
+	case *Matcher:
+		if x == nil || x.Name != "Host" || len(x.Args) != 1 || strings.Contains(x.Args[0], "*") {
+			return nil
+		}
+		return []string{lowerASCII(strings.TrimSuffix(x.Args[0], "."))}
+	case *And:
+		if x == nil {
+			return nil
+		}
+		var hosts []string
+		for _, op := range flattenChain(x, true, nil) {
+			switch h := RequiredHosts(op); {
+			case h == nil:
+			case hosts == nil:
+				hosts = h
+			default:
+				hosts = slices.DeleteFunc(hosts, func(s string) bool {
+					_, found := slices.BinarySearch(h, s)
+					return !found
+				})
+			}
+		}
+		return hosts
+	case *Or:
+		if x == nil {
+			return nil
+		}
+		hosts := []string{}
+		for _, op := range flattenChain(x, false, nil) {
+			h := RequiredHosts(op)
+			if h == nil {
+				return nil
+			}
+			hosts = append(hosts, h...)
+		}
+		slices.Sort(hosts)
+		return slices.Compact(hosts)
+	}
+	return nil
+}
+
+// flattenChain appends to out the operands of the chain of "&&" (and is
+// true) or "||" nodes at the top of e, left to right.
+func flattenChain(e Expr, and bool, out []Expr) []Expr {
+	switch x := e.(type) {
+	case *And:
+		if and && x != nil {
+			return flattenChain(x.Right, and, flattenChain(x.Left, and, out))
+		}
+	case *Or:
+		if !and && x != nil {
+			return flattenChain(x.Right, and, flattenChain(x.Left, and, out))
+		}
+	}
+	return append(out, e)
+}
+
+// lowerASCII returns s with ASCII letters in lower case, and only those:
+// a non-ASCII host never equals an ASCII one.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/config/breaker"
 )
 
 const (
@@ -33,7 +34,7 @@ const (
 //     last 10 seconds. The expression is evaluated at most every
 //     cfg.CheckPeriod (100ms when zero), after a request completes; there
 //     is no background goroutine. When it holds the breaker opens and the
-//     measurements start afresh. There is no minimum exprNumber of requests:
+//     measurements start afresh. There is no minimum number of requests:
 //     a first request answered 502 makes NetworkErrorRatio() 1.
 //   - Open: for cfg.FallbackDuration (10s when zero) every request is
 //     answered cfg.ResponseCode (503 when zero) without calling next.
@@ -56,7 +57,7 @@ func newCircuitBreaker(next http.Handler, cfg *config.CircuitBreaker, now func()
 	if cfg == nil {
 		return nil, errors.New("circuit breaker: no configuration")
 	}
-	cond, err := parseExpression(cfg.Expression)
+	cond, err := breaker.Parse(cfg.Expression)
 	if err != nil {
 		return nil, fmt.Errorf("circuit breaker: expression %q: %w", cfg.Expression, err)
 	}
@@ -102,7 +103,7 @@ func (s breakerState) String() string {
 
 type circuitBreaker struct {
 	next                            http.Handler
-	cond                            exprCond
+	cond                            breaker.Expr
 	checkPeriod, fallback, recovery time.Duration
 	code                            int
 	now                             func() time.Time
@@ -177,7 +178,7 @@ func (cb *circuitBreaker) record(status int, latency time.Duration) {
 		return
 	}
 	cb.nextCheck = now.Add(cb.checkPeriod)
-	if cb.cond.eval(cb.window.stats(now)) {
+	if cb.cond.Eval(cb.window.stats(now)) {
 		cb.state, cb.until = stateOpen, now.Add(cb.fallback)
 		cb.window.reset()
 	}
@@ -273,16 +274,16 @@ type breakerStats struct {
 	gathered  bool
 }
 
-var _ breakerMetrics = (*breakerStats)(nil)
+var _ breaker.Metrics = (*breakerStats)(nil)
 
-func (s *breakerStats) networkErrorRatio() float64 {
+func (s *breakerStats) NetworkErrorRatio() float64 {
 	if s.total == 0 {
 		return 0
 	}
 	return float64(s.netErrors) / float64(s.total)
 }
 
-func (s *breakerStats) responseCodeRatio(from, to, dividendFrom, dividendTo int) float64 {
+func (s *breakerStats) ResponseCodeRatio(from, to, dividendFrom, dividendTo int) float64 {
 	var a, b int64
 	for i, n := range s.codes {
 		code := i + 100
@@ -299,7 +300,7 @@ func (s *breakerStats) responseCodeRatio(from, to, dividendFrom, dividendTo int)
 	return float64(a) / float64(b)
 }
 
-func (s *breakerStats) latencyAtQuantileMS(q float64) float64 {
+func (s *breakerStats) LatencyAtQuantileMS(q float64) float64 {
 	if !s.gathered {
 		for _, smp := range s.w.samples {
 			if inWindow(smp.tick, s.tick) {

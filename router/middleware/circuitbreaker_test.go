@@ -201,7 +201,7 @@ func TestBreakerWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s := w.stats(t0.Add(tt.at))
-		got := fmt.Sprint(s.total, s.netErrors, s.responseCodeRatio(400, 600, 100, 600), s.latencyAtQuantileMS(50), s.latencyAtQuantileMS(100))
+		got := fmt.Sprint(s.total, s.netErrors, s.ResponseCodeRatio(400, 600, 100, 600), s.LatencyAtQuantileMS(50), s.LatencyAtQuantileMS(100))
 		want := fmt.Sprint(tt.total, tt.netErrors, tt.codeRatio, tt.p50, tt.p100)
 		if got != want {
 			t.Errorf("at %v: got %s, want %s (total, network errors, 4xx-5xx ratio, p50, p100)", tt.at, got, want)
@@ -216,11 +216,11 @@ func TestBreakerWindow(t *testing.T) {
 	for i := range 2 * maxLatencySamples {
 		w.add(t0.Add(11*time.Second), 200, time.Duration(i)*time.Millisecond)
 	}
-	if got := w.stats(t0.Add(11 * time.Second)).latencyAtQuantileMS(0.01); got != maxLatencySamples {
+	if got := w.stats(t0.Add(11 * time.Second)).LatencyAtQuantileMS(0.01); got != maxLatencySamples {
 		t.Errorf("got lowest latency %vms, want %dms", got, maxLatencySamples)
 	}
 	w.reset()
-	if s := w.stats(t0.Add(11 * time.Second)); s.total != 0 || s.latencyAtQuantileMS(50) != 0 {
+	if s := w.stats(t0.Add(11 * time.Second)); s.total != 0 || s.LatencyAtQuantileMS(50) != 0 {
 		t.Errorf("got %d requests after reset, want 0", s.total)
 	}
 }

@@ -1,4 +1,4 @@
-package middleware
+package breaker
 
 import (
 	"errors"
@@ -14,22 +14,22 @@ type fakeMetrics struct {
 	got                        []string
 }
 
-func (m *fakeMetrics) networkErrorRatio() float64 {
+func (m *fakeMetrics) NetworkErrorRatio() float64 {
 	m.got = append(m.got, "NetworkErrorRatio()")
 	return m.netErr
 }
 
-func (m *fakeMetrics) responseCodeRatio(from, to, dividendFrom, dividendTo int) float64 {
+func (m *fakeMetrics) ResponseCodeRatio(from, to, dividendFrom, dividendTo int) float64 {
 	m.got = append(m.got, fmt.Sprintf("ResponseCodeRatio(%d, %d, %d, %d)", from, to, dividendFrom, dividendTo))
 	return m.codeRatio
 }
 
-func (m *fakeMetrics) latencyAtQuantileMS(q float64) float64 {
+func (m *fakeMetrics) LatencyAtQuantileMS(q float64) float64 {
 	m.got = append(m.got, fmt.Sprintf("LatencyAtQuantileMS(%v)", q))
 	return m.latency
 }
 
-var exprValidCases = []struct {
+var validCases = []struct {
 	expr      string
 	canonical string
 	metrics   fakeMetrics
@@ -90,7 +90,7 @@ var exprValidCases = []struct {
 	},
 }
 
-var exprInvalidCases = []struct {
+var invalidCases = []struct {
 	expr string
 	want string
 }{
@@ -122,10 +122,10 @@ var exprInvalidCases = []struct {
 	{strings.Repeat("(", 100) + "NetworkErrorRatio() > 1" + strings.Repeat(")", 100), "column 65: parentheses nested more than 64 deep"},
 }
 
-func TestParseExpression(t *testing.T) {
-	for _, tt := range exprValidCases {
+func TestParse(t *testing.T) {
+	for _, tt := range validCases {
 		t.Run(tt.expr, func(t *testing.T) {
-			c, err := parseExpression(tt.expr)
+			c, err := Parse(tt.expr)
 			if err != nil {
 				t.Fatalf("got error %v, want none", err)
 			}
@@ -133,7 +133,7 @@ func TestParseExpression(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.canonical)
 			}
 			m := tt.metrics
-			if got := c.eval(&m); got != tt.want {
+			if got := c.Eval(&m); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 			if got := fmt.Sprint(m.got); got != tt.wantCalls {
@@ -143,10 +143,10 @@ func TestParseExpression(t *testing.T) {
 	}
 }
 
-func TestParseExpressionErrors(t *testing.T) {
-	for _, tt := range exprInvalidCases {
+func TestParseErrors(t *testing.T) {
+	for _, tt := range invalidCases {
 		t.Run(tt.expr, func(t *testing.T) {
-			_, err := parseExpression(tt.expr)
+			_, err := Parse(tt.expr)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("got error %v, want one starting %q", err, tt.want)
 			}
@@ -154,30 +154,30 @@ func TestParseExpressionErrors(t *testing.T) {
 	}
 }
 
-// FuzzExpression checks that the parser never panics, that errors carry
+// FuzzParse checks that the parser never panics, that errors carry
 // a column within the input, and that a parsed expression prints as one
 // that parses back to the same expression.
-func FuzzExpression(f *testing.F) {
-	for _, tt := range exprValidCases {
+func FuzzParse(f *testing.F) {
+	for _, tt := range validCases {
 		f.Add(tt.expr)
 	}
-	for _, tt := range exprInvalidCases {
+	for _, tt := range invalidCases {
 		f.Add(tt.expr)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		c, err := parseExpression(src)
+		c, err := Parse(src)
 		if err != nil {
-			var ee *exprError
+			var ee *Error
 			if !errors.As(err, &ee) {
-				t.Fatalf("%q: got error %T %v, want *exprError", src, err, err)
+				t.Fatalf("%q: got error %T %v, want *Error", src, err, err)
 			}
-			if ee.col < 1 || ee.col > utf8.RuneCountInString(src)+1 {
-				t.Fatalf("%q: got column %d, want 1 to %d", src, ee.col, utf8.RuneCountInString(src)+1)
+			if ee.Column < 1 || ee.Column > utf8.RuneCountInString(src)+1 || ee.Offset < 0 || ee.Offset > len(src) || ee.Column != utf8.RuneCountInString(src[:ee.Offset])+1 {
+				t.Fatalf("%q: got column %d at offset %d, want 1 to %d matching the offset", src, ee.Column, ee.Offset, utf8.RuneCountInString(src)+1)
 			}
 			return
 		}
 		canonical := c.String()
-		c2, err := parseExpression(canonical)
+		c2, err := Parse(canonical)
 		if err != nil {
 			t.Fatalf("%q printed as %q, which fails: %v", src, canonical, err)
 		}
@@ -186,7 +186,7 @@ func FuzzExpression(f *testing.F) {
 		}
 		for _, m := range []fakeMetrics{{}, {netErr: 1, codeRatio: 0.5, latency: 1e9}, {netErr: 0.5, codeRatio: 2, latency: 10}} {
 			m1, m2 := m, m
-			if c.eval(&m1) != c2.eval(&m2) || fmt.Sprint(m1.got) != fmt.Sprint(m2.got) {
+			if c.Eval(&m1) != c2.Eval(&m2) || fmt.Sprint(m1.got) != fmt.Sprint(m2.got) {
 				t.Fatalf("%q and its print %q evaluate differently", src, canonical)
 			}
 		}

@@ -19,6 +19,13 @@ const (
 	resultStore = "store"
 )
 
+// Answers of the ask URL, as counted in tollgate_acme_ondemand_asks_total.
+const (
+	askAllowed = "allowed"
+	askDenied  = "denied"
+	askFailed  = "failed"
+)
+
 // Metrics are the ACME Prometheus metrics, registered on the registry
 // given to NewMetrics (never the global one). A nil *Metrics counts
 // nothing.
@@ -27,6 +34,8 @@ type Metrics struct {
 	renewals   *prometheus.CounterVec
 	challenges *prometheus.CounterVec
 	rejects    *prometheus.CounterVec
+	refused    *prometheus.CounterVec
+	asks       *prometheus.CounterVec
 	state      *stateCollector
 }
 
@@ -48,6 +57,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "tollgate_acme_records_rejected_total",
 			Help: "Records in the store that did not decode or open, by kind; the previous record, if any, stays in use.",
 		}, []string{"kind"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_ondemand_refused_total",
+			Help: "Handshakes for names without a certificate that on-demand TLS served the default certificate, by reason: denied, rate_limited, busy, ask_failed, not_issued.",
+		}, []string{"reason"}),
+		asks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_ondemand_asks_total",
+			Help: "Asks of the on-demand ask URL made by this replica, by answer: allowed, denied, or failed (no answer in time, or 5xx).",
+		}, []string{"result"}),
 		state: &stateCollector{
 			certs: prometheus.NewDesc("tollgate_acme_certificates",
 				"Certificates held, by time left until they expire (expired, 7d, 30d, later).", []string{"expires"}, nil),
@@ -67,7 +84,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, kind := range []string{kindCert, kindOrder, kindState, kindRequest, kindHTTP01, kindTLSALPN01} {
 		m.rejects.WithLabelValues(kind)
 	}
-	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.challenges, m.rejects, m.state} {
+	for r := refusedDenied; r < numRefusals; r++ {
+		m.refused.WithLabelValues(r.String())
+	}
+	for _, result := range []string{askAllowed, askDenied, askFailed} {
+		m.asks.WithLabelValues(result)
+	}
+	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.challenges, m.rejects, m.refused, m.asks, m.state} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -104,6 +127,20 @@ func (m *Metrics) rejected(kind string) {
 		return
 	}
 	m.rejects.WithLabelValues(kind).Inc()
+}
+
+func (m *Metrics) onDemandRefused(reason string) {
+	if m == nil {
+		return
+	}
+	m.refused.WithLabelValues(reason).Inc()
+}
+
+func (m *Metrics) onDemandAsk(result string) {
+	if m == nil {
+		return
+	}
+	m.asks.WithLabelValues(result).Inc()
 }
 
 // watch makes the gauges report c's state; the last Cache given wins.

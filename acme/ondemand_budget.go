@@ -164,13 +164,15 @@ const netIdle = 30 * time.Second
 // beyond it, new networks share one.
 const maxNetworks = 4096
 
-// budget bounds the asks about names never allowed before. Every client
-// network that asked within netIdle gets an equal share of the rate (and
-// of the burst, at least one), and all of them together no more than the
-// rate: a network asking about thousands of made-up names spends its
-// share only, and the others keep theirs. Names allowed before are asked
-// again on a budget of their own, so that no flood delays them. Its user
-// holds the lock.
+// budget bounds the asks about names never allowed before. Of n client
+// networks that asked within netIdle, each gets one n+1th of the rate and
+// half the burst at most, and all of them together no more than the rate
+// and the burst: a network asking about thousands of made-up names
+// spends its share only, and the share left over keeps the replica's
+// budget filled for a client arriving from elsewhere, whose first names
+// are asked about at once. Names allowed before are asked again on a
+// budget of their own, so that no flood delays them. Its user holds the
+// lock.
 type budget struct {
 	rate     float64
 	burst    int
@@ -201,15 +203,12 @@ func (b *budget) take(network string, now time.Time) bool {
 		network = "other"
 		nb = b.nets[network]
 	}
-	n := len(b.nets)
 	if nb == nil {
-		n++
-		nb = &netBudget{lim: rate.NewLimiter(rate.Limit(b.rate/float64(n)), max(1, b.burst/n))}
+		nb = &netBudget{lim: rate.NewLimiter(0, max(1, b.burst/2))}
 		b.nets[network] = nb
 	}
 	nb.seen = now
-	nb.lim.SetLimitAt(now, rate.Limit(b.rate/float64(n)))
-	nb.lim.SetBurstAt(now, max(1, b.burst/n))
+	nb.lim.SetLimitAt(now, rate.Limit(b.rate/float64(len(b.nets)+1)))
 	if nb.lim.TokensAt(now) < 1 || b.all.TokensAt(now) < 1 {
 		return false
 	}

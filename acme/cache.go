@@ -80,6 +80,7 @@ type Cache struct {
 	onApplied   func(int64)
 	missTimeout time.Duration
 	missReads   chan struct{} // semaphore of consistent reads on a miss
+	missFlights sync.Map      // store key → *missFlight: one read per key at a time
 
 	view    atomic.Pointer[View]
 	ready   chan struct{}

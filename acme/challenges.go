@@ -15,8 +15,9 @@ import (
 // ChallengeCertificate implements router.Challenges for TLS-ALPN-01: the
 // validation certificate of the answer pending for the hello's server
 // name, or nil, nil when there is none. An answer not in memory is read
-// from the store, within MissTimeout, only while an order for the name is
-// in flight.
+// from the store, within MissTimeout and the handshake's context, only
+// while an order for the name is in flight (see readMiss); any other
+// miss is answered at once.
 func (c *Cache) ChallengeCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := normalize(hello.ServerName)
 	if name == "" {
@@ -111,9 +112,18 @@ func requestHost(hostport string) string {
 	return normalize(hostport)
 }
 
+// missFlight is a store read on a miss that later misses of the same key
+// wait for instead of reading again.
+type missFlight struct {
+	done chan struct{}
+	e    *challengeEntry // set before done is closed
+}
+
 // readMiss reads the challenge answer of kind for name (a token or a
-// domain) from the store with a consistent read bounded by MissTimeout.
-// It returns nil when there is none or the store cannot tell in time.
+// domain) from the store with a consistent read bounded by MissTimeout
+// and ctx. Misses of the same key at once share one read, and at most
+// maxMissReads reads run at once. It returns nil when there is none or
+// the store cannot tell in time.
 func (c *Cache) readMiss(ctx context.Context, kind, name string) *challengeEntry {
 	var key string
 	var err error
@@ -127,6 +137,20 @@ func (c *Cache) readMiss(ctx context.Context, kind, name string) *challengeEntry
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.missTimeout)
 	defer cancel()
+	fl := &missFlight{done: make(chan struct{})}
+	if v, loaded := c.missFlights.LoadOrStore(key, fl); loaded {
+		other := v.(*missFlight)
+		select {
+		case <-other.done:
+			return other.e
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	defer func() {
+		c.missFlights.Delete(key)
+		close(fl.done)
+	}()
 	select {
 	case c.missReads <- struct{}{}:
 		defer func() { <-c.missReads }()
@@ -145,5 +169,6 @@ func (c *Cache) readMiss(ctx context.Context, kind, name string) *challengeEntry
 		c.reject(kind, key, err)
 		return nil
 	}
+	fl.e = e
 	return e
 }

@@ -19,6 +19,13 @@ const (
 	resultStore = "store"
 )
 
+// Answers of the ask URL, as counted in tollgate_acme_ondemand_asks_total.
+const (
+	askAllowed = "allowed"
+	askDenied  = "denied"
+	askFailed  = "failed"
+)
+
 // Metrics are the ACME Prometheus metrics, registered on the registry
 // given to NewMetrics (never the global one). A nil *Metrics counts
 // nothing.
@@ -27,6 +34,8 @@ type Metrics struct {
 	renewals   *prometheus.CounterVec
 	challenges *prometheus.CounterVec
 	rejects    *prometheus.CounterVec
+	refused    *prometheus.CounterVec
+	asks       *prometheus.CounterVec
 	state      *stateCollector
 	// ariFailures counts renewal-information queries that failed.
 	ariFailures prometheus.Counter
@@ -54,6 +63,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "tollgate_acme_ari_failures_total",
 			Help: "Renewal-information (ARI) queries that failed (an error status, an unusable window, no answer); the certificate keeps its own schedule and the query is repeated with backoff.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_ondemand_refused_total",
+			Help: "Handshakes for names without a certificate that on-demand TLS served the default certificate, by reason: denied, rate_limited, busy, ask_failed, not_issued.",
+		}, []string{"reason"}),
+		asks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_ondemand_asks_total",
+			Help: "Asks of the on-demand ask URL made by this replica, by answer: allowed, denied, or failed (no answer in time, or 5xx).",
+		}, []string{"result"}),
 		state: &stateCollector{
 			certs: prometheus.NewDesc("tollgate_acme_certificates",
 				"Certificates held, by time left until they expire (expired, 7d, 30d, later).", []string{"expires"}, nil),
@@ -73,7 +90,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, kind := range []string{kindCert, kindOrder, kindState, kindRequest, kindHTTP01, kindTLSALPN01} {
 		m.rejects.WithLabelValues(kind)
 	}
-	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.challenges, m.rejects, m.ariFailures, m.state} {
+	for r := refusedDenied; r < numRefusals; r++ {
+		m.refused.WithLabelValues(r.String())
+	}
+	for _, result := range []string{askAllowed, askDenied, askFailed} {
+		m.asks.WithLabelValues(result)
+	}
+	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.challenges, m.rejects, m.refused, m.asks, m.ariFailures, m.state} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -110,6 +133,20 @@ func (m *Metrics) rejected(kind string) {
 		return
 	}
 	m.rejects.WithLabelValues(kind).Inc()
+}
+
+func (m *Metrics) onDemandRefused(reason string) {
+	if m == nil {
+		return
+	}
+	m.refused.WithLabelValues(reason).Inc()
+}
+
+func (m *Metrics) onDemandAsk(result string) {
+	if m == nil {
+		return
+	}
+	m.asks.WithLabelValues(result).Inc()
 }
 
 // watch makes the gauges report c's state; the last Cache given wins.

@@ -15,9 +15,19 @@ import (
 	"github.com/tollgate-proxy/tollgate/config"
 )
 
-// CertSource supplies certificates for TLS handshakes; the ACME cache
-// implements it. GetCertificate returns nil, nil when it has no
-// certificate for the name, and must not block on the network.
+// CertSource supplies certificates for TLS handshakes; the ACME cache and
+// on-demand TLS (acme.Cache, acme.OnDemand) implement it. GetCertificate
+// returns nil, nil when it has no certificate for the name; the entry
+// point then serves a certificate file's, or the default one.
+//
+// GetCertificate runs inside the handshake, so a certificate it holds
+// must come from memory, without waiting. For a name it holds none for it
+// may block, but only within a bound it documents, and no longer than
+// hello.Context() lasts: acme.Cache never blocks; acme.OnDemand may ask
+// its ask URL and record a request in the store, 8s at most in all by
+// default. Keep that bound below the entry point's handshake deadline
+// (readHeaderTimeout, 10s by default), past which the handshake fails
+// whatever the certificate.
 type CertSource interface {
 	GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 }

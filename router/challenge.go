@@ -13,8 +13,12 @@ const ACMETLSProto = "acme-tls/1"
 const ChallengePath = "/.well-known/acme-challenge/"
 
 // Challenges answers ACME challenges; the ACME cache implements it.
-// Neither method may block on the network for long: the answers come
-// from memory.
+// Both methods answer from memory. An answer not in memory yet may be
+// read from the store, but only for a name whose order is in flight,
+// within a bound the implementation documents and no longer than the
+// request's or the handshake's context lasts (acme.Cache: MissTimeout,
+// 2s by default, a bounded number of reads at once, one per name); any
+// other miss is answered at once.
 type Challenges interface {
 	// ServeHTTP answers a request under ChallengePath (HTTP-01).
 	ServeHTTP(w http.ResponseWriter, r *http.Request)

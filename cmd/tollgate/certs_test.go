@@ -161,16 +161,28 @@ func TestRedact(t *testing.T) {
 	pemKey, _ := privateKeyPEM(t)
 	for _, tc := range []struct {
 		name, in string
+		record   bool // an ACME record
 		want     []string
 	}{
-		{"sealed", `{"privateKey":{"alg":"xchacha20poly1305","kid":"01234567","data":"c2VjcmV0"}}`, []string{`"kid": "01234567"`, `(hidden, 8 characters)`}},
-		{"account", `{"key":{"alg":"plaintext","data":"c2VjcmV0"}}`, []string{`(hidden, 8 characters)`}},
-		{"pem in json", fmt.Sprintf(`{"x":%q}`, "before\n"+string(pemKey)+"after"), []string{"before", "(private key hidden)", "after"}},
-		{"raw pem", "a\n" + string(pemKey) + "b\n-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n", []string{"a\n(private key hidden)\nb\n-----BEGIN CERTIFICATE-----"}},
-		{"unterminated", "x -----BEGIN EC PRIVATE KEY-----\nc2VjcmV0", []string{"x (private key hidden)"}},
+		{"sealed", `{"privateKey":{"alg":"xchacha20poly1305","kid":"01234567","data":"c2VjcmV0"}}`, true, []string{`"kid": "01234567"`, `(hidden, 8 characters)`}},
+		{"account", `{"key":{"alg":"plaintext","data":"c2VjcmV0"}}`, true, []string{`(hidden, 8 characters)`}},
+		{"pem in json", fmt.Sprintf(`{"x":%q}`, "before\n"+string(pemKey)+"after"), false, []string{"before", "(private key hidden)", "after"}},
+		{"raw pem", "a\n" + string(pemKey) + "b\n-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n", false, []string{"a\n(private key hidden)\nb\n-----BEGIN CERTIFICATE-----"}},
+		{"unterminated", "x -----BEGIN EC PRIVATE KEY-----\nc2VjcmV0", false, []string{"x (private key hidden)"}},
+		{"plain text", ":8080", false, []string{":8080"}},
+		// Damaged records: nothing of the sealed data is shown, whatever
+		// shape it is in.
+		{"sealed key as a string", `{"privateKey":"c2VjcmV0"}`, true, []string{`"privateKey": "(hidden, 8 characters)"`}},
+		{"sealed data not a string", `{"privateKey":{"alg":"xchacha20poly1305","data":["c2VjcmV0"]}}`, true, []string{`"data": "(hidden)"`}},
+		{"sealed data in another field", `{"privateKey":{"alg":"xchacha20poly1305","kid":"c2VjcmV0+/==","dat":"c2VjcmV0"}}`, true, []string{`"kid": "(hidden, 12 characters)"`, `"dat": "(hidden, 8 characters)"`}},
+		{"account key as a string", `{"key":"c2VjcmV0"}`, true, []string{`(hidden, 8 characters)`}},
+		{"truncated record", `{"version":1,"privateKey":{"alg":"xchacha20poly1305","data":"c2VjcmV0`, true, []string{"(not valid JSON, 69 bytes: not shown"}},
+		{"truncated JSON elsewhere", `{"data":"c2VjcmV0`, false, []string{"(not valid JSON, 17 bytes: not shown"}},
+		{"record not JSON", "c2VjcmV0", true, []string{"(not valid JSON, 8 bytes: not shown"}},
+		{"binary", "\xff\x00c2VjcmV0\x80", false, []string{"(not UTF-8 text, 11 bytes: not shown)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := string(redact([]byte(tc.in)))
+			got := string(redact([]byte(tc.in), tc.record))
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("redact(%q) = %q, lacks %q", tc.in, got, w)

@@ -18,8 +18,9 @@ import (
 const kvUsage = `Usage: tollgate kv ls|get [--config FILE] [--kv URL] [--prefix P] ...
 
 Reads tollgate's keys in the store (everything under the prefix), for
-operators; it never writes. Private keys, encrypted or not, and the secret
-values of the configuration are never printed.
+operators; it never writes. Private keys, encrypted or not, the secret
+values of the configuration, values that are not UTF-8 text and ACME
+records that are not valid JSON are never printed (their size is).
 
 Commands:
   ls [PATH]  list the keys under PREFIX/PATH (default: all of tollgate's

@@ -539,8 +539,9 @@ func orderedNames(orders map[string]*OrderRecord) map[string]bool {
 
 // resync returns old with everything under prefix (a watched prefix)
 // replaced by snapshot, whose values it clears. A record that does not
-// decode keeps the one old holds for its key; certificates whose value
-// did not change are not decoded again.
+// decode keeps the one old holds for its key (a certificate's name is
+// marked unusable meanwhile); certificates whose value did not change are
+// not decoded again.
 func (c *Cache) resync(old *View, prefix string, snapshot []kvstore.KV) *View {
 	v := *old
 	rest := strings.TrimPrefix(prefix, c.keys.Root+"/")

@@ -315,7 +315,6 @@ func TestCache(t *testing.T) {
 			s := b.Client(t)
 			t.Run("Certificates", func(t *testing.T) { testCertificates(t, s) })
 			t.Run("Damaged", func(t *testing.T) { testDamaged(t, s) })
-			t.Run("Unusable", func(t *testing.T) { testUnusable(t, s) })
 			t.Run("InitialState", func(t *testing.T) { testInitialState(t, s) })
 			t.Run("Resync", func(t *testing.T) { testResync(t, s) })
 			t.Run("Records", func(t *testing.T) { testRecords(t, s) })

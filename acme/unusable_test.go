@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/acme"
 	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/kvstore/backend/backendtest"
 )
 
 // unusableRecords returns, for the certificate of name stored at key,
@@ -61,6 +62,17 @@ func unusableRecords(t *testing.T, kr *acme.Keyring, key, name string) (map[stri
 		"truncated":   valid[:len(valid)*2/3],
 		"not json":    append([]byte("x"), valid...),
 	}, secrets
+}
+
+// TestCacheUnusable runs testUnusable against every backend. It is not in
+// TestCache's list: the caches of that suite already hold close to the 200
+// connections a Consul agent allows one client (blocking queries a cache
+// stops go on holding theirs on the server for a while), and this test
+// starts two more.
+func TestCacheUnusable(t *testing.T) {
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) { testUnusable(t, b.Client(t)) })
+	}
 }
 
 // testUnusable (issue 14, A7): a stored certificate record that cannot be

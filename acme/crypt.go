@@ -171,7 +171,7 @@ func (kr *Keyring) Open(path string, s Sealed) ([]byte, error) {
 		return []byte(s.Data), nil
 	case AlgXChaCha:
 	default:
-		return nil, fmt.Errorf("sealed key: unknown algorithm %q", s.Alg)
+		return nil, fmt.Errorf("sealed key: unknown algorithm %s", shown(s.Alg))
 	}
 	var key []byte
 	for _, k := range kr.keys {
@@ -181,11 +181,11 @@ func (kr *Keyring) Open(path string, s Sealed) ([]byte, error) {
 		}
 	}
 	if key == nil {
-		return nil, fmt.Errorf("%w: the key was sealed under key id %s; add that key to the keyring", ErrNoKey, s.KeyID)
+		return nil, fmt.Errorf("%w: the key was sealed under key id %s; add that key to the keyring", ErrNoKey, shown(s.KeyID))
 	}
 	raw, err := base64.StdEncoding.DecodeString(s.Data)
 	if err != nil {
-		return nil, fmt.Errorf("sealed key: %w", err)
+		return nil, errors.New("sealed key: data is not base64")
 	}
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
@@ -196,9 +196,23 @@ func (kr *Keyring) Open(path string, s Sealed) ([]byte, error) {
 	}
 	out, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(path))
 	if err != nil {
-		return nil, fmt.Errorf("sealed key at %s does not open under key %s: damaged, or copied from another key", path, s.KeyID)
+		return nil, fmt.Errorf("sealed key at %s does not open under key %s: damaged, or copied from another key", path, shown(s.KeyID))
 	}
 	return out, nil
+}
+
+// shown quotes a name read from a sealed value (an algorithm, a key id)
+// for an error when it is short and plain, as written; a damaged one is
+// only measured, for its bytes may be anything, key data included.
+func shown(s string) string {
+	ok := len(s) <= 32
+	for _, r := range s {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}
+	if ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("(damaged, %d bytes, not shown)", len(s))
 }
 
 // NeedsReseal reports whether s is not sealed under the active key.

@@ -44,6 +44,9 @@ func FuzzDecodeCert(f *testing.F) {
 		if err == nil && (pair == nil || len(pair.Certificate) == 0) {
 			t.Fatal("KeyPair returned no certificate and no error")
 		}
+		if checked, err := acme.CheckCert(kr, key, b); checked == nil {
+			t.Fatalf("CheckCert returned no record for one DecodeCert decodes (err %v)", err)
+		}
 	})
 }
 

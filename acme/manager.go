@@ -336,15 +336,7 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 
 // due says when w needs an order and why.
 func (m *Manager) due(view *View, w Want, now time.Time) (time.Time, string) {
-	at, why := now, "new"
-	if e := view.Certs[w.Main()]; e != nil && e.Record != nil {
-		switch {
-		case !sameNames(e.Record.Domains, w.Domains):
-			why = "names changed"
-		default:
-			at, why = renewAt(e.Record), "renewal"
-		}
-	}
+	at, why := view.orderDue(w, now)
 	if st := view.States[w.Main()]; st != nil && st.Failures > 0 {
 		if st.GaveUp {
 			return now.Add(100 * 365 * 24 * time.Hour), "gave up"
@@ -376,8 +368,9 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	// up): confirm with consistent reads before ordering.
 	var prev *CertRecord
 	if kv, err := m.cfg.Store.Get(ctx, certKey); err == nil {
-		if prev, err = DecodeCert(kv.Value); err == nil && sameNames(prev.Domains, w.Domains) && renewAt(prev).After(time.Now()) {
-			return skip, false // stored already; this replica's view lags or rejects it
+		var usable bool
+		if prev, usable = storedCert(m.cfg.Keyring, kv); usable && sameNames(prev.Domains, w.Domains) && renewAt(prev).After(time.Now()) {
+			return skip, false // stored already; this replica's view lags
 		}
 	} else if !errors.Is(err, kvstore.ErrNotFound) {
 		log.Warn("certificate not ordered: store unavailable", "err", err)

@@ -57,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"type", "result"}),
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_acme_records_rejected_total",
-			Help: "Records in the store that did not decode or open, by kind; the previous record, if any, stays in use.",
+			Help: "Records in the store that did not decode or open, by kind; the previous record, if any, stays in use (for certificates, see tollgate_acme_certificates_unusable).",
 		}, []string{"kind"}),
 		ariFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tollgate_acme_ari_failures_total",
@@ -74,6 +74,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		state: &stateCollector{
 			certs: prometheus.NewDesc("tollgate_acme_certificates",
 				"Certificates held, by time left until they expire (expired, 7d, 30d, later).", []string{"expires"}, nil),
+			unusable: prometheus.NewDesc("tollgate_acme_certificates_unusable",
+				"1 for each main domain whose newest stored certificate record cannot be served (it does not decode, its key does not open or does not match its chain...): the name is failing, the certificate held before, if any, is still served, and the leader orders it again.", []string{"domain"}, nil),
 			age: prometheus.NewDesc("tollgate_acme_last_sync_age_seconds",
 				"Seconds since the ACME cache last applied a change from the store (or, before its first, since it was created).", nil, nil),
 		},
@@ -159,12 +161,13 @@ func (m *Metrics) watch(c *Cache) {
 
 // stateCollector computes the gauges of the cache's state at scrape time.
 type stateCollector struct {
-	certs, age *prometheus.Desc
-	cache      atomic.Pointer[Cache]
+	certs, unusable, age *prometheus.Desc
+	cache                atomic.Pointer[Cache]
 }
 
 func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.certs
+	ch <- s.unusable
 	ch <- s.age
 }
 
@@ -179,7 +182,11 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	bounds := [...]time.Duration{0, 7 * 24 * time.Hour, 30 * 24 * time.Hour}
 	var counts [len(labels)]int
 	now := time.Now()
-	for _, e := range c.Snapshot().Certs {
+	v := c.Snapshot()
+	for domain := range v.Unusable {
+		ch <- prometheus.MustNewConstMetric(s.unusable, prometheus.GaugeValue, 1, domain)
+	}
+	for _, e := range v.Certs {
 		left := e.notAfter.Sub(now)
 		i := 0
 		for i < len(bounds) && left > bounds[i] {

@@ -7,6 +7,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -144,15 +146,38 @@ type RequestRecord struct {
 // maxRecordBytes bounds what is decoded from the store.
 const maxRecordBytes = 1 << 20
 
+// errBadJSON is the error of a stored record that does not decode.
+var errBadJSON = errors.New("record is not valid JSON")
+
 // decodeJSON decodes a stored record strictly enough to catch damage.
 func decodeJSON(b []byte, v any) error {
 	if len(b) > maxRecordBytes {
 		return fmt.Errorf("record of %d bytes, at most %d", len(b), maxRecordBytes)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("record is not valid JSON: %w", err)
+		return jsonError(err)
 	}
 	return nil
+}
+
+// jsonError describes err, an error decoding a stored record, by where it
+// is: the errors of encoding/json and of the types it decodes into (times,
+// base64) quote the bytes they reject, and a damaged record's bytes may be
+// those of a sealed key. It wraps errBadJSON, not err.
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Errorf("%w: syntax error at byte %d", errBadJSON, syntax.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Errorf("%w: field %s has the wrong type (at byte %d)", errBadJSON, typ.Field, typ.Offset)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%w: wrong type at byte %d", errBadJSON, typ.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: it ends early", errBadJSON)
+	}
+	return fmt.Errorf("%w: a value does not decode", errBadJSON)
 }
 
 // DecodeCert decodes and checks a certificate record without opening the
@@ -184,9 +209,60 @@ func (r *CertRecord) KeyPair(kr *Keyring, path string) (*tls.Certificate, error)
 	}
 	pair, err := tls.X509KeyPair([]byte(r.Certificate), keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("certificate record: %w", err)
+		return nil, fmt.Errorf("certificate record: the private key and the chain do not make a pair: %w", err)
 	}
 	return &pair, nil
+}
+
+// openCert decodes the certificate record b stored at key and checks that
+// it can be served: the chain parses, the leaf covers at least one of the
+// record's names, and, with kr, the private key opens with kr and matches
+// the leaf. It returns the record whenever it decodes (with the error when
+// it is unusable), and, when it is usable and kr is given, the pair with
+// its Leaf set and the names served (the record's the leaf covers). Errors
+// quote nothing of the stored value.
+func openCert(kr *Keyring, key string, b []byte) (*CertRecord, *tls.Certificate, []string, error) {
+	rec, err := DecodeCert(b)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	leaf, err := parseLeaf([]byte(rec.Certificate))
+	if err != nil {
+		return rec, nil, nil, fmt.Errorf("certificate record: chain does not parse: %w", err)
+	}
+	// The names served are the record's that the leaf covers: a record
+	// whose names and certificate disagree must not take over a name.
+	var names []string
+	for _, d := range rec.Domains {
+		n := normalize(d)
+		if n == "" || slices.Contains(names, n) || !covers(leaf, n) {
+			continue
+		}
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return rec, nil, nil, errors.New("certificate record: the certificate covers none of the record's names")
+	}
+	if kr == nil {
+		return rec, nil, names, nil
+	}
+	pair, err := rec.KeyPair(kr, key)
+	if err != nil {
+		return rec, nil, nil, err
+	}
+	pair.Leaf = leaf
+	return rec, pair, names, nil
+}
+
+// CheckCert decodes the certificate record b stored at key and reports
+// whether replicas can serve it: nil when its chain parses, its leaf
+// covers at least one of its names and its private key opens with kr and
+// matches the leaf. With kr nil the private key is not opened (the other
+// checks run). It returns the record whenever it decodes, also with an
+// error when it is unusable; the error quotes nothing of the stored value.
+func CheckCert(kr *Keyring, key string, b []byte) (*CertRecord, error) {
+	rec, _, _, err := openCert(kr, key, b)
+	return rec, err
 }
 
 // parseLeaf returns the leaf of a PEM chain.

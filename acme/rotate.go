@@ -195,7 +195,7 @@ func decodeExact(b []byte, v any) error {
 		if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			return fmt.Errorf("record has a field this tollgate does not know (written by a newer version?); rewriting would drop it: upgrade tollgate first: %w", err)
 		}
-		return fmt.Errorf("record is not valid JSON: %w", err)
+		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("record is not valid JSON: data after the record")

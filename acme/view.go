@@ -32,6 +32,11 @@ type View struct {
 	States map[string]*DomainState
 	// Requests are the on-demand requests by name.
 	Requests map[string]*RequestRecord
+	// Unusable are the main domains whose newest stored certificate
+	// record cannot be served (see CheckCert). Certs keeps, and replicas
+	// keep serving, the certificate held before, if any; the name counts
+	// as failing and the leader orders it again.
+	Unusable map[string]*UnusableRecord
 
 	exact    map[string]*CertEntry      // served name -> certificate
 	wildcard map[string]*CertEntry      // "example.com" for *.example.com
@@ -48,6 +53,7 @@ func emptyView() *View {
 		Orders:   map[string]*OrderRecord{},
 		States:   map[string]*DomainState{},
 		Requests: map[string]*RequestRecord{},
+		Unusable: map[string]*UnusableRecord{},
 		exact:    map[string]*CertEntry{},
 		wildcard: map[string]*CertEntry{},
 		http01:   map[string]*challengeEntry{},
@@ -72,6 +78,42 @@ type CertEntry struct {
 	names    []string          // normalized Record.Domains
 	notAfter time.Time         // of the leaf
 	sum      [sha256.Size]byte // of the stored value
+}
+
+// UnusableRecord is a stored certificate record that cannot be served.
+type UnusableRecord struct {
+	// Key is the record's store key.
+	Key string
+	// Revision is the store revision of the record's last write.
+	Revision int64
+	// Err says why; it quotes nothing of the stored value.
+	Err error
+}
+
+// orderDue says when the certificate of w needs an order, before any
+// backoff, and why: now when the view holds none ("new") or the newest
+// stored record is unusable ("record unusable"), or when its names
+// changed; else at its renewal time.
+func (v *View) orderDue(w Want, now time.Time) (time.Time, string) {
+	if v.Unusable[w.Main()] != nil {
+		return now, "record unusable"
+	}
+	e := v.Certs[w.Main()]
+	switch {
+	case e == nil || e.Record == nil:
+		return now, "new"
+	case !sameNames(e.Record.Domains, w.Domains):
+		return now, "names changed"
+	}
+	return renewAt(e.Record), "renewal"
+}
+
+// storedCert checks the certificate record kv the leader read from the
+// store before an order: it returns the record when it decodes (nil
+// otherwise) and whether replicas can serve it.
+func storedCert(kr *Keyring, kv kvstore.KV) (*CertRecord, bool) {
+	rec, err := CheckCert(kr, kv.Key, kv.Value)
+	return rec, err == nil
 }
 
 // claims reports whether e serves name, in the form of the index: a
@@ -126,30 +168,11 @@ func decodeChallenge(kv kvstore.KV, kind, name string) (*challengeEntry, error) 
 }
 
 // decodeCert decodes and opens the certificate record kv, stored under
-// domain.
+// domain (see openCert for what makes it usable).
 func (c *Cache) decodeCert(kv kvstore.KV, domain string) (*CertEntry, error) {
-	rec, err := DecodeCert(kv.Value)
+	rec, pair, names, err := openCert(c.keyring, kv.Key, kv.Value)
 	if err != nil {
 		return nil, err
-	}
-	pair, err := rec.KeyPair(c.keyring, kv.Key)
-	if err != nil {
-		return nil, err
-	}
-	if pair.Leaf == nil {
-		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("certificate record: %w", err)
-		}
-	}
-	// The names served are the record's that the leaf covers: a record
-	// whose names and certificate disagree must not take over a name.
-	var names []string
-	for _, d := range rec.Domains {
-		n := normalize(d)
-		if n == "" || slices.Contains(names, n) || !covers(pair.Leaf, n) {
-			continue
-		}
-		names = append(names, n)
 	}
 	kept := *rec
 	kept.Certificate = ""
@@ -197,6 +220,10 @@ const (
 	kindState   = "state"
 	kindRequest = "request"
 )
+
+// kindUnusable names View.Unusable for update.writable; it is no kind of
+// record.
+const kindUnusable = "unusable"
 
 // recordKind names the kind of the records of dir; "" for those the cache
 // does not hold.
@@ -274,6 +301,8 @@ func (u *update) writable(kind string) {
 		u.v.States = maps.Clone(u.v.States)
 	case kindRequest:
 		u.v.Requests = maps.Clone(u.v.Requests)
+	case kindUnusable:
+		u.v.Unusable = maps.Clone(u.v.Unusable)
 	case kindHTTP01:
 		u.v.http01 = maps.Clone(u.v.http01)
 	case kindTLSALPN01:
@@ -299,6 +328,7 @@ func (u *update) event(ev kvstore.Event) {
 		u.v.remove(kind, p.Name)
 		if kind == kindCert {
 			u.certs[p.Name] = true
+			u.usable(p.Name)
 		}
 		return
 	}
@@ -309,21 +339,35 @@ func (u *update) event(ev kvstore.Event) {
 			u.writable(kind)
 			u.v.Certs[p.Name] = &same
 			u.certs[p.Name] = true
+			u.usable(p.Name)
 			return
 		}
 		e, err := u.c.decodeCert(ev.KV, p.Name)
 		if err != nil {
+			// The certificate held before, if any, stays served; the
+			// name is failing until a usable record replaces this one.
 			u.c.reject(kind, ev.KV.Key, err)
+			u.writable(kindUnusable)
+			u.v.Unusable[p.Name] = &UnusableRecord{Key: ev.KV.Key, Revision: ev.KV.Revision, Err: err}
 			return
 		}
 		u.c.share(e)
 		u.writable(kind)
 		u.v.Certs[p.Name] = e
 		u.certs[p.Name] = true
+		u.usable(p.Name)
 		return
 	}
 	if err := u.v.put(kind, p.Name, ev.KV, u.v, u.writable); err != nil {
 		u.c.reject(kind, ev.KV.Key, err)
+	}
+}
+
+// usable clears the unusable mark of the certificate of main domain name.
+func (u *update) usable(name string) {
+	if u.v.Unusable[name] != nil {
+		u.writable(kindUnusable)
+		delete(u.v.Unusable, name)
 	}
 }
 
@@ -495,8 +539,9 @@ func orderedNames(orders map[string]*OrderRecord) map[string]bool {
 
 // resync returns old with everything under prefix (a watched prefix)
 // replaced by snapshot, whose values it clears. A record that does not
-// decode keeps the one old holds for its key; certificates whose value
-// did not change are not decoded again.
+// decode keeps the one old holds for its key (a certificate's name is
+// marked unusable meanwhile); certificates whose value did not change are
+// not decoded again.
 func (c *Cache) resync(old *View, prefix string, snapshot []kvstore.KV) *View {
 	v := *old
 	rest := strings.TrimPrefix(prefix, c.keys.Root+"/")
@@ -505,6 +550,8 @@ func (c *Cache) resync(old *View, prefix string, snapshot []kvstore.KV) *View {
 	case certs:
 		v.Certs = maps.Clone(old.Certs)
 		maps.DeleteFunc(v.Certs, func(_ string, e *CertEntry) bool { return strings.HasPrefix(e.Key, prefix) })
+		v.Unusable = maps.Clone(old.Unusable)
+		maps.DeleteFunc(v.Unusable, func(_ string, r *UnusableRecord) bool { return strings.HasPrefix(r.Key, prefix) })
 	case rest == dirOrders+"/":
 		v.Orders = map[string]*OrderRecord{}
 	case rest == dirState+"/":
@@ -558,6 +605,7 @@ func (c *Cache) resync(old *View, prefix string, snapshot []kvstore.KV) *View {
 			if prev := old.Certs[it.domain]; prev != nil {
 				v.Certs[it.domain] = prev
 			}
+			v.Unusable[it.domain] = &UnusableRecord{Key: it.kv.Key, Revision: it.kv.Revision, Err: it.err}
 			continue
 		}
 		c.share(it.entry)

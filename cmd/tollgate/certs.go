@@ -85,7 +85,7 @@ func stateOf(c *certInfo, now time.Time) string {
 	case c.misplaced != "":
 		parts = append(parts, "misplaced, not served: belongs at "+c.misplaced+"; delete it (tollgate kv get shows it)")
 	case c.err != nil:
-		parts = append(parts, "record damaged")
+		parts = append(parts, "failing: stored record unusable, the leader orders it again (certs show says why)")
 	}
 	if c.order != nil {
 		parts = append(parts, "ordering since "+c.order.Started.Format(time.RFC3339))
@@ -118,7 +118,8 @@ func certsList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer t.Close()
-	certs, err := loadCerts(ctx, t.st, acme.NewKeys(t.prefix))
+	kr, note := checkKeyring(t)
+	certs, err := loadCerts(ctx, t.st, acme.NewKeys(t.prefix), kr)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -141,7 +142,26 @@ func certsList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	tw.Flush()
 	fmt.Fprintf(stderr, "%d certificate(s) in %s under %s\n", countRecords(certs), t.endpoint, acme.NewKeys(t.prefix).Prefix())
+	if note != "" {
+		fmt.Fprintln(stderr, note)
+	}
 	return nil
+}
+
+// checkKeyring returns the keyring that opens the private keys of the
+// configuration t found, for the commands that check each record can be
+// served, or nil and a note saying that the keys were not checked.
+func checkKeyring(t *target) (*acme.Keyring, string) {
+	const unchecked = "private keys not checked: "
+	if t.cfg == nil || t.cfg.ACME == nil {
+		return nil, unchecked + "no configuration with an [acme] section (give --config FILE)"
+	}
+	a := t.cfg.ACME
+	kr, err := acme.LoadKeyring(a.EncryptionKeyFile, a.EncryptionKeyEnv, a.InsecurePlaintextKeys, nil)
+	if err != nil {
+		return nil, unchecked + err.Error()
+	}
+	return kr, ""
 }
 
 // certsOne runs show, renew, delete or revoke on one name.
@@ -226,7 +246,8 @@ func certsOne(ctx context.Context, cmd string, args []string, stdout, stderr io.
 }
 
 func certsShow(ctx context.Context, t *target, keys acme.Keys, name string, stdout io.Writer) error {
-	certs, err := loadCerts(ctx, t.st, keys)
+	kr, note := checkKeyring(t)
+	certs, err := loadCerts(ctx, t.st, keys, kr)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -244,11 +265,14 @@ func certsShow(ctx context.Context, t *target, keys acme.Keys, name string, stdo
 		if c.err != nil {
 			fmt.Fprintf(stdout, "error:    %v\n", c.err)
 		}
+		if note != "" && c.kv != nil {
+			fmt.Fprintf(stdout, "note:     %s\n", note)
+		}
 		if s := c.state; s != nil && s.LastError != "" {
 			fmt.Fprintf(stdout, "last error (%s): %s\n", s.LastAttempt.Format(time.RFC3339), s.LastError)
 		}
 		if c.kv != nil {
-			fmt.Fprintf(stdout, "record:\n%s\n", redact(c.kv.Value))
+			fmt.Fprintf(stdout, "record:\n%s\n", redact(c.kv.Value, true))
 		}
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,16 +162,28 @@ func TestRedact(t *testing.T) {
 	pemKey, _ := privateKeyPEM(t)
 	for _, tc := range []struct {
 		name, in string
+		record   bool // an ACME record
 		want     []string
 	}{
-		{"sealed", `{"privateKey":{"alg":"xchacha20poly1305","kid":"01234567","data":"c2VjcmV0"}}`, []string{`"kid": "01234567"`, `(hidden, 8 characters)`}},
-		{"account", `{"key":{"alg":"plaintext","data":"c2VjcmV0"}}`, []string{`(hidden, 8 characters)`}},
-		{"pem in json", fmt.Sprintf(`{"x":%q}`, "before\n"+string(pemKey)+"after"), []string{"before", "(private key hidden)", "after"}},
-		{"raw pem", "a\n" + string(pemKey) + "b\n-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n", []string{"a\n(private key hidden)\nb\n-----BEGIN CERTIFICATE-----"}},
-		{"unterminated", "x -----BEGIN EC PRIVATE KEY-----\nc2VjcmV0", []string{"x (private key hidden)"}},
+		{"sealed", `{"privateKey":{"alg":"xchacha20poly1305","kid":"01234567","data":"c2VjcmV0"}}`, true, []string{`"kid": "01234567"`, `(hidden, 8 characters)`}},
+		{"account", `{"key":{"alg":"plaintext","data":"c2VjcmV0"}}`, true, []string{`(hidden, 8 characters)`}},
+		{"pem in json", fmt.Sprintf(`{"x":%q}`, "before\n"+string(pemKey)+"after"), false, []string{"before", "(private key hidden)", "after"}},
+		{"raw pem", "a\n" + string(pemKey) + "b\n-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n", false, []string{"a\n(private key hidden)\nb\n-----BEGIN CERTIFICATE-----"}},
+		{"unterminated", "x -----BEGIN EC PRIVATE KEY-----\nc2VjcmV0", false, []string{"x (private key hidden)"}},
+		{"plain text", ":8080", false, []string{":8080"}},
+		// Damaged records: nothing of the sealed data is shown, whatever
+		// shape it is in.
+		{"sealed key as a string", `{"privateKey":"c2VjcmV0"}`, true, []string{`"privateKey": "(hidden, 8 characters)"`}},
+		{"sealed data not a string", `{"privateKey":{"alg":"xchacha20poly1305","data":["c2VjcmV0"]}}`, true, []string{`"data": "(hidden)"`}},
+		{"sealed data in another field", `{"privateKey":{"alg":"xchacha20poly1305","kid":"c2VjcmV0+/==","dat":"c2VjcmV0"}}`, true, []string{`"kid": "(hidden, 12 characters)"`, `"dat": "(hidden, 8 characters)"`}},
+		{"account key as a string", `{"key":"c2VjcmV0"}`, true, []string{`(hidden, 8 characters)`}},
+		{"truncated record", `{"version":1,"privateKey":{"alg":"xchacha20poly1305","data":"c2VjcmV0`, true, []string{"(not valid JSON, 69 bytes: not shown"}},
+		{"truncated JSON elsewhere", `{"data":"c2VjcmV0`, false, []string{"(not valid JSON, 17 bytes: not shown"}},
+		{"record not JSON", "c2VjcmV0", true, []string{"(not valid JSON, 8 bytes: not shown"}},
+		{"binary", "\xff\x00c2VjcmV0\x80", false, []string{"(not UTF-8 text, 11 bytes: not shown)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := string(redact([]byte(tc.in)))
+			got := string(redact([]byte(tc.in), tc.record))
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("redact(%q) = %q, lacks %q", tc.in, got, w)
@@ -180,5 +193,97 @@ func TestRedact(t *testing.T) {
 				t.Errorf("redact(%q) = %q: the secret is still there", tc.in, got)
 			}
 		})
+	}
+}
+
+// TestCertsUnusable (issue 14, A7 and A10): records that decode but cannot
+// be served (the key sealed for another name, a chain not the key's), a
+// garbage one and a truncated one are each reported failing by certs
+// list, certs show and cluster status, and nothing of their sealed keys or
+// bytes is printed, by certs show or kv get.
+func TestCertsUnusable(t *testing.T) {
+	endpoint := "file:" + filepath.Join(t.TempDir(), "state.db")
+	key := encryptionKey(t)
+	kr := keyring(t, key)
+	cfgFile := acmeConfig(t, endpoint, fmt.Sprintf("encryptionKeyFile = %q", writeFile(t, "key", key+"\n")))
+	keys := acme.NewKeys("keys")
+	names := []string{"wrongkey.example.com", "wrongchain.example.com", "garbage.example.com", "truncated.example.com", "good.example.com"}
+	records := map[string][]byte{}
+	var secrets []string
+	for _, n := range names {
+		certKey, _ := keys.Cert(n)
+		records[n] = sealedCert(t, kr, certKey, n)
+	}
+	decode := func(b []byte) acme.CertRecord {
+		var r acme.CertRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	wrongKey, other := decode(records[names[0]]), decode(records[names[1]])
+	wrongKey.PrivateKey = other.PrivateKey
+	records[names[0]], _ = json.Marshal(wrongKey)
+	wrongChain := decode(records[names[1]])
+	wrongChain.Certificate = decode(sealedCert(t, kr, "elsewhere", names[1])).Certificate
+	records[names[1]], _ = json.Marshal(wrongChain)
+	secrets = append(secrets, wrongKey.PrivateKey.Data[:16], wrongChain.PrivateKey.Data[:16])
+	records[names[2]] = []byte("\x00\xff\x13garbage-c2VjcmV0-garbage\xfe")
+	secrets = append(secrets, "c2VjcmV0")
+	full := decode(records[names[3]])
+	records[names[3]] = records[names[3]][:len(records[names[3]])*3/4]
+	secrets = append(secrets, full.PrivateKey.Data[:16])
+	withStore(t, endpoint, func(ctx context.Context, st kvstore.Store) {
+		var ops []kvstore.Op
+		for n, b := range records {
+			certKey, _ := keys.Cert(n)
+			ops = append(ops, kvstore.PutOp(certKey, b))
+		}
+		if _, err := st.Apply(ctx, nil, ops...); err != nil {
+			t.Fatal(err)
+		}
+	})
+	noSecret := func(what, out string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("%s prints %q:\n%s", what, s, out)
+			}
+		}
+	}
+
+	code, out, errOut := tollgate(t, "certs", "list", "--config", cfgFile)
+	if code != exitOK {
+		t.Fatalf("certs list: exit %d\n%s%s", code, out, errOut)
+	}
+	noSecret("certs list", out+errOut)
+	for _, line := range strings.Split(out, "\n") {
+		name, _, _ := strings.Cut(line, " ")
+		if failing := strings.Contains(line, "failing: stored record unusable"); slices.Contains(names, name) && failing != (name != "good.example.com") {
+			t.Errorf("certs list: %s", line)
+		}
+	}
+	code, out, errOut = tollgate(t, "cluster", "status", "--config", cfgFile)
+	if code != exitFailure || !strings.Contains(out, "4 name(s) failing (4 with an unusable record)") {
+		t.Errorf("cluster status: exit %d\n%s%s", code, out, errOut)
+	}
+	noSecret("cluster status", out+errOut)
+	for _, n := range names[:4] {
+		code, out, errOut = tollgate(t, "certs", "show", "--config", cfgFile, n)
+		if code != exitOK || !strings.Contains(out, "failing: stored record unusable") || !strings.Contains(out, "error:") {
+			t.Errorf("certs show %s: exit %d\n%s%s", n, code, out, errOut)
+		}
+		noSecret("certs show "+n, out+errOut)
+		certKey, _ := keys.Cert(n)
+		code, out, errOut = tollgate(t, "kv", "get", "--config", cfgFile, certKey)
+		if code != exitOK {
+			t.Errorf("kv get %s: exit %d\n%s%s", n, code, out, errOut)
+		}
+		noSecret("kv get "+n, out+errOut)
+	}
+	// Without the encryption key, the keys are not checked, and it is said.
+	code, out, errOut = tollgate(t, "certs", "list", "--kv", endpoint, "--prefix", "keys")
+	if code != exitOK || !strings.Contains(errOut, "private keys not checked") || !strings.Contains(out, "garbage.example.com") {
+		t.Errorf("certs list without the key: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore"
@@ -17,8 +18,9 @@ import (
 const kvUsage = `Usage: tollgate kv ls|get [--config FILE] [--kv URL] [--prefix P] ...
 
 Reads tollgate's keys in the store (everything under the prefix), for
-operators; it never writes. Private keys, encrypted or not, and the secret
-values of the configuration are never printed.
+operators; it never writes. Private keys, encrypted or not, the secret
+values of the configuration, values that are not UTF-8 text and ACME
+records that are not valid JSON are never printed (their size is).
 
 Commands:
   ls [PATH]  list the keys under PREFIX/PATH (default: all of tollgate's
@@ -123,7 +125,7 @@ func kvGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if secretConfigKey(ctx, t, key) {
 		fmt.Fprintln(stdout, "(hidden: a secret of the configuration)")
 	} else {
-		out := redact(kv.Value)
+		out := redact(kv.Value, strings.HasPrefix(key, t.prefix+"/acme/"))
 		stdout.Write(out)
 		if len(out) > 0 && out[len(out)-1] != '\n' {
 			fmt.Fprintln(stdout)
@@ -202,43 +204,103 @@ func hidePrivatePEM(s string) string {
 	}
 }
 
-// redact returns v with private keys hidden: the data of every
-// "privateKey" or "key" object that holds sealed data (an ACME record's
-// sealed key), and any PEM private key block, as JSON indented for
-// reading when v is JSON.
-func redact(v []byte) []byte {
+// redact returns what an operator is shown of v, a value from the store:
+// JSON indented for reading, with private keys hidden (the data of every
+// sealed key, whatever shape damage left it in, and any PEM private key
+// block); other text with its PEM private keys hidden. Nothing of a value
+// that is not UTF-8, or of a record (an ACME record, always JSON) that is
+// not valid JSON, is shown: damage may have left a sealed key's data
+// where a redaction would not find it.
+func redact(v []byte, record bool) []byte {
+	if !utf8.Valid(v) {
+		return fmt.Appendf(nil, "(not UTF-8 text, %d bytes: not shown)", len(v))
+	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(v))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err == nil && !dec.More() {
-		doc = redactJSON(doc)
+		doc = redactJSON(doc, record)
 		if b, err := json.MarshalIndent(doc, "", "  "); err == nil {
 			return b
 		}
 	}
+	if t := strings.TrimSpace(string(v)); record || strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+		return fmt.Appendf(nil, "(not valid JSON, %d bytes: not shown, for a damaged record may hold a sealed key)", len(v))
+	}
 	return []byte(hidePrivatePEM(string(v)))
 }
 
-func redactJSON(v any) any {
+// sealedField reports whether the field k of a JSON object holds a sealed
+// private key: "privateKey" (certificates) always, "key" (accounts) in an
+// ACME record or when it looks like a sealed value.
+func sealedField(k string, v any, record bool) bool {
+	if k == "privateKey" {
+		return true
+	}
+	if k != "key" {
+		return false
+	}
+	m, isObject := v.(map[string]any)
+	return record || isObject && (m["data"] != nil || m["alg"] != nil)
+}
+
+func redactJSON(v any, record bool) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, e := range t {
-			if m, ok := e.(map[string]any); ok && (k == "privateKey" || k == "key") {
-				if d, ok := m["data"].(string); ok {
-					m["data"] = fmt.Sprintf("(hidden, %d characters)", len(d))
-					continue
-				}
+			if sealedField(k, e, record) {
+				t[k] = redactSealed(e)
+				continue
 			}
-			t[k] = redactJSON(e)
+			t[k] = redactJSON(e, record)
 		}
 		return t
 	case []any:
 		for i, e := range t {
-			t[i] = redactJSON(e)
+			t[i] = redactJSON(e, record)
 		}
 		return t
 	case string:
 		return hidePrivatePEM(t)
 	}
 	return v
+}
+
+// redactSealed returns what is shown of a sealed key: its algorithm and
+// key id when they are short plain words, as written; everything else
+// hidden.
+func redactSealed(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return hidden(v)
+	}
+	for k, e := range m {
+		if s, ok := e.(string); ok && (k == "alg" || k == "kid") && plainWord(s) {
+			continue
+		}
+		m[k] = hidden(e)
+	}
+	return m
+}
+
+// hidden replaces a value that is not shown.
+func hidden(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("(hidden, %d characters)", len(s))
+	}
+	return "(hidden)"
+}
+
+// plainWord reports whether s is short and made of letters, digits, '-',
+// '_' and '.' only.
+func plainWord(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -100,11 +100,12 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	tw.Flush()
 
-	certs, err := loadCerts(ctx, t.st, keys)
+	kr, note := checkKeyring(t)
+	certs, err := loadCerts(ctx, t.st, keys, kr)
 	if err != nil {
 		return storeErr(err)
 	}
-	var expiring, expired, failing, ordering int
+	var expiring, expired, failing, unusable, ordering int
 	for _, c := range certs {
 		switch {
 		case c.rec != nil && now.After(c.rec.NotAfter):
@@ -112,15 +113,22 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case c.rec != nil && c.rec.NotAfter.Sub(now) < 7*24*time.Hour:
 			expiring++
 		}
-		if c.state != nil && c.state.Failures > 0 {
+		bad := c.err != nil && c.misplaced == ""
+		if bad {
+			unusable++
+		}
+		if bad || c.state != nil && c.state.Failures > 0 {
 			failing++
 		}
 		if c.order != nil {
 			ordering++
 		}
 	}
-	fmt.Fprintf(stdout, "certificates:  %d (%d expire within 7 days, %d expired); %d order(s) in flight; %d name(s) failing\n",
-		countRecords(certs), expiring, expired, ordering, failing)
+	fmt.Fprintf(stdout, "certificates:  %d (%d expire within 7 days, %d expired); %d order(s) in flight; %d name(s) failing (%d with an unusable record)\n",
+		countRecords(certs), expiring, expired, ordering, failing, unusable)
+	if note != "" {
+		fmt.Fprintf(stdout, "               %s\n", note)
+	}
 	if lerr != nil {
 		return fail(exitFailure, errors.New("no leader: no certificate is ordered or renewed until a replica is elected"))
 	}
@@ -139,7 +147,7 @@ type certInfo struct {
 	domain string
 	kv     *kvstore.KV
 	rec    *acme.CertRecord
-	err    error // the record's, when it does not decode
+	err    error // the record's, when it cannot be served (see acme.CheckCert)
 	// misplaced holds the key a record outside its shard belongs at.
 	misplaced string
 	state     *acme.DomainState
@@ -157,8 +165,10 @@ func countRecords(cs []*certInfo) int {
 }
 
 // loadCerts reads every certificate record, failure state and order in
-// flight, by main domain, sorted.
-func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys) ([]*certInfo, error) {
+// flight, by main domain, sorted. Each record is checked as replicas
+// check it before serving it, its private key opened with kr (nil leaves
+// the private keys unchecked).
+func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.Keyring) ([]*certInfo, error) {
 	by := map[string]*certInfo{}
 	get := func(d string) *certInfo {
 		if by[d] == nil {
@@ -184,7 +194,7 @@ func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys) ([]*certIn
 			switch p.Dir {
 			case "certs":
 				c.kv = &kv
-				c.rec, c.err = acme.DecodeCert(kv.Value)
+				c.rec, c.err = acme.CheckCert(kr, kv.Key, kv.Value)
 			case "state":
 				var s acme.DomainState
 				if decodeInto(kv.Value, &s) == nil {

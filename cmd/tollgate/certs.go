@@ -98,8 +98,12 @@ func stateOf(c *certInfo, now time.Time) string {
 			parts = append(parts, fmt.Sprintf("%d failure(s), next attempt in %s", s.Failures, s.NextAttempt.Sub(now).Round(time.Second)))
 		}
 	}
-	if c.rec != nil && c.rec.ARI != nil && !c.rec.ARI.RenewAt.IsZero() && c.rec.ARI.RenewAt.Before(now) && c.order == nil {
+	if c.rec != nil && c.err == nil && c.rec.RenewAt().Before(now) && c.order == nil {
 		parts = append(parts, "renewal due")
+	}
+	if c.rec != nil && c.rec.ARI != nil && c.rec.ARI.Failures > 0 {
+		parts = append(parts, fmt.Sprintf("renewal information unavailable (%d time(s); asked again in %s; renews on its own schedule)",
+			c.rec.ARI.Failures, c.rec.ARI.CheckAgain.Sub(now).Round(time.Second)))
 	}
 	if len(parts) == 0 {
 		return "ok"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -285,5 +286,44 @@ func TestCertsUnusable(t *testing.T) {
 	code, out, errOut = tollgate(t, "certs", "list", "--kv", endpoint, "--prefix", "keys")
 	if code != exitOK || !strings.Contains(errOut, "private keys not checked") || !strings.Contains(out, "garbage.example.com") {
 		t.Errorf("certs list without the key: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestClusterStatusRetries: cluster status shows the names waiting for a
+// retry after a failure, and a leader that cannot load the ACME account
+// (which holds every order back) — not as a failing name.
+func TestClusterStatusRetries(t *testing.T) {
+	endpoint := "file:" + filepath.Join(t.TempDir(), "state.db")
+	key := encryptionKey(t)
+	cfgFile := acmeConfig(t, endpoint, fmt.Sprintf("encryptionKeyFile = %q", writeFile(t, "key", key+"\n")))
+	keys := acme.NewKeys("keys")
+	now := time.Now().UTC()
+	withStore(t, endpoint, func(ctx context.Context, st kvstore.Store) {
+		var ops []kvstore.Op
+		for name, in := range map[string]time.Duration{"soon.example.com": time.Minute, "later.example.com": time.Hour} {
+			k, _ := keys.State(name)
+			b, _ := json.Marshal(acme.DomainState{Failures: 2, LastError: "validation failed", LastAttempt: now, NextAttempt: now.Add(in)})
+			ops = append(ops, kvstore.PutOp(k, b))
+		}
+		k, _ := keys.AccountState()
+		b, _ := json.Marshal(acme.DomainState{Failures: 3, LastError: "register account at https://ca.test/dir: connection refused", LastAttempt: now, NextAttempt: now.Add(4 * time.Minute)})
+		ops = append(ops, kvstore.PutOp(k, b))
+		if _, err := st.Apply(ctx, nil, ops...); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_, out, errOut := tollgate(t, "cluster", "status", "--config", cfgFile)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^retries: +soon\.example\.com in [\dms]+ \(2 failure\(s\)\), later\.example\.com in [\dhms]+ \(2 failure\(s\)\)$`),
+		regexp.MustCompile(`(?m)^account: +failing: no order is placed until it loads \(3 attempt\(s\), next in [\dms]+\): register account at https://ca\.test/dir: connection refused$`),
+		regexp.MustCompile(`(?m)2 name\(s\) failing`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("cluster status does not match %s:\n%s%s", want, out, errOut)
+		}
+	}
+	_, out, _ = tollgate(t, "certs", "list", "--config", cfgFile)
+	if strings.Contains(out, acme.AccountStateName) {
+		t.Errorf("certs list shows the account's failure as a name:\n%s", out)
 	}
 }

@@ -19,8 +19,9 @@ const clusterUsage = `Usage: tollgate cluster status [--config FILE] [--kv URL] 
 
 Shows the cluster as the store sees it: the leader and its term, every
 live replica with its version, start time and whether it has applied the
-latest ACME challenge answers (SYNC), the published configuration version
-and the certificates held.
+latest ACME challenge answers (SYNC), the published configuration version,
+the certificates held, the names waiting to be ordered again after a
+failure, and an ACME account the leader cannot load or register.
 
 Examples:
   tollgate cluster status --kv consul://127.0.0.1:8500
@@ -129,6 +130,14 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if note != "" {
 		fmt.Fprintf(stdout, "               %s\n", note)
 	}
+	if line := pendingRetries(certs, now); line != "" {
+		fmt.Fprintf(stdout, "retries:       %s\n", line)
+	}
+	if line, err := accountLine(ctx, t.st, keys, now); err != nil {
+		return storeErr(err)
+	} else if line != "" {
+		fmt.Fprintf(stdout, "account:       %s\n", line)
+	}
 	if lerr != nil {
 		return fail(exitFailure, errors.New("no leader: no certificate is ordered or renewed until a replica is elected"))
 	}
@@ -190,6 +199,9 @@ func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.K
 				}
 				continue
 			}
+			if p.Dir == "state" && p.Name == acme.AccountStateName {
+				continue // the account's, not a name's: see accountLine
+			}
 			c := get(p.Name)
 			switch p.Dir {
 			case "certs":
@@ -214,4 +226,59 @@ func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.K
 	}
 	slices.SortFunc(out, func(a, b *certInfo) int { return strings.Compare(a.domain, b.domain) })
 	return out, nil
+}
+
+// maxRetriesShown bounds the names cluster status lists as waiting for a
+// retry.
+const maxRetriesShown = 5
+
+// pendingRetries lists the names waiting to be ordered again after a
+// failure, soonest first: "a.example in 3m0s (2 failures), …"; "" when
+// none is.
+func pendingRetries(certs []*certInfo, now time.Time) string {
+	var waiting []*certInfo
+	for _, c := range certs {
+		if s := c.state; s != nil && s.Failures > 0 && !s.GaveUp {
+			waiting = append(waiting, c)
+		}
+	}
+	slices.SortFunc(waiting, func(a, b *certInfo) int { return a.state.NextAttempt.Compare(b.state.NextAttempt) })
+	var parts []string
+	for i, c := range waiting {
+		if i == maxRetriesShown {
+			parts = append(parts, fmt.Sprintf("and %d more (tollgate certs list)", len(waiting)-i))
+			break
+		}
+		in := "now"
+		if d := c.state.NextAttempt.Sub(now); d > 0 {
+			in = "in " + d.Round(time.Second).String()
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%d failure(s))", c.domain, in, c.state.Failures))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// accountLine describes a failure of the leader to load or register the
+// ACME account, which holds every order back; "" when there is none.
+func accountLine(ctx context.Context, st kvstore.Store, keys acme.Keys, now time.Time) (string, error) {
+	key, err := keys.AccountState()
+	if err != nil {
+		return "", nil
+	}
+	kv, err := st.Get(ctx, key)
+	if errors.Is(err, kvstore.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var s acme.DomainState
+	if decodeInto(kv.Value, &s) != nil {
+		return "failing (the failure record does not decode)", nil
+	}
+	in := "now"
+	if d := s.NextAttempt.Sub(now); d > 0 {
+		in = "in " + d.Round(time.Second).String()
+	}
+	return fmt.Sprintf("failing: no order is placed until it loads (%d attempt(s), next %s): %s", s.Failures, in, s.LastError), nil
 }

@@ -49,15 +49,20 @@ Exit codes: 0 published or nothing to change, 2 bad command line, 3
 invalid configuration, 4 store unreachable or failing, 5 another
 storeconfig held the lock past --lock-timeout or wrote meanwhile.`
 
-	checkHelp = `check --config FILE
+	checkHelp = `check --config FILE [--skip-files]
 
 Validates FILE as serve would, and prints each problem with its file, line
-and column. Touches no store.
+and column. Reads the files the configuration names as serve does at
+start: the encryption key (file or environment variable, 32 bytes) and the
+store endpoint's token, password, CA and client certificate files. Touches
+no store. --skip-files checks the file alone, away from those secrets.
 
-Example:
+Examples:
   tollgate check --config cluster.toml
+  tollgate check --config cluster.toml --skip-files
 
-Exit codes: 0 valid, 2 bad command line, 3 invalid configuration.`
+Exit codes: 0 valid, 2 bad command line, 3 invalid configuration (or a
+file it names missing or wrong).`
 )
 
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {

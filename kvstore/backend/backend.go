@@ -105,6 +105,15 @@ func Check(endpoint string, opts Options) error {
 	return err
 }
 
+// Parse reports whether endpoint is well formed, as Check does but
+// without reading the files it names. Its errors wrap ErrEndpoint.
+func Parse(endpoint string) error {
+	if _, err := parse(endpoint); err != nil {
+		return invalid(err)
+	}
+	return nil
+}
+
 func check(endpoint string, opts Options) (parsed, error) {
 	p, err := parse(endpoint)
 	if err != nil {

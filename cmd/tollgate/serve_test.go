@@ -298,3 +298,117 @@ func TestSecondSignalEndsDrain(t *testing.T) {
 		t.Fatalf("the log does not say why the drain ended:\n%s", log)
 	}
 }
+
+// replicaProc is a serve command the test runs in process, with its own
+// first and second signal.
+type replicaProc struct {
+	id        string
+	log       *testserver.Buffer
+	stop, now context.CancelFunc
+	done      chan int
+}
+
+func startReplica(t *testing.T, id string, args ...string) *replicaProc {
+	t.Helper()
+	stopCtx, stop := context.WithCancel(context.Background())
+	nowCtx, now := context.WithCancel(context.Background())
+	r := &replicaProc{id: id, log: &testserver.Buffer{}, stop: stop, now: now, done: make(chan int, 1)}
+	var out testserver.Buffer
+	go func() {
+		r.done <- runUntil(stopCtx, nowCtx, append([]string{"serve", "--node-id", id}, args...), &out, r.log)
+	}()
+	t.Cleanup(func() {
+		stop()
+		now()
+		<-r.done
+	})
+	waitListening(t, r.log, "api")
+	return r
+}
+
+// terms counts the leadership terms the replica began.
+func (r *replicaProc) terms() int { return strings.Count(r.log.String(), "msg=leading ") }
+
+// TestScaleDownHandsOverOnce scales four replicas down to one: two
+// replicas that do not lead get SIGTERM, then the leader, each draining
+// for an hour. Draining replicas stop campaigning at once and a draining
+// leader resigns at once, so stopping the others changes nothing and
+// stopping the leader hands the leadership over exactly once, at once, to
+// the one replica that stays — never to a draining one.
+func TestScaleDownHandsOverOnce(t *testing.T) {
+	consul := testserver.Consul(t)
+	endpoint := "consul://" + consul.Addr
+	cfg := replicaConfig(t, t.TempDir(), "[lifecycle]\ndrainDelay = \"1h\"\n")
+	if code, _, stderr := tollgate(t, "storeconfig", "--config", cfg, "--kv", endpoint, "--prefix", "scale"); code != exitOK {
+		t.Fatalf("storeconfig: exit %d:\n%s", code, stderr)
+	}
+	var rs []*replicaProc
+	for i := range 4 {
+		rs = append(rs, startReplica(t, fmt.Sprintf("r%d", i), "--kv", endpoint, "--prefix", "scale"))
+	}
+	total := func() int {
+		n := 0
+		for _, r := range rs {
+			n += r.terms()
+		}
+		return n
+	}
+	var leader *replicaProc
+	for deadline := time.Now().Add(time.Minute); leader == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader within a minute")
+		}
+		for _, r := range rs {
+			if r.terms() > 0 {
+				leader = r
+			}
+		}
+	}
+	var others []*replicaProc
+	for _, r := range rs {
+		if r != leader {
+			others = append(others, r)
+		}
+	}
+	stays := others[2]
+	stopped := map[*replicaProc]int{} // terms begun before its SIGTERM
+	sigterm := func(r *replicaProc) {
+		stopped[r] = r.terms()
+		r.stop()
+	}
+	before := total()
+	sigterm(others[0])
+	sigterm(others[1])
+	time.Sleep(2 * time.Second) // room for a wrong hand-over to show
+	if n := total() - before; n != 0 {
+		t.Fatalf("stopping two replicas that do not lead began %d terms, want 0", n)
+	}
+	sigterm(leader)
+	for deadline := time.Now().Add(30 * time.Second); stays.terms() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s, the replica that stays, does not lead 30s after the leader %s got SIGTERM (its drain lasts an hour); terms begun since: %d",
+				stays.id, leader.id, total()-before)
+		}
+	}
+	time.Sleep(2 * time.Second) // room for a wrong hand-over to show
+	for r := range stopped {
+		r.now() // a second SIGTERM ends the drain
+		if code := <-r.done; code != exitOK {
+			t.Fatalf("%s: exit %d:\n%s", r.id, code, r.log.String())
+		}
+		r.done <- exitOK // for the cleanup
+	}
+	handOvers := total() - before
+	t.Logf("leader %s stopped after two other replicas: %d hand-over(s), to %s", leader.id, handOvers, stays.id)
+	for r, n := range stopped {
+		if r.terms() != n {
+			t.Errorf("%s began a term while draining", r.id)
+		}
+	}
+	if handOvers != 1 || stays.terms() != 1 {
+		t.Fatalf("%d hand-overs, want exactly 1, to %s", handOvers, stays.id)
+	}
+	if !strings.Contains(leader.log.String(), "reason=resigned") {
+		t.Fatalf("the leader did not resign:\n%s", leader.log.String())
+	}
+}

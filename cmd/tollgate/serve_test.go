@@ -147,7 +147,8 @@ func shutdownListener(t *testing.T, addr string) {
 // (its watches end for good, nothing can be locked), the parts that use it
 // — the certificate cache, the configuration watch, the elector, the
 // registry — fail, and serve ends with a clear error and readiness failed,
-// instead of logging and serving stale state behind a 200 /ready.
+// instead of logging and serving stale state behind a 200 /ready. Which
+// part reports first varies; TestParts checks that any one suffices.
 func TestServeStoreClosed(t *testing.T) {
 	key := writeFile(t, "key", base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	acmeSection := fmt.Sprintf(`[acme]
@@ -162,8 +163,8 @@ encryptionKeyFile = %q
 		fromStore bool   // the configuration is followed in the store
 		extra     string // appended to the configuration
 	}{
-		{"certificate cache", false, acmeSection},
-		{"configuration watch", true, ""},
+		{"ACME state in the store", false, acmeSection},
+		{"configuration in the store", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -410,5 +411,41 @@ func TestScaleDownHandsOverOnce(t *testing.T) {
 	}
 	if !strings.Contains(leader.log.String(), "reason=resigned") {
 		t.Fatalf("the leader did not resign:\n%s", leader.log.String())
+	}
+}
+
+// TestParts: the first part to fail, or to return before it was asked to
+// stop, ends every part; its error, named, is the owner's.
+func TestParts(t *testing.T) {
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name string
+		part func(context.Context) error
+		want error
+	}{
+		{"fails", func(context.Context) error { return boom }, boom},
+		{"stops on its own", func(context.Context) error { return nil }, errStoppedEarly},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newParts(context.Background(), slog.New(slog.DiscardHandler))
+			waiting := func(ctx context.Context) error { <-ctx.Done(); return nil }
+			p.run("waiting", nil, waiting)
+			p.run("failing", nil, tc.part)
+			select {
+			case <-p.Context().Done():
+			case <-time.After(time.Minute):
+				t.Fatal("a failed part did not end the others' context")
+			}
+			if err := p.stop(); !errors.Is(err, tc.want) || !strings.HasPrefix(err.Error(), "failing: ") {
+				t.Fatalf("stop: %v, want %v named after the part", err, tc.want)
+			}
+		})
+	}
+	p := newParts(context.Background(), slog.New(slog.DiscardHandler))
+	early, stopEarly := context.WithCancel(p.Context())
+	p.run("stopped first", early, func(ctx context.Context) error { <-ctx.Done(); return nil })
+	stopEarly()
+	if err := p.stop(); err != nil {
+		t.Fatalf("parts that stop when asked: %v", err)
 	}
 }

@@ -24,7 +24,12 @@ it changes; with --kv URL alone it serves the configuration "tollgate
 storeconfig" published in the store and follows its changes. Every replica
 joins the cluster in the store: it campaigns for the leadership (the
 leader orders certificates), registers itself, and serves every
-certificate from memory. SIGTERM or Ctrl-C drains and stops it.
+certificate from memory. SIGTERM or Ctrl-C drains and stops it: it leaves
+the leader campaign at once (resigning if it leads), fails readiness and
+keeps serving for [lifecycle] drainDelay, then for up to graceTimeout; a
+second SIGTERM or Ctrl-C ends the drain at once. A part of the replica
+that fails (an entry point's listener, a watch whose store was closed)
+stops it with exit 1 and a message naming the part.
 
 Examples:
   tollgate serve --config examples/quickstart.toml
@@ -32,7 +37,9 @@ Examples:
   tollgate serve --kv etcd://etcd-0.etcd:2379 --node-id "$POD_NAME"
 
 Exit codes: 0 stopped cleanly, 1 failure while running, 2 bad command
-line, 3 invalid configuration, 4 store unreachable at start.`
+line (a malformed --kv included), 3 invalid configuration (a malformed
+[store] endpoint or a missing encryption key included), 4 store
+unreachable at start.`
 
 	storeconfigHelp = `storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]
 

@@ -177,7 +177,7 @@ func runParts(ctx, now context.Context, r replica, log *slog.Logger) error {
 		case <-p.Context().Done():
 		}
 	}
-	r.ops.SetReady(p.Context().Err() == nil)
+	r.ops.SetReady(ctx.Err() == nil && p.Context().Err() == nil)
 	for name := range r.entryPoints {
 		log.Info("listening", "entry_point", name, "address", r.servers.Addr(name).String())
 	}

@@ -173,8 +173,13 @@ func New(cfg Config) (*Elector, error) {
 
 // Run campaigns until ctx is done: it waits for the lock, leads until the
 // term ends, and campaigns again. Store errors are retried with jittered
-// backoff, forever. When ctx is done Run ends the current term, releases
-// the lock so that another replica takes over at once, and returns nil.
+// backoff, forever, except that the store being closed ends Run with an
+// error wrapping kvstore.ErrClosed: nothing can be won from it any more.
+//
+// When ctx is done Run stops campaigning at once, ends the current term,
+// releases the lock so that another replica takes over at once, and
+// returns nil. A replica that stops serving (draining on SIGTERM) cancels
+// ctx first, so that the leadership neither stays with it nor comes to it.
 func (e *Elector) Run(ctx context.Context) error {
 	bo := retry.Backoff{What: "leader campaign", Log: e.log}
 	for ctx.Err() == nil {
@@ -182,6 +187,9 @@ func (e *Elector) Run(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				break
+			}
+			if errors.Is(err, kvstore.ErrClosed) {
+				return fmt.Errorf("leader campaign: %w", err)
 			}
 			e.campaignErrors.Add(1)
 			bo.Failed(err)

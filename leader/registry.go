@@ -99,13 +99,17 @@ func (r *Registry) SetApplied(rev int64) {
 
 // Run registers the replica and keeps the entry until ctx is done, then
 // removes it. When the entry's lease is lost (an outage longer than the
-// TTL) it registers again; store errors are retried forever.
+// TTL) it registers again; store errors are retried forever, except that
+// the store being closed ends Run with an error wrapping kvstore.ErrClosed.
 func (r *Registry) Run(ctx context.Context) error {
 	bo := retry.Backoff{What: "node registration", Log: r.log}
 	for ctx.Err() == nil {
 		applied := r.applied.Load()
 		lock, err := r.cfg.Store.Lock(ctx, r.key, kvstore.LockOptions{TTL: r.cfg.TTL, Value: r.record(applied)})
 		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, kvstore.ErrClosed) {
+				return fmt.Errorf("node registration: %w", err)
+			}
 			if ctx.Err() == nil {
 				bo.Failed(err)
 				bo.Wait(ctx)

@@ -267,8 +267,10 @@ func (s *Servers) Addr(entryPoint string) net.Addr {
 	return nil
 }
 
-// Serve serves every entry point until Shutdown and returns the first
-// error other than the server being closed.
+// Serve serves every entry point until Shutdown, and then returns nil.
+// When an entry point stops for another reason (its listener failed),
+// Serve returns that error at once, without waiting for the others: they
+// serve on until Shutdown, and the caller decides.
 func (s *Servers) Serve() error {
 	errs := make(chan error, len(s.servers))
 	for name, srv := range s.servers {
@@ -282,16 +284,22 @@ func (s *Servers) Serve() error {
 			}
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs <- fmt.Errorf("entry point %s: %w", name, err)
+				return
 			}
+			errs <- nil
 		})
 	}
-	s.wg.Wait()
-	close(errs)
-	return <-errs
+	for range s.servers {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Shutdown stops accepting connections and waits for requests in flight
-// until ctx ends, then closes what is left.
+// until ctx ends, then closes what is left; it returns once every entry
+// point has stopped serving.
 func (s *Servers) Shutdown(ctx context.Context) error {
 	var errs []error
 	var wg sync.WaitGroup
@@ -307,6 +315,7 @@ func (s *Servers) Shutdown(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	s.wg.Wait() // every entry point's Serve has returned
 	return errors.Join(errs...)
 }
 

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"log/slog"
-	"sync"
 
 	"github.com/go-acme/lego/v4/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +34,7 @@ func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, 
 	if a == nil {
 		return nil, nil
 	}
-	kr, err := acme.LoadKeyring(a.EncryptionKeyFile, a.EncryptionKeyEnv, a.InsecurePlaintextKeys, nil)
+	kr, err := loadKeyring(a)
 	if err != nil {
 		return nil, fail(exitInvalid, err)
 	}
@@ -74,22 +72,7 @@ func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, 
 	return c, nil
 }
 
-// start runs the cache and the manager until stop is called.
-func (c *certs) start(ctx context.Context, lg *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := c.cache.Run(ctx); err != nil {
-			lg.Error("certificate cache stopped", "err", err)
-		}
-	})
-	wg.Go(func() {
-		if err := c.manager.Run(ctx); err != nil {
-			lg.Error("certificate manager stopped", "err", err)
-		}
-	})
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+// loadKeyring reads the encryption key as serve does, for serve and check.
+func loadKeyring(a *config.ACME) (*acme.Keyring, error) {
+	return acme.LoadKeyring(a.EncryptionKeyFile, a.EncryptionKeyEnv, a.InsecurePlaintextKeys, nil)
 }

@@ -130,7 +130,7 @@ func certsImport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		key = strings.Trim(key, "/")
 		st, err := backend.Open(ctx, srcURL, backend.Options{})
 		if err != nil {
-			return fail(exitStore, fmt.Errorf("open Traefik's store %s: %w", backend.Redact(srcURL), err))
+			return openError(fmt.Errorf("open Traefik's store %s: %w", backend.Redact(srcURL), err), f.kv != "")
 		}
 		closeAfter = append(closeAfter, st)
 		src = st
@@ -162,7 +162,7 @@ func certsImport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if dst == nil || dstURL != srcURL {
 		st, err := backend.Open(ctx, dstURL, backend.Options{})
 		if err != nil {
-			return fail(exitStore, fmt.Errorf("open the store %s: %w", backend.Redact(dstURL), err))
+			return openError(fmt.Errorf("open the store %s: %w", backend.Redact(dstURL), err), *toKV != "" || f.kv != "")
 		}
 		closeAfter = append(closeAfter, st)
 		dst = st

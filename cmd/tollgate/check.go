@@ -6,14 +6,17 @@ import (
 	"io"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/kvstore/backend"
 	"github.com/tollgate-proxy/tollgate/router"
 )
 
-// check validates a configuration file without touching any store.
+// check validates a configuration file without touching any store: what
+// serve would refuse at start, check refuses.
 func check(args []string, stdout, stderr io.Writer) error {
 	var f commonFlags
 	fs := newFlagSet("check", checkHelp, stderr)
 	f.register(fs, false)
+	skipFiles := fs.Bool("skip-files", false, "do not read the files and the environment variable the configuration names (encryption key, store token, password, CA and client certificate), for checking away from the replicas' secrets")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -21,10 +24,35 @@ func check(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fail(exitUsage, errors.New("--config is required"))
 	}
-	if _, err := loadRoutableConfig(f.config); err != nil {
+	cfg, err := loadRoutableConfig(f.config)
+	if err != nil {
+		return err
+	}
+	if err := checkFiles(f.config, cfg, !*skipFiles); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s is valid\n", f.config)
+	return nil
+}
+
+// checkFiles checks the store endpoint as serve does before it connects
+// and, with read, reads what serve reads before it starts: the files the
+// endpoint names and the encryption key.
+func checkFiles(path string, cfg *config.Config, read bool) error {
+	if cfg.Store != nil && cfg.Store.Endpoint != "" {
+		err := backend.Parse(cfg.Store.Endpoint)
+		if err == nil && read {
+			err = backend.Check(cfg.Store.Endpoint, backend.Options{})
+		}
+		if err != nil {
+			return fail(exitInvalid, fmt.Errorf("%s: store.endpoint: %w", path, err))
+		}
+	}
+	if cfg.ACME != nil && read {
+		if _, err := loadKeyring(cfg.ACME); err != nil {
+			return fail(exitInvalid, fmt.Errorf("%s: acme: %w", path, err))
+		}
+	}
 	return nil
 }
 

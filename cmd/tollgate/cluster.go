@@ -2,11 +2,9 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,19 +49,6 @@ func joinCluster(st kvstore.Store, prefix, nodeID string, log *slog.Logger) (*cl
 		return nil, err
 	}
 	return &cluster{node: id, elector: e, registry: r}, nil
-}
-
-// start runs the election and the registry until the returned stop is
-// called, which resigns leadership and removes this replica's entry.
-func (c *cluster) start(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = c.elector.Run(ctx) })
-	wg.Go(func() { _ = c.registry.Run(ctx) })
-	return func() {
-		cancel()
-		wg.Wait()
-	}
 }
 
 // collector exports whether this replica leads.

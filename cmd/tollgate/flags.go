@@ -24,7 +24,12 @@ it changes; with --kv URL alone it serves the configuration "tollgate
 storeconfig" published in the store and follows its changes. Every replica
 joins the cluster in the store: it campaigns for the leadership (the
 leader orders certificates), registers itself, and serves every
-certificate from memory. SIGTERM or Ctrl-C drains and stops it.
+certificate from memory. SIGTERM or Ctrl-C drains and stops it: it leaves
+the leader campaign at once (resigning if it leads), fails readiness and
+keeps serving for [lifecycle] drainDelay, then for up to graceTimeout; a
+second SIGTERM or Ctrl-C ends the drain at once. A part of the replica
+that fails (an entry point's listener, a watch whose store was closed)
+stops it with exit 1 and a message naming the part.
 
 Examples:
   tollgate serve --config examples/quickstart.toml
@@ -32,7 +37,9 @@ Examples:
   tollgate serve --kv etcd://etcd-0.etcd:2379 --node-id "$POD_NAME"
 
 Exit codes: 0 stopped cleanly, 1 failure while running, 2 bad command
-line, 3 invalid configuration, 4 store unreachable at start.`
+line (a malformed --kv included), 3 invalid configuration (a malformed
+[store] endpoint or a missing encryption key included), 4 store
+unreachable at start.`
 
 	storeconfigHelp = `storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]
 
@@ -49,15 +56,20 @@ Exit codes: 0 published or nothing to change, 2 bad command line, 3
 invalid configuration, 4 store unreachable or failing, 5 another
 storeconfig held the lock past --lock-timeout or wrote meanwhile.`
 
-	checkHelp = `check --config FILE
+	checkHelp = `check --config FILE [--skip-files]
 
 Validates FILE as serve would, and prints each problem with its file, line
-and column. Touches no store.
+and column. Reads the files the configuration names as serve does at
+start: the encryption key (file or environment variable, 32 bytes) and the
+store endpoint's token, password, CA and client certificate files. Touches
+no store. --skip-files checks the file alone, away from those secrets.
 
-Example:
+Examples:
   tollgate check --config cluster.toml
+  tollgate check --config cluster.toml --skip-files
 
-Exit codes: 0 valid, 2 bad command line, 3 invalid configuration.`
+Exit codes: 0 valid, 2 bad command line, 3 invalid configuration (or a
+file it names missing or wrong).`
 )
 
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {

@@ -105,7 +105,7 @@ func rotateKeys(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	st, err := backend.Open(ctx, endpoint, backend.Options{})
 	if err != nil {
-		return fail(exitStore, fmt.Errorf("open the store %s: %w", backend.Redact(endpoint), err))
+		return openError(fmt.Errorf("open the store %s: %w", backend.Redact(endpoint), err), f.kv != "")
 	}
 	defer st.Close()
 	if cfg == nil {

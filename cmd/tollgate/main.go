@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -75,14 +76,51 @@ writer of the configuration.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	stop, now, release := signals()
+	code := runUntil(stop, now, os.Args[1:], os.Stdout, os.Stderr)
+	release()
 	os.Exit(code)
 }
 
-// run executes one command and returns its exit code.
+// signals returns a context that ends at the first SIGTERM or Ctrl-C
+// (stop: serve drains) and one that ends at the second (now: serve cuts
+// its drain short), and a function that stops listening for them.
+func signals() (stop, now context.Context, release func()) {
+	stop, stopCancel := context.WithCancel(context.Background())
+	now, nowCancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for _, cancel := range []context.CancelFunc{stopCancel, nowCancel} {
+			select {
+			case <-ch:
+				cancel()
+			case <-done:
+				return
+			}
+		}
+	})
+	return stop, now, func() {
+		signal.Stop(ch)
+		close(done)
+		wg.Wait()
+		stopCancel()
+		nowCancel()
+	}
+}
+
+// run executes one command and returns its exit code; it stops as on a
+// first SIGTERM when ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runUntil(ctx, context.Background(), args, stdout, stderr)
+}
+
+// runUntil executes one command and returns its exit code. Long-running
+// commands stop when stop ends, and stop at once when now ends.
+func runUntil(stop, now context.Context, args []string, stdout, stderr io.Writer) int {
+	ctx := stop
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -91,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serve(ctx, args[1:], stderr, log)
+		err = serve(ctx, now, args[1:], stderr, log)
 	case "storeconfig":
 		err = storeconfig(ctx, args[1:], stdout, stderr)
 	case "check":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envMain) != "" {
+		main()
+	}
 	// A DNS provider SDK that lego links in starts a logger goroutine at
 	// init; it is not ours to stop.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/baidubce/bce-sdk-go/util/log.NewLogger.func1"))
@@ -73,7 +77,7 @@ url = "http://127.0.0.1:9"
 		{"no command", nil, exitUsage, "Usage:"},
 		{"unknown command", []string{"launch"}, exitUsage, `unknown command "launch"`},
 		{"help", []string{"help"}, exitOK, "Usage:"},
-		{"check valid", []string{"check", "--config", "../../examples/single-node.toml"}, exitOK, "is valid"},
+		{"check valid", []string{"check", "--config", "../../examples/single-node.toml", "--skip-files"}, exitOK, "is valid"},
 		{"check invalid", []string{"check", "--config", bad}, exitInvalid, bad + ":5:1: http.routers.a.service: service \"missing\" is not defined"},
 		{"check router conflict", []string{"check", "--config", conflict}, exitInvalid, conflict + ":14:3: http.routers.b.tls.options: routers a and b both serve a.example.com on entry point websecure with different TLS options"},
 		{"check missing file", []string{"check", "--config", "/nonexistent/tollgate.toml"}, exitInvalid, "no such file"},
@@ -85,11 +89,80 @@ url = "http://127.0.0.1:9"
 		{"storeconfig without store", []string{"storeconfig", "--config", "../../examples/dns-wildcard.toml"}, exitUsage, "give --kv URL or set endpoint in [store]"},
 		{"bad prefix", []string{"storeconfig", "--config", "../../examples/dns-wildcard.toml", "--kv", "consul://127.0.0.1:1", "--prefix", "a//b"}, exitUsage, "empty segment"},
 		{"nested prefix", []string{"serve", "--kv", "consul://127.0.0.1:1", "--prefix", "tollgate/config/v3"}, exitUsage, "lies inside the configuration versions"},
+		{"serve empty prefix segment", []string{"serve", "--kv", "consul://127.0.0.1:1", "--prefix", "a//b"}, exitUsage, "empty segment"},
+		{"serve http endpoint", []string{"serve", "--kv", "http://127.0.0.1:8500"}, exitUsage, "write consul://127.0.0.1:8500"},
+		{"serve endpoint without scheme", []string{"serve", "--kv", "127.0.0.1:8500"}, exitUsage, "write consul://127.0.0.1:8500"},
+		{"storeconfig unknown parameter", []string{"storeconfig", "--config", "../../examples/dns-wildcard.toml", "--kv", "consul://127.0.0.1:1?datacenter=dc1"}, exitUsage, `unknown parameter "datacenter"`},
+		{"status malformed endpoint", []string{"cluster", "status", "--kv", "etcd://10.0.0.1:2379x"}, exitUsage, "invalid port"},
+		{"certs missing token file", []string{"certs", "list", "--kv", "consul://127.0.0.1:1?token_file=/nonexistent/token"}, exitUsage, "ACL token file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := tollgate(t, tc.args...)
 			if code != tc.code || !strings.Contains(stdout+stderr, tc.output) {
 				t.Fatalf("exit %d, want %d; output:\n%s%s\nwant it to contain %q", code, tc.code, stdout, stderr, tc.output)
+			}
+		})
+	}
+}
+
+// TestCheckFiles: check reads what serve reads before it starts (the
+// encryption key, the store endpoint and the files it names) and refuses
+// what serve would refuse. --skip-files reads no file but still parses
+// the endpoint.
+func TestCheckFiles(t *testing.T) {
+	dir := t.TempDir()
+	key := writeFile(t, "key", base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n")
+	short := writeFile(t, "short", base64.StdEncoding.EncodeToString(make([]byte, 16))+"\n")
+	token := writeFile(t, "token", "t0ken\n")
+	missing := filepath.Join(dir, "missing")
+	withACME := func(keyLine string) string {
+		return writeFile(t, "acme.toml", fmt.Sprintf(`[entryPoints.web]
+address = ":80"
+[entryPoints.websecure]
+address = ":443"
+  [entryPoints.websecure.http.tls]
+[acme]
+email = "ops@example.com"
+%s
+  [acme.httpChallenge]
+  entryPoint = "web"
+`, keyLine))
+	}
+	withStore := func(endpoint string) string {
+		return writeFile(t, "store.toml", fmt.Sprintf("[store]\nendpoint = %q\n[entryPoints.web]\naddress = \":80\"\n", endpoint))
+	}
+	const env = "TOLLGATE_TEST_CHECK_KEY"
+	t.Setenv(env, "")
+	for _, tc := range []struct {
+		name   string
+		config string
+		code   int
+		output string
+	}{
+		{"key file", withACME(fmt.Sprintf("encryptionKeyFile = %q", key)), exitOK, "is valid"},
+		{"key file missing", withACME(fmt.Sprintf("encryptionKeyFile = %q", missing)), exitInvalid, "acme: encryption key file: open " + missing + ": no such file"},
+		{"key of 16 bytes", withACME(fmt.Sprintf("encryptionKeyFile = %q", short)), exitInvalid, "decodes to 16 bytes, need 32"},
+		{"key variable unset", withACME(fmt.Sprintf("encryptionKeyEnv = %q", env)), exitInvalid, env + " is empty or not set"},
+		{"token file", withStore("consul://127.0.0.1:8500?token_file=" + token), exitOK, "is valid"},
+		{"token file missing", withStore("consul://127.0.0.1:8500?token_file=" + missing), exitInvalid, "store.endpoint: consul endpoint consul://127.0.0.1:8500: read ACL token file"},
+		{"CA file missing", withStore("etcd://127.0.0.1:2379?tls=true&ca_file=" + missing), exitInvalid, "read CA file"},
+		{"unknown parameter", withStore("consul://127.0.0.1:8500?datacenter=dc1"), exitInvalid, `unknown parameter "datacenter"`},
+		{"several Consul hosts", withStore("consul://10.0.0.1:8500,10.0.0.2:8500"), exitInvalid, "several hosts are not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := tollgate(t, "check", "--config", tc.config)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.output) {
+				t.Fatalf("exit %d, want %d; output:\n%s%s\nwant it to contain %q", code, tc.code, stdout, stderr, tc.output)
+			}
+			if strings.Contains(stdout+stderr, "t0ken") {
+				t.Fatalf("the output repeats the token:\n%s%s", stdout, stderr)
+			}
+			if tc.code != exitOK {
+				// --skip-files reads no file but still parses the endpoint.
+				wellFormed := !strings.Contains(tc.name, "parameter") && !strings.Contains(tc.name, "hosts")
+				if code, _, stderr := tollgate(t, "check", "--config", tc.config, "--skip-files"); (code == exitOK) != wellFormed {
+					t.Fatalf("--skip-files: exit %d:\n%s", code, stderr)
+				}
 			}
 		})
 	}

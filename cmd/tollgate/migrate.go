@@ -33,8 +33,10 @@ to standard error, or to --report FILE. The report names every key of FILE
 with what became of it: converted, changed (behaves differently; how),
 unsupported (no equivalent; what to do instead), unknown (not a Traefik 1.x
 key), or action (to do by hand before the configuration works as the old
-one did). The output always passes "tollgate check". Nothing is written
-when FILE cannot be converted.
+one did). The output always passes "tollgate check --skip-files"; without
+--skip-files, check also reads the files it names and the encryption key
+(TOLLGATE_ENCRYPTION_KEY), as serve does. Nothing is written when FILE
+cannot be converted.
 
 Examples:
   tollgate migrate traefik-v1 traefik.toml > tollgate.toml

@@ -20,7 +20,7 @@ import (
 // serve runs a replica: it loads the configuration from a file or from
 // the store, serves the entry points, applies every configuration change,
 // and drains on SIGTERM.
-func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
+func serve(ctx, now context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
 	var f serveFlags
 	fs := newFlagSet("serve", serveHelp, stderr)
 	f.register(fs, true)
@@ -48,7 +48,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 	}
 	st, err := backend.Open(ctx, endpoint, backend.Options{Logger: log})
 	if err != nil {
-		return fail(exitStore, err)
+		return openError(err, f.kv != "")
 	}
 	defer st.Close()
 	wc := config.WatchConfig{Logger: log}
@@ -71,11 +71,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, log *slog.Logge
 	if err != nil {
 		return fail(exitUsage, err)
 	}
-	return run2(ctx, initial, wc, log, stderr, cl, st, prefix)
+	return run2(ctx, now, initial, wc, log, stderr, cl, st, prefix)
 }
 
 // run2 serves until ctx is done, then drains.
-func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger, stderr io.Writer,
+func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger, stderr io.Writer,
 	cl *cluster, st kvstore.Store, prefix string) error {
 	cfg := initial.Config
 	log = configuredLogger(cfg.Log, log, stderr)
@@ -131,69 +131,110 @@ func run2(ctx context.Context, initial *config.Snapshot, wc config.WatchConfig, 
 		return err
 	}
 	reg.MustRegister(watchCollector(w))
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	watchDone := make(chan error, 1)
-	go func() { watchDone <- w.Run(watchCtx) }()
-	stopCluster := cl.start(context.WithoutCancel(ctx))
-	stopCerts := func() {}
-	if cs != nil {
-		stopCerts = cs.start(context.WithoutCancel(ctx), log)
+	return runParts(ctx, now, replica{
+		lifecycle: initial.Config.Lifecycle, entryPoints: cfg.EntryPoints,
+		servers: servers, ops: ops, watcher: w, cluster: cl, certs: cs,
+	}, log)
+}
+
+// replica is what runParts runs.
+type replica struct {
+	lifecycle   *config.Lifecycle
+	entryPoints map[string]*config.EntryPoint
+	servers     *router.Servers
+	ops         *router.Ops
+	watcher     *config.Watcher
+	cluster     *cluster
+	certs       *certs // nil without [acme]
+}
+
+// runParts runs the replica's parts under one owner until ctx is done
+// (SIGTERM) or a part fails. On SIGTERM the replica stops campaigning at
+// once (resigning if it leads: a draining replica must not take or keep
+// the leadership), fails readiness, keeps serving for the drain delay and
+// then for the grace timeout; now (a second SIGTERM) cuts both short. A
+// part that fails ends the replica at once, without a drain delay, with
+// the part's error: Kubernetes restarts it.
+func runParts(ctx, now context.Context, r replica, log *slog.Logger) error {
+	p := newParts(ctx, log)
+	// The entry points and the elector stop before the other parts.
+	serveCtx, stopServing := context.WithCancel(p.Context())
+	defer stopServing()
+	campaignCtx, stopCampaign := context.WithCancel(p.Context())
+	defer stopCampaign()
+	p.run("configuration watch", nil, r.watcher.Run)
+	p.run("leader election", campaignCtx, r.cluster.elector.Run)
+	p.run("node registry", nil, r.cluster.registry.Run)
+	if r.certs != nil {
+		p.run("certificate cache", nil, r.certs.cache.Run)
+		p.run("certificate manager", nil, r.certs.manager.Run)
 	}
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- servers.Serve() }()
-	if cs != nil {
+	p.run("entry points", serveCtx, func(context.Context) error { return r.servers.Serve() })
+
+	if r.certs != nil {
 		// Ready once every stored certificate is in memory.
 		select {
-		case <-cs.cache.Ready():
+		case <-r.certs.cache.Ready():
 		case <-ctx.Done():
+		case <-p.Context().Done():
 		}
 	}
-	ops.SetReady(true)
-	for name := range cfg.EntryPoints {
-		log.Info("listening", "entry_point", name, "address", servers.Addr(name).String())
+	r.ops.SetReady(ctx.Err() == nil && p.Context().Err() == nil)
+	for name := range r.entryPoints {
+		log.Info("listening", "entry_point", name, "address", r.servers.Addr(name).String())
 	}
-
-	var serveErr error
 	select {
 	case <-ctx.Done():
-	case serveErr = <-serveDone:
+	case <-p.Context().Done():
 	}
-	drain(initial.Config.Lifecycle, ops, servers, log, serveErr == nil)
-	stopCerts()
-	stopCluster()
-	stopWatch()
-	if err := <-watchDone; err != nil {
-		log.Error("configuration watch failed", "err", err)
+	r.ops.SetReady(false)
+	failed := p.Context().Err() != nil
+	stopCampaign()
+	if !failed {
+		drain(now, p.Context(), r.lifecycle, log)
 	}
-	if serveErr == nil {
-		serveErr = <-serveDone
-	}
-	if serveErr != nil {
-		return fail(exitFailure, serveErr)
+	stopServing()
+	shutdown(now, r.lifecycle, r.servers, log)
+	if err := p.stop(); err != nil {
+		return fail(exitFailure, err)
 	}
 	log.Info("stopped")
 	return nil
 }
 
-// drain fails readiness at once, keeps serving for the drain delay so
-// load balancers stop sending, then stops accepting and waits up to the
-// grace timeout for requests in flight.
-func drain(lc *config.Lifecycle, ops *router.Ops, servers *router.Servers, log *slog.Logger, wait bool) {
-	var l config.Lifecycle
-	if lc != nil {
-		l = *lc
+// drain keeps serving, with readiness failing, for the drain delay so
+// that load balancers stop sending; now or failed cut it short.
+func drain(now, failed context.Context, lc *config.Lifecycle, log *slog.Logger) {
+	delay, _ := lifecycle(lc)
+	log.Info("draining: readiness fails, still serving", "for", delay)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-now.Done():
+		log.Warn("second signal: the drain ends now")
+	case <-failed.Done():
 	}
-	delay, grace := cmp.Or(l.DrainDelay.Std(), 5*time.Second), cmp.Or(l.GraceTimeout.Std(), 10*time.Second)
-	ops.SetReady(false)
-	if wait {
-		log.Info("draining: readiness fails, still serving", "for", delay)
-		time.Sleep(delay)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
+}
+
+// shutdown stops accepting and waits up to the grace timeout for requests
+// in flight; now cuts the wait short.
+func shutdown(now context.Context, lc *config.Lifecycle, servers *router.Servers, log *slog.Logger) {
+	_, grace := lifecycle(lc)
+	ctx, cancel := context.WithTimeout(now, grace)
 	defer cancel()
 	if err := servers.Shutdown(ctx); err != nil {
 		log.Warn("requests still in flight at the end of the grace timeout were cut", "grace_timeout", grace, "err", err)
 	}
+}
+
+// lifecycle returns the drain delay and the grace timeout.
+func lifecycle(lc *config.Lifecycle) (delay, grace time.Duration) {
+	var l config.Lifecycle
+	if lc != nil {
+		l = *lc
+	}
+	return cmp.Or(l.DrainDelay.Std(), 5*time.Second), cmp.Or(l.GraceTimeout.Std(), 10*time.Second)
 }
 
 func count[T any](v *T, n func(*T) int) int {

@@ -40,7 +40,7 @@ func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	st, err := backend.Open(ctx, endpoint, backend.Options{})
 	if err != nil {
-		return fail(exitStore, err)
+		return openError(err, f.kv != "")
 	}
 	defer st.Close()
 	res, err := config.Publish(ctx, st, cfg, config.PublishOptions{Prefix: prefix, DryRun: *dryRun, LockTimeout: *lockTimeout})

@@ -40,7 +40,7 @@ func openTarget(ctx context.Context, f commonFlags, needConfig bool) (*target, e
 	}
 	st, err := backend.Open(ctx, endpoint, backend.Options{})
 	if err != nil {
-		return nil, fail(exitStore, fmt.Errorf("open the store %s: %w", backend.Redact(endpoint), err))
+		return nil, openError(fmt.Errorf("open the store %s: %w", backend.Redact(endpoint), err), f.kv != "")
 	}
 	t := &target{st: st, endpoint: backend.Redact(endpoint), prefix: prefix, cfg: cfg, source: f.config}
 	if cfg != nil {
@@ -74,6 +74,20 @@ func loadPublished(ctx context.Context, st kvstore.Store, endpoint, prefix, hint
 }
 
 func (t *target) Close() { t.st.Close() }
+
+// openError marks an error of backend.Open with its exit code: an endpoint
+// wrong as written is a bad command line when a flag gave it (exitUsage)
+// and an invalid configuration when a file's [store] did (exitInvalid);
+// any other error is the store failing (exitStore).
+func openError(err error, fromFlag bool) error {
+	switch {
+	case !errors.Is(err, backend.ErrEndpoint):
+		return fail(exitStore, err)
+	case fromFlag:
+		return fail(exitUsage, err)
+	}
+	return fail(exitInvalid, err)
+}
 
 // storeErr marks err, from the store, with the store exit code.
 func storeErr(err error) error {

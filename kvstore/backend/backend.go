@@ -16,7 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
@@ -43,11 +46,122 @@ type Options struct {
 // Schemes lists the endpoint schemes Open understands.
 var Schemes = []string{"file", "consul", "etcd"}
 
+// ErrEndpoint marks an endpoint that is wrong as written: a URL that does
+// not parse, an unknown scheme or parameter, or a file it names (ACL token,
+// password, CA bundle, client certificate) that cannot be read. It is a
+// mistake to correct in the command line or the configuration, not a store
+// that fails; Open and Check wrap it.
+var ErrEndpoint = errors.New("invalid store endpoint")
+
+// endpointError is an error that wraps ErrEndpoint without repeating its
+// text.
+type endpointError struct{ err error }
+
+func (e *endpointError) Error() string        { return e.err.Error() }
+func (e *endpointError) Unwrap() error        { return e.err }
+func (e *endpointError) Is(target error) bool { return target == ErrEndpoint }
+
+func invalid(err error) error { return &endpointError{err: err} }
+
+// parsed is an endpoint read into its backend's configuration: exactly one
+// field is set.
+type parsed struct {
+	file   *embedded.Config
+	consul *consul.Config
+	etcd   *etcd.Config
+}
+
 // Open parses endpoint and opens the store it names. Network backends
 // check that the server answers before returning, so a wrong or
 // unreachable endpoint fails here, within a bounded time, with an error
-// naming it.
+// naming it. An endpoint that is wrong as written fails before any
+// connection, with an error wrapping ErrEndpoint.
 func Open(ctx context.Context, endpoint string, opts Options) (kvstore.Store, error) {
+	p, err := check(endpoint, opts)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case p.file != nil:
+		cfg := *p.file
+		cfg.Logger = opts.Logger
+		return nonNil(embedded.Open(cfg))
+	case p.consul != nil:
+		cfg := *p.consul
+		cfg.Logger, cfg.Token = opts.Logger, opts.ConsulToken
+		return nonNil(consul.New(ctx, cfg))
+	default:
+		cfg := *p.etcd
+		cfg.Logger, cfg.Password = opts.Logger, opts.EtcdPassword
+		return nonNil(etcd.New(ctx, cfg))
+	}
+}
+
+// Check reports whether Open would refuse endpoint as written: it parses
+// the URL and reads the files it names, without contacting the store or
+// opening the embedded store's file. Its errors wrap ErrEndpoint.
+func Check(endpoint string, opts Options) error {
+	_, err := check(endpoint, opts)
+	return err
+}
+
+// Parse reports whether endpoint is well formed, as Check does but
+// without reading the files it names. Its errors wrap ErrEndpoint.
+func Parse(endpoint string) error {
+	if _, err := parse(endpoint); err != nil {
+		return invalid(err)
+	}
+	return nil
+}
+
+func check(endpoint string, opts Options) (parsed, error) {
+	p, err := parse(endpoint)
+	if err != nil {
+		return parsed{}, invalid(err)
+	}
+	switch {
+	case p.consul != nil:
+		if opts.ConsulToken == "" {
+			err = checkSecretFile("ACL token file", p.consul.TokenFile)
+		}
+		if err == nil {
+			_, err = p.consul.TLS.Config()
+		}
+		if err != nil {
+			return parsed{}, invalid(fmt.Errorf("consul endpoint %s: %w", p.consul.Endpoint, err))
+		}
+	case p.etcd != nil:
+		if opts.EtcdPassword == "" {
+			err = checkSecretFile("password file", p.etcd.PasswordFile)
+		}
+		if err == nil {
+			_, err = p.etcd.TLS.Config()
+		}
+		if err != nil {
+			return parsed{}, invalid(fmt.Errorf("etcd endpoint %s: %w", p.etcd.Endpoint, err))
+		}
+	}
+	return p, nil
+}
+
+// checkSecretFile reports a named file that cannot be read or is empty;
+// it never puts the file's content into the error.
+func checkSecretFile(what, path string) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return fmt.Errorf("%s %s is empty", what, path)
+	}
+	return nil
+}
+
+// parse reads endpoint into its backend's configuration.
+func parse(endpoint string) (parsed, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		// url.Error repeats the whole URL, which may hold a password.
@@ -55,33 +169,52 @@ func Open(ctx context.Context, endpoint string, opts Options) (kvstore.Store, er
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return nil, fmt.Errorf("store endpoint %q: %w", Redact(endpoint), err)
+		err = fmt.Errorf("store endpoint %q: %w", Redact(endpoint), err)
+		if _, _, splitErr := net.SplitHostPort(endpoint); splitErr == nil && !strings.Contains(endpoint, "@") {
+			err = fmt.Errorf("%w; the scheme is missing: write consul://%s or etcd://%s", err, endpoint, endpoint)
+		}
+		return parsed{}, err
 	}
 	switch u.Scheme {
 	case "file":
 		cfg, err := embedded.ParseURL(u)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Logger = opts.Logger
-		return nonNil(embedded.Open(cfg))
+		return parsed{file: &cfg}, err
 	case "consul":
 		cfg, err := consul.ParseURL(u)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Logger, cfg.Token = opts.Logger, opts.ConsulToken
-		return nonNil(consul.New(ctx, cfg))
+		return parsed{consul: &cfg}, err
 	case "etcd":
 		cfg, err := etcd.ParseURL(u)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Logger, cfg.Password = opts.Logger, opts.EtcdPassword
-		return nonNil(etcd.New(ctx, cfg))
+		return parsed{etcd: &cfg}, err
 	}
-	return nil, fmt.Errorf("store endpoint %q: unknown scheme %q; use one of %s (for example %s)",
-		u.Redacted(), u.Scheme, strings.Join(Schemes, ", "), DefaultEndpoint)
+	return parsed{}, fmt.Errorf("store endpoint %q: unknown scheme %q; %s", u.Redacted(), u.Scheme, schemeHint(u))
+}
+
+// schemeHint says what to write instead of an endpoint with an unknown
+// scheme: the Consul or etcd URL an http(s) address or a bare host:port
+// most likely meant, else the schemes there are.
+func schemeHint(u *url.URL) string {
+	host := u.Host
+	switch {
+	case u.Scheme == "http" || u.Scheme == "https":
+	case u.Opaque != "" && isPort(u.Opaque):
+		// "consul-server:8500" parses as scheme "consul-server".
+		host = u.Scheme + ":" + u.Opaque
+	default:
+		return fmt.Sprintf("use one of %s (for example %s)", strings.Join(Schemes, ", "), DefaultEndpoint)
+	}
+	scheme, tls := "consul", ""
+	if _, port, _ := net.SplitHostPort(host); port == "2379" {
+		scheme = "etcd"
+	}
+	if u.Scheme == "https" {
+		tls = "?tls=true"
+	}
+	return fmt.Sprintf("write %s://%s%s", scheme, host, tls)
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n < 65536
 }
 
 // Redact hides the user information of an endpoint, even one that does

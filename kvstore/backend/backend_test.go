@@ -2,6 +2,8 @@ package backend_test
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,3 +87,59 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestCheck refuses endpoints that are wrong as written, with ErrEndpoint
+// and a hint, without contacting any server.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(token, []byte("secret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct {
+		endpoint string
+		want     string // "" means valid
+	}{
+		{"consul://127.0.0.1:8500", ""},
+		{"consul://127.0.0.1:8500?token_file=" + token, ""},
+		{"file:///nonexistent-dir/state.db", ""},
+		{"etcd://10.0.0.1:2379,10.0.0.2:2379", ""},
+		{"http://consul:8500", "write consul://consul:8500"},
+		{"https://consul:8501", "write consul://consul:8501?tls=true"},
+		{"http://etcd-0:2379", "write etcd://etcd-0:2379"},
+		{"consul-server:8500", "write consul://consul-server:8500"},
+		{"127.0.0.1:8500", "write consul://127.0.0.1:8500"},
+		{"redis://127.0.0.1:6379", "use one of file, consul, etcd"},
+		{"consul://127.0.0.1:8500?datacenter=dc1", `unknown parameter "datacenter"`},
+		{"etcd://10.0.0.1:2379?timeout=5s", `"timeout"`},
+		{"consul://127.0.0.1:8500?token_file=" + missing, "no such file"},
+		{"consul://127.0.0.1:8500?token_file=" + empty, "is empty"},
+		{"consul://127.0.0.1:8500?tls=true&ca_file=" + missing, "read CA file"},
+		{"etcd://u@10.0.0.1:2379?password_file=" + missing, "no such file"},
+		{"etcd://10.0.0.1:2379?tls=true&cert_file=" + missing + "&key_file=" + missing, "client certificate"},
+		{"file://host/state.db", `host "host" given`},
+	} {
+		err := backend.Check(tc.endpoint, backend.Options{})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("check %s: %v, want no error", tc.endpoint, err)
+		case tc.want == "":
+		case err == nil:
+			t.Errorf("check %s: no error, want one mentioning %q", tc.endpoint, tc.want)
+		case !errors.Is(err, backend.ErrEndpoint) || !strings.Contains(err.Error(), tc.want):
+			t.Errorf("check %s: %v (ErrEndpoint: %t), want ErrEndpoint mentioning %q", tc.endpoint, err, errors.Is(err, backend.ErrEndpoint), tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret-token") {
+			t.Errorf("check %s: error %q repeats the token", tc.endpoint, err)
+		}
+	}
+	// A token given as an option makes the file irrelevant.
+	if err := backend.Check("consul://127.0.0.1:8500?token_file="+missing, backend.Options{ConsulToken: "t"}); err != nil {
+		t.Errorf("check with a token option: %v", err)
+	}
+}

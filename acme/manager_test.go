@@ -158,6 +158,25 @@ func (cl *cluster) record(main string) *acme.CertRecord {
 	return rec
 }
 
+// putImported stores a certificate for name from another CA, with 80 of
+// its 90 days left, as import stores it: the configured CA named, no ARI
+// state.
+func (cl *cluster) putImported(name string) *acme.CertRecord {
+	cl.t.Helper()
+	key, _ := cl.keys.Cert(name)
+	b, _ := certRecord(cl.t, cl.kr, key, []string{name}, time.Now().Add(80*24*time.Hour))
+	var rec acme.CertRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		cl.t.Fatal(err)
+	}
+	rec.CA = cl.cfg.ACME.CAServer
+	b, _ = json.Marshal(rec)
+	if _, err := kvstore.Put(context.Background(), cl.st, key, b); err != nil {
+		cl.t.Fatal(err)
+	}
+	return &rec
+}
+
 // update rewrites main's record as an operator would (no fence).
 func (cl *cluster) update(main string, edit func(*acme.CertRecord)) {
 	cl.t.Helper()
@@ -311,19 +330,7 @@ func TestARIUnknownCertificate(t *testing.T) {
 	c := newCA(t)
 	st := backendtest.Embedded(t).Client(t)
 	cl := newTestCluster(t, c, st, "imported.tollgate.test")
-	// A certificate from another CA, as import stores it: the configured
-	// CA named, no ARI state.
-	key, _ := cl.keys.Cert("imported.tollgate.test")
-	b, _ := certRecord(t, cl.kr, key, []string{"imported.tollgate.test"}, time.Now().Add(80*24*time.Hour))
-	var rec acme.CertRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
-	}
-	rec.CA = c.pebble.Directory()
-	b, _ = json.Marshal(rec)
-	if _, err := kvstore.Put(context.Background(), st, key, b); err != nil {
-		t.Fatal(err)
-	}
+	cl.putImported("imported.tollgate.test")
 	cl.start("r1", nil)
 	cl.waitFor("the failed query recorded", 30*time.Second, func() bool {
 		r := cl.record("imported.tollgate.test")
@@ -639,17 +646,7 @@ func TestImportedRenewed(t *testing.T) {
 	c := newCA(t)
 	st := backendtest.Embedded(t).Client(t)
 	cl := newTestCluster(t, c, st, "renew-imported.tollgate.test")
-	key, _ := cl.keys.Cert("renew-imported.tollgate.test")
-	b, _ := certRecord(t, cl.kr, key, []string{"renew-imported.tollgate.test"}, time.Now().Add(80*24*time.Hour))
-	var rec acme.CertRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
-	}
-	rec.CA = c.pebble.Directory()
-	b, _ = json.Marshal(rec)
-	if _, err := kvstore.Put(context.Background(), st, key, b); err != nil {
-		t.Fatal(err)
-	}
+	rec := cl.putImported("renew-imported.tollgate.test")
 	if _, err := acme.RequestRenewal(context.Background(), st, cl.keys, "renew-imported.tollgate.test"); err != nil {
 		t.Fatal(err)
 	}

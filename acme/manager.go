@@ -367,10 +367,15 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	// The view may lag behind the store (a new leader's cache catching
 	// up): confirm with consistent reads before ordering.
 	var prev *CertRecord
+	replaces := "" // the certificate this order replaces, if the CA is to be told
 	if kv, err := m.cfg.Store.Get(ctx, certKey); err == nil {
 		var usable bool
 		if prev, usable = storedCert(m.cfg.Keyring, kv); usable && sameNames(prev.Domains, w.Domains) && renewAt(prev).After(time.Now()) {
 			return skip, false // stored already; this replica's view lags
+		}
+		if usable {
+			// An unusable record's chain may not be what the CA issued.
+			replaces = m.replaces(cfg.ACME, prev)
 		}
 	} else if !errors.Is(err, kvstore.ErrNotFound) {
 		log.Warn("certificate not ordered: store unavailable", "err", err)
@@ -407,7 +412,7 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	renewal := prev != nil
 	log.Info("ordering certificate", "names", w.Domains, "source", w.Source)
 	start := time.Now()
-	rec, dead, err := m.obtain(ctx, term, cfg.ACME, acct, w, certKey, orderKey, recorded, m.replaces(cfg.ACME, prev), log)
+	rec, dead, err := m.obtain(ctx, term, cfg.ACME, acct, w, certKey, orderKey, recorded, replaces, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Warn("order abandoned: leadership ended; the next leader resumes it", "err", err)

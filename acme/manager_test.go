@@ -659,3 +659,31 @@ func TestImportedRenewed(t *testing.T) {
 		t.Fatalf("%d orders, want 1", n)
 	}
 }
+
+// TestReplacementRefused: when the CA refuses a new order because it does
+// not know the certificate named as replaced (a record whose window came
+// from elsewhere), no order exists yet and the leader orders without the
+// replacement: one order, one new certificate.
+func TestReplacementRefused(t *testing.T) {
+	c := newCA(t)
+	st := backendtest.Embedded(t).Client(t)
+	cl := newTestCluster(t, c, st, "refused-replacement.tollgate.test")
+	cl.putImported("refused-replacement.tollgate.test")
+	now := time.Now().UTC()
+	cl.update("refused-replacement.tollgate.test", func(r *acme.CertRecord) {
+		r.ARI = &acme.ARIState{WindowStart: now.Add(-time.Hour), WindowEnd: now.Add(time.Hour), RenewAt: now.Add(-time.Minute),
+			CheckAgain: now.Add(time.Hour), CheckedAt: now}
+	})
+	old := cl.record("refused-replacement.tollgate.test")
+	cl.start("r1", nil)
+	cl.waitFor("the renewed certificate", time.Minute, func() bool {
+		r := cl.record("refused-replacement.tollgate.test")
+		return r != nil && r.Serial != old.Serial
+	})
+	if n := c.pebble.Orders()["refused-replacement.tollgate.test"]; n != 1 {
+		t.Fatalf("%d orders, want 1", n)
+	}
+	if !strings.Contains(cl.log.String(), "the CA refused the replacement of the certificate held; ordering without it") {
+		t.Error("the refused replacement was not logged")
+	}
+}

@@ -192,9 +192,17 @@ func (o *orderRun) place(replaces string) error {
 		return err
 	}
 	// The CA refuses a replacement it has seen replaced already
-	// (alreadyReplaced); lego then orders without it. Any other error
-	// fails the order as it is.
+	// (alreadyReplaced); lego then orders without it. A CA that does not
+	// know the replaced certificate refuses the request as malformed:
+	// then no order exists yet, and asking again without the replacement
+	// costs nothing. Any other error fails the attempt as it is; and once
+	// the CA has created an order, its failure is never retried here.
 	ord, err := o.core.Orders.NewWithOptions(o.w.Domains, &api.OrderOptions{ReplacesCertID: replaces})
+	var p *legoacme.ProblemDetails
+	if err != nil && replaces != "" && errors.As(err, &p) && p.Type == "urn:ietf:params:acme:error:malformed" {
+		o.log.Info("the CA refused the replacement of the certificate held; ordering without it", "err", err)
+		ord, err = o.core.Orders.NewWithOptions(o.w.Domains, nil)
+	}
 	if err != nil {
 		return classify(err)
 	}

@@ -186,6 +186,13 @@ func keyWriteRefused(resp *api.TxnResponse) error {
 		if e.OpIndex == 0 && (strings.Contains(e.What, "session check") || strings.Contains(e.What, "check session")) {
 			return &lossError{reason: "lock key deleted or held by another session", detail: e.What}
 		}
+		// Consul sets a key's lock delay when the session holding it is
+		// invalidated, and can refuse the lock op for it while the
+		// session check still passed (the release not yet applied to the
+		// key): the session is gone all the same.
+		if strings.Contains(e.What, "lock delay") || strings.Contains(e.What, "invalid session") {
+			return &lossError{reason: "session no longer exists", detail: e.What}
+		}
 	}
 	return fmt.Errorf("consul refused the lock key write: %s", resp.Errors[0].What)
 }

@@ -450,7 +450,7 @@ func TestLeaderKilled(t *testing.T) {
 				info, l := c.leaderInfo()
 				// Kill a leader that has led for a moment (resuming or
 				// placing orders) while orders are recorded.
-				if l != nil && info.Token != lastToken && time.Since(info.Since) > 1500*time.Millisecond && c.ordersInFlight() > 0 {
+				if l != nil && info.Token != lastToken && time.Since(info.Since) > time.Second && c.ordersInFlight() > 0 {
 					t.Logf("kill %d: leader %s (term %d) with %d order(s) in flight, %d of %d issued",
 						killed+1, l.id, info.Token, c.ordersInFlight(), len(c.certs()), len(all))
 					c.stop(l, syscall.SIGKILL)

@@ -199,8 +199,7 @@ func (m *Manager) refreshARI(ctx context.Context, term *leader.Term, a *config.A
 	st, err := ari.askARI(ctx, leaf, now)
 	switch {
 	case errors.Is(err, errNoARI):
-		m.noARI.Store(caURL(a), true)
-		return
+		return // the CA's directory has no renewalInfo: nothing to ask
 	case err != nil:
 		if ctx.Err() != nil {
 			return

@@ -2,8 +2,6 @@ package acme
 
 import (
 	"errors"
-	"net/http"
-	"strconv"
 	"time"
 
 	legoacme "github.com/go-acme/lego/v4/acme"
@@ -12,14 +10,8 @@ import (
 // retryAfter is how long a rate-limit error asks to wait, or 0.
 func retryAfter(err error, now time.Time) time.Duration {
 	var rl *legoacme.RateLimitedError
-	if !errors.As(err, &rl) || rl.RetryAfter == "" {
+	if !errors.As(err, &rl) {
 		return 0
 	}
-	if s, perr := strconv.Atoi(rl.RetryAfter); perr == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, perr := http.ParseTime(rl.RetryAfter); perr == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return parseRetryAfter(rl.RetryAfter, now)
 }

@@ -61,7 +61,7 @@ func TestDueUnusable(t *testing.T) {
 		wantAt  time.Time
 		wantWhy string
 	}{
-		{"usable", held, nil, nil, renewAt(held.Record), "renewal"},
+		{"usable", held, nil, nil, held.Record.RenewAt(), "renewal"},
 		{"none held", nil, nil, nil, now, "new"},
 		{"held, newest unusable", held, unusable, nil, now, "record unusable"},
 		{"only unusable", nil, unusable, nil, now, "record unusable"},

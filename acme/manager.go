@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-acme/lego/v4/acme/api"
 	"github.com/go-acme/lego/v4/certcrypto"
 	"github.com/go-acme/lego/v4/lego"
 	"github.com/go-acme/lego/v4/registration"
@@ -83,8 +84,9 @@ type Manager struct {
 	log  *slog.Logger
 	conf atomic.Pointer[config.Config]
 	wake chan struct{}
-	// noARI holds the CA URLs found to offer no ARI.
-	noARI sync.Map
+	// ariEndpoints holds, by CA directory URL, the directory's
+	// renewalInfo URL ("" for a CA without ARI), as last fetched.
+	ariEndpoints sync.Map
 }
 
 // NewManager checks cfg and returns a Manager; Run runs it.
@@ -304,7 +306,7 @@ func (m *Manager) plan(ctx context.Context, term *leader.Term, cfg *config.Confi
 		})
 	}
 	// Renewal windows, with whatever workers are left.
-	if _, no := m.noARI.Load(caURL(cfg.ACME)); no {
+	if m.noARI(caURL(cfg.ACME)) {
 		return next
 	}
 	for _, w := range wants {
@@ -346,9 +348,6 @@ func (m *Manager) due(view *View, w Want, now time.Time) (time.Time, string) {
 	return at, why
 }
 
-// renewAt is when to renew r (see CertRecord.RenewAt).
-func renewAt(r *CertRecord) time.Time { return r.RenewAt() }
-
 // order obtains w and stores it, or records the failure. It returns when
 // to consider w again (the zero time: at once), and whether the CA
 // rejected the account.
@@ -370,7 +369,7 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	replaces := "" // the certificate this order replaces, if the CA is to be told
 	if kv, err := m.cfg.Store.Get(ctx, certKey); err == nil {
 		var usable bool
-		if prev, usable = storedCert(m.cfg.Keyring, kv); usable && sameNames(prev.Domains, w.Domains) && renewAt(prev).After(time.Now()) {
+		if prev, usable = storedCert(m.cfg.Keyring, kv); usable && sameNames(prev.Domains, w.Domains) && prev.RenewAt().After(time.Now()) {
 			return skip, false // stored already; this replica's view lags
 		}
 		if usable {
@@ -493,14 +492,39 @@ func (m *Manager) failed(ctx context.Context, term *leader.Term, log *slog.Logge
 	return st.NextAttempt
 }
 
-// checkARI asks the CA for the renewal window of main's certificate.
+// checkARI asks the CA for the renewal window of main's certificate, at
+// the renewalInfo URL remembered from the CA's directory (fetched only
+// when none is).
 func (m *Manager) checkARI(ctx context.Context, term *leader.Term, a *config.ACME, acct *account, main string) {
-	core, hc, err := m.newCore(ctx, a, acct)
+	endpoint, known := m.ariEndpoint(caURL(a))
+	hc, err := m.httpClient(ctx, a)
+	if err == nil && !known {
+		var core *api.Core
+		if core, hc, err = m.newCore(ctx, a, acct); err == nil {
+			endpoint = core.GetDirectory().RenewalInfo
+		}
+	}
 	if err != nil {
 		m.log.Debug("renewal information not asked: CA unreachable", "domain", main, "err", err)
 		return
 	}
-	m.refreshARI(ctx, term, a, ariClient{endpoint: core.GetDirectory().RenewalInfo, http: hc}, main, m.log)
+	m.refreshARI(ctx, term, a, ariClient{endpoint: endpoint, http: hc}, main, m.log)
+}
+
+// ariEndpoint returns the renewalInfo URL of the CA directory ca, and
+// whether it is known; "" when the CA offers no ARI.
+func (m *Manager) ariEndpoint(ca string) (string, bool) {
+	v, ok := m.ariEndpoints.Load(ca)
+	if !ok {
+		return "", false
+	}
+	return v.(string), true
+}
+
+// noARI reports whether the CA directory ca is known to offer no ARI.
+func (m *Manager) noARI(ca string) bool {
+	endpoint, known := m.ariEndpoint(ca)
+	return known && endpoint == ""
 }
 
 // httpClient is the client for the CA: its requests all end when ctx

@@ -48,18 +48,17 @@ type orderRun struct {
 	ctx   context.Context
 	term  *leader.Term
 	a     *config.ACME
-	acct  *account
 	core  *api.Core
 	w     Want
 	log   *slog.Logger
 	key   string // the order key in the store
-	rec   *OrderRecord
 	order legoacme.ExtendedOrder
 	priv  crypto.PrivateKey
 }
 
 // newCore builds the ACME API client of acct, whose requests all end when
-// ctx does, and remembers the CA's renewal-information endpoint.
+// ctx does, and remembers the CA's renewal-information endpoint (see
+// ariEndpoint).
 func (m *Manager) newCore(ctx context.Context, a *config.ACME, acct *account) (*api.Core, *http.Client, error) {
 	hc, err := m.httpClient(ctx, a)
 	if err != nil {
@@ -69,9 +68,7 @@ func (m *Manager) newCore(ctx context.Context, a *config.ACME, acct *account) (*
 	if err != nil {
 		return nil, nil, fmt.Errorf("ACME directory %s: %w", caURL(a), err)
 	}
-	if core.GetDirectory().RenewalInfo == "" {
-		m.noARI.Store(caURL(a), true)
-	}
+	m.ariEndpoints.Store(caURL(a), core.GetDirectory().RenewalInfo)
 	return core, hc, nil
 }
 
@@ -87,7 +84,7 @@ func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME,
 	if err != nil {
 		return nil, false, err
 	}
-	o := &orderRun{m: m, ctx: ctx, term: term, a: a, acct: acct, core: core, w: w, log: log, key: orderKey}
+	o := &orderRun{m: m, ctx: ctx, term: term, a: a, core: core, w: w, log: log, key: orderKey}
 	if !o.resume(recorded) {
 		if err := o.place(replaces); err != nil {
 			return nil, false, err
@@ -113,7 +110,7 @@ func (m *Manager) obtain(ctx context.Context, term *leader.Term, a *config.ACME,
 		return nil, false, err
 	}
 	var ari *ARIState
-	if _, no := m.noARI.Load(caURL(a)); !no {
+	if !m.noARI(caURL(a)) {
 		ac := ariClient{endpoint: core.GetDirectory().RenewalInfo, http: hc}
 		if ari, err = ac.askARI(ctx, leaf, time.Now()); err != nil {
 			// Asked again at the next check, with backoff; the
@@ -179,7 +176,7 @@ func (o *orderRun) resume(r *OrderRecord) bool {
 		return false
 	}
 	ord.Location = r.URL
-	o.order, o.priv, o.rec = ord, priv, r
+	o.order, o.priv = ord, priv
 	o.log.Info("resuming the order an earlier attempt placed", "order", r.URL, "status", ord.Status, "placed_by", r.Node, "term", r.Token)
 	return true
 }
@@ -217,7 +214,7 @@ func (o *orderRun) place(replaces string) error {
 		// Nothing was validated: the CA's order expires unused.
 		return fmt.Errorf("order not recorded, so not pursued: %w", err)
 	}
-	o.order, o.priv, o.rec = ord, priv, rec
+	o.order, o.priv = ord, priv
 	return nil
 }
 
@@ -428,7 +425,7 @@ func (m *Manager) replaces(a *config.ACME, prev *CertRecord) string {
 	if prev == nil || prev.CA != caURL(a) || !prev.ARI.usable() {
 		return ""
 	}
-	if _, no := m.noARI.Load(caURL(a)); no {
+	if m.noARI(caURL(a)) {
 		return ""
 	}
 	leaf, err := parseLeaf([]byte(prev.Certificate))

@@ -105,7 +105,7 @@ func (v *View) orderDue(w Want, now time.Time) (time.Time, string) {
 	case !sameNames(e.Record.Domains, w.Domains):
 		return now, "names changed"
 	}
-	return renewAt(e.Record), "renewal"
+	return e.Record.RenewAt(), "renewal"
 }
 
 // storedCert checks the certificate record kv the leader read from the

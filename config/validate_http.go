@@ -38,6 +38,15 @@ func (v *validator) http() {
 // point's, which is a choice too.
 func (v *validator) tlsOptionsByHost() {
 	routers := v.cfg.HTTP.Routers
+	hosts := map[string][]string{} // by TLS router: the hosts it requires
+	for name, r := range routers {
+		if r.TLS == nil {
+			continue
+		}
+		if e, err := rule.Parse(r.Rule); err == nil { // else reported by router
+			hosts[name] = rule.RequiredHosts(e)
+		}
+	}
 	reported := map[string]bool{}
 	for _, ep := range v.tlsEntryPoints() {
 		options, by := map[string]string{}, map[string]string{} // by host
@@ -46,11 +55,7 @@ func (v *validator) tlsOptionsByHost() {
 			if r.TLS == nil || len(r.EntryPoints) > 0 && !slices.Contains(r.EntryPoints, ep) {
 				continue
 			}
-			e, err := rule.Parse(r.Rule)
-			if err != nil {
-				continue // reported by router
-			}
-			for _, host := range rule.RequiredHosts(e) {
+			for _, host := range hosts[name] {
 				prev, seen := options[host]
 				if !seen {
 					options[host], by[host] = r.TLS.Options, name

@@ -34,7 +34,7 @@ func compileRule(e rule.Expr) (matcher, error) {
 		if e == nil {
 			break
 		}
-		ms, err := compileAll(flattenChain(e, true, nil))
+		ms, err := compileAll(rule.FlattenChain(e, true, nil)) // one loop for "a && b && c", not nested closures
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +43,7 @@ func compileRule(e rule.Expr) (matcher, error) {
 		if e == nil {
 			break
 		}
-		ms, err := compileAll(flattenChain(e, false, nil))
+		ms, err := compileAll(rule.FlattenChain(e, false, nil))
 		if err != nil {
 			return nil, err
 		}
@@ -64,23 +64,6 @@ func compileRule(e rule.Expr) (matcher, error) {
 		return compileMatcher(e)
 	}
 	return nil, fmt.Errorf("invalid rule node %T", e)
-}
-
-// flattenChain appends to out the operands of the chain of "&&" (and is
-// true) or "||" nodes at the top of e, left to right, so that
-// "a && b && c" is evaluated by one loop instead of nested closures.
-func flattenChain(e rule.Expr, and bool, out []rule.Expr) []rule.Expr {
-	switch x := e.(type) {
-	case *rule.And:
-		if and && x != nil {
-			return flattenChain(x.Right, and, flattenChain(x.Left, and, out))
-		}
-	case *rule.Or:
-		if !and && x != nil {
-			return flattenChain(x.Right, and, flattenChain(x.Left, and, out))
-		}
-	}
-	return append(out, e)
 }
 
 // compileAll compiles the operands of a chain.
@@ -482,9 +465,9 @@ func requestHost(host string) string {
 // its Host equals hostPattern of the matcher's value.
 func normalizeHost(host string) string { return lowerASCII(requestHost(host)) }
 
-// hostPattern returns the value of a Host matcher as it is compared:
-// lower-cased, without one trailing dot.
-func hostPattern(v string) string { return lowerASCII(strings.TrimSuffix(v, ".")) }
+// hostPattern returns the value of a Host matcher as it is compared (see
+// rule.HostPattern, which also keys the TLS options by host).
+func hostPattern(v string) string { return rule.HostPattern(v) }
 
 // hostWithoutPort removes the port of a Host header like Traefik v3's
 // request decorator: "example.com:80" and "example.com" give

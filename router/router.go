@@ -121,10 +121,11 @@ func (g *generation) stop() {
 	g.wg.Wait()
 }
 
-// Check returns the error Apply would return for cfg: what validation of
-// the configuration alone cannot see, such as two routers asking for
-// different TLS options for one host. It serves nothing, starts no health
-// check and sends nothing.
+// Check returns the error Apply would return for cfg. Validation refuses
+// everything the router would refuse (two routers asking for different TLS
+// options for one host included); Check is the proof of that on a built
+// router, and the guard for configurations that skip validation. It
+// serves nothing, starts no health check and sends nothing.
 //
 // Check resolves the names of TLS options too, which Listen uses, but
 // reads no file: certificates and client CAs are read where the replica

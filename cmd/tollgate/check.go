@@ -57,9 +57,8 @@ func checkFiles(path string, cfg *config.Config, read bool) error {
 }
 
 // loadRoutableConfig loads and validates a file as loadConfig does, then
-// checks that the router accepts it: the router refuses what no single
-// part of the file shows, such as two routers asking for different TLS
-// options for one host on one entry point.
+// builds the routing tables as a replica would (router.Check), so that
+// nothing a replica would refuse passes.
 func loadRoutableConfig(path string) (*config.Config, error) {
 	cfg, err := loadConfig(path)
 	if err != nil {

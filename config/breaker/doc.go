@@ -5,7 +5,7 @@
 //
 // Configuration validation parses every expression with Parse, so that a
 // mistake is reported with its column before any replica serves it, and the
-// router's circuit breaker evaluates the same parsed Expr.
+// router's circuit breaker parses it with the same Parse.
 //
 // The grammar, with spaces, tabs and line breaks allowed between tokens:
 //

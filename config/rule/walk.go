@@ -76,13 +76,13 @@ func RequiredHosts(e Expr) []string {
 		if x == nil || x.Name != "Host" || len(x.Args) != 1 || strings.Contains(x.Args[0], "*") {
 			return nil
 		}
-		return []string{lowerASCII(strings.TrimSuffix(x.Args[0], "."))}
+		return []string{HostPattern(x.Args[0])}
 	case *And:
 		if x == nil {
 			return nil
 		}
 		var hosts []string
-		for _, op := range flattenChain(x, true, nil) {
+		for _, op := range FlattenChain(x, true, nil) {
 			switch h := RequiredHosts(op); {
 			case h == nil:
 			case hosts == nil:
@@ -100,7 +100,7 @@ func RequiredHosts(e Expr) []string {
 			return nil
 		}
 		hosts := []string{}
-		for _, op := range flattenChain(x, false, nil) {
+		for _, op := range FlattenChain(x, false, nil) {
 			h := RequiredHosts(op)
 			if h == nil {
 				return nil
@@ -113,21 +113,26 @@ func RequiredHosts(e Expr) []string {
 	return nil
 }
 
-// flattenChain appends to out the operands of the chain of "&&" (and is
+// FlattenChain appends to out the operands of the chain of "&&" (and is
 // true) or "||" nodes at the top of e, left to right.
-func flattenChain(e Expr, and bool, out []Expr) []Expr {
+func FlattenChain(e Expr, and bool, out []Expr) []Expr {
 	switch x := e.(type) {
 	case *And:
 		if and && x != nil {
-			return flattenChain(x.Right, and, flattenChain(x.Left, and, out))
+			return FlattenChain(x.Right, and, FlattenChain(x.Left, and, out))
 		}
 	case *Or:
 		if !and && x != nil {
-			return flattenChain(x.Right, and, flattenChain(x.Left, and, out))
+			return FlattenChain(x.Right, and, FlattenChain(x.Left, and, out))
 		}
 	}
 	return append(out, e)
 }
+
+// HostPattern returns the argument of a Host matcher as hosts are compared:
+// ASCII letters lower-cased, without one trailing dot. The router indexes
+// routes and TLS options by it, so there is one definition.
+func HostPattern(v string) string { return lowerASCII(strings.TrimSuffix(v, ".")) }
 
 // lowerASCII returns s with ASCII letters in lower case, and only those:
 // a non-ASCII host never equals an ASCII one.

@@ -123,7 +123,7 @@ func certsList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer t.Close()
 	kr, note := checkKeyring(t)
-	certs, err := loadCerts(ctx, t.st, acme.NewKeys(t.prefix), kr)
+	certs, _, err := loadCerts(ctx, t.st, acme.NewKeys(t.prefix), kr)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -160,8 +160,7 @@ func checkKeyring(t *target) (*acme.Keyring, string) {
 	if t.cfg == nil || t.cfg.ACME == nil {
 		return nil, unchecked + "no configuration with an [acme] section (give --config FILE)"
 	}
-	a := t.cfg.ACME
-	kr, err := acme.LoadKeyring(a.EncryptionKeyFile, a.EncryptionKeyEnv, a.InsecurePlaintextKeys, nil)
+	kr, err := loadKeyring(t.cfg.ACME)
 	if err != nil {
 		return nil, unchecked + err.Error()
 	}
@@ -251,7 +250,7 @@ func certsOne(ctx context.Context, cmd string, args []string, stdout, stderr io.
 
 func certsShow(ctx context.Context, t *target, keys acme.Keys, name string, stdout io.Writer) error {
 	kr, note := checkKeyring(t)
-	certs, err := loadCerts(ctx, t.st, keys, kr)
+	certs, _, err := loadCerts(ctx, t.st, keys, kr)
 	if err != nil {
 		return storeErr(err)
 	}

@@ -40,10 +40,11 @@ func check(args []string, stdout, stderr io.Writer) error {
 // endpoint names and the encryption key.
 func checkFiles(path string, cfg *config.Config, read bool) error {
 	if cfg.Store != nil && cfg.Store.Endpoint != "" {
-		err := backend.Parse(cfg.Store.Endpoint)
-		if err == nil && read {
-			err = backend.Check(cfg.Store.Endpoint, backend.Options{})
+		check := backend.Parse // Check parses too, and reads the endpoint's files
+		if read {
+			check = func(endpoint string) error { return backend.Check(endpoint, backend.Options{}) }
 		}
+		err := check(cfg.Store.Endpoint)
 		if err != nil {
 			return fail(exitInvalid, fmt.Errorf("%s: store.endpoint: %w", path, err))
 		}

@@ -102,7 +102,7 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	tw.Flush()
 
 	kr, note := checkKeyring(t)
-	certs, err := loadCerts(ctx, t.st, keys, kr)
+	certs, account, err := loadCerts(ctx, t.st, keys, kr)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -133,9 +133,7 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if line := pendingRetries(certs, now); line != "" {
 		fmt.Fprintf(stdout, "retries:       %s\n", line)
 	}
-	if line, err := accountLine(ctx, t.st, keys, now); err != nil {
-		return storeErr(err)
-	} else if line != "" {
+	if line := accountLine(account, now); line != "" {
 		fmt.Fprintf(stdout, "account:       %s\n", line)
 	}
 	if lerr != nil {
@@ -176,8 +174,10 @@ func countRecords(cs []*certInfo) int {
 // loadCerts reads every certificate record, failure state and order in
 // flight, by main domain, sorted. Each record is checked as replicas
 // check it before serving it, its private key opened with kr (nil leaves
-// the private keys unchecked).
-func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.Keyring) ([]*certInfo, error) {
+// the private keys unchecked). It returns apart the record of the leader's
+// failure to load the ACME account, if there is one (see accountLine).
+func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.Keyring) ([]*certInfo, *kvstore.KV, error) {
+	var account *kvstore.KV
 	by := map[string]*certInfo{}
 	get := func(d string) *certInfo {
 		if by[d] == nil {
@@ -188,7 +188,7 @@ func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.K
 	for _, dir := range []string{"certs/", "state/", "orders/"} {
 		l, err := st.List(ctx, keys.Prefix()+dir)
 		if err != nil {
-			return nil, fmt.Errorf("list %s%s: %w", keys.Prefix(), dir, err)
+			return nil, nil, fmt.Errorf("list %s%s: %w", keys.Prefix(), dir, err)
 		}
 		for _, kv := range l.KVs {
 			p, ok := keys.Parse(kv.Key)
@@ -200,7 +200,8 @@ func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.K
 				continue
 			}
 			if p.Dir == "state" && p.Name == acme.AccountStateName {
-				continue // the account's, not a name's: see accountLine
+				account = &kv // the account's, not a name's
+				continue
 			}
 			c := get(p.Name)
 			switch p.Dir {
@@ -225,7 +226,7 @@ func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.K
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b *certInfo) int { return strings.Compare(a.domain, b.domain) })
-	return out, nil
+	return out, account, nil
 }
 
 // maxRetriesShown bounds the names cluster status lists as waiting for a
@@ -259,26 +260,19 @@ func pendingRetries(certs []*certInfo, now time.Time) string {
 }
 
 // accountLine describes a failure of the leader to load or register the
-// ACME account, which holds every order back; "" when there is none.
-func accountLine(ctx context.Context, st kvstore.Store, keys acme.Keys, now time.Time) (string, error) {
-	key, err := keys.AccountState()
-	if err != nil {
-		return "", nil
-	}
-	kv, err := st.Get(ctx, key)
-	if errors.Is(err, kvstore.ErrNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
+// ACME account, which holds every order back, from its state record (nil:
+// none); "" when there is none.
+func accountLine(kv *kvstore.KV, now time.Time) string {
+	if kv == nil {
+		return ""
 	}
 	var s acme.DomainState
 	if decodeInto(kv.Value, &s) != nil {
-		return "failing (the failure record does not decode)", nil
+		return "failing (the failure record does not decode)"
 	}
 	in := "now"
 	if d := s.NextAttempt.Sub(now); d > 0 {
 		in = "in " + d.Round(time.Second).String()
 	}
-	return fmt.Sprintf("failing: no order is placed until it loads (%d attempt(s), next %s): %s", s.Failures, in, s.LastError), nil
+	return fmt.Sprintf("failing: no order is placed until it loads (%d attempt(s), next %s): %s", s.Failures, in, s.LastError)
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
@@ -79,8 +81,8 @@ type Cache struct {
 	metrics     *Metrics
 	onApplied   func(int64)
 	missTimeout time.Duration
-	missReads   chan struct{} // semaphore of consistent reads on a miss
-	missFlights sync.Map      // store key → *missFlight: one read per key at a time
+	missReads   chan struct{}      // semaphore of consistent reads on a miss
+	missFlights singleflight.Group // by store key: one read per key at a time
 
 	view    atomic.Pointer[View]
 	ready   chan struct{}

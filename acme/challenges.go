@@ -112,18 +112,12 @@ func requestHost(hostport string) string {
 	return normalize(hostport)
 }
 
-// missFlight is a store read on a miss that later misses of the same key
-// wait for instead of reading again.
-type missFlight struct {
-	done chan struct{}
-	e    *challengeEntry // set before done is closed
-}
-
 // readMiss reads the challenge answer of kind for name (a token or a
 // domain) from the store with a consistent read bounded by MissTimeout
-// and ctx. Misses of the same key at once share one read, and at most
-// maxMissReads reads run at once. It returns nil when there is none or
-// the store cannot tell in time.
+// and ctx. Misses of the same key at once share one read, which runs
+// bounded by MissTimeout alone, so that a client that hangs up does not
+// end it for the others; at most maxMissReads reads run at once. It
+// returns nil when there is none or the store cannot tell in time.
 func (c *Cache) readMiss(ctx context.Context, kind, name string) *challengeEntry {
 	var key string
 	var err error
@@ -137,20 +131,23 @@ func (c *Cache) readMiss(ctx context.Context, kind, name string) *challengeEntry
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.missTimeout)
 	defer cancel()
-	fl := &missFlight{done: make(chan struct{})}
-	if v, loaded := c.missFlights.LoadOrStore(key, fl); loaded {
-		other := v.(*missFlight)
-		select {
-		case <-other.done:
-			return other.e
-		case <-ctx.Done():
-			return nil
-		}
+	read := context.WithoutCancel(ctx)
+	ch := c.missFlights.DoChan(key, func() (any, error) {
+		rctx, cancel := context.WithTimeout(read, c.missTimeout)
+		defer cancel()
+		return c.readOne(rctx, key, kind, name), nil
+	})
+	select {
+	case r := <-ch:
+		e, _ := r.Val.(*challengeEntry)
+		return e
+	case <-ctx.Done():
+		return nil
 	}
-	defer func() {
-		c.missFlights.Delete(key)
-		close(fl.done)
-	}()
+}
+
+// readOne is readMiss's store read of key.
+func (c *Cache) readOne(ctx context.Context, key, kind, name string) *challengeEntry {
 	select {
 	case c.missReads <- struct{}{}:
 		defer func() { <-c.missReads }()
@@ -169,6 +166,5 @@ func (c *Cache) readMiss(ctx context.Context, kind, name string) *challengeEntry
 		c.reject(kind, key, err)
 		return nil
 	}
-	fl.e = e
 	return e
 }

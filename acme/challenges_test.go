@@ -3,6 +3,8 @@ package acme_test
 import (
 	"context"
 	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +25,7 @@ type slowGets struct {
 }
 
 func (s *slowGets) Get(ctx context.Context, key string, opts ...kvstore.ReadOption) (kvstore.KV, error) {
-	if strings.Contains(key, "/tls-alpn-01/") {
+	if strings.Contains(key, "/challenges/") {
 		s.gets.Add(1)
 		select {
 		case <-time.After(s.delay):
@@ -60,5 +62,44 @@ func TestChallengeMissSingleFlight(t *testing.T) {
 	}
 	if got := answered.Load(); got != 12 {
 		t.Errorf("%d of 12 handshakes got the answer", got)
+	}
+}
+
+// TestChallengeMissFirstClientGone: the store read that misses of one key
+// share does not end when the client that started it hangs up; the
+// validation requests waiting on it get the answer.
+func TestChallengeMissFirstClientGone(t *testing.T) {
+	s := &slowGets{Store: backendtest.Embedded(t).Client(t), delay: 300 * time.Millisecond}
+	f := newFixture(t, s).start()
+	f.putWait(f.key(f.keys.Order, "h.example.com"), acme.OrderRecord{Domains: []string{"h.example.com"}})
+	f.stop() // so that only the store read finds the answer
+	const token = "tok_0123456789"
+	f.put(f.key(f.keys.HTTP01, token), acme.ChallengeRecord{Domain: "h.example.com", Token: token, KeyAuth: token + ".ka"})
+	get := func(ctx context.Context) *httptest.ResponseRecorder {
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "http://h.example.com/.well-known/acme-challenge/"+token, nil)
+		w := httptest.NewRecorder()
+		f.c.ServeHTTP(w, r)
+		return w
+	}
+	gone, hangUp := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { get(gone) })
+	time.Sleep(50 * time.Millisecond) // the first request's read is under way
+	var answered atomic.Int64
+	for range 5 {
+		wg.Go(func() {
+			if w := get(context.Background()); w.Code == http.StatusOK && w.Body.String() == token+".ka" {
+				answered.Add(1)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	hangUp()
+	wg.Wait()
+	if got := answered.Load(); got != 5 {
+		t.Errorf("%d of 5 validation requests got the answer after the first client hung up", got)
+	}
+	if got := s.gets.Load(); got != 1 {
+		t.Errorf("%d store reads, want 1", got)
 	}
 }

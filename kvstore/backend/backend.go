@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
@@ -121,43 +120,19 @@ func check(endpoint string, opts Options) (parsed, error) {
 	}
 	switch {
 	case p.consul != nil:
-		if opts.ConsulToken == "" {
-			err = checkSecretFile("ACL token file", p.consul.TokenFile)
-		}
-		if err == nil {
-			_, err = p.consul.TLS.Config()
-		}
-		if err != nil {
-			return parsed{}, invalid(fmt.Errorf("consul endpoint %s: %w", p.consul.Endpoint, err))
+		cfg := *p.consul
+		cfg.Token = opts.ConsulToken
+		if err := cfg.Check(); err != nil {
+			return parsed{}, invalid(fmt.Errorf("consul endpoint %s: %w", cfg.Endpoint, err))
 		}
 	case p.etcd != nil:
-		if opts.EtcdPassword == "" {
-			err = checkSecretFile("password file", p.etcd.PasswordFile)
-		}
-		if err == nil {
-			_, err = p.etcd.TLS.Config()
-		}
-		if err != nil {
-			return parsed{}, invalid(fmt.Errorf("etcd endpoint %s: %w", p.etcd.Endpoint, err))
+		cfg := *p.etcd
+		cfg.Password = opts.EtcdPassword
+		if err := cfg.Check(); err != nil {
+			return parsed{}, invalid(err) // names the endpoint
 		}
 	}
 	return p, nil
-}
-
-// checkSecretFile reports a named file that cannot be read or is empty;
-// it never puts the file's content into the error.
-func checkSecretFile(what, path string) error {
-	if path == "" {
-		return nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", what, err)
-	}
-	if strings.TrimSpace(string(b)) == "" {
-		return fmt.Errorf("%s %s is empty", what, path)
-	}
-	return nil
 }
 
 // parse reads endpoint into its backend's configuration.

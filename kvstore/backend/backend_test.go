@@ -100,7 +100,12 @@ func TestCheck(t *testing.T) {
 	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	spaces := filepath.Join(dir, "spaces") // etcd keeps a password's spaces
+	if err := os.WriteFile(spaces, []byte("  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	missing := filepath.Join(dir, "missing")
+	t.Setenv("ETCD_PASSWORD", "") // so that a user without a password has none
 	for _, tc := range []struct {
 		endpoint string
 		want     string // "" means valid
@@ -121,6 +126,9 @@ func TestCheck(t *testing.T) {
 		{"consul://127.0.0.1:8500?token_file=" + empty, "is empty"},
 		{"consul://127.0.0.1:8500?tls=true&ca_file=" + missing, "read CA file"},
 		{"etcd://u@10.0.0.1:2379?password_file=" + missing, "no such file"},
+		{"etcd://u@10.0.0.1:2379?password_file=" + spaces, ""},
+		{"etcd://u@10.0.0.1:2379", `user "u" has no password`},
+		{"etcd://10.0.0.1:2379?password_file=" + token, "no username"},
 		{"etcd://10.0.0.1:2379?tls=true&cert_file=" + missing + "&key_file=" + missing, "client certificate"},
 		{"file://host/state.db", `host "host" given`},
 	} {

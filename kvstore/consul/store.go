@@ -257,6 +257,17 @@ func limitsFor(maxTxnBytes int) kvstore.Limits {
 }
 
 // resolveToken applies the token precedence: Token, TokenFile, environment.
+// Check reads what New reads before it connects (the ACL token file, the
+// TLS files) and reports what New would refuse, without contacting the
+// server. Its errors quote no secret.
+func (cfg Config) Check() error {
+	if _, err := resolveToken(cfg); err != nil {
+		return err
+	}
+	_, err := cfg.TLS.Config()
+	return err
+}
+
 func resolveToken(cfg Config) (string, error) {
 	if cfg.Token != "" {
 		return cfg.Token, nil

@@ -211,6 +211,20 @@ func (cfg Config) clientEndpoints() ([]string, error) {
 	return eps, nil
 }
 
+// Check reads what New reads before it connects (the password file, the
+// TLS files) and reports what New would refuse of them, such as a user
+// without a password, without contacting the server. Its errors quote no
+// secret.
+func (cfg Config) Check() error {
+	if _, err := cfg.password(); err != nil {
+		return err
+	}
+	if _, err := cfg.TLS.Config(); err != nil {
+		return fmt.Errorf("etcd %s: %w", cfg.Endpoint, err)
+	}
+	return nil
+}
+
 // password resolves the password: Password, else PasswordFile, else the
 // environment. It never puts the password into an error.
 func (cfg Config) password() (string, error) {

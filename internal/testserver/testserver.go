@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,30 +61,6 @@ func Binary(t TB, name string) string {
 		t.Fatalf("%s not found at %s: run make testdeps (or set %s to where it is)", name, p, EnvDir)
 	}
 	return p
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t TB) int {
-	t.Helper()
-	return FreePorts(t, 1)[0]
-}
-
-// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
-// moment ago. All n are held open until the last is found, so the kernel
-// cannot hand the same port out twice, as it may to separate FreePort
-// calls.
-func FreePorts(t TB, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("find free port: %v", err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
 }
 
 // Server is one running (or stopped) server process.

@@ -298,7 +298,7 @@ func (d *decoder) unknown(path []string, key string, fields []fieldInfo) {
 		d.probs.add(path, "the store section is never kept in the store: give each replica --kv and its credentials; delete this key")
 		return
 	}
-	if hint := foreignKeyHint(key); hint != "" {
+	if hint := foreignKeyHint(path, key); hint != "" {
 		d.probs.add(path, "unknown key %q: %s", key, hint)
 		return
 	}
@@ -314,8 +314,12 @@ func (d *decoder) unknown(path []string, key string, fields []fieldInfo) {
 	d.probs.add(path, "unknown key %q; valid keys here: %s", key, strings.Join(names, ", "))
 }
 
-// foreignKeyHint explains keys that Traefik users may bring along.
-func foreignKeyHint(key string) string {
+// foreignKeyHint explains keys that Traefik users may bring along; path
+// is the key's path, the key last.
+func foreignKeyHint(path []string, key string) string {
+	if key == "file" && len(path) == 2 && path[0] == "providers" {
+		return "tollgate reads its configuration from this file or from the store; remove [providers.file]"
+	}
 	switch key {
 	case "ipWhiteList":
 		return `Traefik v3 renamed it "ipAllowList", which tollgate uses`
@@ -323,8 +327,6 @@ func foreignKeyHint(key string) string {
 		return "tollgate has a single [acme] section instead of certificate resolvers"
 	case "certResolver":
 		return "tollgate has a single [acme] section; remove certResolver"
-	case "providers":
-		return "tollgate reads its configuration from this file or from the store; remove [providers]"
 	case "serversTransport", "serversTransports":
 		return "not supported; remove it"
 	}

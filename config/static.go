@@ -23,11 +23,32 @@ type Config struct {
 	AccessLog *AccessLog `toml:"accessLog"`
 	// Lifecycle configures shutdown.
 	Lifecycle *Lifecycle `toml:"lifecycle"`
+	// Providers are sources of routes besides this configuration, such as
+	// Kubernetes Ingress objects. Changing them needs a restart.
+	Providers *Providers `toml:"providers"`
 
 	// HTTP holds the routers, services and middlewares.
 	HTTP *HTTP `toml:"http"`
 	// TLS holds TLS options and certificate files.
 	TLS *TLS `toml:"tls"`
+
+	// ProvidedCertificates are the certificates providers supply (the TLS
+	// Secrets of Kubernetes Ingresses), applied with the routes like any
+	// dynamic change. A file or the store never sets them.
+	ProvidedCertificates []KeyPair `toml:"-"`
+}
+
+// KeyPair is a certificate chain and its private key, both PEM, that a
+// provider supplies. It is served for the names its leaf covers; an
+// exact name beats a wildcard, and the first pair wins a tie.
+type KeyPair struct {
+	// Source names where the pair comes from, for logs and errors, such
+	// as "secret default/web-tls".
+	Source string
+	// Cert is the PEM chain, leaf first.
+	Cert []byte
+	// Key is the PEM private key. Never logged or printed.
+	Key []byte
 }
 
 // EntryPoint is one listener.
@@ -297,4 +318,76 @@ type Lifecycle struct {
 	DrainDelay Duration `toml:"drainDelay"`
 	// GraceTimeout bounds the wait for requests in flight. Zero means 10s.
 	GraceTimeout Duration `toml:"graceTimeout"`
+}
+
+// Providers are sources of dynamic configuration besides the file or the
+// store. Each replica runs them itself; their routers and services are
+// merged into the configuration under names ending in "@" and the
+// provider's name, which no name in the file or store may use, so the two
+// never collide.
+type Providers struct {
+	// KubernetesIngress routes what Kubernetes Ingress objects ask for
+	// (see docs/kubernetes.md). Nil disables it.
+	KubernetesIngress *KubernetesIngress `toml:"kubernetesIngress"`
+}
+
+// IngressController is the controller name an IngressClass names in
+// spec.controller for tollgate to serve its Ingresses.
+const IngressController = "tollgate-proxy.io/ingress-controller"
+
+// KubernetesIngress configures the Kubernetes Ingress provider.
+type KubernetesIngress struct {
+	// Endpoint is the API server's URL. Empty means the pod's in-cluster
+	// configuration (its service account's token and CA).
+	Endpoint string `toml:"endpoint"`
+	// TokenFile holds the bearer token sent to Endpoint. Empty sends none.
+	// Only with Endpoint.
+	TokenFile string `toml:"tokenFile"`
+	// CAFile is a PEM file of the roots that sign Endpoint's certificate.
+	// Empty means the system roots. Only with Endpoint.
+	CAFile string `toml:"caFile"`
+	// Namespaces are the namespaces whose Ingresses are served. Empty
+	// means all of them.
+	Namespaces []string `toml:"namespaces"`
+	// LabelSelector selects the Ingresses served, in Kubernetes syntax
+	// ("team=web,tier!=internal"). Empty means all.
+	LabelSelector string `toml:"labelSelector"`
+	// IngressClass is the class served: an Ingress is served when its
+	// spec.ingressClassName names an IngressClass whose spec.controller is
+	// IngressController (and, when IngressClass is set, whose name is
+	// IngressClass); when its deprecated kubernetes.io/ingress.class
+	// annotation equals IngressClass ("tollgate" when empty); or, with
+	// neither, when such an IngressClass is marked as the cluster's
+	// default.
+	IngressClass string `toml:"ingressClass"`
+	// EntryPoints are the entry points of the Ingresses' routes; the
+	// tollgate.io/router.entrypoints annotation overrides them per
+	// Ingress. Empty means every entry point: plain-text routes on those
+	// without TLS, TLS routes on those with TLS.
+	EntryPoints []string `toml:"entryPoints"`
+	// ThrottleDuration is how long changes are gathered before the routes
+	// are rebuilt, so that a burst of endpoint changes costs one rebuild.
+	// Zero means 50ms.
+	ThrottleDuration Duration `toml:"throttleDuration"`
+	// AllowExternalNameServices lets Ingresses route to Services of type
+	// ExternalName. Off by default: such a Service lets anyone who may
+	// create one in a served namespace send traffic to any host.
+	AllowExternalNameServices bool `toml:"allowExternalNameServices"`
+	// IngressEndpoint is the address the leader writes to the served
+	// Ingresses' status.loadBalancer. Nil writes no status.
+	IngressEndpoint *IngressEndpoint `toml:"ingressEndpoint"`
+}
+
+// IngressEndpoint is the address published in Ingress status: the
+// addresses of a Service, or fixed ones. Set exactly one of
+// PublishedService and IP/Hostname.
+type IngressEndpoint struct {
+	// PublishedService is "namespace/name" of a Service (normally the
+	// LoadBalancer Service in front of the replicas) whose
+	// status.loadBalancer is copied.
+	PublishedService string `toml:"publishedService"`
+	// IP is a fixed address to publish.
+	IP string `toml:"ip"`
+	// Hostname is a fixed DNS name to publish.
+	Hostname string `toml:"hostname"`
 }

@@ -35,6 +35,7 @@ func validate(cfg *Config) problems {
 	v.operations()
 	v.http()
 	v.tls()
+	v.providers()
 	return v.ps
 }
 

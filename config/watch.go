@@ -295,7 +295,7 @@ func (w *Watcher) clearError() {
 func isRestartKey(key string) bool {
 	first, _, _ := strings.Cut(key, "/")
 	switch first {
-	case "entry-points", "tls", "api", "metrics", "log", "access-log":
+	case "entry-points", "tls", "api", "metrics", "log", "access-log", "providers":
 		return true
 	case "acme":
 		// The keyring is loaded once: every replica must hold the same keys.

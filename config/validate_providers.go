@@ -1,0 +1,85 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// providers checks the providers section.
+func (v *validator) providers() {
+	pr := v.cfg.Providers
+	if pr == nil || pr.KubernetesIngress == nil {
+		return
+	}
+	k := pr.KubernetesIngress
+	base := p("providers", "kubernetesIngress")
+	at := func(key string) []string { return append(slices.Clip(base), key) }
+	if k.Endpoint != "" {
+		u, err := url.Parse(k.Endpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.add(at("endpoint"), "endpoint %q must be the API server's http:// or https:// URL, such as https://10.0.0.1:6443; leave it empty inside the cluster", truncate(k.Endpoint, 80))
+		}
+	} else {
+		if k.TokenFile != "" {
+			v.add(at("tokenFile"), "tokenFile is only used with endpoint; inside the cluster the pod's service account token is used")
+		}
+		if k.CAFile != "" {
+			v.add(at("caFile"), "caFile is only used with endpoint; inside the cluster the pod's service account CA is used")
+		}
+	}
+	seen := map[string]bool{}
+	for i, ns := range k.Namespaces {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			v.add(append(at("namespaces"), fmt.Sprint(i)), "namespace %q is not a Kubernetes namespace name: %s", truncate(ns, 80), errs[0])
+		} else if seen[ns] {
+			v.add(append(at("namespaces"), fmt.Sprint(i)), "namespace %q is listed twice", ns)
+		}
+		seen[ns] = true
+	}
+	if k.LabelSelector != "" {
+		if _, err := labels.Parse(k.LabelSelector); err != nil {
+			v.add(at("labelSelector"), "labelSelector: %v", err)
+		}
+	}
+	if k.IngressClass != "" {
+		if errs := validation.IsDNS1123Subdomain(k.IngressClass); len(errs) > 0 {
+			v.add(at("ingressClass"), "ingressClass %q is not a Kubernetes object name: %s", truncate(k.IngressClass, 80), errs[0])
+		}
+	}
+	for i, ep := range k.EntryPoints {
+		v.ref(append(at("entryPoints"), fmt.Sprint(i)), "entry point", ep, v.entryPointNames)
+	}
+	v.nonNegative(at("throttleDuration"), k.ThrottleDuration)
+	if e := k.IngressEndpoint; e != nil {
+		ep := at("ingressEndpoint")
+		fixed := e.IP != "" || e.Hostname != ""
+		switch {
+		case e.PublishedService != "" && fixed:
+			v.add(ep, "set publishedService or ip/hostname, not both")
+		case e.PublishedService == "" && !fixed:
+			v.add(ep, "ingressEndpoint needs publishedService (\"namespace/name\" of the Service in front of the replicas), ip or hostname")
+		}
+		if e.PublishedService != "" {
+			ns, name, ok := strings.Cut(e.PublishedService, "/")
+			if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1035Label(name)) > 0 {
+				v.add(append(slices.Clip(ep), "publishedService"), "publishedService %q must be \"namespace/name\" of a Service", truncate(e.PublishedService, 80))
+			}
+		}
+		if e.IP != "" {
+			if _, err := netip.ParseAddr(e.IP); err != nil {
+				v.add(append(slices.Clip(ep), "ip"), "ip %q is not an IP address", truncate(e.IP, 80))
+			}
+		}
+		if e.Hostname != "" {
+			if errs := validation.IsDNS1123Subdomain(e.Hostname); len(errs) > 0 {
+				v.add(append(slices.Clip(ep), "hostname"), "hostname %q is not a DNS name: %s", truncate(e.Hostname, 80), errs[0])
+			}
+		}
+	}
+}

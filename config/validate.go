@@ -18,6 +18,10 @@ type validator struct {
 
 	// Defined names, sorted, computed once.
 	entryPointNames, serviceNames, middlewareNames []string
+	// provided is set when checking a provider's part: its services may
+	// have no servers (a Kubernetes Service without ready endpoints, which
+	// answers 503 until it has some).
+	provided bool
 }
 
 // validate returns every semantic problem of cfg.

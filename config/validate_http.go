@@ -126,7 +126,7 @@ func (v *validator) service(path []string, s *Service) {
 		v.add(path, "a service needs [http.services.NAME.loadBalancer] with at least one server")
 		return
 	}
-	if len(lb.Servers) == 0 {
+	if len(lb.Servers) == 0 && !v.provided {
 		v.add(at("loadBalancer", "servers"), "at least one server is required: [[http.services.NAME.loadBalancer.servers]] with url = \"http://host:port\"")
 	}
 	for i, srv := range lb.Servers {

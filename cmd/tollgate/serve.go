@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
+	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 	"github.com/tollgate-proxy/tollgate/router"
 )
 
@@ -114,27 +115,56 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	if err != nil {
 		return fail(exitFailure, err)
 	}
-	wc.Initial, wc.Logger = initial, log
-	wc.OnSnapshot = func(s *config.Snapshot) error {
-		// A configuration the router refuses is refused: the watcher
-		// keeps the last good one current and counts the rejection.
-		if err := rt.Apply(s.Config); err != nil {
+	// The file or store configuration and the providers' meet in sources:
+	// a merge the router refuses is refused, and the last good one stays.
+	sources := config.NewSources(cfg, func(c *config.Config) error {
+		if err := rt.Apply(c); err != nil {
 			return err
 		}
 		if cs != nil {
-			cs.setConfig(s.Config)
+			cs.setConfig(c)
 		}
 		return nil
-	}
+	})
+	wc.Initial, wc.Logger = initial, log
+	wc.OnSnapshot = func(s *config.Snapshot) error { return sources.SetBase(s.Config) }
 	w, err := config.NewWatcher(wc)
 	if err != nil {
 		return err
 	}
 	reg.MustRegister(watchCollector(w))
+	kube, err := newKubernetes(cfg, sources, reg, log)
+	if err != nil {
+		return err
+	}
 	return runParts(ctx, now, replica{
 		lifecycle: initial.Config.Lifecycle, entryPoints: cfg.EntryPoints,
-		servers: servers, ops: ops, watcher: w, cluster: cl, certs: cs,
+		servers: servers, ops: ops, watcher: w, cluster: cl, certs: cs, kube: kube,
 	}, log)
+}
+
+// newKubernetes builds the Kubernetes Ingress provider when the
+// configuration enables it; nil when it does not.
+func newKubernetes(cfg *config.Config, sources *config.Sources, reg prometheus.Registerer, log *slog.Logger) (*kubernetes.Provider, error) {
+	if cfg.Providers == nil || cfg.Providers.KubernetesIngress == nil {
+		return nil, nil
+	}
+	p, err := kubernetes.New(kubernetes.Config{
+		Settings:   cfg.Providers.KubernetesIngress,
+		Sink:       sources,
+		ACME:       cfg.ACME != nil,
+		Registerer: reg,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, fail(exitInvalid, err)
+	}
+	sources.OnRefused(func(provider string, refused []config.Refusal) {
+		if provider == kubernetes.ProviderName {
+			p.Refused(refused)
+		}
+	})
+	return p, nil
 }
 
 // replica is what runParts runs.
@@ -145,7 +175,8 @@ type replica struct {
 	ops         *router.Ops
 	watcher     *config.Watcher
 	cluster     *cluster
-	certs       *certs // nil without [acme]
+	certs       *certs               // nil without [acme]
+	kube        *kubernetes.Provider // nil without providers.kubernetesIngress
 }
 
 // runParts runs the replica's parts under one owner until ctx is done
@@ -169,12 +200,24 @@ func runParts(ctx, now context.Context, r replica, log *slog.Logger) error {
 		p.run("certificate cache", nil, r.certs.cache.Run)
 		p.run("certificate manager", nil, r.certs.manager.Run)
 	}
+	if r.kube != nil {
+		p.run("kubernetes provider", nil, r.kube.Run)
+	}
 	p.run("entry points", serveCtx, func(context.Context) error { return r.servers.Serve() })
 
 	if r.certs != nil {
 		// Ready once every stored certificate is in memory.
 		select {
 		case <-r.certs.cache.Ready():
+		case <-ctx.Done():
+		case <-p.Context().Done():
+		}
+	}
+	if r.kube != nil {
+		// Ready once the Ingresses' routes are in force: a replica
+		// without them would answer 404 to everything they route.
+		select {
+		case <-r.kube.Ready():
 		case <-ctx.Done():
 		case <-p.Context().Done():
 		}

@@ -1,0 +1,532 @@
+package kubernetes
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	netv1 "k8s.io/api/networking/v1"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+// ProviderName ends the names of the routers and services this provider
+// makes: "default-web-0-0@kubernetes".
+const ProviderName = "kubernetes"
+
+// Annotations tollgate reads on an Ingress (see docs/kubernetes.md).
+const (
+	AnnotationEntryPoints = "tollgate.io/router.entrypoints"
+	AnnotationMiddlewares = "tollgate.io/router.middlewares"
+	AnnotationPriority    = "tollgate.io/router.priority"
+	AnnotationTLS         = "tollgate.io/router.tls"
+	AnnotationTLSOptions  = "tollgate.io/router.tls.options"
+
+	annotationClass        = "kubernetes.io/ingress.class"
+	annotationDefaultClass = "ingressclass.kubernetes.io/is-default-class"
+	defaultClassAnnotation = "tollgate"
+	labelServiceName       = "kubernetes.io/service-name"
+)
+
+// objects is what the informers hold at one moment.
+type objects struct {
+	ingresses []*netv1.Ingress
+	classes   []*netv1.IngressClass
+	services  map[string]*corev1.Service                // by namespace/name
+	slices    map[string][]*discoveryv1.EndpointSlice // by namespace/service name
+	secrets   map[string]*corev1.Secret               // by namespace/name
+}
+
+// translator turns objects into tollgate's configuration model.
+type translator struct {
+	settings *config.KubernetesIngress
+	// acme says whether the configuration has [acme]: hosts without a
+	// secret get their certificates from it.
+	acme bool
+	// checkPair is the router's rule for a provided certificate.
+	checkPair func(config.KeyPair) error
+}
+
+// result is one translation.
+type result struct {
+	provided *config.Provided
+	// problems by object ("ingress default/web"): what is wrong with
+	// it, each a sentence for an Event.
+	problems map[objectRef][]string
+	// served are the Ingresses served, for status.
+	served []*netv1.Ingress
+}
+
+// objectRef names an object problems are reported on.
+type objectRef struct {
+	kind, namespace, name string
+}
+
+func (r objectRef) String() string {
+	return strings.ToLower(r.kind) + " " + r.namespace + "/" + r.name
+}
+
+// served reports whether ing belongs to this controller's class.
+func (t *translator) served(ing *netv1.Ingress, classes []*netv1.IngressClass) bool {
+	want := t.settings.IngressClass
+	ours := func(c *netv1.IngressClass) bool {
+		return c.Spec.Controller == config.IngressController && (want == "" || c.Name == want)
+	}
+	if n := ing.Spec.IngressClassName; n != nil {
+		for _, c := range classes {
+			if c.Name == *n {
+				return ours(c)
+			}
+		}
+		return false
+	}
+	if a, ok := ing.Annotations[annotationClass]; ok && a != "" {
+		return a == cmp.Or(want, defaultClassAnnotation)
+	}
+	for _, c := range classes {
+		if ours(c) && c.Annotations[annotationDefaultClass] == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// translate builds the provided configuration from objects.
+func (t *translator) translate(o *objects) *result {
+	res := &result{
+		provided: &config.Provided{Provider: ProviderName},
+		problems: map[objectRef][]string{},
+	}
+	ings := slices.Clone(o.ingresses)
+	slices.SortFunc(ings, func(a, b *netv1.Ingress) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	services := map[string]*config.Service{} // shared between Ingresses
+	certs := map[string]bool{}              // secrets already added
+	for _, ing := range ings {
+		if !t.served(ing, o.classes) {
+			continue
+		}
+		res.served = append(res.served, ing)
+		b := &ingressBuild{t: t, o: o, ing: ing, services: services, res: res, certs: certs,
+			ref:  objectRef{"Ingress", ing.Namespace, ing.Name},
+			part: &config.Part{Owner: "ingress " + ing.Namespace + "/" + ing.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}}}
+		b.build()
+		if len(b.part.Routers) > 0 {
+			res.provided.Parts = append(res.provided.Parts, b.part)
+		}
+	}
+	return res
+}
+
+// ingressBuild translates one Ingress.
+type ingressBuild struct {
+	t        *translator
+	o        *objects
+	ing      *netv1.Ingress
+	ref      objectRef
+	part     *config.Part
+	services map[string]*config.Service
+	certs    map[string]bool
+	res      *result
+
+	entryPoints []string
+	middlewares []string
+	priority    int
+	tlsOptions  string
+}
+
+func (b *ingressBuild) problem(format string, args ...any) {
+	b.res.problems[b.ref] = append(b.res.problems[b.ref], fmt.Sprintf(format, args...))
+}
+
+func (b *ingressBuild) build() {
+	if !b.annotations() {
+		return
+	}
+	tlsHosts := b.tls()
+	allTLS := strings.EqualFold(strings.TrimSpace(b.ing.Annotations[AnnotationTLS]), "true")
+	for i, r := range b.ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		host := strings.ToLower(r.Host)
+		if msg := checkHost(host); msg != "" {
+			b.problem("spec.rules[%d].host: %s; the rule is not served", i, msg)
+			continue
+		}
+		for j, path := range r.HTTP.Paths {
+			at := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
+			match, prio, ok := pathMatch(path)
+			if !ok {
+				b.problem("%s.path %q: a path starts with \"/\" and has no backquote; the path is not served", at, path.Path)
+				continue
+			}
+			svc := b.backend(at+".backend", path.Backend)
+			if svc == "" {
+				continue
+			}
+			ruleText := match
+			if host != "" {
+				ruleText = "Host(`" + host + "`) && " + match
+			}
+			prio += hostClass(host) * 10000
+			name := fmt.Sprintf("%s-%s-%d-%d", b.ing.Namespace, b.ing.Name, i, j)
+			b.router(name, ruleText, prio, svc, nil)
+			if acme, covered := tlsHosts.covers(host); covered || allTLS {
+				var domains []config.Domain
+				if b.t.acme && host != "" && (acme || !covered) {
+					domains = []config.Domain{{Main: host}}
+				}
+				b.router(name+"-tls", ruleText, prio, svc, &config.RouterTLS{Options: b.tlsOptions, Domains: domains})
+			}
+		}
+	}
+	if db := b.ing.Spec.DefaultBackend; db != nil {
+		if svc := b.backend("spec.defaultBackend", *db); svc != "" {
+			name := fmt.Sprintf("%s-%s-default", b.ing.Namespace, b.ing.Name)
+			b.router(name, "PathPrefix(`/`)", 1, svc, nil)
+			b.router(name+"-tls", "PathPrefix(`/`)", 1, svc, &config.RouterTLS{Options: b.tlsOptions})
+		}
+	}
+}
+
+// annotations reads the tollgate.io annotations; false means they are
+// wrong and the Ingress is not served.
+func (b *ingressBuild) annotations() bool {
+	a := b.ing.Annotations
+	ok := true
+	b.entryPoints = splitList(a[AnnotationEntryPoints])
+	if len(b.entryPoints) == 0 {
+		b.entryPoints = b.t.settings.EntryPoints
+	}
+	b.middlewares = splitList(a[AnnotationMiddlewares])
+	if s, set := a[AnnotationPriority]; set {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 {
+			b.problem("annotation %s: %q is not a priority (an integer, 0 or more); the Ingress is not served", AnnotationPriority, s)
+			ok = false
+		}
+		b.priority = n
+	}
+	if s, set := a[AnnotationTLS]; set {
+		if v := strings.ToLower(strings.TrimSpace(s)); v != "true" && v != "false" {
+			b.problem("annotation %s: %q is neither true nor false; the Ingress is not served", AnnotationTLS, s)
+			ok = false
+		}
+	}
+	b.tlsOptions = strings.TrimSpace(a[AnnotationTLSOptions])
+	return ok
+}
+
+// router adds a router to the part.
+func (b *ingressBuild) router(local, ruleText string, prio int, service string, tls *config.RouterTLS) {
+	r := &config.Router{
+		Rule:        ruleText,
+		EntryPoints: b.entryPoints,
+		Middlewares: b.middlewares,
+		Service:     service,
+		Priority:    cmp.Or(b.priority, prio),
+		TLS:         tls,
+	}
+	b.part.Routers[objectName(local)+"@"+ProviderName] = r
+}
+
+// hostSet holds the hosts of spec.tls, true for those whose certificate
+// comes from ACME (no secretName); "" stands for every host (an entry
+// without hosts).
+type hostSet map[string]bool
+
+// covers reports whether host is served over TLS, and whether its
+// certificate comes from ACME rather than a secret.
+func (s hostSet) covers(host string) (acme, covered bool) {
+	for _, h := range []string{host, wildcardOf(host), ""} {
+		if byACME, ok := s[h]; ok {
+			return byACME, true
+		}
+	}
+	return false, false
+}
+
+func wildcardOf(host string) string {
+	if _, rest, ok := strings.Cut(host, "."); ok && !strings.HasPrefix(host, "*.") {
+		return "*." + rest
+	}
+	return "\x00" // matches nothing
+}
+
+// tls reads spec.tls: the hosts served over TLS. Secrets that load are
+// added to the provided certificates.
+func (b *ingressBuild) tls() hostSet {
+	tlsHosts := hostSet{}
+	for i, te := range b.ing.Spec.TLS {
+		hosts := te.Hosts
+		if len(hosts) == 0 {
+			hosts = []string{""}
+		}
+		byACME := te.SecretName == ""
+		if !byACME {
+			// A secret that does not load is reported; its hosts are
+			// served over TLS all the same, with the default certificate.
+			b.secret(fmt.Sprintf("spec.tls[%d]", i), te.SecretName)
+		}
+		if byACME && !b.t.acme {
+			b.problem("spec.tls[%d] has no secretName and the configuration has no [acme] to obtain a certificate; the default certificate is served", i)
+		}
+		for _, h := range hosts {
+			h = strings.ToLower(h)
+			if prev, seen := tlsHosts[h]; !seen || prev {
+				tlsHosts[h] = byACME // a secret beats ACME
+			}
+		}
+	}
+	return tlsHosts
+}
+
+// secret adds the TLS secret name of the Ingress's namespace to the
+// provided certificates, or reports why it cannot.
+func (b *ingressBuild) secret(at, name string) {
+	key := b.ing.Namespace + "/" + name
+	if b.certs[key] {
+		return
+	}
+	s := b.o.secrets[key]
+	switch {
+	case s == nil:
+		b.problem("%s: secret %q not found in namespace %s (or not of type kubernetes.io/tls); the default certificate is served for its hosts until it exists", at, name, b.ing.Namespace)
+		return
+	case len(s.Data[corev1.TLSCertKey]) == 0 || len(s.Data[corev1.TLSPrivateKeyKey]) == 0:
+		b.problem("%s: secret %s has no %s and %s; the default certificate is served for its hosts", at, key, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+		return
+	}
+	kp := config.KeyPair{Source: "secret " + key, Cert: s.Data[corev1.TLSCertKey], Key: s.Data[corev1.TLSPrivateKeyKey]}
+	if b.t.checkPair != nil {
+		if err := b.t.checkPair(kp); err != nil {
+			b.problem("%s: secret %s: %v; the default certificate is served for its hosts", at, key, err)
+			return
+		}
+	}
+	b.certs[key] = true
+	b.res.provided.Certificates = append(b.res.provided.Certificates, kp)
+}
+
+// backend returns the name of the service for a backend, adding it to the
+// part; "" when the backend cannot be routed at all.
+func (b *ingressBuild) backend(at string, be netv1.IngressBackend) string {
+	if be.Resource != nil {
+		b.problem("%s: resource backends are not supported; use a Service", at)
+		return ""
+	}
+	sb := be.Service
+	if sb == nil {
+		b.problem("%s: no service", at)
+		return ""
+	}
+	portKey := sb.Port.Name
+	if portKey == "" {
+		portKey = strconv.Itoa(int(sb.Port.Number))
+	}
+	name := objectName(b.ing.Namespace+"-"+sb.Name+"-"+portKey) + "@" + ProviderName
+	if s, ok := b.services[name]; ok {
+		b.part.Services[name] = s
+		if len(s.LoadBalancer.Servers) == 0 {
+			b.problem("%s: %s", at, b.why(sb))
+		}
+		return name
+	}
+	servers, why := b.servers(sb)
+	if why != "" {
+		b.problem("%s: %s; it answers 503", at, why)
+	}
+	s := &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers}}
+	b.services[name] = s
+	b.part.Services[name] = s
+	return name
+}
+
+// why says again why a shared service has no servers.
+func (b *ingressBuild) why(sb *netv1.IngressServiceBackend) string {
+	_, why := b.servers(sb)
+	return cmp.Or(why, "no ready endpoints") + "; it answers 503"
+}
+
+// servers lists the ready endpoints of a Service port, or says why there
+// are none.
+func (b *ingressBuild) servers(sb *netv1.IngressServiceBackend) ([]config.Server, string) {
+	ns := b.ing.Namespace
+	svc := b.o.services[ns+"/"+sb.Name]
+	if svc == nil {
+		return nil, fmt.Sprintf("service %q not found in namespace %s", sb.Name, ns)
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		if (sb.Port.Name != "" && p.Name == sb.Port.Name) || (sb.Port.Name == "" && p.Port == sb.Port.Number) {
+			sp = p
+			break
+		}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		if !b.t.settings.AllowExternalNameServices {
+			return nil, fmt.Sprintf("service %s/%s is of type ExternalName, which allowExternalNameServices does not allow", ns, sb.Name)
+		}
+		port := sb.Port.Number
+		if sp != nil {
+			port = sp.Port
+		}
+		if port == 0 {
+			return nil, fmt.Sprintf("service %s/%s has no port %q", ns, sb.Name, sb.Port.Name)
+		}
+		scheme := schemeOf(sp, port)
+		return []config.Server{{URL: scheme + "://" + net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(port)))}}, ""
+	}
+	if sp == nil {
+		want := sb.Port.Name
+		if want == "" {
+			want = strconv.Itoa(int(sb.Port.Number))
+		}
+		return nil, fmt.Sprintf("service %s/%s has no port %s", ns, sb.Name, want)
+	}
+	scheme := schemeOf(sp, sp.Port)
+	seen := map[string]bool{}
+	var out []config.Server
+	for _, es := range b.o.slices[ns+"/"+sb.Name] {
+		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue
+		}
+		var port int32
+		for _, p := range es.Ports {
+			if p.Port != nil && ptrOr(p.Name, "") == sp.Name && ptrOr(p.Protocol, corev1.ProtocolTCP) == corev1.ProtocolTCP {
+				port = *p.Port
+				break
+			}
+		}
+		if port == 0 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if !ptrOr(ep.Conditions.Ready, true) || len(ep.Addresses) == 0 {
+				continue // not ready, or terminating: drained
+			}
+			u := scheme + "://" + net.JoinHostPort(ep.Addresses[0], strconv.Itoa(int(port)))
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, config.Server{URL: u})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b config.Server) int { return cmp.Compare(a.URL, b.URL) })
+	if len(out) == 0 {
+		return nil, fmt.Sprintf("service %s/%s has no ready endpoints", ns, sb.Name)
+	}
+	return out, ""
+}
+
+// schemeOf picks the scheme for a Service port: its appProtocol, else
+// https for a port named https or numbered 443.
+func schemeOf(sp *corev1.ServicePort, port int32) string {
+	if sp != nil && sp.AppProtocol != nil {
+		switch strings.ToLower(*sp.AppProtocol) {
+		case "https":
+			return "https"
+		case "kubernetes.io/h2c", "h2c":
+			return "h2c"
+		case "http":
+			return "http"
+		}
+	}
+	if (sp != nil && strings.HasPrefix(sp.Name, "https")) || port == 443 {
+		return "https"
+	}
+	return "http"
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// pathMatch turns an Ingress path into a rule and a priority: longer
+// paths win, and an Exact path beats a Prefix of the same length.
+func pathMatch(p netv1.HTTPIngressPath) (match string, prio int, ok bool) {
+	path := cmp.Or(p.Path, "/")
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "`\x00") {
+		return "", 0, false
+	}
+	n := min(len(path), 4000)
+	typ := netv1.PathTypeImplementationSpecific
+	if p.PathType != nil {
+		typ = *p.PathType
+	}
+	switch typ {
+	case netv1.PathTypeExact:
+		return "Path(`" + path + "`)", 2*n + 1, true
+	case netv1.PathTypePrefix:
+		// Element-wise: /foo matches /foo, /foo/ and /foo/bar, not /foobar.
+		trimmed := strings.TrimRight(path, "/")
+		if trimmed == "" {
+			return "PathPrefix(`/`)", 2, true
+		}
+		return "(Path(`" + trimmed + "`) || PathPrefix(`" + trimmed + "/`))", 2 * min(len(trimmed), 4000), true
+	default:
+		return "PathPrefix(`" + path + "`)", 2 * n, true
+	}
+}
+
+// hostClass ranks hosts: an exact host beats a wildcard, which beats
+// none.
+func hostClass(host string) int {
+	switch {
+	case host == "":
+		return 1
+	case strings.HasPrefix(host, "*."):
+		return 2
+	default:
+		return 3
+	}
+}
+
+// checkHost says what is wrong with an Ingress rule's host for tollgate,
+// beyond what the API server already checks.
+func checkHost(h string) string {
+	if h == "" {
+		return ""
+	}
+	if strings.ContainsAny(h, "`\x00 ") || strings.Contains(h, "..") || strings.HasSuffix(h, ".") {
+		return fmt.Sprintf("%q is not a host name", h)
+	}
+	return ""
+}
+
+// objectName makes a router or service name (before "@kubernetes") from
+// parts that may be long: at most 64 bytes, ending in a hash of the whole
+// when cut.
+func objectName(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return strings.TrimRight(s[:55], "-_.") + "-" + hex.EncodeToString(sum[:4])
+}
+
+func splitList(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

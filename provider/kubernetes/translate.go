@@ -39,7 +39,7 @@ const (
 type objects struct {
 	ingresses []*netv1.Ingress
 	classes   []*netv1.IngressClass
-	services  map[string]*corev1.Service                // by namespace/name
+	services  map[string]*corev1.Service              // by namespace/name
 	slices    map[string][]*discoveryv1.EndpointSlice // by namespace/service name
 	secrets   map[string]*corev1.Secret               // by namespace/name
 }
@@ -112,7 +112,7 @@ func (t *translator) translate(o *objects) *result {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	services := map[string]*config.Service{} // shared between Ingresses
-	certs := map[string]bool{}              // secrets already added
+	certs := map[string]bool{}               // secrets already added
 	for _, ing := range ings {
 		if !t.served(ing, o.classes) {
 			continue

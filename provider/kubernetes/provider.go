@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -69,7 +70,9 @@ type Provider struct {
 	mu       sync.Mutex
 	listers  *listers
 	reported map[objectRef][]string // problems logged, by object
+	uids     map[objectRef]types.UID
 	served   []*netv1.Ingress
+	subs     map[chan struct{}]bool // told of every rebuild
 }
 
 // RESTConfig returns the connection Settings describe.
@@ -275,10 +278,40 @@ func (p *Provider) rebuild() {
 		p.metrics.rejected.Inc()
 		p.log.Error("the routes from Kubernetes were refused; the previous ones stay in force", "err", err)
 	}
+	uids := make(map[objectRef]types.UID, len(res.served))
+	for _, ing := range res.served {
+		uids[objectRef{"Ingress", ing.Namespace, ing.Name}] = ing.UID
+	}
 	p.mu.Lock()
-	p.served = res.served
+	p.served, p.uids = res.served, uids
 	p.mu.Unlock()
 	p.report(res.problems, refused)
+	p.mu.Lock()
+	for c := range p.subs {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	p.mu.Unlock()
+}
+
+// subscribe returns a channel told of every rebuild.
+func (p *Provider) subscribe() chan struct{} {
+	c := make(chan struct{}, 1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.subs == nil {
+		p.subs = map[chan struct{}]bool{}
+	}
+	p.subs[c] = true
+	return c
+}
+
+func (p *Provider) unsubscribe(c chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.subs, c)
 }
 
 // Refused is told the parts a merge refused when something other than

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
+	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 	"github.com/tollgate-proxy/tollgate/router"
 )
 
@@ -16,7 +17,7 @@ func check(args []string, stdout, stderr io.Writer) error {
 	var f commonFlags
 	fs := newFlagSet("check", checkHelp, stderr)
 	f.register(fs, false)
-	skipFiles := fs.Bool("skip-files", false, "do not read the files and the environment variable the configuration names (encryption key, store token, password, CA and client certificate), for checking away from the replicas' secrets")
+	skipFiles := fs.Bool("skip-files", false, "do not read the files and the environment variable the configuration names (encryption key, store token, password, CA and client certificate, Kubernetes token and CA), for checking away from the replicas' secrets")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -52,6 +53,11 @@ func checkFiles(path string, cfg *config.Config, read bool) error {
 	if cfg.ACME != nil && read {
 		if _, err := loadKeyring(cfg.ACME); err != nil {
 			return fail(exitInvalid, fmt.Errorf("%s: acme: %w", path, err))
+		}
+	}
+	if cfg.Providers != nil && cfg.Providers.KubernetesIngress != nil && read {
+		if err := kubernetes.CheckFiles(cfg.Providers.KubernetesIngress); err != nil {
+			return fail(exitInvalid, fmt.Errorf("%s: %w", path, err))
 		}
 	}
 	return nil

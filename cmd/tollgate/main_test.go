@@ -131,6 +131,10 @@ email = "ops@example.com"
 	withStore := func(endpoint string) string {
 		return writeFile(t, "store.toml", fmt.Sprintf("[store]\nendpoint = %q\n[entryPoints.web]\naddress = \":80\"\n", endpoint))
 	}
+	withKube := func(lines string) string {
+		return writeFile(t, "kube.toml", "[entryPoints.web]\naddress = \":80\"\n[providers.kubernetesIngress]\nendpoint = \"https://127.0.0.1:6443\"\n"+lines)
+	}
+	empty := writeFile(t, "empty", "\n")
 	const env = "TOLLGATE_TEST_CHECK_KEY"
 	t.Setenv(env, "")
 	for _, tc := range []struct {
@@ -148,6 +152,10 @@ email = "ops@example.com"
 		{"CA file missing", withStore("etcd://127.0.0.1:2379?tls=true&ca_file=" + missing), exitInvalid, "read CA file"},
 		{"unknown parameter", withStore("consul://127.0.0.1:8500?datacenter=dc1"), exitInvalid, `unknown parameter "datacenter"`},
 		{"several Consul hosts", withStore("consul://10.0.0.1:8500,10.0.0.2:8500"), exitInvalid, "several hosts are not supported"},
+		{"kubernetes token file", withKube(fmt.Sprintf("tokenFile = %q\n", token)), exitOK, "is valid"},
+		{"kubernetes token file missing", withKube(fmt.Sprintf("tokenFile = %q\n", missing)), exitInvalid, "providers.kubernetesIngress.tokenFile: open " + missing},
+		{"kubernetes token file empty", withKube(fmt.Sprintf("tokenFile = %q\n", empty)), exitInvalid, "is empty; it must hold the bearer token"},
+		{"kubernetes CA file not PEM", withKube(fmt.Sprintf("caFile = %q\n", token)), exitInvalid, "holds no PEM certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := tollgate(t, "check", "--config", tc.config)

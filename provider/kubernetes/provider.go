@@ -1,11 +1,14 @@
 package kubernetes
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -75,7 +78,8 @@ type Provider struct {
 	subs     map[chan struct{}]bool // told of every rebuild
 }
 
-// RESTConfig returns the connection Settings describe.
+// RESTConfig returns the connection Settings describe, after reading the
+// token and CA files it names (tollgate check calls it too).
 func RESTConfig(s *config.KubernetesIngress) (*rest.Config, error) {
 	if s.Endpoint == "" {
 		rc, err := rest.InClusterConfig()
@@ -84,11 +88,39 @@ func RESTConfig(s *config.KubernetesIngress) (*rest.Config, error) {
 		}
 		return rc, nil
 	}
+	if err := CheckFiles(s); err != nil {
+		return nil, err
+	}
 	return &rest.Config{
 		Host:            s.Endpoint,
 		BearerTokenFile: s.TokenFile,
 		TLSClientConfig: rest.TLSClientConfig{CAFile: s.CAFile},
 	}, nil
+}
+
+// CheckFiles reads the token and CA files Settings name, as a replica
+// would: the token must not be empty, the CA file must hold PEM
+// certificates. The token is never printed.
+func CheckFiles(s *config.KubernetesIngress) error {
+	if s.TokenFile != "" {
+		b, err := os.ReadFile(s.TokenFile)
+		if err != nil {
+			return fmt.Errorf("providers.kubernetesIngress.tokenFile: %w", err)
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			return fmt.Errorf("providers.kubernetesIngress.tokenFile: %s is empty; it must hold the bearer token", s.TokenFile)
+		}
+	}
+	if s.CAFile != "" {
+		b, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return fmt.Errorf("providers.kubernetesIngress.caFile: %w", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			return fmt.Errorf("providers.kubernetesIngress.caFile: %s holds no PEM certificate", s.CAFile)
+		}
+	}
+	return nil
 }
 
 // New checks cfg and connects a client; Run starts following.

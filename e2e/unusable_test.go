@@ -136,7 +136,8 @@ func (c *cluster) damage(names []string, good map[string]*acme.CertRecord) time.
 			rec.PrivateKey = good[names[(i+1)%len(names)]].PrivateKey
 			b, _ = json.Marshal(rec)
 		case 1: // a chain for the name, of another key
-			rec.Certificate = selfSignedPEM(c.t, n)
+			cert, _, _ := selfSignedPEM(c.t, n) // a key nobody keeps
+			rec.Certificate = string(cert)
 			b, _ = json.Marshal(rec)
 		case 2: // garbage
 			b = make([]byte, 300)
@@ -241,20 +242,3 @@ func scrapeUnusable(t *testing.T, port int, domain string) float64 {
 	return 0
 }
 
-// selfSignedPEM returns a certificate for name of a key nobody keeps.
-func selfSignedPEM(t *testing.T, name string) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-}

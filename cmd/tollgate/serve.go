@@ -135,7 +135,7 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 		return err
 	}
 	reg.MustRegister(watchCollector(w))
-	kube, err := newKubernetes(cfg, sources, reg, log)
+	kube, err := newKubernetes(cfg, sources, cl.node, reg, log)
 	if err != nil {
 		return err
 	}
@@ -178,16 +178,18 @@ func (f kubeFence) Check(ctx context.Context) error {
 
 // newKubernetes builds the Kubernetes Ingress provider when the
 // configuration enables it; nil when it does not.
-func newKubernetes(cfg *config.Config, sources *config.Sources, reg prometheus.Registerer, log *slog.Logger) (*kubernetes.Provider, error) {
+func newKubernetes(cfg *config.Config, sources *config.Sources, node string, reg prometheus.Registerer, log *slog.Logger) (*kubernetes.Provider, error) {
 	if cfg.Providers == nil || cfg.Providers.KubernetesIngress == nil {
 		return nil, nil
 	}
 	p, err := kubernetes.New(kubernetes.Config{
-		Settings:   cfg.Providers.KubernetesIngress,
-		Sink:       sources,
-		ACME:       cfg.ACME != nil,
-		Registerer: reg,
-		Logger:     log,
+		Settings: cfg.Providers.KubernetesIngress,
+		Sink:     sources,
+		ACME:     cfg.ACME != nil,
+		// Field managers are at most 128 bytes; node ids are shorter.
+		FieldManager: "tollgate-" + node,
+		Registerer:   reg,
+		Logger:       log,
 	})
 	if err != nil {
 		return nil, fail(exitInvalid, err)

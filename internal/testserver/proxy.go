@@ -107,7 +107,7 @@ func (p *Proxy) isFrozen() bool {
 	return p.frozen
 }
 
-// Freeze stops forwarding for good. With drop the connections are closed
+// Freeze stops forwarding until Thaw. With drop the connections are closed
 // too, so that the client reconnects (into the void); without, they stay up
 // and go quiet.
 func (p *Proxy) Freeze(drop bool) {
@@ -120,6 +120,18 @@ func (p *Proxy) Freeze(drop bool) {
 		}
 		clear(p.conns)
 	}
+}
+
+// Thaw ends a Freeze: every connection is closed, so that clients
+// reconnect, and new connections are forwarded again.
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = false
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	clear(p.conns)
 }
 
 // Close stops the proxy and closes every connection; it is idempotent and

@@ -52,6 +52,10 @@ type Config struct {
 	// CheckPair is the router's check of a provided certificate; a
 	// secret it refuses is reported and left out. Nil accepts all.
 	CheckPair func(config.KeyPair) error
+	// FieldManager names this replica in the managedFields of the status
+	// it writes, so that an operator sees which replica wrote it. Empty
+	// means "tollgate".
+	FieldManager string
 	// Registerer receives the provider's metrics. Nil registers none.
 	Registerer prometheus.Registerer
 	// Logger receives problems and rebuilds. Nil discards.

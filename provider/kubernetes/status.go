@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -182,7 +183,7 @@ func (p *Provider) writeStatus(ctx context.Context, term Fence) error {
 	for _, ing := range stale {
 		up := ing.DeepCopy()
 		up.Status.LoadBalancer.Ingress = want
-		_, err := p.client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{})
+		_, err := p.client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: cmp.Or(p.cfg.FieldManager, "tollgate")})
 		switch {
 		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 			// Changed or gone since the informer saw it: the next round

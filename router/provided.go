@@ -1,8 +1,10 @@
 package router
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -58,19 +60,68 @@ func sourceName(source string) string {
 	return source
 }
 
-// indexProvided builds the index of the provided key pairs. A pair that
-// fails ParseKeyPair is left out and logged, without its key; the others
-// are served.
+// parsedPair is a provided key pair as parseKeyPair left it. It is never
+// modified once made.
+type parsedPair struct {
+	cert *tls.Certificate
+	keys certKeys
+	err  error // why it is not served; it names no source
+}
+
+// pairSum identifies a pair by its content: the length of the chain, the
+// chain and the key, so that no two different pairs hash the same bytes.
+// The source is left out: it changes nothing of what is served.
+func pairSum(kp config.KeyPair) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(kp.Cert)))
+	h.Write(n[:])
+	h.Write(kp.Cert)
+	h.Write(kp.Key)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// warning is a pair that cannot be served, logged once for as long as it
+// stays provided.
+type warning struct {
+	sum    [sha256.Size]byte
+	source string
+}
+
+// indexProvided builds the index of the provided key pairs. It parses
+// only the pairs the last Apply did not have: a rebuild follows every
+// endpoint change, and parsing a thousand unchanged pairs each time would
+// cost far more than the rest of it. A pair that fails ParseKeyPair is
+// left out and logged, without its key, the first time it is provided
+// (again the first time after it was gone); the others are served. The
+// caller holds rt.mu.
 func (rt *Router) indexProvided(pairs []config.KeyPair) *certIndex {
 	ix := newCertIndex()
+	parsed := make(map[[sha256.Size]byte]*parsedPair, len(pairs))
+	warned := map[warning]bool{}
 	for i, kp := range pairs {
-		c, k, err := parseKeyPair(kp.Cert, kp.Key)
-		if err != nil {
-			rt.log.Warn("provided certificate not served; the others are", "source", sourceName(kp.Source), "index", i, "err", err)
+		sum := pairSum(kp)
+		p := parsed[sum]
+		if p == nil {
+			if p = rt.parsed[sum]; p == nil {
+				p = &parsedPair{}
+				p.cert, p.keys, p.err = parseKeyPair(kp.Cert, kp.Key)
+			}
+			parsed[sum] = p
+		}
+		if p.err != nil {
+			w := warning{sum, kp.Source}
+			if !rt.warned[w] && !warned[w] {
+				rt.log.Warn("provided certificate not served; the others are", "source", sourceName(kp.Source), "index", i, "err", p.err)
+			}
+			warned[w] = true
 			continue
 		}
-		ix.add(c, k)
+		ix.add(p.cert, p.keys)
 	}
+	rt.parsed, rt.warned = parsed, warned
 	return ix
 }
 

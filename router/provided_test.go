@@ -482,3 +482,57 @@ func FuzzParseKeyPair(f *testing.F) {
 		}
 	})
 }
+
+// TestProvidedCertificatesParsedOnce checks that Apply parses a pair only
+// when its content is new: an unchanged pair, even in new slices or under
+// another source, is served as parsed before; a pair no longer provided is
+// dropped; a pair that cannot be served is logged once for as long as it
+// stays provided.
+func TestProvidedCertificatesParsedOnce(t *testing.T) {
+	logs := &syncBuffer{}
+	rt := New(Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	defer rt.Close()
+	www := makePair(t, "secret shop/www", 1, "www.example.com")
+	bad := makePair(t, "secret shop/bad", 2, "bad.example.com")
+	bad.Key = makePair(t, "", 3, "bad.example.com").Key
+	apply := func(pairs ...config.KeyPair) map[string]*tls.Certificate {
+		t.Helper()
+		if err := rt.Apply(&config.Config{ProvidedCertificates: pairs}); err != nil {
+			t.Fatal(err)
+		}
+		return rt.current.Load().provided.exact
+	}
+	warnings := func() int { return strings.Count(logs.String(), "provided certificate not served") }
+
+	first := apply(www, bad)["www.example.com"]
+	copied := config.KeyPair{Source: "secret other/www", Cert: bytes.Clone(www.Cert), Key: bytes.Clone(www.Key)}
+	if again := apply(copied, bad)["www.example.com"]; again != first {
+		t.Error("an unchanged pair was parsed again")
+	}
+	apply(www, bad)
+	if n := warnings(); n != 1 {
+		t.Errorf("a bad pair provided three times was logged %d times, want once", n)
+	}
+	badElsewhere := bad
+	badElsewhere.Source = "secret other/bad"
+	apply(www, bad, badElsewhere)
+	if n := warnings(); n != 2 {
+		t.Errorf("the bad pair provided under a second source: %d warnings, want 2", n)
+	}
+
+	rotated := makePair(t, "secret shop/www", 4, "www.example.com")
+	if got := apply(rotated)["www.example.com"]; got == first || got.Leaf.SerialNumber.Int64() != 4 {
+		t.Error("a rotated pair is not the one served")
+	}
+	if len(rt.parsed) != 1 {
+		t.Errorf("after the pairs changed, %d parsed pairs are kept, want 1: the rotated one", len(rt.parsed))
+	}
+	apply(rotated, bad)
+	if n := warnings(); n != 3 {
+		t.Errorf("a bad pair provided again after it was gone: %d warnings, want 3", n)
+	}
+	apply()
+	if len(rt.parsed) != 0 || len(rt.warned) != 0 {
+		t.Errorf("with no pairs provided, %d parsed pairs and %d warnings are kept, want none", len(rt.parsed), len(rt.warned))
+	}
+}

@@ -34,6 +34,7 @@ package router
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -69,6 +70,11 @@ type Router struct {
 	mu      sync.Mutex // serializes Apply and Close
 	current atomic.Pointer[generation]
 	closed  bool
+	// parsed holds the provided key pairs of the last Apply, parsed, by
+	// content (pairSum), and warned those of them logged as not served;
+	// see indexProvided. Guarded by mu.
+	parsed map[[sha256.Size]byte]*parsedPair
+	warned map[warning]bool
 }
 
 // generation is the routing state built from one configuration. It is
@@ -113,7 +119,8 @@ func newTransports() transports {
 // new TLS handshakes see it at once. On error the generation in force
 // stays. A provided certificate (cfg.ProvidedCertificates) that cannot be
 // served is no error: it is left out and logged (see ParseKeyPair), and
-// the others are served.
+// the others are served. Apply parses only the pairs whose content the
+// last Apply did not have, so an unchanged pair costs a hash.
 func (rt *Router) Apply(cfg *config.Config) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -138,6 +145,7 @@ func (rt *Router) Close() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.closed = true
+	rt.parsed, rt.warned = nil, nil
 	if g := rt.current.Swap(nil); g != nil {
 		g.stop()
 	}

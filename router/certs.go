@@ -9,6 +9,9 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,9 +19,11 @@ import (
 )
 
 // CertSource supplies certificates for TLS handshakes; the ACME cache and
-// on-demand TLS (acme.Cache, acme.OnDemand) implement it. GetCertificate
-// returns nil, nil when it has no certificate for the name; the entry
-// point then serves a certificate file's, or the default one.
+// on-demand TLS (acme.Cache, acme.OnDemand) implement it. The entry point
+// asks it after the provided certificates (a provider's certificate for a
+// name wins). GetCertificate returns nil, nil when it has no certificate
+// for the name; the entry point then serves a certificate file's, or the
+// default one.
 //
 // GetCertificate runs inside the handshake, so a certificate it holds
 // must come from memory, without waiting. For a name it holds none for it
@@ -32,38 +37,107 @@ type CertSource interface {
 	GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 }
 
-// certIndex finds a certificate by exact name, then by wildcard.
+// certIndex finds a certificate by exact name, then by wildcard, then by
+// IP address. It is immutable once built.
 type certIndex struct {
 	exact    map[string]*tls.Certificate
 	wildcard map[string]*tls.Certificate // "example.com" for *.example.com
+	ip       map[netip.Addr]*tls.Certificate
 }
 
-// loadFileCerts reads the certificate files of the configuration.
+func newCertIndex() *certIndex {
+	return &certIndex{exact: map[string]*tls.Certificate{}, wildcard: map[string]*tls.Certificate{}, ip: map[netip.Addr]*tls.Certificate{}}
+}
+
+// certKeys are the keys a certificate is indexed under: the DNS names and
+// IP addresses of its leaf's subject alternative names, normalized. A DNS
+// name with a "*" anywhere but as its whole first label is left out:
+// clients match no such name.
+type certKeys struct {
+	exact    []string
+	wildcard []string // "example.com" for *.example.com
+	ips      []netip.Addr
+}
+
+func keysOf(leaf *x509.Certificate) certKeys {
+	var k certKeys
+	for _, name := range leaf.DNSNames {
+		name = strings.TrimSuffix(strings.ToLower(name), ".")
+		rest, wild := strings.CutPrefix(name, "*.")
+		switch {
+		case rest == "" || strings.Contains(rest, "*"):
+		case wild:
+			k.wildcard = append(k.wildcard, rest)
+		default:
+			k.exact = append(k.exact, name)
+		}
+	}
+	for _, ip := range leaf.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			k.ips = append(k.ips, a.Unmap())
+		}
+	}
+	return k
+}
+
+// empty reports whether k indexes nothing: the certificate serves no
+// handshake.
+func (k certKeys) empty() bool {
+	return len(k.exact) == 0 && len(k.wildcard) == 0 && len(k.ips) == 0
+}
+
+// add indexes c under k. A key indexed already keeps its certificate: the
+// first one added wins.
+func (ix *certIndex) add(c *tls.Certificate, k certKeys) {
+	for _, name := range k.exact {
+		if _, taken := ix.exact[name]; !taken {
+			ix.exact[name] = c
+		}
+	}
+	for _, name := range k.wildcard {
+		if _, taken := ix.wildcard[name]; !taken {
+			ix.wildcard[name] = c
+		}
+	}
+	for _, a := range k.ips {
+		if _, taken := ix.ip[a]; !taken {
+			ix.ip[a] = c
+		}
+	}
+}
+
+// loadFileCerts reads the certificate files of the configuration. For a
+// name two files cover, the later file wins.
 func loadFileCerts(cfg *config.TLS) (*certIndex, error) {
-	ix := &certIndex{exact: map[string]*tls.Certificate{}, wildcard: map[string]*tls.Certificate{}}
+	ix := newCertIndex()
 	if cfg == nil {
 		return ix, nil
 	}
-	for _, c := range cfg.Certificates {
+	pairs := make([]*tls.Certificate, len(cfg.Certificates))
+	for i, c := range cfg.Certificates {
 		pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("certificate %s: %w", c.CertFile, err)
 		}
-		for _, name := range pair.Leaf.DNSNames {
-			name = strings.ToLower(name)
-			if rest, ok := strings.CutPrefix(name, "*."); ok {
-				ix.wildcard[rest] = &pair
-			} else {
-				ix.exact[name] = &pair
-			}
-		}
+		pairs[i] = &pair
+	}
+	// add keeps the first certificate of a name: add the files last to
+	// first so that the later file wins.
+	for _, pair := range slices.Backward(pairs) {
+		ix.add(pair, keysOf(pair.Leaf))
 	}
 	return ix, nil
 }
 
-// GetCertificate implements CertSource: an exact name beats a wildcard.
+// GetCertificate implements CertSource: an exact name beats a wildcard,
+// which covers one label (*.example.com covers a.example.com only). A
+// server name that is an IP address, or for a handshake without one the
+// address the client connected to, finds a certificate by IP address.
 func (ix *certIndex) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+	if name == "" {
+		return ix.byLocalAddr(hello.Conn), nil
+	}
 	if c := ix.exact[name]; c != nil {
 		return c, nil
 	}
@@ -72,7 +146,24 @@ func (ix *certIndex) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificat
 			return c, nil
 		}
 	}
+	if len(ix.ip) > 0 {
+		if a, err := netip.ParseAddr(name); err == nil {
+			return ix.ip[a.Unmap()], nil
+		}
+	}
 	return nil, nil
+}
+
+// byLocalAddr returns the certificate of the IP address conn was accepted
+// on, or nil.
+func (ix *certIndex) byLocalAddr(conn net.Conn) *tls.Certificate {
+	if len(ix.ip) == 0 || conn == nil {
+		return nil
+	}
+	if ta, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+		return ix.ip[ta.AddrPort().Addr().Unmap()]
+	}
+	return nil
 }
 
 // selfSigned makes the default certificate, served for names nobody has a

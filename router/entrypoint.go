@@ -25,8 +25,10 @@ type ServersConfig struct {
 	Config *config.Config
 	// Router routes the requests of every entry point.
 	Router *Router
-	// Certs supplies certificates before the configuration's certificate
-	// files and the default certificate. Nil means none.
+	// Certs supplies certificates after the provided ones (the
+	// configuration's ProvidedCertificates, as Router applies them) and
+	// before the configuration's certificate files and the default
+	// certificate. Nil means none.
 	Certs CertSource
 	// Challenges, when set, answers ACME challenges on every entry point:
 	// HTTP-01 requests before routing and TLS-ALPN-01 handshakes.
@@ -131,14 +133,20 @@ func newServer(ep *config.EntryPoint, h http.Handler, log *slog.Logger) *http.Se
 // entryPointTLS builds the TLS settings of an entry point, and switches
 // to the TLS options a router names for the handshake's server name. The
 // option sets are built at start; which router names which follows
-// reloads.
+// reloads, and so do the provided certificates, asked first (see the
+// package documentation for the order).
 func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certIndex, def *tls.Certificate) (*tls.Config, error) {
 	var count func(tls.ConnectionState) error
 	if m := cfg.Metrics; m != nil {
 		done := m.handshakes.WithLabelValues(entryPoint)
 		count = func(tls.ConnectionState) error { done.Inc(); return nil }
 	}
-	base, err := tlsConfig(cfg.Config.TLS, epOptions, cfg.Certs, files, def)
+	certs := certChain{providedCerts{cfg.Router}}
+	if cfg.Certs != nil {
+		certs = append(certs, cfg.Certs)
+	}
+	certs = append(certs, files)
+	base, err := tlsConfig(cfg.Config.TLS, epOptions, certs, def)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +154,7 @@ func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certI
 	byName := map[string]*tls.Config{}
 	if t := cfg.Config.TLS; t != nil {
 		for name := range t.Options {
-			c, err := tlsConfig(t, name, cfg.Certs, files, def)
+			c, err := tlsConfig(t, name, certs, def)
 			if err != nil {
 				return nil, fmt.Errorf("TLS options %s: %w", name, err)
 			}
@@ -169,20 +177,21 @@ func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certI
 	return base, nil
 }
 
+// certChain asks its sources in order; the first that answers with a
+// certificate or an error decides the handshake.
+type certChain []CertSource
+
 // tlsConfig builds the TLS settings of an entry point: TLS 1.2 at least,
-// certificates from certs, then the files, then the default one.
-func tlsConfig(t *config.TLS, optionsName string, certs CertSource, files *certIndex, def *tls.Certificate) (*tls.Config, error) {
+// certificates from certs, then the default one.
+func tlsConfig(t *config.TLS, optionsName string, certs certChain, def *tls.Certificate) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2", "http/1.1"},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if certs != nil {
-				if c, err := certs.GetCertificate(hello); c != nil || err != nil {
+			for _, src := range certs {
+				if c, err := src.GetCertificate(hello); c != nil || err != nil {
 					return c, err
 				}
-			}
-			if c, _ := files.GetCertificate(hello); c != nil {
-				return c, nil
 			}
 			return def, nil
 		},

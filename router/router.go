@@ -4,10 +4,37 @@
 // into an immutable generation off the request path and swapped in
 // atomically, so requests in flight and open connections are unaffected by
 // a reload.
+//
+// # TLS certificates
+//
+// A TLS handshake whose client offers the ACME TLS-ALPN-01 protocol gets
+// the challenge certificate (ServersConfig.Challenges) and nothing else. Any other handshake gets the first certificate found, in this
+// order:
+//
+//  1. the provided certificates: the configuration's ProvidedCertificates,
+//     such as the TLS Secrets of Kubernetes Ingresses, as the newest Apply
+//     indexed them; an explicit certificate wins for its names;
+//  2. ServersConfig.Certs: certificates from ACME, obtained ahead or on
+//     demand;
+//  3. the configuration's certificate files (tls.certificates);
+//  4. a self-signed default certificate, made at start.
+//
+// Within 1 and 3 an exact name beats a wildcard, which covers one label
+// (*.example.com covers a.example.com, not a.b.example.com); a handshake
+// without a server name, or whose server name is an IP address, finds a
+// certificate by the IP addresses of its subject alternative names (the
+// address the client connected to, without a server name). For a name two
+// provided pairs cover alike the first pair in ProvidedCertificates wins;
+// for a name two files cover alike, the later file. A provided pair that
+// cannot be served (ParseKeyPair) is left out and logged, and the others
+// are served. Apply swaps the provided certificates in with the routes:
+// the next handshake sees them, connections already open keep the
+// certificate they were made with.
 package router
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -43,6 +70,11 @@ type Router struct {
 	mu      sync.Mutex // serializes Apply and Close
 	current atomic.Pointer[generation]
 	closed  bool
+	// parsed holds the provided key pairs of the last Apply, parsed, by
+	// content (pairSum), and warned those of them logged as not served;
+	// see indexProvided. Guarded by mu.
+	parsed map[[sha256.Size]byte]*parsedPair
+	warned map[warning]bool
 }
 
 // generation is the routing state built from one configuration. It is
@@ -55,9 +87,12 @@ type generation struct {
 	// point and the exact hosts their rules require.
 	tlsByHost map[string]map[string]string
 	// trust says, by entry point, whose forwarded headers are kept.
-	trust  map[string]forwardTrust
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // health checks
+	trust map[string]forwardTrust
+	// provided indexes the configuration's ProvidedCertificates that can
+	// be served.
+	provided *certIndex
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // health checks
 }
 
 // New returns a Router with no routes: every request gets 404 until
@@ -80,8 +115,12 @@ func newTransports() transports {
 	return transports{std: std, h2c: h2c, buffers: newBufferPool()}
 }
 
-// Apply builds a generation from cfg and swaps it in. On error the
-// generation in force stays.
+// Apply builds a generation from cfg and swaps it in: new requests and
+// new TLS handshakes see it at once. On error the generation in force
+// stays. A provided certificate (cfg.ProvidedCertificates) that cannot be
+// served is no error: it is left out and logged (see ParseKeyPair), and
+// the others are served. Apply parses only the pairs whose content the
+// last Apply did not have, so an unchanged pair costs a hash.
 func (rt *Router) Apply(cfg *config.Config) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -93,6 +132,7 @@ func (rt *Router) Apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	g.provided = rt.indexProvided(cfg.ProvidedCertificates)
 	old := rt.current.Swap(g)
 	if old != nil {
 		old.stop()
@@ -105,6 +145,7 @@ func (rt *Router) Close() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.closed = true
+	rt.parsed, rt.warned = nil, nil
 	if g := rt.current.Swap(nil); g != nil {
 		g.stop()
 	}

@@ -52,6 +52,31 @@ type translator struct {
 	acme bool
 	// checkPair is the router's rule for a provided certificate.
 	checkPair func(config.KeyPair) error
+	// checked caches checkPair's verdict by secret and resourceVersion:
+	// a rebuild follows every endpoint change, and parsing every
+	// certificate each time would cost more than the rest. Only the
+	// rebuilding goroutine uses it.
+	checked, seen map[string]checkedPair
+}
+
+type checkedPair struct {
+	version string
+	err     error
+}
+
+// check runs checkPair on the pair of secret s, once per version.
+func (t *translator) check(s *corev1.Secret, kp config.KeyPair) error {
+	if t.checkPair == nil {
+		return nil
+	}
+	key := s.Namespace + "/" + s.Name
+	if c, ok := t.checked[key]; ok && c.version == s.ResourceVersion && s.ResourceVersion != "" {
+		t.seen[key] = c
+		return c.err
+	}
+	c := checkedPair{version: s.ResourceVersion, err: t.checkPair(kp)}
+	t.seen[key] = c
+	return c.err
 }
 
 // result is one translation.
@@ -111,6 +136,9 @@ func (t *translator) translate(o *objects) *result {
 		}
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	// Keep the verdicts of the secrets still referenced.
+	t.seen = map[string]checkedPair{}
+	defer func() { t.checked, t.seen = t.seen, nil }()
 	services := map[string]*config.Service{} // shared between Ingresses
 	certs := map[string]bool{}               // secrets already added
 	for _, ing := range ings {
@@ -310,11 +338,9 @@ func (b *ingressBuild) secret(at, name string) {
 		return
 	}
 	kp := config.KeyPair{Source: "secret " + key, Cert: s.Data[corev1.TLSCertKey], Key: s.Data[corev1.TLSPrivateKeyKey]}
-	if b.t.checkPair != nil {
-		if err := b.t.checkPair(kp); err != nil {
-			b.problem("%s: secret %s: %v; the default certificate is served for its hosts", at, key, err)
-			return
-		}
+	if err := b.t.check(s, kp); err != nil {
+		b.problem("%s: %v; the default certificate is served for its hosts", at, err)
+		return
 	}
 	b.certs[key] = true
 	b.res.provided.Certificates = append(b.res.provided.Certificates, kp)

@@ -286,3 +286,27 @@ func TestObjectName(t *testing.T) {
 		t.Errorf("objectName: %q", got)
 	}
 }
+
+// TestTranslateChecksSecretOnce: a rebuild follows every endpoint change,
+// so a secret's certificate is checked once per version, not per rebuild.
+func TestTranslateChecksSecretOnce(t *testing.T) {
+	ing := ingress("default", "web", func(i *netv1.Ingress) {
+		i.Spec.TLS = []netv1.IngressTLS{{Hosts: []string{"a.example.com"}, SecretName: "a-tls"}}
+	})
+	o := baseObjects(ing)
+	o.secrets["default/a-tls"] = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "a-tls", ResourceVersion: "1"},
+		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: []byte("cert"), corev1.TLSPrivateKeyKey: []byte("key")}}
+	calls := 0
+	tr := &translator{settings: &config.KubernetesIngress{}, checkPair: func(config.KeyPair) error { calls++; return nil }}
+	for range 3 {
+		tr.translate(o)
+	}
+	if calls != 1 {
+		t.Fatalf("checked %d times in 3 rebuilds, want 1", calls)
+	}
+	o.secrets["default/a-tls"].ResourceVersion = "2"
+	tr.translate(o)
+	if calls != 2 {
+		t.Fatalf("a new version was not checked again (%d checks)", calls)
+	}
+}

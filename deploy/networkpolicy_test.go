@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -440,4 +441,92 @@ func TestTollgateNetworkPolicy(t *testing.T) {
 			t.Errorf("%s: %d public and %d internal Service ports; want both", serve, public, internal)
 		}
 	})
+}
+
+// egressTemplate returns the egress rules the comment of the replicas'
+// NetworkPolicy suggests for restricting egress, uncommented.
+func egressTemplate(t *testing.T) []networkingv1.NetworkPolicyEgressRule {
+	t.Helper()
+	file := filepath.Join("kubernetes", "base", "networkpolicy.yaml")
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc []string
+	prefix := ""
+	for line := range strings.Lines(string(text)) {
+		line = strings.TrimRight(line, "\n")
+		if prefix == "" {
+			if before, ok := strings.CutSuffix(line, "egress:"); ok && strings.TrimSpace(before) == "#" {
+				prefix = before
+				doc = append(doc, "egress:")
+			}
+			continue
+		}
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			break
+		}
+		doc = append(doc, rest)
+	}
+	if len(doc) < 2 {
+		t.Fatalf("%s: no commented \"egress:\" block", file)
+	}
+	var spec struct {
+		Egress []networkingv1.NetworkPolicyEgressRule `json:"egress"`
+	}
+	if err := decodeStrict([]byte(strings.Join(doc, "\n")), &spec); err != nil {
+		t.Fatalf("%s: the commented egress rules: %v", file, err)
+	}
+	return spec.Egress
+}
+
+// TestEgressTemplate checks the egress rules the replicas' NetworkPolicy
+// suggests in a comment: an operator who restricts egress with them must
+// still reach the Kubernetes API server (the Ingress provider), cluster
+// DNS and the store.
+func TestEgressTemplate(t *testing.T) {
+	rules := egressTemplate(t)
+	allows := func(want func(networkingv1.NetworkPolicyPeer) bool, proto corev1.Protocol, port int32) bool {
+		cp := corev1.ContainerPort{ContainerPort: port, Protocol: proto}
+		for _, r := range rules {
+			if portMatches(r.Ports, cp) && (len(r.To) == 0 || slices.ContainsFunc(r.To, want)) {
+				return true
+			}
+		}
+		return false
+	}
+	// The API server is outside the pod network, and CNIs judge egress to
+	// it after the Service "kubernetes" is translated to its endpoints:
+	// their address and port, 443 or 6443 by distribution.
+	outside := func(p networkingv1.NetworkPolicyPeer) bool { return p.IPBlock != nil }
+	for _, port := range []int32{443, 6443} {
+		if !allows(outside, corev1.ProtocolTCP, port) {
+			t.Errorf("the commented egress rules do not let the replicas reach the Kubernetes API server on port %d (an ipBlock rule)", port)
+		}
+	}
+	dns := func(p networkingv1.NetworkPolicyPeer) bool {
+		sel, err := podSelector(p.PodSelector)
+		return p.NamespaceSelector != nil && err == nil && sel.Matches(labels.Set{"k8s-app": "kube-dns"})
+	}
+	for _, proto := range []corev1.Protocol{corev1.ProtocolUDP, corev1.ProtocolTCP} {
+		if !allows(dns, proto, 53) {
+			t.Errorf("the commented egress rules do not let the replicas reach cluster DNS on %s port 53", proto)
+		}
+	}
+	for _, b := range bundles(t) {
+		if b.name != "base" {
+			continue
+		}
+		sts := b.storeSet(t)
+		store := func(p networkingv1.NetworkPolicyPeer) bool {
+			sel, err := podSelector(p.PodSelector)
+			return p.PodSelector != nil && p.IPBlock == nil && err == nil && sel.Matches(labels.Set(sts.Spec.Template.Labels))
+		}
+		for _, cp := range b.storeClientPorts(t, b.store(t), sts) {
+			if !allows(store, protocolOf(cp.Protocol), cp.ContainerPort) {
+				t.Errorf("the commented egress rules do not let the replicas reach the store on port %d", cp.ContainerPort)
+			}
+		}
+	}
 }

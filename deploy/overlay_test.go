@@ -109,7 +109,7 @@ func buildReadmeOverlay() (*bundle, error) {
 			if !ok {
 				file = f
 			}
-			content, err := exampleContent(g.Name, file)
+			content, err := exampleContent(ov.Namespace, g.Name, file)
 			if err != nil {
 				return nil, err
 			}
@@ -139,10 +139,20 @@ func buildReadmeOverlay() (*bundle, error) {
 }
 
 // exampleContent makes what an operator would put in a generator's file:
-// a configuration, a fresh encryption key, or a token or password.
-func exampleContent(generator, file string) ([]byte, error) {
+// a configuration, a fresh encryption key, or a token or password. The
+// configuration is the base's, with the published Service in the
+// overlay's namespace, as README.md tells.
+func exampleContent(namespace, generator, file string) ([]byte, error) {
 	if strings.HasSuffix(file, ".toml") {
-		return os.ReadFile(filepath.Join("kubernetes", "base", "tollgate.toml"))
+		doc, err := os.ReadFile(filepath.Join("kubernetes", "base", "tollgate.toml"))
+		if err != nil {
+			return nil, err
+		}
+		const base = `publishedService = "default/`
+		if !bytes.Contains(doc, []byte(base)) {
+			return nil, fmt.Errorf("kubernetes/base/tollgate.toml has no %s...: README.md's overlay changes its namespace", base)
+		}
+		return bytes.ReplaceAll(doc, []byte(base), []byte(`publishedService = "`+namespace+`/`)), nil
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -178,6 +188,11 @@ func TestReadmeOverlay(t *testing.T) {
 	}
 	if ov.Namespace == "" {
 		t.Errorf("%s: the example overlay sets no namespace", readmeFile)
+	}
+	// The overlay's tollgate.toml must name the published Service in the
+	// overlay's namespace: the base's names "default".
+	if want := fmt.Sprintf(`publishedService = "%s/`, ov.Namespace); !strings.Contains(string(md), want) {
+		t.Errorf("%s: does not tell to set %s...\" in the overlay's tollgate.toml", readmeFile, want)
 	}
 	var image string
 	for _, img := range ov.Images {

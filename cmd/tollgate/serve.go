@@ -186,6 +186,10 @@ func newKubernetes(cfg *config.Config, sources *config.Sources, node string, reg
 		Settings: cfg.Providers.KubernetesIngress,
 		Sink:     sources,
 		ACME:     cfg.ACME != nil,
+		CheckPair: func(kp config.KeyPair) error {
+			_, err := router.ParseKeyPair(kp)
+			return err
+		},
 		// Field managers are at most 128 bytes; node ids are shorter.
 		FieldManager: "tollgate-" + node,
 		Registerer:   reg,

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Builds the pinned servers the tests run against (Consul, etcd, Pebble and its
-# DNS server pebble-challtestsrv) into a cache directory outside the
-# repository, skipping what is already built.
+# DNS server pebble-challtestsrv, the Kubernetes API server and kubectl) into a
+# cache directory outside the repository, skipping what is already built.
 #
 #   TOLLGATE_TESTDEPS  where the binaries go
 #                      (default ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/testdeps)
 #
-# With arguments (consul, etcd, pebble), builds only those: "pebble" is Pebble
-# and pebble-challtestsrv. The demos use that to build what they need.
+# With arguments (consul, etcd, pebble, kube), builds only those: "pebble" is
+# Pebble and pebble-challtestsrv, "kube" is kube-apiserver and kubectl. The
+# demos use that to build what they need.
 #
 # Consul and etcd are built through a throw-away wrapper module in a temp
 # directory because their own go.mod files carry replace directives, which Go
 # ignores for dependencies; the wrapper pins what those replaces point to.
+# Kubernetes is built the same way: its go.mod points the k8s.io staging
+# modules at directories of its own repository, and the wrapper replaces each
+# by its published release instead (see kube below).
 set -euo pipefail
 
 CONSUL_VERSION=v1.21.0
 ETCD_VERSION=v3.6.5
 PEBBLE_VERSION=v2.10.1
+KUBE_VERSION=v1.34.2
 
 dir=${TOLLGATE_TESTDEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/testdeps}
 mkdir -p "$dir"
@@ -77,9 +82,9 @@ wanted() {
 only=("$@")
 for w in "${only[@]}"; do
   case $w in
-  consul | etcd | pebble) ;;
+  consul | etcd | pebble | kube) ;;
   *)
-    echo "testdeps: unknown dependency $w (want consul, etcd or pebble)" >&2
+    echo "testdeps: unknown dependency $w (want consul, etcd, pebble or kube)" >&2
     exit 2
     ;;
   esac
@@ -116,4 +121,71 @@ if wanted pebble; then
   goinstall pebble-challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv "$PEBBLE_VERSION"
 fi
 
-echo "testdeps: ${*:-consul etcd pebble} in $dir"
+# kube: builds kube-apiserver and kubectl of k8s.io/kubernetes@KUBE_VERSION
+# through one wrapper module. Kubernetes' go.mod requires its staging modules
+# (k8s.io/api, k8s.io/client-go, ...) at v0.0.0 and replaces them by
+# ./staging/src directories, which do not exist outside its repository. The
+# wrapper takes the list from that go.mod and replaces each by its release
+# of the same minor version (v1.34.2 -> v0.34.2), and sets the version
+# variables Kubernetes' own build sets, which the binaries check (feature
+# gates and kubectl's version skew depend on them).
+kube() {
+  if have kube-apiserver "$KUBE_VERSION" && have kubectl "$KUBE_VERSION"; then
+    echo "testdeps: kube-apiserver and kubectl $KUBE_VERSION already built"
+    return
+  fi
+  echo "testdeps: building kube-apiserver and kubectl $KUBE_VERSION (this can take ten minutes or more)"
+  local w="$work/kube" log="$work/kube.log"
+  # Staging modules are released as v0.MINOR.PATCH of Kubernetes v1.MINOR.PATCH.
+  local staging="v0.${KUBE_VERSION#v1.}" major minor
+  major=${KUBE_VERSION#v}
+  major=${major%%.*}
+  minor=${KUBE_VERSION#v*.}
+  minor=${minor%%.*}
+  mkdir -p "$w"
+  (
+    cd "$w"
+    local info gomod released
+    info=$(go list -m -f '{{.GoMod}} {{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "k8s.io/kubernetes@$KUBE_VERSION")
+    gomod=${info% *}
+    released=${info#* }
+    [ -s "$gomod" ] || { echo "no go.mod of k8s.io/kubernetes@$KUBE_VERSION at '$gomod'"; exit 1; }
+    {
+      printf 'module tollgate.local/testdeps/kube\n\ngo 1.26\n\n'
+      # Kubernetes' GODEBUG defaults, as its own build has them.
+      grep '^godebug ' "$gomod" || true
+      # Every "k8s.io/x => ./staging/src/k8s.io/x", in a replace block or
+      # on a replace line of its own.
+      awk -v v="$staging" '
+        $1 == "replace" { $1 = ""; $0 = $0 }
+        $2 == "=>" && $3 ~ /^\.\/staging\// { print "replace " $1 " => " $1 " " v; n++ }
+        END { if (n == 0) exit 1 }' "$gomod" ||
+        { echo "no staging replace directives in $gomod"; exit 1; }
+    } >go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n\t_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' >tools.go
+    # As Kubernetes' release builds: no symbol tables (-s -w), and the
+    # version variables in both packages that hold them. The build date is
+    # the release's, from the module proxy, so a rebuild is identical.
+    local ldflags="-s -w" pkg
+    for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+      ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+      ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$released"
+    done
+    # errexit does not hold in a subshell whose status is tested: chain.
+    go get "k8s.io/kubernetes@$KUBE_VERSION" &&
+      go mod tidy &&
+      go build -trimpath -ldflags "$ldflags" -o "$dir/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver &&
+      go build -trimpath -ldflags "$ldflags" -o "$dir/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+  ) >"$log" 2>&1 || fail "kube-apiserver and kubectl" "$log"
+  local name
+  for name in kube-apiserver kubectl; do
+    mv "$dir/$name.tmp" "$dir/$name"
+    echo "$KUBE_VERSION" >"$dir/$name.version"
+  done
+}
+
+if wanted kube; then
+  kube
+fi
+
+echo "testdeps: ${*:-consul etcd pebble kube} in $dir"

@@ -1,6 +1,7 @@
 // Package testserver starts the real servers tollgate's tests run against
-// (a Consul server agent, an etcd member, the Pebble ACME CA) on free
-// 127.0.0.1 ports with their own temporary data directories. A server can be
+// (a Consul server agent, an etcd member, the Pebble ACME CA, a Kubernetes
+// API server) on free 127.0.0.1 ports with their own temporary data
+// directories. A server can be
 // stopped and started again mid-test with the same data directory and ports,
 // for outage tests, and is stopped when the test ends.
 //
@@ -71,6 +72,8 @@ type Server struct {
 	dataDir string
 	logPath string
 	ready   func(ctx context.Context) error
+	// startTimeout bounds the wait for ready; zero means 60s.
+	startTimeout time.Duration
 	// Addr is the client address, "127.0.0.1:port".
 	Addr string
 
@@ -109,7 +112,11 @@ func (s *Server) start(t TB) {
 	}()
 	s.cmd, s.done = cmd, done
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	timeout := s.startTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	ticker := time.NewTicker(50 * time.Millisecond)
 	defer ticker.Stop()
@@ -119,7 +126,7 @@ func (s *Server) start(t TB) {
 		case <-done:
 			t.Fatalf("%s exited during start-up; log:\n%s", s.name, s.logTail())
 		case <-ctx.Done():
-			t.Fatalf("%s did not become ready within 60s (%v); log:\n%s", s.name, lastErr, s.logTail())
+			t.Fatalf("%s did not become ready within %v (%v); log:\n%s", s.name, timeout, lastErr, s.logTail())
 		case <-ticker.C:
 		}
 		rctx, rcancel := context.WithTimeout(ctx, time.Second)

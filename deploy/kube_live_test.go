@@ -1,5 +1,3 @@
-//go:build kubelive
-
 package deploy_test
 
 import (

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +14,6 @@ import (
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
-	"github.com/tollgate-proxy/tollgate/leader"
 	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 	"github.com/tollgate-proxy/tollgate/router"
 )
@@ -142,38 +140,8 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	return runParts(ctx, now, replica{
 		lifecycle: initial.Config.Lifecycle, entryPoints: cfg.EntryPoints,
 		servers: servers, ops: ops, watcher: w, cluster: cl, certs: cs, kube: kube,
-		kubeLeader: kubeLeadership{e: cl.elector, key: prefix + "/" + kubeStatusKey},
+		kubeLeader: kubernetes.ElectorLeadership(cl.elector, prefix+"/"+kubernetes.StatusTermKey),
 	}, log)
-}
-
-// kubeStatusKey is the key the leader writes, fenced, before it writes
-// Ingress status: see kubernetes.Fence.
-const kubeStatusKey = "kubernetes/status-term"
-
-// kubeLeadership adapts the elector to the Kubernetes provider.
-type kubeLeadership struct {
-	e   *leader.Elector
-	key string
-}
-
-func (l kubeLeadership) Await(ctx context.Context) (kubernetes.Fence, error) {
-	t, err := l.e.Await(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return kubeFence{t: t, key: l.key}, nil
-}
-
-type kubeFence struct {
-	t   *leader.Term
-	key string
-}
-
-func (f kubeFence) Done() <-chan struct{} { return f.t.Done() }
-
-func (f kubeFence) Check(ctx context.Context) error {
-	_, err := f.t.Apply(ctx, kvstore.PutOp(f.key, []byte(strconv.FormatInt(f.t.Token(), 10))))
-	return err
 }
 
 // newKubernetes builds the Kubernetes Ingress provider when the

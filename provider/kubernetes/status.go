@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/tollgate-proxy/tollgate/internal/retry"
+	"github.com/tollgate-proxy/tollgate/kvstore"
+	"github.com/tollgate-proxy/tollgate/leader"
 )
 
 // Leadership is the cluster's leader election as the provider needs it:
@@ -231,4 +234,39 @@ func equalLB(a, b []netv1.IngressLoadBalancerIngress) bool {
 			return a.Port == b.Port && a.Protocol == b.Protocol && ptrOr(a.Error, "") == ptrOr(b.Error, "")
 		})
 	})
+}
+
+// StatusTermKey is the key, under the prefix, that the leader writes
+// fenced by its term before each round of status writes.
+const StatusTermKey = "kubernetes/status-term"
+
+// ElectorLeadership is the Leadership of an elector whose terms fence
+// their status writes by writing key (prefix + "/" + StatusTermKey).
+func ElectorLeadership(e *leader.Elector, key string) Leadership {
+	return electorLeadership{e: e, key: key}
+}
+
+type electorLeadership struct {
+	e   *leader.Elector
+	key string
+}
+
+func (l electorLeadership) Await(ctx context.Context) (Fence, error) {
+	t, err := l.e.Await(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return termFence{t: t, key: l.key}, nil
+}
+
+type termFence struct {
+	t   *leader.Term
+	key string
+}
+
+func (f termFence) Done() <-chan struct{} { return f.t.Done() }
+
+func (f termFence) Check(ctx context.Context) error {
+	_, err := f.t.Apply(ctx, kvstore.PutOp(f.key, []byte(strconv.FormatInt(f.t.Token(), 10))))
+	return err
 }

@@ -1,0 +1,154 @@
+package kubernetes
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	netv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/internal/testserver"
+	kvbackend "github.com/tollgate-proxy/tollgate/kvstore/backend"
+	"github.com/tollgate-proxy/tollgate/leader"
+	"github.com/tollgate-proxy/tollgate/router"
+)
+
+// unaware is a replica that lost the leadership without noticing (a
+// paused process): its term's Done never closes for it, and it is never
+// given another term.
+type unaware struct{ Leadership }
+
+func (u *unaware) Await(ctx context.Context) (Fence, error) {
+	if u.Leadership == nil {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	f, err := u.Leadership.Await(ctx)
+	u.Leadership = nil
+	if err != nil {
+		return nil, err
+	}
+	return stillLeading{f}, nil
+}
+
+type stillLeading struct{ Fence }
+
+func (stillLeading) Done() <-chan struct{} { return nil }
+
+// TestStaleLeaderStatusLoses: a replica that lost the leadership without
+// noticing must not overwrite the status the next leader wrote: each
+// replica publishes its own address here, so the Ingress shows whose
+// write won.
+func TestStaleLeaderStatusLoses(t *testing.T) {
+	kube := testserver.StartKube(t)
+	admin := kube.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	mustCreate := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := admin.NetworkingV1().IngressClasses().Create(ctx, ourClass("tollgate", false), metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps"}}, metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = admin.CoreV1().Services("apps").Create(ctx, service("apps", "web", corev1.ServicePort{Name: "http", Port: 80}), metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = admin.NetworkingV1().Ingresses("apps").Create(ctx, ingress("apps", "web", func(i *netv1.Ingress) {
+		i.CreationTimestamp = metav1.Time{}
+		i.Spec.Rules[0].HTTP.Paths[0].Backend = backend("web", 0, "http")
+	}), metav1.CreateOptions{})
+	mustCreate(err)
+
+	st, err := kvbackend.Open(ctx, "etcd://"+testserver.Etcd(t).Addr, kvbackend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	elector := func(id string) (*leader.Elector, context.CancelFunc, chan error) {
+		e, err := leader.New(leader.Config{Store: st, Key: "t/leader", Node: leader.Node{ID: id}, TTL: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ectx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ectx) }()
+		return e, stop, done
+	}
+	replica := func(ip string, l Leadership) (stop func()) {
+		s := &config.KubernetesIngress{Endpoint: kube.URL, TokenFile: kube.AdminTokenFile(), CAFile: kube.CAFile,
+			IngressEndpoint: &config.IngressEndpoint{IP: ip}}
+		rt := router.New(router.Config{})
+		base := &config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: "127.0.0.1:0"}}}
+		p, err := New(Config{Settings: s, Sink: config.NewSources(base, rt.Apply), FieldManager: "tollgate-" + ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pctx, stopP := context.WithCancel(context.Background())
+		done := make(chan error, 2)
+		go func() { done <- p.Run(pctx) }()
+		go func() { done <- p.RunLeader(pctx, l) }()
+		return func() {
+			stopP()
+			for range 2 {
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}
+			rt.Close()
+		}
+	}
+	status := func() string {
+		ing, err := admin.NetworkingV1().Ingresses("apps").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || len(ing.Status.LoadBalancer.Ingress) == 0 {
+			return ""
+		}
+		return ing.Status.LoadBalancer.Ingress[0].IP
+	}
+	waitStatus := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for status() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("status %q, want %q", status(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	ea, stopA, doneA := elector("a")
+	stopReplicaA := replica("192.0.2.1", &unaware{Leadership: ElectorLeadership(ea, "t/"+StatusTermKey)})
+	defer stopReplicaA()
+	waitStatus("192.0.2.1")
+	// a loses the leadership; b takes it and writes its address.
+	stopA()
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	eb, stopB, doneB := elector("b")
+	defer func() { stopB(); <-doneB }()
+	stopReplicaB := replica("192.0.2.2", ElectorLeadership(eb, "t/"+StatusTermKey))
+	defer stopReplicaB()
+	waitStatus("192.0.2.2")
+	// a still believes it leads and sees a status that is not its own:
+	// it tries to write it again, on every change it sees.
+	for i := range 5 {
+		ing, err := admin.NetworkingV1().Ingresses("apps").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ing.Labels = map[string]string{"poke": string(rune('a' + i))}
+		if _, err := admin.NetworkingV1().Ingresses("apps").Update(ctx, ing, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if got := status(); got != "192.0.2.2" {
+			t.Fatalf("the stale leader's status won: %q", got)
+		}
+	}
+}

@@ -32,8 +32,11 @@ func (c *converter) acmeSection(root *node) {
 	if s, ok := an.str("email"); ok {
 		a.Email = s
 		c.origin("acme.email", an.where("email"))
+		c.add(an.where("email"), Converted, fmt.Sprintf("email = %q: tollgate certs import reuses the account Traefik registered with it", s), "")
 	}
-	if b, ok := an.boolean("onHostRule"); ok && b {
+	if b, ok := an.boolean("onHostRule"); ok && !b {
+		c.add(an.where("onHostRule"), Converted, "false: certificates for [[acme.domains]] only", "")
+	} else if ok && b {
 		a.OnHostRule, c.acme.onHostRule = true, true
 		// Traefik 1.x ordered for the frontends of acme.entryPoint only;
 		// tollgate orders for the TLS routers of every entry point.
@@ -67,21 +70,29 @@ func (c *converter) acmeSection(root *node) {
 	if s, ok := an.str("storage"); ok {
 		c.storage = s
 	}
-	if s, ok := an.str("storageFile"); ok && c.storage == "" {
-		c.storage = s
+	if s, ok := an.str("storageFile"); ok {
+		if c.storage == "" {
+			c.storage = s
+			c.add(an.where("storageFile"), Converted, "storageFile, the older name of storage", "")
+		} else {
+			c.add(an.where("storageFile"), Converted, "ignored, as by Traefik 1.x, since storage is set", "remove it")
+		}
 	}
-	an.skip("storageFile")
 	if ep, ok := an.str("entryPoint"); ok {
 		if _, defined := c.eps[ep]; !defined {
 			c.problem(an.where("entryPoint"), "acme.entryPoint %q is not defined", ep)
 		}
 		c.add(an.where("entryPoint"), Converted, "tollgate serves ACME certificates on every TLS entry point", "")
 	}
-	if b, ok := an.boolean("onDemand"); ok && b {
+	if b, ok := an.boolean("onDemand"); ok && !b {
+		c.add(an.where("onDemand"), Converted, "false: no certificates on demand", "")
+	} else if ok && b {
 		c.add(an.where("onDemand"), Unsupported, "on-demand certificates for any name have no equivalent: tollgate orders on demand only names an ask URL approves",
 			"add [acme.onDemand] with ask = \"https://…\", a URL that answers 2xx for the names you serve, or list the names in [[acme.domains]]")
 	}
-	if b, ok := an.boolean("acmeLogging"); ok && b {
+	if b, ok := an.boolean("acmeLogging"); ok && !b {
+		c.add(an.where("acmeLogging"), Converted, "false: tollgate logs its ACME client at debug level only", "")
+	} else if ok && b {
 		c.add(an.where("acmeLogging"), Changed, "tollgate logs its ACME client at debug level", "set [log] level = \"debug\" while you need it")
 	}
 	if an.has("overrideCertificates") {
@@ -235,18 +246,31 @@ func (c *converter) defaultChallenge(an *node, a *config.ACME) {
 }
 
 // storageAdvice says how to bring the certificates of acme.storage over.
+// With a KV store (in the file or among the flags) storage is the key of
+// Traefik's data; without one it is a file, unless it does not end in
+// .json: then it is most likely a key of a store Traefik was given on its
+// command line, which the report asks for rather than advise reading a
+// file that does not exist.
 func (c *converter) storageAdvice(an *node) {
 	if c.storage == "" {
 		return
 	}
 	at := an.where("storage")
-	if c.kvProvider != "" && !strings.HasSuffix(c.storage, ".json") {
-		c.add(at, Action, fmt.Sprintf("certificates and the account are in the store at %s/object", strings.Trim(c.storage, "/")),
-			"import them before starting tollgate, so that nothing is ordered again: "+c.importCommand())
-		return
+	if !an.has("storage") {
+		at = an.where("storageFile")
 	}
-	c.add(at, Action, "certificates and the account are in the file "+c.storage,
-		"import them before starting tollgate, so that nothing is ordered again: tollgate certs import --from-acme-json "+c.storage+" --config tollgate.toml")
+	check := "validate the configuration with tollgate check --config " + shellQuote(c.out) + ", then import them before starting tollgate, so that nothing is ordered again: "
+	switch {
+	case c.kvProvider != "" && !strings.HasSuffix(c.storage, ".json"):
+		c.add(at, Action, fmt.Sprintf("certificates and the account are in the store at %s/object", strings.Trim(c.storage, "/")),
+			check+c.importCommand())
+	case c.kvProvider == "" && !strings.HasSuffix(c.storage, ".json"):
+		c.add(at, Action, fmt.Sprintf("%q is the key of Traefik's data in a KV store (cluster mode), but neither the file nor the flags name that store ([consul] or [etcd]): Traefik got it on its command line, and the converted configuration has no [store]", c.storage),
+			"convert again with the store flags Traefik ran with, for example --traefik-args \"--consul --consul.endpoint=HOST:8500 --consul.prefix=traefik\" (or --etcd, --etcd.endpoint, --etcd.prefix, --etcd.useapiv3): the report then gives the import command")
+	default:
+		c.add(at, Action, "certificates and the account are in the file "+c.storage,
+			check+"tollgate certs import --from-acme-json "+shellQuote(c.storage)+" --config "+shellQuote(c.out))
+	}
 }
 
 // importCommand is the certs import command for a KV storage key.
@@ -263,7 +287,7 @@ func (c *converter) importCommand() string {
 		// --traefik-key is the whole key, and excludes --prefix.
 		cmd += " --traefik-key " + shellQuote(key+"/object")
 	}
-	return cmd + " --config tollgate.toml"
+	return cmd + " --config " + shellQuote(c.out)
 }
 
 // kvProviders converts [consul] or [etcd], the store of Traefik's cluster
@@ -287,7 +311,7 @@ func (c *converter) kvProviders(root *node) {
 
 // kvStore converts one KV provider section.
 func (c *converter) kvStore(n *node, scheme string) {
-	endpoint, _ := n.str("endpoint")
+	endpoint, hasEndpoint := n.str("endpoint")
 	if endpoint == "" {
 		endpoint = "127.0.0.1:8500"
 		if scheme == "etcd" {
@@ -304,11 +328,17 @@ func (c *converter) kvStore(n *node, scheme string) {
 		}
 		hosts[i] = strings.TrimPrefix(h, "http://")
 	}
-	if scheme == "consul" && len(hosts) > 1 {
+	switch {
+	case scheme == "consul" && len(hosts) > 1:
 		c.add(n.where("endpoint"), Changed, "tollgate talks to one Consul agent: "+hosts[0], "point it at the local agent, which forwards to the servers")
 		hosts = hosts[:1]
+	case hasEndpoint && q.Has("tls"):
+		c.add(n.where("endpoint"), Converted, "the hosts of [store] endpoint, with tls=true for https://", "")
+	case hasEndpoint:
+		c.add(n.where("endpoint"), Converted, "the hosts of [store] endpoint", "")
 	}
 	if tn, ok := n.table("tls"); ok {
+		c.add(tn.path, Converted, "TLS to the store: tls=true and the files (ca_file, cert_file, key_file) in [store] endpoint", "")
 		q.Set("tls", "true")
 		for _, f := range [][2]string{{"ca", "ca_file"}, {"cert", "cert_file"}, {"key", "key_file"}} {
 			if s, ok := tn.str(f[0]); ok && s != "" {
@@ -327,6 +357,7 @@ func (c *converter) kvStore(n *node, scheme string) {
 	if s, ok := n.str("username"); ok && s != "" {
 		if scheme == "etcd" {
 			user = url.User(s).String() + "@"
+			c.add(n.where("username"), Converted, "the user of [store] endpoint", "")
 		} else {
 			c.add(n.where("username"), Unsupported, "Consul has no user names; not converted", "give tollgate an ACL token with token_file=PATH in the endpoint, or CONSUL_HTTP_TOKEN")
 		}
@@ -344,6 +375,7 @@ func (c *converter) kvStore(n *node, scheme string) {
 	prefix := "traefik"
 	if s, ok := n.str("prefix"); ok && s != "" {
 		prefix = strings.Trim(s, "/")
+		c.add(n.where("prefix"), Converted, fmt.Sprintf("Traefik's prefix %q: tollgate certs import reads Traefik's data below it", prefix), "")
 	}
 	c.kvProvider, c.kvPrefix, c.kvEndpoint = scheme, prefix, endpoint
 	c.cfg.Store = &config.Store{Endpoint: endpoint, Prefix: config.DefaultPrefix}
@@ -353,7 +385,9 @@ func (c *converter) kvStore(n *node, scheme string) {
 	c.add(n.path, Unsupported, fmt.Sprintf("frontends and backends that Traefik read from the store under %s/ are not converted", prefix),
 		"only the file is converted: write those routes in it as [frontends] and [backends] and convert again, then publish with tollgate storeconfig")
 	// useAPIV3 is false by default: without it Traefik 1.x used the v2 API.
-	if b, _ := n.boolean("useAPIV3"); !b && scheme == "etcd" {
+	if b, _ := n.boolean("useAPIV3"); b && scheme == "etcd" {
+		c.add(n.where("useAPIV3"), Converted, "true: Traefik wrote through etcd's v3 API, which tollgate uses", "")
+	} else if scheme == "etcd" {
 		c.add(n.where("useAPIV3"), Changed, "tollgate uses etcd's v3 API; keys Traefik wrote through the v2 API (its default, without useAPIV3 = true) are not visible there", "copy the value into the v3 keyspace under the same key (ETCDCTL_API=2 etcdctl get KEY, then etcdctl put KEY with the v3 API) and import from there; do not switch Traefik to the v3 API for this, it would start on an empty store and order every certificate again")
 	}
 	if b, ok := n.boolean("watch"); ok {

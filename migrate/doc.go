@@ -6,6 +6,12 @@
 // (ReadACMEJSON) — and writes them into tollgate's store as the records its
 // replicas serve (Import), so that nothing is ordered again.
 //
+// ConvertTraefikV1 also reads the flags Traefik ran with (a store given
+// as --consul on its command line is converted as if in the file) and
+// checks Kubernetes manifests for the annotations Traefik 1.x read on
+// Ingresses and Services, saying for each Ingress how to annotate it for
+// tollgate's Kubernetes Ingress provider.
+//
 // The conversion never drops anything silently: every key of the source is
 // either converted, converted with a difference that the report explains,
 // or reported as having no equivalent (with what to do instead) or as

@@ -82,6 +82,9 @@ func (c *converter) entryPoints(root *node) {
 		}
 		e := c.addEntryPoint(n.name(), n.path, &config.EntryPoint{Address: addr})
 		c.renamed(n.path, "entry point", n.name(), e.name)
+		if ok {
+			c.add(n.where("address"), Converted, fmt.Sprintf("entry point %q listens on %s", e.name, addr), "")
+		}
 		all = append(all, pending{e, n})
 	}
 	for _, p := range all {

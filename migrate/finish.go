@@ -154,7 +154,12 @@ func (c *converter) dropService(name, why string) {
 // it, the routers that use it.
 func (c *converter) dropMiddleware(name, why string) {
 	key := "http.middlewares." + dn(name)
-	c.add(c.origins[key], Unsupported, fmt.Sprintf("middleware %q was left out: %s", name, why), "fix it and convert again")
+	msg := fmt.Sprintf("middleware %q was left out: %s", name, why)
+	if at, ok := c.mwAt[name]; ok {
+		c.addAt(at, Unsupported, msg, "fix the annotation and convert again; until then the Ingress is served without it")
+	} else {
+		c.add(c.origins[key], Unsupported, msg, "fix it and convert again")
+	}
 	delete(c.cfg.HTTP.Middlewares, name)
 	for _, r := range slices.Sorted(mapKeys(c.cfg.HTTP.Routers)) {
 		if slices.Contains(c.cfg.HTTP.Routers[r].Middlewares, name) {
@@ -188,7 +193,7 @@ func (c *converter) unusedMiddlewares() {
 		}
 	}
 	for _, name := range slices.Sorted(mapKeys(h.Middlewares)) {
-		if !used[name] {
+		if !used[name] && !c.keep[name] {
 			c.add(c.origins["http.middlewares."+dn(name)], Converted, fmt.Sprintf("middleware %q is not written: no router needs it", name), "")
 			delete(h.Middlewares, name)
 		}

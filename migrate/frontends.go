@@ -360,6 +360,7 @@ func (c *converter) frontend(f *frontend) {
 	service := f.backend.services[f.passHost]
 	rl, lengths, hostSets, ok := c.routes(n)
 	if !ok {
+		c.add(n.path, Unsupported, fmt.Sprintf("frontend %q is not converted: see its route", n.name()), "")
 		n.skipAll()
 		return
 	}
@@ -382,6 +383,7 @@ func (c *converter) frontend(f *frontend) {
 	text := expr.String()
 	if _, err := rule.Parse(text); err != nil {
 		c.add(n.where("routes"), Unsupported, fmt.Sprintf("the rule cannot be written in tollgate (%s): %v; the frontend was not converted", text, err), "fix the rule in Traefik's syntax and convert again")
+		c.add(n.path, Unsupported, fmt.Sprintf("frontend %q is not converted: see its routes", n.name()), "")
 		n.skipAll()
 		return
 	}

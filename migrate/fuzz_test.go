@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/config"
@@ -78,6 +80,75 @@ func FuzzReadACMEJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if _, err := ReadACMEJSON(b); err != nil && !errors.Is(err, ErrFormat) {
 			t.Fatalf("error %v does not wrap ErrFormat", err)
+		}
+	})
+}
+
+// FuzzSplitArgs checks that no command line makes the splitter panic, and
+// that splitting what it joined back gives the same words.
+func FuzzSplitArgs(f *testing.F) {
+	for _, s := range []string{"--consul --consul.endpoint=a:1", `--x="a b" 'c d' e\ f`, `"unclosed`, "\\", `""`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := SplitArgs(s)
+		if err != nil {
+			return
+		}
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
+		}
+		again, err := SplitArgs(strings.Join(quoted, " "))
+		if err != nil || !slices.Equal(again, words) {
+			t.Fatalf("%q split to %q, its quoted form to %q (%v)", s, words, again, err)
+		}
+	})
+}
+
+// FuzzTraefikV1Flags checks that no flags make the conversion panic or
+// produce a configuration tollgate refuses.
+func FuzzTraefikV1Flags(f *testing.F) {
+	f.Add("--consul --consul.endpoint=10.0.0.5:8500 --consul.prefix=traefik")
+	f.Add("--etcd.endpoint etcd:2379 --etcd.useapiv3 --kubernetes --kubernetes.namespaces=a,b")
+	f.Add("--kubernetes.ingressendpoint.ip=1.2.3.4 --kubernetes.throttleduration=x --acme.storage")
+	f.Fuzz(func(t *testing.T, s string) {
+		args, err := SplitArgs(s)
+		if err != nil {
+			return
+		}
+		res, err := ConvertTraefikV1("fuzz.toml", []byte("[entryPoints.http]\naddress = \":80\"\n"), Options{Args: args})
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || len(e.Problems) == 0 {
+				t.Fatalf("error %v (%T) is not an *Error with problems", err, err)
+			}
+			return
+		}
+		if _, err := config.Parse("converted.toml", res.Config); err != nil {
+			t.Fatalf("the converted configuration does not validate: %v\n%s", err, res.Config)
+		}
+	})
+}
+
+// FuzzIngressManifest checks that no manifest makes the Ingress check
+// panic, fail the conversion, or produce a configuration tollgate
+// refuses.
+func FuzzIngressManifest(f *testing.F) {
+	if b, err := os.ReadFile("testdata/traefik-v1/kubernetes.ingresses.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: a\n  annotations:\n    ingress.kubernetes.io/rewrite-target: x\n    ingress.kubernetes.io/rule-type: PathStrip\nspec:\n  rules:\n  - http:\n      paths:\n      - path: /a/\n"))
+	f.Add([]byte(`{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","annotations":{"ingress.kubernetes.io/circuit-breaker-expression":"x"}}}]}`))
+	f.Add([]byte("---\n--- x\n...\n"))
+	src := []byte("[entryPoints.http]\naddress = \":80\"\n[entryPoints.https]\naddress = \":443\"\n  [entryPoints.https.tls]\n[kubernetes]\n")
+	f.Fuzz(func(t *testing.T, manifest []byte) {
+		res, err := ConvertTraefikV1("fuzz.toml", src, Options{Manifests: []Manifest{{Name: "fuzz.yaml", Data: manifest}}})
+		if err != nil {
+			t.Fatalf("a manifest failed the conversion: %v", err)
+		}
+		if _, err := config.Parse("converted.toml", res.Config); err != nil {
+			t.Fatalf("the converted configuration does not validate: %v\n%s", err, res.Config)
 		}
 	})
 }

@@ -47,6 +47,7 @@ type Item struct {
 	// Advice says what to check or do; it may be empty.
 	Advice string
 
+	src  int // for sorting: 0 for the file, then each manifest in turn
 	line int // for sorting; 0 when unknown
 	seq  int // insertion order, to keep sorting stable
 }
@@ -66,11 +67,12 @@ func (it Item) String() string {
 	return b.String()
 }
 
-// sortItems orders items by source line (items without a line first), then
-// key, then the order they were added in.
+// sortItems orders items by source (the file first, then the manifests
+// in the order given), line (items without a line first), key, then the
+// order they were added in.
 func sortItems(items []Item) {
 	slices.SortStableFunc(items, func(a, b Item) int {
-		return cmp.Or(cmp.Compare(a.line, b.line), strings.Compare(a.Key, b.Key), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(cmp.Compare(a.src, b.src), cmp.Compare(a.line, b.line), strings.Compare(a.Key, b.Key), cmp.Compare(a.seq, b.seq))
 	})
 }
 

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,7 +17,8 @@ import (
 // points (with their redirections, TLS settings, certificates, client
 // authentication, compression, IP white lists and authentication), the
 // [acme] section (challenges, domains, onHostRule, the CA), the store of
-// Traefik's cluster mode ([consul] or [etcd]), the file provider's
+// Traefik's cluster mode ([consul] or [etcd]), the Kubernetes Ingress
+// provider ([kubernetes]), the file provider's
 // [frontends] and [backends] (rules, load balancing, health checks, sticky
 // sessions and the frontend middlewares) and the operational sections
 // (api, ping, metrics, logs, life cycle, timeouts, retries).
@@ -31,6 +33,45 @@ import (
 // valid TOML, or whose values Traefik itself would refuse, yields an
 // *Error listing every problem with its file:line.
 func TraefikV1(name string, data []byte) (*Result, error) {
+	return ConvertTraefikV1(name, data, Options{})
+}
+
+// Options are what a conversion reads besides the configuration file.
+// The zero value converts the file alone.
+type Options struct {
+	// Args are the command-line flags Traefik 1.x ran with, one flag or
+	// value per element (as a shell splits them; SplitArgs does). The
+	// flags of the sections the file may hold ([consul], [etcd],
+	// [kubernetes], [acme], defaultEntryPoints, the log level) are
+	// converted as if they were written in the file, and override it as
+	// they did in Traefik; the report places them at ArgsName. Other
+	// flags are reported as not converted.
+	Args []string
+	// ArgsName names Args in the report. Empty means "--traefik-args".
+	ArgsName string
+	// Manifests are Kubernetes manifests (YAML or JSON, one or several
+	// documents, kubectl's List included) whose Ingresses and Services
+	// are checked for Traefik 1.x annotations: the report says what
+	// each becomes in tollgate, and the middlewares they need are added
+	// to the configuration.
+	Manifests []Manifest
+	// Out names the converted configuration in the commands the report
+	// advises. Empty means "tollgate.toml".
+	Out string
+}
+
+// Manifest is one file of Kubernetes manifests.
+type Manifest struct {
+	// Name locates the file in the report.
+	Name string
+	// Data is its content.
+	Data []byte
+}
+
+// ConvertTraefikV1 is TraefikV1 with the command-line flags Traefik ran
+// with, its Kubernetes manifests, and the name of the output file (see
+// Options).
+func ConvertTraefikV1(name string, data []byte, opts Options) (*Result, error) {
 	tree, lines, err := decodeSource(name, data)
 	if err != nil {
 		return nil, err
@@ -38,15 +79,22 @@ func TraefikV1(name string, data []byte) (*Result, error) {
 	c := &converter{
 		name:     name,
 		lines:    lines,
+		out:      cmp.Or(opts.Out, "tollgate.toml"),
+		argsName: cmp.Or(opts.ArgsName, "--traefik-args"),
 		cfg:      &config.Config{EntryPoints: map[string]*config.EntryPoint{}},
 		origins:  map[string][]string{},
 		comments: map[string][]string{},
 		eps:      map[string]*entryPoint{},
 		taken:    map[string]map[string]bool{},
+		fromArgs: map[string]bool{},
 	}
+	c.applyArgs(tree, opts.Args)
 	root := c.newNode(nil, tree)
 	c.convert(root)
 	c.leftovers()
+	if len(c.problems) == 0 && len(opts.Manifests) > 0 {
+		c.manifests(opts.Manifests)
+	}
 	if len(c.problems) > 0 {
 		sortItems(c.problems)
 		return nil, &Error{Source: name, Problems: c.problems}
@@ -55,6 +103,7 @@ func TraefikV1(name string, data []byte) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.ingressActions()
 	sortItems(c.items)
 	return &Result{Config: doc, Items: c.items, ACMEStorage: c.storage}, nil
 }
@@ -63,6 +112,11 @@ func TraefikV1(name string, data []byte) (*Result, error) {
 type converter struct {
 	name     string
 	lines    map[string]int
+	out      string // the output file's name, for the commands advised
+	argsName string // how the report names the command-line flags
+	// fromArgs holds the source paths (pathKey) that command-line flags
+	// set: the report places them at argsName.
+	fromArgs map[string]bool
 	nodes    []*node
 	items    []Item
 	problems []Item
@@ -109,13 +163,26 @@ type converter struct {
 	domainSrc [][]string // source paths of cfg.ACME.Domains
 	certSrc   [][]string // source paths of cfg.TLS.Certificates
 	routers   map[string]*routerInfo
+
+	kube *kubeState // the Kubernetes provider, nil without one
+	// keep are middlewares no router of the file uses but that Ingresses
+	// name; mwAt locates those made from a manifest's annotations.
+	keep map[string]bool
+	mwAt map[string]Item
+	// ingressDone are the Ingresses checked, whose commands are written
+	// once the configuration is validated.
+	ingressDone []*ingressCheck
 }
 
 // location returns the file:line of path, or of its nearest ancestor with
 // a known line.
 func (c *converter) location(path []string) (string, int) {
 	for n := len(path); n > 0; n-- {
-		if l, ok := c.lines[pathKey(path[:n])]; ok {
+		key := pathKey(path[:n])
+		if c.fromArgs[key] {
+			return c.argsName, 0
+		}
+		if l, ok := c.lines[key]; ok {
 			return fmt.Sprintf("%s:%d", c.name, l), l
 		}
 	}
@@ -218,6 +285,7 @@ func (c *converter) convert(root *node) {
 	c.kvProviders(root)
 	c.acmeSection(root)
 	c.otherProviders(root)
+	c.kubernetes(root)
 	c.fileProvider(root)
 	c.logs(root)
 	c.forwardedDefaults()
@@ -244,6 +312,9 @@ func (c *converter) globals(root *node) {
 		}
 		c.add(r.path, Converted, "a retry middleware on every router",
 			"tollgate retries idempotent requests that could not reach a server only")
+		if r.has("attempts") {
+			c.add(r.where("attempts"), Converted, fmt.Sprintf("attempts = %d", c.retryAttempts), "")
+		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(unsupportedGlobals)) {
 		advice := unsupportedGlobals[key]
@@ -288,7 +359,7 @@ var unsupportedGlobals = map[string]string{
 	"forwardingTimeouts":        "tollgate uses fixed dial and response header timeouts towards servers",
 	"hostResolver":              "tollgate resolves server names with the system resolver",
 	"tracing":                   "tollgate has no tracing; use its access log and metrics",
-	"constraints":               "tollgate has no providers to filter; remove it",
+	"constraints":               "tollgate has no constraints; [providers.kubernetesIngress] labelSelector selects Ingresses",
 	"cluster":                   "tollgate replicas form a cluster through the [store] alone",
 	"traefikLogsFile":           "tollgate logs to standard error; redirect it where the file was",
 }
@@ -305,10 +376,12 @@ func (c *converter) operations(root *node) {
 		apiEP = "traefik"
 		if s, ok := api.str("entryPoint"); ok && s != "" {
 			apiEP = s
+			c.add(api.where("entryPoint"), Converted, fmt.Sprintf("[api] entryPoint = %q", s), "")
 		}
 		d := true
 		if b, ok := api.boolean("dashboard"); ok {
 			d = b
+			c.add(api.where("dashboard"), Converted, fmt.Sprintf("[api] dashboard = %v", b), "")
 		}
 		dashboard = &d
 		for _, k := range []string{"debug", "statistics"} {
@@ -323,6 +396,7 @@ func (c *converter) operations(root *node) {
 		pingEP = "traefik"
 		if s, ok := ping.str("entryPoint"); ok && s != "" {
 			pingEP = s
+			c.add(ping.where("entryPoint"), Converted, fmt.Sprintf("entry point %q", s), "")
 		}
 		switch {
 		case apiEP == "":
@@ -358,6 +432,7 @@ func (c *converter) web(w *node, apiEP *string) {
 	addr := ":8080"
 	if s, ok := w.str("address"); ok && s != "" {
 		addr = s
+		c.add(w.where("address"), Converted, "the address of entry point \"traefik\"", "")
 	}
 	if _, exists := c.eps["traefik"]; !exists {
 		ep := c.addEntryPoint("traefik", w.path, &config.EntryPoint{Address: addr})
@@ -505,11 +580,11 @@ func (c *converter) respondingTimeouts(root *node) *config.RespondingTimeouts {
 
 // otherProviders reports the providers tollgate does not have.
 func (c *converter) otherProviders(root *node) {
-	for _, p := range []string{"docker", "marathon", "consulCatalog", "kubernetes", "mesos", "eureka", "ecs", "rancher", "dynamodb", "serviceFabric", "rest", "zookeeper", "boltdb"} {
+	for _, p := range []string{"docker", "marathon", "consulCatalog", "mesos", "eureka", "ecs", "rancher", "dynamodb", "serviceFabric", "rest", "zookeeper", "boltdb"} {
 		if !root.has(p) {
 			continue
 		}
-		c.add(root.where(p), Unsupported, fmt.Sprintf("the %s provider has no equivalent: tollgate reads its routers and services from its file or its store only", p),
+		c.add(root.where(p), Unsupported, fmt.Sprintf("the %s provider has no equivalent: tollgate reads its routers and services from its file, its store and Kubernetes Ingresses only", p),
 			"write the routers and services the provider made as [http.routers] and [http.services] (Traefik's API lists them: /api/providers)")
 		root.skip(p)
 	}
@@ -525,6 +600,8 @@ func (c *converter) logs(root *node) {
 	if b, ok := root.boolean("debug"); ok && b {
 		lg.Level = "debug"
 		c.add(root.where("debug"), Converted, "log.level = \"debug\"", "")
+	} else if ok {
+		c.add(root.where("debug"), Converted, "false: logLevel applies", "")
 	}
 	if t, ok := root.table("traefikLog"); ok {
 		if f, ok := t.str("format"); ok {
@@ -556,14 +633,19 @@ func (c *converter) logs(root *node) {
 		}
 		if s, ok := t.str("filePath"); ok {
 			al.FilePath = s
+			c.add(t.where("filePath"), Converted, "accessLog.filePath = "+strconv.Quote(s), "")
 		}
-		f, _ := t.str("format")
+		f, hasFormat := t.str("format")
+		at := t.path
+		if hasFormat {
+			at = t.where("format")
+		}
 		if strings.EqualFold(f, "json") {
 			al.Format = "json"
-			c.add(t.path, Converted, "[accessLog] in JSON", "tollgate's field names differ from Traefik's; update what reads the log")
+			c.add(at, Converted, "[accessLog] in JSON", "tollgate's field names differ from Traefik's; update what reads the log")
 		} else {
 			al.Format = "text"
-			c.add(t.path, Changed, "[accessLog] in tollgate's text format; Traefik's default was the Common Log Format", "use format = \"json\" if a program reads the log")
+			c.add(at, Changed, "[accessLog] in tollgate's text format; Traefik's default was the Common Log Format", "use format = \"json\" if a program reads the log")
 		}
 		for _, k := range []string{"filters", "fields", "bufferingSize"} {
 			if t.has(k) {

@@ -17,8 +17,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 
 // TestTraefikV1Golden converts every file in testdata/traefik-v1 and
 // compares the configuration and the report with testdata/golden (run with
-// -update to rewrite them). Every output must pass tollgate's validation,
-// and every key of the source must appear in the report.
+// -update to rewrite them). NAME.args beside NAME.toml holds the flags
+// Traefik ran with, NAME.ingresses.yaml its Kubernetes manifests. Every
+// output must pass tollgate's validation (and every key of the source
+// must appear in the report: TestTraefikV1EveryKeyReported).
 func TestTraefikV1Golden(t *testing.T) {
 	files, err := filepath.Glob("testdata/traefik-v1/*.toml")
 	if err != nil || len(files) < 3 {
@@ -31,7 +33,8 @@ func TestTraefikV1Golden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := TraefikV1(name, src)
+			opts := goldenOptions(t, file)
+			res, err := ConvertTraefikV1(name, src, opts)
 			if err != nil {
 				t.Fatalf("TraefikV1: %v", err)
 			}
@@ -46,12 +49,28 @@ func TestTraefikV1Golden(t *testing.T) {
 			golden(t, base+".toml", res.Config)
 			golden(t, base+".report", report.Bytes())
 
-			again, err := TraefikV1(name, src)
+			again, err := ConvertTraefikV1(name, src, opts)
 			if err != nil || !bytes.Equal(again.Config, res.Config) || !slices.Equal(again.Items, res.Items) {
 				t.Fatalf("a second conversion differs (err %v)", err)
 			}
 		})
 	}
+}
+
+// goldenOptions reads the flags and manifests that go with an example.
+func goldenOptions(t *testing.T, file string) Options {
+	t.Helper()
+	var opts Options
+	base := strings.TrimSuffix(file, ".toml")
+	if b, err := os.ReadFile(base + ".args"); err == nil {
+		if opts.Args, err = SplitArgs(string(b)); err != nil {
+			t.Fatalf("%s.args: %v", base, err)
+		}
+	}
+	if b, err := os.ReadFile(base + ".ingresses.yaml"); err == nil {
+		opts.Manifests = []Manifest{{Name: filepath.Base(base) + ".ingresses.yaml", Data: b}}
+	}
+	return opts
 }
 
 func golden(t *testing.T, path string, got []byte) {
@@ -759,4 +778,15 @@ func TestTraefikV1Errors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseConverted parses a result's configuration with tollgate's config
+// package, failing the test when it does not validate.
+func parseConverted(t *testing.T, res *Result) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("converted.toml", res.Config)
+	if err != nil {
+		t.Fatalf("the converted configuration does not validate: %v\n%s", err, res.Config)
+	}
+	return cfg
 }

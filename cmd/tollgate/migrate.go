@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tollgate-proxy/tollgate/migrate"
 )
 
-const migrateUsage = `Usage: tollgate migrate traefik-v1 [--out FILE] [--report FILE] [--force] FILE
+const migrateUsage = `Usage: tollgate migrate traefik-v1 [--out FILE] [--report FILE] [--force] [--traefik-args ARGS] [--ingresses PATH] FILE
 
 Commands:
   traefik-v1 FILE  convert a Traefik 1.x static configuration (TOML) into a
@@ -22,33 +24,64 @@ Run "tollgate migrate traefik-v1 -h" for its flags, examples and exit codes.
 Certificates and the ACME account are imported by "tollgate certs import".
 `
 
-const migrateV1Help = `Usage: tollgate migrate traefik-v1 [--out FILE] [--report FILE] [--force] FILE
+const migrateV1Help = `Usage: tollgate migrate traefik-v1 [--out FILE] [--report FILE] [--force] [--traefik-args ARGS] [--ingresses PATH] FILE
 
 Converts FILE, a Traefik 1.x static configuration (entryPoints with their
 redirections and TLS, [acme] with domains, onHostRule, onDemand, entryPoint
-and storage, [consul] or [etcd], the file provider's [frontends] and
-[backends], api, ping, metrics and logs), into a tollgate configuration.
-The configuration goes to standard output, or to --out FILE; the report goes
-to standard error, or to --report FILE. The report names every key of FILE
-with what became of it: converted, changed (behaves differently; how),
-unsupported (no equivalent; what to do instead), unknown (not a Traefik 1.x
-key), or action (to do by hand before the configuration works as the old
-one did). The output always passes "tollgate check --skip-files"; without
---skip-files, check also reads the files it names and the encryption key
-(TOLLGATE_ENCRYPTION_KEY), as serve does. Nothing is written when FILE
-cannot be converted.
+and storage, [consul] or [etcd], [kubernetes], the file provider's
+[frontends] and [backends], api, ping, metrics and logs), into a tollgate
+configuration. The configuration goes to standard output, or to --out FILE;
+the report goes to standard error, or to --report FILE. The report names
+every key of FILE with what became of it: converted, changed (behaves
+differently; how), unsupported (no equivalent; what to do instead), unknown
+(not a Traefik 1.x key), or action (to do by hand before the configuration
+works as the old one did). The output always passes "tollgate check
+--skip-files"; without --skip-files, check also reads the files it names
+and the encryption key (TOLLGATE_ENCRYPTION_KEY), as serve does. Nothing is
+written when FILE cannot be converted.
+
+--traefik-args ARGS gives the flags Traefik ran with (its container's args,
+quoted as a shell quotes them), such as its store given as --consul
+--consul.endpoint=HOST:PORT --consul.prefix=traefik: the flags of [consul],
+[etcd], [kubernetes], [acme], [api], [ping], [metrics], [accessLog],
+defaultEntryPoints, logLevel and debug are converted as if written in FILE,
+and override it as they did in Traefik; others are reported. It may be
+given several times.
+
+--ingresses PATH checks Kubernetes manifests (a YAML or JSON file, or a
+directory of .yaml, .yml and .json files, read recursively; several
+documents per file and kubectl's List are read) for the annotations Traefik
+1.x read on Ingresses and Services: the report says what each became, adds
+the middlewares they need to the configuration, and gives for each Ingress
+the kubectl annotate command (tollgate.io/router.* annotations) that makes
+tollgate serve it as Traefik did. Export a cluster's with
+  kubectl get ingress,service,ingressclass -A -o yaml > cluster.yaml
+It may be given several times.
 
 Examples:
   tollgate migrate traefik-v1 traefik.toml > tollgate.toml
   tollgate migrate traefik-v1 --out tollgate.toml --report migrate-report.txt traefik.toml
+  tollgate migrate traefik-v1 --out tollgate.toml --traefik-args "--consul --consul.endpoint=10.0.0.5:8500 --consul.prefix=traefik" traefik.toml
+  tollgate migrate traefik-v1 --out tollgate.toml --ingresses cluster.yaml --ingresses k8s/ traefik.toml
   tollgate check --config tollgate.toml
 
 Exit codes: 0 converted (read the report), 1 the output could not be
-written, 2 bad command line, 3 FILE cannot be converted (each problem is
-printed with its file and line).
+written, 2 bad command line (a --traefik-args quote not closed, an
+--ingresses path missing), 3 FILE or its flags cannot be converted (each
+problem is printed with its file and line).
 
 Flags:
 `
+
+// listFlag is a flag that may be given several times.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+func (l *listFlag) Set(s string) error {
+	*l = append(*l, s)
+	return nil
+}
 
 // migrateCmd runs "tollgate migrate SUBCOMMAND".
 func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,11 +106,29 @@ func migrateTraefikV1(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "write the configuration to `file` instead of standard output")
 	reportFile := fs.String("report", "", "write the report to `file` instead of standard error")
 	force := fs.Bool("force", false, "replace --out and --report files that exist")
+	var traefikArgs, ingresses listFlag
+	fs.Var(&traefikArgs, "traefik-args", "the command-line `flags` Traefik ran with, quoted as one argument (repeatable)")
+	fs.Var(&ingresses, "ingresses", "Kubernetes manifests to check: a YAML or JSON `file`, or a directory of them (repeatable)")
 	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	src := pos[0]
+	opts := migrate.Options{Out: *out}
+	for _, a := range traefikArgs {
+		words, err := migrate.SplitArgs(a)
+		if err != nil {
+			return fail(exitUsage, fmt.Errorf("--traefik-args %q: %w", a, err))
+		}
+		opts.Args = append(opts.Args, words...)
+	}
+	for _, p := range ingresses {
+		ms, err := readManifests(p)
+		if err != nil {
+			return err
+		}
+		opts.Manifests = append(opts.Manifests, ms...)
+	}
 	for _, f := range []string{*out, *reportFile} {
 		if f == "" {
 			continue
@@ -99,7 +150,7 @@ func migrateTraefikV1(args []string, stdout, stderr io.Writer) error {
 		}
 		return fail(exitFailure, err)
 	}
-	res, err := migrate.TraefikV1(src, data)
+	res, err := migrate.ConvertTraefikV1(src, data, opts)
 	if err != nil {
 		var me *migrate.Error
 		if errors.As(err, &me) {
@@ -158,4 +209,56 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// readManifests reads a manifest file, or the .yaml, .yml and .json files
+// below a directory in lexical order, skipping hidden ones.
+func readManifests(path string) ([]migrate.Manifest, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fail(exitUsage, fmt.Errorf("--ingresses %s does not exist", path))
+		}
+		return nil, fail(exitFailure, err)
+	}
+	if !fi.IsDir() {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fail(exitFailure, err)
+		}
+		return []migrate.Manifest{{Name: path, Data: data}}, nil
+	}
+	var out []migrate.Manifest
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != path && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+		default:
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, migrate.Manifest{Name: p, Data: data})
+		return nil
+	})
+	if err != nil {
+		return nil, fail(exitFailure, fmt.Errorf("--ingresses %s: %w", path, err))
+	}
+	if len(out) == 0 {
+		return nil, fail(exitUsage, fmt.Errorf("--ingresses %s: no .yaml, .yml or .json file in the directory", path))
+	}
+	return out, nil
 }

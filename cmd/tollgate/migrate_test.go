@@ -105,6 +105,88 @@ func TestMigrateTraefikV1(t *testing.T) {
 	}
 }
 
+// TestMigrateTraefikV1FlagsAndIngresses converts a file whose store is on
+// Traefik's command line (--traefik-args) with the cluster's manifests
+// (--ingresses, a directory): the report gives the import command of
+// that store, names the --out file, checks the Ingresses, and the output
+// passes check.
+func TestMigrateTraefikV1FlagsAndIngresses(t *testing.T) {
+	const examples = "../../migrate/testdata/traefik-v1/"
+	dir := t.TempDir()
+	manifests := filepath.Join(dir, "k8s")
+	for _, d := range []string{"apps/shop", ".git"} {
+		if err := os.MkdirAll(filepath.Join(manifests, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml, err := os.ReadFile(examples + "kubernetes.ingresses.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		"apps/shop/ingresses.yaml": string(yaml),
+		".git/ignored.yaml":        "not: [valid",
+		"README.md":                "not a manifest",
+	} {
+		if err := os.WriteFile(filepath.Join(manifests, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, report := filepath.Join(dir, "cluster.toml"), filepath.Join(dir, "report.txt")
+	code, stdout, stderr := tollgate(t, "migrate", "traefik-v1", "--out", out, "--report", report,
+		"--traefik-args", "--consul --consul.endpoint=10.0.0.5:8500", "--traefik-args", "--consul.prefix='traefik' --kubernetes --kubernetes.ingressclass=traefik-public",
+		"--ingresses", manifests, examples+"cluster-args.toml")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	rep, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"--traefik-args: consul.endpoint: converted",
+		"tollgate check --config " + out + ", then import them",
+		"tollgate certs import --from-traefik-v1 --kv consul://10.0.0.5:8500 --prefix traefik --config " + out,
+		filepath.Join(manifests, "apps/shop/ingresses.yaml") + ":16: ingress shop/web: action",
+		"kubectl annotate ingress -n shop web --overwrite",
+	} {
+		if !strings.Contains(string(rep), want) {
+			t.Errorf("the report has no %q", want)
+		}
+	}
+	if strings.Contains(string(rep), "ignored.yaml") || strings.Contains(string(rep), "--from-acme-json") {
+		t.Errorf("the report reads a hidden file, or advises a file import for a store key:\n%s", rep)
+	}
+	if code, stdout, errOut := tollgate(t, "check", "--config", out, "--skip-files"); code != exitOK {
+		t.Fatalf("check of the converted file: exit %d\n%s%s", code, stdout, errOut)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unclosed quote", []string{"--traefik-args", "--consul.endpoint='a"}, "a quote is not closed"},
+		{"missing manifests", []string{"--ingresses", filepath.Join(dir, "nope")}, "does not exist"},
+		{"bad flag value", []string{"--traefik-args", "--consul.watch=maybe"}, "--traefik-args: --consul.watch:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"migrate", "traefik-v1"}, tc.args...)
+			code, _, errOut := tollgate(t, append(args, examples+"cluster-args.toml")...)
+			if code == exitOK || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant a failure with %q", code, errOut, tc.want)
+			}
+		})
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := tollgate(t, "migrate", "traefik-v1", "--ingresses", empty, examples+"cluster-args.toml"); code != exitUsage || !strings.Contains(errOut, "no .yaml, .yml or .json file") {
+		t.Fatalf("an empty directory: exit %d\n%s", code, errOut)
+	}
+}
+
 // v1Cert is a certificate as a Traefik test fixture holds it.
 type v1Cert struct {
 	main   string

@@ -235,4 +235,3 @@ func scrapeUnusable(t *testing.T, port int, domain string) float64 {
 	}
 	return 0
 }
-

@@ -9,7 +9,6 @@ import (
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
-	extv1beta1 "k8s.io/api/extensions/v1beta1"
 	netv1 "k8s.io/api/networking/v1"
 	netv1beta1 "k8s.io/api/networking/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -239,29 +238,9 @@ func decodeObject(tm typeMeta, js []byte, node *yamlv3.Node) (*k8sObject, error)
 			}
 		}
 		o.ing = s
-	case tm.Kind == "Ingress" && tm.APIVersion == "networking.k8s.io/v1beta1":
+	case tm.Kind == "Ingress" && (tm.APIVersion == "networking.k8s.io/v1beta1" || tm.APIVersion == "extensions/v1beta1"):
+		// The two beta versions have the same fields.
 		var in netv1beta1.Ingress
-		if err := json.Unmarshal(js, &in); err != nil {
-			return fail(err)
-		}
-		o.meta = in.ObjectMeta
-		s := &ingressSpec{tls: len(in.Spec.TLS) > 0}
-		if in.Spec.IngressClassName != nil {
-			s.className = *in.Spec.IngressClassName
-		}
-		if b := in.Spec.Backend; b != nil {
-			s.add("/", b.ServiceName)
-		}
-		for _, r := range in.Spec.Rules {
-			if r.HTTP != nil {
-				for _, p := range r.HTTP.Paths {
-					s.add(p.Path, p.Backend.ServiceName)
-				}
-			}
-		}
-		o.ing = s
-	case tm.Kind == "Ingress" && tm.APIVersion == "extensions/v1beta1":
-		var in extv1beta1.Ingress
 		if err := json.Unmarshal(js, &in); err != nil {
 			return fail(err)
 		}

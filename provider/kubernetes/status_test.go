@@ -5,15 +5,12 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	netv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/internal/testserver"
 	kvbackend "github.com/tollgate-proxy/tollgate/kvstore/backend"
 	"github.com/tollgate-proxy/tollgate/leader"
-	"github.com/tollgate-proxy/tollgate/router"
 )
 
 // unaware is a replica that lost the leadership without noticing (a
@@ -43,27 +40,13 @@ func (stillLeading) Done() <-chan struct{} { return nil }
 // replica publishes its own address here, so the Ingress shows whose
 // write won.
 func TestStaleLeaderStatusLoses(t *testing.T) {
-	kube := testserver.StartKube(t)
-	admin := kube.Client(t)
+	kube, admin := apiWithWeb(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	mustCreate := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
+	_, err := admin.NetworkingV1().Ingresses("apps").Create(ctx, webIngress("web", nil), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err := admin.NetworkingV1().IngressClasses().Create(ctx, ourClass("tollgate", false), metav1.CreateOptions{})
-	mustCreate(err)
-	_, err = admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps"}}, metav1.CreateOptions{})
-	mustCreate(err)
-	_, err = admin.CoreV1().Services("apps").Create(ctx, service("apps", "web", corev1.ServicePort{Name: "http", Port: 80}), metav1.CreateOptions{})
-	mustCreate(err)
-	_, err = admin.NetworkingV1().Ingresses("apps").Create(ctx, ingress("apps", "web", func(i *netv1.Ingress) {
-		i.CreationTimestamp = metav1.Time{}
-		i.Spec.Rules[0].HTTP.Paths[0].Backend = backend("web", 0, "http")
-	}), metav1.CreateOptions{})
-	mustCreate(err)
 
 	st, err := kvbackend.Open(ctx, "etcd://"+testserver.Etcd(t).Addr, kvbackend.Options{})
 	if err != nil {
@@ -80,28 +63,8 @@ func TestStaleLeaderStatusLoses(t *testing.T) {
 		go func() { done <- e.Run(ectx) }()
 		return e, stop, done
 	}
-	replica := func(ip string, l Leadership) (stop func()) {
-		s := &config.KubernetesIngress{Endpoint: kube.URL, TokenFile: kube.AdminTokenFile(), CAFile: kube.CAFile,
-			IngressEndpoint: &config.IngressEndpoint{IP: ip}}
-		rt := router.New(router.Config{})
-		base := &config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: "127.0.0.1:0"}}}
-		p, err := New(Config{Settings: s, Sink: config.NewSources(base, rt.Apply), FieldManager: "tollgate-" + ip})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pctx, stopP := context.WithCancel(context.Background())
-		done := make(chan error, 2)
-		go func() { done <- p.Run(pctx) }()
-		go func() { done <- p.RunLeader(pctx, l) }()
-		return func() {
-			stopP()
-			for range 2 {
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			}
-			rt.Close()
-		}
+	replica := func(ip string, l Leadership) {
+		runProvider(t, kube, "tollgate-"+ip, config.KubernetesIngress{IngressEndpoint: &config.IngressEndpoint{IP: ip}}, l)
 	}
 	status := func() string {
 		ing, err := admin.NetworkingV1().Ingresses("apps").Get(ctx, "web", metav1.GetOptions{})
@@ -122,8 +85,7 @@ func TestStaleLeaderStatusLoses(t *testing.T) {
 	}
 
 	ea, stopA, doneA := elector("a")
-	stopReplicaA := replica("192.0.2.1", &unaware{Leadership: ElectorLeadership(ea, "t/"+StatusTermKey)})
-	defer stopReplicaA()
+	replica("192.0.2.1", &unaware{Leadership: ElectorLeadership(ea, "t/"+StatusTermKey)})
 	waitStatus("192.0.2.1")
 	// a loses the leadership; b takes it and writes its address.
 	stopA()
@@ -132,8 +94,7 @@ func TestStaleLeaderStatusLoses(t *testing.T) {
 	}
 	eb, stopB, doneB := elector("b")
 	defer func() { stopB(); <-doneB }()
-	stopReplicaB := replica("192.0.2.2", ElectorLeadership(eb, "t/"+StatusTermKey))
-	defer stopReplicaB()
+	replica("192.0.2.2", ElectorLeadership(eb, "t/"+StatusTermKey))
 	waitStatus("192.0.2.2")
 	// a still believes it leads and sees a status that is not its own:
 	// it tries to write it again, on every change it sees.

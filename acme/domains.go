@@ -79,7 +79,7 @@ func Wanted(cfg *config.Config, onDemand []string) []Want {
 		slices.Sort(names)
 		for _, name := range names {
 			r := h.Routers[name]
-			if r.TLS == nil {
+			if r.TLS == nil || r.TLS.CertificateProvided {
 				continue
 			}
 			if len(r.TLS.Domains) > 0 {

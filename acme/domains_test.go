@@ -62,3 +62,19 @@ sans = ["www.example.com"]`, nil, [][]string{{"example.com", "www.example.com"},
 		})
 	}
 }
+
+// TestWantedCertificateProvided: a router whose certificate a provider
+// supplies (a Kubernetes TLS Secret) gets no order, onHostRule or not.
+func TestWantedCertificateProvided(t *testing.T) {
+	cfg := &config.Config{
+		ACME: &config.ACME{OnHostRule: true},
+		HTTP: &config.HTTP{Routers: map[string]*config.Router{
+			"secret@kubernetes": {Rule: "Host(`secret.example.com`)", Service: "s", TLS: &config.RouterTLS{CertificateProvided: true}},
+			"acme@kubernetes":   {Rule: "Host(`acme.example.com`)", Service: "s", TLS: &config.RouterTLS{}},
+		}},
+	}
+	got := acme.Wanted(cfg, nil)
+	if len(got) != 1 || got[0].Main() != "acme.example.com" {
+		t.Fatalf("wanted %v, want only acme.example.com", got)
+	}
+}

@@ -38,6 +38,10 @@ type RouterTLS struct {
 	// Domains are certificates to obtain for this router, overriding the
 	// names taken from its rule when ACME's onHostRule is on.
 	Domains []Domain `toml:"domains"`
+	// CertificateProvided says a provider supplies the router's
+	// certificate (a Kubernetes TLS Secret): ACME orders none for its
+	// hosts, onHostRule or not. A file or the store never sets it.
+	CertificateProvided bool `toml:"-"`
 }
 
 // Service is a named backend.

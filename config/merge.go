@@ -21,8 +21,6 @@ type Provided struct {
 	// name, one service name with two definitions, one host with two TLS
 	// options), the earlier one wins and the later one is refused.
 	Parts []*Part
-	// Certificates are served for the names they cover.
-	Certificates []KeyPair
 }
 
 // Part is what one object of a provider asks for, such as one Kubernetes
@@ -39,6 +37,9 @@ type Part struct {
 	// Services by name. Unlike in a file, a service may have no servers
 	// (it answers 503).
 	Services map[string]*Service
+	// Certificates are served with the part: an earlier part's pair wins
+	// a name two parts' pairs claim.
+	Certificates []KeyPair
 }
 
 // Refusal is a part Merge left out, and why.
@@ -86,9 +87,10 @@ func Merge(base *Config, provided ...*Provided) (*Config, []Refusal) {
 		for _, part := range pr.Parts {
 			if err := m.add(pr.Provider, part); err != nil {
 				refused = append(refused, Refusal{Provider: pr.Provider, Owner: part.Owner, Err: err})
+				continue
 			}
+			out.ProvidedCertificates = append(out.ProvidedCertificates, part.Certificates...)
 		}
-		out.ProvidedCertificates = append(out.ProvidedCertificates, pr.Certificates...)
 	}
 	return &out, refused
 }
@@ -133,7 +135,7 @@ func (m *merger) add(provider string, part *Part) error {
 		}
 	}
 	v := &validator{
-		cfg:             &Config{EntryPoints: m.base.EntryPoints, TLS: m.base.TLS, HTTP: &HTTP{Routers: part.Routers, Services: part.Services}},
+		cfg:             &Config{EntryPoints: m.base.EntryPoints, TLS: m.base.TLS, ACME: m.base.ACME, HTTP: &HTTP{Routers: part.Routers, Services: part.Services}},
 		entryPointNames: m.entryPointNames,
 		serviceNames:    serviceNames,
 		middlewareNames: m.middlewareNames,

@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -81,25 +82,71 @@ func (s *Sources) Current() *Config {
 	return s.current
 }
 
-// merge applies base merged with provided; s.mu is held.
+// merge applies base merged with provided; s.mu is held. When apply
+// refuses the merge because of a provider's part (its error names one of
+// the part's routers or services: the router's rules go beyond what
+// Merge checks, such as a users file a middleware reads), that part is
+// refused and the merge applied without it, so that one object never
+// holds back the others nor the file or store configuration.
 func (s *Sources) merge(base *Config, provided map[string]*Provided) error {
 	names := slices.Sorted(maps.Keys(provided))
-	list := make([]*Provided, 0, len(names))
-	for _, name := range names {
-		list = append(list, provided[name])
+	excluded := map[*Part]error{}
+	for {
+		var list []*Provided
+		for _, name := range names {
+			p := provided[name]
+			if len(excluded) > 0 {
+				p = &Provided{Provider: p.Provider, Parts: slices.DeleteFunc(slices.Clone(p.Parts), func(part *Part) bool { return excluded[part] != nil })}
+			}
+			list = append(list, p)
+		}
+		merged, refusals := base, []Refusal(nil)
+		if len(list) > 0 {
+			merged, refusals = Merge(base, list...)
+		}
+		err := s.apply(merged)
+		if err != nil {
+			part := partNamedIn(err, list)
+			if part == nil {
+				return err
+			}
+			excluded[part] = err
+			continue
+		}
+		for _, name := range names {
+			for _, part := range provided[name].Parts {
+				if e := excluded[part]; e != nil {
+					refusals = append(refusals, Refusal{Provider: name, Owner: part.Owner, Err: e})
+				}
+			}
+		}
+		s.current = merged
+		byProvider := map[string][]Refusal{}
+		for _, r := range refusals {
+			byProvider[r.Provider] = append(byProvider[r.Provider], r)
+		}
+		s.refused = byProvider
+		return nil
 	}
-	merged, refusals := base, []Refusal(nil)
-	if len(list) > 0 {
-		merged, refusals = Merge(base, list...)
+}
+
+// partNamedIn returns the part whose router or service err names, as
+// the router names them ("router NAME: …", "service NAME: …").
+func partNamedIn(err error, list []*Provided) *Part {
+	msg := err.Error()
+	for _, p := range list {
+		for _, part := range p.Parts {
+			for name := range part.Routers {
+				if strings.Contains(msg, "router "+name+":") {
+					return part
+				}
+			}
+			for name := range part.Services {
+				if strings.Contains(msg, "service "+name+":") {
+					return part
+				}
+			}
+		}
 	}
-	if err := s.apply(merged); err != nil {
-		return err
-	}
-	s.current = merged
-	byProvider := map[string][]Refusal{}
-	for _, r := range refusals {
-		byProvider[r.Provider] = append(byProvider[r.Provider], r)
-	}
-	s.refused = byProvider
 	return nil
 }

@@ -49,6 +49,11 @@ type KeyPair struct {
 	Cert []byte
 	// Key is the PEM private key. Never logged or printed.
 	Key []byte
+	// Names, when set, are the only names the pair is served for (those
+	// its leaf covers): the hosts an Ingress lists for the secret, so that
+	// a secret serves no name its Ingress does not claim. Empty means
+	// every name of the leaf.
+	Names []string
 }
 
 // EntryPoint is one listener.

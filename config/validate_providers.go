@@ -24,6 +24,8 @@ func (v *validator) providers() {
 		u, err := url.Parse(k.Endpoint)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			v.add(at("endpoint"), "endpoint %q must be the API server's http:// or https:// URL, such as https://10.0.0.1:6443; leave it empty inside the cluster", truncate(k.Endpoint, 80))
+		} else if u.Scheme == "http" && k.TokenFile != "" {
+			v.add(at("tokenFile"), "the token would be sent in clear text to %s: use an https:// endpoint", u.Host)
 		}
 	} else {
 		if k.TokenFile != "" {

@@ -59,6 +59,27 @@ type certKeys struct {
 	ips      []netip.Addr
 }
 
+// only returns the keys of names that k covers: a name the leaf names, or
+// a name under one of its wildcards; a wildcard name only when the leaf
+// names that wildcard. IP addresses are left out.
+func (k certKeys) only(names []string) certKeys {
+	var out certKeys
+	for _, n := range names {
+		n = strings.TrimSuffix(strings.ToLower(n), ".")
+		if rest, wild := strings.CutPrefix(n, "*."); wild {
+			if slices.Contains(k.wildcard, rest) {
+				out.wildcard = append(out.wildcard, rest)
+			}
+			continue
+		}
+		_, parent, _ := strings.Cut(n, ".")
+		if slices.Contains(k.exact, n) || parent != "" && slices.Contains(k.wildcard, parent) {
+			out.exact = append(out.exact, n)
+		}
+	}
+	return out
+}
+
 func keysOf(leaf *x509.Certificate) certKeys {
 	var k certKeys
 	for _, name := range leaf.DNSNames {

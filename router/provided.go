@@ -119,7 +119,11 @@ func (rt *Router) indexProvided(pairs []config.KeyPair) *certIndex {
 			warned[w] = true
 			continue
 		}
-		ix.add(p.cert, p.keys)
+		keys := p.keys
+		if len(kp.Names) > 0 {
+			keys = keys.only(kp.Names)
+		}
+		ix.add(p.cert, keys)
 	}
 	rt.parsed, rt.warned = parsed, warned
 	return ix

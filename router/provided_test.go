@@ -243,6 +243,30 @@ func TestProvidedCertificates(t *testing.T) {
 	}
 }
 
+// TestProvidedCertificateNames: a pair with Names is served only for the
+// names it lists that its leaf covers, so that a tenant's secret cannot
+// take a name its Ingress does not claim (nor handshakes without SNI).
+func TestProvidedCertificateNames(t *testing.T) {
+	wild := makePair(t, "secret a/wild", 1, "*.example.com", "example.com", "127.0.0.1")
+	wild.Names = []string{"shop.example.com", "unrelated.test", "*.example.com"}
+	exact := makePair(t, "secret b/www", 2, "www.example.com", "api.example.com")
+	exact.Names = []string{"api.example.com"}
+	r := serveTLSSite(t, []config.KeyPair{exact, wild}, ServersConfig{})
+	for _, tc := range []struct {
+		sni  string
+		want int64
+	}{
+		{"api.example.com", 2},
+		{"www.example.com", 1}, // not claimed by b: the wildcard a claims
+		{"shop.example.com", 1},
+		{"example.com", 0}, // the leaf covers it, the secret's Ingress does not claim it
+		{"unrelated.test", 0},
+		{"", 0}, // no IP address for a pair with names
+	} {
+		r.wantServed(t, tc.sni, tc.want)
+	}
+}
+
 // TestParseKeyPair checks the errors a provider reports for its pairs:
 // they say what is wrong and where, and quote nothing of the key.
 func TestParseKeyPair(t *testing.T) {

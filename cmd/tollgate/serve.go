@@ -153,13 +153,13 @@ func newKubernetes(cfg *config.Config, sources *config.Sources, node string, reg
 	p, err := kubernetes.New(kubernetes.Config{
 		Settings: cfg.Providers.KubernetesIngress,
 		Sink:     sources,
-		ACME:     cfg.ACME != nil,
+		Base:     cfg,
 		CheckPair: func(kp config.KeyPair) error {
 			_, err := router.ParseKeyPair(kp)
 			return err
 		},
-		// Field managers are at most 128 bytes; node ids are shorter.
-		FieldManager: "tollgate-" + node,
+		// The API server refuses field managers over 128 bytes.
+		FieldManager: truncate("tollgate-"+node, 128),
 		Registerer:   reg,
 		Logger:       log,
 	})
@@ -294,4 +294,12 @@ func count[T any](v *T, n func(*T) int) int {
 		return 0
 	}
 	return n(v)
+}
+
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -12,9 +12,10 @@
 // never breaks the others. When the API server cannot be reached, the
 // informers keep the last objects they saw, so the routes in force stay.
 //
-// Names: the routers of Ingress NS/NAME are "NS-NAME-R-P@kubernetes" for
+// Names: the routers of Ingress NS/NAME are "NS_NAME_R_P@kubernetes" for
 // path P of rule R ("-tls" added for its TLS router) and
-// "NS-NAME-default@kubernetes" for the default backend; a backend Service
-// port is the service "NS-SERVICE-PORT@kubernetes". Names longer than 64
+// "NS_NAME_default@kubernetes" for the default backend; a backend Service
+// port is the service "NS_SERVICE_PORT@kubernetes". No Kubernetes name
+// contains "_", so two objects never share a name. Names longer than 64
 // bytes are cut and end in a hash.
 package kubernetes

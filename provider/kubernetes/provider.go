@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/internal/retry"
 )
 
 // Sink receives what the provider makes: config.Sources implements it.
@@ -46,9 +48,10 @@ type Config struct {
 	REST *rest.Config
 	// Sink receives every new configuration. Required.
 	Sink Sink
-	// ACME says whether the configuration has [acme], which obtains the
-	// certificates of TLS hosts without a secret.
-	ACME bool
+	// Base is the configuration the replica started with: its entry
+	// points (changing them needs a restart) and its [acme] section, which
+	// obtains the certificates of TLS hosts without a secret. Required.
+	Base *config.Config
 	// CheckPair is the router's check of a provided certificate; a
 	// secret it refuses is reported and left out. Nil accepts all.
 	CheckPair func(config.KeyPair) error
@@ -80,6 +83,9 @@ type Provider struct {
 	uids     map[objectRef]types.UID
 	served   []*netv1.Ingress
 	subs     map[chan struct{}]bool // told of every rebuild
+	applied  *config.Provided       // what the sink has
+	refused  []config.Refusal       // the parts of applied it refused
+	lastErr  string                 // the sink's last refusal of all, logged once
 }
 
 // RESTConfig returns the connection Settings describe, after reading the
@@ -129,8 +135,8 @@ func CheckFiles(s *config.KubernetesIngress) error {
 
 // New checks cfg and connects a client; Run starts following.
 func New(cfg Config) (*Provider, error) {
-	if cfg.Settings == nil || cfg.Sink == nil {
-		return nil, errors.New("kubernetes provider: Settings and Sink are required")
+	if cfg.Settings == nil || cfg.Sink == nil || cfg.Base == nil {
+		return nil, errors.New("kubernetes provider: Settings, Sink and Base are required")
 	}
 	rc := cfg.REST
 	if rc == nil {
@@ -141,6 +147,9 @@ func New(cfg Config) (*Provider, error) {
 	}
 	rc = rest.CopyConfig(rc)
 	rc.UserAgent = cmp.Or(rc.UserAgent, "tollgate")
+	// client-go's default (5 requests a second) would make a new leader
+	// take minutes to write the status of a thousand Ingresses.
+	rc.QPS, rc.Burst = cmp.Or(rc.QPS, 50), cmp.Or(rc.Burst, 100)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
@@ -153,7 +162,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg:      cfg,
 		log:      log.With("provider", ProviderName),
 		client:   client,
-		tr:       &translator{settings: cfg.Settings, acme: cfg.ACME, checkPair: cfg.CheckPair},
+		tr:       newTranslator(cfg.Settings, cfg.Base, cfg.CheckPair),
 		throttle: cmp.Or(cfg.Settings.ThrottleDuration.Std(), 50*time.Millisecond),
 		metrics:  newMetrics(cfg.Registerer),
 		kick:     make(chan struct{}, 1),
@@ -202,8 +211,15 @@ func (p *Provider) Run(ctx context.Context) error {
 	defer cancel()
 	var factories []informers.SharedInformerFactory
 	ls := &listers{}
-	add := func(inf cache.SharedIndexInformer) (cache.Indexer, error) {
+	add := func(what string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
 		if _, err := inf.AddEventHandler(handler); err != nil {
+			return nil, err
+		}
+		// client-go retries with backoff; say why (a missing RBAC right,
+		// the API server away) in tollgate's own log.
+		if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			p.log.Warn("kubernetes list or watch failing; retrying", "resource", what, "err", err)
+		}); err != nil {
 			return nil, err
 		}
 		return inf.GetIndexer(), nil
@@ -217,15 +233,16 @@ func (p *Provider) Run(ctx context.Context) error {
 				o.FieldSelector = fields.OneTermEqualSelector("type", string(corev1.SecretTypeTLS)).String()
 			}))
 		for _, step := range []struct {
-			inf cache.SharedIndexInformer
-			to  *[]cache.Indexer
+			what string
+			inf  cache.SharedIndexInformer
+			to   *[]cache.Indexer
 		}{
-			{fi.Networking().V1().Ingresses().Informer(), &ls.ingresses},
-			{f.Core().V1().Services().Informer(), &ls.services},
-			{f.Discovery().V1().EndpointSlices().Informer(), &ls.slices},
-			{fs.Core().V1().Secrets().Informer(), &ls.secrets},
+			{"ingresses", fi.Networking().V1().Ingresses().Informer(), &ls.ingresses},
+			{"services", f.Core().V1().Services().Informer(), &ls.services},
+			{"endpointslices", f.Discovery().V1().EndpointSlices().Informer(), &ls.slices},
+			{"secrets", fs.Core().V1().Secrets().Informer(), &ls.secrets},
 		} {
-			ix, err := add(step.inf)
+			ix, err := add(step.what, step.inf)
 			if err != nil {
 				return err
 			}
@@ -234,7 +251,7 @@ func (p *Provider) Run(ctx context.Context) error {
 		factories = append(factories, f, fi, fs)
 	}
 	fc := informers.NewSharedInformerFactory(p.client, 0)
-	ix, err := add(fc.Networking().V1().IngressClasses().Informer())
+	ix, err := add("ingressclasses", fc.Networking().V1().IngressClasses().Informer())
 	if err != nil {
 		return err
 	}
@@ -249,11 +266,19 @@ func (p *Provider) Run(ctx context.Context) error {
 			f.Shutdown()
 		}
 	}()
-	for _, f := range factories {
-		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-			if !ok && ctx.Err() == nil {
-				return fmt.Errorf("informer for %v did not sync", typ)
-			}
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		for _, f := range factories {
+			f.WaitForCacheSync(ctx.Done())
+		}
+	}()
+	for waiting := true; waiting; {
+		select {
+		case <-synced:
+			waiting = false
+		case <-time.After(10 * time.Second):
+			p.log.Warn("still waiting for the first complete listing from the API server; not ready until then", "endpoint", p.cfg.Settings.Endpoint)
 		}
 	}
 	if ctx.Err() != nil {
@@ -264,13 +289,17 @@ func (p *Provider) Run(ctx context.Context) error {
 	p.mu.Unlock()
 	p.log.Info("following the API server", "namespaces", strings.Join(s.Namespaces, ","), "label_selector", s.LabelSelector, "ingress_class", s.IngressClass)
 	p.poke()
-	first := true
+	first, ready := true, false
+	var retryC <-chan time.Time
+	bo := retry.Backoff{}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.kick:
+		case <-retryC:
 		}
+		retryC = nil
 		if !first {
 			// Gather the rest of a burst into one rebuild.
 			select {
@@ -283,10 +312,16 @@ func (p *Provider) Run(ctx context.Context) error {
 			default:
 			}
 		}
-		p.rebuild()
-		if first {
+		first = false
+		if !p.rebuild() {
+			// Refused whole: try again, the objects may not change soon.
+			retryC = time.After(bo.Next())
+			continue
+		}
+		bo.Succeeded()
+		if !ready {
 			close(p.ready)
-			first = false
+			ready = true
 		}
 	}
 }
@@ -299,27 +334,54 @@ func (p *Provider) poke() {
 	}
 }
 
-// rebuild translates what the caches hold and hands it to the sink.
-func (p *Provider) rebuild() {
+// rebuild translates what the caches hold and hands it to the sink,
+// unless it is what the sink has already; false means the sink refused it
+// whole.
+func (p *Provider) rebuild() bool {
 	start := time.Now()
 	p.mu.Lock()
 	ls := p.listers
 	p.mu.Unlock()
-	o := snapshot(ls)
-	res := p.tr.translate(o)
-	refused, err := p.cfg.Sink.SetProvided(res.provided)
-	p.metrics.rebuilds.Inc()
-	p.metrics.rebuildSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		p.metrics.rejected.Inc()
-		p.log.Error("the routes from Kubernetes were refused; the previous ones stay in force", "err", err)
+	res := p.tr.translate(snapshot(ls))
+	p.mu.Lock()
+	same := p.applied != nil && reflect.DeepEqual(p.applied, res.provided)
+	refused := p.refused
+	p.mu.Unlock()
+	if !same {
+		var err error
+		refused, err = p.cfg.Sink.SetProvided(res.provided)
+		p.metrics.rebuilds.Inc()
+		p.metrics.rebuildSeconds.Observe(time.Since(start).Seconds())
+		if err != nil {
+			p.metrics.rejected.Inc()
+			if msg := err.Error(); msg != p.lastErr {
+				p.log.Error("the routes from Kubernetes were refused; the previous ones stay in force", "err", err)
+				p.lastErr = msg
+			}
+			return false
+		}
+		p.lastErr = ""
 	}
+	// Served: the Ingresses whose routes are in force.
+	out := map[string]bool{}
+	for _, r := range refused {
+		out[r.Owner] = true
+	}
+	parts := map[string]bool{}
+	for _, part := range res.provided.Parts {
+		parts[part.Owner] = !out[part.Owner]
+	}
+	var served []*netv1.Ingress
 	uids := make(map[objectRef]types.UID, len(res.served))
 	for _, ing := range res.served {
 		uids[objectRef{"Ingress", ing.Namespace, ing.Name}] = ing.UID
+		if parts["ingress "+ing.Namespace+"/"+ing.Name] {
+			served = append(served, ing)
+		}
 	}
 	p.mu.Lock()
-	p.served, p.uids = res.served, uids
+	p.served, p.uids = served, uids
+	p.applied, p.refused = res.provided, refused
 	p.mu.Unlock()
 	p.report(res.problems, refused)
 	p.mu.Lock()
@@ -330,6 +392,7 @@ func (p *Provider) rebuild() {
 		}
 	}
 	p.mu.Unlock()
+	return true
 }
 
 // subscribe returns a channel told of every rebuild.
@@ -353,7 +416,12 @@ func (p *Provider) unsubscribe(c chan struct{}) {
 // Refused is told the parts a merge refused when something other than
 // the provider changed (the file or store configuration): it rebuilds, so
 // that the problems are reported with them.
-func (p *Provider) Refused([]config.Refusal) { p.poke() }
+func (p *Provider) Refused(refused []config.Refusal) {
+	p.mu.Lock()
+	p.refused = refused
+	p.mu.Unlock()
+	p.poke()
+}
 
 // report logs each problem once, when it appears, and says when an
 // object has none left.

@@ -64,7 +64,7 @@ func runProvider(t *testing.T, kube *testserver.Kube, manager string, s config.K
 	rt := router.New(router.Config{})
 	base := &config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: "127.0.0.1:0"}}}
 	sources := config.NewSources(base, rt.Apply)
-	p, err := New(Config{Settings: &s, Sink: sources, FieldManager: manager})
+	p, err := New(Config{Settings: &s, Sink: sources, Base: base, FieldManager: manager})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestLabelSelector(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	if got := served(); !slices.Equal(got, []string{"apps-matching-0-0@kubernetes"}) {
+	if got := served(); !slices.Equal(got, []string{"apps_matching_0_0@kubernetes"}) {
 		t.Fatalf("routers %v, want only apps-matching's", got)
 	}
 	other, err := ings.Get(ctx, "other", metav1.GetOptions{})
@@ -123,7 +123,7 @@ func TestLabelSelector(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !slices.Equal(served(), []string{"apps-matching-0-0@kubernetes", "apps-other-0-0@kubernetes"}) {
+	for !slices.Equal(served(), []string{"apps_matching_0_0@kubernetes", "apps_other_0_0@kubernetes"}) {
 		if time.Now().After(deadline) {
 			t.Fatalf("routers %v after the label changed", served())
 		}

@@ -63,7 +63,7 @@ func BenchmarkIngresses(b *testing.B) {
 		rt := router.New(router.Config{})
 		b.Cleanup(rt.Close)
 		sink := &countingSink{Sources: config.NewSources(base, rt.Apply)}
-		p, err := New(Config{Settings: settings, Sink: sink, CheckPair: func(kp config.KeyPair) error {
+		p, err := New(Config{Settings: settings, Sink: sink, Base: base, CheckPair: func(kp config.KeyPair) error {
 			_, err := router.ParseKeyPair(kp)
 			return err
 		}})

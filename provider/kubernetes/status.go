@@ -143,12 +143,12 @@ func (p *Provider) events(recorder record.EventRecorder, sent map[objectRef][]st
 // reasonOf gives an Event its reason from the problem's text.
 func reasonOf(msg string) string {
 	switch {
+	case strings.HasPrefix(msg, "not served"):
+		return "Refused"
 	case strings.Contains(msg, "secret"):
 		return "TLSSecret"
 	case strings.Contains(msg, "service") || strings.Contains(msg, "endpoints"):
 		return "Backend"
-	case strings.HasPrefix(msg, "not served"):
-		return "Refused"
 	default:
 		return "Invalid"
 	}

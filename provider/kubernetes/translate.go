@@ -15,6 +15,7 @@ import (
 	netv1 "k8s.io/api/networking/v1"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/config/rule"
 )
 
 // ProviderName ends the names of the routers and services this provider
@@ -48,8 +49,13 @@ type objects struct {
 type translator struct {
 	settings *config.KubernetesIngress
 	// acme says whether the configuration has [acme]: hosts without a
-	// secret get their certificates from it.
-	acme bool
+	// secret get their certificates from it; acmeWildcards whether it can
+	// validate wildcards (DNS-01).
+	acme, acmeWildcards bool
+	// entryPoints are the configuration's entry points; tlsEntryPoints
+	// those that serve TLS.
+	entryPoints    []string
+	tlsEntryPoints map[string]bool
 	// checkPair is the router's rule for a provided certificate.
 	checkPair func(config.KeyPair) error
 	// checked caches checkPair's verdict by secret and resourceVersion:
@@ -98,6 +104,21 @@ func (r objectRef) String() string {
 	return strings.ToLower(r.kind) + " " + r.namespace + "/" + r.name
 }
 
+func newTranslator(s *config.KubernetesIngress, base *config.Config, checkPair func(config.KeyPair) error) *translator {
+	t := &translator{settings: s, checkPair: checkPair, tlsEntryPoints: map[string]bool{}}
+	if a := base.ACME; a != nil {
+		t.acme, t.acmeWildcards = true, a.DNSChallenge != nil
+	}
+	for name, ep := range base.EntryPoints {
+		t.entryPoints = append(t.entryPoints, name)
+		if ep.HTTP != nil && ep.HTTP.TLS != nil {
+			t.tlsEntryPoints[name] = true
+		}
+	}
+	slices.Sort(t.entryPoints)
+	return t
+}
+
 // served reports whether ing belongs to this controller's class.
 func (t *translator) served(ing *netv1.Ingress, classes []*netv1.IngressClass) bool {
 	want := t.settings.IngressClass
@@ -140,13 +161,13 @@ func (t *translator) translate(o *objects) *result {
 	t.seen = map[string]checkedPair{}
 	defer func() { t.checked, t.seen = t.seen, nil }()
 	services := map[string]*config.Service{} // shared between Ingresses
-	certs := map[string]bool{}               // secrets already added
+	claims := map[string]string{}            // host and path: the Ingress that routes it
 	for _, ing := range ings {
 		if !t.served(ing, o.classes) {
 			continue
 		}
 		res.served = append(res.served, ing)
-		b := &ingressBuild{t: t, o: o, ing: ing, services: services, res: res, certs: certs,
+		b := &ingressBuild{t: t, o: o, ing: ing, services: services, res: res, claims: claims,
 			ref:  objectRef{"Ingress", ing.Namespace, ing.Name},
 			part: &config.Part{Owner: "ingress " + ing.Namespace + "/" + ing.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}}}
 		b.build()
@@ -165,10 +186,12 @@ type ingressBuild struct {
 	ref      objectRef
 	part     *config.Part
 	services map[string]*config.Service
-	certs    map[string]bool
+	claims   map[string]string
 	res      *result
 
 	entryPoints []string
+	plainEP     bool // the entry points include plain-text ones
+	tlsEP       bool // the entry points include TLS ones
 	middlewares []string
 	priority    int
 	tlsOptions  string
@@ -184,6 +207,9 @@ func (b *ingressBuild) build() {
 	}
 	tlsHosts := b.tls()
 	allTLS := strings.EqualFold(strings.TrimSpace(b.ing.Annotations[AnnotationTLS]), "true")
+	if (len(tlsHosts) > 0 || allTLS) && !b.tlsEP {
+		b.problem("the Ingress asks for TLS but none of its entry points (%s) serves TLS; its hosts are served over plain HTTP only", strings.Join(b.entryPoints, ", "))
+	}
 	for i, r := range b.ing.Spec.Rules {
 		if r.HTTP == nil {
 			continue
@@ -196,37 +222,67 @@ func (b *ingressBuild) build() {
 		for j, path := range r.HTTP.Paths {
 			at := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
 			match, prio, ok := pathMatch(path)
+			ruleText := match
+			if host != "" {
+				ruleText = "Host(`" + host + "`) && " + match
+			}
+			if ok {
+				if _, err := rule.Parse(ruleText); err != nil {
+					ok = false
+				}
+			}
 			if !ok {
-				b.problem("%s.path %q: a path starts with \"/\" and has no backquote; the path is not served", at, path.Path)
+				b.problem("%s.path %q: not a path tollgate can match (a path starts with \"/\"; no backquotes, no {name:regexp}); the path is not served", at, path.Path)
+				continue
+			}
+			if !b.claim(host+" "+match, fmt.Sprintf("%s: host %q path %q", at, host, path.Path)) {
 				continue
 			}
 			svc := b.backend(at+".backend", path.Backend)
 			if svc == "" {
 				continue
 			}
-			ruleText := match
-			if host != "" {
-				ruleText = "Host(`" + host + "`) && " + match
-			}
 			prio += hostClass(host) * 10000
-			name := fmt.Sprintf("%s-%s-%d-%d", b.ing.Namespace, b.ing.Name, i, j)
-			b.router(name, ruleText, prio, svc, nil)
-			if acme, covered := tlsHosts.covers(host); covered || allTLS {
-				var domains []config.Domain
-				if b.t.acme && host != "" && (acme || !covered) {
-					domains = []config.Domain{{Main: host}}
-				}
-				b.router(name+"-tls", ruleText, prio, svc, &config.RouterTLS{Options: b.tlsOptions, Domains: domains})
+			name := []string{b.ing.Namespace, b.ing.Name, strconv.Itoa(i), strconv.Itoa(j)}
+			b.router(name, "", ruleText, prio, svc, nil)
+			acme, covered := tlsHosts.covers(host)
+			if !(covered || allTLS) || !b.tlsEP {
+				continue
+			}
+			rt := &config.RouterTLS{Options: b.tlsOptions}
+			switch {
+			case covered && !acme:
+				rt.CertificateProvided = true
+			case !b.t.acme || host == "":
+			case strings.HasPrefix(host, "*.") && !b.t.acmeWildcards:
+				b.problem("%s: the wildcard host %q needs a secret, or [acme.dnsChallenge] for a certificate from ACME; the default certificate is served", at, host)
+			default:
+				rt.Domains = []config.Domain{{Main: host}}
+			}
+			b.router(name, "-tls", ruleText, prio, svc, rt)
+		}
+	}
+	if db := b.ing.Spec.DefaultBackend; db != nil && b.claim("default backend", "spec.defaultBackend") {
+		if svc := b.backend("spec.defaultBackend", *db); svc != "" {
+			name := []string{b.ing.Namespace, b.ing.Name, "default"}
+			b.router(name, "", "PathPrefix(`/`)", 1, svc, nil)
+			if b.tlsEP {
+				b.router(name, "-tls", "PathPrefix(`/`)", 1, svc, &config.RouterTLS{Options: b.tlsOptions})
 			}
 		}
 	}
-	if db := b.ing.Spec.DefaultBackend; db != nil {
-		if svc := b.backend("spec.defaultBackend", *db); svc != "" {
-			name := fmt.Sprintf("%s-%s-default", b.ing.Namespace, b.ing.Name)
-			b.router(name, "PathPrefix(`/`)", 1, svc, nil)
-			b.router(name+"-tls", "PathPrefix(`/`)", 1, svc, &config.RouterTLS{Options: b.tlsOptions})
-		}
+}
+
+// claim records that this Ingress routes key (a host and path, or the
+// default backend); false, with a problem, when an older Ingress does.
+func (b *ingressBuild) claim(key, what string) bool {
+	me := b.ing.Namespace + "/" + b.ing.Name
+	if owner, taken := b.claims[key]; taken && owner != me {
+		b.problem("%s is routed by the older Ingress %s already; not served here", what, owner)
+		return false
 	}
+	b.claims[key] = me
+	return true
 }
 
 // annotations reads the tollgate.io annotations; false means they are
@@ -235,8 +291,27 @@ func (b *ingressBuild) annotations() bool {
 	a := b.ing.Annotations
 	ok := true
 	b.entryPoints = splitList(a[AnnotationEntryPoints])
+	if allowed := b.t.settings.EntryPoints; len(allowed) > 0 {
+		for _, ep := range b.entryPoints {
+			if !slices.Contains(allowed, ep) {
+				b.problem("annotation %s: entry point %q is not one of providers.kubernetesIngress.entryPoints (%s); the Ingress is not served", AnnotationEntryPoints, ep, strings.Join(allowed, ", "))
+				ok = false
+			}
+		}
+	}
 	if len(b.entryPoints) == 0 {
 		b.entryPoints = b.t.settings.EntryPoints
+	}
+	eps := b.entryPoints
+	if len(eps) == 0 {
+		eps = b.t.entryPoints
+	}
+	for _, ep := range eps {
+		if b.t.tlsEntryPoints[ep] {
+			b.tlsEP = true
+		} else {
+			b.plainEP = true
+		}
 	}
 	b.middlewares = splitList(a[AnnotationMiddlewares])
 	if s, set := a[AnnotationPriority]; set {
@@ -257,8 +332,8 @@ func (b *ingressBuild) annotations() bool {
 	return ok
 }
 
-// router adds a router to the part.
-func (b *ingressBuild) router(local, ruleText string, prio int, service string, tls *config.RouterTLS) {
+// router adds a router named after parts and suffix to the part.
+func (b *ingressBuild) router(parts []string, suffix, ruleText string, prio int, service string, tls *config.RouterTLS) {
 	r := &config.Router{
 		Rule:        ruleText,
 		EntryPoints: b.entryPoints,
@@ -267,7 +342,7 @@ func (b *ingressBuild) router(local, ruleText string, prio int, service string, 
 		Priority:    cmp.Or(b.priority, prio),
 		TLS:         tls,
 	}
-	b.part.Routers[objectName(local)+"@"+ProviderName] = r
+	b.part.Routers[objectName(parts, suffix)+"@"+ProviderName] = r
 }
 
 // hostSet holds the hosts of spec.tls, true for those whose certificate
@@ -306,7 +381,11 @@ func (b *ingressBuild) tls() hostSet {
 		if !byACME {
 			// A secret that does not load is reported; its hosts are
 			// served over TLS all the same, with the default certificate.
-			b.secret(fmt.Sprintf("spec.tls[%d]", i), te.SecretName)
+			names := te.Hosts
+			if len(names) == 0 {
+				names = b.hosts()
+			}
+			b.secret(fmt.Sprintf("spec.tls[%d]", i), te.SecretName, names)
 		}
 		if byACME && !b.t.acme {
 			b.problem("spec.tls[%d] has no secretName and the configuration has no [acme] to obtain a certificate; the default certificate is served", i)
@@ -321,13 +400,22 @@ func (b *ingressBuild) tls() hostSet {
 	return tlsHosts
 }
 
-// secret adds the TLS secret name of the Ingress's namespace to the
-// provided certificates, or reports why it cannot.
-func (b *ingressBuild) secret(at, name string) {
-	key := b.ing.Namespace + "/" + name
-	if b.certs[key] {
-		return
+// hosts lists the hosts of the Ingress's rules.
+func (b *ingressBuild) hosts() []string {
+	var out []string
+	for _, r := range b.ing.Spec.Rules {
+		if r.Host != "" && !slices.Contains(out, strings.ToLower(r.Host)) {
+			out = append(out, strings.ToLower(r.Host))
+		}
 	}
+	return out
+}
+
+// secret adds the TLS secret name of the Ingress's namespace to the part's
+// certificates, served for names only (those the Ingress claims for it),
+// or reports why it cannot.
+func (b *ingressBuild) secret(at, name string, names []string) {
+	key := b.ing.Namespace + "/" + name
 	s := b.o.secrets[key]
 	switch {
 	case s == nil:
@@ -337,13 +425,12 @@ func (b *ingressBuild) secret(at, name string) {
 		b.problem("%s: secret %s has no %s and %s; the default certificate is served for its hosts", at, key, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
 		return
 	}
-	kp := config.KeyPair{Source: "secret " + key, Cert: s.Data[corev1.TLSCertKey], Key: s.Data[corev1.TLSPrivateKeyKey]}
+	kp := config.KeyPair{Source: "secret " + key, Cert: s.Data[corev1.TLSCertKey], Key: s.Data[corev1.TLSPrivateKeyKey], Names: names}
 	if err := b.t.check(s, kp); err != nil {
 		b.problem("%s: %v; the default certificate is served for its hosts", at, err)
 		return
 	}
-	b.certs[key] = true
-	b.res.provided.Certificates = append(b.res.provided.Certificates, kp)
+	b.part.Certificates = append(b.part.Certificates, kp)
 }
 
 // backend returns the name of the service for a backend, adding it to the
@@ -362,7 +449,7 @@ func (b *ingressBuild) backend(at string, be netv1.IngressBackend) string {
 	if portKey == "" {
 		portKey = strconv.Itoa(int(sb.Port.Number))
 	}
-	name := objectName(b.ing.Namespace+"-"+sb.Name+"-"+portKey) + "@" + ProviderName
+	name := objectName([]string{b.ing.Namespace, sb.Name, portKey}, "") + "@" + ProviderName
 	if s, ok := b.services[name]; ok {
 		b.part.Services[name] = s
 		if len(s.LoadBalancer.Servers) == 0 {
@@ -537,14 +624,17 @@ func checkHost(h string) string {
 }
 
 // objectName makes a router or service name (before "@kubernetes") from
-// parts that may be long: at most 64 bytes, ending in a hash of the whole
-// when cut.
-func objectName(s string) string {
-	if len(s) <= 64 {
-		return s
+// parts, joined by "_", which no Kubernetes name contains, so that two
+// objects never get the same name; then suffix. A name longer than 64
+// bytes is cut and ends in a 64-bit hash of the whole, then suffix.
+func objectName(parts []string, suffix string) string {
+	s := strings.Join(parts, "_")
+	if len(s)+len(suffix) <= 64 {
+		return s + suffix
 	}
 	sum := sha256.Sum256([]byte(s))
-	return strings.TrimRight(s[:55], "-_.") + "-" + hex.EncodeToString(sum[:4])
+	keep := 64 - len(suffix) - 17
+	return strings.TrimRight(s[:keep], "-_.") + "-" + hex.EncodeToString(sum[:8]) + suffix
 }
 
 func splitList(s string) []string {

@@ -1,6 +1,8 @@
 package kubernetes
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,10 +77,21 @@ func baseObjects(ings ...*netv1.Ingress) *objects {
 	}
 }
 
+// testBase has a plain-text and a TLS entry point, and [acme] with
+// acme set.
+func testBase(acme bool) *config.Config {
+	base := &config.Config{EntryPoints: map[string]*config.EntryPoint{
+		"web": {Address: ":80"}, "websecure": {Address: ":443", HTTP: &config.EntryPointHTTP{TLS: &config.EntryPointTLS{}}},
+	}}
+	if acme {
+		base.ACME = &config.ACME{HTTPChallenge: &config.HTTPChallenge{EntryPoint: "web"}}
+	}
+	return base
+}
+
 func translateWith(t *testing.T, s config.KubernetesIngress, acme bool, o *objects) *result {
 	t.Helper()
-	tr := &translator{settings: &s, acme: acme}
-	return tr.translate(o)
+	return newTranslator(&s, testBase(acme), nil).translate(o)
 }
 
 func TestTranslateBasic(t *testing.T) {
@@ -87,7 +100,7 @@ func TestTranslateBasic(t *testing.T) {
 		t.Fatalf("parts: %d, problems %v", len(res.provided.Parts), res.problems)
 	}
 	part := res.provided.Parts[0]
-	r := part.Routers["default-web-0-0@kubernetes"]
+	r := part.Routers["default_web_0_0@kubernetes"]
 	if r == nil {
 		t.Fatalf("routers: %v", part.Routers)
 	}
@@ -95,7 +108,7 @@ func TestTranslateBasic(t *testing.T) {
 		t.Errorf("rule %q, want %q", r.Rule, want)
 	}
 	svc := part.Services[r.Service]
-	if svc == nil || r.Service != "default-web-80@kubernetes" {
+	if svc == nil || r.Service != "default_web_80@kubernetes" {
 		t.Fatalf("service %q: %v", r.Service, part.Services)
 	}
 	var urls []string
@@ -179,7 +192,7 @@ func TestTranslateTLS(t *testing.T) {
 		Data: map[string][]byte{corev1.TLSCertKey: []byte("cert"), corev1.TLSPrivateKeyKey: []byte("key")}}
 	res := translateWith(t, config.KubernetesIngress{}, true, o)
 	part := res.provided.Parts[0]
-	a, b := part.Routers["default-web-0-0-tls@kubernetes"], part.Routers["default-web-1-0-tls@kubernetes"]
+	a, b := part.Routers["default_web_0_0-tls@kubernetes"], part.Routers["default_web_1_0-tls@kubernetes"]
 	if a == nil || b == nil {
 		t.Fatalf("routers: %v", part.Routers)
 	}
@@ -189,8 +202,11 @@ func TestTranslateTLS(t *testing.T) {
 	if len(b.TLS.Domains) != 1 || b.TLS.Domains[0].Main != "b.example.com" {
 		t.Errorf("a host without a secret is not ordered from ACME: %+v", b.TLS)
 	}
-	if len(res.provided.Certificates) != 1 || res.provided.Certificates[0].Source != "secret default/a-tls" {
-		t.Errorf("certificates %v", res.provided.Certificates)
+	if c := part.Certificates; len(c) != 1 || c[0].Source != "secret default/a-tls" || !slices.Equal(c[0].Names, []string{"a.example.com"}) {
+		t.Errorf("certificates %v", c)
+	}
+	if !a.TLS.CertificateProvided || b.TLS.CertificateProvided {
+		t.Errorf("certificate provided: a %v, b %v", a.TLS.CertificateProvided, b.TLS.CertificateProvided)
 	}
 	// Without [acme]: reported, served with the default certificate.
 	res = translateWith(t, config.KubernetesIngress{}, false, o)
@@ -203,7 +219,7 @@ func TestTranslateTLS(t *testing.T) {
 	if p := res.problems[objectRef{"Ingress", "default", "web"}]; len(p) != 1 || !strings.Contains(p[0], `secret "a-tls" not found`) {
 		t.Errorf("problems %v", p)
 	}
-	if res.provided.Parts[0].Routers["default-web-0-0-tls@kubernetes"] == nil {
+	if res.provided.Parts[0].Routers["default_web_0_0-tls@kubernetes"] == nil {
 		t.Error("the TLS route of a host whose secret is missing is gone")
 	}
 }
@@ -236,7 +252,7 @@ func TestTranslateBackends(t *testing.T) {
 			}
 			res := translateWith(t, config.KubernetesIngress{}, false, o)
 			part := res.provided.Parts[0]
-			r := part.Routers["default-web-0-0@kubernetes"]
+			r := part.Routers["default_web_0_0@kubernetes"]
 			var urls []string
 			for _, s := range part.Services[r.Service].LoadBalancer.Servers {
 				urls = append(urls, s.URL)
@@ -269,7 +285,7 @@ func TestTranslateMerges(t *testing.T) {
 	if len(refused) != 1 || refused[0].Owner != "ingress default/bad" || !strings.Contains(refused[0].Err.Error(), `middleware "nope" is not defined`) {
 		t.Fatalf("refused %v", refused)
 	}
-	if merged.HTTP.Routers["default-good-0-0@kubernetes"] == nil || merged.HTTP.Routers["default-bad-0-0@kubernetes"] != nil {
+	if merged.HTTP.Routers["default_good_0_0@kubernetes"] == nil || merged.HTTP.Routers["default_bad_0_0@kubernetes"] != nil {
 		t.Errorf("merged routers %v", merged.HTTP.Routers)
 	}
 	rt := router.New(router.Config{})
@@ -280,9 +296,13 @@ func TestTranslateMerges(t *testing.T) {
 }
 
 func TestObjectName(t *testing.T) {
-	long := strings.Repeat("n", 63) + "-" + strings.Repeat("i", 200) + "-0-0"
-	got := objectName(long)
-	if len(got) > 64 || got == objectName(long+"1") {
+	// "a-b"/"c" and "a"/"b-c" are different objects.
+	if objectName([]string{"a-b", "c", "80"}, "") == objectName([]string{"a", "b-c", "80"}, "") {
+		t.Error("two objects share a name")
+	}
+	parts := []string{strings.Repeat("n", 63), strings.Repeat("i", 200), "0", "0"}
+	got := objectName(parts, "-tls")
+	if len(got) > 64 || !strings.HasSuffix(got, "-tls") || got == objectName(append(parts[:3:3], "1"), "-tls") {
 		t.Errorf("objectName: %q", got)
 	}
 }
@@ -297,7 +317,7 @@ func TestTranslateChecksSecretOnce(t *testing.T) {
 	o.secrets["default/a-tls"] = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "a-tls", ResourceVersion: "1"},
 		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: []byte("cert"), corev1.TLSPrivateKeyKey: []byte("key")}}
 	calls := 0
-	tr := &translator{settings: &config.KubernetesIngress{}, checkPair: func(config.KeyPair) error { calls++; return nil }}
+	tr := newTranslator(&config.KubernetesIngress{}, testBase(false), func(config.KeyPair) error { calls++; return nil })
 	for range 3 {
 		tr.translate(o)
 	}
@@ -308,5 +328,82 @@ func TestTranslateChecksSecretOnce(t *testing.T) {
 	tr.translate(o)
 	if calls != 2 {
 		t.Fatalf("a new version was not checked again (%d checks)", calls)
+	}
+}
+
+// TestRouterRefusedPart: an Ingress that names a middleware the router
+// cannot build (its users file is missing) is refused alone; the other
+// Ingresses are applied, and so is the file configuration.
+func TestRouterRefusedPart(t *testing.T) {
+	base := testBase(false)
+	base.HTTP = &config.HTTP{Middlewares: map[string]*config.Middleware{
+		"auth": {BasicAuth: &config.BasicAuth{UsersFile: "/nonexistent/users"}},
+	}}
+	good := ingress("default", "good")
+	bad := ingress("default", "bad", func(i *netv1.Ingress) {
+		i.Annotations = map[string]string{AnnotationMiddlewares: "auth"}
+		i.Spec.Rules[0].Host = "b.example.com"
+	})
+	res := newTranslator(&config.KubernetesIngress{}, base, nil).translate(baseObjects(good, bad))
+	rt := router.New(router.Config{})
+	defer rt.Close()
+	sources := config.NewSources(base, rt.Apply)
+	refused, err := sources.SetProvided(res.provided)
+	if err != nil {
+		t.Fatalf("the whole configuration was refused: %v", err)
+	}
+	if len(refused) != 1 || refused[0].Owner != "ingress default/bad" || !strings.Contains(refused[0].Err.Error(), "users") {
+		t.Fatalf("refused %v", refused)
+	}
+	if sources.Current().HTTP.Routers["default_good_0_0@kubernetes"] == nil {
+		t.Fatal("the good Ingress is not applied")
+	}
+}
+
+func TestTranslateEntryPointsAndConflicts(t *testing.T) {
+	older := ingress("default", "older", func(i *netv1.Ingress) {
+		i.Spec.DefaultBackend = &netv1.IngressBackend{Service: &netv1.IngressServiceBackend{Name: "web", Port: netv1.ServiceBackendPort{Number: 80}}}
+		i.Spec.TLS = []netv1.IngressTLS{{Hosts: []string{"a.example.com"}}}
+		i.Annotations = map[string]string{AnnotationEntryPoints: "web"}
+	})
+	newer := ingress("default", "newer", func(i *netv1.Ingress) {
+		i.CreationTimestamp = metav1.NewTime(time.Unix(2000, 0))
+		i.Spec.DefaultBackend = older.Spec.DefaultBackend
+		i.Spec.Rules = append(i.Spec.Rules, netv1.IngressRule{Host: "*.example.org", IngressRuleValue: i.Spec.Rules[0].IngressRuleValue})
+		i.Spec.TLS = []netv1.IngressTLS{{Hosts: []string{"*.example.org"}}}
+	})
+	outside := ingress("default", "outside", func(i *netv1.Ingress) {
+		i.Annotations = map[string]string{AnnotationEntryPoints: "api"}
+		i.Spec.Rules[0].Host = "c.example.com"
+	})
+	res := translateWith(t, config.KubernetesIngress{EntryPoints: []string{"web", "websecure"}}, true, baseObjects(older, newer, outside))
+	routers := map[string]*config.Router{}
+	for _, p := range res.provided.Parts {
+		for n, r := range p.Routers {
+			routers[n] = r
+		}
+	}
+	// Plain-text entry points only: no TLS routes, the rest served.
+	if routers["default_older_default@kubernetes"] == nil || routers["default_older_default-tls@kubernetes"] != nil || routers["default_older_0_0-tls@kubernetes"] != nil {
+		t.Errorf("older's routers: %v", routers)
+	}
+	// The newer Ingress's copy of the same host and path, and its default
+	// backend, lose to the older one; its other rule is served.
+	if routers["default_newer_0_0@kubernetes"] != nil || routers["default_newer_default@kubernetes"] != nil || routers["default_newer_1_0@kubernetes"] == nil {
+		t.Errorf("newer's routers: %v", routers)
+	}
+	// A wildcard from ACME without DNS-01: reported, served with the
+	// default certificate.
+	if r := routers["default_newer_1_0-tls@kubernetes"]; r == nil || len(r.TLS.Domains) != 0 {
+		t.Errorf("wildcard TLS router: %+v", r)
+	}
+	problems := fmt.Sprint(res.problems)
+	for _, want := range []string{"none of its entry points (web) serves TLS", "routed by the older Ingress default/older", "needs a secret, or [acme.dnsChallenge]", `entry point "api" is not one of`} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("no problem saying %q in %s", want, problems)
+		}
+	}
+	if routers["default_outside_0_0@kubernetes"] != nil {
+		t.Error("an Ingress naming an entry point outside entryPoints is served")
 	}
 }

@@ -76,6 +76,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 				"Certificates held, by time left until they expire (expired, 7d, 30d, later).", []string{"expires"}, nil),
 			unusable: prometheus.NewDesc("tollgate_acme_certificates_unusable",
 				"1 for each main domain whose newest stored certificate record cannot be served (it does not decode, its key does not open or does not match its chain...): the name is failing, the certificate held before, if any, is still served, and the leader orders it again.", []string{"domain"}, nil),
+			notAfter: prometheus.NewDesc("tollgate_tls_certs_not_after",
+				"Expiry (NotAfter, Unix seconds) of each certificate held from the ACME store, one series per certificate: a renewal replaces its series.", []string{"cn", "sans", "serial"}, nil),
 			age: prometheus.NewDesc("tollgate_acme_last_sync_age_seconds",
 				"Seconds since the ACME cache last applied a change from the store (or, before its first, since it was created).", nil, nil),
 		},
@@ -161,13 +163,14 @@ func (m *Metrics) watch(c *Cache) {
 
 // stateCollector computes the gauges of the cache's state at scrape time.
 type stateCollector struct {
-	certs, unusable, age *prometheus.Desc
-	cache                atomic.Pointer[Cache]
+	certs, unusable, notAfter, age *prometheus.Desc
+	cache                          atomic.Pointer[Cache]
 }
 
 func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.certs
 	ch <- s.unusable
+	ch <- s.notAfter
 	ch <- s.age
 }
 
@@ -186,7 +189,15 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for domain := range v.Unusable {
 		ch <- prometheus.MustNewConstMetric(s.unusable, prometheus.GaugeValue, 1, domain)
 	}
+	// The same certificate stored under two names is one series (a
+	// duplicate would fail the whole scrape).
+	type series struct{ cn, sans, serial string }
+	seen := make(map[series]bool, len(v.Certs))
 	for _, e := range v.Certs {
+		if k := (series{e.cn, e.sans, e.serial}); !seen[k] {
+			seen[k] = true
+			ch <- prometheus.MustNewConstMetric(s.notAfter, prometheus.GaugeValue, float64(e.notAfter.Unix()), e.cn, e.sans, e.serial)
+		}
 		left := e.notAfter.Sub(now)
 		i := 0
 		for i < len(bounds) && left > bounds[i] {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -78,6 +79,9 @@ type CertEntry struct {
 	names    []string          // normalized Record.Domains
 	notAfter time.Time         // of the leaf
 	sum      [sha256.Size]byte // of the stored value
+	// cn, serial (hex) and sans (the leaf's DNS names, sorted and
+	// comma-joined) label the certificate's expiry gauge.
+	cn, serial, sans string
 }
 
 // UnusableRecord is a stored certificate record that cannot be served.
@@ -177,13 +181,16 @@ func (c *Cache) decodeCert(kv kvstore.KV, domain string) (*CertEntry, error) {
 	kept := *rec
 	kept.Certificate = ""
 	kept.PrivateKey = Sealed{Alg: rec.PrivateKey.Alg, KeyID: rec.PrivateKey.KeyID}
-	notAfter := pair.Leaf.NotAfter
+	leaf := pair.Leaf
+	sans := slices.Clone(leaf.DNSNames)
+	slices.Sort(sans)
 	// Serving needs only the DER chain and the key; the parsed leaf is
 	// more than half of what a held certificate costs.
 	pair.Leaf = nil
 	return &CertEntry{
 		Key: kv.Key, Revision: kv.Revision, Record: &kept, Pair: pair,
-		domain: domain, names: names, notAfter: notAfter, sum: sha256.Sum256(kv.Value),
+		domain: domain, names: names, notAfter: leaf.NotAfter, sum: sha256.Sum256(kv.Value),
+		cn: leaf.Subject.CommonName, serial: hex.EncodeToString(leaf.SerialNumber.Bytes()), sans: strings.Join(sans, ","),
 	}, nil
 }
 

@@ -51,6 +51,10 @@ type WatchConfig struct {
 type WatchStats struct {
 	// Reloads counts snapshots delivered after the initial one.
 	Reloads uint64
+	// LastSuccess is when the configuration in force was taken: the
+	// watcher's creation for the initial one, else the last successful
+	// reload.
+	LastSuccess time.Time
 	// Failures counts rejected changes, whether invalid or refused by
 	// OnSnapshot; an error that persists across several reads (a file
 	// missing for a while) counts once.
@@ -93,7 +97,7 @@ func NewWatcher(cfg WatchConfig) (*Watcher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{cfg: cfg, log: log, current: cfg.Initial}, nil
+	return &Watcher{cfg: cfg, log: log, current: cfg.Initial, stats: WatchStats{LastSuccess: time.Now()}}, nil
 }
 
 // Current returns the snapshot in force.
@@ -258,6 +262,7 @@ func (w *Watcher) offer(snap *Snapshot, err error, source string) {
 	newlyPending := !slices.Equal(snap.RestartRequired, w.stats.RestartPending)
 	w.stats.RestartPending = snap.RestartRequired
 	w.stats.Reloads++
+	w.stats.LastSuccess = time.Now()
 	w.current = snap
 	w.mu.Unlock()
 	w.log.Info("configuration reloaded", "source", snap.Source, "revision", snap.Revision)

@@ -312,6 +312,10 @@ func TestWatchFileApplyRefused(t *testing.T) {
 // OnSnapshot refuses, then to an accepted one.
 func testApplyRefused(t *testing.T, rw *runningWatcher, initial *Snapshot, setRule func(string)) {
 	t.Helper()
+	started := rw.w.Stats().LastSuccess
+	if started.IsZero() {
+		t.Fatal("LastSuccess is not set for the initial configuration")
+	}
 	setRule("Host(`refused.example.com`)")
 	err := rw.waitFailure(t, 1)
 	if !strings.Contains(err.Error(), "router r1: refused by the test") {
@@ -320,8 +324,8 @@ func testApplyRefused(t *testing.T, rw *runningWatcher, initial *Snapshot, setRu
 	if rw.w.Current() != initial {
 		t.Fatal("Current is the refused configuration; want the last good one")
 	}
-	if st := rw.w.Stats(); st.Failures != 1 || st.Reloads != 0 {
-		t.Fatalf("stats after a refusal: Failures %d, Reloads %d; want 1 and 0", st.Failures, st.Reloads)
+	if st := rw.w.Stats(); st.Failures != 1 || st.Reloads != 0 || !st.LastSuccess.Equal(started) {
+		t.Fatalf("stats after a refusal: Failures %d, Reloads %d, LastSuccess %s; want 1, 0 and %s", st.Failures, st.Reloads, st.LastSuccess, started)
 	}
 	noMoreSnapshots(t, rw)
 
@@ -333,7 +337,7 @@ func testApplyRefused(t *testing.T, rw *runningWatcher, initial *Snapshot, setRu
 	if rw.w.Current() != snap {
 		t.Fatal("Current is not the accepted snapshot")
 	}
-	if st := rw.w.Stats(); st.Failures != 1 || st.Reloads != 1 || st.LastError != nil {
+	if st := rw.w.Stats(); st.Failures != 1 || st.Reloads != 1 || st.LastError != nil || !st.LastSuccess.After(started) {
 		t.Fatalf("stats after the fix: %+v", st)
 	}
 }

@@ -55,6 +55,10 @@ func watchCollector(w *config.Watcher) prometheus.Collector {
 			Name: "tollgate_config_restart_pending",
 			Help: "Number of changed keys that take effect only after a restart.",
 		}, func() float64 { return float64(len(w.Stats().RestartPending)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tollgate_config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration in force was taken (Unix seconds): at start, then at each successful reload.",
+		}, func() float64 { return float64(w.Stats().LastSuccess.UnixNano()) / 1e9 }),
 	}
 }
 

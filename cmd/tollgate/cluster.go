@@ -51,15 +51,22 @@ func joinCluster(st kvstore.Store, prefix, nodeID string, log *slog.Logger) (*cl
 	return &cluster{node: id, elector: e, registry: r}, nil
 }
 
-// collector exports whether this replica leads.
+// collector exports whether this replica leads, and its term's fencing
+// token.
 func (c *cluster) collector() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "tollgate_leader",
-		Help: "1 while this replica is the elected leader, else 0.",
-	}, func() float64 {
-		if c.elector.Stats().IsLeader {
-			return 1
-		}
-		return 0
-	})
+	return collectorFuncs{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tollgate_leader",
+			Help: "1 while this replica is the elected leader, else 0.",
+		}, func() float64 {
+			if c.elector.Stats().IsLeader {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tollgate_leader_term",
+			Help: "The fencing token of the term this replica leads, 0 while it does not lead; it grows with each new term.",
+		}, func() float64 { return float64(c.elector.Stats().Token) }),
+	}
 }

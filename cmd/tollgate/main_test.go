@@ -367,6 +367,7 @@ users = ["admin:$2y$05$SECRETSECRETSECRETSECRE"]
 Authorization = "Bearer SECRET"
 X-Plain = "visible"
 `, "file:"+filepath.Join(t.TempDir(), "state.db"), backend.URL))
+	started := time.Now()
 	s, addrs := startServe(t, "--config", cfgFile)
 	web, api := "http://"+addrs["web"], "http://"+addrs["api"]
 	status := func(url string) int {
@@ -413,9 +414,11 @@ X-Plain = "visible"
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if m := metrics(); !strings.Contains(m, `tollgate_http_requests_total{code="200",entrypoint="web",router="all",service="b"} 1`) {
+	m := metrics()
+	if !strings.Contains(m, `tollgate_http_requests_total{code="200",entrypoint="web",router="all",service="b"} 1`) {
 		t.Fatalf("request metrics missing:\n%s", m)
 	}
+	checkOpsMetrics(t, m, started)
 	slow := make(chan int, 1)
 	go func() { slow <- status(web + "/slow") }()
 	time.Sleep(100 * time.Millisecond) // let the slow request reach the backend

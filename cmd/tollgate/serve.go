@@ -95,7 +95,7 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	if err != nil {
 		return fail(exitFailure, err)
 	}
-	reg.MustRegister(cl.collector())
+	reg.MustRegister(cl.collector(), buildInfoCollector())
 	rt := router.New(router.Config{Logger: log, Metrics: metrics, AccessLog: access})
 	defer rt.Close()
 	if err := rt.Apply(cfg); err != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -15,33 +17,58 @@ var version string
 // versionString is tollgate's version: the one set at build time, else
 // the main module's version, else "devel", with the commit when known.
 func versionString() string {
-	v := version
+	v, rev, modified := buildVersion()
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v += "+" + rev
+		if modified {
+			v += "-dirty"
+		}
+	}
+	return v
+}
+
+// buildVersion returns the version (the one set at build time, else the
+// main module's, else "devel"), the commit it was built from ("" when
+// unknown) and whether the tree had local changes.
+func buildVersion() (v, rev string, modified bool) {
+	v = version
 	info, ok := debug.ReadBuildInfo()
 	if v == "" && ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		v = info.Main.Version
 	}
 	v = cmp.Or(v, "devel")
-	if ok {
-		var rev, modified string
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value
-			}
-		}
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		if rev != "" {
-			v += "+" + rev
-			if modified == "true" {
-				v += "-dirty"
-			}
+	if !ok {
+		return v, "", false
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
 		}
 	}
-	return v
+	return v, rev, modified
+}
+
+// buildInfoCollector exports tollgate_build_info.
+func buildInfoCollector() prometheus.Collector {
+	v, rev, modified := buildVersion()
+	if rev == "" {
+		rev = "unknown"
+	} else if modified {
+		rev += "-dirty"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "tollgate_build_info",
+		Help:        "Always 1; its labels say which build runs: version, commit (\"unknown\" when not recorded, \"-dirty\" for local changes) and Go version.",
+		ConstLabels: prometheus.Labels{"version": v, "commit": rev, "goversion": runtime.Version()},
+	})
+	g.Set(1)
+	return g
 }
 
 const versionHelp = `Usage: tollgate version

@@ -76,8 +76,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 				"Certificates held, by time left until they expire (expired, 7d, 30d, later).", []string{"expires"}, nil),
 			unusable: prometheus.NewDesc("tollgate_acme_certificates_unusable",
 				"1 for each main domain whose newest stored certificate record cannot be served (it does not decode, its key does not open or does not match its chain...): the name is failing, the certificate held before, if any, is still served, and the leader orders it again.", []string{"domain"}, nil),
+			// The router reports the same metric with source="provided":
+			// a registry takes the two only with the same help and label
+			// names, and different constant labels.
 			notAfter: prometheus.NewDesc("tollgate_tls_certs_not_after",
-				"Expiry (NotAfter, Unix seconds) of each certificate held from the ACME store, one series per certificate: a renewal replaces its series.", []string{"cn", "sans", "serial"}, nil),
+				"Expiry (NotAfter, Unix seconds) of each certificate served, by source (acme: held from the ACME store; provided: from a provider, such as a Kubernetes TLS Secret), one series per certificate: a renewal replaces its series.",
+				[]string{"cn", "sans", "serial"}, prometheus.Labels{"source": "acme"}),
 			age: prometheus.NewDesc("tollgate_acme_last_sync_age_seconds",
 				"Seconds since the ACME cache last applied a change from the store (or, before its first, since it was created).", nil, nil),
 		},

@@ -30,6 +30,9 @@ func (f *fixture) notAfterSeries() map[string]float64 {
 			for _, p := range m.GetLabel() {
 				l[p.GetName()] = p.GetValue()
 			}
+			if l["source"] != "acme" {
+				f.t.Fatalf("series %v: want source=acme", l)
+			}
 			out[l["cn"]+"|"+l["sans"]+"|"+l["serial"]] = m.GetGauge().GetValue()
 		}
 	}

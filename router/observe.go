@@ -21,6 +21,7 @@ type Metrics struct {
 	connections *prometheus.GaugeVec
 	handshakes  *prometheus.CounterVec
 	reloads     *prometheus.CounterVec
+	provided    *providedCollector
 }
 
 // NewMetrics registers the router's metrics on reg. buckets are the
@@ -45,13 +46,22 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) (*Metrics, error) 
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_config_reloads_total", Help: "Configuration reloads applied (result=success) or refused (result=failure).",
 		}, []string{"result"}),
+		provided: newProvidedCollector(),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.handshakes, m.reloads} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.handshakes, m.reloads, m.provided} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// watch makes tollgate_tls_certs_not_after{source="provided"} report
+// rt's provided certificates; the last Router given wins.
+func (m *Metrics) watch(rt *Router) {
+	if m != nil {
+		m.provided.rt.Store(rt)
+	}
 }
 
 // Reloaded counts a configuration reload.

@@ -102,7 +102,9 @@ func New(cfg Config) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Router{log: log, metrics: cfg.Metrics, access: cfg.AccessLog, tr: newTransports()}
+	rt := &Router{log: log, metrics: cfg.Metrics, access: cfg.AccessLog, tr: newTransports()}
+	cfg.Metrics.watch(rt)
+	return rt
 }
 
 func newTransports() transports {

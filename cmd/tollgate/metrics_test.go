@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-proxy/tollgate/acme"
+	"github.com/tollgate-proxy/tollgate/router"
 )
 
 // sample returns the value of the series of metrics (the text exposition
@@ -43,5 +48,18 @@ func checkOpsMetrics(t *testing.T, metrics string, started time.Time) {
 	ts, ok := sample(t, metrics, "tollgate_config_last_reload_success_timestamp_seconds")
 	if at := time.Unix(0, int64(ts*1e9)); !ok || at.Before(started.Add(-time.Second)) || at.After(time.Now()) {
 		t.Errorf("tollgate_config_last_reload_success_timestamp_seconds = %v (present: %v), want the start's time, after %s", ts, ok, started)
+	}
+}
+
+// TestCertsNotAfterShared registers the router's and the ACME metrics on
+// one registry, as serve does: both report tollgate_tls_certs_not_after,
+// which a registry accepts only with the same help and labels.
+func TestCertsNotAfterShared(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := router.NewMetrics(reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acme.NewMetrics(reg); err != nil {
+		t.Fatalf("the ACME metrics do not register next to the router's: %v", err)
 	}
 }

@@ -298,6 +298,10 @@ func (d *decoder) unknown(path []string, key string, fields []fieldInfo) {
 		d.probs.add(path, "the store section is never kept in the store: give each replica --kv and its credentials; delete this key")
 		return
 	}
+	if hint := unsupportedHint(path, key); hint != "" {
+		d.probs.add(path, "%s", hint)
+		return
+	}
 	if hint := foreignKeyHint(path, key); hint != "" {
 		d.probs.add(path, "unknown key %q: %s", key, hint)
 		return
@@ -327,8 +331,9 @@ func foreignKeyHint(path []string, key string) string {
 		return "tollgate has a single [acme] section instead of certificate resolvers"
 	case "certResolver":
 		return "tollgate has a single [acme] section; remove certResolver"
-	case "serversTransport", "serversTransports":
-		return "not supported; remove it"
+	}
+	if len(path) == 1 && slices.Contains(traefikV1Sections, key) && key != "web" && key != "rest" {
+		return "this is a Traefik 1.x key; convert a 1.x file with `tollgate migrate traefik-v1 FILE --out tollgate.toml` (see docs/migration.md)"
 	}
 	return ""
 }

@@ -277,7 +277,8 @@ type API struct {
 	// EntryPoint serves the API. Empty means "api", which must then be
 	// defined.
 	EntryPoint string `toml:"entryPoint"`
-	// Dashboard also serves the dashboard.
+	// Dashboard would also serve a dashboard, which tollgate does not
+	// have yet: validation refuses true. False by default.
 	Dashboard bool `toml:"dashboard"`
 }
 

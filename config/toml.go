@@ -70,7 +70,8 @@ func Parse(name string, doc []byte) (*Config, error) {
 }
 
 // decodeTOML decodes a document strictly, without semantic validation. A
-// syntax error is an *Error; a value of the wrong type or an unknown key is
+// syntax error, a YAML or JSON document and a Traefik 1.x configuration
+// are an *Error of one problem; a value of the wrong type or an unknown key is
 // one of the decoder's problems, and the Config holds the rest.
 func decodeTOML(name string, doc []byte) (*Config, *tomlSource, *decoder, *Error) {
 	src := &tomlSource{name: name}
@@ -84,7 +85,15 @@ func decodeTOML(name string, doc []byte) (*Config, *tomlSource, *decoder, *Error
 			Where: name, Message: fmt.Sprintf("%d table headers, at most %d allowed", n, MaxTables)}}}
 	}
 	if err := toml.Unmarshal(doc, &tree); err != nil {
+		if format := foreignFormat(name, doc); format != "" {
+			return nil, src, nil, &Error{Source: name, Problems: []Problem{foreignFormatProblem(name, format)}}
+		}
 		return nil, src, nil, &Error{Source: name, Problems: []Problem{syntaxProblem(name, doc, err)}}
+	}
+	// A Traefik 1.x file would yield a problem for nearly every key; one
+	// problem pointing at the converter says more.
+	if len(traefikV1Markers(tree)) >= traefikV1Threshold {
+		return nil, src, nil, &Error{Source: name, Problems: []Problem{traefikV1Problem(name)}}
 	}
 	src.pos = positions(doc)
 	var cfg Config

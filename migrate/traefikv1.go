@@ -368,7 +368,6 @@ var unsupportedGlobals = map[string]string{
 // the responding timeouts.
 func (c *converter) operations(root *node) {
 	apiEP, pingEP, metricsEP := "", "", ""
-	var dashboard *bool
 	if web, ok := root.table("web"); ok {
 		c.web(web, &apiEP)
 	}
@@ -378,12 +377,7 @@ func (c *converter) operations(root *node) {
 			apiEP = s
 			c.add(api.where("entryPoint"), Converted, fmt.Sprintf("[api] entryPoint = %q", s), "")
 		}
-		d := true
-		if b, ok := api.boolean("dashboard"); ok {
-			d = b
-			c.add(api.where("dashboard"), Converted, fmt.Sprintf("[api] dashboard = %v", b), "")
-		}
-		dashboard = &d
+		c.dashboard(api)
 		for _, k := range []string{"debug", "statistics"} {
 			if api.has(k) {
 				c.add(api.where(k), Unsupported, fmt.Sprintf("api.%s has no equivalent; not converted", k), "tollgate's API is read-only and has no statistics; use /metrics")
@@ -401,8 +395,6 @@ func (c *converter) operations(root *node) {
 		switch {
 		case apiEP == "":
 			apiEP = pingEP
-			f := false
-			dashboard = &f
 			c.add(ping.path, Changed, "[ping] became [api]: tollgate serves /ping together with /ready and the read-only API", "keep that entry point reachable from your load balancer and monitoring only")
 		case apiEP != pingEP:
 			c.add(ping.path, Changed, fmt.Sprintf("/ping is served on the API's entry point %q, not on %q", apiEP, pingEP), "point health checks of /ping at the API's entry point")
@@ -415,9 +407,6 @@ func (c *converter) operations(root *node) {
 	}
 	if apiEP != "" {
 		c.cfg.API = &config.API{EntryPoint: c.internalEP(apiEP, root)}
-		if dashboard != nil {
-			c.cfg.API.Dashboard = *dashboard
-		}
 		c.origin("api", []string{"api"})
 	}
 	if metricsEP != "" {
@@ -449,6 +438,21 @@ func (c *converter) web(w *node, apiEP *string) {
 				"tollgate's API is read-only, served at /api/ on its entry point; protect that entry point in your network")
 			w.skip(k)
 		}
+	}
+}
+
+// dashboard reports [api] dashboard, which Traefik 1.x turns on by
+// default. tollgate has no dashboard yet, so it is never converted.
+func (c *converter) dashboard(api *node) {
+	const advice = "tollgate has no dashboard yet; use the read-only API at /api/ and /metrics"
+	b, set := api.boolean("dashboard")
+	switch {
+	case set && !b:
+		c.add(api.where("dashboard"), Converted, "[api] dashboard = false: tollgate serves no dashboard", "")
+	case set:
+		c.add(api.where("dashboard"), Unsupported, "api.dashboard has no equivalent yet; not converted", advice)
+	default:
+		c.add(api.path, Unsupported, "the dashboard, on by default in Traefik 1.x, has no equivalent yet; not converted", advice)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -65,5 +66,38 @@ curvePreferences = ["P256"]
 				}
 			}
 		})
+	}
+}
+
+// TestCheckForeign checks that check and serve answer a file written for
+// something else with one pointer: the Traefik 1.x files the converter's
+// tests use point at tollgate migrate traefik-v1, and a Traefik v3 YAML
+// file says tollgate reads TOML.
+func TestCheckForeign(t *testing.T) {
+	files, err := filepath.Glob("../../migrate/testdata/traefik-v1/*.toml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("want at least 3 Traefik 1.x examples in migrate/testdata/traefik-v1, found %d (%v)", len(files), err)
+	}
+	for _, file := range files {
+		for _, cmd := range []string{"check", "serve"} {
+			t.Run(cmd+" "+filepath.Base(file), func(t *testing.T) {
+				code, stdout, stderr := tollgate(t, cmd, "--config", file)
+				if code != exitInvalid {
+					t.Fatalf("exit %d, want %d; output:\n%s%s", code, exitInvalid, stdout, stderr)
+				}
+				want := "invalid configuration: " + file + ": this is a Traefik 1.x configuration: convert it with `tollgate migrate traefik-v1 " + file + " --out tollgate.toml` (see docs/migration.md)\n"
+				if !strings.Contains(stderr, want) || strings.Contains(stderr, "unknown key") {
+					t.Errorf("output is not the one problem %q:\n%s", want, stderr)
+				}
+			})
+		}
+	}
+	file := writeFile(t, "traefik.yml", "http:\n  routers:\n    web:\n      rule: Host(`a.example.com`)\n")
+	code, stdout, stderr := tollgate(t, "check", "--config", file)
+	if code != exitInvalid {
+		t.Fatalf("exit %d, want %d; output:\n%s%s", code, exitInvalid, stdout, stderr)
+	}
+	if want := file + ": tollgate reads TOML, and this is YAML: "; !strings.Contains(stderr, want) {
+		t.Errorf("output does not contain %q:\n%s", want, stderr)
 	}
 }

@@ -20,6 +20,14 @@ func Parse(rule string) (Expr, error) {
 	if off := invalidUTF8(rule); off >= 0 {
 		return nil, newError(rule, off, "expected UTF-8 text, found the byte %#x", rule[off])
 	}
+	e, err := parse(rule)
+	if err != nil && IsTraefikV1(rule) {
+		return nil, v1Error(rule)
+	}
+	return e, err
+}
+
+func parse(rule string) (Expr, error) {
 	p := &parser{lex: lexer{src: rule}}
 	if err := p.advance(); err != nil {
 		return nil, err

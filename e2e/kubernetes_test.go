@@ -32,6 +32,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-proxy/tollgate/internal/testserver"
@@ -351,13 +352,19 @@ func TestKubernetesIngress(t *testing.T) {
 		e.create(ingress("apps", "change", "change.tollgate.test", "/v1", "web"))
 		e.waitAnswer("change.tollgate.test", "/v1/x", http.StatusOK, "web-1", 30*time.Second)
 		ctx := e.ctx()
-		ing, err := e.admin.NetworkingV1().Ingresses("apps").Get(ctx, "change", metav1.GetOptions{})
+		// The leader writes the Ingress's status meanwhile: read, change
+		// and write again on a conflict, as kubectl edit would.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			ing, err := e.admin.NetworkingV1().Ingresses("apps").Get(ctx, "change", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			ing.Spec.Rules[0].HTTP.Paths[0].Path = "/v2"
+			ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name = "api"
+			_, err = e.admin.NetworkingV1().Ingresses("apps").Update(ctx, ing, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		ing.Spec.Rules[0].HTTP.Paths[0].Path = "/v2"
-		ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name = "api"
-		if _, err := e.admin.NetworkingV1().Ingresses("apps").Update(ctx, ing, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		e.waitAnswer("change.tollgate.test", "/v2/x", http.StatusOK, "api-1", 30*time.Second)

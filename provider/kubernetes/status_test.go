@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/internal/testserver"
@@ -99,12 +100,17 @@ func TestStaleLeaderStatusLoses(t *testing.T) {
 	// a still believes it leads and sees a status that is not its own:
 	// it tries to write it again, on every change it sees.
 	for i := range 5 {
-		ing, err := admin.NetworkingV1().Ingresses("apps").Get(ctx, "web", metav1.GetOptions{})
+		// The leader may write the status meanwhile: retry on a conflict.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			ing, err := admin.NetworkingV1().Ingresses("apps").Get(ctx, "web", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			ing.Labels = map[string]string{"poke": string(rune('a' + i))}
+			_, err = admin.NetworkingV1().Ingresses("apps").Update(ctx, ing, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		ing.Labels = map[string]string{"poke": string(rune('a' + i))}
-		if _, err := admin.NetworkingV1().Ingresses("apps").Update(ctx, ing, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond)

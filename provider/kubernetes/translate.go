@@ -160,8 +160,8 @@ func (t *translator) translate(o *objects) *result {
 	// Keep the verdicts of the secrets still referenced.
 	t.seen = map[string]checkedPair{}
 	defer func() { t.checked, t.seen = t.seen, nil }()
-	services := map[string]*config.Service{} // shared between Ingresses
-	claims := map[string]string{}            // host and path: the Ingress that routes it
+	services := map[string]builtService{} // shared between Ingresses
+	claims := map[string]string{}         // host and path: the Ingress that routes it
 	for _, ing := range ings {
 		if !t.served(ing, o.classes) {
 			continue
@@ -185,7 +185,7 @@ type ingressBuild struct {
 	ing      *netv1.Ingress
 	ref      objectRef
 	part     *config.Part
-	services map[string]*config.Service
+	services map[string]builtService
 	claims   map[string]string
 	res      *result
 
@@ -450,27 +450,24 @@ func (b *ingressBuild) backend(at string, be netv1.IngressBackend) string {
 		portKey = strconv.Itoa(int(sb.Port.Number))
 	}
 	name := objectName([]string{b.ing.Namespace, sb.Name, portKey}, "") + "@" + ProviderName
-	if s, ok := b.services[name]; ok {
-		b.part.Services[name] = s
-		if len(s.LoadBalancer.Servers) == 0 {
-			b.problem("%s: %s", at, b.why(sb))
-		}
-		return name
+	bs, ok := b.services[name]
+	if !ok {
+		servers, why := b.servers(sb)
+		bs = builtService{svc: &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers}}, why: why}
+		b.services[name] = bs
 	}
-	servers, why := b.servers(sb)
-	if why != "" {
-		b.problem("%s: %s; it answers 503", at, why)
+	if bs.why != "" {
+		b.problem("%s: %s; it answers 503", at, bs.why)
 	}
-	s := &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers}}
-	b.services[name] = s
-	b.part.Services[name] = s
+	b.part.Services[name] = bs.svc
 	return name
 }
 
-// why says again why a shared service has no servers.
-func (b *ingressBuild) why(sb *netv1.IngressServiceBackend) string {
-	_, why := b.servers(sb)
-	return cmp.Or(why, "no ready endpoints") + "; it answers 503"
+// builtService is a service made once for every Ingress that uses it,
+// with why it has no servers ("" when it has some).
+type builtService struct {
+	svc *config.Service
+	why string
 }
 
 // servers lists the ready endpoints of a Service port, or says why there

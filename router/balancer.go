@@ -23,7 +23,25 @@ type backend struct {
 
 // available reports whether the balancer may send new requests to b.
 func (b *backend) available(now time.Time) bool {
-	return b.weight > 0 && b.healthy.Load() && now.UnixNano() >= b.ejectedUntil.Load()
+	return b.weight > 0 && b.healthy.Load() && !b.ejected(now)
+}
+
+// ejected reports whether passive health checking keeps b out at now.
+func (b *backend) ejected(now time.Time) bool {
+	return now.UnixNano() < b.ejectedUntil.Load()
+}
+
+// up reports whether b is up (see setHealthy): its active health check
+// passes and it is not ejected. Its weight does not count.
+func (b *backend) up(now time.Time) bool {
+	return b.healthy.Load() && !b.ejected(now)
+}
+
+// endEjection clears an ejection that has run out at now, and reports
+// whether this call did: once per ejection.
+func (b *backend) endEjection(now time.Time) bool {
+	until := b.ejectedUntil.Load()
+	return until != 0 && now.UnixNano() >= until && b.ejectedUntil.CompareAndSwap(until, 0)
 }
 
 // balancer picks backends by smooth weighted round robin: over any run of
@@ -31,6 +49,9 @@ func (b *backend) available(now time.Time) bool {
 // backends are interleaved with light ones rather than served in bursts.
 type balancer struct {
 	backends []*backend
+	// ejectionEnded, when set, is told once of each ejection that ran
+	// out, when next first sees it.
+	ejectionEnded func(*backend)
 
 	mu      sync.Mutex
 	current []int // smooth WRR state, one per backend
@@ -46,6 +67,9 @@ func (lb *balancer) next(now time.Time) *backend {
 	defer lb.mu.Unlock()
 	best, total := -1, 0
 	for i, b := range lb.backends {
+		if b.endEjection(now) && lb.ejectionEnded != nil {
+			lb.ejectionEnded(b)
+		}
 		if !b.available(now) {
 			continue
 		}

@@ -3,7 +3,10 @@ package router
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,21 +55,20 @@ func (h *healthCheck) checkAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, b := range h.svc.lb.backends {
 		wg.Go(func() {
-			ok := h.check(ctx, b)
+			err := h.check(ctx, b)
 			if ctx.Err() != nil {
 				return
 			}
-			if was := b.healthy.Swap(ok); was != ok {
-				h.svc.log.Warn("server health changed", "service", h.svc.name, "server", b.target.id, "healthy", ok)
-			}
+			h.svc.setHealthy(b, err)
 		})
 	}
 	wg.Wait()
 }
 
-// check requests the health path on b and reports whether the answer is
-// the expected status (any 2xx or 3xx by default).
-func (h *healthCheck) check(ctx context.Context, b *backend) bool {
+// check requests the health path on b and returns why the answer is not
+// the expected status (any 2xx or 3xx by default), or nil when it is.
+// The error names no URL: the caller logs the server's, without userinfo.
+func (h *healthCheck) check(ctx context.Context, b *backend) error {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	u := *b.target.url
@@ -78,11 +80,11 @@ func (h *healthCheck) check(ctx context.Context, b *backend) bool {
 	}
 	ref, err := url.Parse(h.cfg.Path)
 	if err != nil {
-		return false
+		return fmt.Errorf("health check path %q: %w", h.cfg.Path, err)
 	}
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, backendKey, b), http.MethodGet, u.ResolveReference(ref).String(), nil)
 	if err != nil {
-		return false
+		return fmt.Errorf("health check request: %w", err)
 	}
 	if h.cfg.Hostname != "" {
 		req.Host = h.cfg.Hostname
@@ -92,12 +94,84 @@ func (h *healthCheck) check(ctx context.Context, b *backend) bool {
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return false
+		// *url.Error repeats the URL, userinfo included: keep what it
+		// wraps.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("no answer within the timeout of %s", h.timeout)
+		}
+		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if h.cfg.Status != 0 {
-		return resp.StatusCode == h.cfg.Status
+		if resp.StatusCode != h.cfg.Status {
+			return fmt.Errorf("status %d, want %d", resp.StatusCode, h.cfg.Status)
+		}
+		return nil
 	}
-	return resp.StatusCode >= 200 && resp.StatusCode < 400
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("status %d, want 2xx or 3xx", resp.StatusCode)
+	}
+	return nil
+}
+
+// A server is up while its active health check passes (or it has none)
+// and passive health checking has not ejected it: the balancer may send
+// it new requests. tollgate_service_server_up reports that state, and
+// each change of it is logged once: "server down" at warn, "server up" at
+// info, with the service, the server's URL (without userinfo), the check
+// that changed it (active or passive) and the reason. A change of one
+// check that leaves the server's state as it was (an active check failing
+// while the server is ejected) is logged at debug.
+
+// setHealthy records the verdict of an active health check on b: err nil
+// means it passed.
+func (s *service) setHealthy(b *backend, err error) {
+	ok := err == nil
+	ejected := b.ejected(s.now())
+	if was := b.healthy.Swap(ok); was == ok {
+		return
+	}
+	switch {
+	case ejected:
+		s.log.Debug("server health check changed while the server is ejected", "service", s.name, "url", b.target.shown,
+			"check", "active", "healthy", ok, "reason", reasonOf(err))
+	case ok:
+		s.log.Info("server up", "service", s.name, "url", b.target.shown, "check", "active", "reason", "health check passed")
+	default:
+		s.log.Warn("server down", "service", s.name, "url", b.target.shown, "check", "active", "reason", reasonOf(err))
+	}
+}
+
+// ejectionEnded logs that b's passive ejection has run out.
+func (s *service) ejectionEnded(b *backend) {
+	if !b.healthy.Load() {
+		s.log.Debug("server ejection ended while its health check fails", "service", s.name, "url", b.target.shown, "check", "passive")
+		return
+	}
+	s.log.Info("server up", "service", s.name, "url", b.target.shown, "check", "passive", "reason", "ejection ended")
+}
+
+func reasonOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// logEjected logs a passive ejection of b for window after failures
+// consecutive failed requests, the last failing with cause; wasUp says
+// whether b was up before.
+func (s *service) logEjected(b *backend, wasUp bool, failures int32, window time.Duration, cause error) {
+	level := slog.LevelWarn
+	msg := "server down"
+	if !wasUp {
+		level, msg = slog.LevelDebug, "server ejected while down"
+	}
+	s.log.Log(context.Background(), level, msg, "service", s.name, "url", b.target.shown, "check", "passive",
+		"reason", fmt.Sprintf("%d consecutive failed requests, the last: %v", failures, cause), "for", window)
 }

@@ -22,6 +22,7 @@ type Metrics struct {
 	handshakes  *prometheus.CounterVec
 	reloads     *prometheus.CounterVec
 	provided    *providedCollector
+	servers     *serversCollector
 }
 
 // NewMetrics registers the router's metrics on reg. buckets are the
@@ -47,8 +48,9 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) (*Metrics, error) 
 			Name: "tollgate_config_reloads_total", Help: "Configuration reloads applied (result=success) or refused (result=failure).",
 		}, []string{"result"}),
 		provided: newProvidedCollector(),
+		servers:  newServersCollector(),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.handshakes, m.reloads, m.provided} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.handshakes, m.reloads, m.provided, m.servers} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -57,10 +59,12 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) (*Metrics, error) 
 }
 
 // watch makes tollgate_tls_certs_not_after{source="provided"} report
-// rt's provided certificates; the last Router given wins.
+// rt's provided certificates, and tollgate_service_server_up rt's
+// servers; the last Router given wins.
 func (m *Metrics) watch(rt *Router) {
 	if m != nil {
 		m.provided.rt.Store(rt)
+		m.servers.rt.Store(rt)
 	}
 }
 

@@ -30,6 +30,8 @@ type serverTarget struct {
 	// id names the server in sticky cookies without revealing its
 	// address.
 	id string
+	// shown is the URL shown in logs and metrics: url without userinfo.
+	shown string
 }
 
 func newTarget(raw string) (*serverTarget, error) {
@@ -46,6 +48,9 @@ func newTarget(raw string) (*serverTarget, error) {
 	}
 	sum := sha256.Sum256([]byte(raw))
 	t.id = hex.EncodeToString(sum[:8])
+	shown := *t.url
+	shown.User = nil
+	t.shown = shown.String()
 	return t, nil
 }
 
@@ -124,6 +129,7 @@ func newService(name string, cfg *config.Service, tr transports, log *slog.Logge
 		s.byID[t.id] = b
 	}
 	s.lb = newBalancer(backends)
+	s.lb.ejectionEnded = s.ejectionEnded
 	flush := 100 * time.Millisecond
 	if rf := lbc.ResponseForwarding; rf != nil && rf.FlushInterval != 0 {
 		flush = rf.FlushInterval.Std()
@@ -229,7 +235,7 @@ func (s *service) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	if b != nil {
-		s.failed(b)
+		s.failed(b, err)
 	}
 	if middleware.Retryable(r) {
 		return
@@ -243,21 +249,27 @@ func (s *service) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	http.Error(w, http.StatusText(code), code)
 }
 
-// failed counts a failed attempt against b and ejects it after
-// MaxFailedAttempts in a row, when passive health checking is on.
-func (s *service) failed(b *backend) {
+// failed counts a failed attempt against b, which failed with cause, and
+// ejects it after MaxFailedAttempts in a row, when passive health checking
+// is on.
+func (s *service) failed(b *backend, cause error) {
 	if s.passive == nil {
 		return
 	}
 	limit := int32(max(s.passive.MaxFailedAttempts, 1))
-	if b.failures.Add(1) >= limit {
+	if n := b.failures.Add(1); n >= limit {
 		window := s.passive.FailureWindow.Std()
 		if window == 0 {
 			window = 10 * time.Second
 		}
-		b.ejectedUntil.Store(s.now().Add(window).UnixNano())
+		now := s.now()
+		if b.endEjection(now) {
+			s.ejectionEnded(b) // it was back: sticky requests skip the balancer
+		}
+		wasUp := b.up(now)
+		b.ejectedUntil.Store(now.Add(window).UnixNano())
 		b.failures.Store(0)
-		s.log.Warn("server ejected after consecutive failures", "service", s.name, "server", b.target.id, "for", window)
+		s.logEjected(b, wasUp, n, window, cause)
 	}
 }
 

@@ -973,6 +973,9 @@ func TestOrderDone(t *testing.T) {
 			t.Errorf("%s{result=%q} = %v, want %v", tc.name, tc.result, got, tc.want)
 		}
 	}
+	if got := f.metric("tollgate_acme_order_failures_total", "reason", "other"); got != 1 {
+		t.Errorf("tollgate_acme_order_failures_total{reason=\"other\"} = %v, want 1", got)
+	}
 	var nilMetrics *acme.Metrics
 	nilMetrics.OrderDone(true, nil) // counts nothing, does not panic
 	if _, err := acme.NewMetrics(reg); err == nil {

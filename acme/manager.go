@@ -443,7 +443,12 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 	}
 	if err != nil {
 		// The order stays recorded: the next attempt downloads the same
-		// certificate instead of ordering another.
+		// certificate instead of ordering another. When leadership ended,
+		// the next leader does, and this order is not counted (as when
+		// it is abandoned above).
+		if ctx.Err() == nil && !errors.Is(err, kvstore.ErrFenced) {
+			m.cfg.Metrics.OrderDone(renewal, fmt.Errorf("certificate %w: %w", errNotStored, err))
+		}
 		log.Error("certificate obtained but not stored; the next attempt fetches it again", "err", err)
 		return retry, false
 	}

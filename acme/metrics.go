@@ -1,8 +1,15 @@
 package acme
 
 import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	legoacme "github.com/go-acme/lego/v4/acme"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,12 +33,99 @@ const (
 	askFailed  = "failed"
 )
 
+// Causes of failed orders, as counted in
+// tollgate_acme_order_failures_total; failureReason derives them from the
+// error.
+const (
+	// failRateLimited: the CA refused for a rate limit (rateLimited).
+	failRateLimited = "rate_limited"
+	// failValidation: a challenge failed (unauthorized, caa, dns,
+	// connection, incorrectResponse, tls): the CA could not reach the
+	// answer, or read another one.
+	failValidation = "validation"
+	// failRejectedIdentifier: the CA will not issue for the name
+	// (rejectedIdentifier, unsupportedIdentifier).
+	failRejectedIdentifier = "rejected_identifier"
+	// failCAError: the CA failed (serverInternal, badNonce, any 5xx).
+	failCAError = "ca_error"
+	// failAccount: the CA refused the account (accountDoesNotExist, a
+	// deactivated or unauthorized account).
+	failAccount = "account"
+	// failUnreachable: no answer from the CA (a network error or a
+	// timeout).
+	failUnreachable = "unreachable"
+	// failStore: the store did not take the order or the certificate.
+	failStore = "store"
+	// failOther: anything else.
+	failOther = "other"
+)
+
+// failureReasons are every value failureReason returns, pre-created.
+var failureReasons = [...]string{failRateLimited, failValidation, failRejectedIdentifier, failCAError, failAccount, failUnreachable, failStore, failOther}
+
+// failureReason is the cause of a failed order, for
+// tollgate_acme_order_failures_total: from the ACME problem the CA sent
+// (RFC 8555, section 6.7) when there is one, else from the error.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, errAccountRejected):
+		return failAccount
+	case errors.Is(err, errNotStored):
+		return failStore
+	}
+	var p *legoacme.ProblemDetails
+	if errors.As(err, &p) {
+		return problemReason(p)
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) {
+		return failUnreachable
+	}
+	return failOther
+}
+
+// problemReason classifies an ACME problem; a compound one by its first
+// subproblem that says more than "other".
+func problemReason(p *legoacme.ProblemDetails) string {
+	typ, _ := strings.CutPrefix(p.Type, "urn:ietf:params:acme:error:")
+	switch typ {
+	case "rateLimited":
+		return failRateLimited
+	case "caa", "dns", "connection", "incorrectResponse", "tls":
+		return failValidation
+	case "unauthorized":
+		// Also the answer to a request signed by a deactivated
+		// account: its detail speaks of the account.
+		if strings.Contains(strings.ToLower(p.Detail), "account") {
+			return failAccount
+		}
+		return failValidation
+	case "rejectedIdentifier", "unsupportedIdentifier":
+		return failRejectedIdentifier
+	case "accountDoesNotExist":
+		return failAccount
+	case "badNonce", "serverInternal":
+		return failCAError
+	case "compound":
+		for _, sp := range p.SubProblems {
+			if r := problemReason(&legoacme.ProblemDetails{Type: sp.Type, Detail: sp.Detail}); r != failOther {
+				return r
+			}
+		}
+	}
+	if p.HTTPStatus >= http.StatusInternalServerError {
+		return failCAError
+	}
+	return failOther
+}
+
 // Metrics are the ACME Prometheus metrics, registered on the registry
 // given to NewMetrics (never the global one). A nil *Metrics counts
 // nothing.
 type Metrics struct {
 	orders     *prometheus.CounterVec
 	renewals   *prometheus.CounterVec
+	failures   *prometheus.CounterVec
 	challenges *prometheus.CounterVec
 	rejects    *prometheus.CounterVec
 	refused    *prometheus.CounterVec
@@ -51,6 +145,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_acme_renewals_total", Help: "Certificate orders that renewed a certificate already held, by result (success or failure).",
 		}, []string{"result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_acme_order_failures_total",
+			Help: "Certificate orders that failed (renewals included), by cause: rate_limited, validation (a challenge failed), rejected_identifier (the CA will not issue for the name), ca_error (serverInternal, badNonce, 5xx), account (the CA refused the account), unreachable (no answer from the CA), store (the store did not take the order or the certificate), other.",
+		}, []string{"reason"}),
 		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_acme_challenge_requests_total",
 			Help: "ACME validation requests by challenge type and result: answered from memory, answered after a store read, or missing.",
@@ -90,6 +188,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.orders.WithLabelValues(result)
 		m.renewals.WithLabelValues(result)
 	}
+	for _, reason := range failureReasons {
+		m.failures.WithLabelValues(reason)
+	}
 	for _, typ := range []string{kindHTTP01, kindTLSALPN01} {
 		for _, result := range []string{resultAnswered, resultMissing, resultStore} {
 			m.challenges.WithLabelValues(typ, result)
@@ -104,7 +205,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, result := range []string{askAllowed, askDenied, askFailed} {
 		m.asks.WithLabelValues(result)
 	}
-	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.challenges, m.rejects, m.refused, m.asks, m.ariFailures, m.state} {
+	for _, c := range []prometheus.Collector{m.orders, m.renewals, m.failures, m.challenges, m.rejects, m.refused, m.asks, m.ariFailures, m.state} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -114,7 +215,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // OrderDone counts a finished order: every order in
 // tollgate_acme_orders_total, renewals also in
-// tollgate_acme_renewals_total. err nil means success.
+// tollgate_acme_renewals_total, and a failure's cause in
+// tollgate_acme_order_failures_total. err nil means success.
 func (m *Metrics) OrderDone(renewal bool, err error) {
 	if m == nil {
 		return
@@ -124,6 +226,9 @@ func (m *Metrics) OrderDone(renewal bool, err error) {
 		result = "failure"
 	}
 	m.orders.WithLabelValues(result).Inc()
+	if err != nil {
+		m.failures.WithLabelValues(failureReason(err)).Inc()
+	}
 	if renewal {
 		m.renewals.WithLabelValues(result).Inc()
 	}

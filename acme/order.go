@@ -42,6 +42,10 @@ const (
 // one.
 var errAccountRejected = errors.New("the CA rejected the ACME account")
 
+// errNotStored marks an order that failed because the store did not take
+// its record or its certificate.
+var errNotStored = errors.New("not stored")
+
 // orderRun is one order's conversation with the CA.
 type orderRun struct {
 	m     *Manager
@@ -212,7 +216,7 @@ func (o *orderRun) place(replaces string) error {
 	b, _ := json.Marshal(rec)
 	if _, err := o.term.Apply(o.ctx, kvstore.PutOp(o.key, b)); err != nil {
 		// Nothing was validated: the CA's order expires unused.
-		return fmt.Errorf("order not recorded, so not pursued: %w", err)
+		return fmt.Errorf("order %w, so not pursued: %w", errNotStored, err)
 	}
 	o.order, o.priv = ord, priv
 	return nil

@@ -128,6 +128,30 @@ func (h *healthCheck) check(ctx context.Context, b *backend) error {
 // check that leaves the server's state as it was (an active check failing
 // while the server is ejected) is logged at debug.
 
+// inherit takes over the state of the servers prev, the same service in
+// the generation a reload replaces, had under the same URL: a reload
+// neither sends requests to a server known to be down nor logs its change
+// again. The verdict of active checks is taken only when s has them (it
+// would never be corrected otherwise), and is checked again at once when
+// the new generation starts; an ejection only when s checks passively.
+func (s *service) inherit(prev *service, active bool) {
+	if prev == nil {
+		return
+	}
+	for _, b := range s.lb.backends {
+		o := prev.byID[b.target.id]
+		if o == nil {
+			continue
+		}
+		if active {
+			b.healthy.Store(o.healthy.Load())
+		}
+		if s.passive != nil {
+			b.ejectedUntil.Store(o.ejectedUntil.Load())
+		}
+	}
+}
+
 // setHealthy records the verdict of an active health check on b: err nil
 // means it passed.
 func (s *service) setHealthy(b *backend, err error) {

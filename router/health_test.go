@@ -19,10 +19,11 @@ import (
 )
 
 // flipServer is a backend whose /health answers with the status held in
-// code.
+// code, and counts the health checks in checks.
 type flipServer struct {
 	*httptest.Server
-	code atomic.Int32
+	code   atomic.Int32
+	checks atomic.Int32
 }
 
 func newFlipServer(t *testing.T) *flipServer {
@@ -31,6 +32,7 @@ func newFlipServer(t *testing.T) *flipServer {
 	f.code.Store(http.StatusOK)
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" {
+			f.checks.Add(1)
 			w.WriteHeader(int(f.code.Load()))
 			return
 		}
@@ -120,15 +122,16 @@ func TestServerUpActive(t *testing.T) {
 [http.services.s.loadBalancer.healthCheck]
 path = "/health"
 interval = "100ms"
-timeout = "90ms"
+timeout = "95ms"
 `
 	flipURL := withUser(t, flip.URL)
-	if err := rt.Apply(parseConfig(t, fmt.Sprintf(catchAll+check+`
+	twoServers := parseConfig(t, fmt.Sprintf(catchAll+check+`
 [[http.services.s.loadBalancer.servers]]
 url = %q
 [[http.services.s.loadBalancer.servers]]
 url = %q
-`, a.URL, flipURL))); err != nil {
+`, a.URL, flipURL))
+	if err := rt.Apply(twoServers); err != nil {
 		t.Fatal(err)
 	}
 	both := func(va, vflip float64) map[string]float64 {
@@ -141,7 +144,16 @@ url = %q
 	flip.code.Store(http.StatusServiceUnavailable)
 	waitFor(t, "the flipped server down", func() bool { return maps.Equal(serverUp(t, reg), both(1, 0)) })
 	waitFor(t, "the down line", func() bool { return len(logLines(t, logs, "server down")) > 0 })
-	down := logLines(t, logs, "server down")
+	downLines := func() []map[string]any {
+		var out []map[string]any
+		for _, l := range logLines(t, logs, "server down") {
+			if l["url"] == flip.URL {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	down := downLines()
 	if len(down) != 1 {
 		t.Fatalf("%d down lines, want 1 (one per change): %v", len(down), down)
 	}
@@ -152,11 +164,31 @@ url = %q
 		}
 	}
 
+	// A reload that keeps the server keeps it down, and does not log
+	// its failure again when the new configuration's checks run (the
+	// second check starts once the first is done).
+	if err := rt.Apply(twoServers); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := serverUp(t, reg), both(1, 0); !maps.Equal(got, want) {
+		t.Fatalf("right after a reload: series = %v, want %v", got, want)
+	}
+	seen := flip.checks.Load()
+	waitFor(t, "two checks after the reload", func() bool { return flip.checks.Load() >= seen+2 })
+	if down := downLines(); len(down) != 1 {
+		t.Fatalf("after a reload: %d down lines, want 1 (one per change): %v", len(down), down)
+	}
+
 	flip.code.Store(http.StatusOK)
 	waitFor(t, "the flipped server up", func() bool { return maps.Equal(serverUp(t, reg), both(1, 1)) })
 	waitFor(t, "the up line", func() bool { return len(logLines(t, logs, "server up")) > 0 })
-	up := logLines(t, logs, "server up")
-	if len(up) != 1 || up[0]["level"] != "INFO" || up[0]["url"] != flip.URL || up[0]["service"] != "s" {
+	var up []map[string]any
+	for _, l := range logLines(t, logs, "server up") {
+		if l["url"] == flip.URL {
+			up = append(up, l)
+		}
+	}
+	if len(up) != 1 || up[0]["level"] != "INFO" || up[0]["service"] != "s" || up[0]["check"] != "active" {
 		t.Fatalf("up lines %v: want one at INFO for %s", up, flip.URL)
 	}
 	if strings.Contains(logs.String(), "hunter2") || strings.Contains(logs.String(), "admin") {
@@ -235,15 +267,16 @@ func TestServerUpPassive(t *testing.T) {
 	logs := &testserver.Buffer{}
 	rt := New(Config{Metrics: m, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	defer rt.Close()
-	if err := rt.Apply(parseConfig(t, fmt.Sprintf(catchAll+`
+	cfg := parseConfig(t, fmt.Sprintf(catchAll+`
 [http.services.s.loadBalancer.passiveHealthCheck]
 maxFailedAttempts = 1
-failureWindow = "300ms"
+failureWindow = "1s"
 [[http.services.s.loadBalancer.servers]]
 url = %q
 [[http.services.s.loadBalancer.servers]]
 url = %q
-`, a.URL, dead))); err != nil {
+`, a.URL, dead))
+	if err := rt.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	h := rt.Handler("web")
@@ -252,11 +285,22 @@ url = %q
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 		return rec.Code
 	}
-	for send() != http.StatusBadGateway {
+	for i := 0; send() != http.StatusBadGateway; i++ {
+		if i == 2 {
+			t.Fatal("no request went to the dead server")
+		}
 	}
 	if got, want := serverUp(t, reg), map[string]float64{"s|" + a.URL: 1, "s|" + dead: 0}; !maps.Equal(got, want) {
 		t.Fatalf("series = %v, want %v", got, want)
 	}
+	// A reload keeps the ejection.
+	if err := rt.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := serverUp(t, reg), map[string]float64{"s|" + a.URL: 1, "s|" + dead: 0}; !maps.Equal(got, want) {
+		t.Fatalf("after a reload: series = %v, want %v", got, want)
+	}
+	h = rt.Handler("web")
 	down := logLines(t, logs, "server down")
 	if len(down) != 1 || down[0]["check"] != "passive" || down[0]["url"] != dead ||
 		!strings.Contains(down[0]["reason"].(string), "1 consecutive failed requests, the last:") ||

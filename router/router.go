@@ -213,6 +213,9 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 			return nil, err
 		}
 		services[name] = s
+		if prev := rt.current.Load(); prev != nil {
+			s.inherit(prev.services[name], sc.LoadBalancer.HealthCheck != nil)
+		}
 		if hc := sc.LoadBalancer.HealthCheck; hc != nil {
 			checks = append(checks, newHealthCheck(s, hc, routeTransport{rt.tr}))
 		}

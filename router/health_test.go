@@ -121,8 +121,8 @@ func TestServerUpActive(t *testing.T) {
 	const check = `
 [http.services.s.loadBalancer.healthCheck]
 path = "/health"
-interval = "100ms"
-timeout = "95ms"
+interval = "500ms"
+timeout = "450ms"
 `
 	flipURL := withUser(t, flip.URL)
 	twoServers := parseConfig(t, fmt.Sprintf(catchAll+check+`

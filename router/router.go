@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -138,8 +139,72 @@ func (rt *Router) Apply(cfg *config.Config) error {
 	old := rt.current.Swap(g)
 	if old != nil {
 		old.stop()
+		rt.log.Info("configuration applied", reloadSummary(old.cfg, cfg)...)
 	}
 	return nil
+}
+
+// maxLoggedNames caps the names the reload line lists for each kind of
+// change; the rest are counted.
+const maxLoggedNames = 10
+
+// reloadSummary describes what a reload changed: for routers, services and
+// middlewares, how many were added, removed and changed, and which (names
+// only, never their content; at most maxLoggedNames of each, then "+N
+// more").
+func reloadSummary(old, cfg *config.Config) []any {
+	oh, nh := httpOf(old), httpOf(cfg)
+	return []any{
+		diffGroup("routers", oh.Routers, nh.Routers),
+		diffGroup("services", oh.Services, nh.Services),
+		diffGroup("middlewares", oh.Middlewares, nh.Middlewares),
+	}
+}
+
+func httpOf(cfg *config.Config) *config.HTTP {
+	if cfg == nil || cfg.HTTP == nil {
+		return &config.HTTP{}
+	}
+	return cfg.HTTP
+}
+
+// diffGroup compares two sets of named items: counts always, names of
+// the non-empty kinds.
+func diffGroup[T any](key string, old, cur map[string]*T) slog.Attr {
+	var added, removed, changed []string
+	for name, c := range cur {
+		o, ok := old[name]
+		switch {
+		case !ok:
+			added = append(added, name)
+		case !reflect.DeepEqual(o, c):
+			changed = append(changed, name)
+		}
+	}
+	for name := range old {
+		if _, ok := cur[name]; !ok {
+			removed = append(removed, name)
+		}
+	}
+	attrs := []any{"added", len(added), "removed", len(removed), "changed", len(changed)}
+	for _, k := range []struct {
+		key   string
+		names []string
+	}{{"added_names", added}, {"removed_names", removed}, {"changed_names", changed}} {
+		if len(k.names) > 0 {
+			attrs = append(attrs, k.key, cappedNames(k.names))
+		}
+	}
+	return slog.Group(key, attrs...)
+}
+
+// cappedNames sorts names and keeps maxLoggedNames of them, then "+N more".
+func cappedNames(names []string) []string {
+	slices.Sort(names)
+	if len(names) <= maxLoggedNames {
+		return names
+	}
+	return append(names[:maxLoggedNames:maxLoggedNames], fmt.Sprintf("+%d more", len(names)-maxLoggedNames))
 }
 
 // Close stops the health checks of the generation in force.

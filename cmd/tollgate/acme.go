@@ -3,7 +3,6 @@ package main
 import (
 	"log/slog"
 
-	"github.com/go-acme/lego/v4/log"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-proxy/tollgate/acme"
@@ -41,8 +40,6 @@ func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, 
 	if kr.Plaintext() {
 		lg.Warn("INSECURE: ACME private keys are stored UNENCRYPTED (acme.insecurePlaintextKeys = true); anyone who can read the store can impersonate every site. Set acme.encryptionKeyFile or acme.encryptionKeyEnv.")
 	}
-	// lego logs through the standard log package; keep it at debug level.
-	log.Logger = slog.NewLogLogger(lg.Handler(), slog.LevelDebug)
 	m, err := acme.NewMetrics(reg)
 	if err != nil {
 		return nil, err

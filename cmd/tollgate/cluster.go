@@ -27,9 +27,15 @@ type cluster struct {
 	registry *leader.Registry
 }
 
-func joinCluster(st kvstore.Store, prefix, nodeID string, log *slog.Logger) (*cluster, error) {
+// nodeID is the replica's id in the cluster: the one given, else the
+// Pod's name, else the host name.
+func nodeID(given string) string {
 	host, _ := os.Hostname()
-	id := cmp.Or(nodeID, os.Getenv("POD_NAME"), host, "tollgate")
+	return cmp.Or(given, os.Getenv("POD_NAME"), host, "tollgate")
+}
+
+func joinCluster(st kvstore.Store, prefix, given string, log *slog.Logger) (*cluster, error) {
+	id := nodeID(given)
 	if _, err := kvstore.Join(id); err != nil {
 		return nil, fmt.Errorf("node id %q: %w; give --node-id", id, err)
 	}

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
@@ -76,6 +75,7 @@ writer of the configuration.
 `
 
 func main() {
+	routeLibraryLogs(libraryLogs)
 	stop, now, release := signals()
 	code := runUntil(stop, now, os.Args[1:], os.Stdout, os.Stderr)
 	release()
@@ -125,10 +125,15 @@ func runUntil(stop, now context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	var err error
+	log, err := newLogger(stderr, os.Getenv(envLogFormat), os.Getenv(envLogLevel))
+	if err != nil {
+		fmt.Fprintf(stderr, "tollgate: %s/%s: %v\n", envLogFormat, envLogLevel, err)
+		return exitUsage
+	}
 	switch args[0] {
 	case "serve":
+		detach := libraryLogs.attach(log)
+		defer detach()
 		err = serve(ctx, now, args[1:], stderr, log)
 	case "storeconfig":
 		err = storeconfig(ctx, args[1:], stdout, stderr)
@@ -160,7 +165,10 @@ func runUntil(stop, now context.Context, args []string, stdout, stderr io.Writer
 	if !errors.As(err, &ee) {
 		ee = &exitError{code: exitFailure, err: err}
 	}
-	if ee.err != errHelp {
+	if ee.err != errHelp && args[0] == "serve" {
+		// A replica's every line is a record of its log.
+		logExit(log, args[0], ee.code, ee.err)
+	} else if ee.err != errHelp {
 		fmt.Fprintf(stderr, "tollgate %s: %v\n", args[0], ee.err)
 	}
 	return ee.code

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -75,20 +74,6 @@ func (c collectorFuncs) Collect(ch chan<- prometheus.Metric) {
 	for _, x := range c {
 		x.Collect(ch)
 	}
-}
-
-// configuredLogger returns the logger [log] asks for, writing to stderr.
-func configuredLogger(l *config.Log, base *slog.Logger, stderr io.Writer) *slog.Logger {
-	if l == nil {
-		return base
-	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cmp.Or(strings.ToLower(l.Level), "info")))
-	opts := &slog.HandlerOptions{Level: level}
-	if l.Format == "json" {
-		return slog.New(slog.NewJSONHandler(stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(stderr, opts))
 }
 
 // accessLogger opens the access log [accessLog] asks for, or returns nil.

@@ -33,6 +33,12 @@ func serve(ctx, now context.Context, args []string, stderr io.Writer, log *slog.
 		fs.Usage()
 		return fail(exitUsage, errors.New("give --config FILE to run from a file, or --kv URL to follow the configuration in a store"))
 	}
+	// The first line says which build runs as which node. Until [log]
+	// is read, lines are held, to come out in the format it names.
+	sw := logSwitchOf(log)
+	sw.hold()
+	defer sw.release()
+	logStart(log, nodeID(f.nodeID))
 	raiseOpenFilesLimit(log)
 	var initial *config.Snapshot
 	var cfg *config.Config
@@ -66,6 +72,7 @@ func serve(ctx, now context.Context, args []string, stderr io.Writer, log *slog.
 	} else {
 		wc.File = f.config
 	}
+	sw.configure(initial.Config.Log)
 	log.Info("configuration loaded", "source", initial.Source, "store", backend.Redact(endpoint),
 		"routers", count(initial.Config.HTTP, func(h *config.HTTP) int { return len(h.Routers) }))
 	cl, err := joinCluster(st, prefix, f.nodeID, log)
@@ -79,7 +86,6 @@ func serve(ctx, now context.Context, args []string, stderr io.Writer, log *slog.
 func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchConfig, log *slog.Logger, stderr io.Writer,
 	cl *cluster, st kvstore.Store, prefix string) error {
 	cfg := initial.Config
-	log = configuredLogger(cfg.Log, log, stderr)
 	access, closeAccess, err := accessLogger(cfg.AccessLog)
 	if err != nil {
 		return fail(exitFailure, err)

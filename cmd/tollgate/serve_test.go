@@ -88,7 +88,7 @@ func TestServeEntryPointDies(t *testing.T) {
 	if code := waitExit(t, s, "its web listener failed"); code != exitFailure {
 		t.Fatalf("exit %d, want %d:\n%s", code, exitFailure, s.log.String())
 	}
-	if log := s.log.String(); !strings.Contains(log, "tollgate serve: entry points: entry point web:") {
+	if log := s.log.String(); !strings.Contains(log, `level=ERROR msg="tollgate serve failed" err="entry points: entry point web:`) || !strings.Contains(log, "exit_code=1") {
 		t.Fatalf("no clear message naming the entry point:\n%s", log)
 	}
 	if got := getStatus("http://" + addrs["api"] + "/ready"); got == http.StatusOK {

@@ -24,7 +24,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/tollgate-proxy/tollgate/kvstore"
 )
@@ -220,9 +219,8 @@ func (cfg Config) clientConfig() (clientv3.Config, error) {
 		TLS:                  tlsConf,
 		Username:             cfg.Username,
 		Password:             password,
-		// The client logs through zap; keep it quiet; our own errors say
-		// what failed.
-		Logger: zap.NewNop(),
+		// The client logs through zap: into cfg.Logger, at debug.
+		Logger: clientLogger(cfg.Logger),
 	}
 	// The client refuses to send more than 2 MiB unless told otherwise.
 	if send := cfg.MaxRequestBytes + 64*1024; send > 2*1024*1024 {

@@ -1,0 +1,68 @@
+package router
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+// TestReloadSummary: a reload logs one line saying which routers,
+// services and middlewares were added, removed and changed, by name, at
+// most ten names of each kind; the first configuration logs none.
+func TestReloadSummary(t *testing.T) {
+	var buf strings.Builder
+	rt := New(Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	defer rt.Close()
+	svc := func(name, url string) string {
+		return fmt.Sprintf("[[http.services.%s.loadBalancer.servers]]\nurl = %q\n", name, url)
+	}
+	router := func(name, rule, service string) string {
+		return fmt.Sprintf("[http.routers.%s]\nrule = \"%s\"\nservice = %q\n", name, rule, service)
+	}
+	doc := "[entryPoints.web]\naddress = \"127.0.0.1:0\"\n" +
+		router("keep", "Path(`/k`)", "a") + router("edit", "Path(`/e`)", "a") + router("gone", "Path(`/g`)", "a") +
+		svc("a", "http://127.0.0.1:9") + svc("b", "http://127.0.0.1:9")
+	if err := rt.Apply(parseConfig(t, doc)); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("the first configuration logged:\n%s", buf.String())
+	}
+	next := "[entryPoints.web]\naddress = \"127.0.0.1:0\"\n" +
+		router("keep", "Path(`/k`)", "a") + router("edit", "Path(`/e2`)", "a") +
+		svc("a", "http://127.0.0.1:9") + svc("b", "http://127.0.0.1:10")
+	for i := range 12 {
+		next += router(fmt.Sprintf("new%02d", i), fmt.Sprintf("Path(`/n%d`)", i), "b")
+	}
+	if err := rt.Apply(parseConfig(t, next)); err != nil {
+		t.Fatal(err)
+	}
+	var line struct {
+		Msg               string
+		Routers, Services map[string]any
+		Middlewares       map[string]any
+	}
+	out := strings.TrimSpace(buf.String())
+	if strings.Count(out, "\n") != 0 {
+		t.Fatalf("a reload logged more than one line:\n%s", out)
+	}
+	if err := json.Unmarshal([]byte(out), &line); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := `{"added":12,"added_names":["new00","new01","new02","new03","new04","new05","new06","new07","new08","new09","+2 more"],` +
+		`"changed":1,"changed_names":["edit"],"removed":1,"removed_names":["gone"]}`
+	if got, _ := json.Marshal(line.Routers); string(got) != want {
+		t.Errorf("routers = %s\nwant %s", got, want)
+	}
+	if got, _ := json.Marshal(line.Services); string(got) != `{"added":0,"changed":1,"changed_names":["b"],"removed":0}` {
+		t.Errorf("services = %s", got)
+	}
+	if got, _ := json.Marshal(line.Middlewares); string(got) != `{"added":0,"changed":0,"removed":0}` {
+		t.Errorf("middlewares = %s", got)
+	}
+	if line.Msg != "configuration applied" {
+		t.Errorf("msg = %q", line.Msg)
+	}
+}

@@ -892,3 +892,22 @@ func TestAPIFollowsReloads(t *testing.T) {
 		t.Errorf("all@file after the reload: %+v", all)
 	}
 }
+
+// BenchmarkAPIView measures working out the API's view of a generation
+// of n routers, each with its own service: paid once per generation, at
+// the first API request after a reload.
+func BenchmarkAPIView(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("routers=%d", n), func(b *testing.B) {
+			rt := New(Config{})
+			defer rt.Close()
+			if err := rt.Apply(generatedConfig(b, n)); err != nil {
+				b.Fatal(err)
+			}
+			g := rt.current.Load()
+			for b.Loop() {
+				newAPIView(g, "file")
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/config"
@@ -90,6 +91,9 @@ type apiService struct {
 	// passive ejection.
 	ServerDetails []apiServerDetail `json:"serverDetails,omitempty"`
 	UsedBy        []string          `json:"usedBy,omitempty"`
+	// settings returns the load balancer's settings, secrets hidden;
+	// worked out when first shown.
+	settings func() (map[string]any, error)
 }
 
 // apiServerDetail is one server of a service.
@@ -109,27 +113,32 @@ type apiServerDetail struct {
 // settings under the type's configuration key ("basicAuth": {…}).
 type apiMiddleware struct {
 	apiItem
-	Type     string
-	key      string
-	settings any
-	UsedBy   []string
+	Type   string
+	UsedBy []string
+	// settings returns {"basicAuth": {…}}, secrets hidden; worked out
+	// when first shown.
+	settings func() (map[string]any, error)
 }
 
 func (m apiMiddleware) MarshalJSON() ([]byte, error) {
-	out := map[string]any{"name": m.Name, "provider": m.Provider, "status": m.Status, "type": m.Type}
+	settings, err := m.settings()
+	if err != nil {
+		m.Error = slices.Clone(m.Error) // shared with the view
+		m.problem(statusWarning, "its settings cannot be shown: %v", err)
+	}
+	out := map[string]any{}
+	maps.Copy(out, settings) // the one key of the middleware's type
+	out["name"], out["provider"], out["status"], out["type"] = m.Name, m.Provider, m.Status, m.Type
 	if len(m.Error) > 0 {
 		out["error"] = m.Error
 	}
 	if len(m.UsedBy) > 0 {
 		out["usedBy"] = m.UsedBy
 	}
-	if m.key != "" {
-		out[m.key] = m.settings
-	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	err := enc.Encode(out)
+	err = enc.Encode(out)
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 
@@ -224,8 +233,9 @@ func newAPIView(g *generation, base string) *apiView {
 		h = &config.HTTP{}
 	}
 	v.buildRouters(h)
-	v.buildServices(h)
-	v.buildMiddlewares(h)
+	u := v.usersOf(h)
+	v.buildServices(h, u)
+	v.buildMiddlewares(h, u)
 	v.buildEntryPoints()
 	v.overview = apiOverview{
 		HTTP: apiHTTPCounts{
@@ -288,16 +298,17 @@ func (v *apiView) item(name string) apiItem {
 // read from the route tables, and their effective priority.
 func (v *apiView) buildRouters(h *config.HTTP) {
 	using := map[string][]string{}
+	routes := map[string]*route{}
 	for _, ep := range slices.Sorted(maps.Keys(v.g.tables)) {
 		seen := map[string]bool{}
 		t := v.g.tables[ep]
 		for _, rs := range t.byHost {
 			for _, r := range rs {
-				seen[r.name] = true
+				seen[r.name], routes[r.name] = true, r
 			}
 		}
 		for _, r := range t.hostless {
-			seen[r.name] = true
+			seen[r.name], routes[r.name] = true, r
 		}
 		for _, name := range slices.Sorted(maps.Keys(seen)) {
 			using[name] = append(using[name], ep)
@@ -321,8 +332,9 @@ func (v *apiView) buildRouters(h *config.HTTP) {
 				out.TLS.Domains = append(out.TLS.Domains, apiDomain{Main: d.Main, SANs: d.SANs})
 			}
 		}
-		expr, err := rule.Parse(r.Rule)
-		if err != nil {
+		if rte := routes[name]; rte != nil {
+			out.Priority = rte.priority // what lookup orders by
+		} else if expr, err := rule.Parse(r.Rule); err != nil {
 			out.problem(statusDisabled, "rule: %v", err)
 		} else {
 			if out.Priority == 0 {
@@ -354,51 +366,73 @@ func (v *apiView) buildRouters(h *config.HTTP) {
 	slices.SortFunc(v.routers, func(a, b apiRouter) int { return strings.Compare(a.Name, b.Name) })
 }
 
-// usedBy returns the API names of the routers whose configuration uses
-// what is looked for, sorted.
-func (v *apiView) usedBy(h *config.HTTP, uses func(*config.Router) bool) []string {
-	var out []string
-	for name, r := range h.Routers {
-		if uses(r) {
-			n, _ := v.apiName(name)
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out
+// users indexes, by the name of a service and of a middleware, the API
+// names of the routers (and chains) that use it, sorted.
+type users struct {
+	services, middlewares map[string][]string
 }
 
-func (v *apiView) buildServices(h *config.HTTP) {
+func (v *apiView) usersOf(h *config.HTTP) users {
+	u := users{services: map[string][]string{}, middlewares: map[string][]string{}}
+	for _, name := range slices.Sorted(maps.Keys(h.Routers)) {
+		r := h.Routers[name]
+		n, _ := v.apiName(name)
+		u.services[r.Service] = append(u.services[r.Service], n)
+		for _, m := range slices.Compact(slices.Sorted(slices.Values(r.Middlewares))) {
+			u.middlewares[m] = append(u.middlewares[m], n)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(h.Middlewares)) {
+		if c := h.Middlewares[name].Chain; c != nil {
+			n, _ := v.apiName(name)
+			for _, m := range slices.Compact(slices.Sorted(slices.Values(c.Middlewares))) {
+				u.middlewares[m] = append(u.middlewares[m], n)
+			}
+		}
+	}
+	for _, list := range u.middlewares {
+		slices.Sort(list)
+	}
+	return u
+}
+
+func (v *apiView) buildServices(h *config.HTTP, u users) {
 	for _, name := range slices.Sorted(maps.Keys(h.Services)) {
 		sc := h.Services[name]
 		out := apiService{apiItem: v.item(name), configName: name, Type: "loadbalancer"}
-		out.UsedBy = v.usedBy(h, func(r *config.Router) bool { return r.Service == name })
-		shown, err := config.Redacted(&config.Config{HTTP: &config.HTTP{Services: map[string]*config.Service{"s": sc}}})
-		out.LoadBalancer = map[string]any{}
-		if err != nil {
-			out.problem(statusWarning, "its settings cannot be shown: %v", err)
-		} else if lb := shown.HTTP.Services["s"].LoadBalancer; lb != nil {
-			if m, ok := settings(reflect.ValueOf(lb)).(map[string]any); ok {
-				out.LoadBalancer = m
-			}
-		}
-		lb := sc.LoadBalancer
-		out.LoadBalancer["passHostHeader"] = lb.PassHostHeader == nil || *lb.PassHostHeader
-		servers := []any{}
-		for _, s := range lb.Servers {
-			weight := 1
-			if s.Weight != nil {
-				weight = *s.Weight
-			}
-			servers = append(servers, map[string]any{"url": shownURL(s.URL), "weight": weight})
-		}
-		out.LoadBalancer["servers"] = servers
-		if len(lb.Servers) == 0 {
+		out.UsedBy = u.services[name]
+		out.settings = sync.OnceValues(func() (map[string]any, error) { return loadBalancerSettings(sc.LoadBalancer) })
+		if len(sc.LoadBalancer.Servers) == 0 {
 			out.problem(statusWarning, "it has no servers: it answers 503")
 		}
 		v.services = append(v.services, out)
 	}
 	slices.SortFunc(v.services, func(a, b apiService) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// loadBalancerSettings shows lb, secrets hidden, with the effective
+// passHostHeader and servers' weights, and the servers' URLs without user
+// information.
+func loadBalancerSettings(lb *config.LoadBalancer) (map[string]any, error) {
+	out := map[string]any{}
+	shown, err := config.Redacted(&config.Config{HTTP: &config.HTTP{Services: map[string]*config.Service{"s": {LoadBalancer: lb}}}})
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := settings(reflect.ValueOf(shown.HTTP.Services["s"].LoadBalancer)).(map[string]any); ok {
+		out = m
+	}
+	out["passHostHeader"] = lb.PassHostHeader == nil || *lb.PassHostHeader
+	servers := []any{}
+	for _, s := range lb.Servers {
+		weight := 1
+		if s.Weight != nil {
+			weight = *s.Weight
+		}
+		servers = append(servers, map[string]any{"url": shownURL(s.URL), "weight": weight})
+	}
+	out["servers"] = servers
+	return out, nil
 }
 
 // shownURL is a server URL without its user information, which may hold
@@ -412,8 +446,15 @@ func shownURL(raw string) string {
 	return u.String()
 }
 
-// withServers returns s with its servers' state now.
-func (v *apiView) withServers(s apiService) apiService {
+// render returns s with its settings, and its servers' state now.
+func (v *apiView) render(s apiService) apiService {
+	lb, err := s.settings()
+	s.LoadBalancer = lb
+	if err != nil {
+		s.LoadBalancer = map[string]any{}
+		s.Error = slices.Clone(s.Error) // shared with the view
+		s.problem(statusWarning, "its settings cannot be shown: %v", err)
+	}
 	svc := v.g.services[s.configName]
 	if svc == nil {
 		return s
@@ -440,28 +481,36 @@ func (v *apiView) withServers(s apiService) apiService {
 	return s
 }
 
-func (v *apiView) buildMiddlewares(h *config.HTTP) {
+func (v *apiView) buildMiddlewares(h *config.HTTP, u users) {
 	for _, name := range slices.Sorted(maps.Keys(h.Middlewares)) {
 		out := apiMiddleware{apiItem: v.item(name)}
-		out.UsedBy = v.usedBy(h, func(r *config.Router) bool { return slices.Contains(r.Middlewares, name) })
-		for chain, m := range h.Middlewares {
-			if m.Chain != nil && slices.Contains(m.Chain.Middlewares, name) {
-				n, _ := v.apiName(chain)
-				out.UsedBy = append(out.UsedBy, n)
+		out.UsedBy = u.middlewares[name]
+		m := h.Middlewares[name]
+		out.Type = strings.ToLower(middlewareKey(m))
+		out.settings = sync.OnceValues(func() (map[string]any, error) {
+			shown, err := config.Redacted(&config.Config{HTTP: &config.HTTP{Middlewares: map[string]*config.Middleware{"m": m}}})
+			if err != nil {
+				return nil, err
 			}
-		}
-		slices.Sort(out.UsedBy)
-		shown, err := config.Redacted(&config.Config{HTTP: &config.HTTP{Middlewares: map[string]*config.Middleware{"m": h.Middlewares[name]}}})
-		if err != nil {
-			out.problem(statusWarning, "its settings cannot be shown: %v", err)
-		} else if m, ok := settings(reflect.ValueOf(shown.HTTP.Middlewares["m"])).(map[string]any); ok {
-			for k, s := range m { // exactly one type is set
-				out.key, out.settings, out.Type = k, s, strings.ToLower(k)
-			}
-		}
+			s, _ := settings(reflect.ValueOf(shown.HTTP.Middlewares["m"])).(map[string]any)
+			return s, nil
+		})
 		v.middlewares = append(v.middlewares, out)
 	}
 	slices.SortFunc(v.middlewares, func(a, b apiMiddleware) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// middlewareKey returns the configuration key of the one type m sets:
+// "basicAuth".
+func middlewareKey(m *config.Middleware) string {
+	mv := reflect.ValueOf(m).Elem()
+	for i := range mv.NumField() {
+		if f := mv.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			name, _, _ := strings.Cut(mv.Type().Field(i).Tag.Get("toml"), ",")
+			return name
+		}
+	}
+	return ""
 }
 
 func (v *apiView) buildEntryPoints() {
@@ -510,7 +559,7 @@ func (v *apiView) collections() []collection {
 		path: "/api/http/services", kind: "service", len: len(v.services),
 		name:   func(i int) string { return v.services[i].Name },
 		status: func(i int) string { return v.services[i].Status },
-		item:   func(i int) any { return v.withServers(v.services[i]) },
+		item:   func(i int) any { return v.render(v.services[i]) },
 	}
 	middlewares := collection{
 		path: "/api/http/middlewares", kind: "middleware", len: len(v.middlewares),

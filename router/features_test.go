@@ -293,7 +293,7 @@ url = %q
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		v := newAPIView(r.rt.current.Load(), "file")
-		st := v.withServers(v.services[0]).ServerDetails
+		st := v.render(v.services[0]).ServerDetails
 		if len(st) == 2 && st[0].Healthy != st[1].Healthy {
 			break
 		}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -84,8 +85,9 @@ type APIOptions struct {
 // /api/http/services[/NAME] (with each server's health),
 // /api/http/middlewares[/NAME] (secret values hidden),
 // /api/certificates[/NAME] and /api/cluster. docs/api.md describes every
-// field. Routing items come from the generation in force; their settings
-// are worked out once per generation.
+// field. Routing items come from the generation in force, worked out at
+// the first request after a reload; the servers' health is read at each
+// request.
 func (rt *Router) APIHandler(opts APIOptions) http.Handler {
 	a := &api{rt: rt, opts: opts}
 	a.opts.BaseProvider = cmp.Or(a.opts.BaseProvider, "file")
@@ -106,14 +108,22 @@ type apiError struct {
 	Message string `json:"message"`
 }
 
+// writeJSON answers with body, indented; if body cannot be encoded, with
+// a 500 error instead of a truncated answer.
 func writeJSON(w http.ResponseWriter, status int, body any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		b.Reset()
+		status = http.StatusInternalServerError
+		_ = enc.Encode(apiError{Message: fmt.Sprintf("the answer cannot be encoded: %v", err)})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(body)
+	_, _ = w.Write(b.Bytes())
 }
 
 func writeError(w http.ResponseWriter, status int, format string, args ...any) {
@@ -160,12 +170,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if i, found := c.find(name); found {
 				writeJSON(w, http.StatusOK, c.item(i))
 			} else {
-				writeError(w, http.StatusNotFound, "%s not found: %s", c.kind, name)
+				writeError(w, http.StatusNotFound, "%s %q not found: %s lists them", c.kind, name, c.path)
 			}
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, "no such API endpoint: %s", path)
+	writeError(w, http.StatusNotFound, "no API endpoint at %s: the endpoints are /api/overview, /api/version, /api/entrypoints, /api/http/routers, /api/http/services, /api/http/middlewares, /api/certificates and /api/cluster", path)
 }
 
 // currentView returns the view of the generation in force, building it on
@@ -251,7 +261,7 @@ func (a *api) certificates(w http.ResponseWriter, r *http.Request, name string, 
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, "certificate not found: %s", name)
+	writeError(w, http.StatusNotFound, "certificate %q not found: /api/certificates lists them", name)
 }
 
 // collection is one list the API serves: items 0…len-1, sorted by name.
@@ -319,11 +329,12 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, c collection) {
 		}
 		items = append(items, c.item(i))
 	}
-	perPage = min(perPage, max(len(items), 1)) // the same pages, and no overflow
-	if pages := (len(items) + perPage - 1) / perPage; page > 1 && page > pages {
-		writeError(w, http.StatusBadRequest, "page %d is past the last page: there are %d items, %d per page", page, len(items), perPage)
+	per := min(perPage, max(len(items), 1)) // the same pages, and no overflow
+	if pages := (len(items) + per - 1) / per; page > 1 && page > pages {
+		writeError(w, http.StatusBadRequest, "page %d is past the last page, %d: there are %d items, %d per page", page, pages, len(items), perPage)
 		return
 	}
+	perPage = per
 	start := (page - 1) * perPage
 	end := min(start+perPage, len(items))
 	next := 1

@@ -288,6 +288,8 @@ url = %q
 [http.services.unused.loadBalancer]
 [[http.services.unused.loadBalancer.servers]]
 url = "http://user:PASSWORDSECRET@127.0.0.1:9/"
+[[http.services.unused.loadBalancer.servers]]
+url = "h2c://127.0.0.1:10"
 
 [http.middlewares.auth.basicAuth]
 users = [%q]
@@ -559,8 +561,17 @@ func TestAPIServices(t *testing.T) {
 		t.Errorf("sick@file: %+v", sick)
 	}
 	unused := byName["unused@file"]
-	if unused.Status != "enabled" || len(unused.UsedBy) != 0 || unused.LoadBalancer.Servers[0].URL != "http://127.0.0.1:9/" {
+	if unused.Status != "enabled" || len(unused.UsedBy) != 0 || len(unused.LoadBalancer.Servers) != 2 ||
+		unused.LoadBalancer.Servers[0].URL != "http://127.0.0.1:9/" || unused.LoadBalancer.Servers[1].URL != "h2c://127.0.0.1:10" {
 		t.Errorf("unused@file: %+v", unused)
+	}
+	// A script finds each configured server's state under its URL.
+	for _, svc := range list {
+		for _, srv := range svc.LoadBalancer.Servers {
+			if _, ok := svc.ServerStatus[srv.URL]; !ok {
+				t.Errorf("%s: server %s has no serverStatus: %v", svc.Name, srv.URL, svc.ServerStatus)
+			}
+		}
 	}
 	shop := byName["shop@kubernetes"]
 	if shop.Status != "warning" || len(shop.Error) != 1 || shop.Provider != "kubernetes" || len(shop.LoadBalancer.Servers) != 0 || shop.ServerStatus != nil {

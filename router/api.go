@@ -236,6 +236,7 @@ func (a *api) certificates(w http.ResponseWriter, r *http.Request, name string, 
 		writeError(w, http.StatusServiceUnavailable, "the certificates cannot be read: %v", err)
 		return
 	}
+	certs = slices.Clone(certs) // the Inspector's own may be shared
 	for i := range certs {
 		if certs[i].SANs == nil {
 			certs[i].SANs = []string{}

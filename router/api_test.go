@@ -829,6 +829,9 @@ func TestAPICertificatesAndCluster(t *testing.T) {
 			}
 		}
 	}
+	if insp.certs[0].Name != "b.example.com" || insp.certs[1].SANs != nil {
+		t.Errorf("the API changed the Inspector's list: %+v", insp.certs)
+	}
 	if h.Get("X-Next-Page") != "1" || len(certs) != 3 || certs[0].Name != "a.example.com" || certs[1].Name != "b.example.com" || certs[2].Name != "c.example.com" {
 		t.Fatalf("certificates (sorted by name): %+v", certs)
 	}

@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -77,6 +78,9 @@ type APIOptions struct {
 	// Inspector supplies /api/certificates and /api/cluster. Nil makes
 	// both answer 404: the replica has no view of the ACME store.
 	Inspector Inspector
+	// InspectTimeout bounds each call of the Inspector: past it the
+	// request answers 503. Zero means 10s.
+	InspectTimeout time.Duration
 }
 
 // APIHandler serves the read-only JSON API under /api/, shaped like
@@ -91,6 +95,7 @@ type APIOptions struct {
 func (rt *Router) APIHandler(opts APIOptions) http.Handler {
 	a := &api{rt: rt, opts: opts}
 	a.opts.BaseProvider = cmp.Or(a.opts.BaseProvider, "file")
+	a.opts.InspectTimeout = cmp.Or(a.opts.InspectTimeout, 10*time.Second)
 	return a
 }
 
@@ -213,7 +218,9 @@ func (a *api) cluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, noStoreView)
 		return
 	}
-	c, err := a.opts.Inspector.Cluster(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), a.opts.InspectTimeout)
+	defer cancel()
+	c, err := a.opts.Inspector.Cluster(ctx)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the cluster cannot be read: %v", err)
 		return
@@ -231,7 +238,9 @@ func (a *api) certificates(w http.ResponseWriter, r *http.Request, name string, 
 		writeError(w, http.StatusNotFound, noStoreView)
 		return
 	}
-	certs, err := a.opts.Inspector.Certificates(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), a.opts.InspectTimeout)
+	defer cancel()
+	certs, err := a.opts.Inspector.Certificates(ctx)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the certificates cannot be read: %v", err)
 		return

@@ -698,18 +698,30 @@ func TestAPIMethodsAndUnknownPaths(t *testing.T) {
 	}
 }
 
-// testInspector is an Inspector whose answers the test sets.
+// testInspector is an Inspector whose answers the test sets; with block
+// it answers only when its context ends.
 type testInspector struct {
 	certs   []CertificateInfo
 	cluster ClusterInfo
 	err     error
+	block   bool
 }
 
-func (i *testInspector) Certificates(context.Context) ([]CertificateInfo, error) {
+func (i *testInspector) Certificates(ctx context.Context) ([]CertificateInfo, error) {
+	if i.block {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	return i.certs, i.err
 }
 
-func (i *testInspector) Cluster(context.Context) (ClusterInfo, error) { return i.cluster, i.err }
+func (i *testInspector) Cluster(ctx context.Context) (ClusterInfo, error) {
+	if i.block {
+		<-ctx.Done()
+		return ClusterInfo{}, ctx.Err()
+	}
+	return i.cluster, i.err
+}
 
 // certificateInfo describes a freshly made certificate and key the way
 // the store's view does, and returns the pair's PEM too.
@@ -874,6 +886,19 @@ func TestAPICertificatesAndCluster(t *testing.T) {
 		apiGet(t, api+path, http.StatusServiceUnavailable, &e)
 		if !strings.Contains(e.Message, "store unreachable") {
 			t.Errorf("%s: message %q, want the error", path, e.Message)
+		}
+	}
+}
+
+// TestAPIInspectorTimeout checks that an Inspector that does not answer
+// makes the request answer 503 once InspectTimeout has passed.
+func TestAPIInspectorTimeout(t *testing.T) {
+	api, _ := startAPI(t, APIOptions{Inspector: &testInspector{block: true}, InspectTimeout: 50 * time.Millisecond})
+	for _, path := range []string{"/api/certificates", "/api/cluster"} {
+		var e tError
+		apiGet(t, api+path, http.StatusServiceUnavailable, &e)
+		if !strings.Contains(e.Message, "deadline exceeded") {
+			t.Errorf("%s: message %q, want the deadline", path, e.Message)
 		}
 	}
 }

@@ -292,8 +292,8 @@ url = %q
 `, a.URL, sick.URL))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		g := r.rt.current.Load()
-		st := g.serviceStatus()["s"]
+		v := newAPIView(r.rt.current.Load(), "file")
+		st := v.render(v.services[0]).ServerDetails
 		if len(st) == 2 && st[0].Healthy != st[1].Healthy {
 			break
 		}

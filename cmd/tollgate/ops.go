@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,7 +32,11 @@ func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *p
 		m := mux(apiEP)
 		m.Handle("/ping", ops)
 		m.Handle("/ready", ops)
-		m.Handle("/api/", rt.APIHandler())
+		v, commit, modified := buildVersion()
+		if modified {
+			commit += "-dirty"
+		}
+		m.Handle("/api/", rt.APIHandler(router.APIOptions{Version: v, Commit: commit, Start: time.Now()}))
 	}
 	if m := cfg.Metrics; m != nil && m.Prometheus != nil {
 		mux(cmp.Or(m.Prometheus.EntryPoint, apiEP)).Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

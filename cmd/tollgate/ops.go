@@ -17,8 +17,10 @@ import (
 )
 
 // opsEndpoints puts /ping, /ready and the API on the API's entry point and
-// /metrics on the metrics entry point.
-func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *prometheus.Registry) map[string]http.Handler {
+// /metrics on the metrics entry point. api carries what the API shows
+// beyond the router: the base provider and the Inspector; the build and
+// start time are filled in here.
+func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *prometheus.Registry, api router.APIOptions) map[string]http.Handler {
 	muxes := map[string]*router.OpsMux{}
 	mux := func(ep string) *router.OpsMux {
 		if muxes[ep] == nil {
@@ -36,7 +38,8 @@ func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *p
 		if modified {
 			commit += "-dirty"
 		}
-		m.Handle("/api/", rt.APIHandler(router.APIOptions{Version: v, Commit: commit, Start: time.Now()}))
+		api.Version, api.Commit, api.Start = v, commit, time.Now()
+		m.Handle("/api/", rt.APIHandler(api))
 	}
 	if m := cfg.Metrics; m != nil && m.Prometheus != nil {
 		mux(cmp.Or(m.Prometheus.EntryPoint, apiEP)).Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

@@ -112,7 +112,11 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 		return err
 	}
 	ops := &router.Ops{}
-	extra := opsEndpoints(cfg, ops, rt, reg)
+	api := router.APIOptions{BaseProvider: "file"}
+	if wc.File == "" {
+		api.BaseProvider = "store"
+	}
+	extra := opsEndpoints(cfg, ops, rt, reg, api)
 	sc := router.ServersConfig{Config: cfg, Router: rt, Extra: extra, Logger: log, Metrics: metrics}
 	if cs != nil {
 		sc.Certs, sc.Challenges = cs.onDemand, cs.cache

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// app is what every command shares: the contexts that stop it, where it
+// writes, and the root's flags.
+type app struct {
+	stop, now      context.Context
+	stdout, stderr io.Writer
+	logFormat      string
+	logLevel       string
+}
+
+// envPrefix starts the environment variable that stands for each flag:
+// --node-id is TOLLGATE_NODE_ID.
+const envPrefix = "TOLLGATE_"
+
+const rootLong = `tollgate — a clustered reverse proxy with shared ACME state.
+
+Every command that reads the store takes --kv URL (file:///path,
+consul://host:port, etcd://host:port) and --prefix P, or --config FILE whose
+[store] section names them; without either it uses the embedded default.
+
+Every flag may also be given in the environment as TOLLGATE_ and its name in
+upper case with - as _ (--kv as TOLLGATE_KV, --node-id as TOLLGATE_NODE_ID,
+--log-level as TOLLGATE_LOG_LEVEL); a flag on the command line wins.
+
+Run "tollgate COMMAND -h" for a command's flags, examples and exit codes.
+
+Exit codes: 0 success, 1 other failure, 2 bad command line, 3 invalid
+configuration, 4 store unreachable or failing, 5 conflict with another
+writer of the configuration.`
+
+const rootExamples = `  tollgate serve --config examples/quickstart.toml
+  tollgate storeconfig --config cluster.toml --kv consul://consul:8500
+  tollgate serve --kv consul://consul:8500
+  tollgate cluster status --kv consul://consul:8500
+  tollgate certs list --kv consul://consul:8500 -o json`
+
+// newRoot builds the command tree.
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:     "tollgate",
+		Short:   "a clustered reverse proxy with shared ACME state",
+		Long:    rootLong,
+		Example: rootExamples,
+		Version: versionString(),
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			if err := bindEnv(c); err != nil {
+				return err
+			}
+			if _, err := newLogger(io.Discard, a.logFormat, a.logLevel); err != nil {
+				return fail(exitUsage, err)
+			}
+			return nil
+		},
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+	}
+	root.SetVersionTemplate(fmt.Sprintf("tollgate {{.Version}} %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH))
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log `format`: text or json")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(
+		serveCmd(a), storeconfigCmd(a), checkCmd(a), certsCmd(a), clusterCmd(a),
+		kvCmd(a), keysCmd(a), migrateCmd(a), versionCmd(a), docsCmd(a),
+	)
+	// Each Use spells its flags out.
+	var visit func(*cobra.Command)
+	visit = func(c *cobra.Command) {
+		c.DisableFlagsInUseLine = true
+		for _, s := range c.Commands() {
+			visit(s)
+		}
+	}
+	visit(root)
+	return root
+}
+
+// usageError is a bad command line: printed with a pointer to the help.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// execute runs the tree on args and returns the exit code.
+func execute(a *app, args []string) int {
+	root := newRoot(a)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	if len(args) == 0 {
+		// tollgate alone is a bad command line: the help, on stderr.
+		root.InitDefaultHelpCmd()
+		root.InitDefaultCompletionCmd()
+		root.SetOut(a.stderr)
+		root.Help()
+		return exitUsage
+	}
+	root.SetArgs(append([]string{}, args...)) // non-nil: nil means os.Args
+	cmd, err := root.ExecuteContextC(a.stop)
+	if err == nil {
+		return exitOK
+	}
+	if cmd == nil {
+		cmd = root
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		// Cobra's own: an unknown command or flag, a wrong argument count.
+		ee = &exitError{code: exitUsage, err: &usageError{err}}
+	}
+	switch {
+	case ee.quiet:
+	case ee.code == exitUsage:
+		msg := strings.TrimSuffix(ee.err.Error(), "\n")
+		fmt.Fprintf(a.stderr, "%s: %s\n", cmd.CommandPath(), msg)
+		if strings.Contains(msg, "\n") {
+			fmt.Fprintln(a.stderr)
+		}
+		fmt.Fprintf(a.stderr, "Run \"%s -h\" for usage.\n", cmd.CommandPath())
+	default:
+		fmt.Fprintf(a.stderr, "%s: %v\n", cmd.CommandPath(), ee.err)
+	}
+	return ee.code
+}
+
+// runE adapts a command body to cobra: an error without an exit code is a
+// failure (exit 1), so that every error cobra itself returns is a bad
+// command line.
+func runE(fn func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		err := fn(c.Context(), args)
+		if err == nil {
+			return nil
+		}
+		var ee *exitError
+		if !errors.As(err, &ee) {
+			return fail(exitFailure, err)
+		}
+		return err
+	}
+}
+
+// group makes c a command that only holds subcommands: alone, or with a
+// name that is none of them, it is a bad command line.
+func group(c *cobra.Command) *cobra.Command {
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(c *cobra.Command, args []string) error {
+		var names []string
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				names = append(names, s.Name())
+			}
+		}
+		switch {
+		case len(args) == 0:
+			return fail(exitUsage, fmt.Errorf("name a subcommand: %s", strings.Join(names, ", ")))
+		case len(args) == 1 && args[0] == "help":
+			return c.Help() // tollgate certs help, as tollgate help certs
+		}
+		msg := fmt.Sprintf("unknown command %q", args[0])
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += didYouMean(s)
+		} else {
+			msg += "; the subcommands are " + strings.Join(names, ", ")
+		}
+		return fail(exitUsage, errors.New(msg))
+	}
+	return c
+}
+
+func didYouMean(s []string) string {
+	return "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+}
+
+// argsRange accepts between min and max positional arguments.
+func argsRange(min, max int) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		switch {
+		case len(args) < min:
+			return errors.New("missing argument")
+		case len(args) > max:
+			return fmt.Errorf("unexpected argument %q", args[max])
+		}
+		return nil
+	}
+}
+
+// flagError adds to an unknown flag the flags of the command it is
+// closest to.
+func flagError(c *cobra.Command, err error) error {
+	msg := err.Error()
+	name, ok := strings.CutPrefix(msg, "unknown flag: --")
+	if !ok {
+		// -config: a long flag written with one dash is read as
+		// shorthands.
+		_, word, found := strings.Cut(msg, "unknown shorthand flag: ")
+		if _, name, ok = strings.Cut(word, " in -"); !found || !ok || len(name) < 2 {
+			return err
+		}
+		name, _, _ = strings.Cut(name, "=")
+	}
+	var near []string
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		if d := editDistance(name, f.Name); d <= max(2, len(name)/3) || len(name) > 1 && strings.HasPrefix(f.Name, name) {
+			near = append(near, "--"+f.Name)
+		}
+	})
+	if len(near) == 0 {
+		return err
+	}
+	slices.Sort(near)
+	return fmt.Errorf("%w%s", err, didYouMean(near))
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// envName is the environment variable that stands for the flag name.
+func envName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// bindEnv sets every flag of c not given on the command line from its
+// environment variable, when that is set.
+func bindEnv(c *cobra.Command) error {
+	var errs []error
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" || f.Name == "version" {
+			return
+		}
+		v, ok := os.LookupEnv(envName(f.Name))
+		if !ok {
+			return
+		}
+		if err := c.Flags().Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("environment variable %s (for --%s): %w", envName(f.Name), f.Name, err))
+		}
+	})
+	if len(errs) > 0 {
+		return fail(exitUsage, errors.Join(errs...))
+	}
+	return nil
+}

@@ -74,6 +74,8 @@ func (a *apiInspector) get(ctx context.Context, path string, v any) error {
 	switch {
 	case resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, "/api/certificates/"):
 		return errNoSuchCert
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("GET %s: 404: the replica's API does not serve %s (a tollgate older than this command?): stop it and read the store", u.Redacted(), path)
 	case resp.StatusCode != http.StatusOK:
 		msg, _ := io.ReadAll(io.LimitReader(body, 512))
 		return fmt.Errorf("GET %s: %s: %s", u.Redacted(), resp.Status, strings.TrimSpace(string(msg)))

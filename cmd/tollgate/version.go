@@ -26,7 +26,8 @@ func versionString() string {
 	if len(rev) > 12 {
 		rev = rev[:12]
 	}
-	if rev != "" {
+	// A version from git describe names the commit already.
+	if rev != "" && !strings.Contains(v, rev[:min(7, len(rev))]) {
 		v += "+" + rev
 		if modified {
 			v += "-dirty"

@@ -109,7 +109,7 @@ func execute(a *app, args []string) int {
 		root.Help()
 		return exitUsage
 	}
-	root.SetArgs(append([]string{}, args...)) // non-nil: nil means os.Args
+	root.SetArgs(longFlags(root, args)) // non-nil: nil means os.Args
 	cmd, err := root.ExecuteContextC(a.stop)
 	if err == nil {
 		return exitOK
@@ -276,4 +276,51 @@ func bindEnv(c *cobra.Command) error {
 		return fail(exitUsage, errors.Join(errs...))
 	}
 	return nil
+}
+
+// longFlags returns args with each long flag written with one dash, as
+// the command line took them before (-config FILE), written with two
+// (--config FILE); pflag would read -config as the shorthands c, o, n….
+// The words after "--", and the values of flags that take one, are left
+// as they are.
+func longFlags(root *cobra.Command, args []string) []string {
+	out := append([]string{}, args...)
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == nil {
+		return out
+	}
+	fs := pflag.NewFlagSet("", pflag.ContinueOnError)
+	fs.AddFlagSet(cmd.Flags())
+	fs.AddFlagSet(cmd.InheritedFlags())
+	takesValue := func(name string) bool {
+		f := fs.Lookup(name)
+		return f != nil && f.NoOptDefVal == ""
+	}
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "--") && len(name) > 1 && (name == "help" || fs.Lookup(name) != nil) {
+			out[i] = "-" + a
+		}
+		if !hasValue && (strings.HasPrefix(out[i], "--") || len(name) == 1) && takesValue(nameOf(fs, name)) {
+			i++ // its value
+		}
+	}
+	return out
+}
+
+// nameOf is the long name of a flag given by name or shorthand.
+func nameOf(fs *pflag.FlagSet, name string) string {
+	if len(name) == 1 {
+		if f := fs.ShorthandLookup(name); f != nil {
+			return f.Name
+		}
+	}
+	return name
 }

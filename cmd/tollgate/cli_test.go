@@ -122,7 +122,7 @@ func TestUsageErrors(t *testing.T) {
 		{"subcommand", []string{"certs", "lst"}, "unknown command \"lst\"\n\nDid you mean this?\n\tlist\n"},
 		{"flag", []string{"certs", "list", "--konfig", "x.toml"}, "unknown flag: --konfig\n\nDid you mean this?\n\t--config\n"},
 		{"flag with a value", []string{"storeconfig", "--dryrun"}, "unknown flag: --dryrun\n\nDid you mean this?\n\t--dry-run\n"},
-		{"one dash", []string{"check", "-config", "x.toml"}, "Did you mean this?\n\t--config\n"},
+		{"one dash", []string{"check", "-konfig", "x.toml"}, "Did you mean this?\n\t--config\n"},
 		{"no subcommand", []string{"cluster"}, "name a subcommand: status"},
 		{"missing argument", []string{"certs", "show"}, "missing argument"},
 		{"bad output", []string{"version", "-o", "xml"}, `-o "xml": want table, json or yaml`},
@@ -159,6 +159,30 @@ func TestHelpOnStdout(t *testing.T) {
 		code, stdout, stderr := tollgate(t, args...)
 		if code != exitOK || stderr != "" || !strings.Contains(stdout, "Usage:") {
 			t.Errorf("tollgate %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+}
+
+// TestOneDashFlags: long flags written with one dash, as the command line
+// took them before it moved to cobra, still work; a value that starts
+// with a dash is left alone.
+func TestOneDashFlags(t *testing.T) {
+	if code, stdout, stderr := tollgate(t, "check", "-config", "../../examples/single-node.toml", "-skip-files"); code != exitOK || !strings.Contains(stdout, "is valid") {
+		t.Errorf("check -config FILE -skip-files: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ := tollgate(t, "certs", "list", "-help"); code != exitOK || !strings.Contains(stdout, "Usage:") {
+		t.Errorf("certs list -help: exit %d\n%s", code, stdout)
+	}
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"check", "-config", "a.toml"}, []string{"check", "--config", "a.toml"}},
+		{[]string{"check", "-o", "json", "-config=a.toml"}, []string{"check", "-o", "json", "--config=a.toml"}},
+		{[]string{"kv", "get", "--kv", "-prefix", "-prefix", "x"}, []string{"kv", "get", "--kv", "-prefix", "--prefix", "x"}},
+		{[]string{"check", "--", "-config"}, []string{"check", "--", "-config"}},
+		{[]string{"migrate", "traefik-v1", "-traefik-args", "-consul -consul.endpoint=x", "f"}, []string{"migrate", "traefik-v1", "--traefik-args", "-consul -consul.endpoint=x", "f"}},
+	} {
+		root := newRoot(&app{stdout: io.Discard, stderr: io.Discard})
+		if got := longFlags(root, tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("longFlags(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

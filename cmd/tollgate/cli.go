@@ -74,10 +74,22 @@ func newRoot(a *app) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log `format`: text or json")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	root.SetFlagErrorFunc(flagError)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	root.AddCommand(
 		serveCmd(a), storeconfigCmd(a), checkCmd(a), certsCmd(a), clusterCmd(a),
 		kvCmd(a), keysCmd(a), migrateCmd(a), versionCmd(a), docsCmd(a),
 	)
+	root.SetHelpCommand(helpCmd())
+	// Cobra's completion command (it writes to the root's output, set
+	// above), made a group like the others.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			group(c)
+			c.Example = "  source <(tollgate completion bash)\n  tollgate completion zsh > \"${fpath[1]}/_tollgate\""
+		}
+	}
 	// Each Use spells its flags out.
 	var visit func(*cobra.Command)
 	visit = func(c *cobra.Command) {
@@ -99,12 +111,9 @@ func (e *usageError) Unwrap() error { return e.err }
 // execute runs the tree on args and returns the exit code.
 func execute(a *app, args []string) int {
 	root := newRoot(a)
-	root.SetOut(a.stdout)
-	root.SetErr(a.stderr)
 	if len(args) == 0 {
 		// tollgate alone is a bad command line: the help, on stderr.
 		root.InitDefaultHelpCmd()
-		root.InitDefaultCompletionCmd()
 		root.SetOut(a.stderr)
 		root.Help()
 		return exitUsage
@@ -323,4 +332,49 @@ func nameOf(fs *pflag.FlagSet, name string) string {
 		}
 	}
 	return name
+}
+
+// helpCmd is "tollgate help COMMAND...": COMMAND's help on stdout, as
+// COMMAND -h prints it; an unknown COMMAND is a bad command line.
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]...",
+		Short: "print the help of a command",
+		Long: `Prints the help of the command named, as "tollgate COMMAND -h" does:
+its synopsis, description, examples, flags and exit codes.
+
+Exit codes: 0 printed, 2 no such command.`,
+		Example: `  tollgate help
+  tollgate help certs list`,
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, s := range cmd.Commands() {
+				if s.IsAvailableCommand() && strings.HasPrefix(s.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(s.Name(), s.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil {
+				return fail(exitUsage, err)
+			}
+			if len(rest) > 0 {
+				msg := fmt.Sprintf("unknown command %q for %q", rest[0], cmd.CommandPath())
+				cmd.SuggestionsMinimumDistance = 2
+				if s := cmd.SuggestionsFor(rest[0]); len(s) > 0 {
+					msg += didYouMean(s)
+				}
+				return fail(exitUsage, errors.New(msg))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }

@@ -124,6 +124,8 @@ func TestUsageErrors(t *testing.T) {
 		{"flag with a value", []string{"storeconfig", "--dryrun"}, "unknown flag: --dryrun\n\nDid you mean this?\n\t--dry-run\n"},
 		{"one dash", []string{"check", "-konfig", "x.toml"}, "Did you mean this?\n\t--config\n"},
 		{"no subcommand", []string{"cluster"}, "name a subcommand: status"},
+		{"help of no command", []string{"help", "certs", "lst"}, "unknown command \"lst\" for \"tollgate certs\"\n\nDid you mean this?\n\tlist\n"},
+		{"completion alone", []string{"completion"}, "name a subcommand: bash, fish, powershell, zsh"},
 		{"missing argument", []string{"certs", "show"}, "missing argument"},
 		{"bad output", []string{"version", "-o", "xml"}, `-o "xml": want table, json or yaml`},
 		{"bad log level", []string{"version", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},

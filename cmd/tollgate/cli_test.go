@@ -568,3 +568,38 @@ url = "http://127.0.0.1:9"
 		}
 	}
 }
+
+// TestBuildStamp builds tollgate as make build does, with a version and a
+// commit stamped in, and reads them back.
+func TestBuildStamp(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"-X main.version=$(BUILD_VERSION)", "-X main.commit=$(BUILD_COMMIT)", "-o bin/tollgate ./cmd/tollgate"} {
+		if !strings.Contains(string(mk), want) {
+			t.Errorf("the Makefile's build lacks %q", want)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "tollgate")
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	out, err := exec.Command("go", "build", "-ldflags", "-X main.version=v9.8.7 -X main.commit="+commit+"-dirty", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "version", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("version: %v", err)
+	}
+	var v versionInfo
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if v.Version != "v9.8.7" || v.Commit != commit+"-dirty" {
+		t.Errorf("version -o json: %+v", v)
+	}
+	out, _ = exec.Command(bin, "--version").Output()
+	if !strings.HasPrefix(string(out), "tollgate v9.8.7+0123456789ab-dirty go") {
+		t.Errorf("--version: %q", out)
+	}
+}

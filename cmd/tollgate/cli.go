@@ -37,8 +37,6 @@ Every flag may also be given in the environment as TOLLGATE_ and its name in
 upper case with - as _ (--kv as TOLLGATE_KV, --node-id as TOLLGATE_NODE_ID,
 --log-level as TOLLGATE_LOG_LEVEL); a flag on the command line wins.
 
-Run "tollgate COMMAND -h" for a command's flags, examples and exit codes.
-
 Exit codes: 0 success, 1 other failure, 2 bad command line, 3 invalid
 configuration, 4 store unreachable or failing, 5 conflict with another
 writer of the configuration.`
@@ -74,6 +72,13 @@ func newRoot(a *app) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log `format`: text or json")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	root.SetFlagErrorFunc(flagError)
+	// A group's usage is "tollgate certs COMMAND", not also "tollgate
+	// certs" alone, which only says to name a subcommand.
+	tmpl := strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1)
+	tmpl = strings.Replace(tmpl, "{{.CommandPath}} [command]{{end}}", "{{.CommandPath}} COMMAND [flags]{{end}}", 1)
+	tmpl = strings.Replace(tmpl, `Use "{{.CommandPath}} [command] --help" for more information about a command.`,
+		`Run "{{.CommandPath}} COMMAND -h" for a command's flags, examples and exit codes.`, 1)
+	root.SetUsageTemplate(tmpl)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.AddCommand(

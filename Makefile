@@ -14,8 +14,15 @@ KV ?= etcd
 
 .PHONY: build test testdeps lint bench ci run demo-cluster
 
+# bin/tollgate, stamped with the version (git describe) and the commit
+# that "tollgate version" prints.
+BUILD_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+BUILD_COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+BUILD_LDFLAGS := -X main.version=$(BUILD_VERSION) -X main.commit=$(BUILD_COMMIT)
+
 build:
 	$(GO) build ./...
+	$(GO) build -ldflags "$(BUILD_LDFLAGS)" -o bin/tollgate ./cmd/tollgate
 
 test: testdeps
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...

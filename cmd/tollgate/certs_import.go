@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tollgate-proxy/tollgate/acme"
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore"
@@ -16,10 +18,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/migrate"
 )
 
-const importHelp = `Usage: tollgate certs import --from-traefik-v1 [--kv URL] [--prefix traefik | --traefik-key KEY] [flags]
-       tollgate certs import --from-acme-json FILE [--resolver NAME] [flags]
-
-Imports the ACME account and every certificate Traefik obtained into
+const importLong = `Imports the ACME account and every certificate Traefik obtained into
 tollgate's store, as the records the replicas serve, so that nothing is
 ordered again. Private keys are sealed with tollgate's encryption key and
 never printed.
@@ -46,46 +45,60 @@ never replaces a newer certificate. Expired certificates are skipped unless
 --include-expired. The account is keyed by the CA and its email: tollgate
 uses it when [acme] email is the same, else it registers its own.
 
-Examples:
-  tollgate certs import --from-traefik-v1 --kv consul://consul:8500 --prefix traefik --config tollgate.toml --dry-run
-  tollgate certs import --from-traefik-v1 --kv consul://consul:8500 --prefix traefik --config tollgate.toml
-  tollgate certs import --from-acme-json acme.json --resolver le --config tollgate.toml
-
 Exit codes: 0 everything imported, already there or deliberately skipped, 1
 some item failed (listed) or Traefik's data cannot be read, 2 bad command
 line, 3 invalid configuration (no [acme], no encryption key), 4 store
-unreachable or failing.
+unreachable or failing.`
 
-Flags:
-`
+// importFlags are certs import's flags.
+type importFlags struct {
+	commonFlags
+	fromV1             bool
+	fromJSON, resolver string
+	traefikKey         string
+	toKV, toPrefix     string
+	opts               migrate.ImportOptions
+}
 
-func certsImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f commonFlags
-	fs := newFlagSet("certs import", "", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, importHelp); fs.PrintDefaults() }
-	f.register(fs, true)
-	fromV1 := fs.Bool("from-traefik-v1", false, "import from Traefik 1.x's cluster store (--kv, --prefix)")
-	fromJSON := fs.String("from-acme-json", "", "import from a Traefik acme.json `file`")
-	resolver := fs.String("resolver", "", "the certificate resolver `name` in --from-acme-json's file (needed when it holds several)")
-	traefikKey := fs.String("traefik-key", "", "the `key` of Traefik 1.x's ACME data, instead of <prefix>/acme/account/object")
-	toKV := fs.String("to-kv", "", "tollgate's store `URL`, when it is not the --kv store")
-	toPrefix := fs.String("to-prefix", "", "tollgate's key `prefix` (default: --config's [store] prefix, else \"tollgate\")")
-	var opts migrate.ImportOptions
-	fs.BoolVar(&opts.DryRun, "dry-run", false, "read and check everything, print what would be imported, write nothing")
-	fs.BoolVar(&opts.Overwrite, "overwrite", false, "replace records that are already in tollgate's store")
-	fs.BoolVar(&opts.IncludeExpired, "include-expired", false, "import expired certificates too (the leader orders them again at once)")
-	if err := parse(fs, args); err != nil {
-		return err
+func certsImportCmd(a *app) *cobra.Command {
+	var f importFlags
+	c := &cobra.Command{
+		Use: `import --from-traefik-v1 [--kv URL] [--prefix traefik | --traefik-key KEY] [flags]
+  tollgate certs import --from-acme-json FILE [--resolver NAME] [flags]`,
+		Short: "import certificates from Traefik",
+		Long:  importLong,
+		Example: `  tollgate certs import --from-traefik-v1 --kv consul://consul:8500 --prefix traefik --config tollgate.toml --dry-run
+  tollgate certs import --from-traefik-v1 --kv consul://consul:8500 --prefix traefik --config tollgate.toml
+  tollgate certs import --from-acme-json acme.json --resolver le --config tollgate.toml`,
+		Args: argsRange(0, 0),
+		RunE: runE(func(ctx context.Context, _ []string) error {
+			return certsImport(ctx, f, a.stdout)
+		}),
 	}
+	fs := c.Flags()
+	f.register(fs, true)
+	fs.BoolVar(&f.fromV1, "from-traefik-v1", false, "import from Traefik 1.x's cluster store (--kv, --prefix)")
+	fs.StringVar(&f.fromJSON, "from-acme-json", "", "import from a Traefik acme.json `file`")
+	fs.StringVar(&f.resolver, "resolver", "", "the certificate resolver `name` in --from-acme-json's file (needed when it holds several)")
+	fs.StringVar(&f.traefikKey, "traefik-key", "", "the `key` of Traefik 1.x's ACME data, instead of <prefix>/acme/account/object")
+	fs.StringVar(&f.toKV, "to-kv", "", "tollgate's store `URL`, when it is not the --kv store")
+	fs.StringVar(&f.toPrefix, "to-prefix", "", "tollgate's key `prefix` (default: --config's [store] prefix, else \"tollgate\")")
+	fs.BoolVar(&f.opts.DryRun, "dry-run", false, "read and check everything, print what would be imported, write nothing")
+	fs.BoolVar(&f.opts.Overwrite, "overwrite", false, "replace records that are already in tollgate's store")
+	fs.BoolVar(&f.opts.IncludeExpired, "include-expired", false, "import expired certificates too (the leader orders them again at once)")
+	return c
+}
+
+func certsImport(ctx context.Context, f importFlags, stdout io.Writer) error {
+	opts := f.opts
 	switch {
-	case *fromV1 == (*fromJSON != ""):
-		fs.Usage()
+	case f.fromV1 == (f.fromJSON != ""):
 		return fail(exitUsage, errors.New("give either --from-traefik-v1 or --from-acme-json FILE"))
-	case *fromV1 && *resolver != "":
+	case f.fromV1 && f.resolver != "":
 		return fail(exitUsage, errors.New("--resolver goes with --from-acme-json: Traefik 1.x has one account"))
-	case *fromJSON != "" && (f.prefix != "" || *traefikKey != ""):
+	case f.fromJSON != "" && (f.prefix != "" || f.traefikKey != ""):
 		return fail(exitUsage, errors.New("--prefix and --traefik-key name where Traefik 1.x keeps its data (--from-traefik-v1); give tollgate's prefix with --to-prefix"))
-	case f.prefix != "" && *traefikKey != "":
+	case f.prefix != "" && f.traefikKey != "":
 		return fail(exitUsage, errors.New("give --prefix or --traefik-key, not both: --traefik-key is the whole key"))
 	}
 	var cfg *config.Config
@@ -100,7 +113,7 @@ func certsImport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cfg != nil && cfg.Store != nil {
 		cs = *cfg.Store
 	}
-	dstPrefix := cmp.Or(*toPrefix, cs.Prefix, config.DefaultPrefix)
+	dstPrefix := cmp.Or(f.toPrefix, cs.Prefix, config.DefaultPrefix)
 	if err := config.CheckPrefix(dstPrefix); err != nil {
 		return fail(exitUsage, err)
 	}
@@ -117,13 +130,12 @@ func certsImport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			st.Close()
 		}
 	}()
-	if *fromV1 {
+	if f.fromV1 {
 		srcURL = cmp.Or(f.kv, cs.Endpoint)
 		if srcURL == "" {
-			fs.Usage()
 			return fail(exitUsage, errors.New("give --kv URL: the store Traefik 1.x ran on (or --config FILE with a [store] section)"))
 		}
-		key := *traefikKey
+		key := f.traefikKey
 		if key == "" {
 			key = cmp.Or(f.prefix, "traefik") + "/" + migrate.DefaultTraefikV1Key
 		}
@@ -141,28 +153,28 @@ func certsImport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		case err != nil:
 			return fail(exitStore, fmt.Errorf("read Traefik's ACME data in %s: %w", backend.Redact(srcURL), err))
 		}
-		dstURL = cmp.Or(*toKV, cs.Endpoint, srcURL)
+		dstURL = cmp.Or(f.toKV, cs.Endpoint, srcURL)
 	} else {
-		raw, err := os.ReadFile(*fromJSON)
+		raw, err := os.ReadFile(f.fromJSON)
 		if err != nil {
 			return fail(exitFailure, err)
 		}
 		all, err := migrate.ReadACMEJSON(raw)
 		if err != nil {
-			return fail(exitFailure, fmt.Errorf("%s: %w", *fromJSON, err))
+			return fail(exitFailure, fmt.Errorf("%s: %w", f.fromJSON, err))
 		}
-		if data, err = all.Resolver(*resolver); err != nil {
-			return fail(exitUsage, fmt.Errorf("%s: %w", *fromJSON, err))
+		if data, err = all.Resolver(f.resolver); err != nil {
+			return fail(exitUsage, fmt.Errorf("%s: %w", f.fromJSON, err))
 		}
-		data.Source = *fromJSON
-		dstURL = cmp.Or(*toKV, f.kv, cs.Endpoint, config.DefaultStoreEndpoint)
+		data.Source = f.fromJSON
+		dstURL = cmp.Or(f.toKV, f.kv, cs.Endpoint, config.DefaultStoreEndpoint)
 	}
 
 	dst := src
 	if dst == nil || dstURL != srcURL {
 		st, err := backend.Open(ctx, dstURL, backend.Options{})
 		if err != nil {
-			return openError(fmt.Errorf("open the store %s: %w", backend.Redact(dstURL), err), *toKV != "" || f.kv != "")
+			return openError(fmt.Errorf("open the store %s: %w", backend.Redact(dstURL), err), f.toKV != "" || f.kv != "")
 		}
 		closeAfter = append(closeAfter, st)
 		dst = st

@@ -6,23 +6,14 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tollgate-proxy/tollgate/acme"
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
 )
 
-const keysUsage = `Usage: tollgate keys rotate [--config FILE] [--kv URL] [--prefix P] [--dry-run]
-
-Commands:
-  rotate  re-encrypt every ACME private key in the store under the first
-          key of the keyring
-
-Run "tollgate keys rotate -h" for the rotation procedure and flags.
-`
-
-const rotateHelp = `Usage: tollgate keys rotate [--config FILE] [--kv URL] [--prefix P] [--dry-run]
-
-Re-encrypts every ACME private key in the store (certificate and account
+const rotateLong = `Re-encrypts every ACME private key in the store (certificate and account
 keys) that is not sealed under the first key of the keyring that [acme]
 encryptionKeyFile or encryptionKeyEnv names: the first key is the new one,
 the keys after it are old ones that still open records. Each record is
@@ -47,44 +38,47 @@ Rotating the encryption key:
 
 Exit codes: 0 every key current or resealed, 1 some record failed (listed),
 2 bad command line, 3 invalid configuration (no [acme] section or no
-encryption key), 4 store unreachable or failing.
+encryption key), 4 store unreachable or failing.`
 
-Flags:
-`
+func keysCmd(a *app) *cobra.Command {
+	c := group(&cobra.Command{
+		Use:   "keys",
+		Short: "rotate: re-encrypt the stored private keys under a new key",
+		Long: `Works on the encryption of the private keys in the store.
+Run "tollgate keys rotate -h" for the rotation procedure and flags.
 
-// keysCmd runs "tollgate keys SUBCOMMAND".
-func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return fail(exitUsage, errors.New("name a subcommand: rotate"))
+Exit codes: 0 success, 1 failure, 2 bad command line, 3 invalid
+configuration, 4 store unreachable or failing.`,
+		Example: `  tollgate keys rotate --config tollgate.toml --dry-run`,
+	})
+	c.AddCommand(keysRotateCmd(a))
+	return c
+}
+
+func keysRotateCmd(a *app) *cobra.Command {
+	var f commonFlags
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "rotate [--config FILE] [--kv URL] [--prefix P] [--dry-run]",
+		Short: "re-encrypt every ACME private key in the store under the first key of the keyring",
+		Long:  rotateLong,
+		Example: `  tollgate keys rotate --config /etc/tollgate/tollgate.toml --dry-run
+  tollgate keys rotate --config /etc/tollgate/tollgate.toml
+  TOLLGATE_ENCRYPTION_KEY="$(cat new-and-old.keys)" tollgate keys rotate --kv consul://127.0.0.1:8500`,
+		Args: argsRange(0, 0),
+		RunE: runE(func(ctx context.Context, _ []string) error {
+			return rotateKeys(ctx, f, dryRun, a.stdout)
+		}),
 	}
-	switch args[0] {
-	case "rotate":
-		return rotateKeys(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, keysUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, keysUsage)
-	return fail(exitUsage, fmt.Errorf("unknown subcommand %q", args[0]))
+	f.register(c.Flags(), true)
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "open every key and print what would be resealed, without writing anything")
+	return c
 }
 
 // rotateKeys re-encrypts the stored private keys under the keyring's
 // first key.
-func rotateKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f commonFlags
-	fs := newFlagSet("keys rotate", "", stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, rotateHelp)
-		fs.PrintDefaults()
-	}
-	f.register(fs, true)
-	dryRun := fs.Bool("dry-run", false, "open every key and print what would be resealed, without writing anything")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+func rotateKeys(ctx context.Context, f commonFlags, dryRun bool, stdout io.Writer) error {
 	if f.config == "" && f.kv == "" {
-		fs.Usage()
 		return fail(exitUsage, errors.New("give --config FILE (the replicas' configuration), or --kv URL to read the configuration from the store"))
 	}
 	var cfg *config.Config
@@ -120,9 +114,9 @@ func rotateKeys(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	keys := acme.NewKeys(prefix)
 	fmt.Fprintf(stdout, "resealing private keys under %s in %s with key %s\n", keys.Prefix(), backend.Redact(endpoint), kr.ActiveID())
-	res, err := acme.Reencrypt(ctx, st, keys, kr, *dryRun)
+	res, err := acme.Reencrypt(ctx, st, keys, kr, dryRun)
 	verb := "resealed"
-	if *dryRun {
+	if dryRun {
 		verb = "would reseal"
 	}
 	for _, c := range res.Changes {
@@ -135,7 +129,7 @@ func rotateKeys(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case err != nil:
 		fmt.Fprintf(stdout, "stopped: %s\n", summary)
-	case *dryRun:
+	case dryRun:
 		fmt.Fprintf(stdout, "dry run: %s; nothing written\n", summary)
 	case res.Checked == 0:
 		fmt.Fprintf(stdout, "no certificates or accounts under %s; nothing to do (check --kv and --prefix)\n", keys.Prefix())

@@ -149,9 +149,9 @@ func TestKeysUsage(t *testing.T) {
 		code   int
 		output string
 	}{
-		{"listed in usage", []string{"help"}, exitOK, "keys rotate    re-encrypt"},
+		{"listed in usage", []string{"help"}, exitOK, "rotate: re-encrypt"},
 		{"no subcommand", []string{"keys"}, exitUsage, "name a subcommand: rotate"},
-		{"unknown subcommand", []string{"keys", "turn"}, exitUsage, `unknown subcommand "turn"`},
+		{"unknown subcommand", []string{"keys", "turn"}, exitUsage, `unknown command "turn"`},
 		{"keys help", []string{"keys", "help"}, exitOK, "Run \"tollgate keys rotate -h\""},
 		{"procedure in help", []string{"keys", "rotate", "-h"}, exitOK, "1. Add the new key FIRST"},
 		{"no configuration", []string{"keys", "rotate"}, exitUsage, "give --config FILE"},
@@ -163,7 +163,7 @@ func TestKeysUsage(t *testing.T) {
 		{"unset variable", []string{"keys", "rotate", "--config", acmeConfig(t, fileStore, `encryptionKeyEnv = "TOLLGATE_TEST_UNSET_KEY"`)}, exitInvalid, "TOLLGATE_TEST_UNSET_KEY is empty or not set"},
 		{"empty store", []string{"keys", "rotate", "--config", acmeConfig(t, fileStore, `encryptionKeyEnv = "TOLLGATE_TEST_ROTATE_KEY"`)}, exitOK, "no certificates or accounts under keys/acme/"},
 		{"no configuration in the store", []string{"keys", "rotate", "--kv", fileStore}, exitInvalid, "no configuration in the store"},
-		{"unreachable store", []string{"keys", "rotate", "--config", acmeConfig(t, unreachable, fmt.Sprintf("encryptionKeyFile = %q", keyFile))}, exitStore, "tollgate keys: "},
+		{"unreachable store", []string{"keys", "rotate", "--config", acmeConfig(t, unreachable, fmt.Sprintf("encryptionKeyFile = %q", keyFile))}, exitStore, "tollgate keys rotate: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := tollgate(t, tc.args...)

@@ -11,48 +11,112 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
-const kvUsage = `Usage: tollgate kv ls|get [--config FILE] [--kv URL] [--prefix P] ...
-
-Reads tollgate's keys in the store (everything under the prefix), for
+func kvCmd(a *app) *cobra.Command {
+	c := group(&cobra.Command{
+		Use:   "kv",
+		Short: "ls|get tollgate's keys in the store (no private keys)",
+		Long: `Reads tollgate's keys in the store (everything under the prefix), for
 operators; it never writes. Private keys, encrypted or not, the secret
 values of the configuration, values that are not UTF-8 text and ACME
-records that are not valid JSON are never printed (their size is).
-
-Commands:
-  ls [PATH]  list the keys under PREFIX/PATH (default: all of tollgate's
-             keys) with their revision and size
-  get KEY    print the value of PREFIX/KEY (KEY may also be given whole,
-             prefix included)
-
-Examples:
-  tollgate kv ls --kv consul://127.0.0.1:8500 acme/certs/
-  tollgate kv get --kv etcd://127.0.0.1:2379 config/current
-  tollgate kv get --kv consul://127.0.0.1:8500 acme/certs/a/example.com
+records that are not valid JSON are never printed (their size is). The
+embedded store cannot be read while a replica runs on it.
 
 Exit codes: 0 success, 1 no such key, 2 bad command line, 4 store
-unreachable or failing.
-`
+unreachable or failing.`,
+		Example: `  tollgate kv ls --kv consul://127.0.0.1:8500 acme/certs/
+  tollgate kv get --kv etcd://127.0.0.1:2379 config/current`,
+	})
+	c.AddCommand(kvListCmd(a), kvGetCmd(a))
+	return c
+}
 
-func kvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, kvUsage)
-		return fail(exitUsage, errors.New("name a subcommand: ls or get"))
+// kvFlags are kv ls's and kv get's flags.
+type kvFlags struct {
+	commonFlags
+	output outputFlag
+}
+
+func (f *kvFlags) register(fs *pflag.FlagSet) {
+	f.commonFlags.register(fs, true)
+	f.output.register(fs)
+}
+
+func kvListCmd(a *app) *cobra.Command {
+	var f kvFlags
+	c := &cobra.Command{
+		Use:   "ls [PATH] [--config FILE] [--kv URL] [--prefix P] [-o table|json|yaml]",
+		Short: "list the keys under PREFIX/PATH with their revision and size",
+		Long: `Lists the keys under PREFIX/PATH (default: all of tollgate's keys) with
+their revision and size. With -o json or yaml: {prefix, revision, keys:
+[{key, revision, bytes}]} (docs/cli.md).
+
+Exit codes: 0 success, 2 bad command line, 4 store unreachable or failing.`,
+		Example: `  tollgate kv ls --kv consul://127.0.0.1:8500 acme/certs/
+  tollgate kv ls --config tollgate.toml -o json`,
+		Args: argsRange(0, 1),
+		RunE: runE(func(ctx context.Context, args []string) error {
+			return kvList(ctx, f, args, a.stdout, a.stderr)
+		}),
 	}
-	switch args[0] {
-	case "ls":
-		return kvList(ctx, args[1:], stdout, stderr)
-	case "get":
-		return kvGet(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, kvUsage)
-		return nil
+	f.register(c.Flags())
+	return c
+}
+
+func kvGetCmd(a *app) *cobra.Command {
+	var f kvFlags
+	c := &cobra.Command{
+		Use:   "get KEY [--config FILE] [--kv URL] [--prefix P] [-o table|json|yaml]",
+		Short: "print the value of PREFIX/KEY",
+		Long: `Prints the value of PREFIX/KEY (KEY may also be given whole, prefix
+included), private keys and secrets hidden. With -o json or yaml: {key,
+revision, bytes, value, hidden} (docs/cli.md).
+
+Exit codes: 0 success, 1 no such key, 2 bad command line, 4 store
+unreachable or failing.`,
+		Example: `  tollgate kv get --kv etcd://127.0.0.1:2379 config/current
+  tollgate kv get --kv consul://127.0.0.1:8500 acme/certs/a/example.com -o json`,
+		Args: argsRange(1, 1),
+		RunE: runE(func(ctx context.Context, args []string) error {
+			return kvGet(ctx, f, args[0], a.stdout, a.stderr)
+		}),
 	}
-	fmt.Fprint(stderr, kvUsage)
-	return fail(exitUsage, fmt.Errorf("unknown subcommand %q", args[0]))
+	f.register(c.Flags())
+	return c
+}
+
+// kvListing is what kv ls -o json prints.
+type kvListing struct {
+	// Prefix is the key prefix listed.
+	Prefix string `json:"prefix"`
+	// Revision is the store's revision the listing was read at.
+	Revision int64       `json:"revision"`
+	Keys     []kvKeyInfo `json:"keys"`
+}
+
+// kvKeyInfo is one key of kv ls.
+type kvKeyInfo struct {
+	Key      string `json:"key"`
+	Revision int64  `json:"revision"`
+	Bytes    int    `json:"bytes"`
+}
+
+// kvValue is what kv get -o json prints.
+type kvValue struct {
+	Key      string `json:"key"`
+	Revision int64  `json:"revision"`
+	Bytes    int    `json:"bytes"`
+	// Value is the value as kv get shows it: JSON indented, private keys
+	// hidden; empty when Hidden.
+	Value string `json:"value"`
+	// Hidden is set for a secret of the configuration.
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // under returns the full key of path below prefix; a path that already
@@ -65,16 +129,11 @@ func under(prefix, path string) string {
 	return prefix + "/" + path
 }
 
-func kvList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f commonFlags
-	fs := newFlagSet("kv ls", "", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, kvUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	f.register(fs, true)
-	pos, err := parseArgs(fs, args, 0, 1)
-	if err != nil {
+func kvList(ctx context.Context, f kvFlags, pos []string, stdout, stderr io.Writer) error {
+	if err := f.output.check(); err != nil {
 		return err
 	}
-	t, err := openTarget(ctx, f, false)
+	t, err := openTarget(ctx, f.commonFlags, false)
 	if err != nil {
 		return err
 	}
@@ -87,31 +146,37 @@ func kvList(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return storeErr(fmt.Errorf("list %s: %w", prefix, err))
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tREVISION\tBYTES")
+	out := kvListing{Prefix: prefix, Revision: l.Revision, Keys: []kvKeyInfo{}}
 	for _, kv := range l.KVs {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", kv.Key, kv.Revision, len(kv.Value))
+		out.Keys = append(out.Keys, kvKeyInfo{Key: kv.Key, Revision: kv.Revision, Bytes: len(kv.Value)})
 	}
-	tw.Flush()
-	fmt.Fprintf(stderr, "%d key(s) under %s in %s at revision %d\n", len(l.KVs), prefix, t.endpoint, l.Revision)
-	return nil
-}
-
-func kvGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f commonFlags
-	fs := newFlagSet("kv get", "", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, kvUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	f.register(fs, true)
-	pos, err := parseArgs(fs, args, 1, 1)
+	err = f.output.print(stdout, out, func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KEY\tREVISION\tBYTES")
+		for _, k := range out.Keys {
+			fmt.Fprintf(tw, "%s\t%d\t%d\n", k.Key, k.Revision, k.Bytes)
+		}
+		return tw.Flush()
+	})
 	if err != nil {
 		return err
 	}
-	t, err := openTarget(ctx, f, false)
+	if !f.output.structured() {
+		fmt.Fprintf(stderr, "%d key(s) under %s in %s at revision %d\n", len(l.KVs), prefix, t.endpoint, l.Revision)
+	}
+	return nil
+}
+
+func kvGet(ctx context.Context, f kvFlags, arg string, stdout, stderr io.Writer) error {
+	if err := f.output.check(); err != nil {
+		return err
+	}
+	t, err := openTarget(ctx, f.commonFlags, false)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	key := under(t.prefix, pos[0])
+	key := under(t.prefix, arg)
 	if err := kvstore.ValidateKey(key); err != nil {
 		return fail(exitUsage, err)
 	}
@@ -122,16 +187,29 @@ func kvGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return storeErr(err)
 	}
+	out := kvValue{Key: key, Revision: kv.Revision, Bytes: len(kv.Value)}
 	if secretConfigKey(ctx, t, key) {
-		fmt.Fprintln(stdout, "(hidden: a secret of the configuration)")
+		out.Hidden = true
 	} else {
-		out := redact(kv.Value, strings.HasPrefix(key, t.prefix+"/acme/"))
-		stdout.Write(out)
-		if len(out) > 0 && out[len(out)-1] != '\n' {
-			fmt.Fprintln(stdout)
-		}
+		out.Value = string(redact(kv.Value, strings.HasPrefix(key, t.prefix+"/acme/")))
 	}
-	fmt.Fprintf(stderr, "%s: revision %d, %d bytes\n", key, kv.Revision, len(kv.Value))
+	err = f.output.print(stdout, out, func(w io.Writer) error {
+		if out.Hidden {
+			_, err := fmt.Fprintln(w, "(hidden: a secret of the configuration)")
+			return err
+		}
+		_, err := io.WriteString(w, out.Value)
+		if err == nil && out.Value != "" && !strings.HasSuffix(out.Value, "\n") {
+			_, err = fmt.Fprintln(w)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !f.output.structured() {
+		fmt.Fprintf(stderr, "%s: revision %d, %d bytes\n", key, kv.Revision, len(kv.Value))
+	}
 	return nil
 }
 

@@ -86,7 +86,7 @@ url = "http://127.0.0.1:9"
 		{"check router conflict", []string{"check", "--config", conflict}, exitInvalid, conflict + ":14:3: http.routers.b.tls.options: routers a and b both serve a.example.com on entry point websecure with different TLS options"},
 		{"check missing file", []string{"check", "--config", "/nonexistent/tollgate.toml"}, exitInvalid, "no such file"},
 		{"check without --config", []string{"check"}, exitUsage, "--config is required"},
-		{"unknown flag", []string{"storeconfig", "--konfig", "x"}, exitUsage, "flag provided but not defined: -konfig"},
+		{"unknown flag", []string{"storeconfig", "--konfig", "x"}, exitUsage, "unknown flag: --konfig\n\nDid you mean this?\n\t--config\n"},
 		{"stray argument", []string{"check", "--config", bad, "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"storeconfig invalid", []string{"storeconfig", "--config", bad, "--kv", "consul://127.0.0.1:1"}, exitInvalid, "is not defined"},
 		{"serve without source", []string{"serve"}, exitUsage, "give --config FILE"},

@@ -11,22 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tollgate-proxy/tollgate/migrate"
 )
 
-const migrateUsage = `Usage: tollgate migrate traefik-v1 [--out FILE] [--report FILE] [--force] [--traefik-args ARGS] [--ingresses PATH] FILE
-
-Commands:
-  traefik-v1 FILE  convert a Traefik 1.x static configuration (TOML) into a
-                   tollgate configuration, with a report of every key
-
-Run "tollgate migrate traefik-v1 -h" for its flags, examples and exit codes.
-Certificates and the ACME account are imported by "tollgate certs import".
-`
-
-const migrateV1Help = `Usage: tollgate migrate traefik-v1 [--out FILE] [--report FILE] [--force] [--traefik-args ARGS] [--ingresses PATH] FILE
-
-Converts FILE, a Traefik 1.x static configuration (entryPoints with their
+const migrateV1Long = `Converts FILE, a Traefik 1.x static configuration (entryPoints with their
 redirections and TLS, [acme] with domains, onHostRule, onDemand, entryPoint
 and storage, [consul] or [etcd], [kubernetes], the file provider's
 [frontends] and [backends], api, ping, metrics and logs), into a tollgate
@@ -58,62 +48,63 @@ tollgate serve it as Traefik did. Export a cluster's with
   kubectl get ingress,service,ingressclass -A -o yaml > cluster.yaml
 It may be given several times.
 
-Examples:
-  tollgate migrate traefik-v1 traefik.toml > tollgate.toml
-  tollgate migrate traefik-v1 --out tollgate.toml --report migrate-report.txt traefik.toml
-  tollgate migrate traefik-v1 --out tollgate.toml --traefik-args "--consul --consul.endpoint=10.0.0.5:8500 --consul.prefix=traefik" traefik.toml
-  tollgate migrate traefik-v1 --out tollgate.toml --ingresses cluster.yaml --ingresses k8s/ traefik.toml
-  tollgate check --config tollgate.toml
-
 Exit codes: 0 converted (read the report), 1 the output could not be
 written, 2 bad command line (a --traefik-args quote not closed, an
 --ingresses path missing), 3 FILE or its flags cannot be converted (each
-problem is printed with its file and line).
+problem is printed with its file and line).`
 
-Flags:
-`
+const migrateV1Examples = `  tollgate migrate traefik-v1 traefik.toml > tollgate.toml
+  tollgate migrate traefik-v1 --out tollgate.toml --report migrate-report.txt traefik.toml
+  tollgate migrate traefik-v1 --out tollgate.toml --traefik-args "--consul --consul.endpoint=10.0.0.5:8500 --consul.prefix=traefik" traefik.toml
+  tollgate migrate traefik-v1 --out tollgate.toml --ingresses cluster.yaml --ingresses k8s/ traefik.toml
+  tollgate check --config tollgate.toml`
 
-// listFlag is a flag that may be given several times.
-type listFlag []string
+func migrateCmd(a *app) *cobra.Command {
+	c := group(&cobra.Command{
+		Use:   "migrate",
+		Short: "convert a Traefik 1.x configuration",
+		Long: `Converts another proxy's configuration into tollgate's. Certificates and
+the ACME account are imported by "tollgate certs import".
 
-func (l *listFlag) String() string { return strings.Join(*l, " ") }
-
-func (l *listFlag) Set(s string) error {
-	*l = append(*l, s)
-	return nil
+Exit codes: 0 converted, 1 the output could not be written, 2 bad command
+line, 3 the input cannot be converted.`,
+		Example: `  tollgate migrate traefik-v1 traefik.toml > tollgate.toml`,
+	})
+	c.AddCommand(migrateTraefikV1Cmd(a))
+	return c
 }
 
-// migrateCmd runs "tollgate migrate SUBCOMMAND".
-func migrateCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, migrateUsage)
-		return fail(exitUsage, errors.New("name what to migrate from: traefik-v1"))
-	}
-	switch args[0] {
-	case "traefik-v1":
-		return migrateTraefikV1(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, migrateUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, migrateUsage)
-	return fail(exitUsage, fmt.Errorf("unknown subcommand %q: tollgate migrates from traefik-v1", args[0]))
+// migrateFlags are migrate traefik-v1's flags.
+type migrateFlags struct {
+	out, report            string
+	force                  bool
+	traefikArgs, ingresses []string
 }
 
-func migrateTraefikV1(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate traefik-v1", "", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, migrateV1Help); fs.PrintDefaults() }
-	out := fs.String("out", "", "write the configuration to `file` instead of standard output")
-	reportFile := fs.String("report", "", "write the report to `file` instead of standard error")
-	force := fs.Bool("force", false, "replace --out and --report files that exist")
-	var traefikArgs, ingresses listFlag
-	fs.Var(&traefikArgs, "traefik-args", "the command-line `flags` Traefik ran with, quoted as one argument (repeatable)")
-	fs.Var(&ingresses, "ingresses", "Kubernetes manifests to check: a YAML or JSON `file`, or a directory of them (repeatable)")
-	pos, err := parseArgs(fs, args, 1, 1)
-	if err != nil {
-		return err
+func migrateTraefikV1Cmd(a *app) *cobra.Command {
+	var f migrateFlags
+	c := &cobra.Command{
+		Use:     "traefik-v1 [--out FILE] [--report FILE] [--force] [--traefik-args ARGS] [--ingresses PATH] FILE",
+		Short:   "convert a Traefik 1.x static configuration (TOML) into a tollgate configuration",
+		Long:    migrateV1Long,
+		Example: migrateV1Examples,
+		Args:    argsRange(1, 1),
+		RunE: runE(func(_ context.Context, args []string) error {
+			return migrateTraefikV1(f, args[0], a.stdout, a.stderr)
+		}),
 	}
-	src := pos[0]
+	fs := c.Flags()
+	fs.StringVar(&f.out, "out", "", "write the configuration to `file` instead of standard output")
+	fs.StringVar(&f.report, "report", "", "write the report to `file` instead of standard error")
+	fs.BoolVar(&f.force, "force", false, "replace --out and --report files that exist")
+	fs.StringArrayVar(&f.traefikArgs, "traefik-args", nil, "the command-line `flags` Traefik ran with, quoted as one argument (repeatable)")
+	fs.StringArrayVar(&f.ingresses, "ingresses", nil, "Kubernetes manifests to check: a YAML or JSON `file`, or a directory of them (repeatable)")
+	return c
+}
+
+func migrateTraefikV1(f migrateFlags, src string, stdout, stderr io.Writer) error {
+	out, reportFile, force := &f.out, &f.report, &f.force
+	traefikArgs, ingresses := f.traefikArgs, f.ingresses
 	opts := migrate.Options{Out: *out}
 	for _, a := range traefikArgs {
 		words, err := migrate.SplitArgs(a)

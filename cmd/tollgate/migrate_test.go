@@ -46,9 +46,9 @@ func TestMigrateTraefikV1(t *testing.T) {
 		code           int
 		stdout, stderr string
 	}{
-		{"no subcommand", []string{"migrate"}, exitUsage, "", "name what to migrate from"},
-		{"unknown source", []string{"migrate", "traefik-v3", src}, exitUsage, "", `unknown subcommand "traefik-v3"`},
-		{"help", []string{"migrate", "traefik-v1", "-h"}, exitOK, "", "Exit codes: 0 converted"},
+		{"no subcommand", []string{"migrate"}, exitUsage, "", "name a subcommand: traefik-v1"},
+		{"unknown source", []string{"migrate", "traefik-v3", src}, exitUsage, "", `unknown command "traefik-v3"`},
+		{"help", []string{"migrate", "traefik-v1", "-h"}, exitOK, "Exit codes: 0 converted", ""},
 		{"no file", []string{"migrate", "traefik-v1"}, exitUsage, "", "missing argument"},
 		{"missing file", []string{"migrate", "traefik-v1", filepath.Join(dir, "nope.toml")}, exitUsage, "", "nope.toml does not exist"},
 		{"output exists", []string{"migrate", "traefik-v1", "--out", existing, src}, exitUsage, "", "existing.toml exists: give --force"},

@@ -21,16 +21,8 @@ import (
 // serve runs a replica: it loads the configuration from a file or from
 // the store, serves the entry points, applies every configuration change,
 // and drains on SIGTERM.
-func serve(ctx, now context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
-	var f serveFlags
-	fs := newFlagSet("serve", serveHelp, stderr)
-	f.register(fs, true)
-	fs.StringVar(&f.nodeID, "node-id", "", "this replica's `id` in the cluster (default: the host name)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+func serve(ctx, now context.Context, f serveFlags, stderr io.Writer, log *slog.Logger) error {
 	if f.config == "" && f.kv == "" {
-		fs.Usage()
 		return fail(exitUsage, errors.New("give --config FILE to run from a file, or --kv URL to follow the configuration in a store"))
 	}
 	// The first line says which build runs as which node. Until [log]

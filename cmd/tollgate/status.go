@@ -10,136 +10,111 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tollgate-proxy/tollgate/acme"
 	"github.com/tollgate-proxy/tollgate/kvstore"
-	"github.com/tollgate-proxy/tollgate/leader"
+	"github.com/tollgate-proxy/tollgate/router"
 )
 
-const clusterUsage = `Usage: tollgate cluster status [--config FILE] [--kv URL] [--prefix P]
+func clusterCmd(a *app) *cobra.Command {
+	c := group(&cobra.Command{
+		Use:   "cluster",
+		Short: "status: the leader, the replicas and their sync state",
+		Long: `Shows the cluster as the store sees it ("tollgate cluster status -h").
 
-Shows the cluster as the store sees it: the leader and its term, every
+Exit codes: 0 a leader is elected, 1 no leader, 2 bad command line, 4 store
+unreachable or failing.`,
+		Example: `  tollgate cluster status --kv consul://127.0.0.1:8500`,
+	})
+	c.AddCommand(clusterStatusCmd(a))
+	return c
+}
+
+func clusterStatusCmd(a *app) *cobra.Command {
+	var f inspectFlags
+	c := &cobra.Command{
+		Use:   "status [--config FILE] [--kv URL] [--prefix P] [--api URL] [-o table|json|yaml]",
+		Short: "the leader, the replicas and their sync state",
+		Long: `Shows the cluster as the store sees it: the leader and its term, every
 live replica with its version, start time and whether it has applied the
 latest ACME challenge answers (SYNC), the published configuration version,
 the certificates held, the names waiting to be ordered again after a
-failure, and an ACME account the leader cannot load or register.
-
-Examples:
-  tollgate cluster status --kv consul://127.0.0.1:8500
-  tollgate cluster status --config /etc/tollgate/tollgate.toml
+failure, and an ACME account the leader cannot load or register. With --api
+URL it reads a running replica's API instead of the store; with -o json or
+yaml it prints the fields of GET /api/cluster (docs/cli.md).
 
 Exit codes: 0 a leader is elected, 1 no leader, 2 bad command line, 4 store
-unreachable or failing.
-`
+unreachable or failing (or in use by a running replica: give --api).`,
+		Example: `  tollgate cluster status --kv consul://127.0.0.1:8500
+  tollgate cluster status --config /etc/tollgate/tollgate.toml
+  tollgate cluster status --api http://127.0.0.1:8080 -o json`,
+		Args: argsRange(0, 0),
+		RunE: runE(func(ctx context.Context, _ []string) error {
+			return clusterStatus(ctx, f, a.stdout, a.stderr)
+		}),
+	}
+	f.register(c.Flags())
+	return c
+}
 
-func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "status" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprint(stdout, clusterUsage)
-			return nil
-		}
-		fmt.Fprint(stderr, clusterUsage)
-		return fail(exitUsage, errors.New("name a subcommand: status"))
-	}
-	var f commonFlags
-	fs := newFlagSet("cluster status", "", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, clusterUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	f.register(fs, true)
-	if _, err := parseArgs(fs, args[1:], 0, 0); err != nil {
-		return err
-	}
-	t, err := openTarget(ctx, f, false)
+func clusterStatus(ctx context.Context, f inspectFlags, stdout, stderr io.Writer) error {
+	src, err := openInspector(ctx, f, stderr)
 	if err != nil {
 		return err
 	}
-	defer t.Close()
-	now := time.Now()
-
-	info, lerr := leader.Leader(ctx, t.st, t.prefix+"/"+leader.DefaultKey)
-	switch {
-	case lerr == nil:
-		fmt.Fprintf(stdout, "leader:        %s (term %d, since %s, %s ago)\n", info.ID, info.Token, info.Since.Format(time.RFC3339), now.Sub(info.Since).Round(time.Second))
-	case errors.Is(lerr, leader.ErrNoLeader):
-		fmt.Fprintln(stdout, "leader:        none")
-	default:
-		return storeErr(lerr)
-	}
-	cfgLine := "none published (replicas started with --config use their file)"
-	if t.cfg != nil && f.config == "" {
-		cfgLine = t.source
-	} else if f.config != "" {
-		cfgLine = "from " + f.config + " (not read from the store)"
-	}
-	fmt.Fprintf(stdout, "configuration: %s\n", cfgLine)
-
-	nodes, err := leader.Nodes(ctx, t.st, t.prefix+"/"+leader.DefaultRegistryPrefix)
+	defer src.Close()
+	info, err := src.Cluster(ctx)
 	if err != nil {
 		return storeErr(err)
 	}
-	keys := acme.NewKeys(t.prefix)
-	challenges, err := t.st.List(ctx, keys.Prefix()+"challenges/")
+	var certs []router.CertificateInfo
+	if !f.output.structured() {
+		if certs, err = src.Certificates(ctx); err != nil {
+			return storeErr(err)
+		}
+	}
+	err = f.output.print(stdout, info, func(w io.Writer) error {
+		clusterTable(w, info, certs, time.Now())
+		return nil
+	})
 	if err != nil {
-		return storeErr(err)
+		return err
 	}
-	var latest int64
-	for _, kv := range challenges.KVs {
-		latest = max(latest, kv.Revision)
-	}
-	slices.SortFunc(nodes, func(a, b leader.NodeRecord) int { return strings.Compare(a.ID, b.ID) })
-	fmt.Fprintf(stdout, "replicas:      %d\n", len(nodes))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NODE\tROLE\tVERSION\tSTARTED\tAPPLIED\tSYNC")
-	for _, n := range nodes {
-		role := "follower"
-		if lerr == nil && n.ID == info.ID {
-			role = "leader"
-		}
-		sync := "yes"
-		if n.Applied < latest {
-			sync = fmt.Sprintf("behind (%d < %d)", n.Applied, latest)
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s ago\t%d\t%s\n", n.ID, role, orDash(n.Version), now.Sub(n.Started).Round(time.Second), n.Applied, sync)
-	}
-	tw.Flush()
-
-	kr, note := checkKeyring(t)
-	certs, account, err := loadCerts(ctx, t.st, keys, kr)
-	if err != nil {
-		return storeErr(err)
-	}
-	var expiring, expired, failing, unusable, ordering int
-	for _, c := range certs {
-		switch {
-		case c.rec != nil && now.After(c.rec.NotAfter):
-			expired++
-		case c.rec != nil && c.rec.NotAfter.Sub(now) < 7*24*time.Hour:
-			expiring++
-		}
-		bad := c.err != nil && c.misplaced == ""
-		if bad {
-			unusable++
-		}
-		if bad || c.state != nil && c.state.Failures > 0 {
-			failing++
-		}
-		if c.order != nil {
-			ordering++
-		}
-	}
-	fmt.Fprintf(stdout, "certificates:  %d (%d expire within 7 days, %d expired); %d order(s) in flight; %d name(s) failing (%d with an unusable record)\n",
-		countRecords(certs), expiring, expired, ordering, failing, unusable)
-	if note != "" {
-		fmt.Fprintf(stdout, "               %s\n", note)
-	}
-	if line := pendingRetries(certs, now); line != "" {
-		fmt.Fprintf(stdout, "retries:       %s\n", line)
-	}
-	if line := accountLine(account, now); line != "" {
-		fmt.Fprintf(stdout, "account:       %s\n", line)
-	}
-	if lerr != nil {
+	if info.Leader == nil {
 		return fail(exitFailure, errors.New("no leader: no certificate is ordered or renewed until a replica is elected"))
 	}
 	return nil
+}
+
+// clusterTable prints cluster status's table from the views.
+func clusterTable(w io.Writer, info router.ClusterInfo, certs []router.CertificateInfo, now time.Time) {
+	if l := info.Leader; l != nil {
+		fmt.Fprintf(w, "leader:        %s (term %d, since %s, %s ago)\n", l.Node, l.Term, l.Since.Format(time.RFC3339), now.Sub(l.Since).Round(time.Second))
+	} else {
+		fmt.Fprintln(w, "leader:        none")
+	}
+	fmt.Fprintf(w, "configuration: %s\n", info.Configuration)
+	fmt.Fprintf(w, "replicas:      %d\n", len(info.Nodes))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NODE\tROLE\tVERSION\tSTARTED\tAPPLIED\tSYNC")
+	for _, n := range info.Nodes {
+		sync := "yes"
+		if !n.InSync {
+			sync = fmt.Sprintf("behind (%d < %d)", n.AppliedRevision, info.LatestRevision)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s ago\t%d\t%s\n", n.ID, n.Role, orDash(n.Version), now.Sub(n.Started).Round(time.Second), n.AppliedRevision, sync)
+	}
+	tw.Flush()
+	c := info.Certificates
+	fmt.Fprintf(w, "certificates:  %d (%d expire within 7 days, %d expired); %d order(s) in flight; %d name(s) failing (%d with an unusable record)\n",
+		c.Total, c.Expiring, c.Expired, c.Ordering, c.Failing, c.Unusable)
+	if line := pendingRetries(certs, now); line != "" {
+		fmt.Fprintf(w, "retries:       %s\n", line)
+	}
+	if info.Account != "" {
+		fmt.Fprintf(w, "account:       %s\n", info.Account)
+	}
 }
 
 func orDash(s string) string {
@@ -236,25 +211,31 @@ const maxRetriesShown = 5
 // pendingRetries lists the names waiting to be ordered again after a
 // failure, soonest first: "a.example in 3m0s (2 failures), …"; "" when
 // none is.
-func pendingRetries(certs []*certInfo, now time.Time) string {
-	var waiting []*certInfo
+func pendingRetries(certs []router.CertificateInfo, now time.Time) string {
+	var waiting []*router.RenewalInfo
+	var names []string
 	for _, c := range certs {
-		if s := c.state; s != nil && s.Failures > 0 && !s.GaveUp {
-			waiting = append(waiting, c)
+		if r := c.Renewal; r != nil && r.Failures > 0 && !r.GaveUp {
+			waiting = append(waiting, r)
+			names = append(names, c.Name)
 		}
 	}
-	slices.SortFunc(waiting, func(a, b *certInfo) int { return a.state.NextAttempt.Compare(b.state.NextAttempt) })
+	idx := make([]int, len(waiting))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return waiting[a].NextAttempt.Compare(waiting[b].NextAttempt) })
 	var parts []string
-	for i, c := range waiting {
-		if i == maxRetriesShown {
-			parts = append(parts, fmt.Sprintf("and %d more (tollgate certs list)", len(waiting)-i))
+	for n, i := range idx {
+		if n == maxRetriesShown {
+			parts = append(parts, fmt.Sprintf("and %d more (tollgate certs list)", len(idx)-n))
 			break
 		}
 		in := "now"
-		if d := c.state.NextAttempt.Sub(now); d > 0 {
+		if d := waiting[i].NextAttempt.Sub(now); d > 0 {
 			in = "in " + d.Round(time.Second).String()
 		}
-		parts = append(parts, fmt.Sprintf("%s %s (%d failure(s))", c.domain, in, c.state.Failures))
+		parts = append(parts, fmt.Sprintf("%s %s (%d failure(s))", names[i], in, waiting[i].Failures))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -8,22 +8,48 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
 )
 
-// storeconfig publishes a configuration file to the store.
-func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var f commonFlags
-	fs := newFlagSet("storeconfig", storeconfigHelp, stderr)
-	f.register(fs, true)
-	dryRun := fs.Bool("dry-run", false, "print the changes without writing anything")
-	lockTimeout := fs.Duration("lock-timeout", time.Minute, "how long to wait for another storeconfig to finish")
-	if err := parse(fs, args); err != nil {
-		return err
+// storeconfigFlags are storeconfig's flags.
+type storeconfigFlags struct {
+	commonFlags
+	dryRun      bool
+	lockTimeout time.Duration
+}
+
+func storeconfigCmd(a *app) *cobra.Command {
+	var f storeconfigFlags
+	c := &cobra.Command{
+		Use:   "storeconfig --config FILE [--kv URL] [--prefix P] [--dry-run]",
+		Short: "publish a configuration file into the store",
+		Long: `Validates FILE and publishes it into the store as a new version, switched
+to atomically: replicas see the old or the new configuration, never a mix.
+Prints one line per changed key (secrets as (hidden)). Writes nothing when
+nothing changed or the file is invalid.
+
+Exit codes: 0 published or nothing to change, 2 bad command line, 3
+invalid configuration, 4 store unreachable or failing, 5 another
+storeconfig held the lock past --lock-timeout or wrote meanwhile.`,
+		Example: `  tollgate storeconfig --config cluster.toml --kv consul://consul:8500 --dry-run
+  tollgate storeconfig --config cluster.toml --kv consul://consul:8500`,
+		Args: argsRange(0, 0),
+		RunE: runE(func(ctx context.Context, _ []string) error {
+			return storeconfig(ctx, f, a.stdout, a.stderr)
+		}),
 	}
+	f.register(c.Flags(), true)
+	c.Flags().BoolVar(&f.dryRun, "dry-run", false, "print the changes without writing anything")
+	c.Flags().DurationVar(&f.lockTimeout, "lock-timeout", time.Minute, "how long to wait for another storeconfig to finish")
+	return c
+}
+
+// storeconfig publishes a configuration file to the store.
+func storeconfig(ctx context.Context, f storeconfigFlags, stdout, stderr io.Writer) error {
 	if f.config == "" {
-		fs.Usage()
 		return fail(exitUsage, errors.New("--config is required"))
 	}
 	cfg, err := loadRoutableConfig(f.config)
@@ -31,10 +57,9 @@ func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if f.kv == "" && (cfg.Store == nil || cfg.Store.Endpoint == "") {
-		fs.Usage()
 		return fail(exitUsage, errors.New("name the store to publish to: give --kv URL or set endpoint in [store]"))
 	}
-	endpoint, prefix := storeOf(cfg, f)
+	endpoint, prefix := storeOf(cfg, f.commonFlags)
 	if err := config.CheckPrefix(prefix); err != nil {
 		return fail(exitUsage, err)
 	}
@@ -43,9 +68,9 @@ func storeconfig(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return openError(err, f.kv != "")
 	}
 	defer st.Close()
-	res, err := config.Publish(ctx, st, cfg, config.PublishOptions{Prefix: prefix, DryRun: *dryRun, LockTimeout: *lockTimeout})
+	res, err := config.Publish(ctx, st, cfg, config.PublishOptions{Prefix: prefix, DryRun: f.dryRun, LockTimeout: f.lockTimeout})
 	if res != nil {
-		report(stdout, f.config, prefix, res, *dryRun, err)
+		report(stdout, f.config, prefix, res, f.dryRun, err)
 	}
 	if res != nil && res.PruneError != nil {
 		fmt.Fprintf(stderr, "tollgate storeconfig: warning: %v; readers ignore it and the next storeconfig deletes it\n", res.PruneError)

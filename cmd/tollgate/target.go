@@ -1,10 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore"
@@ -39,6 +45,9 @@ func openTarget(ctx context.Context, f commonFlags, needConfig bool) (*target, e
 		return nil, fail(exitUsage, err)
 	}
 	st, err := backend.Open(ctx, endpoint, backend.Options{})
+	if errors.Is(err, backend.ErrLocked) {
+		return nil, fail(exitStore, fmt.Errorf("the embedded store %s is %w: give --api http://HOST:PORT (its [api] entry point), or stop it", embeddedPath(endpoint), errStoreInUse))
+	}
 	if err != nil {
 		return nil, openError(fmt.Errorf("open the store %s: %w", backend.Redact(endpoint), err), f.kv != "")
 	}
@@ -101,32 +110,116 @@ func storeErr(err error) error {
 	return fail(exitStore, err)
 }
 
-// parseArgs parses args, flags and between min and max positional
-// arguments in any order, and returns the positional ones.
-func parseArgs(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, fail(exitOK, errHelp)
-			}
+// embeddedPath is the file of an embedded store endpoint.
+func embeddedPath(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	switch {
+	case err != nil:
+		return backend.Redact(endpoint)
+	case u.Opaque != "":
+		return u.Opaque // file:relative/path
+	}
+	return u.Path
+}
+
+// inspectFlags are the flags of the commands that read the views: the
+// store's, or --api's.
+type inspectFlags struct {
+	commonFlags
+	api    string
+	output outputFlag
+}
+
+func (f *inspectFlags) register(fs *pflag.FlagSet) {
+	f.commonFlags.register(fs, true)
+	fs.StringVar(&f.api, "api", "", "read from a running replica's API at `URL` (http://HOST:PORT, its [api] entry point) instead of the store, such as while it holds the embedded store")
+	f.output.register(fs)
+}
+
+// source is where an inspecting command reads from.
+type source struct {
+	inspector
+	// t is the store opened, nil when reading an API.
+	t *target
+}
+
+func (s *source) Close() {
+	if s.t != nil {
+		s.t.Close()
+	}
+}
+
+// openInspector opens what f names: --api's replica, else the store. A
+// store held by a running replica whose configuration (--config) has an
+// [api] section is read through that API on loopback, said on stderr.
+func openInspector(ctx context.Context, f inspectFlags, stderr io.Writer) (*source, error) {
+	if err := f.output.check(); err != nil {
+		return nil, err
+	}
+	if f.api != "" {
+		if f.kv != "" || f.prefix != "" {
+			return nil, fail(exitUsage, errors.New("--api reads a replica's API: give it without --kv and --prefix"))
+		}
+		a, err := newAPIInspector(f.api)
+		if err != nil {
 			return nil, fail(exitUsage, err)
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+		return &source{inspector: a}, nil
 	}
-	if len(pos) < min || len(pos) > max {
-		fs.Usage()
-		switch {
-		case max == 0:
-			return nil, fail(exitUsage, fmt.Errorf("unexpected argument %q", pos[0]))
-		case len(pos) < min:
-			return nil, fail(exitUsage, errors.New("missing argument"))
+	t, err := openTarget(ctx, f.commonFlags, false)
+	if errors.Is(err, errStoreInUse) && f.config != "" {
+		if base, ok := apiOf(f.config); ok {
+			fmt.Fprintf(stderr, "the embedded store is in use by a running replica: reading its API at %s ([api] of %s) instead\n", base, f.config)
+			a, aerr := newAPIInspector(base)
+			if aerr != nil {
+				return nil, fail(exitInvalid, aerr)
+			}
+			return &source{inspector: a}, nil
 		}
-		return nil, fail(exitUsage, fmt.Errorf("unexpected argument %q", pos[max]))
 	}
-	return pos, nil
+	if err != nil {
+		return nil, err
+	}
+	kr, note := checkKeyring(t)
+	si := &storeInspector{st: t.st, prefix: t.prefix, kr: kr, configuration: configurationLine(t, f.config), now: time.Now}
+	if note != "" {
+		fmt.Fprintln(stderr, note)
+	}
+	return &source{inspector: si, t: t}, nil
+}
+
+// apiOf is the loopback URL of the [api] entry point of the configuration
+// in file; false when it has no [api] section.
+func apiOf(file string) (string, bool) {
+	cfg, err := loadConfig(file)
+	if err != nil || cfg.API == nil {
+		return "", false
+	}
+	ep := cfg.EntryPoints[cmp.Or(cfg.API.EntryPoint, "api")]
+	if ep == nil {
+		return "", false
+	}
+	host, port, err := net.SplitHostPort(ep.Address)
+	if err != nil {
+		return "", false
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port), true
+}
+
+// configurationLine says where the configuration in force comes from, for
+// cluster status.
+func configurationLine(t *target, file string) string {
+	switch {
+	case file != "":
+		return "from " + file + " (not read from the store)"
+	case t.cfg != nil:
+		return t.source
+	}
+	return "none published (replicas started with --config use their file)"
 }

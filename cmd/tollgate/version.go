@@ -2,17 +2,22 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3";
-// otherwise the module version or "devel" is reported.
-var version string
+// version and commit are set at build time (make build) with -ldflags
+// "-X main.version=v1.2.3 -X main.commit=0123abcd"; otherwise the module
+// version or "devel", and the commit Go recorded, are reported.
+var version, commit string
 
 // versionString is tollgate's version: the one set at build time, else
 // the main module's version, else "devel", with the commit when known.
@@ -21,7 +26,8 @@ func versionString() string {
 	if len(rev) > 12 {
 		rev = rev[:12]
 	}
-	if rev != "" {
+	// A version from git describe names the commit already.
+	if rev != "" && !strings.Contains(v, rev[:min(7, len(rev))]) {
 		v += "+" + rev
 		if modified {
 			v += "-dirty"
@@ -40,6 +46,10 @@ func buildVersion() (v, rev string, modified bool) {
 		v = info.Main.Version
 	}
 	v = cmp.Or(v, "devel")
+	if commit != "" {
+		rev, modified = strings.CutSuffix(commit, "-dirty")
+		return v, rev, modified
+	}
 	if !ok {
 		return v, "", false
 	}
@@ -71,18 +81,46 @@ func buildInfoCollector() prometheus.Collector {
 	return g
 }
 
-const versionHelp = `Usage: tollgate version
+// versionInfo is what version -o json prints.
+type versionInfo struct {
+	Version string `json:"version"`
+	// Commit is the commit built from, with "-dirty" for local changes;
+	// empty when unknown.
+	Commit    string `json:"commit"`
+	GoVersion string `json:"goVersion"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+}
 
-Prints tollgate's version, the commit it was built from (when known) and
-the Go version. Exit code 0.
-`
+func versionCmd(a *app) *cobra.Command {
+	var o outputFlag
+	c := &cobra.Command{
+		Use:   "version [-o table|json|yaml]",
+		Short: "print the version",
+		Long: `Prints tollgate's version, the commit it was built from (when known), the
+Go version, the operating system and the architecture; "tollgate
+--version" prints the same line. With -o json or yaml: {version, commit,
+goVersion, os, arch} (docs/cli.md).
 
-func versionCmd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "version", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, versionHelp) }
-	if err := parse(fs, args); err != nil {
-		return err
+Exit codes: 0 success, 2 bad command line.`,
+		Example: `  tollgate version
+  tollgate version -o json`,
+		Args: argsRange(0, 0),
+		RunE: runE(func(context.Context, []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			v, rev, modified := buildVersion()
+			if modified && rev != "" {
+				rev += "-dirty"
+			}
+			info := versionInfo{Version: v, Commit: rev, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+			return o.print(a.stdout, info, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "tollgate %s %s %s/%s\n", versionString(), info.GoVersion, info.OS, info.Arch)
+				return err
+			})
+		}),
 	}
-	fmt.Fprintf(stdout, "tollgate %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
+	o.register(c.Flags())
+	return c
 }

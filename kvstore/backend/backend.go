@@ -30,6 +30,10 @@ import (
 // DefaultEndpoint is the store tollgate uses when none is configured.
 const DefaultEndpoint = "file:///var/lib/tollgate/state.db"
 
+// ErrLocked is returned by Open when the embedded store's file is held by
+// another process, such as a replica running on it.
+var ErrLocked = embedded.ErrLocked
+
 // Options carry what the endpoint URL must not.
 type Options struct {
 	// Logger receives the backend's warnings. Nil discards them.

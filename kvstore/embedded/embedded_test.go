@@ -86,7 +86,7 @@ func TestSecondProcessRefused(t *testing.T) {
 	// A second open in this process stands in for a second process: bbolt
 	// locks the file per open file description.
 	_, err = embedded.Open(embedded.Config{Path: path, LockTimeout: 50e6})
-	if err == nil || !strings.Contains(err.Error(), "locked by another process") || !strings.Contains(err.Error(), path) {
+	if !errors.Is(err, embedded.ErrLocked) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("second open: got %v, want an error naming %s as locked", err, path)
 	}
 }

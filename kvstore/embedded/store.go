@@ -98,7 +98,12 @@ var (
 	keyRev     = []byte("revision")
 )
 
-// Open opens (or creates) the state file.
+// ErrLocked is returned by Open when another process (or another Store
+// of this process) holds the file: one process at a time opens it.
+var ErrLocked = errors.New("the file is locked by another process")
+
+// Open opens (or creates) the state file; ErrLocked when another process
+// holds it past Config.LockTimeout.
 func Open(cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("embedded store: no path given")
@@ -115,7 +120,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	db, err := openBolt(cfg)
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("embedded store %s: the file is locked by another process (is another tollgate using it?)", cfg.Path)
+		return nil, fmt.Errorf("embedded store %s: %w (is another tollgate using it?)", cfg.Path, ErrLocked)
 	}
 	if err != nil && !errors.Is(err, errCorruptFile) && !errors.Is(err, fs.ErrPermission) && !errors.Is(err, fs.ErrNotExist) {
 		// bbolt's own findings: "invalid database", "file size too small".

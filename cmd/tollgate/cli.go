@@ -284,8 +284,9 @@ func bindEnv(c *cobra.Command) error {
 		if f.Changed || f.Name == "help" || f.Name == "version" {
 			return
 		}
-		v, ok := os.LookupEnv(envName(f.Name))
-		if !ok {
+		// An empty variable counts as unset, as a shell's VAR= does.
+		v := os.Getenv(envName(f.Name))
+		if v == "" {
 			return
 		}
 		if err := c.Flags().Set(f.Name, v); err != nil {

@@ -128,8 +128,8 @@ func TestUsageErrors(t *testing.T) {
 		{"completion alone", []string{"completion"}, "name a subcommand: bash, fish, powershell, zsh"},
 		{"missing argument", []string{"certs", "show"}, "missing argument"},
 		{"bad output", []string{"version", "-o", "xml"}, `-o "xml": want table, json or yaml`},
-		{"bad log level", []string{"version", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
-		{"bad log format", []string{"version", "--log-format", "xml"}, `--log-format "xml": want text or json`},
+		{"bad log level", []string{"version", "--log-level", "loud"}, `"--log-level" flag: "loud": use debug, info, warn or error`},
+		{"bad log format", []string{"version", "--log-format", "xml"}, `"--log-format" flag: "xml": use text or json`},
 		{"file twice", []string{"check", "a.toml", "--config", "b.toml"}, `unexpected argument "a.toml"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

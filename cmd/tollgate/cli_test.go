@@ -515,44 +515,84 @@ func TestAPIClient(t *testing.T) {
 }
 
 // TestLockedEmbeddedStore: while a replica runs on the embedded store,
-// certs list and cluster status given its configuration read its [api]
-// entry point instead; without [api] they say what to do, and so do the
-// kv commands.
+// certs list, certs show and cluster status given its configuration read
+// its [api] entry point instead, and show what the store holds (a
+// certificate stored before the replica started, the replica as leader);
+// without [api] they say what to do, and so do the kv commands.
 func TestLockedEmbeddedStore(t *testing.T) {
 	dir := t.TempDir()
 	ports := testserver.FreePorts(t, 2)
 	store := "file:" + filepath.Join(dir, "state.db")
+	key := encryptionKey(t)
+	keyFile := writeFile(t, "key", key+"\n")
+	const name = "stored.example.com"
+	keys := acme.NewKeys("tollgate")
+	certKey, _ := keys.Cert(name)
+	withStore(t, store, func(ctx context.Context, st kvstore.Store) {
+		if _, err := st.Apply(ctx, nil, kvstore.PutOp(certKey, sealedCert(t, keyring(t, key), certKey, name))); err != nil {
+			t.Fatal(err)
+		}
+	})
 	base := fmt.Sprintf(`[store]
 endpoint = %q
 [entryPoints.web]
 address = "127.0.0.1:%d"
+[entryPoints.websecure]
+address = "127.0.0.1:0"
+[entryPoints.websecure.http.tls]
+[acme]
+email = "ops@example.com"
+caServer = "https://127.0.0.1:9/directory"
+encryptionKeyFile = %q
+[acme.tlsChallenge]
 [http.routers.all]
 rule = "PathPrefix(`+"`/`"+`)"
 entryPoints = ["web"]
 service = "b"
 [[http.services.b.loadBalancer.servers]]
 url = "http://127.0.0.1:9"
-`, store, ports[0])
+`, store, ports[0], keyFile)
 	withAPI := writeFile(t, "with-api.toml", base+fmt.Sprintf("[entryPoints.api]\naddress = \":%d\"\n[api]\n", ports[1]))
 	withoutAPI := writeFile(t, "without-api.toml", base)
 	startReplica(t, "n1", "--config", withAPI)
-
-	code, stdout, stderr := tollgate(t, "certs", "list", "--config", withAPI, "-o", "json")
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	if !strings.Contains(stderr, "in use by a running replica: reading its API at "+apiURL) {
-		t.Fatalf("certs list does not say it reads the API at %s: exit %d\n%s%s", apiURL, code, stdout, stderr)
-	}
-	switch {
-	case code == exitOK:
-		var certs []router.CertificateInfo
-		if err := json.Unmarshal([]byte(stdout), &certs); err != nil {
-			t.Errorf("certs list through the API: %v:\n%s", err, stdout)
+
+	through := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := tollgate(t, args...)
+		if code != exitOK || !strings.Contains(stderr, "in use by a running replica: reading its API at "+apiURL) {
+			t.Fatalf("tollgate %s: exit %d, want 0 and a note that it reads the API at %s:\n%s%s", strings.Join(args, " "), code, apiURL, stdout, stderr)
 		}
-	case strings.Contains(stderr, "404: the replica's API does not serve /api/certificates"):
-		// The replica's API reached; it does not serve the views yet.
-		t.Logf("the replica serves no /api/certificates: %s", stderr)
-	default:
-		t.Errorf("certs list through the API: exit %d\n%s%s", code, stdout, stderr)
+		if strings.Contains(stdout, "-----BEGIN") {
+			t.Fatalf("tollgate %s prints PEM:\n%s", strings.Join(args, " "), stdout)
+		}
+		return stdout
+	}
+	var certs []router.CertificateInfo
+	if out := through("certs", "list", "--config", withAPI, "-o", "json"); json.Unmarshal([]byte(out), &certs) != nil ||
+		len(certs) != 1 || certs[0].Name != name || certs[0].Status != "ok" || certs[0].Key != certKey || certs[0].NotAfter.IsZero() {
+		t.Fatalf("certs list through the API: %s", out)
+	}
+	var one router.CertificateInfo
+	if out := through("certs", "show", name, "--config", withAPI, "-o", "json"); json.Unmarshal([]byte(out), &one) != nil || one.Serial != certs[0].Serial {
+		t.Fatalf("certs show through the API: %s", out)
+	}
+	if out := through("certs", "list", "--config", withAPI); !strings.Contains(out, name) {
+		t.Fatalf("certs list (table) through the API lacks %s:\n%s", name, out)
+	}
+	// The replica becomes leader a moment after it serves.
+	var cl router.ClusterInfo
+	for deadline := time.Now().Add(30 * time.Second); cl.Leader == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster status through the API shows no leader: %+v", cl)
+		}
+		out := through("cluster", "status", "--config", withAPI, "-o", "json")
+		if err := json.Unmarshal([]byte(out), &cl); err != nil {
+			t.Fatalf("cluster status: %v:\n%s", err, out)
+		}
+	}
+	if cl.Leader.Node != "n1" || len(cl.Nodes) != 1 || cl.Nodes[0].ID != "n1" || cl.Certificates.Total != 1 {
+		t.Fatalf("cluster status through the API: %+v", cl)
 	}
 
 	want := "the embedded store " + filepath.Join(dir, "state.db") + " is in use by a running replica: give --api http://HOST:PORT (its [api] entry point), or stop it"

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	stdlog "log"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -161,6 +163,30 @@ func TestJSONLogFromStartToExit(t *testing.T) {
 		}
 	}
 
+	// The API of a replica that follows the store names its routers
+	// @store, and shows the cluster as the store holds it.
+	var apiAddr string
+	for _, m := range leader.records() {
+		if m["msg"] == "listening" && m["entry_point"] == "api" {
+			apiAddr, _ = m["address"].(string)
+		}
+	}
+	var router struct {
+		Name, Provider, Status string
+	}
+	getJSON(t, "http://"+apiAddr+"/api/http/routers/all@store", &router)
+	if router.Name != "all@store" || router.Provider != "store" || router.Status != "enabled" {
+		t.Errorf("/api/http/routers/all@store = %+v", router)
+	}
+	var cluster struct {
+		Leader struct{ Node string }
+		Nodes  []struct{ ID string }
+	}
+	getJSON(t, "http://"+apiAddr+"/api/cluster", &cluster)
+	if cluster.Leader.Node != leader.name || len(cluster.Nodes) != 2 {
+		t.Errorf("/api/cluster = %+v, want leader %s and 2 nodes", cluster, leader.name)
+	}
+
 	// A reload: one router more.
 	next := writeFile(t, "next.toml", jsonReplicaConfig+"[http.routers.added]\nrule = \"Path(`/new`)\"\nservice = \"b\"\n")
 	if code, _, stderr := tollgate(t, "storeconfig", "--config", next, "--kv", endpoint, "--prefix", "logs"); code != exitOK {
@@ -280,5 +306,22 @@ func TestLibraryLines(t *testing.T) {
 	}
 	if r := findRecord(recs, "from klog"); r != nil && (r["err"] == nil || r["resource"] != "ingresses") {
 		t.Errorf("klog's error and key/value pairs lost: %v", r)
+	}
+}
+
+// getJSON decodes the JSON answer of a GET of url into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d: %s", url, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, body)
 	}
 }

@@ -104,7 +104,13 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 		return err
 	}
 	ops := &router.Ops{}
-	api := router.APIOptions{BaseProvider: "file"}
+	// The API shows the certificates and the cluster as the store holds
+	// them, the same views as certs list and cluster status.
+	insp := &storeInspector{st: st, prefix: prefix, configuration: initial.Source, now: time.Now}
+	if cfg.ACME != nil {
+		insp.kr, _ = loadKeyring(cfg.ACME) // newCerts refused a key that does not load
+	}
+	api := router.APIOptions{BaseProvider: "file", Inspector: insp}
 	if wc.File == "" {
 		api.BaseProvider = "store"
 	}

@@ -306,7 +306,7 @@ func (d *decoder) unknown(path []string, key string, fields []fieldInfo) {
 		d.probs.add(path, "unknown key %q: %s", key, hint)
 		return
 	}
-	if s := closest(key, names); s != "" {
+	if s := Closest(key, names); s != "" {
 		d.probs.add(path, "unknown key %q; did you mean %q?", key, s)
 		for _, f := range fields {
 			if s == f.name || d.fromKV && s == f.kv {
@@ -410,9 +410,9 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// closest returns the name nearest to key when it is close enough to be
+// Closest returns the name nearest to key when it is close enough to be
 // a likely typo, else "".
-func closest(key string, names []string) string {
+func Closest(key string, names []string) string {
 	best, bestDist := "", -1
 	for _, n := range names {
 		if strings.EqualFold(n, key) {

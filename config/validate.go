@@ -127,7 +127,7 @@ func (v *validator) ref(path []string, kind, name string, defined []string) {
 	msg := fmt.Sprintf("%s %q is not defined", kind, name)
 	suggestion := ""
 	if len(defined) <= 1000 { // bounded work per reference, whatever the input
-		suggestion = closest(name, defined)
+		suggestion = Closest(name, defined)
 	}
 	switch s := suggestion; {
 	case s != "":

@@ -1,8 +1,8 @@
 package router
 
 import (
-	"fmt"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,13 +14,20 @@ import (
 // each as "cn|sans|serial|source" with its value.
 func notAfterSeries(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
+	return gaugeSeries(t, reg, "tollgate_tls_certs_not_after", "cn", "sans", "serial", "source")
+}
+
+// gaugeSeries returns the series of the gauge name in reg, each keyed by
+// the values of labels joined with "|", with its value.
+func gaugeSeries(t *testing.T, reg *prometheus.Registry, name string, labels ...string) map[string]float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]float64{}
 	for _, mf := range mfs {
-		if mf.GetName() != "tollgate_tls_certs_not_after" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -28,7 +35,11 @@ func notAfterSeries(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 			for _, p := range m.GetLabel() {
 				l[p.GetName()] = p.GetValue()
 			}
-			out[fmt.Sprintf("%s|%s|%s|%s", l["cn"], l["sans"], l["serial"], l["source"])] = m.GetGauge().GetValue()
+			key := make([]string, len(labels))
+			for i, n := range labels {
+				key[i] = l[n]
+			}
+			out[strings.Join(key, "|")] = m.GetGauge().GetValue()
 		}
 	}
 	return out

@@ -46,24 +46,7 @@ func newFlipServer(t *testing.T) *flipServer {
 // "service|url" with their values.
 func serverUp(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != "tollgate_service_server_up" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			out[l["service"]+"|"+l["url"]] = m.GetGauge().GetValue()
-		}
-	}
-	return out
+	return gaugeSeries(t, reg, "tollgate_service_server_up", "service", "url")
 }
 
 // logLines decodes the JSON log lines in buf whose msg is msg.

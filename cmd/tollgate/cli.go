@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/tollgate-proxy/tollgate/config"
 )
 
 // app is what every command shares: the contexts that stop it, where it
@@ -239,7 +241,7 @@ func flagError(c *cobra.Command, err error) error {
 		if f.Hidden {
 			return
 		}
-		if d := editDistance(name, f.Name); d <= max(2, len(name)/3) || len(name) > 1 && strings.HasPrefix(f.Name, name) {
+		if config.Closest(name, []string{f.Name}) != "" || len(name) > 1 && strings.HasPrefix(f.Name, name) {
 			near = append(near, "--"+f.Name)
 		}
 	})
@@ -248,27 +250,6 @@ func flagError(c *cobra.Command, err error) error {
 	}
 	slices.Sort(near)
 	return fmt.Errorf("%w%s", err, didYouMean(near))
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // envName is the environment variable that stands for the flag name.

@@ -712,3 +712,59 @@ func atoiOr(s string) int {
 	_, _ = fmt.Sscan(s, &n)
 	return n
 }
+
+// TestChartInstallLive installs the chart with its defaults into a real
+// API server (without hooks: the server runs no Job controller, and the
+// hook Job would never finish), upgrades it and uninstalls it, checking
+// that the Secrets the chart generates keep their values across the
+// upgrade (lookup) and outlive the release (helm.sh/resource-policy:
+// keep): a new encryption key would make every stored private key
+// unreadable.
+func TestChartInstallLive(t *testing.T) {
+	bin := helmBinary(t)
+	kube := testserver.StartKube(t)
+	const ns, release = "helm-live", "tollgate"
+	restrictedNamespace(t, kube, ns)
+	helm := func(args ...string) {
+		t.Helper()
+		args = append(args, "--namespace", ns, "--kubeconfig", kube.Kubeconfig(t))
+		if out, err := runHelm(bin, args...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	secrets := []string{release + "-encryption-key", release + "-store-token"}
+	values := func() map[string]map[string][]byte {
+		t.Helper()
+		out := map[string]map[string][]byte{}
+		for _, name := range secrets {
+			s, err := kube.Client(t).CoreV1().Secrets(ns).Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("Secret %s: %v", name, err)
+			}
+			out[name] = s.Data
+		}
+		return out
+	}
+	helm("install", release, chartDir, "--no-hooks", "--set", "image.tag=v1.2.3")
+	installed := values()
+	for name, data := range installed {
+		if len(data) != 1 {
+			t.Errorf("Secret %s has %d keys, want 1", name, len(data))
+		}
+	}
+	helm("upgrade", release, chartDir, "--no-hooks", "--reuse-values", "--set", "image.tag=v1.2.4")
+	if upgraded := values(); !reflect.DeepEqual(upgraded, installed) {
+		t.Errorf("the upgrade changed the generated Secrets %v", secrets)
+	}
+	d, err := kube.Client(t).AppsV1().Deployments(ns).Get(t.Context(), release, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != tollgateImage+":v1.2.4" {
+		t.Errorf("after the upgrade the Deployment runs %s, want tag v1.2.4", img)
+	}
+	helm("uninstall", release)
+	if kept := values(); !reflect.DeepEqual(kept, installed) {
+		t.Errorf("uninstalling changed the generated Secrets %v", secrets)
+	}
+}

@@ -39,6 +39,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	removeBinary()
+	removeHelmHome()
 	if code == 0 {
 		// A DNS provider's SDK, linked in through package acme, starts a
 		// logger goroutine in its init.
@@ -66,6 +67,12 @@ type bundle struct {
 	// Secrets hold placeholders; false for the overlay README.md shows,
 	// built with real values.
 	shipped bool
+	// chart is true for the renderings of the Helm chart in helm/tollgate
+	// (helm_test.go).
+	chart bool
+	// externalStore is true when the store is outside the build (the
+	// chart's store.bundled=false): there is no store StatefulSet to check.
+	externalStore bool
 	// rendered is kustomize's output, the YAML stream "kubectl apply -k"
 	// would send.
 	rendered []byte
@@ -84,6 +91,8 @@ type bundle struct {
 	clusterRoles    map[string]*rbacv1.ClusterRole
 	clusterBindings map[string]*rbacv1.ClusterRoleBinding
 	ingressClasses  map[string]*networkingv1.IngressClass
+	// Prometheus Operator ServiceMonitors (the chart's, optional).
+	serviceMonitors map[string]*serviceMonitor
 	// Namespaced RBAC objects: none are shipped, but an overlay may add
 	// them, and TestRBAC judges every grant.
 	roles        map[string]*rbacv1.Role
@@ -109,6 +118,7 @@ func newBundle(name string) *bundle {
 		clusterRoles:    map[string]*rbacv1.ClusterRole{},
 		clusterBindings: map[string]*rbacv1.ClusterRoleBinding{},
 		ingressClasses:  map[string]*networkingv1.IngressClass{},
+		serviceMonitors: map[string]*serviceMonitor{},
 		roles:           map[string]*rbacv1.Role{},
 		roleBindings:    map[string]*rbacv1.RoleBinding{},
 	}
@@ -154,14 +164,19 @@ var loadBundles = sync.OnceValues(func() ([]*bundle, error) {
 	return append(out, b), nil
 })
 
-// bundles returns every build, failing the test when one does not build.
+// bundles returns every build, the kustomizations' and the chart's,
+// failing the test when one does not build.
 func bundles(t *testing.T) []*bundle {
 	t.Helper()
 	bs, err := loadBundles()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bs
+	charts, err := loadChartBundles(helmBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Concat(bs, charts)
 }
 
 // eachBundle runs check as a subtest for every build.
@@ -228,6 +243,8 @@ func (b *bundle) add(apiVersion, kind string, doc []byte) error {
 		return decodeInto(doc, b.roles)
 	case "rbac.authorization.k8s.io/v1 RoleBinding":
 		return decodeInto(doc, b.roleBindings)
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		return decodeInto(doc, b.serviceMonitors)
 	}
 	return fmt.Errorf("apiVersion %q kind %q: no Go type is registered for it in deploy_test.go (bundle.add)", apiVersion, kind)
 }
@@ -458,7 +475,10 @@ func TestKustomizationsBuild(t *testing.T) {
 				stores++
 			}
 		}
-		if stores != 1 {
+		switch {
+		case b.externalStore && stores != 0:
+			t.Errorf("the build has %d store StatefulSets (label app.kubernetes.io/component=store), want none with an external store", stores)
+		case !b.externalStore && stores != 1:
 			t.Errorf("the build has %d store StatefulSets (label app.kubernetes.io/component=store), want exactly 1", stores)
 		}
 	})
@@ -503,6 +523,9 @@ func TestNamespaces(t *testing.T) {
 		}
 		for _, o := range b.roles {
 			check("Role", o)
+		}
+		for _, o := range b.serviceMonitors {
+			check("ServiceMonitor", o)
 		}
 		for _, o := range b.roleBindings {
 			check("RoleBinding", o)
@@ -1022,6 +1045,14 @@ func TestSecretsHoldNoRealValues(t *testing.T) {
 		for _, name := range slices.Sorted(maps.Keys(b.secrets)) {
 			for key, v := range b.secrets[name].Data {
 				placeholder := strings.Contains(string(v), "REPLACE_ME")
+				if b.chart {
+					// The chart generates its Secrets or names the user's;
+					// it has no placeholders.
+					if placeholder {
+						t.Errorf("Secret %s: key %s holds a placeholder; the chart generates its Secrets", name, key)
+					}
+					continue
+				}
 				if b.shipped && !placeholder {
 					t.Errorf("Secret %s: key %s holds a value without REPLACE_ME: the repository must hold no real secret", name, key)
 				}

@@ -304,6 +304,7 @@ func (b *bundle) storeClientPorts(t *testing.T, st storeRef, sts *appsv1.Statefu
 func TestStoreIsolation(t *testing.T) {
 	eachBundle(t, func(t *testing.T, b *bundle) {
 		st := b.store(t)
+		skipExternalStore(t, b)
 		sts := b.storeSet(t)
 		var store workload
 		for _, w := range b.workloads() {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds the pinned servers the tests run against (Consul, etcd, Pebble and its
-# DNS server pebble-challtestsrv, the Kubernetes API server and kubectl) into a
-# cache directory outside the repository, skipping what is already built.
+# DNS server pebble-challtestsrv, the Kubernetes API server and kubectl, and
+# helm) into a cache directory outside the repository, skipping what is
+# already built.
 #
 #   TOLLGATE_TESTDEPS  where the binaries go
 #                      (default ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/testdeps)
 #
-# With arguments (consul, etcd, pebble, kube), builds only those: "pebble" is
+# With arguments (consul, etcd, pebble, kube, helm), builds only those: "pebble" is
 # Pebble and pebble-challtestsrv, "kube" is kube-apiserver and kubectl. The
 # demos use that to build what they need.
 #
@@ -82,9 +83,9 @@ wanted() {
 only=("$@")
 for w in "${only[@]}"; do
   case $w in
-  consul | etcd | pebble | kube) ;;
+  consul | etcd | pebble | kube | helm) ;;
   *)
-    echo "testdeps: unknown dependency $w (want consul, etcd, pebble or kube)" >&2
+    echo "testdeps: unknown dependency $w (want consul, etcd, pebble, kube or helm)" >&2
     exit 2
     ;;
   esac
@@ -188,4 +189,46 @@ if wanted kube; then
   kube
 fi
 
-echo "testdeps: ${*:-consul etcd pebble kube} in $dir"
+# helm: helm.sh/helm/v3's cmd/helm, which deploy's tests run on the chart
+# in deploy/helm (lint, template). Its go.mod has no replace directives, but
+# it is built through a wrapper module all the same, so that the module
+# graph is pinned in one place and 'go mod tidy' resolves it, with the
+# version variables helm's own build sets: its version, and the Kubernetes
+# version 'helm template' and 'helm lint' assume (the minor of the
+# client-go it links, as helm's Makefile derives it).
+HELM_VERSION=v3.21.4
+
+helm() {
+  if have helm "$HELM_VERSION"; then
+    echo "testdeps: helm $HELM_VERSION already built"
+    return
+  fi
+  echo "testdeps: building helm $HELM_VERSION (this can take several minutes)"
+  local w="$work/helm" log="$work/helm.log"
+  mkdir -p "$w"
+  (
+    cd "$w"
+    printf 'module tollgate.local/testdeps/helm\n\ngo 1.26\n' >go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v3/cmd/helm"\n' >tools.go
+    go get "helm.sh/helm/v3@$HELM_VERSION" && go mod tidy || exit 1
+    # client-go v0.MINOR.x is Kubernetes v1.MINOR.
+    local cg minor ldflags="-s -w" pkg
+    cg=$(go list -m -f '{{.Version}}' k8s.io/client-go) || exit 1
+    minor=${cg#v0.}
+    minor=${minor%%.*}
+    ldflags+=" -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+    ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+    for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+      ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+    done
+    go build -trimpath -ldflags "$ldflags" -o "$dir/helm.tmp" helm.sh/helm/v3/cmd/helm
+  ) >"$log" 2>&1 || fail helm "$log"
+  mv "$dir/helm.tmp" "$dir/helm"
+  echo "$HELM_VERSION" >"$dir/helm.version"
+}
+
+if wanted helm; then
+  helm
+fi
+
+echo "testdeps: ${*:-consul etcd pebble kube helm} in $dir"

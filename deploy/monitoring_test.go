@@ -7,13 +7,16 @@ package deploy_test
 // running replica exposes.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -170,13 +173,27 @@ func TestServiceMonitorSelectsAPIService(t *testing.T) {
 		if len(targets) != 1 {
 			t.Fatalf("Services with port %s selected: %v, want one", ep.Port, targets)
 		}
-		cm, ok := b.configMaps["tollgate-config"]
-		if !ok {
-			return // an overlay that publishes no configuration file
+		// The port the Service leads to is the one of the entry point
+		// that serves /metrics.
+		cfg := b.config(t)
+		if cfg.Metrics == nil || cfg.Metrics.Prometheus == nil {
+			t.Fatal("the configuration serves no /metrics ([metrics.prometheus])")
 		}
-		toml := cm.Data["tollgate.toml"]
-		if !regexp.MustCompile(`(?m)^\[metrics\.prometheus\]\s*\nentryPoint = "api"`).MatchString(toml) {
-			t.Errorf("tollgate.toml of %s does not serve /metrics on the entry point api", b.name)
+		name := "api"
+		if cfg.API != nil && cfg.API.EntryPoint != "" {
+			name = cfg.API.EntryPoint
+		}
+		name = cmp.Or(cfg.Metrics.Prometheus.EntryPoint, name)
+		ep, ok := cfg.EntryPoints[name]
+		if !ok {
+			t.Fatalf("/metrics is served on entry point %s, which is not defined", name)
+		}
+		cp, ok := containerPort(&b.running(t, "Deployment", "serve").w.pod.Spec, "api", 0)
+		if !ok {
+			t.Fatal("the serve container has no port api")
+		}
+		if _, port, err := net.SplitHostPort(ep.Address); err != nil || port != strconv.Itoa(int(cp.ContainerPort)) {
+			t.Errorf("/metrics is served on entry point %s (%s), not on the container port api (%d)", name, ep.Address, cp.ContainerPort)
 		}
 	})
 }

@@ -370,6 +370,28 @@ func (c *Cache) ChallengeRevision() int64 {
 	return c.reported
 }
 
+// lagReadTimeout bounds the store read of newestChallenge, made at each
+// scrape of the metrics.
+const lagReadTimeout = 2 * time.Second
+
+// newestChallenge is the store revision of the newest challenge answer in
+// the store, 0 when there is none: the revision a replica must have
+// applied to be in sync (ChallengeRevision). It reads the store, not the
+// cache's view, so that a replica that is behind sees what it misses.
+func (c *Cache) newestChallenge() (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), lagReadTimeout)
+	defer cancel()
+	l, err := c.store.List(ctx, c.prefixes[challengeWatch])
+	if err != nil {
+		return 0, fmt.Errorf("acme cache: list challenges: %w", err)
+	}
+	var newest int64
+	for _, kv := range l.KVs {
+		newest = max(newest, kv.Revision)
+	}
+	return newest, nil
+}
+
 // Changed returns a channel that is closed the next time the cache
 // publishes a view (a change applied, or a revision confirmed). Take it
 // before looking at the view, then wait on it.

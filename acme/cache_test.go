@@ -315,6 +315,7 @@ func TestCache(t *testing.T) {
 			s := b.Client(t)
 			t.Run("Certificates", func(t *testing.T) { testCertificates(t, s) })
 			t.Run("NotAfterGauge", func(t *testing.T) { testNotAfterGauge(t, s) })
+			t.Run("ChallengeLag", func(t *testing.T) { testChallengeLag(t, s) })
 			t.Run("Damaged", func(t *testing.T) { testDamaged(t, s) })
 			t.Run("InitialState", func(t *testing.T) { testInitialState(t, s) })
 			t.Run("Resync", func(t *testing.T) { testResync(t, s) })

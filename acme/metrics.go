@@ -182,6 +182,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 				[]string{"cn", "sans", "serial"}, prometheus.Labels{"source": "acme"}),
 			age: prometheus.NewDesc("tollgate_acme_last_sync_age_seconds",
 				"Seconds since the ACME cache last applied a change from the store (or, before its first, since it was created).", nil, nil),
+			applied: prometheus.NewDesc("tollgate_acme_applied_revision",
+				"The store revision up to which this replica has applied every change to the ACME challenge answers (the one it reports in the node registry).", nil, nil),
+			lag: prometheus.NewDesc("tollgate_acme_challenge_lag_revisions",
+				"How far this replica's applied revision is behind the newest challenge answer in the store (read at scrape time), 0 when it has applied every one; absent when the store did not answer.", nil, nil),
 		},
 	}
 	for _, result := range []string{"success", "failure"} {
@@ -273,6 +277,7 @@ func (m *Metrics) watch(c *Cache) {
 // stateCollector computes the gauges of the cache's state at scrape time.
 type stateCollector struct {
 	certs, unusable, notAfter, age *prometheus.Desc
+	applied, lag                   *prometheus.Desc
 	cache                          atomic.Pointer[Cache]
 }
 
@@ -281,6 +286,8 @@ func (s *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.unusable
 	ch <- s.notAfter
 	ch <- s.age
+	ch <- s.applied
+	ch <- s.lag
 }
 
 func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -323,6 +330,15 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		last = time.Unix(0, ns)
 	}
 	ch <- prometheus.MustNewConstMetric(s.age, prometheus.GaugeValue, now.Sub(last).Seconds())
+
+	// The newest answer is read first: an applied revision taken after
+	// it can only be closer to it.
+	newest, err := c.newestChallenge()
+	applied := c.ChallengeRevision()
+	ch <- prometheus.MustNewConstMetric(s.applied, prometheus.GaugeValue, float64(applied))
+	if err == nil {
+		ch <- prometheus.MustNewConstMetric(s.lag, prometheus.GaugeValue, float64(max(0, newest-applied)))
+	}
 }
 
 // ARIFailed counts a failed renewal-information query.

@@ -50,6 +50,11 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) (*Metrics, error) 
 		provided: newProvidedCollector(),
 		servers:  newServersCollector(),
 	}
+	// Both results exist from the start: increase() over a series that
+	// appears with its first reload, at 1, would miss that reload.
+	for _, result := range []string{"success", "failure"} {
+		m.reloads.WithLabelValues(result)
+	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.handshakes, m.reloads, m.provided, m.servers} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

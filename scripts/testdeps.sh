@@ -7,8 +7,10 @@
 #   TOLLGATE_TESTDEPS  where the binaries go
 #                      (default ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/testdeps)
 #
-# With arguments (consul, etcd, pebble, kube, helm), builds only those: "pebble" is
-# Pebble and pebble-challtestsrv, "kube" is kube-apiserver and kubectl. The
+# With arguments (consul, etcd, pebble, kube, helm, promtool), builds only
+# those: "pebble" is Pebble and pebble-challtestsrv, "kube" is kube-apiserver
+# and kubectl, "helm" is the Helm client for deploy/helm, "promtool" is
+# Prometheus' rule checker for deploy/monitoring. The
 # demos use that to build what they need.
 #
 # Consul and etcd are built through a throw-away wrapper module in a temp
@@ -23,6 +25,7 @@ CONSUL_VERSION=v1.21.0
 ETCD_VERSION=v3.6.5
 PEBBLE_VERSION=v2.10.1
 KUBE_VERSION=v1.34.2
+PROMETHEUS_VERSION=v0.316.0
 
 dir=${TOLLGATE_TESTDEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/testdeps}
 mkdir -p "$dir"
@@ -83,9 +86,9 @@ wanted() {
 only=("$@")
 for w in "${only[@]}"; do
   case $w in
-  consul | etcd | pebble | kube | helm) ;;
+  consul | etcd | pebble | kube | helm | promtool) ;;
   *)
-    echo "testdeps: unknown dependency $w (want consul, etcd, pebble, kube or helm)" >&2
+    echo "testdeps: unknown dependency $w (want consul, etcd, pebble, kube, helm or promtool)" >&2
     exit 2
     ;;
   esac
@@ -231,4 +234,11 @@ if wanted helm; then
   helm
 fi
 
-echo "testdeps: ${*:-consul etcd pebble kube helm} in $dir"
+# promtool: Prometheus' rule and config checker, for the tests of
+# deploy/monitoring. Prometheus' go.mod has no replace directives, so a
+# plain go install of the pinned release builds it.
+if wanted promtool; then
+  goinstall promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION"
+fi
+
+echo "testdeps: ${*:-consul etcd pebble kube helm promtool} in $dir"

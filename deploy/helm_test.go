@@ -40,30 +40,6 @@ func helmBinary(t *testing.T) string {
 	return testserver.Binary(t, "helm")
 }
 
-// serviceMonitor is the part of the Prometheus Operator's ServiceMonitor
-// (monitoring.coreos.com/v1) the chart writes. It has no Go type in the
-// Kubernetes API modules; decoding strictly into this one checks the
-// spelling of every key the chart uses against the operator's field names.
-type serviceMonitor struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
-		JobLabel          string               `json:"jobLabel,omitempty"`
-		Selector          metav1.LabelSelector `json:"selector"`
-		NamespaceSelector struct {
-			Any        bool     `json:"any,omitempty"`
-			MatchNames []string `json:"matchNames,omitempty"`
-		} `json:"namespaceSelector"`
-		Endpoints []struct {
-			Port          string `json:"port,omitempty"`
-			Path          string `json:"path,omitempty"`
-			Scheme        string `json:"scheme,omitempty"`
-			Interval      string `json:"interval,omitempty"`
-			ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
-		} `json:"endpoints"`
-	} `json:"spec"`
-}
-
 // chartValues is one set of values the chart is rendered with.
 type chartValues struct {
 	name, release, namespace string

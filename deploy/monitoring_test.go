@@ -173,6 +173,18 @@ func TestServiceMonitorSelectsAPIService(t *testing.T) {
 		if len(targets) != 1 {
 			t.Fatalf("Services with port %s selected: %v, want one", ep.Port, targets)
 		}
+		// A bundle's own ServiceMonitor (the chart's) keeps tollgate's
+		// labels and job as this one does.
+		for name, own := range b.serviceMonitors {
+			if own.Spec.JobLabel != sm.Spec.JobLabel {
+				t.Errorf("ServiceMonitor %s: jobLabel %q, want %q as in %s", name, own.Spec.JobLabel, sm.Spec.JobLabel, monitoringDir)
+			}
+			for _, oep := range own.Spec.Endpoints {
+				if !oep.HonorLabels || oep.Port != ep.Port || oep.Path != ep.Path {
+					t.Errorf("ServiceMonitor %s: endpoint %+v, want port %s, path %s and honorLabels as in %s", name, oep, ep.Port, ep.Path, monitoringDir)
+				}
+			}
+		}
 		// The port the Service leads to is the one of the entry point
 		// that serves /metrics.
 		cfg := b.config(t)

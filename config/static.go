@@ -271,14 +271,15 @@ type EAB struct {
 	HMACKeyEnv string `toml:"hmacKeyEnv"`
 }
 
-// API enables the operations endpoints: /ping, /ready and the read-only
-// JSON API.
+// API enables the operations endpoints: /ping, /ready, the read-only
+// JSON API and, with Dashboard, the web dashboard.
 type API struct {
 	// EntryPoint serves the API. Empty means "api", which must then be
 	// defined.
 	EntryPoint string `toml:"entryPoint"`
-	// Dashboard would also serve a dashboard, which tollgate does not
-	// have yet: validation refuses true. False by default.
+	// Dashboard also serves the read-only web dashboard under
+	// /dashboard/ on the same entry point (docs/dashboard.md). False by
+	// default.
 	Dashboard bool `toml:"dashboard"`
 }
 

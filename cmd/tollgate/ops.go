@@ -13,11 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/dashboard"
 	"github.com/tollgate-proxy/tollgate/router"
 )
 
-// opsEndpoints puts /ping, /ready and the API on the API's entry point and
-// /metrics on the metrics entry point. api carries what the API shows
+// opsEndpoints puts /ping, /ready, the API and (with [api] dashboard) the
+// dashboard on the API's entry point and /metrics on the metrics entry
+// point. api carries what the API shows
 // beyond the router: the base provider and the Inspector; the build and
 // start time are filled in here.
 func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *prometheus.Registry, api router.APIOptions) map[string]http.Handler {
@@ -40,6 +42,11 @@ func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *p
 		}
 		api.Version, api.Commit, api.Start = v, commit, time.Now()
 		m.Handle("/api/", rt.APIHandler(api))
+		if a.Dashboard {
+			d := dashboard.Handler()
+			m.Handle(dashboard.Path, d)
+			m.Handle(dashboard.Prefix, d)
+		}
 	}
 	if m := cfg.Metrics; m != nil && m.Prometheus != nil {
 		mux(cmp.Or(m.Prometheus.EntryPoint, apiEP)).Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

@@ -264,6 +264,9 @@ func (v *validator) operations() {
 	eps := v.entryPointNames
 	if a := v.cfg.API; a != nil {
 		v.ref(p("api", "entryPoint"), "entry point", cmp.Or(a.EntryPoint, "api"), eps)
+		if auth := a.Auth(); auth != nil {
+			v.basicAuth(p("api"), auth)
+		}
 	}
 	if m := v.cfg.Metrics; m != nil && m.Prometheus != nil {
 		pr := m.Prometheus

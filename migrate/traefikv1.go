@@ -446,7 +446,7 @@ func (c *converter) web(w *node, apiEP *string) {
 // dashboard converts [api] dashboard, which Traefik 1.x turns on by
 // default, and reports whether tollgate's is on.
 func (c *converter) dashboard(api *node) bool {
-	const advice = "the dashboard is read-only and unauthenticated: keep the API's entry point reachable from your network only"
+	const advice = "the dashboard is read-only and asks for no password unless [api] users lists some: keep the API's entry point reachable from your network only"
 	b, set := api.boolean("dashboard")
 	switch {
 	case set && !b:

@@ -116,7 +116,10 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	if wc.File == "" {
 		api.BaseProvider = "store"
 	}
-	extra := opsEndpoints(cfg, ops, rt, reg, api)
+	extra, err := opsEndpoints(cfg, ops, rt, reg, api)
+	if err != nil {
+		return fail(exitInvalid, err)
+	}
 	sc := router.ServersConfig{Config: cfg, Router: rt, Extra: extra, Logger: log, Metrics: metrics}
 	if cs != nil {
 		sc.Certs, sc.Challenges = cs.onDemand, cs.cache

@@ -47,7 +47,7 @@
     if (!iso) return "";
     const d = new Date(iso);
     if (isNaN(d)) return iso;
-    return el("time", { datetime: iso, title: iso }, d.toLocaleString());
+    return el("time", { datetime: iso, title: iso }, d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }));
   }
 
   function rel(iso) {
@@ -180,7 +180,7 @@
         expiry(c),
         el("td", {}, renewal(c.renewal)),
         el("td", { "data-field": "status" }, badge(c.status, statusKind(c.status)), el("div", { class: "small" }, c.statusText)),
-        el("td", { class: "small", "data-field": "lastError" }, errText, r.failures ? el("div", {}, `${r.failures} failure(s) in a row`) : null),
+        el("td", { class: "small error", "data-field": "lastError" }, errText, r.failures ? el("div", {}, `${r.failures} failure(s) in a row`) : null),
         el("td", { "data-field": "nextAttempt" }, r.gaveUp ? "gave up" : (r.nextAttempt ? [time(r.nextAttempt), el("div", { class: "small" }, rel(r.nextAttempt))] : "")));
     }), certs.length ? "No certificate matches the filter." : "No certificates in the store.", 9);
   }
@@ -288,7 +288,7 @@
     }
     document.title = `${document.getElementById("h-" + page).textContent} · tollgate dashboard`;
     delete document.body.dataset.drawn;
-    if (focus) document.getElementById("h-" + page).focus();
+    if (focus) document.getElementById("h-" + page).focus({ preventScroll: true });
     refresh();
   }
 

@@ -56,7 +56,7 @@ file it names missing or wrong).`,
 		}),
 	}
 	f.register(c.Flags(), false)
-	c.Flags().BoolVar(&f.skipFiles, "skip-files", false, "do not read the files and the environment variable the configuration names (encryption key, store token, password, CA and client certificate, Kubernetes token and CA), for checking away from the replicas' secrets")
+	c.Flags().BoolVar(&f.skipFiles, "skip-files", false, "do not read the files and the environment variable the configuration names (encryption key, store token, password, CA and client certificate, Kubernetes token and CA, API users file), for checking away from the replicas' secrets")
 	f.output.register(c.Flags())
 	return c
 }

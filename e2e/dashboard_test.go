@@ -32,6 +32,10 @@ type devtools struct {
 	mu      sync.Mutex
 	id      int
 	session string
+	// problems are the page's uncaught exceptions and console errors
+	// (a Content-Security-Policy violation is one), seen among the
+	// events.
+	problems []string
 }
 
 // startBrowser starts headless Chromium with one page attached.
@@ -68,6 +72,8 @@ func startBrowser(t *testing.T) *devtools {
 	var attached struct{ SessionID string }
 	d.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached)
 	d.session = attached.SessionID
+	d.call(d.session, "Runtime.enable", nil, nil)
+	d.call(d.session, "Log.enable", nil, nil)
 	return d
 }
 
@@ -101,6 +107,8 @@ func (d *devtools) call(session, method string, params map[string]any, out any) 
 		}
 		var reply struct {
 			ID     int             `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
 			Result json.RawMessage `json:"result"`
 			Error  *struct {
 				Message string `json:"message"`
@@ -110,7 +118,8 @@ func (d *devtools) call(session, method string, params map[string]any, out any) 
 			d.t.Fatalf("devtools %s: %v", method, err)
 		}
 		if reply.ID != d.id {
-			continue // an event
+			d.event(reply.Method, reply.Params)
+			continue
 		}
 		if reply.Error != nil {
 			d.t.Fatalf("devtools %s: %s", method, reply.Error.Message)
@@ -121,6 +130,26 @@ func (d *devtools) call(session, method string, params map[string]any, out any) 
 			}
 		}
 		return
+	}
+}
+
+// event keeps the page's exceptions and console errors.
+func (d *devtools) event(method string, params json.RawMessage) {
+	switch method {
+	case "Runtime.exceptionThrown":
+		d.problems = append(d.problems, "exception: "+string(params))
+	case "Log.entryAdded":
+		var e struct {
+			Entry struct{ Level, Source, Text, URL string }
+		}
+		if json.Unmarshal(params, &e) == nil && e.Entry.Level == "error" {
+			d.problems = append(d.problems, fmt.Sprintf("%s error: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL))
+		}
+	case "Runtime.consoleAPICalled":
+		var e struct{ Type string }
+		if json.Unmarshal(params, &e) == nil && e.Type == "error" {
+			d.problems = append(d.problems, "console.error: "+string(params))
+		}
 	}
 }
 
@@ -223,7 +252,9 @@ func addA(t *testing.T, p *testserver.Pebble, name, addr string) {
 // finds the leader, the replicas in sync, each certificate's serial and
 // expiry, a certificate the CA cannot validate shown as failing, the
 // servers' health and the leader's events. A certificate renewed with
-// "certs renew" while the page is open appears without a reload.
+// "certs renew" while the page is open appears without a reload. The
+// page throws no exception and logs no error: a Content-Security-Policy
+// violation would be one.
 func TestDashboard(t *testing.T) {
 	consul := testserver.Consul(t)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }))
@@ -369,6 +400,11 @@ service = "app"
 	d.waitFor("the certificates again", "document.body.dataset.drawn", func(v string) bool { return v == "certificates" }, time.Minute)
 	d.screenshot(filepath.Join(shots, "dashboard-dark.png"))
 
+	d.mu.Lock()
+	for _, p := range d.problems {
+		t.Errorf("the page reported %s", p)
+	}
+	d.mu.Unlock()
 	if t.Failed() {
 		t.Logf("screenshots in %s", shots)
 	}

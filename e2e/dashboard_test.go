@@ -73,6 +73,7 @@ func startBrowser(t *testing.T) *devtools {
 	d.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached)
 	d.session = attached.SessionID
 	d.call(d.session, "Runtime.enable", nil, nil)
+	d.call(d.session, "Emulation.setFocusEmulationEnabled", map[string]any{"enabled": true}, nil)
 	d.call(d.session, "Log.enable", nil, nil)
 	return d
 }
@@ -209,6 +210,18 @@ func (d *devtools) text(selector string) string {
 	return d.eval(fmt.Sprintf("(document.querySelector(%s) || {}).textContent", b))
 }
 
+// key presses a key: "Tab" or "Enter".
+func (d *devtools) key(name string) {
+	d.t.Helper()
+	codes := map[string]int{"Tab": 9, "Enter": 13}
+	down := map[string]any{"type": "keyDown", "key": name, "code": name, "windowsVirtualKeyCode": codes[name]}
+	if name == "Enter" {
+		down["text"] = "\r"
+	}
+	d.call(d.session, "Input.dispatchKeyEvent", down, nil)
+	d.call(d.session, "Input.dispatchKeyEvent", map[string]any{"type": "keyUp", "key": name, "code": name, "windowsVirtualKeyCode": codes[name]}, nil)
+}
+
 func (d *devtools) navigate(url string) {
 	d.t.Helper()
 	d.call(d.session, "Page.navigate", map[string]any{"url": url}, nil)
@@ -253,6 +266,7 @@ func addA(t *testing.T, p *testserver.Pebble, name, addr string) {
 // expiry, a certificate the CA cannot validate shown as failing, the
 // servers' health and the leader's events. A certificate renewed with
 // "certs renew" while the page is open appears without a reload. The
+// tabs work from the keyboard with a visible focus. The
 // page throws no exception and logs no error: a Content-Security-Policy
 // violation would be one.
 func TestDashboard(t *testing.T) {
@@ -311,8 +325,21 @@ service = "app"
 	}
 	d.screenshot(filepath.Join(shots, "dashboard-overview.png"))
 
+	// With the keyboard: Tab reaches the skip link, then the tabs, each
+	// with a visible focus; Enter on "Cluster" opens it and moves the
+	// focus to its heading.
+	focused := `(document.activeElement.textContent || "") + (document.activeElement.matches(":focus-visible") ? " (visible)" : "")`
+	for _, want := range []string{"Skip to content (visible)", "Overview (visible)", "Cluster (visible)"} {
+		d.key("Tab")
+		if got := d.eval(focused); got != want {
+			t.Fatalf("after Tab the focus is on %q, want %q", got, want)
+		}
+	}
+	d.key("Enter")
+	d.waitFor("the cluster tab opened", `location.hash + " " + document.activeElement.id`,
+		func(v string) bool { return v == "#cluster h-cluster" }, time.Minute)
+
 	// Cluster: the leader, three replicas in sync.
-	d.eval(`location.hash = "#cluster"`)
 	d.waitFor("the leader", `(document.querySelector('[data-field="leader"] dd') || {}).textContent`,
 		func(v string) bool { return v == lead.id }, time.Minute)
 	d.waitFor("three replicas in sync", `[...document.querySelectorAll('#nodes tbody tr[data-node]')].filter(r => r.textContent.includes("in sync")).length`,

@@ -34,7 +34,10 @@ type Event struct {
 	Message string `json:"message"`
 }
 
-// EventRecorder takes the replica's events; Events is one.
+// EventRecorder takes the replica's events; Events is one. Record is
+// called from the goroutines where things happen (Apply's, the watcher's,
+// the ACME workers'): it must be safe for concurrent use and must not
+// block.
 type EventRecorder interface {
 	Record(kind, message string)
 }

@@ -19,6 +19,9 @@
   const data = {};
   let timer = 0;
   let inFlight = false;
+  // again asks for one more refresh once the one in flight ends (the tab
+  // changed meanwhile).
+  let again = false;
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -244,7 +247,10 @@
   }
 
   async function refresh() {
-    if (inFlight) return;
+    if (inFlight) {
+      again = true;
+      return;
+    }
     inFlight = true;
     const page = current();
     const problems = [];
@@ -257,7 +263,7 @@
         data[ep] = JSON.parse(texts[i]);
         changed = true;
       });
-      if (changed || !document.body.dataset.drawn) {
+      if (changed || document.body.dataset.drawn !== page) {
         draw[page]();
         document.body.dataset.drawn = page;
       }
@@ -269,6 +275,10 @@
       document.body.dataset.updated = String(Date.now());
     } finally {
       inFlight = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
     }
   }
 

@@ -410,6 +410,7 @@ func (c *converter) operations(root *node) {
 	if apiEP != "" {
 		c.cfg.API = &config.API{EntryPoint: c.internalEP(apiEP, root), Dashboard: dashboard}
 		c.origin("api", []string{"api"})
+		c.apiAuth(apiEP)
 	}
 	if metricsEP != "" {
 		c.cfg.Metrics.Prometheus.EntryPoint = c.internalEP(metricsEP, root)
@@ -458,6 +459,30 @@ func (c *converter) dashboard(api *node) bool {
 		c.add(api.path, Converted, "the dashboard, on by default in Traefik 1.x: [api] dashboard = true, at /dashboard/", advice)
 	}
 	return true
+}
+
+// apiAuth carries the basic authentication of the API's entry point,
+// which guarded Traefik 1.x's API and dashboard, over to [api] users:
+// tollgate's API is no router, so the entry point's middleware alone
+// would leave it open.
+func (c *converter) apiAuth(v1name string) {
+	ep, ok := c.eps[v1name]
+	if !ok {
+		return
+	}
+	at := append(slices.Clip(ep.src), "auth")
+	if ep.blocked != "" {
+		c.add(at, Action, fmt.Sprintf("the API and the dashboard on entry point %q are not protected: %s", ep.name, ep.blocked),
+			"list bcrypt users in [api] users or usersFile (htpasswd -nB NAME), or keep the entry point private")
+		return
+	}
+	for _, mw := range ep.mws {
+		if m := c.cfg.HTTP.Middlewares[mw]; m != nil && m.BasicAuth != nil {
+			c.cfg.API.Users, c.cfg.API.UsersFile = m.BasicAuth.Users, m.BasicAuth.UsersFile
+			c.add(at, Converted, fmt.Sprintf("the users of entry point %q also guard the API and the dashboard: [api] users and usersFile", ep.name), "")
+			return
+		}
+	}
 }
 
 // metrics converts [metrics] and returns the entry point of Prometheus

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,7 +45,9 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) 
 // TestOrderFailuresCounted: against Pebble, a renewal an operator
 // requested and a first order whose validations fail are each counted in
 // tollgate_acme_orders_total{result="failure"} with the cause
-// "validation", the renewal also in tollgate_acme_renewals_total.
+// "validation", the renewal also in tollgate_acme_renewals_total; OnOrder
+// hears of each finished order with its names, whether it renewed and its
+// error.
 func TestOrderFailuresCounted(t *testing.T) {
 	c := newCA(t)
 	st := backendtest.Embedded(t).Client(t)
@@ -67,7 +71,21 @@ func TestOrderFailuresCounted(t *testing.T) {
 			t.Fatalf("tollgate_acme_order_failures_total{reason=%q} = %v before any order, want 0", reason, got)
 		}
 	}
-	r1 := cl.start("r1", func(mc *acme.ManagerConfig) { mc.Metrics = m })
+	type order struct {
+		main    string
+		renewal bool
+		failed  bool
+	}
+	var mu sync.Mutex
+	var orders []order
+	r1 := cl.start("r1", func(mc *acme.ManagerConfig) {
+		mc.Metrics = m
+		mc.OnOrder = func(names []string, renewal bool, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			orders = append(orders, order{names[0], renewal, err != nil})
+		}
+	})
 	cl.waitFor("first certificate", time.Minute, func() bool { return cl.record(main) != nil })
 
 	c.failHTTP.Store(true)
@@ -102,6 +120,12 @@ func TestOrderFailuresCounted(t *testing.T) {
 		if got := counter(t, reg, tc.name, tc.label, tc.value); got != tc.want {
 			t.Errorf("%s{%s=%q} = %v, want %v", tc.name, tc.label, tc.value, got, tc.want)
 		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []order{{main, false, false}, {main, true, true}, {"new.failures.tollgate.test", false, true}}
+	if !slices.Equal(orders, want) {
+		t.Errorf("OnOrder heard %+v, want %+v", orders, want)
 	}
 }
 

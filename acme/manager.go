@@ -57,6 +57,10 @@ type ManagerConfig struct {
 	Logger *slog.Logger
 	// Metrics counts orders. Nil counts nothing.
 	Metrics *Metrics
+	// OnOrder, when set, is told of every finished order, as Metrics
+	// counts them: the certificate's names, whether it renewed one, and
+	// the error (nil on success). It must not block.
+	OnOrder func(names []string, renewal bool, err error)
 	// PropagationTimeout bounds the wait for replicas to apply a
 	// challenge. Zero means 10s.
 	PropagationTimeout time.Duration
@@ -417,7 +421,7 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 			log.Warn("order abandoned: leadership ended; the next leader resumes it", "err", err)
 			return retry, false
 		}
-		m.cfg.Metrics.OrderDone(renewal, err)
+		m.orderDone(w.Domains, renewal, err)
 		if errors.Is(err, errAccountRejected) {
 			// Not the name's failure: the leader registers a new
 			// account and orders again.
@@ -447,18 +451,26 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 		// the next leader does, and this order is not counted (as when
 		// it is abandoned above).
 		if ctx.Err() == nil && !errors.Is(err, kvstore.ErrFenced) {
-			m.cfg.Metrics.OrderDone(renewal, fmt.Errorf("certificate %w: %w", errNotStored, err))
+			m.orderDone(w.Domains, renewal, fmt.Errorf("certificate %w: %w", errNotStored, err))
 		}
 		log.Error("certificate obtained but not stored; the next attempt fetches it again", "err", err)
 		return retry, false
 	}
-	m.cfg.Metrics.OrderDone(renewal, nil)
+	m.orderDone(w.Domains, renewal, nil)
 	log.Info("certificate stored", "serial", rec.Serial, "not_after", rec.NotAfter, "took", time.Since(start).Round(time.Millisecond))
 	// Plan again only once this replica's own view has the record.
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_ = m.cfg.Cache.WaitKey(wctx, certKey, rev)
 	cancel()
 	return time.Time{}, false
+}
+
+// orderDone counts a finished order and tells OnOrder.
+func (m *Manager) orderDone(names []string, renewal bool, err error) {
+	m.cfg.Metrics.OrderDone(renewal, err)
+	if m.cfg.OnOrder != nil {
+		m.cfg.OnOrder(slices.Clone(names), renewal, err)
+	}
 }
 
 // failed records a failed order: the failure count, the error and when

@@ -271,15 +271,33 @@ type EAB struct {
 	HMACKeyEnv string `toml:"hmacKeyEnv"`
 }
 
-// API enables the operations endpoints: /ping, /ready and the read-only
-// JSON API.
+// API enables the operations endpoints: /ping, /ready, the read-only
+// JSON API and, with Dashboard, the web dashboard.
 type API struct {
 	// EntryPoint serves the API. Empty means "api", which must then be
 	// defined.
 	EntryPoint string `toml:"entryPoint"`
-	// Dashboard would also serve a dashboard, which tollgate does not
-	// have yet: validation refuses true. False by default.
+	// Dashboard also serves the read-only web dashboard under
+	// /dashboard/ on the same entry point (docs/dashboard.md). False by
+	// default.
 	Dashboard bool `toml:"dashboard"`
+	// Users, when set with UsersFile or alone, make the API and the
+	// dashboard ask for HTTP basic authentication: "name:bcrypt-hash"
+	// entries (htpasswd -nB), as the basicAuth middleware takes them.
+	// /ping, /ready and /metrics stay open. Empty means no
+	// authentication.
+	Users []string `toml:"users" secret:"true"`
+	// UsersFile is a file of such entries, one per line, read at start;
+	// for a name in both, the file wins.
+	UsersFile string `toml:"usersFile"`
+}
+
+// Auth returns the basic authentication the API asks for, nil for none.
+func (a *API) Auth() *BasicAuth {
+	if a == nil || (len(a.Users) == 0 && a.UsersFile == "") {
+		return nil
+	}
+	return &BasicAuth{Users: a.Users, UsersFile: a.UsersFile, Realm: "tollgate API"}
 }
 
 // Metrics configures metrics exposition.

@@ -264,8 +264,8 @@ func (v *validator) operations() {
 	eps := v.entryPointNames
 	if a := v.cfg.API; a != nil {
 		v.ref(p("api", "entryPoint"), "entry point", cmp.Or(a.EntryPoint, "api"), eps)
-		if a.Dashboard {
-			v.add(p("api", "dashboard"), "the dashboard is not available yet; remove dashboard or set it false")
+		if auth := a.Auth(); auth != nil {
+			v.basicAuth(p("api"), auth)
 		}
 	}
 	if m := v.cfg.Metrics; m != nil && m.Prometheus != nil {

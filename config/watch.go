@@ -43,6 +43,10 @@ type WatchConfig struct {
 	// so OnSnapshot must leave the previous one in force when it fails.
 	// It must not block for long. Nil accepts every valid snapshot.
 	OnSnapshot func(*Snapshot) error
+	// OnReject, when set, is called from Run's goroutine with each
+	// rejected change's error, once for as long as the same error
+	// persists (as it is logged and counted).
+	OnReject func(error)
 	// Logger receives reload successes and failures. Nil discards.
 	Logger *slog.Logger
 }
@@ -285,6 +289,9 @@ func (w *Watcher) reject(err error, source string) {
 	if !repeated {
 		w.log.Error("configuration change rejected; the last good configuration stays in force",
 			"source", source, "error", err)
+		if w.cfg.OnReject != nil {
+			w.cfg.OnReject(err)
+		}
 	}
 }
 

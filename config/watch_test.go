@@ -341,3 +341,39 @@ func testApplyRefused(t *testing.T, rw *runningWatcher, initial *Snapshot, setRu
 		t.Fatalf("stats after the fix: %+v", st)
 	}
 }
+
+// TestWatchFileOnReject: OnReject hears of each rejected change once,
+// however often the file is read while it stays invalid.
+func TestWatchFileOnReject(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tollgate.toml")
+	const good = "[entryPoints.web]\naddress = \":80\"\n"
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var heard []string
+	rw := startWatcher(t, WatchConfig{File: path, PollInterval: 10 * time.Millisecond, Initial: &Snapshot{Config: cfg, Source: path},
+		OnReject: func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			heard = append(heard, err.Error())
+		}})
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(good+"[entryPoints.web.nonsense]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	rejected := rw.waitFailure(t, 1)
+	time.Sleep(100 * time.Millisecond) // several more reads of the same invalid file
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 1 || heard[0] != rejected.Error() {
+		t.Fatalf("OnReject heard %q, want once %q", heard, rejected)
+	}
+}

@@ -368,8 +368,10 @@ var unsupportedGlobals = map[string]string{
 // the responding timeouts.
 func (c *converter) operations(root *node) {
 	apiEP, pingEP, metricsEP := "", "", ""
+	dashboard := false
 	if web, ok := root.table("web"); ok {
 		c.web(web, &apiEP)
+		dashboard = true
 	}
 	if api, ok := root.table("api"); ok {
 		apiEP = "traefik"
@@ -377,7 +379,7 @@ func (c *converter) operations(root *node) {
 			apiEP = s
 			c.add(api.where("entryPoint"), Converted, fmt.Sprintf("[api] entryPoint = %q", s), "")
 		}
-		c.dashboard(api)
+		dashboard = c.dashboard(api)
 		for _, k := range []string{"debug", "statistics"} {
 			if api.has(k) {
 				c.add(api.where(k), Unsupported, fmt.Sprintf("api.%s has no equivalent; not converted", k), "tollgate's API is read-only and has no statistics; use /metrics")
@@ -406,8 +408,9 @@ func (c *converter) operations(root *node) {
 		metricsEP = c.metrics(m)
 	}
 	if apiEP != "" {
-		c.cfg.API = &config.API{EntryPoint: c.internalEP(apiEP, root)}
+		c.cfg.API = &config.API{EntryPoint: c.internalEP(apiEP, root), Dashboard: dashboard}
 		c.origin("api", []string{"api"})
+		c.apiAuth(apiEP)
 	}
 	if metricsEP != "" {
 		c.cfg.Metrics.Prometheus.EntryPoint = c.internalEP(metricsEP, root)
@@ -428,7 +431,7 @@ func (c *converter) web(w *node, apiEP *string) {
 		ep.internal = true
 	}
 	*apiEP = "traefik"
-	c.add(w.path, Converted, fmt.Sprintf("[web] became [api] on entry point \"traefik\" (%s)", addr), "")
+	c.add(w.path, Converted, fmt.Sprintf("[web] became [api] on entry point \"traefik\" (%s), with the dashboard at /dashboard/", addr), "")
 	if m, ok := w.table("metrics"); ok {
 		c.metrics(m)
 	}
@@ -441,18 +444,44 @@ func (c *converter) web(w *node, apiEP *string) {
 	}
 }
 
-// dashboard reports [api] dashboard, which Traefik 1.x turns on by
-// default. tollgate has no dashboard yet, so it is never converted.
-func (c *converter) dashboard(api *node) {
-	const advice = "tollgate has no dashboard yet; use the read-only API at /api/ and /metrics"
+// dashboard converts [api] dashboard, which Traefik 1.x turns on by
+// default, and reports whether tollgate's is on.
+func (c *converter) dashboard(api *node) bool {
+	const advice = "the dashboard is read-only and asks for no password unless [api] users lists some: keep the API's entry point reachable from your network only"
 	b, set := api.boolean("dashboard")
 	switch {
 	case set && !b:
-		c.add(api.where("dashboard"), Converted, "[api] dashboard = false: tollgate serves no dashboard", "")
+		c.add(api.where("dashboard"), Converted, "[api] dashboard = false", "")
+		return false
 	case set:
-		c.add(api.where("dashboard"), Unsupported, "api.dashboard has no equivalent yet; not converted", advice)
+		c.add(api.where("dashboard"), Converted, "[api] dashboard = true: the dashboard at /dashboard/", advice)
 	default:
-		c.add(api.path, Unsupported, "the dashboard, on by default in Traefik 1.x, has no equivalent yet; not converted", advice)
+		c.add(api.path, Converted, "the dashboard, on by default in Traefik 1.x: [api] dashboard = true, at /dashboard/", advice)
+	}
+	return true
+}
+
+// apiAuth carries the basic authentication of the API's entry point,
+// which guarded Traefik 1.x's API and dashboard, over to [api] users:
+// tollgate's API is no router, so the entry point's middleware alone
+// would leave it open.
+func (c *converter) apiAuth(v1name string) {
+	ep, ok := c.eps[v1name]
+	if !ok {
+		return
+	}
+	at := append(slices.Clip(ep.src), "auth")
+	if ep.blocked != "" {
+		c.add(at, Action, fmt.Sprintf("the API and the dashboard on entry point %q are not protected: %s", ep.name, ep.blocked),
+			"list bcrypt users in [api] users or usersFile (htpasswd -nB NAME), or keep the entry point private")
+		return
+	}
+	for _, mw := range ep.mws {
+		if m := c.cfg.HTTP.Middlewares[mw]; m != nil && m.BasicAuth != nil {
+			c.cfg.API.Users, c.cfg.API.UsersFile = m.BasicAuth.Users, m.BasicAuth.UsersFile
+			c.add(at, Converted, fmt.Sprintf("the users of entry point %q also guard the API and the dashboard: [api] users and usersFile", ep.name), "")
+			return
+		}
 	}
 }
 

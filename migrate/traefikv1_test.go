@@ -177,6 +177,46 @@ onHostRule = true
 				t.Fatalf("the wider scope of onHostRule is not reported:\n%s", reportText(res))
 			}
 		}},
+		{"the API's entry point's users guard the API", `
+[entryPoints]
+  [entryPoints.http]
+  address = ":80"
+  [entryPoints.traefik]
+  address = ":8080"
+    [entryPoints.traefik.auth.basic]
+    users = ["ops:$2y$05$abcdefghijklmnopqrstuu5jYzJ6Oz0nnbuY4X2zYg8YxTiW8J4Nm", "old:$apr1$x$y"]
+    usersFile = "/etc/traefik/users"
+[api]
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			a := cfg.API
+			if a == nil || !a.Dashboard || a.EntryPoint != "traefik" {
+				t.Fatalf("api = %+v, want the dashboard on entry point traefik", a)
+			}
+			if len(a.Users) != 1 || !strings.HasPrefix(a.Users[0], "ops:$2y$") || a.UsersFile != "/etc/traefik/users" {
+				t.Fatalf("api users = %q, file %q; want ops and the users file", a.Users, a.UsersFile)
+			}
+			if len(reported(res, "entryPoints.traefik.auth", "converted", "[api] users")) != 1 {
+				t.Fatalf("the API's users are not reported:\n%s", reportText(res))
+			}
+		}},
+		{"the API's entry point's digest auth", `
+[entryPoints]
+  [entryPoints.http]
+  address = ":80"
+  [entryPoints.traefik]
+  address = ":8080"
+    [entryPoints.traefik.auth.digest]
+    users = ["ops:traefik:0123456789abcdef0123456789abcdef"]
+[api]
+dashboard = false
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if a := cfg.API; a == nil || a.Dashboard || len(a.Users) > 0 {
+				t.Fatalf("api = %+v, want no dashboard and no users", a)
+			}
+			if len(reported(res, "entryPoints.traefik.auth", "action", "not protected")) != 1 {
+				t.Fatalf("the unprotected API is not reported:\n%s", reportText(res))
+			}
+		}},
 		{"no entry points", `logLevel = "DEBUG"`, func(t *testing.T, res *Result, cfg *config.Config) {
 			if ep := cfg.EntryPoints["http"]; ep == nil || ep.Address != ":80" {
 				t.Fatalf("entry points = %v, want Traefik's default http on :80", cfg.EntryPoints)

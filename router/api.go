@@ -81,6 +81,14 @@ type APIOptions struct {
 	// InspectTimeout bounds each call of the Inspector: past it the
 	// request answers 503. Zero means 10s.
 	InspectTimeout time.Duration
+	// Events supplies /api/events, this replica's recent events (an
+	// *Events). Nil makes it answer 404.
+	Events EventLister
+}
+
+// EventLister lists recent events, newest first.
+type EventLister interface {
+	List() []Event
 }
 
 // APIHandler serves the read-only JSON API under /api/, shaped like
@@ -88,7 +96,8 @@ type APIOptions struct {
 // /api/version, /api/entrypoints[/NAME], /api/http/routers[/NAME],
 // /api/http/services[/NAME] (with each server's health),
 // /api/http/middlewares[/NAME] (secret values hidden),
-// /api/certificates[/NAME] and /api/cluster. docs/api.md describes every
+// /api/certificates[/NAME], /api/cluster and /api/events (this
+// replica's recent events). docs/api.md describes every
 // field. Routing items come from the generation in force, worked out at
 // the first request after a reload; the servers' health is read at each
 // request.
@@ -152,6 +161,17 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/api/certificates":
 		a.certificates(w, r, "", false)
 		return
+	case "/api/events":
+		if a.opts.Events == nil {
+			writeError(w, http.StatusNotFound, "this replica keeps no events")
+			return
+		}
+		events := a.opts.Events.List()
+		if events == nil {
+			events = []Event{}
+		}
+		writeJSON(w, http.StatusOK, events)
+		return
 	}
 	if name, ok := strings.CutPrefix(path, "/api/certificates/"); ok {
 		a.certificates(w, r, name, true)
@@ -180,7 +200,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, "no API endpoint at %s: the endpoints are /api/overview, /api/version, /api/entrypoints, /api/http/routers, /api/http/services, /api/http/middlewares, /api/certificates and /api/cluster", path)
+	writeError(w, http.StatusNotFound, "no API endpoint at %s: the endpoints are /api/overview, /api/version, /api/entrypoints, /api/http/routers, /api/http/services, /api/http/middlewares, /api/certificates, /api/cluster and /api/events", path)
 }
 
 // currentView returns the view of the generation in force, building it on

@@ -59,6 +59,9 @@ type Config struct {
 	Metrics *Metrics
 	// AccessLog, when set, receives one record per request.
 	AccessLog *slog.Logger
+	// Events, when set, is told of every configuration applied, with a
+	// summary of what changed (for /api/events).
+	Events EventRecorder
 }
 
 // Router holds the routing generation in force and builds new ones.
@@ -66,6 +69,7 @@ type Router struct {
 	log     *slog.Logger
 	metrics *Metrics
 	access  *slog.Logger
+	events  EventRecorder
 	tr      transports
 
 	mu      sync.Mutex // serializes Apply and Close
@@ -103,7 +107,7 @@ func New(cfg Config) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rt := &Router{log: log, metrics: cfg.Metrics, access: cfg.AccessLog, tr: newTransports()}
+	rt := &Router{log: log, metrics: cfg.Metrics, access: cfg.AccessLog, events: cfg.Events, tr: newTransports()}
 	cfg.Metrics.watch(rt)
 	return rt
 }
@@ -137,9 +141,17 @@ func (rt *Router) Apply(cfg *config.Config) error {
 	}
 	g.provided = rt.indexProvided(cfg.ProvidedCertificates)
 	old := rt.current.Swap(g)
+	var oldCfg *config.Config
 	if old != nil {
 		old.stop()
-		rt.log.Info("configuration applied", reloadSummary(old.cfg, cfg)...)
+		oldCfg = old.cfg
+	}
+	summary := reloadSummary(oldCfg, cfg)
+	if old != nil {
+		rt.log.Info("configuration applied", summary...)
+	}
+	if rt.events != nil {
+		rt.events.Record(EventConfigApplied, summaryText(summary))
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 	"github.com/tollgate-proxy/tollgate/leader"
+	"github.com/tollgate-proxy/tollgate/router"
 )
 
 // certs is a replica's ACME side: the cache every replica serves
@@ -28,7 +31,7 @@ func (c *certs) setConfig(cfg *config.Config) {
 
 // newCerts builds the ACME side when the configuration has an [acme]
 // section; nil when it has none.
-func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, reg prometheus.Registerer, lg *slog.Logger) (*certs, error) {
+func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, reg prometheus.Registerer, events router.EventRecorder, lg *slog.Logger) (*certs, error) {
 	a := cfg.ACME
 	if a == nil {
 		return nil, nil
@@ -56,6 +59,9 @@ func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, 
 		Store: st, Keys: keys, Keyring: kr, Cache: cache, Leadership: cl.elector,
 		RegistryPrefix: prefix + "/" + leader.DefaultRegistryPrefix, Node: cl.node,
 		Logger: lg, Metrics: m,
+		OnOrder: func(names []string, renewal bool, err error) {
+			events.Record(orderEvent(names, renewal, err))
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -72,4 +78,17 @@ func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, 
 // loadKeyring reads the encryption key as serve does, for serve and check.
 func loadKeyring(a *config.ACME) (*acme.Keyring, error) {
 	return acme.LoadKeyring(a.EncryptionKeyFile, a.EncryptionKeyEnv, a.InsecurePlaintextKeys, nil)
+}
+
+// orderEvent describes a finished order as an event.
+func orderEvent(names []string, renewal bool, err error) (kind, message string) {
+	what := "certificate"
+	if renewal {
+		what = "renewed certificate"
+	}
+	list := strings.Join(names, ", ")
+	if err != nil {
+		return router.EventCertificateOrderFailed, fmt.Sprintf("%s for %s not obtained: %v", what, list, err)
+	}
+	return router.EventCertificateOrdered, fmt.Sprintf("%s for %s obtained and stored", what, list)
 }

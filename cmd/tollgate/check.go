@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
 	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 	"github.com/tollgate-proxy/tollgate/router"
+	"github.com/tollgate-proxy/tollgate/router/middleware"
 )
 
 // checkFlags are check's flags.
@@ -54,7 +56,7 @@ file it names missing or wrong).`,
 		}),
 	}
 	f.register(c.Flags(), false)
-	c.Flags().BoolVar(&f.skipFiles, "skip-files", false, "do not read the files and the environment variable the configuration names (encryption key, store token, password, CA and client certificate, Kubernetes token and CA), for checking away from the replicas' secrets")
+	c.Flags().BoolVar(&f.skipFiles, "skip-files", false, "do not read the files and the environment variable the configuration names (encryption key, store token, password, CA and client certificate, Kubernetes token and CA, API users file), for checking away from the replicas' secrets")
 	f.output.register(c.Flags())
 	return c
 }
@@ -161,6 +163,11 @@ func checkFiles(path string, cfg *config.Config, read bool) error {
 	if cfg.ACME != nil && read {
 		if _, err := loadKeyring(cfg.ACME); err != nil {
 			return fail(exitInvalid, fmt.Errorf("%s: acme: %w", path, err))
+		}
+	}
+	if auth := cfg.API.Auth(); auth != nil && read {
+		if _, err := middleware.NewBasicAuth(http.NotFoundHandler(), auth); err != nil {
+			return fail(exitInvalid, fmt.Errorf("%s: api: %w", path, err))
 		}
 	}
 	if cfg.Providers != nil && cfg.Providers.KubernetesIngress != nil && read {

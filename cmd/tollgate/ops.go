@@ -13,14 +13,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/dashboard"
 	"github.com/tollgate-proxy/tollgate/router"
+	"github.com/tollgate-proxy/tollgate/router/middleware"
 )
 
-// opsEndpoints puts /ping, /ready and the API on the API's entry point and
-// /metrics on the metrics entry point. api carries what the API shows
-// beyond the router: the base provider and the Inspector; the build and
-// start time are filled in here.
-func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *prometheus.Registry, api router.APIOptions) map[string]http.Handler {
+// opsEndpoints puts /ping, /ready, the API and (with [api] dashboard) the
+// dashboard on the API's entry point and /metrics on the metrics entry
+// point. api carries what the API shows beyond the router: the base
+// provider, the Inspector and the events; the build and start time are
+// filled in here. With [api] users or usersFile, the API and the
+// dashboard ask for basic authentication, checked by the basicAuth
+// middleware's code (the users file read here, once); /ping, /ready and
+// /metrics stay open for probes and scrapers.
+func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *prometheus.Registry, api router.APIOptions) (map[string]http.Handler, error) {
 	muxes := map[string]*router.OpsMux{}
 	mux := func(ep string) *router.OpsMux {
 		if muxes[ep] == nil {
@@ -39,7 +45,27 @@ func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *p
 			commit += "-dirty"
 		}
 		api.Version, api.Commit, api.Start = v, commit, time.Now()
-		m.Handle("/api/", rt.APIHandler(api))
+		// The API and the dashboard, behind one gate when there are users.
+		inner := &router.OpsMux{}
+		paths := []string{"/api/"}
+		inner.Handle("/api/", rt.APIHandler(api))
+		if a.Dashboard {
+			d := dashboard.Handler()
+			inner.Handle(dashboard.Path, d)
+			inner.Handle(dashboard.Prefix, d)
+			paths = append(paths, dashboard.Path, dashboard.Prefix)
+		}
+		var h http.Handler = inner
+		if auth := a.Auth(); auth != nil {
+			gate, err := middleware.NewBasicAuth(inner, auth)
+			if err != nil {
+				return nil, fmt.Errorf("api: %w", err)
+			}
+			h = gate
+		}
+		for _, p := range paths {
+			m.Handle(p, h)
+		}
 	}
 	if m := cfg.Metrics; m != nil && m.Prometheus != nil {
 		mux(cmp.Or(m.Prometheus.EntryPoint, apiEP)).Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -48,7 +74,7 @@ func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *p
 	for ep, m := range muxes {
 		out[ep] = m
 	}
-	return out
+	return out, nil
 }
 
 // watchCollector exports the configuration watcher's counters.

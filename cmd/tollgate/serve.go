@@ -94,12 +94,14 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 		return fail(exitFailure, err)
 	}
 	reg.MustRegister(cl.collector(), buildInfoCollector())
-	rt := router.New(router.Config{Logger: log, Metrics: metrics, AccessLog: access})
+	// This replica's recent events, for /api/events and the dashboard.
+	events := router.NewEvents(0)
+	rt := router.New(router.Config{Logger: log, Metrics: metrics, AccessLog: access, Events: events})
 	defer rt.Close()
 	if err := rt.Apply(cfg); err != nil {
 		return fail(exitInvalid, err)
 	}
-	cs, err := newCerts(st, prefix, cfg, cl, reg, log)
+	cs, err := newCerts(st, prefix, cfg, cl, reg, events, log)
 	if err != nil {
 		return err
 	}
@@ -110,11 +112,14 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	if cfg.ACME != nil {
 		insp.kr, _ = loadKeyring(cfg.ACME) // newCerts refused a key that does not load
 	}
-	api := router.APIOptions{BaseProvider: "file", Inspector: insp}
+	api := router.APIOptions{BaseProvider: "file", Inspector: insp, Events: events}
 	if wc.File == "" {
 		api.BaseProvider = "store"
 	}
-	extra := opsEndpoints(cfg, ops, rt, reg, api)
+	extra, err := opsEndpoints(cfg, ops, rt, reg, api)
+	if err != nil {
+		return fail(exitInvalid, err)
+	}
 	sc := router.ServersConfig{Config: cfg, Router: rt, Extra: extra, Logger: log, Metrics: metrics}
 	if cs != nil {
 		sc.Certs, sc.Challenges = cs.onDemand, cs.cache
@@ -136,6 +141,7 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	})
 	wc.Initial, wc.Logger = initial, log
 	wc.OnSnapshot = func(s *config.Snapshot) error { return sources.SetBase(s.Config) }
+	wc.OnReject = func(err error) { events.Record(router.EventConfigRejected, err.Error()) }
 	w, err := config.NewWatcher(wc)
 	if err != nil {
 		return err

@@ -38,6 +38,12 @@ type CacheConfig struct {
 	// registry, and the leader waits for it before asking the CA to
 	// validate). It is called from Run's goroutine and must not block.
 	OnApplied func(rev int64)
+	// OnAnswered, when set, is called with the domain of each validation
+	// request (HTTP-01 or TLS-ALPN-01) the cache answered, from memory or
+	// after a store read (the replica reports the count in the node
+	// registry). It is called from the request's goroutine and must not
+	// block.
+	OnAnswered func(domain string)
 	// MissTimeout bounds the consistent store read made when a challenge
 	// is asked for that is not in memory while an order for the name is in
 	// flight. Zero means 2s.
@@ -80,6 +86,7 @@ type Cache struct {
 	log         *slog.Logger
 	metrics     *Metrics
 	onApplied   func(int64)
+	onAnswered  func(string)
 	missTimeout time.Duration
 	missReads   chan struct{}      // semaphore of consistent reads on a miss
 	missFlights singleflight.Group // by store key: one read per key at a time
@@ -137,6 +144,7 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 		log:         log,
 		metrics:     cfg.Metrics,
 		onApplied:   cfg.OnApplied,
+		onAnswered:  cfg.OnAnswered,
 		missTimeout: missTimeout,
 		missReads:   make(chan struct{}, maxMissReads),
 		ready:       make(chan struct{}),

@@ -119,6 +119,16 @@ type fixture struct {
 	reg     *prometheus.Registry
 	applied chan int64
 	stop    func()
+
+	mu       sync.Mutex
+	answered []string // the domains OnAnswered reported, in order
+}
+
+// answers returns the domains OnAnswered reported so far.
+func (f *fixture) answers() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.answered)
 }
 
 // newFixture starts a Cache of a fresh prefix of s, named after the test.
@@ -149,6 +159,11 @@ func (f *fixture) start() *fixture {
 			case f.applied <- rev:
 			default:
 			}
+		},
+		OnAnswered: func(domain string) {
+			f.mu.Lock()
+			f.answered = append(f.answered, domain)
+			f.mu.Unlock()
 		},
 	})
 	if err != nil {
@@ -762,6 +777,9 @@ func testHTTP01(t *testing.T, s kvstore.Store) {
 	if got := f.metric("tollgate_acme_challenge_requests_total", "type", "http-01", "result", "store"); got != 0 {
 		t.Errorf("store = %v, want 0: no order is in flight", got)
 	}
+	if got, want := f.answers(), []string{"a.example.com", "a.example.com", "a.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("OnAnswered: got %q, want %q (the answered requests only)", got, want)
+	}
 
 	// HEAD works; other methods are refused.
 	rec := httptest.NewRecorder()
@@ -820,6 +838,9 @@ func testHTTP01Miss(t *testing.T, s kvstore.Store) {
 	}
 	if got := f.metric("tollgate_acme_challenge_requests_total", "type", "http-01", "result", "store"); got < 1 {
 		t.Fatalf("store = %v, want at least 1", got)
+	}
+	if got, want := f.answers(), []string{"a.example.com", "a.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("OnAnswered: got %q, want %q (answers read from the store count too)", got, want)
 	}
 }
 
@@ -907,6 +928,9 @@ func testTLSALPN01(t *testing.T, s kvstore.Store) {
 	if got := f.metric("tollgate_acme_challenge_requests_total", "type", "tls-alpn-01", "result", "missing"); got != 1 {
 		t.Errorf("missing = %v, want 1", got)
 	}
+	if got, want := f.answers(), []string{"a.example.com", "a.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("OnAnswered: got %q, want %q (validation handshakes only)", got, want)
+	}
 
 	// While an order is in flight, an answer not in memory is read from
 	// the store (the cache stopped so that only the read can find it).
@@ -924,6 +948,9 @@ func testTLSALPN01(t *testing.T, s kvstore.Store) {
 	}
 	if got := f.metric("tollgate_acme_challenge_requests_total", "type", "tls-alpn-01", "result", "store"); got != 1 {
 		t.Errorf("store = %v, want 1", got)
+	}
+	if got, want := f.answers(), []string{"a.example.com", "a.example.com", "c.example.com"}; !slices.Equal(got, want) {
+		t.Errorf("OnAnswered: got %q, want %q", got, want)
 	}
 }
 

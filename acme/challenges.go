@@ -44,7 +44,7 @@ func (c *Cache) ChallengeCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 		c.metrics.challenge(kindTLSALPN01, resultMissing)
 		return nil, fmt.Errorf("acme: TLS-ALPN-01 certificate for %s: %w", name, err)
 	}
-	c.metrics.challenge(kindTLSALPN01, result)
+	c.answered(kindTLSALPN01, result, name)
 	return cert, nil
 }
 
@@ -79,12 +79,20 @@ func (c *Cache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c.metrics.challenge(kindHTTP01, result)
+	c.answered(kindHTTP01, result, host)
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write([]byte(e.keyAuth))
+	}
+}
+
+// answered counts a validation request of kind answered for domain.
+func (c *Cache) answered(kind, result, domain string) {
+	c.metrics.challenge(kind, result)
+	if c.onAnswered != nil {
+		c.onAnswered(domain)
 	}
 }
 

@@ -2,6 +2,7 @@ package leader_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -376,5 +377,66 @@ func TestRegistryUpdates(t *testing.T) {
 	ev := <-events
 	if !strings.Contains(string(ev.KV.Value), `"applied":20`) {
 		t.Fatalf("first write after a burst: got %s, want applied 20", ev.KV.Value)
+	}
+}
+
+// TestRegistryChallengeAnswers covers the challenge answers in the entry:
+// absent from a new replica's entry, then a burst of answers (and a new
+// Applied) within MinInterval of the last write collapses into one write
+// of the count, the time and the domain of the latest.
+func TestRegistryChallengeAnswers(t *testing.T) {
+	s := backendtest.Embedded(t).Client(t)
+	r, err := leader.NewRegistry(leader.RegistryConfig{
+		Store:       s,
+		Record:      leader.NodeRecord{Node: leader.Node{ID: "node-a"}},
+		MinInterval: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	background(t, r.Run)
+	waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 1 })
+	events, err := s.Watch(t.Context(), "nodes/node-a", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := <-events // the registration
+	if v := string(ev.KV.Value); strings.Contains(v, "answered") || strings.Contains(v, "lastAnswered") {
+		t.Fatalf("entry of a replica that answered nothing: got %s, want no answer fields", v)
+	}
+
+	before := time.Now()
+	for i := range 10 {
+		r.ChallengeAnswered(fmt.Sprintf("d%d.example.com", i))
+	}
+	r.SetApplied(3)
+	ev = <-events
+	var rec leader.NodeRecord
+	if err := json.Unmarshal(ev.KV.Value, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Answered != 10 || rec.LastAnsweredName != "d9.example.com" || rec.Applied != 3 || rec.LastAnswered.Before(before.Truncate(time.Second)) {
+		t.Fatalf("first write after a burst: got %s, want 10 answers, the latest for d9.example.com, applied 3", ev.KV.Value)
+	}
+	ns := waitNodes(t, s, func(ns []leader.NodeRecord) bool { return len(ns) == 1 && ns[0].Answered == 10 })
+	if !ns[0].LastAnswered.Equal(rec.LastAnswered) {
+		t.Fatalf("Nodes: lastAnswered %s, want %s", ns[0].LastAnswered, rec.LastAnswered)
+	}
+}
+
+// TestNodesOldRecord: an entry written before the challenge answers were
+// recorded still decodes.
+func TestNodesOldRecord(t *testing.T) {
+	s := backendtest.Embedded(t).Client(t)
+	old := `{"id":"node-old","version":"v1","started":"2026-01-02T03:04:05Z","applied":4}`
+	if _, err := kvstore.Put(t.Context(), s, "nodes/node-old", []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := leader.Nodes(t.Context(), s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ns) != 1 || ns[0].ID != "node-old" || ns[0].Applied != 4 || ns[0].Answered != 0 || !ns[0].LastAnswered.IsZero() {
+		t.Fatalf("got %+v, want node-old with applied 4 and no answers", ns)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/internal/retry"
@@ -27,6 +27,14 @@ type NodeRecord struct {
 	// Applied is the store revision up to which the replica has applied
 	// the shared state the leader waits for (the ACME challenge answers).
 	Applied int64 `json:"applied"`
+	// Answered counts the ACME validation requests (HTTP-01 and
+	// TLS-ALPN-01) the replica answered since it started; LastAnswered is
+	// when it answered the latest, for the domain LastAnsweredName. They
+	// show that the CA's requests reach every replica behind the load
+	// balancer.
+	Answered         int64     `json:"answered,omitempty"`
+	LastAnswered     time.Time `json:"lastAnswered,omitzero"`
+	LastAnsweredName string    `json:"lastAnsweredName,omitempty"`
 }
 
 // RegistryConfig configures a Registry.
@@ -36,12 +44,14 @@ type RegistryConfig struct {
 	// Prefix is the registry's prefix. Empty means DefaultRegistryPrefix.
 	Prefix string
 	// Record is this replica; Record.ID is required and must be usable as
-	// a key segment. Applied is kept up to date by SetApplied.
+	// a key segment. Applied is kept up to date by SetApplied, the
+	// challenge answers by ChallengeAnswered.
 	Record NodeRecord
 	// TTL is the entry's lease: how long the entry of a crashed replica
 	// stays. Zero means DefaultTTL.
 	TTL time.Duration
-	// MinInterval spaces updates of Applied. Zero means one second.
+	// MinInterval spaces updates of the entry (Applied and the challenge
+	// answers together). Zero means one second.
 	MinInterval time.Duration
 	// Logger receives registration errors. Nil discards them.
 	Logger *slog.Logger
@@ -50,11 +60,21 @@ type RegistryConfig struct {
 // Registry keeps this replica's entry alive under the registry prefix:
 // bound to a lease, so it vanishes when the replica dies.
 type Registry struct {
-	cfg     RegistryConfig
-	key     string
-	log     *slog.Logger
-	applied atomic.Int64
-	wake    chan struct{}
+	cfg  RegistryConfig
+	key  string
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu  sync.Mutex
+	cur progress // what the entry should hold
+}
+
+// progress is the changing part of the entry.
+type progress struct {
+	applied  int64
+	answered int64
+	last     int64 // LastAnswered in Unix nanoseconds; 0 when none
+	lastName string
 }
 
 // NewRegistry validates cfg and returns a Registry; Run keeps the entry.
@@ -83,14 +103,43 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Registry{cfg: cfg, key: key, log: log.With("node", cfg.Record.ID), wake: make(chan struct{}, 1)}
-	r.applied.Store(cfg.Record.Applied)
+	r.cur = progress{applied: cfg.Record.Applied, answered: cfg.Record.Answered, lastName: cfg.Record.LastAnsweredName}
+	if !cfg.Record.LastAnswered.IsZero() {
+		r.cur.last = cfg.Record.LastAnswered.UnixNano()
+	}
 	return r, nil
 }
 
 // SetApplied records the store revision this replica has applied; Run
 // publishes it, at most once per MinInterval.
 func (r *Registry) SetApplied(rev int64) {
-	r.applied.Store(rev)
+	r.mu.Lock()
+	r.cur.applied = rev
+	r.mu.Unlock()
+	r.poke()
+}
+
+// ChallengeAnswered counts one ACME validation request this replica
+// answered for domain; Run publishes the count, the time and the domain,
+// at most once per MinInterval. It does not block.
+func (r *Registry) ChallengeAnswered(domain string) {
+	now := time.Now().UnixNano()
+	r.mu.Lock()
+	r.cur.answered++
+	r.cur.last = now
+	r.cur.lastName = domain
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *Registry) load() progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur
+}
+
+// poke wakes keep without blocking.
+func (r *Registry) poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -104,8 +153,8 @@ func (r *Registry) SetApplied(rev int64) {
 func (r *Registry) Run(ctx context.Context) error {
 	bo := retry.Backoff{What: "node registration", Log: r.log}
 	for ctx.Err() == nil {
-		applied := r.applied.Load()
-		lock, err := r.cfg.Store.Lock(ctx, r.key, kvstore.LockOptions{TTL: r.cfg.TTL, Value: r.record(applied)})
+		cur := r.load()
+		lock, err := r.cfg.Store.Lock(ctx, r.key, kvstore.LockOptions{TTL: r.cfg.TTL, Value: r.record(cur)})
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, kvstore.ErrClosed) {
 				return fmt.Errorf("node registration: %w", err)
@@ -117,7 +166,7 @@ func (r *Registry) Run(ctx context.Context) error {
 			continue
 		}
 		bo.Succeeded()
-		r.keep(ctx, lock, applied)
+		r.keep(ctx, lock, cur)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		if err := lock.Release(rctx); err != nil {
 			r.log.Warn("remove node entry", "err", err)
@@ -127,10 +176,10 @@ func (r *Registry) Run(ctx context.Context) error {
 	return nil
 }
 
-// keep brings the held entry up to date whenever Applied differs from what
-// it holds (written), at most once per MinInterval and retrying failed
-// writes, until the lease is lost or ctx is done.
-func (r *Registry) keep(ctx context.Context, lock kvstore.Lock, written int64) {
+// keep brings the held entry up to date whenever the progress differs from
+// what it holds (written), at most once per MinInterval and retrying
+// failed writes, until the lease is lost or ctx is done.
+func (r *Registry) keep(ctx context.Context, lock kvstore.Lock, written progress) {
 	bo := retry.Backoff{What: "node entry update", Log: r.log}
 	last := time.Now()       // registering wrote the entry
 	var due <-chan time.Time // set while an update is scheduled
@@ -139,7 +188,7 @@ func (r *Registry) keep(ctx context.Context, lock kvstore.Lock, written int64) {
 			due = time.After(max(d, 0))
 		}
 	}
-	if r.applied.Load() != written {
+	if r.load() != written {
 		schedule(r.cfg.MinInterval) // changed while registering
 	}
 	for {
@@ -150,17 +199,17 @@ func (r *Registry) keep(ctx context.Context, lock kvstore.Lock, written int64) {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
-			if r.applied.Load() != written {
+			if r.load() != written {
 				schedule(time.Until(last.Add(r.cfg.MinInterval)))
 			}
 		case <-due:
 			due = nil
-			applied := r.applied.Load()
-			if applied == written {
+			cur := r.load()
+			if cur == written {
 				continue
 			}
 			last = time.Now()
-			if _, err := lock.Update(ctx, r.record(applied)); err != nil {
+			if _, err := lock.Update(ctx, r.record(cur)); err != nil {
 				if ctx.Err() == nil {
 					bo.Failed(err)
 					schedule(max(bo.Next(), r.cfg.MinInterval))
@@ -168,17 +217,23 @@ func (r *Registry) keep(ctx context.Context, lock kvstore.Lock, written int64) {
 				continue
 			}
 			bo.Succeeded()
-			written = applied
-			if r.applied.Load() != written {
+			written = cur
+			if r.load() != written {
 				schedule(r.cfg.MinInterval)
 			}
 		}
 	}
 }
 
-func (r *Registry) record(applied int64) []byte {
+func (r *Registry) record(p progress) []byte {
 	rec := r.cfg.Record
-	rec.Applied = applied
+	rec.Applied = p.applied
+	rec.Answered = p.answered
+	rec.LastAnswered = time.Time{}
+	if p.last != 0 {
+		rec.LastAnswered = time.Unix(0, p.last).UTC()
+	}
+	rec.LastAnsweredName = p.lastName
 	b, _ := json.Marshal(rec) // a struct of strings, times and numbers
 	return b
 }

@@ -108,6 +108,14 @@ type NodeInfo struct {
 	AppliedRevision int64 `json:"appliedRevision"`
 	Lag             int64 `json:"lag"`
 	InSync          bool  `json:"inSync"`
+	// ChallengesAnswered counts the ACME validation requests (HTTP-01 and
+	// TLS-ALPN-01) the replica answered since it started, as it last
+	// reported them: a replica that never answers while certificates are
+	// issued may not be reached by the CA. LastChallengeAnswered is when
+	// it answered the latest, for the domain LastChallengeName.
+	ChallengesAnswered    int64     `json:"challengesAnswered,omitzero"`
+	LastChallengeAnswered time.Time `json:"lastChallengeAnswered,omitzero"`
+	LastChallengeName     string    `json:"lastChallengeName,omitzero"`
 }
 
 // CertificateCounts summarises the certificates.

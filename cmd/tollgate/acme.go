@@ -50,7 +50,7 @@ func newCerts(st kvstore.Store, prefix string, cfg *config.Config, cl *cluster, 
 	keys := acme.NewKeys(prefix)
 	cache, err := acme.NewCache(acme.CacheConfig{
 		Store: st, Keys: keys, Keyring: kr, Logger: lg, Metrics: m,
-		OnApplied: cl.registry.SetApplied,
+		OnApplied: cl.registry.SetApplied, OnAnswered: cl.registry.ChallengeAnswered,
 	})
 	if err != nil {
 		return nil, err

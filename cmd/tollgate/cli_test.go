@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -301,7 +302,8 @@ func testOutputFormats(t *testing.T, endpoint string) {
 	now := time.Now().UTC()
 	withStore(t, endpoint, func(ctx context.Context, st kvstore.Store) {
 		state, _ := json.Marshal(acme.DomainState{Failures: 2, LastError: "rate limited", LastAttempt: now, NextAttempt: now.Add(time.Hour)})
-		node, _ := json.Marshal(leader.NodeRecord{Node: leader.Node{ID: "node-1"}, Version: "v9", Started: now})
+		node, _ := json.Marshal(leader.NodeRecord{Node: leader.Node{ID: "node-1"}, Version: "v9", Started: now,
+			Answered: 3, LastAnswered: now.Add(-12 * time.Second), LastAnsweredName: "a.example.com"})
 		if _, err := st.Apply(ctx, nil, kvstore.PutOp(certKey, sealedCert(t, keyring(t, key), certKey, "a.example.com")),
 			kvstore.PutOp(stateKey, state), kvstore.PutOp("keys/nodes/node-1", node)); err != nil {
 			t.Fatal(err)
@@ -328,6 +330,19 @@ func testOutputFormats(t *testing.T, endpoint string) {
 	decodeOutputCode(t, []string{"cluster", "status", "--config", cfgFile, "-o", "json"}, &cl, exitFailure)
 	if cl.Leader != nil || len(cl.Nodes) != 1 || cl.Nodes[0].ID != "node-1" || cl.Certificates.Total != 1 || cl.Certificates.Failing != 1 {
 		t.Errorf("cluster status -o json: %+v", cl)
+	}
+	if n := cl.Nodes[0]; n.ChallengesAnswered != 3 || !n.LastChallengeAnswered.Equal(now.Add(-12*time.Second)) || n.LastChallengeName != "a.example.com" {
+		t.Errorf("cluster status -o json: node %+v, want 3 challenges answered, the latest 12s ago for a.example.com", n)
+	}
+	_, out, _ := tollgate(t, "cluster", "status", "--config", cfgFile, "-o", "json")
+	for _, field := range []string{`"challengesAnswered": 3`, `"lastChallengeAnswered": "`, `"lastChallengeName": "a.example.com"`} {
+		if !strings.Contains(out, field) {
+			t.Errorf("cluster status -o json lacks %s:\n%s", field, out)
+		}
+	}
+	_, out, _ = tollgate(t, "cluster", "status", "--config", cfgFile)
+	if !regexp.MustCompile(`(?m)^ +NODE +ROLE +VERSION +STARTED +APPLIED +SYNC +ANSWERED$`).MatchString(out) || !regexp.MustCompile(`(?m)^ +node-1 .* 3 \(\d+s ago\)$`).MatchString(out) {
+		t.Errorf("cluster status: no ANSWERED column with 3 (…s ago):\n%s", out)
 	}
 	var clYAML router.ClusterInfo
 	decodeOutputCode(t, []string{"cluster", "status", "--config", cfgFile, "-o", "yaml"}, &clYAML, exitFailure)

@@ -97,6 +97,7 @@ func (s *storeInspector) Cluster(ctx context.Context) (router.ClusterInfo, error
 		out.Nodes = append(out.Nodes, router.NodeInfo{
 			ID: n.ID, Role: role, Version: n.Version, Started: n.Started,
 			AppliedRevision: n.Applied, Lag: max(0, out.LatestRevision-n.Applied), InSync: n.Applied >= out.LatestRevision,
+			ChallengesAnswered: n.Answered, LastChallengeAnswered: n.LastAnswered, LastChallengeName: n.LastAnsweredName,
 		})
 	}
 	certs, account, err := loadCerts(ctx, s.st, keys, s.kr)

@@ -97,13 +97,13 @@ func clusterTable(w io.Writer, info router.ClusterInfo, certs []router.Certifica
 	fmt.Fprintf(w, "configuration: %s\n", info.Configuration)
 	fmt.Fprintf(w, "replicas:      %d\n", len(info.Nodes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NODE\tROLE\tVERSION\tSTARTED\tAPPLIED\tSYNC")
+	fmt.Fprintln(tw, "  NODE\tROLE\tVERSION\tSTARTED\tAPPLIED\tSYNC\tANSWERED")
 	for _, n := range info.Nodes {
 		sync := "yes"
 		if !n.InSync {
 			sync = fmt.Sprintf("behind (%d < %d)", n.AppliedRevision, info.LatestRevision)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s ago\t%d\t%s\n", n.ID, n.Role, orDash(n.Version), now.Sub(n.Started).Round(time.Second), n.AppliedRevision, sync)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s ago\t%d\t%s\t%s\n", n.ID, n.Role, orDash(n.Version), now.Sub(n.Started).Round(time.Second), n.AppliedRevision, sync, answeredCell(n, now))
 	}
 	tw.Flush()
 	c := info.Certificates
@@ -115,6 +115,18 @@ func clusterTable(w io.Writer, info router.ClusterInfo, certs []router.Certifica
 	if info.Account != "" {
 		fmt.Fprintf(w, "account:       %s\n", info.Account)
 	}
+}
+
+// answeredCell is the ANSWERED column: how many validation requests the
+// replica answered and how long ago the latest, e.g. "3 (12s ago)".
+func answeredCell(n router.NodeInfo, now time.Time) string {
+	if n.ChallengesAnswered == 0 {
+		return "0"
+	}
+	if n.LastChallengeAnswered.IsZero() {
+		return fmt.Sprint(n.ChallengesAnswered)
+	}
+	return fmt.Sprintf("%d (%s ago)", n.ChallengesAnswered, max(0, now.Sub(n.LastChallengeAnswered)).Round(time.Second))
 }
 
 func orDash(s string) string {

@@ -347,6 +347,11 @@ service = "app"
 	if got := d.text(fmt.Sprintf(`[data-node=%q]`, lead.id)); !strings.Contains(got, "leader") {
 		t.Errorf("the leader's row says %q", got)
 	}
+	// The certificates were issued, so the CA's validation requests
+	// reached at least one replica, which shows them answered.
+	d.waitFor("a replica that answered the CA's validation requests",
+		`[...document.querySelectorAll('#nodes [data-field="answered"]')].filter(td => Number(td.dataset.value) > 0).length`,
+		func(v string) bool { return v != "" && v != "0" }, time.Minute)
 	d.screenshot(filepath.Join(shots, "dashboard-cluster.png"))
 
 	// Certificates: serials and expiry; the failing name as failing,

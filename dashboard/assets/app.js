@@ -139,7 +139,20 @@
       el("td", {}, time(n.started)),
       el("td", {}, n.appliedRevision),
       el("td", {}, n.lag),
-      el("td", {}, n.inSync ? badge("in sync", "good") : badge("behind", "warn")))), "No live replica is registered.", 7);
+      el("td", {}, n.inSync ? badge("in sync", "good") : badge("behind", "warn")),
+      answered(n))), "No live replica is registered.", 8);
+  }
+
+  // answered is a replica's cell of ACME validation requests answered:
+  // the count, then how long ago the latest was and for which domain.
+  function answered(n) {
+    const count = n.challengesAnswered || 0;
+    const td = el("td", { "data-field": "answered", "data-value": count }, String(count));
+    if (n.lastChallengeAnswered) {
+      const latest = rel(n.lastChallengeAnswered) + (n.lastChallengeName ? ", " + n.lastChallengeName : "");
+      td.append(el("br"), el("span", { class: "small", title: n.lastChallengeAnswered }, latest));
+    }
+    return td;
   }
 
   function expiry(c) {

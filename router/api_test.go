@@ -803,6 +803,10 @@ type tCluster struct {
 		AppliedRevision int64     `json:"appliedRevision"`
 		Lag             int64     `json:"lag"`
 		InSync          bool      `json:"inSync"`
+		// ChallengesAnswered and the rest are omitted while zero.
+		ChallengesAnswered    *int64     `json:"challengesAnswered"`
+		LastChallengeAnswered *time.Time `json:"lastChallengeAnswered"`
+		LastChallengeName     *string    `json:"lastChallengeName"`
 	} `json:"nodes"`
 	Certificates struct {
 		Total    int `json:"total"`
@@ -824,7 +828,8 @@ func TestAPICertificatesAndCluster(t *testing.T) {
 		cluster: ClusterInfo{
 			Leader:        &LeaderInfo{Node: "n1", Term: 3, Since: time.Now().UTC()},
 			Configuration: "store", LatestRevision: 12,
-			Nodes:        []NodeInfo{{ID: "n1", Role: "leader", Version: "v1", Started: time.Now().UTC(), AppliedRevision: 12, InSync: true}},
+			Nodes: []NodeInfo{{ID: "n1", Role: "leader", Version: "v1", Started: time.Now().UTC(), AppliedRevision: 12, InSync: true,
+				ChallengesAnswered: 2, LastChallengeAnswered: time.Now().UTC(), LastChallengeName: "a.example.com"}, {ID: "n2", Role: "follower", InSync: true}},
 			Certificates: CertificateCounts{Total: 3, Ordering: 1},
 		},
 	}
@@ -868,8 +873,14 @@ func TestAPICertificatesAndCluster(t *testing.T) {
 
 	var c tCluster
 	apiGet(t, api+"/api/cluster", http.StatusOK, &c)
-	if c.Leader == nil || c.Leader.Node != "n1" || len(c.Nodes) != 1 || c.Nodes[0].Role != "leader" || c.Certificates.Total != 3 || c.Configuration != "store" {
+	if c.Leader == nil || c.Leader.Node != "n1" || len(c.Nodes) != 2 || c.Nodes[0].Role != "leader" || c.Certificates.Total != 3 || c.Configuration != "store" {
 		t.Errorf("cluster %+v", c)
+	}
+	if n := c.Nodes[0]; n.ChallengesAnswered == nil || *n.ChallengesAnswered != 2 || n.LastChallengeAnswered == nil || n.LastChallengeName == nil || *n.LastChallengeName != "a.example.com" {
+		t.Errorf("cluster node %+v: want 2 challenges answered, the latest for a.example.com", n)
+	}
+	if n := c.Nodes[1]; n.ChallengesAnswered != nil || n.LastChallengeAnswered != nil || n.LastChallengeName != nil {
+		t.Errorf("cluster node %+v: a replica that answered none has no challenge fields", n)
 	}
 
 	// No leader and no nodes: the leader is null, the nodes an empty list.

@@ -47,6 +47,10 @@ type WatchConfig struct {
 	// rejected change's error, once for as long as the same error
 	// persists (as it is logged and counted).
 	OnReject func(error)
+	// OnRecover, when set, is called from Run's goroutine when the source
+	// is valid again after a rejected change and equals the configuration
+	// in force (the change was undone), so nothing is applied.
+	OnRecover func()
 	// Logger receives reload successes and failures. Nil discards.
 	Logger *slog.Logger
 }
@@ -251,7 +255,12 @@ func (w *Watcher) offer(snap *Snapshot, err error, source string) {
 	same := reflect.DeepEqual(snap.Config, w.current.Config)
 	w.mu.Unlock()
 	if same {
-		w.clearError()
+		if w.clearError() {
+			w.log.Info("configuration valid again: the change was undone, the configuration in force stays", "source", snap.Source)
+			if w.cfg.OnRecover != nil {
+				w.cfg.OnRecover()
+			}
+		}
 		return
 	}
 	// Only Run's goroutine changes current, so it cannot change while
@@ -295,10 +304,14 @@ func (w *Watcher) reject(err error, source string) {
 	}
 }
 
-func (w *Watcher) clearError() {
+// clearError forgets the last rejected change's error and reports
+// whether there was one.
+func (w *Watcher) clearError() bool {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	had := w.stats.LastError != nil
 	w.stats.LastError = nil
-	w.mu.Unlock()
+	return had
 }
 
 // isRestartKey reports whether a change to key needs a restart: listeners,

@@ -356,11 +356,17 @@ func TestWatchFileOnReject(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var heard []string
+	recovered := 0
 	rw := startWatcher(t, WatchConfig{File: path, PollInterval: 10 * time.Millisecond, Initial: &Snapshot{Config: cfg, Source: path},
 		OnReject: func(err error) {
 			mu.Lock()
 			defer mu.Unlock()
 			heard = append(heard, err.Error())
+		},
+		OnRecover: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			recovered++
 		}})
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(good+"[entryPoints.web.nonsense]\n"), 0o644); err != nil {
@@ -373,7 +379,27 @@ func TestWatchFileOnReject(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // several more reads of the same invalid file
 	mu.Lock()
 	defer mu.Unlock()
-	if len(heard) != 1 || heard[0] != rejected.Error() {
-		t.Fatalf("OnReject heard %q, want once %q", heard, rejected)
+	if len(heard) != 1 || heard[0] != rejected.Error() || recovered != 0 {
+		t.Fatalf("OnReject heard %q, want once %q; OnRecover called %d times, want 0", heard, rejected, recovered)
+	}
+	mu.Unlock()
+
+	// Undoing the change (the file as in force again) is heard once, and
+	// clears the error.
+	if err := os.WriteFile(tmp, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); rw.w.Stats().LastError != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the undone change still counts as rejected")
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // several more reads of the same file
+	mu.Lock()
+	if recovered != 1 || len(heard) != 1 {
+		t.Fatalf("after the undo: OnRecover called %d times, OnReject %d; want 1 and 1", recovered, len(heard))
 	}
 }

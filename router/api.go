@@ -279,7 +279,8 @@ func (a *api) certificates(w http.ResponseWriter, r *http.Request, name string, 
 		status: func(i int) string {
 			return certs[i].Status
 		},
-		item: func(i int) any { return certs[i] },
+		statuses: []string{"ok", "renewalDue", "ordering", "failing", "gaveUp", "unusable", "misplaced", "missing"},
+		item:     func(i int) any { return certs[i] },
 	}
 	if !one {
 		a.list(w, r, c)
@@ -300,8 +301,10 @@ type collection struct {
 	kind string // "router", for errors
 	len  int
 	name func(i int) string
-	// status returns the item's status word.
-	status func(i int) string
+	// status returns the item's status word; statuses are the words it
+	// can return, which the status parameter must name.
+	status   func(i int) string
+	statuses []string
 	// search returns further text the search parameter looks in (a
 	// router's rule); nil for none.
 	search func(i int) string
@@ -345,6 +348,10 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, c collection) {
 		return
 	}
 	search, status := strings.ToLower(q.Get("search")), q.Get("status")
+	if status != "" && !slices.ContainsFunc(c.statuses, func(s string) bool { return strings.EqualFold(s, status) }) {
+		writeError(w, http.StatusBadRequest, "status %q: want one of %s", status, strings.Join(c.statuses, ", "))
+		return
+	}
 	items := []any{}
 	for i := range c.len {
 		if status != "" && !strings.EqualFold(c.status(i), status) {

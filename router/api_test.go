@@ -477,7 +477,7 @@ func TestAPIFilterAndPages(t *testing.T) {
 		{"per_page=2&page=2", []string{"pinned@file", "secure@file"}, "3"},
 		{"status=enabled&per_page=1&page=3", []string{"shop@kubernetes"}, "4"},
 		{"status=enabled&per_page=1&page=4", []string{"wild@file"}, "1"},
-		{"status=nothing", nil, "1"},
+		{"search=nothing", nil, "1"},
 	}
 	for _, tt := range tests {
 		var list []tRouter
@@ -489,7 +489,7 @@ func TestAPIFilterAndPages(t *testing.T) {
 			t.Errorf("?%s: body %q, want []", tt.query, body)
 		}
 	}
-	for _, q := range []string{"page=2", "per_page=0", "page=-1", "per_page=x", "per_page=9223372036854775807&page=2"} {
+	for _, q := range []string{"page=2", "per_page=0", "page=-1", "per_page=x", "per_page=9223372036854775807&page=2", "status=nothing"} {
 		var e tError
 		apiGet(t, api+"/api/http/routers?"+q, http.StatusBadRequest, &e)
 		if e.Message == "" {

@@ -573,6 +573,9 @@ func (v *apiView) collections() []collection {
 		status: func(int) string { return statusEnabled },
 		item:   func(i int) any { return v.entryPoints[i] },
 	}
+	for _, c := range []*collection{&routers, &services, &middlewares, &entryPoints} {
+		c.statuses = []string{statusEnabled, statusWarning, statusDisabled}
+	}
 	for _, c := range []*collection{&routers, &services, &middlewares} {
 		c.resolve = func(name string) string {
 			n, _ := v.apiName(v.configName(name))

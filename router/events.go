@@ -18,6 +18,10 @@ const (
 	// EventConfigRejected: a configuration change was refused and the
 	// last good one stays; the message says why.
 	EventConfigRejected = "configRejected"
+	// EventConfigRecovered: after a rejected change, the source is valid
+	// again and equals the configuration in force (the change was
+	// undone); nothing was applied.
+	EventConfigRecovered = "configRecovered"
 	// EventCertificateOrdered: the leader obtained and stored a
 	// certificate.
 	EventCertificateOrdered = "certificateOrdered"

@@ -27,13 +27,19 @@ var _ inspector = (*apiInspector)(nil)
 // maxAPIResponse bounds what is read of one API answer.
 const maxAPIResponse = 64 << 20
 
-// newAPIInspector checks raw, the API's base URL (http://HOST:PORT).
+// newAPIInspector checks raw, the API's base URL (http://HOST:PORT; a
+// HOST:PORT alone is taken as http://, and a trailing /api is dropped, as
+// the paths read add it).
 func newAPIInspector(raw string) (*apiInspector, error) {
-	u, err := url.Parse(raw)
+	withScheme := raw
+	if !strings.Contains(raw, "://") {
+		withScheme = "http://" + raw
+	}
+	u, err := url.Parse(withScheme)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--api %q: want http://HOST:PORT, the replica's [api] entry point", raw)
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api")
 	return &apiInspector{base: u, client: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
@@ -75,7 +81,7 @@ func (a *apiInspector) get(ctx context.Context, path string, v any) error {
 	case resp.StatusCode == http.StatusNotFound && strings.HasPrefix(path, "/api/certificates/"):
 		return errNoSuchCert
 	case resp.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("GET %s: 404: the replica's API does not serve %s (a tollgate older than this command?): stop it and read the store", u.Redacted(), path)
+		return fmt.Errorf("GET %s: 404: no tollgate API serves %s there: give --api the replica's [api] entry point, http://HOST:PORT (a replica older than this command does not serve it)", u.Redacted(), path)
 	case resp.StatusCode != http.StatusOK:
 		msg, _ := io.ReadAll(io.LimitReader(body, 512))
 		return fmt.Errorf("GET %s: %s: %s", u.Redacted(), resp.Status, strings.TrimSpace(string(msg)))
@@ -88,3 +94,6 @@ func (a *apiInspector) get(ctx context.Context, path string, v any) error {
 
 // errStoreInUse: the embedded store file is locked by a running replica.
 var errStoreInUse = errors.New("in use by a running replica")
+
+// storeInUseHint says what to do about errStoreInUse.
+const storeInUseHint = "certs and cluster status read its API with --api http://HOST:PORT (its [api] entry point); kv and the other commands need it stopped"

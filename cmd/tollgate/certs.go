@@ -247,7 +247,7 @@ func certsTable(w io.Writer, certs []router.CertificateInfo, now time.Time) erro
 func checkKeyring(t *target) (*acme.Keyring, string) {
 	const unchecked = "private keys not checked: "
 	if t.cfg == nil || t.cfg.ACME == nil {
-		return nil, unchecked + "no configuration with an [acme] section (give --config FILE)"
+		return nil, unchecked + "the configuration has no [acme] section (give --config with the replicas' file)"
 	}
 	kr, err := loadKeyring(t.cfg.ACME)
 	if err != nil {

@@ -128,7 +128,7 @@ func TestUsageErrors(t *testing.T) {
 		{"help of no command", []string{"help", "certs", "lst"}, "unknown command \"lst\" for \"tollgate certs\"\n\nDid you mean this?\n\tlist\n"},
 		{"completion alone", []string{"completion"}, "name a subcommand: bash, fish, powershell, zsh"},
 		{"missing argument", []string{"certs", "show"}, "missing argument"},
-		{"bad output", []string{"version", "-o", "xml"}, `-o "xml": want table, json or yaml`},
+		{"bad output", []string{"version", "-o", "xml"}, `"xml": want table, json or yaml`},
 		{"bad log level", []string{"version", "--log-level", "loud"}, `"--log-level" flag: "loud": use debug, info, warn or error`},
 		{"bad log format", []string{"version", "--log-format", "xml"}, `"--log-format" flag: "xml": use text or json`},
 		{"file twice", []string{"check", "a.toml", "--config", "b.toml"}, `unexpected argument "a.toml"`},
@@ -228,8 +228,13 @@ func TestEnvironment(t *testing.T) {
 	if res.Valid || res.File != bad {
 		t.Errorf("check with TOLLGATE_OUTPUT=json: %+v", res)
 	}
+	t.Setenv("TOLLGATE_OUTPUT", "xml")
+	if code, _, stderr := tollgate(t, "version"); code != exitUsage || !strings.Contains(stderr, "TOLLGATE_OUTPUT") {
+		t.Errorf("bad TOLLGATE_OUTPUT: exit %d, want %d and the variable named:\n%s", code, exitUsage, stderr)
+	}
+	t.Setenv("TOLLGATE_OUTPUT", "")
 	t.Setenv("TOLLGATE_LOG_LEVEL", "loud")
-	if code, _, stderr := tollgate(t, "version"); code != exitUsage || !strings.Contains(stderr, "loud") {
+	if code, _, stderr := tollgate(t, "version"); code != exitUsage || !strings.Contains(stderr, "TOLLGATE_LOG_LEVEL") {
 		t.Errorf("bad TOLLGATE_LOG_LEVEL: exit %d:\n%s", code, stderr)
 	}
 }
@@ -512,8 +517,10 @@ func TestAPIClient(t *testing.T) {
 		{"show missing", []string{"certs", "show", "--api", api, "c.example.com"}, exitFailure, []string{"nothing stored for c.example.com"}},
 		{"status table", []string{"cluster", "status", "--api", api}, exitOK, []string{"leader:        n1 (term 3", "configuration: store v2", "b.example.com in ", "1 name(s) failing"}},
 		{"with --kv", []string{"certs", "list", "--api", api, "--kv", "consul://127.0.0.1:1"}, exitUsage, []string{"without --kv"}},
-		{"bad URL", []string{"cluster", "status", "--api", "127.0.0.1:8080"}, exitUsage, []string{"want http://HOST:PORT"}},
-		{"not an API", []string{"certs", "list", "--api", api + "/nothing"}, exitStore, []string{"404", "does not serve"}},
+		{"bad URL", []string{"cluster", "status", "--api", "ftp://127.0.0.1:8080"}, exitUsage, []string{"want http://HOST:PORT"}},
+		{"HOST:PORT alone", []string{"cluster", "status", "--api", strings.TrimPrefix(api, "http://")}, exitOK, []string{"leader:        n1 (term 3"}},
+		{"trailing /api", []string{"cluster", "status", "--api", api + "/api/"}, exitOK, []string{"leader:        n1 (term 3"}},
+		{"not an API", []string{"certs", "list", "--api", api + "/nothing"}, exitStore, []string{"404", "no tollgate API serves /api/certificates there: give --api the replica's [api] entry point"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := tollgate(t, tc.args...)
@@ -610,7 +617,7 @@ url = "http://127.0.0.1:9"
 		t.Fatalf("cluster status through the API: %+v", cl)
 	}
 
-	want := "the embedded store " + filepath.Join(dir, "state.db") + " is in use by a running replica: give --api http://HOST:PORT (its [api] entry point), or stop it"
+	want := "the embedded store " + filepath.Join(dir, "state.db") + " is in use by a running replica: " + storeInUseHint
 	for _, args := range [][]string{
 		{"certs", "list", "--config", withoutAPI},
 		{"cluster", "status", "--config", withoutAPI},

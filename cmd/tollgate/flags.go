@@ -36,7 +36,14 @@ const (
 type outputFlag struct{ format string }
 
 func (o *outputFlag) register(fs *pflag.FlagSet) {
-	fs.StringVarP(&o.format, "output", "o", formatTable, "output `format`: table, json or yaml (field names in docs/cli.md)")
+	// Checked when set, so that a bad TOLLGATE_OUTPUT names its variable.
+	o.format = formatTable
+	fs.VarP(&choiceValue{p: &o.format, parse: func(s string) (string, error) {
+		if err := (&outputFlag{format: s}).check(); err != nil {
+			return "", fmt.Errorf("%q: want table, json or yaml", s)
+		}
+		return s, nil
+	}}, "output", "o", "output `format`: table, json or yaml (field names in docs/cli.md)")
 }
 
 // check refuses a format other than table, json and yaml.

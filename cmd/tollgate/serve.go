@@ -142,6 +142,9 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	wc.Initial, wc.Logger = initial, log
 	wc.OnSnapshot = func(s *config.Snapshot) error { return sources.SetBase(s.Config) }
 	wc.OnReject = func(err error) { events.Record(router.EventConfigRejected, err.Error()) }
+	wc.OnRecover = func() {
+		events.Record(router.EventConfigRecovered, "the rejected change was undone; the configuration in force stays")
+	}
 	w, err := config.NewWatcher(wc)
 	if err != nil {
 		return err

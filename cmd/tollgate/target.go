@@ -46,7 +46,7 @@ func openTarget(ctx context.Context, f commonFlags, needConfig bool) (*target, e
 	}
 	st, err := backend.Open(ctx, endpoint, backend.Options{})
 	if errors.Is(err, backend.ErrLocked) {
-		return nil, fail(exitStore, fmt.Errorf("the embedded store %s is %w: give --api http://HOST:PORT (its [api] entry point), or stop it", embeddedPath(endpoint), errStoreInUse))
+		return nil, fail(exitStore, fmt.Errorf("the embedded store %s is %w: %s", embeddedPath(endpoint), errStoreInUse, storeInUseHint))
 	}
 	if err != nil {
 		return nil, openError(fmt.Errorf("open the store %s: %w", backend.Redact(endpoint), err), f.kv != "")

@@ -100,13 +100,33 @@ func newRoot(a *app) *cobra.Command {
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
 			group(c)
-			c.Example = "  source <(tollgate completion bash)\n  tollgate completion zsh > \"${fpath[1]}/_tollgate\""
+			c.Short = "print a shell completion script (bash, zsh, fish, powershell)"
+			c.Example = "  source <(tollgate completion bash)   # needs the bash-completion package\n  tollgate completion zsh > \"${fpath[1]}/_tollgate\""
+			for _, s := range c.Commands() {
+				s.Short = "print the completion script for " + s.Name()
+			}
 		}
 	}
+	// The values of the flags that take one of a few words complete too.
+	words := map[string][]string{
+		"output": {formatTable, formatJSON, formatYAML}, "log-format": {"text", "json"},
+		"log-level": {"debug", "info", "warn", "error"},
+	}
+	completeWords := func(c *cobra.Command, fs *pflag.FlagSet) {
+		fs.VisitAll(func(f *pflag.Flag) {
+			if w, ok := words[f.Name]; ok {
+				_ = c.RegisterFlagCompletionFunc(f.Name, cobra.FixedCompletions(w, cobra.ShellCompDirectiveNoFileComp))
+			}
+		})
+	}
+	completeWords(root, root.PersistentFlags())
 	// Each Use spells its flags out.
 	var visit func(*cobra.Command)
 	visit = func(c *cobra.Command) {
 		c.DisableFlagsInUseLine = true
+		if c != root {
+			completeWords(c, c.LocalNonPersistentFlags())
+		}
 		for _, s := range c.Commands() {
 			visit(s)
 		}
@@ -211,9 +231,19 @@ func didYouMean(s []string) string {
 
 // argsRange accepts between min and max positional arguments.
 func argsRange(min, max int) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
+	return func(c *cobra.Command, args []string) error {
 		switch {
 		case len(args) < min:
+			// The synopsis names the arguments: "show NAME [flags]".
+			var names []string
+			for _, w := range strings.Fields(c.Use)[1:] {
+				if !strings.HasPrefix(w, "[") && !strings.HasPrefix(w, "-") && strings.ToUpper(w) == w {
+					names = append(names, w)
+				}
+			}
+			if len(args) < len(names) {
+				return fmt.Errorf("missing argument %s", names[len(args)])
+			}
 			return errors.New("missing argument")
 		case len(args) > max:
 			return fmt.Errorf("unexpected argument %q", args[max])

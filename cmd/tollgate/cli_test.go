@@ -127,7 +127,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no subcommand", []string{"cluster"}, "name a subcommand: status"},
 		{"help of no command", []string{"help", "certs", "lst"}, "unknown command \"lst\" for \"tollgate certs\"\n\nDid you mean this?\n\tlist\n"},
 		{"completion alone", []string{"completion"}, "name a subcommand: bash, fish, powershell, zsh"},
-		{"missing argument", []string{"certs", "show"}, "missing argument"},
+		{"missing argument", []string{"certs", "show"}, "missing argument NAME"},
 		{"bad output", []string{"version", "-o", "xml"}, `"xml": want table, json or yaml`},
 		{"bad log level", []string{"version", "--log-level", "loud"}, `"--log-level" flag: "loud": use debug, info, warn or error`},
 		{"bad log format", []string{"version", "--log-format", "xml"}, `"--log-format" flag: "xml": use text or json`},
@@ -425,6 +425,8 @@ func TestCompletion(t *testing.T) {
 		{[]string{"__complete", "certs", "l"}, "list"},
 		{[]string{"__complete", "cluster", ""}, "status"},
 		{[]string{"__complete", "certs", "list", "--ap"}, "--api"},
+		{[]string{"__complete", "certs", "list", "-o", ""}, "yaml"},
+		{[]string{"__complete", "serve", "--log-level", ""}, "warn"},
 	} {
 		code, out, _ := tollgate(t, tc.args...)
 		if code != exitOK || !slices.Contains(strings.Split(out, "\n"), tc.want) && !strings.Contains(out, tc.want+"\t") {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"io"
 	"net"
 	"net/url"
@@ -47,6 +48,9 @@ func openTarget(ctx context.Context, f commonFlags, needConfig bool) (*target, e
 	st, err := backend.Open(ctx, endpoint, backend.Options{})
 	if errors.Is(err, backend.ErrLocked) {
 		return nil, fail(exitStore, fmt.Errorf("the embedded store %s is %w: %s", embeddedPath(endpoint), errStoreInUse, storeInUseHint))
+	}
+	if err != nil && f.kv == "" && cfg == nil && errors.Is(err, fs.ErrNotExist) {
+		return nil, fail(exitStore, fmt.Errorf("the embedded default store %s does not exist: give --kv URL (consul://HOST:PORT, etcd://HOST:PORT, file:///PATH) or --config FILE naming the store", embeddedPath(endpoint)))
 	}
 	if err != nil {
 		return nil, openError(fmt.Errorf("open the store %s: %w", backend.Redact(endpoint), err), f.kv != "")

@@ -278,10 +278,13 @@ func (w *Watcher) offer(snap *Snapshot, err error, source string) {
 	w.stats.LastSuccess = time.Now()
 	w.current = snap
 	w.mu.Unlock()
-	w.log.Info("configuration reloaded", "source", snap.Source, "revision", snap.Revision)
+	if w.cfg.File != "" {
+		w.log.Info("configuration reloaded", "source", snap.Source)
+	} else {
+		w.log.Info("configuration reloaded", "source", snap.Source, "revision", snap.Revision)
+	}
 	if newlyPending && len(snap.RestartRequired) > 0 {
-		w.log.Warn("configuration changes that take effect only after a restart",
-			"keys", strings.Join(snap.RestartRequired, ", "))
+		w.log.Warn("configuration changes that take effect only after a restart", "keys", snap.RestartRequired)
 	}
 }
 

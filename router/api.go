@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/config"
 )
 
 // OpsMux serves tollgate's own endpoints (/ping, /ready, /metrics, /api/…)
@@ -84,6 +86,11 @@ type APIOptions struct {
 	// Events supplies /api/events, this replica's recent events (an
 	// *Events). Nil makes it answer 404.
 	Events EventLister
+	// EntryPoints are the entry points as the listeners were started
+	// with: their settings take effect only at a restart, so
+	// /api/entrypoints shows these rather than a changed configuration's.
+	// Nil shows the configuration in force.
+	EntryPoints map[string]*config.EntryPoint
 }
 
 // EventLister lists recent events, newest first.
@@ -213,7 +220,7 @@ func (a *api) currentView() *apiView {
 	if v := a.view.Load(); v != nil && v.g == g {
 		return v
 	}
-	v := newAPIView(g, a.opts.BaseProvider)
+	v := newAPIView(g, a.opts.BaseProvider, a.opts.EntryPoints)
 	a.view.Store(v)
 	return v
 }

@@ -624,6 +624,18 @@ func TestAPIMiddlewares(t *testing.T) {
 	apiGet(t, api+"/api/http/middlewares/auth@kubernetes", http.StatusNotFound, &e)
 }
 
+// TestAPIEntryPointsAsListening: the entry points shown are those the
+// listeners were started with, not a later configuration's (their
+// settings take effect only at a restart).
+func TestAPIEntryPointsAsListening(t *testing.T) {
+	api, _ := startAPI(t, APIOptions{EntryPoints: map[string]*config.EntryPoint{"web": {Address: "127.0.0.1:8000"}}})
+	var eps []tEntryPoint
+	apiGet(t, api+"/api/entrypoints", http.StatusOK, &eps)
+	if len(eps) != 1 || eps[0].Name != "web" || eps[0].Address != "127.0.0.1:8000" {
+		t.Fatalf("entry points %+v, want web at 127.0.0.1:8000 only", eps)
+	}
+}
+
 func TestAPIEntryPointsOverviewVersion(t *testing.T) {
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	api, _ := startAPI(t, APIOptions{Version: "v1.2.3", Commit: "abc123", Start: start})
@@ -956,7 +968,7 @@ func BenchmarkAPIView(b *testing.B) {
 			}
 			g := rt.current.Load()
 			for b.Loop() {
-				newAPIView(g, "file")
+				newAPIView(g, "file", nil)
 			}
 		})
 	}

@@ -34,6 +34,7 @@ const (
 type apiView struct {
 	g           *generation
 	base        string
+	listening   map[string]*config.EntryPoint
 	routers     []apiRouter
 	services    []apiService
 	middlewares []apiMiddleware
@@ -225,9 +226,10 @@ func countOf(items []apiItem) apiCounts {
 }
 
 // newAPIView works out the view of g; base is the provider of the names
-// without "@provider".
-func newAPIView(g *generation, base string) *apiView {
-	v := &apiView{g: g, base: base}
+// without "@provider"; listening, when not nil, are the entry points as
+// their listeners were started (see APIOptions.EntryPoints).
+func newAPIView(g *generation, base string, listening map[string]*config.EntryPoint) *apiView {
+	v := &apiView{g: g, base: base, listening: listening}
 	h := g.cfg.HTTP
 	if h == nil {
 		h = &config.HTTP{}
@@ -514,8 +516,12 @@ func middlewareKey(m *config.Middleware) string {
 }
 
 func (v *apiView) buildEntryPoints() {
-	for _, name := range slices.Sorted(maps.Keys(v.g.cfg.EntryPoints)) {
-		ep := v.g.cfg.EntryPoints[name]
+	eps := v.g.cfg.EntryPoints
+	if v.listening != nil {
+		eps = v.listening
+	}
+	for _, name := range slices.Sorted(maps.Keys(eps)) {
+		ep := eps[name]
 		srv := newServer(ep, nil, slog.New(slog.DiscardHandler))
 		out := apiEntryPoint{
 			Name: name, Address: ep.Address,

@@ -292,7 +292,7 @@ url = %q
 `, a.URL, sick.URL))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		v := newAPIView(r.rt.current.Load(), "file")
+		v := newAPIView(r.rt.current.Load(), "file", nil)
 		st := v.render(v.services[0]).ServerDetails
 		if len(st) == 2 && st[0].Healthy != st[1].Healthy {
 			break

@@ -112,7 +112,8 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	if cfg.ACME != nil {
 		insp.kr, _ = loadKeyring(cfg.ACME) // newCerts refused a key that does not load
 	}
-	api := router.APIOptions{BaseProvider: "file", Inspector: insp, Events: events}
+	// The listeners keep the entry points they start with until a restart.
+	api := router.APIOptions{BaseProvider: "file", Inspector: insp, Events: events, EntryPoints: cfg.EntryPoints}
 	if wc.File == "" {
 		api.BaseProvider = "store"
 	}

@@ -399,6 +399,14 @@ func (m *Manager) order(ctx context.Context, term *leader.Term, cfg *config.Conf
 		log.Warn("certificate not ordered: store unavailable", "err", err)
 		return retry, false
 	}
+	if replaces != "" && state.Failures > 0 {
+		// The last attempt failed, and a CA may fail every order that
+		// names the certificate it replaces (one it cannot find, an error
+		// of its own): naming it only spares rate limits, so the retry
+		// is a plain order, which renews whatever the CA's ARI state.
+		log.Info("renewing without naming the certificate it replaces: the last attempt failed", "failures", state.Failures)
+		replaces = ""
+	}
 	var recorded *OrderRecord
 	if kv, err := m.cfg.Store.Get(ctx, orderKey); err == nil {
 		var o OrderRecord

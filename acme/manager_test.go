@@ -377,6 +377,36 @@ func TestFailedRenewalOrderedOnce(t *testing.T) {
 	}
 }
 
+// TestRenewalWhenReplacementsFail: a CA that fails every order naming the
+// certificate it replaces (a 500, as Pebble answers for a certificate
+// whose order it cannot find) fails the first renewal in the CA's window
+// once; the retry is a plain order, and renews.
+func TestRenewalWhenReplacementsFail(t *testing.T) {
+	c := newCA(t)
+	st := backendtest.Embedded(t).Client(t)
+	cl := newTestCluster(t, c, st, "replaced.tollgate.test")
+	cl.start("r1", func(mc *acme.ManagerConfig) { mc.BackoffBase = time.Second })
+	cl.waitFor("first certificate", time.Minute, func() bool { return cl.record("replaced.tollgate.test") != nil })
+	first := cl.record("replaced.tollgate.test")
+	if first.ARI == nil || first.ARI.RenewAt.IsZero() {
+		t.Fatalf("Pebble's window not recorded at issuance: %+v", first.ARI)
+	}
+	c.pebble.RefuseReplacements(true)
+	// The CA's window has come: the renewal names the certificate.
+	cl.update("replaced.tollgate.test", func(r *acme.CertRecord) {
+		now := time.Now()
+		r.ARI.WindowStart, r.ARI.WindowEnd = now.Add(-time.Hour), now.Add(time.Hour)
+		r.ARI.RenewAt, r.ARI.CheckAgain = now.Add(-time.Second), now.Add(time.Hour)
+	})
+	cl.waitFor("the renewal", time.Minute, func() bool {
+		r := cl.record("replaced.tollgate.test")
+		return r != nil && r.Serial != first.Serial
+	})
+	if got := strings.Count(cl.log.String(), "renewing without naming the certificate it replaces"); got != 1 {
+		t.Errorf("%d plain retries logged, want 1:\n%s", got, cl.log)
+	}
+}
+
 // stickRegistry lists a replica that never applies anything, so that the
 // leader waits its PropagationTimeout after writing each challenge answer:
 // a window in which its orders are placed and recorded but not validated.

@@ -202,6 +202,11 @@ func (p *Pebble) Certificates() map[string]int { return p.proxy.Certificates() }
 // again.
 func (p *Pebble) SetRenewalInfo(h http.Handler) { p.proxy.SetRenewalInfo(h) }
 
+// RefuseReplacements makes new orders that name a certificate they replace
+// fail with a 500 serverInternal problem, as a CA that cannot find the
+// replaced certificate does; false lets Pebble answer them again.
+func (p *Pebble) RefuseReplacements(refuse bool) { p.proxy.RefuseReplacements(refuse) }
+
 // Stop stops Pebble gracefully. Pebble keeps its state in memory: accounts,
 // orders and roots are lost.
 func (p *Pebble) Stop(t TB) { t.Helper(); p.server.Stop(t) }

@@ -49,6 +49,10 @@ type pebbleProxy struct {
 	orders       map[string]int
 	certificates map[string]int
 	renewalInfo  http.Handler // nil: Pebble answers
+	// refuseReplacements makes new-order requests naming a certificate
+	// they replace fail with a server error, as a CA that cannot find
+	// the replaced certificate's order does.
+	refuseReplacements bool
 }
 
 // newPebbleProxy starts the proxy on a free 127.0.0.1 port, serving TLS with
@@ -133,6 +137,15 @@ func (p *pebbleProxy) count(next http.Handler) http.Handler {
 		var idents []string
 		want := http.StatusCreated
 		if r.URL.Path == p.newOrderPath {
+			p.mu.Lock()
+			refuse := p.refuseReplacements
+			p.mu.Unlock()
+			if refuse && orderReplaces(body) {
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = io.WriteString(w, `{"type":"urn:ietf:params:acme:error:serverInternal","detail":"could not find an order for the given certificate","status":500}`)
+				return
+			}
 			idents, _ = orderIdentifiers(body)
 			counts = p.orders
 		} else if names, ok := csrNames(body); ok {
@@ -173,6 +186,28 @@ func (p *pebbleProxy) SetRenewalInfo(h http.Handler) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.renewalInfo = h
+}
+
+// RefuseReplacements makes new-order requests that name a certificate they
+// replace (RFC 9773's "replaces") fail with a 500 serverInternal problem,
+// or, with false, go to Pebble again.
+func (p *pebbleProxy) RefuseReplacements(refuse bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuseReplacements = refuse
+}
+
+// orderReplaces reports whether a new-order request names a certificate
+// it replaces.
+func orderReplaces(body []byte) bool {
+	payload, err := jwsPayload(body)
+	if err != nil {
+		return false
+	}
+	var order struct {
+		Replaces string `json:"replaces"`
+	}
+	return json.Unmarshal(payload, &order) == nil && order.Replaces != ""
 }
 
 // csrNames returns the names of the CSR a finalization request carries

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/acme"
@@ -36,12 +37,48 @@ type storeInspector struct {
 	// configuration says where the configuration in force comes from.
 	configuration string
 	now           func() time.Time
+
+	// checked holds the outcome of opening each certificate record, by
+	// key, for the revision read: a replica's API reads every record at
+	// each dashboard refresh, and opening a private key is the costly
+	// part. Replaced by each listing, so deleted records leave it.
+	mu      sync.Mutex
+	checked map[string]checkedCert
+}
+
+// checkedCert is a certificate record's check at one revision.
+type checkedCert struct {
+	rev int64
+	rec *acme.CertRecord
+	err error
+}
+
+// load reads the certificates, checking each record as replicas check it
+// before serving it (its private key opened with kr; nil leaves the keys
+// unchecked), once per revision.
+func (s *storeInspector) load(ctx context.Context) ([]*certInfo, *kvstore.KV, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := map[string]checkedCert{}
+	certs, account, err := loadCerts(ctx, s.st, acme.NewKeys(s.prefix), func(kv kvstore.KV) (*acme.CertRecord, error) {
+		c, ok := s.checked[kv.Key]
+		if !ok || c.rev != kv.Revision {
+			c.rev = kv.Revision
+			c.rec, c.err = acme.CheckCert(s.kr, kv.Key, kv.Value)
+		}
+		next[kv.Key] = c
+		return c.rec, c.err
+	})
+	if err == nil {
+		s.checked = next
+	}
+	return certs, account, err
 }
 
 var _ inspector = (*storeInspector)(nil)
 
 func (s *storeInspector) Certificates(ctx context.Context) ([]router.CertificateInfo, error) {
-	certs, _, err := loadCerts(ctx, s.st, acme.NewKeys(s.prefix), s.kr)
+	certs, _, err := s.load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +137,7 @@ func (s *storeInspector) Cluster(ctx context.Context) (router.ClusterInfo, error
 			ChallengesAnswered: n.Answered, LastChallengeAnswered: n.LastAnswered, LastChallengeName: n.LastAnsweredName,
 		})
 	}
-	certs, account, err := loadCerts(ctx, s.st, keys, s.kr)
+	certs, account, err := s.load(ctx)
 	if err != nil {
 		return out, err
 	}

@@ -159,11 +159,10 @@ func countRecords(cs []*certInfo) int {
 }
 
 // loadCerts reads every certificate record, failure state and order in
-// flight, by main domain, sorted. Each record is checked as replicas
-// check it before serving it, its private key opened with kr (nil leaves
-// the private keys unchecked). It returns apart the record of the leader's
+// flight, by main domain, sorted. Each record is checked with check (see
+// storeInspector.checker). It returns apart the record of the leader's
 // failure to load the ACME account, if there is one (see accountLine).
-func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.Keyring) ([]*certInfo, *kvstore.KV, error) {
+func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, check func(kv kvstore.KV) (*acme.CertRecord, error)) ([]*certInfo, *kvstore.KV, error) {
 	var account *kvstore.KV
 	by := map[string]*certInfo{}
 	get := func(d string) *certInfo {
@@ -194,7 +193,7 @@ func loadCerts(ctx context.Context, st kvstore.Store, keys acme.Keys, kr *acme.K
 			switch p.Dir {
 			case "certs":
 				c.kv = &kv
-				c.rec, c.err = acme.CheckCert(kr, kv.Key, kv.Value)
+				c.rec, c.err = check(kv)
 			case "state":
 				var s acme.DomainState
 				if decodeInto(kv.Value, &s) == nil {

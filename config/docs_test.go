@@ -47,6 +47,12 @@ func placeholder(field string) string {
 		return "<tls-options>"
 	case "targets":
 		return "<header-value>"
+	case "serversTransports":
+		return "<servers-transport>"
+	case "stores":
+		return "<tls-store>"
+	case "statusRewrites":
+		return "<status>"
 	}
 	return "<header>"
 }

@@ -9,6 +9,10 @@ type HTTP struct {
 	Services map[string]*Service `toml:"services"`
 	// Middlewares transform requests and responses, by name.
 	Middlewares map[string]*Middleware `toml:"middlewares"`
+	// ServersTransports are named settings for the connections to
+	// servers (TLS, timeouts, pools), chosen by a loadBalancer's
+	// serversTransport.
+	ServersTransports map[string]*ServersTransport `toml:"serversTransports"`
 }
 
 // Router matches requests with a rule and sends them through middlewares
@@ -44,10 +48,86 @@ type RouterTLS struct {
 	CertificateProvided bool `toml:"-"`
 }
 
-// Service is a named backend.
+// Service is a named backend; exactly one of its fields is set.
 type Service struct {
-	// LoadBalancer spreads requests over servers. Required.
+	// LoadBalancer spreads requests over servers.
 	LoadBalancer *LoadBalancer `toml:"loadBalancer"`
+	// Weighted spreads requests over other services by weight (canary
+	// releases, blue/green).
+	Weighted *Weighted `toml:"weighted"`
+	// Mirroring sends every request to a service and copies of some of
+	// them to others, whose answers are discarded.
+	Mirroring *Mirroring `toml:"mirroring"`
+	// Failover sends requests to a service while it is up, else to a
+	// fallback service.
+	Failover *Failover `toml:"failover"`
+}
+
+// Weighted spreads requests over services by smooth weighted round robin.
+type Weighted struct {
+	// Services are the children with their weights. At least one is
+	// required.
+	Services []WeightedService `toml:"services"`
+	// Sticky pins a client to the child it was sent to first.
+	Sticky *Sticky `toml:"sticky"`
+	// HealthCheck, when set, skips children that are down and makes this
+	// service's own state (up while a child is) visible to a parent
+	// weighted or failover service. Without it, children are chosen by
+	// weight alone.
+	HealthCheck *ServiceHealthCheck `toml:"healthCheck"`
+}
+
+// WeightedService is one child of a weighted service.
+type WeightedService struct {
+	// Name of the child service. Required.
+	Name string `toml:"name"`
+	// Weight in the round robin. Nil means 1; 0 sends no requests.
+	Weight *int `toml:"weight"`
+}
+
+// ServiceHealthCheck turns on the propagation of health through a
+// weighted, mirroring or failover service. It has no settings.
+type ServiceHealthCheck struct{}
+
+// Mirroring sends each request to Service and copies of a share of the
+// requests to Mirrors; the mirrors' answers are discarded and never delay
+// the main answer.
+type Mirroring struct {
+	// Service answers the requests. Required.
+	Service string `toml:"service"`
+	// Mirrors receive copies.
+	Mirrors []Mirror `toml:"mirrors"`
+	// MirrorBody sends the request body to the mirrors too. Nil means
+	// true.
+	MirrorBody *bool `toml:"mirrorBody"`
+	// MaxBodySize is the largest request body copied to mirrors, in
+	// bytes; a request with a larger body is not mirrored. Nil or -1
+	// means no limit.
+	MaxBodySize *int64 `toml:"maxBodySize"`
+	// HealthCheck, when set, makes this service's state (that of
+	// Service) visible to a parent weighted or failover service.
+	HealthCheck *ServiceHealthCheck `toml:"healthCheck"`
+}
+
+// Mirror is one mirror of a mirroring service.
+type Mirror struct {
+	// Name of the service that receives copies. Required.
+	Name string `toml:"name"`
+	// Percent of the requests copied, 0 to 100.
+	Percent int `toml:"percent"`
+}
+
+// Failover sends requests to Service while it is up and to Fallback while
+// it is down.
+type Failover struct {
+	// Service is the main service. Required.
+	Service string `toml:"service"`
+	// Fallback takes the requests while Service is down. Required.
+	Fallback string `toml:"fallback"`
+	// HealthCheck, when set, makes this service's state (up while
+	// Service or Fallback is) visible to a parent weighted or failover
+	// service.
+	HealthCheck *ServiceHealthCheck `toml:"healthCheck"`
 }
 
 // LoadBalancer spreads requests over servers by weighted round robin.
@@ -64,6 +144,51 @@ type LoadBalancer struct {
 	Sticky *Sticky `toml:"sticky"`
 	// ResponseForwarding configures streaming of responses.
 	ResponseForwarding *ResponseForwarding `toml:"responseForwarding"`
+	// ServersTransport names the [http.serversTransports.NAME] used to
+	// reach the servers. Empty means the defaults described there.
+	ServersTransport string `toml:"serversTransport"`
+}
+
+// ServersTransport configures the connections to servers.
+type ServersTransport struct {
+	// ServerName is the TLS server name (SNI) sent to https servers and
+	// checked in their certificates. Empty means the host of each
+	// server's URL.
+	ServerName string `toml:"serverName"`
+	// InsecureSkipVerify accepts any certificate from https servers.
+	InsecureSkipVerify bool `toml:"insecureSkipVerify"`
+	// RootCAs are PEM files of the CAs that servers' certificates must
+	// chain to. Empty means the system's roots.
+	RootCAs []string `toml:"rootCAs"`
+	// Certificates are client certificates presented to servers that ask
+	// for one (mutual TLS).
+	Certificates []Certificate `toml:"certificates"`
+	// MaxIdleConnsPerHost is the number of idle connections kept per
+	// server. Zero means 256; -1 keeps none.
+	MaxIdleConnsPerHost int `toml:"maxIdleConnsPerHost"`
+	// ForwardingTimeouts bound the stages of a request to a server.
+	ForwardingTimeouts *ForwardingTimeouts `toml:"forwardingTimeouts"`
+	// DisableHTTP2 speaks HTTP/1.1 to https servers even when they offer
+	// HTTP/2.
+	DisableHTTP2 bool `toml:"disableHTTP2"`
+}
+
+// ForwardingTimeouts bound the stages of a request to a server.
+type ForwardingTimeouts struct {
+	// DialTimeout bounds connecting. Zero means 30s.
+	DialTimeout Duration `toml:"dialTimeout"`
+	// ResponseHeaderTimeout bounds the wait for the response headers
+	// once the request is sent. Zero means no limit.
+	ResponseHeaderTimeout Duration `toml:"responseHeaderTimeout"`
+	// IdleConnTimeout is how long an idle connection is kept. Zero means
+	// 90s.
+	IdleConnTimeout Duration `toml:"idleConnTimeout"`
+	// ReadIdleTimeout, for HTTP/2, sends a ping on a connection that has
+	// received nothing for this long. Zero sends none.
+	ReadIdleTimeout Duration `toml:"readIdleTimeout"`
+	// PingTimeout, for HTTP/2, closes a connection whose ping is not
+	// answered within it. Zero means 15s.
+	PingTimeout Duration `toml:"pingTimeout"`
 }
 
 // Server is one backend.
@@ -149,6 +274,148 @@ type Middleware struct {
 	Compress          *Compress          `toml:"compress"`
 	PassTLSClientCert *PassTLSClientCert `toml:"passTLSClientCert"`
 	Chain             *Chain             `toml:"chain"`
+	ForwardAuth       *ForwardAuth       `toml:"forwardAuth"`
+	Errors            *ErrorPages        `toml:"errors"`
+	ReplacePath       *ReplacePath       `toml:"replacePath"`
+	ReplacePathRegex  *ReplacePathRegex  `toml:"replacePathRegex"`
+	StripPrefixRegex  *StripPrefixRegex  `toml:"stripPrefixRegex"`
+	InFlightReq       *InFlightReq       `toml:"inFlightReq"`
+	Buffering         *Buffering         `toml:"buffering"`
+	ContentType       *ContentType       `toml:"contentType"`
+}
+
+// ForwardAuth asks an authentication server about every request: a 2xx
+// answer lets the request through, any other answer is sent to the client
+// as is.
+type ForwardAuth struct {
+	// Address of the authentication server, an http or https URL.
+	// Required.
+	Address string `toml:"address"`
+	// TLS configures the connection to an https Address.
+	TLS *ClientTLS `toml:"tls"`
+	// TrustForwardHeader passes the X-Forwarded-* headers the client sent
+	// (from a trusted proxy) to the authentication server; without it they
+	// are set from the request as tollgate received it.
+	TrustForwardHeader bool `toml:"trustForwardHeader"`
+	// AuthResponseHeaders are copied from the authentication server's
+	// answer to the request sent to the service.
+	AuthResponseHeaders []string `toml:"authResponseHeaders"`
+	// AuthResponseHeadersRegex copies the answer's headers whose names
+	// match it, too.
+	AuthResponseHeadersRegex string `toml:"authResponseHeadersRegex"`
+	// AuthRequestHeaders, when set, are the only request headers sent to
+	// the authentication server. Empty sends them all.
+	AuthRequestHeaders []string `toml:"authRequestHeaders"`
+	// AddAuthCookiesToResponse are cookies the authentication server sets
+	// that are added to the service's response.
+	AddAuthCookiesToResponse []string `toml:"addAuthCookiesToResponse"`
+	// HeaderField, when set, passes the authenticated user (the
+	// authentication server's answer header of that name) to the service
+	// in this header.
+	HeaderField string `toml:"headerField"`
+	// ForwardBody sends the request body to the authentication server.
+	ForwardBody bool `toml:"forwardBody"`
+	// MaxBodySize is the largest body forwarded with ForwardBody, in
+	// bytes; a larger request is refused with 401. Nil or -1 means no
+	// limit.
+	MaxBodySize *int64 `toml:"maxBodySize"`
+	// PreserveLocationHeader keeps a relative Location header of the
+	// authentication server's answer relative to it, rather than to the
+	// request.
+	PreserveLocationHeader bool `toml:"preserveLocationHeader"`
+	// PreserveRequestMethod asks the authentication server with the
+	// request's method instead of GET.
+	PreserveRequestMethod bool `toml:"preserveRequestMethod"`
+}
+
+// ClientTLS configures TLS to a server tollgate calls.
+type ClientTLS struct {
+	// CA is a PEM file of the CA the server's certificate must chain to.
+	// Empty means the system's roots.
+	CA string `toml:"ca"`
+	// Cert and Key are a PEM client certificate and its key, presented
+	// when the server asks for one.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	// InsecureSkipVerify accepts any server certificate.
+	InsecureSkipVerify bool `toml:"insecureSkipVerify"`
+}
+
+// ErrorPages replaces error answers of the next handler with a page from
+// another service.
+type ErrorPages struct {
+	// Status lists the statuses replaced: "500", "500-599". At least one
+	// is required.
+	Status []string `toml:"status"`
+	// StatusRewrites maps statuses ("418", "500-503") to the status sent
+	// with the page. Statuses not listed keep their own.
+	StatusRewrites map[string]int `toml:"statusRewrites"`
+	// Service serves the pages. Required.
+	Service string `toml:"service"`
+	// Query is the path and query asked of Service, where {status} is the
+	// status, {originalStatus} the status before any rewrite and {url}
+	// the request's URL, escaped. Empty means "/".
+	Query string `toml:"query"`
+}
+
+// ReplacePath replaces the request path; the original is kept in the
+// X-Replaced-Path header.
+type ReplacePath struct {
+	// Path to use, starting with "/". Required.
+	Path string `toml:"path"`
+}
+
+// ReplacePathRegex replaces the request path when it matches Regex; the
+// original is kept in the X-Replaced-Path header.
+type ReplacePathRegex struct {
+	// Regex is matched against the path. Required.
+	Regex string `toml:"regex"`
+	// Replacement may use $1 and ${name}. Required.
+	Replacement string `toml:"replacement"`
+}
+
+// StripPrefixRegex removes the start of the path that one of Regex
+// matches; the removed part is kept in X-Forwarded-Prefix.
+type StripPrefixRegex struct {
+	// Regex lists the expressions tried, each matched at the start of
+	// the path. At least one is required.
+	Regex []string `toml:"regex"`
+}
+
+// InFlightReq limits the requests being served at once, per source.
+type InFlightReq struct {
+	// Amount of simultaneous requests per source; more are answered with
+	// 429. Required, at least 1.
+	Amount int64 `toml:"amount"`
+	// SourceCriterion says what a source is. Nil means the client IP.
+	SourceCriterion *SourceCriterion `toml:"sourceCriterion"`
+}
+
+// Buffering reads whole requests and responses before passing them on,
+// with limits.
+type Buffering struct {
+	// MaxRequestBodyBytes is the largest request body accepted; larger
+	// requests are answered with 413. Zero means no limit.
+	MaxRequestBodyBytes int64 `toml:"maxRequestBodyBytes"`
+	// MemRequestBodyBytes of a request body are kept in memory; the rest
+	// goes to a temporary file. Zero means 1 MiB.
+	MemRequestBodyBytes int64 `toml:"memRequestBodyBytes"`
+	// MaxResponseBodyBytes is the largest response body passed on; a
+	// larger one is replaced with 500. Zero means no limit.
+	MaxResponseBodyBytes int64 `toml:"maxResponseBodyBytes"`
+	// MemResponseBodyBytes of a response body are kept in memory; the
+	// rest goes to a temporary file. Zero means 1 MiB.
+	MemResponseBodyBytes int64 `toml:"memResponseBodyBytes"`
+	// RetryExpression, such as "IsNetworkError() && Attempts() < 2",
+	// sends the buffered request again while it holds.
+	RetryExpression string `toml:"retryExpression"`
+}
+
+// ContentType controls the Content-Type of responses that have none.
+type ContentType struct {
+	// AutoDetect sets a missing Content-Type from the first bytes of the
+	// body; without it such responses are passed on without one.
+	AutoDetect bool `toml:"autoDetect"`
 }
 
 // AddPrefix prepends a path prefix.
@@ -362,6 +629,17 @@ type TLS struct {
 	Options map[string]*TLSOptions `toml:"options"`
 	// Certificates are certificate files served alongside ACME ones.
 	Certificates []Certificate `toml:"certificates"`
+	// Stores holds the "default" store, whose defaultCertificate is
+	// served to handshakes no other certificate matches.
+	Stores map[string]*TLSStore `toml:"stores"`
+}
+
+// TLSStore is a certificate store; only "default" exists.
+type TLSStore struct {
+	// DefaultCertificate is served when no certificate matches a
+	// handshake's server name (or it has none). Nil means a generated
+	// self-signed certificate.
+	DefaultCertificate *Certificate `toml:"defaultCertificate"`
 }
 
 // TLSOptions are TLS settings.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/tollgate-proxy/tollgate/config/rule"
@@ -160,14 +159,8 @@ func unsupportedHint(path []string, key string) string {
 	switch {
 	case len(parent) == 0 && (key == "tcp" || key == "udp"):
 		return fmt.Sprintf("[%s] is not supported (yet): tollgate proxies HTTP only; remove it", key)
-	case key == "serversTransport" || key == "serversTransports":
-		return fmt.Sprintf("%s is not supported (yet): tollgate connects to servers with its own settings; remove it", key)
-	case len(parent) == 3 && parent[0] == "http" && parent[1] == "middlewares" &&
-		slices.Contains([]string{"forwardAuth", "errors", "plugin"}, key):
-		return fmt.Sprintf("the %s middleware is not supported (yet); remove it and its uses", key)
-	case len(parent) == 3 && parent[0] == "http" && parent[1] == "services" &&
-		slices.Contains([]string{"weighted", "mirroring", "failover"}, key):
-		return fmt.Sprintf("%s services are not supported (yet): a service is a loadBalancer; remove it or make it one", key)
+	case len(parent) == 3 && parent[0] == "http" && parent[1] == "middlewares" && key == "plugin":
+		return "plugins are not supported: tollgate runs no third-party code; remove the middleware and its uses"
 	}
 	return ""
 }

@@ -29,11 +29,26 @@ const (
 // invalid file yields an *Error listing every problem with its
 // file:line:column.
 func LoadFile(path string) (*Config, error) {
+	return LoadFileWith(path, LoadOptions{})
+}
+
+// LoadOptions are the choices of LoadFileWith and ParseWith.
+type LoadOptions struct {
+	// ReadFiles also reads the certificate, key and CA files the
+	// configuration names (server and client certificates, CAs of
+	// clients and of servers) and reports each that cannot be used as a
+	// problem at the key that names it. Without it, only the replica that
+	// applies the configuration reads them.
+	ReadFiles bool
+}
+
+// LoadFileWith is LoadFile with options.
+func LoadFileWith(path string, o LoadOptions) (*Config, error) {
 	doc, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, doc)
+	return ParseWith(path, doc, o)
 }
 
 func readFile(path string) ([]byte, error) {
@@ -59,11 +74,22 @@ func readFile(path string) ([]byte, error) {
 // Parse decodes and validates a TOML document; name (usually the file
 // name) prefixes every position in errors.
 func Parse(name string, doc []byte) (*Config, error) {
+	return ParseWith(name, doc, LoadOptions{})
+}
+
+// ParseWith is Parse with options.
+func ParseWith(name string, doc []byte, o LoadOptions) (*Config, error) {
 	cfg, src, decoded, err := decodeTOML(name, doc)
 	if err != nil {
 		return nil, err
 	}
-	if probs := validateDecoded(cfg, decoded); len(probs) > 0 {
+	probs := validateDecoded(cfg, decoded)
+	if len(probs) == 0 && o.ReadFiles {
+		v := &validator{cfg: cfg}
+		v.files()
+		probs = v.ps
+	}
+	if len(probs) > 0 {
 		return nil, src.locate(probs)
 	}
 	return cfg, nil

@@ -40,6 +40,7 @@ func validate(cfg *Config) problems {
 	v.http()
 	v.tls()
 	v.providers()
+	v.pendingSettings()
 	return v.ps
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -119,13 +120,43 @@ func (v *validator) router(path []string, r *Router) {
 	}
 }
 
+// serviceTypes lists the set fields of a service by TOML name.
+func serviceTypes(s *Service) (set, all []string) {
+	rv := reflect.ValueOf(s).Elem()
+	for _, f := range fieldsOf(rv.Type()) {
+		all = append(all, f.name)
+		if !rv.Field(f.index).IsNil() {
+			set = append(set, f.name)
+		}
+	}
+	return set, all
+}
+
 func (v *validator) service(path []string, s *Service) {
-	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
-	lb := s.LoadBalancer
-	if lb == nil {
-		v.add(path, "a service needs [http.services.NAME.loadBalancer] with at least one server")
+	set, all := serviceTypes(s)
+	switch len(set) {
+	case 0:
+		v.add(path, "no service type is set: add one of %s, such as [http.services.NAME.loadBalancer] with at least one server", strings.Join(all, ", "))
+		return
+	case 1:
+	default:
+		v.add(path, "one service has one type, found %s; define one service for each", strings.Join(set, " and "))
 		return
 	}
+	switch {
+	case s.LoadBalancer != nil:
+		v.loadBalancer(path, s.LoadBalancer)
+	case s.Weighted != nil:
+		v.pending(append(slices.Clip(path), "weighted"), "weighted services")
+	case s.Mirroring != nil:
+		v.pending(append(slices.Clip(path), "mirroring"), "mirroring services")
+	case s.Failover != nil:
+		v.pending(append(slices.Clip(path), "failover"), "failover services")
+	}
+}
+
+func (v *validator) loadBalancer(path []string, lb *LoadBalancer) {
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
 	if len(lb.Servers) == 0 && !v.provided {
 		v.add(at("loadBalancer", "servers"), "at least one server is required: [[http.services.NAME.loadBalancer.servers]] with url = \"http://host:port\"")
 	}

@@ -403,6 +403,9 @@ func (v *apiView) buildServices(h *config.HTTP, u users) {
 		sc := h.Services[name]
 		out := apiService{apiItem: v.item(name), configName: name, Type: "loadbalancer"}
 		out.UsedBy = u.services[name]
+		if sc.LoadBalancer == nil {
+			continue
+		}
 		out.settings = sync.OnceValues(func() (map[string]any, error) { return loadBalancerSettings(sc.LoadBalancer) })
 		if len(sc.LoadBalancer.Servers) == 0 {
 			out.problem(statusWarning, "it has no servers: it answers 503")

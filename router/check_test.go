@@ -103,8 +103,13 @@ middlewares = ["addPrefix", "retry"]
 func TestCheckAcceptsWhatValidationAccepts(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(everyMiddleware)
+	// pending lists the types validation refuses as not implemented yet.
+	pending := map[string]bool{"forwardAuth": true, "errors": true, "replacePath": true, "replacePathRegex": true, "stripPrefixRegex": true, "inFlightReq": true, "buffering": true, "contentType": true}
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[config.Middleware]()) {
 		name := f.Tag.Get("toml")
+		if pending[name] {
+			continue
+		}
 		if !strings.Contains(everyMiddleware, "[http.middlewares."+name+"."+name+"]") {
 			t.Errorf("everyMiddleware has no %s middleware; add one", name)
 		}

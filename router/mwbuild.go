@@ -12,10 +12,13 @@ import (
 // expanded into their members (validation has ruled out cycles).
 type middlewareBuilder struct {
 	defs map[string]*config.Middleware
+	// services are the generation's services by name, for middlewares
+	// that call one (errors).
+	services map[string]http.Handler
 }
 
-func newMiddlewareBuilder(defs map[string]*config.Middleware) *middlewareBuilder {
-	return &middlewareBuilder{defs: defs}
+func newMiddlewareBuilder(defs map[string]*config.Middleware, services map[string]http.Handler) *middlewareBuilder {
+	return &middlewareBuilder{defs: defs, services: services}
 }
 
 // build wraps next in the middleware called name.

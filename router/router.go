@@ -284,6 +284,10 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 	services := g.services
 	var checks []*healthCheck
 	for name, sc := range h.Services {
+		if sc.LoadBalancer == nil {
+			cancel()
+			return nil, fmt.Errorf("service %s: only loadBalancer services are implemented", name)
+		}
 		s, err := newService(name, sc, rt.tr, rt.log)
 		if err != nil {
 			cancel()
@@ -297,7 +301,13 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 			checks = append(checks, newHealthCheck(s, hc, routeTransport{rt.tr}))
 		}
 	}
-	mws := newMiddlewareBuilder(h.Middlewares)
+	// handlers are the services of every type by name, as routers and
+	// middlewares reach them.
+	handlers := make(map[string]http.Handler, len(services))
+	for name, s := range services {
+		handlers[name] = s
+	}
+	mws := newMiddlewareBuilder(h.Middlewares, handlers)
 	for epName, ep := range cfg.EntryPoints {
 		trust, err := newForwardTrust(ep.ForwardedHeaders)
 		if err != nil {
@@ -306,7 +316,7 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 		}
 		g.trust[epName] = trust
 		byHost := map[string]string{}
-		routes, err := rt.routes(epName, ep, h, services, mws, byHost)
+		routes, err := rt.routes(epName, ep, h, handlers, mws, byHost)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -324,7 +334,7 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 
 // routes builds the routes of one entry point: the routers that listen on
 // it and whose TLS setting matches the entry point's.
-func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, services map[string]*service, mws *middlewareBuilder, tlsByHost map[string]string) ([]*route, error) {
+func (rt *Router) routes(epName string, ep *config.EntryPoint, h *config.HTTP, services map[string]http.Handler, mws *middlewareBuilder, tlsByHost map[string]string) ([]*route, error) {
 	epTLS := ep.HTTP != nil && ep.HTTP.TLS != nil
 	var routes []*route
 	optionsBy := map[string]string{} // host → the router that named tlsByHost[host]

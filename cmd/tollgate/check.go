@@ -87,7 +87,7 @@ func check(f checkFlags, stdout io.Writer) error {
 	if f.config == "" {
 		return fail(exitUsage, errors.New("--config is required: give the configuration file (tollgate check FILE)"))
 	}
-	cfg, err := loadRoutableConfig(f.config)
+	cfg, err := loadRoutableConfig(f.config, config.LoadOptions{ReadFiles: !f.skipFiles})
 	if err == nil {
 		err = checkFiles(f.config, cfg, !f.skipFiles)
 	}
@@ -181,8 +181,8 @@ func checkFiles(path string, cfg *config.Config, read bool) error {
 // loadRoutableConfig loads and validates a file as loadConfig does, then
 // builds the routing tables as a replica would (router.Check), so that
 // nothing a replica would refuse passes.
-func loadRoutableConfig(path string) (*config.Config, error) {
-	cfg, err := loadConfig(path)
+func loadRoutableConfig(path string, o config.LoadOptions) (*config.Config, error) {
+	cfg, err := loadConfigWith(path, o)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func serve(ctx, now context.Context, f serveFlags, stderr io.Writer, log *slog.L
 	var cfg *config.Config
 	if f.config != "" {
 		var err error
-		if cfg, err = loadConfig(f.config); err != nil {
+		if cfg, err = loadConfigWith(f.config, config.LoadOptions{ReadFiles: true}); err != nil {
 			return err
 		}
 		initial = &config.Snapshot{Config: cfg, Source: f.config}

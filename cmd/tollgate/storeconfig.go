@@ -52,7 +52,7 @@ func storeconfig(ctx context.Context, f storeconfigFlags, stdout, stderr io.Writ
 	if f.config == "" {
 		return fail(exitUsage, errors.New("--config is required"))
 	}
-	cfg, err := loadRoutableConfig(f.config)
+	cfg, err := loadRoutableConfig(f.config, config.LoadOptions{})
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,14 @@ func storeconfig(ctx context.Context, f storeconfigFlags, stdout, stderr io.Writ
 // loadConfig reads and validates a file; a file that cannot be read is
 // invalid input as much as one that does not validate.
 func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.LoadFile(path)
+	return loadConfigWith(path, config.LoadOptions{})
+}
+
+// loadConfigWith is loadConfig with options: with ReadFiles, a
+// certificate or CA file that cannot be used is a problem at the key that
+// names it.
+func loadConfigWith(path string, o config.LoadOptions) (*config.Config, error) {
+	cfg, err := config.LoadFileWith(path, o)
 	if err != nil {
 		return nil, fail(exitInvalid, err)
 	}

@@ -289,9 +289,11 @@ type Middleware struct {
 // as is.
 type ForwardAuth struct {
 	// Address of the authentication server, an http or https URL.
-	// Required.
+	// Required. A call that gets no whole answer within 30s is answered
+	// with 500, as is one that cannot reach the server.
 	Address string `toml:"address"`
-	// TLS configures the connection to an https Address.
+	// TLS configures the connection to an https Address; it is refused
+	// with an http one.
 	TLS *ClientTLS `toml:"tls"`
 	// TrustForwardHeader passes the X-Forwarded-* headers the client sent
 	// (from a trusted proxy) to the authentication server; without it they
@@ -319,9 +321,9 @@ type ForwardAuth struct {
 	// bytes; a larger request is refused with 401. Nil or -1 means no
 	// limit.
 	MaxBodySize *int64 `toml:"maxBodySize"`
-	// PreserveLocationHeader keeps a relative Location header of the
-	// authentication server's answer relative to it, rather than to the
-	// request.
+	// PreserveLocationHeader passes the Location header of a refusing
+	// answer as the authentication server sent it; without it a relative
+	// Location is made absolute against Address.
 	PreserveLocationHeader bool `toml:"preserveLocationHeader"`
 	// PreserveRequestMethod asks the authentication server with the
 	// request's method instead of GET.
@@ -350,7 +352,9 @@ type ErrorPages struct {
 	// StatusRewrites maps statuses ("418", "500-503") to the status sent
 	// with the page. Statuses not listed keep their own.
 	StatusRewrites map[string]int `toml:"statusRewrites"`
-	// Service serves the pages. Required.
+	// Service serves the pages. Required. When it fails, takes more than
+	// 10s or answers other than 2xx, the client gets the status with its
+	// status text as a plain body.
 	Service string `toml:"service"`
 	// Query is the path and query asked of Service, where {status} is the
 	// status, {originalStatus} the status before any rewrite and {url}

@@ -114,6 +114,10 @@ func (v *validator) middleware(path []string, name string, m *Middleware) {
 		}
 	case m.Chain != nil:
 		v.chain(at(), name)
+	case m.ForwardAuth != nil:
+		v.forwardAuth(at(), m.ForwardAuth)
+	case m.Errors != nil:
+		v.errorPages(at(), m.Errors)
 	}
 }
 

@@ -27,10 +27,6 @@ func (v *validator) pendingSettings() {
 			}
 			at := func(typ string) []string { return append(slices.Clip(p("http", "middlewares", name)), typ) }
 			switch {
-			case m.ForwardAuth != nil:
-				v.pending(at("forwardAuth"), "forwardAuth middlewares")
-			case m.Errors != nil:
-				v.pending(at("errors"), "errors middlewares")
 			case m.ReplacePath != nil:
 				v.pending(at("replacePath"), "replacePath middlewares")
 			case m.ReplacePathRegex != nil:

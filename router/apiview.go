@@ -391,6 +391,13 @@ func (v *apiView) usersOf(h *config.HTTP) users {
 				u.middlewares[m] = append(u.middlewares[m], n)
 			}
 		}
+		if e := h.Middlewares[name].Errors; e != nil {
+			n, _ := v.apiName(name)
+			u.services[e.Service] = append(u.services[e.Service], n)
+		}
+	}
+	for _, list := range u.services {
+		slices.Sort(list)
 	}
 	for _, list := range u.middlewares {
 		slices.Sort(list)

@@ -94,6 +94,28 @@ encodings = ["zstd", "br", "gzip"]
 pem = true
 [http.middlewares.chain.chain]
 middlewares = ["addPrefix", "retry"]
+[http.middlewares.forwardAuth.forwardAuth]
+address = "https://auth.example.com:65535/verify?a=b"
+trustForwardHeader = true
+authResponseHeaders = ["X-User", "X-~!"]
+authResponseHeadersRegex = "^X-Auth-"
+authRequestHeaders = ["Cookie", "Authorization"]
+addAuthCookiesToResponse = ["session", "__Host-a"]
+headerField = "X-Forwarded-User"
+forwardBody = true
+maxBodySize = -1
+preserveLocationHeader = true
+preserveRequestMethod = true
+[http.middlewares.forwardAuth.forwardAuth.tls]
+ca = "/nonexistent/ca.pem"
+cert = "/nonexistent/cert.pem"
+key = "/nonexistent/key.pem"
+insecureSkipVerify = true
+[http.middlewares.errors.errors]
+status = ["100-599", "404", "599"]
+service = "s"
+query = "/{status}/{originalStatus}?u={url}"
+statusRewrites = { "100-599" = 100, "418" = 599 }
 `
 
 // TestCheckAcceptsWhatValidationAccepts feeds the router's constructors
@@ -104,7 +126,7 @@ func TestCheckAcceptsWhatValidationAccepts(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(everyMiddleware)
 	// pending lists the types validation refuses as not implemented yet.
-	pending := map[string]bool{"forwardAuth": true, "errors": true, "replacePath": true, "replacePathRegex": true, "stripPrefixRegex": true, "inFlightReq": true, "buffering": true, "contentType": true}
+	pending := map[string]bool{"replacePath": true, "replacePathRegex": true, "stripPrefixRegex": true, "inFlightReq": true, "buffering": true, "contentType": true}
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[config.Middleware]()) {
 		name := f.Tag.Get("toml")
 		if pending[name] {

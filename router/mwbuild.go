@@ -15,6 +15,8 @@ type middlewareBuilder struct {
 	// services are the generation's services by name, for middlewares
 	// that call one (errors).
 	services map[string]http.Handler
+	// forward builds forwardAuth middlewares; see forwardAuthBuilder.
+	forward forwardAuthBuilder
 }
 
 func newMiddlewareBuilder(defs map[string]*config.Middleware, services map[string]http.Handler) *middlewareBuilder {
@@ -44,7 +46,7 @@ func (b *middlewareBuilder) buildDepth(name string, next http.Handler, depth int
 		}
 		return h, nil
 	}
-	h, err := newMiddleware(m, next)
+	h, err := b.newMiddleware(m, next)
 	if err != nil {
 		return nil, fmt.Errorf("middleware %s: %w", name, err)
 	}

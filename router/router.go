@@ -49,6 +49,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/config/rule"
+	"github.com/tollgate-proxy/tollgate/router/middleware"
 )
 
 // Config configures a Router.
@@ -71,6 +72,7 @@ type Router struct {
 	access  *slog.Logger
 	events  EventRecorder
 	tr      transports
+	auth    *middleware.AuthClients // of forwardAuth middlewares
 
 	mu      sync.Mutex // serializes Apply and Close
 	current atomic.Pointer[generation]
@@ -98,6 +100,9 @@ type generation struct {
 	provided *certIndex
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // health checks
+
+	// authClients are the clients its forwardAuth middlewares use.
+	authClients []*middleware.ForwardAuthHandle
 }
 
 // New returns a Router with no routes: every request gets 404 until
@@ -107,7 +112,7 @@ func New(cfg Config) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rt := &Router{log: log, metrics: cfg.Metrics, access: cfg.AccessLog, events: cfg.Events, tr: newTransports()}
+	rt := &Router{log: log, metrics: cfg.Metrics, access: cfg.AccessLog, events: cfg.Events, tr: newTransports(), auth: middleware.NewAuthClients()}
 	cfg.Metrics.watch(rt)
 	return rt
 }
@@ -141,6 +146,7 @@ func (rt *Router) Apply(cfg *config.Config) error {
 	}
 	g.provided = rt.indexProvided(cfg.ProvidedCertificates)
 	old := rt.current.Swap(g)
+	rt.auth.Keep(g.authClients)
 	var oldCfg *config.Config
 	if old != nil {
 		old.stop()
@@ -228,6 +234,7 @@ func (rt *Router) Close() {
 	if g := rt.current.Swap(nil); g != nil {
 		g.stop()
 	}
+	rt.auth.Close()
 	if t, ok := rt.tr.std.(*http.Transport); ok {
 		t.CloseIdleConnections()
 	}
@@ -308,6 +315,7 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 		handlers[name] = s
 	}
 	mws := newMiddlewareBuilder(h.Middlewares, handlers)
+	mws.forward = forwardAuthBuilder{clients: rt.auth, log: rt.log, readFiles: startChecks}
 	for epName, ep := range cfg.EntryPoints {
 		trust, err := newForwardTrust(ep.ForwardedHeaders)
 		if err != nil {
@@ -324,6 +332,7 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 		g.tables[epName] = newTable(routes)
 		g.tlsByHost[epName] = byHost
 	}
+	g.authClients = mws.forward.handles
 	if startChecks {
 		for _, c := range checks {
 			g.wg.Go(func() { c.run(ctx) })

@@ -336,7 +336,7 @@ type ClientTLS struct {
 	// Empty means the system's roots.
 	CA string `toml:"ca"`
 	// Cert and Key are a PEM client certificate and its key, presented
-	// when the server asks for one.
+	// when the server asks for one. Set both or neither.
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
 	// InsecureSkipVerify accepts any server certificate.

@@ -31,18 +31,6 @@ func (v *validator) pendingSettings() {
 				v.pending(at("forwardAuth"), "forwardAuth middlewares")
 			case m.Errors != nil:
 				v.pending(at("errors"), "errors middlewares")
-			case m.ReplacePath != nil:
-				v.pending(at("replacePath"), "replacePath middlewares")
-			case m.ReplacePathRegex != nil:
-				v.pending(at("replacePathRegex"), "replacePathRegex middlewares")
-			case m.StripPrefixRegex != nil:
-				v.pending(at("stripPrefixRegex"), "stripPrefixRegex middlewares")
-			case m.InFlightReq != nil:
-				v.pending(at("inFlightReq"), "inFlightReq middlewares")
-			case m.Buffering != nil:
-				v.pending(at("buffering"), "buffering middlewares")
-			case m.ContentType != nil:
-				v.pending(at("contentType"), "contentType middlewares")
 			}
 		}
 	}

@@ -94,6 +94,24 @@ encodings = ["zstd", "br", "gzip"]
 pem = true
 [http.middlewares.chain.chain]
 middlewares = ["addPrefix", "retry"]
+[http.middlewares.replacePath.replacePath]
+path = "/"
+[http.middlewares.replacePathRegex.replacePathRegex]
+regex = "^/(?P<rest>.*)$"
+replacement = "%zz${rest}"
+[http.middlewares.stripPrefixRegex.stripPrefixRegex]
+regex = ["x*", "^/[a-z]+%2F"]
+[http.middlewares.inFlightReq.inFlightReq]
+amount = 1
+[http.middlewares.inFlightReq.inFlightReq.sourceCriterion]
+requestHost = true
+[http.middlewares.buffering.buffering]
+maxRequestBodyBytes = 0
+memRequestBodyBytes = 9223372036854775807
+maxResponseBodyBytes = 1
+memResponseBodyBytes = 0
+retryExpression = "!(IsNetworkError() || ResponseCode() != -1) && RequestMethod() != \"\""
+[http.middlewares.contentType.contentType]
 `
 
 // TestCheckAcceptsWhatValidationAccepts feeds the router's constructors
@@ -104,7 +122,7 @@ func TestCheckAcceptsWhatValidationAccepts(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(everyMiddleware)
 	// pending lists the types validation refuses as not implemented yet.
-	pending := map[string]bool{"forwardAuth": true, "errors": true, "replacePath": true, "replacePathRegex": true, "stripPrefixRegex": true, "inFlightReq": true, "buffering": true, "contentType": true}
+	pending := map[string]bool{"forwardAuth": true, "errors": true}
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[config.Middleware]()) {
 		name := f.Tag.Get("toml")
 		if pending[name] {

@@ -132,7 +132,7 @@ func (b *buffering) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if bw.header == nil {
 			bw.header = make(http.Header)
 		}
-		b.next.ServeHTTP(bw, bufferedRequest(ctx, r, body))
+		serveAttempt(b.next, bw, bufferedRequest(ctx, r, body))
 		if err := r.Context().Err(); err != nil {
 			bw.body.Close()
 			answerContextDone(w, err)
@@ -147,6 +147,22 @@ func (b *buffering) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bw.body.Close()
 		return
 	}
+}
+
+// serveAttempt runs next for one attempt. A handler that gives up with
+// http.ErrAbortHandler because the response became too large, as
+// httputil.ReverseProxy does when a write fails, ends the attempt; any
+// other panic goes on.
+func serveAttempt(next http.Handler, bw *bufferWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler && bw.tooLarge {
+				return
+			}
+			panic(v)
+		}
+	}()
+	next.ServeHTTP(bw, r)
 }
 
 // answerBodyError answers a request whose body could not be buffered:

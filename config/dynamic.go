@@ -362,34 +362,40 @@ type ErrorPages struct {
 	Query string `toml:"query"`
 }
 
-// ReplacePath replaces the request path; the original is kept in the
-// X-Replaced-Path header.
+// ReplacePath replaces the request path; the original, escaped as the
+// client sent it, is kept in the X-Replaced-Path header.
 type ReplacePath struct {
-	// Path to use, starting with "/". Required.
+	// Path to use, starting with "/". It is an escaped path, as sent on
+	// the wire: "/a%2Fb" forwards an encoded slash, and every "%" must
+	// start an escape. Required.
 	Path string `toml:"path"`
 }
 
-// ReplacePathRegex replaces the request path when it matches Regex; the
-// original is kept in the X-Replaced-Path header.
+// ReplacePathRegex replaces the request path when Regex matches it; the
+// original, escaped as the client sent it, is kept in the X-Replaced-Path
+// header. Requests it does not match pass on unchanged.
 type ReplacePathRegex struct {
-	// Regex is matched against the path. Required.
+	// Regex is matched against the path as the client sent it, escaped
+	// ("/a%2Fb" stays so). Required.
 	Regex string `toml:"regex"`
-	// Replacement may use $1 and ${name}. Required.
+	// Replacement may use $1 and ${name}; the result is taken as an
+	// escaped path, so "%2F" in it stays an encoded slash. Required.
 	Replacement string `toml:"replacement"`
 }
 
 // StripPrefixRegex removes the start of the path that one of Regex
-// matches; the removed part is kept in X-Forwarded-Prefix.
+// matches; the removed part is added to X-Forwarded-Prefix.
 type StripPrefixRegex struct {
-	// Regex lists the expressions tried, each matched at the start of
-	// the path. At least one is required.
+	// Regex lists the expressions tried in order against the decoded
+	// path; the first that matches at its start decides what is removed.
+	// At least one is required.
 	Regex []string `toml:"regex"`
 }
 
 // InFlightReq limits the requests being served at once, per source.
 type InFlightReq struct {
 	// Amount of simultaneous requests per source; more are answered with
-	// 429. Required, at least 1.
+	// 429 at once. Required, at least 1.
 	Amount int64 `toml:"amount"`
 	// SourceCriterion says what a source is. Nil means the client IP.
 	SourceCriterion *SourceCriterion `toml:"sourceCriterion"`
@@ -399,27 +405,37 @@ type InFlightReq struct {
 // with limits.
 type Buffering struct {
 	// MaxRequestBodyBytes is the largest request body accepted; larger
-	// requests are answered with 413. Zero means no limit.
+	// requests are answered with 413 and not forwarded. Zero means no
+	// limit.
 	MaxRequestBodyBytes int64 `toml:"maxRequestBodyBytes"`
 	// MemRequestBodyBytes of a request body are kept in memory; the rest
-	// goes to a temporary file. Zero means 1 MiB.
+	// goes to a temporary file, removed when the request ends. Zero
+	// means 1 MiB (1048576).
 	MemRequestBodyBytes int64 `toml:"memRequestBodyBytes"`
 	// MaxResponseBodyBytes is the largest response body passed on; a
 	// larger one is replaced with 500. Zero means no limit.
 	MaxResponseBodyBytes int64 `toml:"maxResponseBodyBytes"`
 	// MemResponseBodyBytes of a response body are kept in memory; the
-	// rest goes to a temporary file. Zero means 1 MiB.
+	// rest goes to a temporary file. Zero means 1 MiB (1048576).
 	MemResponseBodyBytes int64 `toml:"memResponseBodyBytes"`
 	// RetryExpression, such as "IsNetworkError() && Attempts() < 2",
-	// sends the buffered request again while it holds.
+	// sends the buffered request again, at once, while it holds after
+	// an attempt. It may use IsNetworkError() (the server could not be
+	// reached or did not answer), Attempts() (made so far),
+	// ResponseCode() and RequestMethod(), with ==, !=, <, <=, >, >=,
+	// !, && and ||. Empty means no retries.
 	RetryExpression string `toml:"retryExpression"`
 }
 
-// ContentType controls the Content-Type of responses that have none.
+// ContentType sets the Content-Type of responses that have none from the
+// first bytes of the body, as Go's http.DetectContentType does. Without
+// this middleware a proxied response without a Content-Type is passed on
+// without one, as in Traefik v3.
 type ContentType struct {
-	// AutoDetect sets a missing Content-Type from the first bytes of the
-	// body; without it such responses are passed on without one.
-	AutoDetect bool `toml:"autoDetect"`
+	// AutoDetect false makes the middleware do nothing; nil and true
+	// detect. Traefik v3 deprecates the option: declare the middleware
+	// empty instead.
+	AutoDetect *bool `toml:"autoDetect"`
 }
 
 // AddPrefix prepends a path prefix.

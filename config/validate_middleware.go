@@ -118,6 +118,16 @@ func (v *validator) middleware(path []string, name string, m *Middleware) {
 		v.forwardAuth(at(), m.ForwardAuth)
 	case m.Errors != nil:
 		v.errorPages(at(), m.Errors)
+	case m.ReplacePath != nil:
+		v.replacePath(at(), m.ReplacePath)
+	case m.ReplacePathRegex != nil:
+		v.replacePathRegex(at(), m.ReplacePathRegex)
+	case m.StripPrefixRegex != nil:
+		v.stripPrefixRegex(at(), m.StripPrefixRegex)
+	case m.InFlightReq != nil:
+		v.inFlightReq(at(), m.InFlightReq)
+	case m.Buffering != nil:
+		v.buffering(at(), m.Buffering)
 	}
 }
 
@@ -207,20 +217,27 @@ func (v *validator) rateLimit(path []string, r *RateLimit) {
 		v.add(at("burst"), "burst %d is too large: at most %d", r.Burst, math.MaxInt32)
 	}
 	v.nonNegative(at("period"), r.Period)
-	if sc := r.SourceCriterion; sc != nil {
-		n := 0
-		for _, set := range []bool{sc.IPStrategy != nil, sc.RequestHeaderName != "", sc.RequestHost} {
-			if set {
-				n++
-			}
+	v.sourceCriterion(at("sourceCriterion"), r.SourceCriterion)
+}
+
+// sourceCriterion checks how rateLimit and inFlightReq group requests.
+func (v *validator) sourceCriterion(path []string, sc *SourceCriterion) {
+	if sc == nil {
+		return
+	}
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
+	n := 0
+	for _, set := range []bool{sc.IPStrategy != nil, sc.RequestHeaderName != "", sc.RequestHost} {
+		if set {
+			n++
 		}
-		if n != 1 {
-			v.add(at("sourceCriterion"), "set exactly one of ipStrategy, requestHeaderName and requestHost")
-		}
-		v.ipStrategy(at("sourceCriterion", "ipStrategy"), sc.IPStrategy)
-		if sc.RequestHeaderName != "" {
-			v.check(at("sourceCriterion", "requestHeaderName"), checkToken("header name", sc.RequestHeaderName))
-		}
+	}
+	if n != 1 {
+		v.add(path, "set exactly one of ipStrategy, requestHeaderName and requestHost")
+	}
+	v.ipStrategy(at("ipStrategy"), sc.IPStrategy)
+	if sc.RequestHeaderName != "" {
+		v.check(at("requestHeaderName"), checkToken("header name", sc.RequestHeaderName))
 	}
 }
 

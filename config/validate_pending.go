@@ -1,7 +1,5 @@
 package config
 
-import "slices"
-
 // pending refuses a setting that decodes but that replicas do not apply
 // yet: accepting it would promise what does not happen.
 func (v *validator) pending(path []string, what string) {
@@ -18,27 +16,6 @@ func (v *validator) pendingSettings() {
 		for _, name := range sorted(h.Services) {
 			if s := h.Services[name]; s != nil && s.LoadBalancer != nil && s.LoadBalancer.ServersTransport != "" {
 				v.pending(p("http", "services", name, "loadBalancer", "serversTransport"), "serversTransports")
-			}
-		}
-		for _, name := range sorted(h.Middlewares) {
-			m := h.Middlewares[name]
-			if m == nil {
-				continue
-			}
-			at := func(typ string) []string { return append(slices.Clip(p("http", "middlewares", name)), typ) }
-			switch {
-			case m.ReplacePath != nil:
-				v.pending(at("replacePath"), "replacePath middlewares")
-			case m.ReplacePathRegex != nil:
-				v.pending(at("replacePathRegex"), "replacePathRegex middlewares")
-			case m.StripPrefixRegex != nil:
-				v.pending(at("stripPrefixRegex"), "stripPrefixRegex middlewares")
-			case m.InFlightReq != nil:
-				v.pending(at("inFlightReq"), "inFlightReq middlewares")
-			case m.Buffering != nil:
-				v.pending(at("buffering"), "buffering middlewares")
-			case m.ContentType != nil:
-				v.pending(at("contentType"), "contentType middlewares")
 			}
 		}
 	}

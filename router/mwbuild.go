@@ -82,6 +82,18 @@ func newMiddleware(m *config.Middleware, next http.Handler) (http.Handler, error
 		return middleware.NewCompress(next, m.Compress)
 	case m.PassTLSClientCert != nil:
 		return middleware.NewPassTLSClientCert(next, m.PassTLSClientCert)
+	case m.ReplacePath != nil:
+		return middleware.NewReplacePath(next, m.ReplacePath)
+	case m.ReplacePathRegex != nil:
+		return middleware.NewReplacePathRegex(next, m.ReplacePathRegex)
+	case m.StripPrefixRegex != nil:
+		return middleware.NewStripPrefixRegex(next, m.StripPrefixRegex)
+	case m.InFlightReq != nil:
+		return middleware.NewInFlightReq(next, m.InFlightReq)
+	case m.Buffering != nil:
+		return middleware.NewBuffering(next, m.Buffering)
+	case m.ContentType != nil:
+		return middleware.NewContentType(next, m.ContentType)
 	}
 	return nil, fmt.Errorf("no middleware type is set")
 }

@@ -175,6 +175,12 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cookie != nil && !sticky {
 		http.SetCookie(w, s.stickyCookie(b))
 	}
+	// As in Traefik v3, a response the server sent without a
+	// Content-Type goes on without one: a key without values stops
+	// net/http from guessing one. A contentType middleware guesses it.
+	if _, ok := w.Header()["Content-Type"]; !ok {
+		w.Header()["Content-Type"] = nil
+	}
 	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey, b)))
 }
 

@@ -307,8 +307,6 @@ func (f *forwardAuth) fail(w http.ResponseWriter, err error) {
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
 
-var errBodyTooLarge = errors.New("request body too large")
-
 // readBody reads a body of at most limit bytes (no limit when negative).
 func readBody(r io.Reader, limit int64) ([]byte, error) {
 	if limit < 0 {

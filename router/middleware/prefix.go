@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -90,6 +91,57 @@ func (s *stripPrefix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, p) {
 			continue
 		}
+		r2 := rewritableCopy(r, true)
+		r2.URL.Path = leadingSlash(r.URL.Path[len(p):])
+		if r.URL.RawPath != "" {
+			r2.URL.RawPath = stripRawPrefix(r.URL.RawPath, p)
+		}
+		r2.Header.Add(ForwardedPrefixHeader, p)
+		r2.RequestURI = r2.URL.RequestURI()
+		s.next.ServeHTTP(w, r2)
+		return
+	}
+	s.next.ServeHTTP(w, r)
+}
+
+// NewStripPrefixRegex returns a handler that tries cfg.Regex in order on
+// the decoded request path and, for the first whose leftmost match starts
+// at the beginning of the path and is not empty, removes the matched text
+// and adds it to X-Forwarded-Prefix, as Traefik's StripPrefixRegex does:
+// "^/tenant/[a-z]+" strips "/tenant/acme/x" to "/x". The remaining path
+// always starts with "/". URL.RawPath is stripped as StripPrefix strips
+// it, so encoded characters after the prefix reach the service as the
+// client sent them. Requests that match no regex pass on unchanged.
+func NewStripPrefixRegex(next http.Handler, cfg *config.StripPrefixRegex) (http.Handler, error) {
+	if cfg == nil {
+		return nil, errors.New("strip prefix regex: no configuration")
+	}
+	if len(cfg.Regex) == 0 {
+		return nil, errors.New("strip prefix regex: at least one regex is required")
+	}
+	s := &stripPrefixRegex{next: next}
+	for i, expr := range cfg.Regex {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, fmt.Errorf("strip prefix regex: regex %d: %w", i, err)
+		}
+		s.res = append(s.res, re)
+	}
+	return s, nil
+}
+
+type stripPrefixRegex struct {
+	next http.Handler
+	res  []*regexp.Regexp
+}
+
+func (s *stripPrefixRegex) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, re := range s.res {
+		loc := re.FindStringIndex(r.URL.Path)
+		if loc == nil || loc[0] != 0 || loc[1] == 0 {
+			continue
+		}
+		p := r.URL.Path[:loc[1]]
 		r2 := rewritableCopy(r, true)
 		r2.URL.Path = leadingSlash(r.URL.Path[len(p):])
 		if r.URL.RawPath != "" {

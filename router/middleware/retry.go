@@ -81,12 +81,17 @@ func newRetry(next http.Handler, cfg *config.Retry, wait func(context.Context, t
 // caller must write nothing and return; the Retry middleware then tries
 // again after its backoff. When it returns false the caller answers the
 // request itself, usually with 502. Retryable is safe for concurrent use.
+//
+// When it returns false it records the failure for a Buffering middleware
+// that forwarded r, as its retry expression's IsNetworkError().
 func Retryable(r *http.Request) bool {
-	st, _ := r.Context().Value(retryKey{}).(*retryState)
-	if st == nil {
-		return false
+	if st, _ := r.Context().Value(retryKey{}).(*retryState); st != nil && st.take() {
+		return true
 	}
-	return st.take()
+	if ba, _ := r.Context().Value(bufferingKey{}).(*bufferingAttempt); ba != nil {
+		ba.networkError.Store(true)
+	}
+	return false
 }
 
 type retry struct {

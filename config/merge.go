@@ -141,6 +141,9 @@ func (m *merger) add(provider string, part *Part) error {
 		middlewareNames: m.middlewareNames,
 		provided:        true,
 	}
+	if m.base.HTTP != nil {
+		v.transportNames = sorted(m.base.HTTP.ServersTransports)
+	}
 	for _, n := range routerNames {
 		v.router(p("http", "routers", n), part.Routers[n])
 	}

@@ -12,14 +12,6 @@ func (v *validator) pending(path []string, what string) {
 // not apply yet.
 func (v *validator) pendingSettings() {
 	if h := v.cfg.HTTP; h != nil {
-		for _, name := range sorted(h.ServersTransports) {
-			v.pending(p("http", "serversTransports", name), "serversTransports")
-		}
-		for _, name := range sorted(h.Services) {
-			if s := h.Services[name]; s != nil && s.LoadBalancer != nil && s.LoadBalancer.ServersTransport != "" {
-				v.pending(p("http", "services", name, "loadBalancer", "serversTransport"), "serversTransports")
-			}
-		}
 		for _, name := range sorted(h.Middlewares) {
 			m := h.Middlewares[name]
 			if m == nil {
@@ -44,11 +36,6 @@ func (v *validator) pendingSettings() {
 			case m.ContentType != nil:
 				v.pending(at("contentType"), "contentType middlewares")
 			}
-		}
-	}
-	if t := v.cfg.TLS; t != nil {
-		for _, name := range sorted(t.Stores) {
-			v.pending(p("tls", "stores", name), "TLS stores")
 		}
 	}
 }

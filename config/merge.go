@@ -65,6 +65,7 @@ func Merge(base *Config, provided ...*Provided) (*Config, []Refusal) {
 		for k, v := range base.HTTP.Middlewares {
 			h.Middlewares[k] = v
 		}
+		h.ServersTransports = base.HTTP.ServersTransports
 	}
 	out.HTTP = h
 	out.ProvidedCertificates = slices.Clone(base.ProvidedCertificates)

@@ -80,6 +80,9 @@ type Router struct {
 	// see indexProvided. Guarded by mu.
 	parsed map[[sha256.Size]byte]*parsedPair
 	warned map[warning]bool
+	// pools are the connection pools of the serversTransports of the
+	// generation in force, by key (see namedTransports). Guarded by mu.
+	pools map[poolKey]transports
 }
 
 // generation is the routing state built from one configuration. It is
@@ -134,13 +137,20 @@ func (rt *Router) Apply(cfg *config.Config) error {
 	if rt.closed {
 		return errors.New("router closed")
 	}
-	g, err := rt.build(cfg, true)
+	named, pools, err := rt.namedTransports(httpOf(cfg))
+	if err != nil {
+		rt.metrics.Reloaded(false)
+		return err
+	}
+	g, err := rt.build(cfg, named)
 	rt.metrics.Reloaded(err == nil)
 	if err != nil {
+		rt.dropNewPools(pools)
 		return err
 	}
 	g.provided = rt.indexProvided(cfg.ProvidedCertificates)
 	old := rt.current.Swap(g)
+	rt.keepPools(pools)
 	var oldCfg *config.Config
 	if old != nil {
 		old.stop()
@@ -228,12 +238,8 @@ func (rt *Router) Close() {
 	if g := rt.current.Swap(nil); g != nil {
 		g.stop()
 	}
-	if t, ok := rt.tr.std.(*http.Transport); ok {
-		t.CloseIdleConnections()
-	}
-	if t, ok := rt.tr.h2c.(*http.Transport); ok {
-		t.CloseIdleConnections()
-	}
+	rt.tr.closeIdle()
+	rt.keepPools(nil)
 }
 
 func (g *generation) stop() {
@@ -248,12 +254,12 @@ func (g *generation) stop() {
 // serves nothing, starts no health check and sends nothing.
 //
 // Check resolves the names of TLS options too, which Listen uses, but
-// reads no file: certificates and client CAs are read where the replica
-// runs.
+// reads no file: certificates, client CAs and the files of
+// serversTransports are read where the replica runs.
 func Check(cfg *config.Config) error {
 	rt := New(Config{})
 	defer rt.Close()
-	g, err := rt.build(cfg, false)
+	g, err := rt.build(cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -272,9 +278,12 @@ func Check(cfg *config.Config) error {
 }
 
 // build makes a generation: services, middlewares, and one route table per
-// entry point. Health checks start, with startChecks, only once everything
-// is built.
-func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, error) {
+// entry point. named holds the pools of the serversTransports by name
+// (namedTransports); nil, for Check, means that the services reach their
+// servers through the default pools and that no health check starts.
+// Health checks start only once everything is built.
+func (rt *Router) build(cfg *config.Config, named map[string]transports) (*generation, error) {
+	startChecks := named != nil
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, tlsByHost: map[string]map[string]string{}, trust: map[string]forwardTrust{}, cancel: cancel}
 	h := cfg.HTTP
@@ -288,7 +297,15 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 			cancel()
 			return nil, fmt.Errorf("service %s: only loadBalancer services are implemented", name)
 		}
-		s, err := newService(name, sc, rt.tr, rt.log)
+		tr := rt.tr
+		if ref := sc.LoadBalancer.ServersTransport; ref != "" && named != nil {
+			var ok bool
+			if tr, ok = named[ref]; !ok {
+				cancel()
+				return nil, fmt.Errorf("service %s: serversTransport %q is not defined", name, ref)
+			}
+		}
+		s, err := newService(name, sc, tr, rt.log)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -298,7 +315,7 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 			s.inherit(prev.services[name], sc.LoadBalancer.HealthCheck != nil)
 		}
 		if hc := sc.LoadBalancer.HealthCheck; hc != nil {
-			checks = append(checks, newHealthCheck(s, hc, routeTransport{rt.tr}))
+			checks = append(checks, newHealthCheck(s, hc, routeTransport{tr}))
 		}
 	}
 	// handlers are the services of every type by name, as routers and

@@ -358,3 +358,69 @@ func TestServersTransportKeys(t *testing.T) {
 		t.Error("a changed CA file keeps the key")
 	}
 }
+
+// TestServersTransportSettings checks how the settings of a
+// serversTransport and their defaults are set on its pools.
+func TestServersTransportSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		st                 config.ServersTransport
+		idlePerHost        int
+		idle, header, ping time.Duration
+		sendPing           time.Duration
+		http2              bool
+	}{
+		{name: "defaults", idlePerHost: 256, idle: 90 * time.Second, http2: true},
+		{name: "set", st: config.ServersTransport{MaxIdleConnsPerHost: -1, DisableHTTP2: true, ForwardingTimeouts: &config.ForwardingTimeouts{
+			IdleConnTimeout: config.Duration(time.Minute), ResponseHeaderTimeout: config.Duration(10 * time.Second),
+			ReadIdleTimeout: config.Duration(5 * time.Second), PingTimeout: config.Duration(3 * time.Second)}},
+			idlePerHost: -1, idle: time.Minute, header: 10 * time.Second, sendPing: 5 * time.Second, ping: 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := newTransportsFor(&tc.st, newBufferPool())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.closeIdle()
+			for _, h := range []*http.Transport{tr.std.(*http.Transport), tr.h2c.(*http.Transport)} {
+				if h.MaxIdleConnsPerHost != tc.idlePerHost || h.IdleConnTimeout != tc.idle || h.ResponseHeaderTimeout != tc.header {
+					t.Errorf("maxIdleConnsPerHost %d, idleConnTimeout %s, responseHeaderTimeout %s; want %d, %s, %s",
+						h.MaxIdleConnsPerHost, h.IdleConnTimeout, h.ResponseHeaderTimeout, tc.idlePerHost, tc.idle, tc.header)
+				}
+				if h.HTTP2.SendPingTimeout != tc.sendPing || h.HTTP2.PingTimeout != tc.ping {
+					t.Errorf("HTTP/2 pings after %s, timeout %s; want %s, %s", h.HTTP2.SendPingTimeout, h.HTTP2.PingTimeout, tc.sendPing, tc.ping)
+				}
+			}
+			std := tr.std.(*http.Transport)
+			if std.Protocols.HTTP2() != tc.http2 || !std.Protocols.HTTP1() {
+				t.Errorf("https protocols %s, want HTTP/2 %v and HTTP/1", std.Protocols, tc.http2)
+			}
+			if !tr.h2c.(*http.Transport).Protocols.UnencryptedHTTP2() {
+				t.Error("the h2c pool does not speak HTTP/2 without TLS")
+			}
+		})
+	}
+}
+
+// TestServersTransportResponseHeaderTimeout: a server that sends no
+// response headers within responseHeaderTimeout gets the request answered
+// with 504.
+func TestServersTransportResponseHeaderTimeout(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	rt := New(Config{})
+	defer rt.Close()
+	if err := applyDoc(t, rt, fmt.Sprintf(transportSite, slow.URL, "[http.serversTransports.backend.forwardingTimeouts]\nresponseHeaderTimeout = \"100ms\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := proxied(t, rt); code != http.StatusGatewayTimeout {
+		t.Errorf("got %d, want 504", code)
+	}
+}

@@ -17,13 +17,16 @@
 //  2. ServersConfig.Certs: certificates from ACME, obtained ahead or on
 //     demand;
 //  3. the configuration's certificate files (tls.certificates);
-//  4. a self-signed default certificate, made at start.
+//  4. the default certificate: tls.stores.default.defaultCertificate, or
+//     else a self-signed one made at start.
 //
 // Within 1 and 3 an exact name beats a wildcard, which covers one label
 // (*.example.com covers a.example.com, not a.b.example.com); a handshake
 // without a server name, or whose server name is an IP address, finds a
 // certificate by the IP addresses of its subject alternative names (the
-// address the client connected to, without a server name). For a name two
+// address the client connected to, without a server name). TLS options
+// with sniStrict refuse a handshake without a server name, or for a name
+// 1 to 3 do not cover, instead of serving the default certificate. For a name two
 // provided pairs cover alike the first pair in ProvidedCertificates wins;
 // for a name two files cover alike, the later file. A provided pair that
 // cannot be served (ParseKeyPair) is left out and logged, and the others

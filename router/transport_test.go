@@ -35,7 +35,7 @@ type testCA struct {
 
 var testSerial atomic.Int64
 
-func newTestCA(t *testing.T, dir, name string) *testCA {
+func newTestCA(t testing.TB, dir, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -63,7 +63,7 @@ func newTestCA(t *testing.T, dir, name string) *testCA {
 	return ca
 }
 
-func writePEM(t *testing.T, file, typ string, der []byte) {
+func writePEM(t testing.TB, file, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func writePEM(t *testing.T, file, typ string, der []byte) {
 // issue makes a certificate for names (IP addresses for those that parse
 // as one) signed by ca, for a client or a server, writes it and its key
 // as file.pem and file-key.pem, and returns them loaded too.
-func (ca *testCA) issue(t *testing.T, file string, client bool, names ...string) (certFile, keyFile string, pair tls.Certificate) {
+func (ca *testCA) issue(t testing.TB, file string, client bool, names ...string) (certFile, keyFile string, pair tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -422,5 +422,28 @@ func TestServersTransportResponseHeaderTimeout(t *testing.T) {
 	}
 	if code, _ := proxied(t, rt); code != http.StatusGatewayTimeout {
 		t.Errorf("got %d, want 504", code)
+	}
+}
+
+// BenchmarkNamedTransports measures what a serversTransport with a CA and
+// a client certificate costs an Apply that keeps its pools: reading its
+// three files and hashing them with its settings.
+func BenchmarkNamedTransports(b *testing.B) {
+	dir := b.TempDir()
+	ca := newTestCA(b, dir, "ca")
+	cert, key, _ := ca.issue(b, "client", true)
+	h := &config.HTTP{ServersTransports: map[string]*config.ServersTransport{"backend": {
+		RootCAs: []string{ca.file}, Certificates: []config.Certificate{{CertFile: cert, KeyFile: key}}}}}
+	rt := New(Config{})
+	defer rt.Close()
+	_, pools, err := rt.namedTransports(h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt.keepPools(pools)
+	for b.Loop() {
+		if _, _, err := rt.namedTransports(h); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -26,9 +26,10 @@
 // certificate by the IP addresses of its subject alternative names (the
 // address the client connected to, without a server name). TLS options
 // with sniStrict refuse a handshake without a server name, or for a name
-// 1 to 3 do not cover, instead of serving the default certificate. For a name two
-// provided pairs cover alike the first pair in ProvidedCertificates wins;
-// for a name two files cover alike, the later file. A provided pair that
+// 1 to 3 do not cover, instead of serving the default certificate. For a
+// name two provided pairs cover alike the first pair in
+// ProvidedCertificates wins; for a name two files cover alike, the later
+// file. A provided pair that
 // cannot be served (ParseKeyPair) is left out and logged, and the others
 // are served. Apply swaps the provided certificates in with the routes:
 // the next handshake sees them, connections already open keep the
@@ -153,12 +154,14 @@ func (rt *Router) Apply(cfg *config.Config) error {
 	}
 	g.provided = rt.indexProvided(cfg.ProvidedCertificates)
 	old := rt.current.Swap(g)
-	rt.keepPools(pools)
 	var oldCfg *config.Config
 	if old != nil {
 		old.stop()
 		oldCfg = old.cfg
 	}
+	// After the old health checks have stopped, so that none of them
+	// returns a connection to a dropped pool once it is closed.
+	rt.keepPools(pools)
 	summary := reloadSummary(oldCfg, cfg)
 	if old != nil {
 		rt.log.Info("configuration applied", summary...)

@@ -145,11 +145,14 @@ type LoadBalancer struct {
 	// ResponseForwarding configures streaming of responses.
 	ResponseForwarding *ResponseForwarding `toml:"responseForwarding"`
 	// ServersTransport names the [http.serversTransports.NAME] used to
-	// reach the servers. Empty means the defaults described there.
+	// reach the servers, by requests and health checks alike. Empty means
+	// the defaults described there.
 	ServersTransport string `toml:"serversTransport"`
 }
 
-// ServersTransport configures the connections to servers.
+// ServersTransport configures the connections to servers. Its files are
+// read at every configuration change; while neither its settings nor
+// their content change, a reload keeps its open connections.
 type ServersTransport struct {
 	// ServerName is the TLS server name (SNI) sent to https servers and
 	// checked in their certificates. Empty means the host of each
@@ -658,7 +661,7 @@ type TLS struct {
 type TLSStore struct {
 	// DefaultCertificate is served when no certificate matches a
 	// handshake's server name (or it has none). Nil means a generated
-	// self-signed certificate.
+	// self-signed certificate. Read at start: a change needs a restart.
 	DefaultCertificate *Certificate `toml:"defaultCertificate"`
 }
 
@@ -675,7 +678,8 @@ type TLSOptions struct {
 	CurvePreferences []string `toml:"curvePreferences"`
 	// ClientAuth requests or requires client certificates.
 	ClientAuth *ClientAuth `toml:"clientAuth"`
-	// SNIStrict refuses handshakes without a known server name.
+	// SNIStrict refuses handshakes without a server name, or for a name
+	// no certificate covers: the default certificate is never served.
 	SNIStrict bool `toml:"sniStrict"`
 }
 

@@ -161,6 +161,22 @@ func unsupportedHint(path []string, key string) string {
 		return fmt.Sprintf("[%s] is not supported (yet): tollgate proxies HTTP only; remove it", key)
 	case len(parent) == 3 && parent[0] == "http" && parent[1] == "middlewares" && key == "plugin":
 		return "plugins are not supported: tollgate runs no third-party code; remove the middleware and its uses"
+	case len(parent) == 3 && parent[0] == "http" && parent[1] == "serversTransports":
+		return serversTransportHint(key)
+	case len(parent) == 4 && parent[0] == "http" && parent[1] == "serversTransports" && parent[3] == "forwardingTimeouts" && (key == "readTimeout" || key == "writeTimeout"):
+		return fmt.Sprintf("%s is not supported (yet): responseHeaderTimeout bounds the wait for a server's response headers; remove it", key)
+	}
+	return ""
+}
+
+// serversTransportHint explains the keys of a Traefik serversTransport
+// that tollgate lacks.
+func serversTransportHint(key string) string {
+	switch key {
+	case "peerCertURI", "peerCertSANs", "spiffe":
+		return fmt.Sprintf("%s is not supported (yet): tollgate verifies a server's certificate by rootCAs and by the DNS name or IP address it names (serverName, else the host of the server's URL), not by a URI or SPIFFE identity; remove it", key)
+	case "minVersion", "maxVersion", "cipherSuites":
+		return fmt.Sprintf("%s is not supported (yet): connections to servers use TLS 1.2 or later with Go's default cipher suites; remove it", key)
 	}
 	return ""
 }

@@ -65,6 +65,7 @@ func Merge(base *Config, provided ...*Provided) (*Config, []Refusal) {
 		for k, v := range base.HTTP.Middlewares {
 			h.Middlewares[k] = v
 		}
+		h.ServersTransports = base.HTTP.ServersTransports
 	}
 	out.HTTP = h
 	out.ProvidedCertificates = slices.Clone(base.ProvidedCertificates)
@@ -140,6 +141,9 @@ func (m *merger) add(provider string, part *Part) error {
 		serviceNames:    serviceNames,
 		middlewareNames: m.middlewareNames,
 		provided:        true,
+	}
+	if m.base.HTTP != nil {
+		v.transportNames = sorted(m.base.HTTP.ServersTransports)
 	}
 	for _, n := range routerNames {
 		v.router(p("http", "routers", n), part.Routers[n])

@@ -18,6 +18,8 @@ type validator struct {
 
 	// Defined names, sorted, computed once.
 	entryPointNames, serviceNames, middlewareNames []string
+	// transportNames are the defined serversTransports.
+	transportNames []string
 	// provided is set when checking a provider's part: its services may
 	// have no servers (a Kubernetes Service without ready endpoints, which
 	// answers 503 until it has some).
@@ -32,6 +34,7 @@ func validate(cfg *Config) problems {
 	v := &validator{cfg: cfg, entryPointNames: sorted(cfg.EntryPoints)}
 	if cfg.HTTP != nil {
 		v.serviceNames, v.middlewareNames = sorted(cfg.HTTP.Services), sorted(cfg.HTTP.Middlewares)
+		v.transportNames = sorted(cfg.HTTP.ServersTransports)
 	}
 	v.entryPoints()
 	v.store()
@@ -39,8 +42,9 @@ func validate(cfg *Config) problems {
 	v.operations()
 	v.http()
 	v.tls()
+	v.serversTransports()
+	v.tlsStores()
 	v.providers()
-	v.pendingSettings()
 	return v.ps
 }
 
@@ -94,9 +98,11 @@ func nilEntries(cfg *Config) problems {
 		report(p("http", "routers"), sorted(h.Routers), func(n string) bool { return h.Routers[n] == nil })
 		report(p("http", "services"), sorted(h.Services), func(n string) bool { return h.Services[n] == nil })
 		report(p("http", "middlewares"), sorted(h.Middlewares), func(n string) bool { return h.Middlewares[n] == nil })
+		report(p("http", "serversTransports"), sorted(h.ServersTransports), func(n string) bool { return h.ServersTransports[n] == nil })
 	}
 	if t := cfg.TLS; t != nil {
 		report(p("tls", "options"), sorted(t.Options), func(n string) bool { return t.Options[n] == nil })
+		report(p("tls", "stores"), sorted(t.Stores), func(n string) bool { return t.Stores[n] == nil })
 	}
 	return ps
 }

@@ -186,6 +186,9 @@ func (v *validator) loadBalancer(path []string, lb *LoadBalancer) {
 	if rf := lb.ResponseForwarding; rf != nil {
 		v.nonNegative(at("loadBalancer", "responseForwarding", "flushInterval"), rf.FlushInterval)
 	}
+	if lb.ServersTransport != "" {
+		v.ref(at("loadBalancer", "serversTransport"), "serversTransport", lb.ServersTransport, v.transportNames)
+	}
 }
 
 func (v *validator) healthCheck(path []string, hc *HealthCheck) {

@@ -973,3 +973,18 @@ func BenchmarkAPIView(b *testing.B) {
 		})
 	}
 }
+
+// TestAPIServersTransport: a service shows the name of its
+// serversTransport in its loadBalancer.
+func TestAPIServersTransport(t *testing.T) {
+	api, rt := startAPI(t, APIOptions{})
+	cfg := parseConfig(t, catchAll+"[http.services.s.loadBalancer]\nserversTransport = \"backend\"\n[[http.services.s.loadBalancer.servers]]\nurl = \"https://127.0.0.1:9\"\n[http.serversTransports.backend]\ninsecureSkipVerify = true\n")
+	if err := rt.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	apiGet(t, api+"/api/http/services/s@file", http.StatusOK, &s)
+	if lb, _ := s["loadBalancer"].(map[string]any); lb["serversTransport"] != "backend" {
+		t.Errorf("loadBalancer = %v, want serversTransport \"backend\"", s["loadBalancer"])
+	}
+}

@@ -61,7 +61,7 @@ func Listen(cfg ServersConfig) (*Servers, error) {
 	if err != nil {
 		return nil, err
 	}
-	def, err := selfSigned()
+	def, err := defaultCertificate(cfg.Config.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -182,28 +182,52 @@ func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certI
 type certChain []CertSource
 
 // tlsConfig builds the TLS settings of an entry point: TLS 1.2 at least,
-// certificates from certs, then the default one.
+// certificates from certs, then the default one. With sniStrict a
+// handshake without a server name, or for a name no certificate covers,
+// is refused instead of getting the default certificate.
 func tlsConfig(t *config.TLS, optionsName string, certs certChain, def *tls.Certificate) (*tls.Config, error) {
+	var o *config.TLSOptions
+	if t != nil && t.Options != nil {
+		o = t.Options[cmp.Or(optionsName, "default")]
+	}
+	strict := o != nil && o.SNIStrict
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2", "http/1.1"},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if strict && hello.ServerName == "" {
+				return nil, errors.New("sniStrict: the client sent no server name")
+			}
 			for _, src := range certs {
 				if c, err := src.GetCertificate(hello); c != nil || err != nil {
 					return c, err
 				}
 			}
+			if strict {
+				return nil, errors.New("sniStrict: no certificate for the server name")
+			}
 			return def, nil
 		},
 	}
-	if t == nil || t.Options == nil {
-		return tc, nil
-	}
-	o := t.Options[cmp.Or(optionsName, "default")]
 	if o == nil {
 		return tc, nil
 	}
 	return tc, applyTLSOptions(tc, o)
+}
+
+// defaultCertificate is the certificate of [tls.stores.default]'s
+// defaultCertificate, read once at start, or else a self-signed one made
+// now.
+func defaultCertificate(t *config.TLS) (*tls.Certificate, error) {
+	if t != nil && t.Stores["default"] != nil && t.Stores["default"].DefaultCertificate != nil {
+		c := t.Stores["default"].DefaultCertificate
+		pair, err := config.ReadKeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.stores.default.defaultCertificate: %w", err)
+		}
+		return &pair, nil
+	}
+	return selfSigned()
 }
 
 func applyTLSOptions(tc *tls.Config, o *config.TLSOptions) error {

@@ -17,15 +17,19 @@
 //  2. ServersConfig.Certs: certificates from ACME, obtained ahead or on
 //     demand;
 //  3. the configuration's certificate files (tls.certificates);
-//  4. a self-signed default certificate, made at start.
+//  4. the default certificate: tls.stores.default.defaultCertificate, or
+//     else a self-signed one made at start.
 //
 // Within 1 and 3 an exact name beats a wildcard, which covers one label
 // (*.example.com covers a.example.com, not a.b.example.com); a handshake
 // without a server name, or whose server name is an IP address, finds a
 // certificate by the IP addresses of its subject alternative names (the
-// address the client connected to, without a server name). For a name two
-// provided pairs cover alike the first pair in ProvidedCertificates wins;
-// for a name two files cover alike, the later file. A provided pair that
+// address the client connected to, without a server name). TLS options
+// with sniStrict refuse a handshake without a server name, or for a name
+// 1 to 3 do not cover, instead of serving the default certificate. For a
+// name two provided pairs cover alike the first pair in
+// ProvidedCertificates wins; for a name two files cover alike, the later
+// file. A provided pair that
 // cannot be served (ParseKeyPair) is left out and logged, and the others
 // are served. Apply swaps the provided certificates in with the routes:
 // the next handshake sees them, connections already open keep the
@@ -82,6 +86,9 @@ type Router struct {
 	// see indexProvided. Guarded by mu.
 	parsed map[[sha256.Size]byte]*parsedPair
 	warned map[warning]bool
+	// pools are the connection pools of the serversTransports of the
+	// generation in force, by key (see namedTransports). Guarded by mu.
+	pools map[poolKey]transports
 }
 
 // generation is the routing state built from one configuration. It is
@@ -139,9 +146,15 @@ func (rt *Router) Apply(cfg *config.Config) error {
 	if rt.closed {
 		return errors.New("router closed")
 	}
-	g, err := rt.build(cfg, true)
+	named, pools, err := rt.namedTransports(httpOf(cfg))
+	if err != nil {
+		rt.metrics.Reloaded(false)
+		return err
+	}
+	g, err := rt.build(cfg, named)
 	rt.metrics.Reloaded(err == nil)
 	if err != nil {
+		rt.dropNewPools(pools)
 		return err
 	}
 	g.provided = rt.indexProvided(cfg.ProvidedCertificates)
@@ -152,6 +165,9 @@ func (rt *Router) Apply(cfg *config.Config) error {
 		old.stop()
 		oldCfg = old.cfg
 	}
+	// After the old health checks have stopped, so that none of them
+	// returns a connection to a dropped pool once it is closed.
+	rt.keepPools(pools)
 	summary := reloadSummary(oldCfg, cfg)
 	if old != nil {
 		rt.log.Info("configuration applied", summary...)
@@ -235,12 +251,8 @@ func (rt *Router) Close() {
 		g.stop()
 	}
 	rt.auth.Close()
-	if t, ok := rt.tr.std.(*http.Transport); ok {
-		t.CloseIdleConnections()
-	}
-	if t, ok := rt.tr.h2c.(*http.Transport); ok {
-		t.CloseIdleConnections()
-	}
+	rt.tr.closeIdle()
+	rt.keepPools(nil)
 }
 
 func (g *generation) stop() {
@@ -255,12 +267,12 @@ func (g *generation) stop() {
 // serves nothing, starts no health check and sends nothing.
 //
 // Check resolves the names of TLS options too, which Listen uses, but
-// reads no file: certificates and client CAs are read where the replica
-// runs.
+// reads no file: certificates, client CAs and the files of
+// serversTransports are read where the replica runs.
 func Check(cfg *config.Config) error {
 	rt := New(Config{})
 	defer rt.Close()
-	g, err := rt.build(cfg, false)
+	g, err := rt.build(cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -279,9 +291,12 @@ func Check(cfg *config.Config) error {
 }
 
 // build makes a generation: services, middlewares, and one route table per
-// entry point. Health checks start, with startChecks, only once everything
-// is built.
-func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, error) {
+// entry point. named holds the pools of the serversTransports by name
+// (namedTransports); nil, for Check, means that the services reach their
+// servers through the default pools and that no health check starts.
+// Health checks start only once everything is built.
+func (rt *Router) build(cfg *config.Config, named map[string]transports) (*generation, error) {
+	startChecks := named != nil
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, tlsByHost: map[string]map[string]string{}, trust: map[string]forwardTrust{}, cancel: cancel}
 	h := cfg.HTTP
@@ -295,7 +310,15 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 			cancel()
 			return nil, fmt.Errorf("service %s: only loadBalancer services are implemented", name)
 		}
-		s, err := newService(name, sc, rt.tr, rt.log)
+		tr := rt.tr
+		if ref := sc.LoadBalancer.ServersTransport; ref != "" && named != nil {
+			var ok bool
+			if tr, ok = named[ref]; !ok {
+				cancel()
+				return nil, fmt.Errorf("service %s: serversTransport %q is not defined", name, ref)
+			}
+		}
+		s, err := newService(name, sc, tr, rt.log)
 		if err != nil {
 			cancel()
 			return nil, err
@@ -305,7 +328,7 @@ func (rt *Router) build(cfg *config.Config, startChecks bool) (*generation, erro
 			s.inherit(prev.services[name], sc.LoadBalancer.HealthCheck != nil)
 		}
 		if hc := sc.LoadBalancer.HealthCheck; hc != nil {
-			checks = append(checks, newHealthCheck(s, hc, routeTransport{rt.tr}))
+			checks = append(checks, newHealthCheck(s, hc, routeTransport{tr}))
 		}
 	}
 	// handlers are the services of every type by name, as routers and

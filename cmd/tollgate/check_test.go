@@ -1,9 +1,18 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCheckPositions checks that check refuses what the router would
@@ -103,5 +112,74 @@ func TestCheckForeign(t *testing.T) {
 	}
 	if want := file + ": tollgate reads TOML, and this is YAML: "; !strings.Contains(stderr, want) {
 		t.Errorf("output does not contain %q:\n%s", want, stderr)
+	}
+}
+
+// selfSignedPEM returns a new self-signed certificate and its key, PEM.
+func selfSignedPEM(t *testing.T) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "backend.test"}, DNSNames: []string{"backend.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+}
+
+// TestCheckServersTransportFiles checks that check reads the files a
+// serversTransport names and reports each that cannot be used at its key,
+// with the file, line and column; and that --skip-files reads none.
+func TestCheckServersTransportFiles(t *testing.T) {
+	certA, _ := selfSignedPEM(t)
+	_, keyB := selfSignedPEM(t)
+	notPEM := writeFile(t, "not-pem.txt", "no certificate here\n")
+	cert := writeFile(t, "client.pem", certA)
+	otherKey := writeFile(t, "other-key.pem", keyB)
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	file := writeFile(t, "check.toml", fmt.Sprintf(`[entryPoints.web]
+address = ":80"
+[http.routers.a]
+rule = "PathPrefix(`+"`/`"+`)"
+service = "s"
+[http.services.s.loadBalancer]
+serversTransport = "backend"
+[[http.services.s.loadBalancer.servers]]
+url = "https://127.0.0.1:9"
+[http.serversTransports.backend]
+serverName = "backend.test"
+rootCAs = [%q]
+[[http.serversTransports.backend.certificates]]
+certFile = %q
+keyFile = %q
+[http.serversTransports.other]
+rootCAs = [%q]
+`, missing, cert, otherKey, notPEM))
+	code, stdout, stderr := tollgate(t, "check", "--config", file)
+	if code != exitInvalid {
+		t.Fatalf("exit %d, want %d; output:\n%s%s", code, exitInvalid, stdout, stderr)
+	}
+	for _, w := range []string{
+		file + ":12:12: http.serversTransports.backend.rootCAs[0]: CA file: " + missing + " does not exist",
+		file + ":14:1: http.serversTransports.backend.certificates[0].certFile: certificate " + cert + " with key " + otherKey + ": tls: private key does not match public key",
+		file + ":17:12: http.serversTransports.other.rootCAs[0]: CA file " + notPEM + " holds no PEM certificate",
+	} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("output does not contain %q:\n%s", w, stderr)
+		}
+	}
+	if strings.Contains(stderr, strings.Split(keyB, "\n")[1]) {
+		t.Errorf("output quotes a file's content:\n%s", stderr)
+	}
+	if code, stdout, stderr := tollgate(t, "check", "--config", file, "--skip-files"); code != exitOK {
+		t.Errorf("--skip-files: exit %d, want %d (no file read); output:\n%s%s", code, exitOK, stdout, stderr)
 	}
 }

@@ -14,9 +14,28 @@ import (
 
 // TestServeReloadRefusedByRouter changes the file serve follows to a
 // configuration that validation accepts and the router refuses (a users
-// file that does not exist): the change is counted as rejected, logged
-// with the router's reason, and the last good configuration keeps serving.
+// file, or a CA file of a serversTransport, that does not exist): the
+// change is counted as rejected, logged with the router's reason, and the
+// last good configuration keeps serving.
 func TestServeReloadRefusedByRouter(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		refuse func(doc, missing string) string
+	}{
+		{"usersFile", func(doc, missing string) string {
+			return strings.Replace(doc, `service = "b"`, `service = "b"`+"\nmiddlewares = [\"auth\"]", 1) +
+				fmt.Sprintf("[http.middlewares.auth.basicAuth]\nusersFile = %q\n", missing)
+		}},
+		{"serversTransport", func(doc, missing string) string {
+			return strings.Replace(doc, "[[http.services.b.loadBalancer.servers]]", "[http.services.b.loadBalancer]\nserversTransport = \"tls\"\n[[http.services.b.loadBalancer.servers]]", 1) +
+				fmt.Sprintf("[http.serversTransports.tls]\nrootCAs = [%q]\n", missing)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testServeReloadRefused(t, tc.refuse) })
+	}
+}
+
+func testServeReloadRefused(t *testing.T, refuse func(doc, missing string) string) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "ok")
 	}))
@@ -53,8 +72,7 @@ url = %q
 	}
 
 	missing := filepath.Join(t.TempDir(), "no-such-users")
-	refused := strings.Replace(doc, `service = "b"`, `service = "b"`+"\nmiddlewares = [\"auth\"]", 1) +
-		fmt.Sprintf("[http.middlewares.auth.basicAuth]\nusersFile = %q\n", missing)
+	refused := refuse(doc, missing)
 	tmp := cfgFile + ".tmp"
 	if err := os.WriteFile(tmp, []byte(refused), 0o644); err != nil {
 		t.Fatal(err)

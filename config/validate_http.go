@@ -214,7 +214,7 @@ func (v *validator) healthCheck(path []string, hc *HealthCheck) {
 
 func (v *validator) sticky(path []string, st *Sticky) {
 	if st.Cookie == nil {
-		v.add(path, "sticky needs [.cookie]; add [http.services.NAME.loadBalancer.sticky.cookie]")
+		v.add(path, "sticky needs [.cookie]; add [http.services.NAME.%s.sticky.cookie]", path[len(path)-2])
 		return
 	}
 	c := st.Cookie

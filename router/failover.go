@@ -54,6 +54,7 @@ type failoverKey struct{}
 type refusal struct{ refused bool }
 
 func (f *failover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setService(r, f.name)
 	if !f.main.up() {
 		f.fallback.ServeHTTP(w, r)
 		return
@@ -63,9 +64,27 @@ func (f *failover) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref := &refusal{}
+	cookies := len(w.Header()["Set-Cookie"])
 	f.main.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), failoverKey{}, ref)))
 	if ref.refused {
+		// Sticky cookies main's services set would pin the client to
+		// where the request did not go.
+		switch h := w.Header(); {
+		case cookies == 0:
+			h.Del("Set-Cookie")
+		case len(h["Set-Cookie"]) > cookies:
+			h["Set-Cookie"] = h["Set-Cookie"][:cookies]
+		}
 		f.fallback.ServeHTTP(w, r)
+	}
+}
+
+// setService records name as the service of r for its metrics and access
+// log line: the innermost service that handles a request is recorded, and
+// the request is counted once.
+func setService(r *http.Request, name string) {
+	if info := infoOf(r); info != nil {
+		info.service = name
 	}
 }
 

@@ -93,6 +93,7 @@ func newMirroring(name string, cfg *config.Mirroring, handlers map[string]servic
 func (m *mirroring) up() bool { return !m.check || m.main.up() }
 
 func (m *mirroring) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setService(r, m.name)
 	var chosen []*mirror
 	for _, mr := range m.mirrors {
 		if mr.take() {

@@ -160,9 +160,7 @@ func (rt routeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // ServeHTTP picks a server and forwards the request to it.
 func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if info := infoOf(r); info != nil {
-		info.service = s.name
-	}
+	setService(r, s.name)
 	b, sticky := s.pick(r)
 	if b == nil {
 		http.Error(w, "no available server", http.StatusServiceUnavailable)

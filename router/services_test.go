@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/internal/testserver"
@@ -248,16 +251,19 @@ func TestMirroringPercent(t *testing.T) {
 }
 
 // TestMirroringSlowMirror shows that the main answers complete while the
-// mirror holds every copy, and logs the median latency of main with and
-// without the slow mirror.
+// mirror holds every copy, that copies beyond maxMirrorsInFlight are
+// dropped and counted, and logs the median latency of main without a
+// mirror, with a quick one and with the slow one.
 func TestMirroringSlowMirror(t *testing.T) {
 	main := backendServer(t, "main")
 	release := make(chan struct{})
 	slow := newMirrorServer(t, http.StatusOK, release)
 	t.Cleanup(func() { close(release) }) // runs before slow.Close
+	quick := newMirrorServer(t, http.StatusOK, nil)
 	plain := applyDoc(t, catchAll+fmt.Sprintf("[[http.services.s.loadBalancer.servers]]\nurl = %q\n", main.URL))
+	withQuick := applyDoc(t, mirrorDoc(main.URL, quick.URL, 100, ""))
 	rt := applyDoc(t, mirrorDoc(main.URL, slow.URL, 100, ""))
-	const n = 200
+	const n = maxMirrorsInFlight + 100
 	median := func(h http.Handler) time.Duration {
 		var took []time.Duration
 		for range n {
@@ -272,13 +278,16 @@ func TestMirroringSlowMirror(t *testing.T) {
 		slices.Sort(took)
 		return took[n/2]
 	}
-	without := median(plain.Handler("web"))
-	with := median(rt.Handler("web"))
+	without, withQuickMirror := median(plain.Handler("web")), median(withQuick.Handler("web"))
+	withSlow := median(rt.Handler("web"))
 	if d := slow.done.Load(); d != 0 {
 		t.Fatalf("%d mirror requests completed, want none: they are held", d)
 	}
-	waitFor(t, "the mirror requests to arrive", func() bool { return slow.received.Load() == n })
-	t.Logf("median latency of main over %d requests: %v without a mirror, %v with a mirror that holds every copy", n, without, with)
+	waitFor(t, "the mirror requests to arrive", func() bool { return slow.received.Load() == maxMirrorsInFlight })
+	if d := rt.current.Load().handlers["s"].(*mirroring).dropped.Load(); d != n-maxMirrorsInFlight {
+		t.Errorf("%d copies dropped, want %d beyond the %d in flight", d, n-maxMirrorsInFlight, maxMirrorsInFlight)
+	}
+	t.Logf("median latency of main over %d requests: %v without a mirror, %v with a quick mirror, %v with a mirror that holds every copy", n, without, withQuickMirror, withSlow)
 }
 
 func TestMirroringFailingMirrors(t *testing.T) {
@@ -440,12 +449,25 @@ url = %q
 				t.Fatalf("while main is up: %v, want all to main", got)
 			}
 			main.stop()
-			failed := 0
+			failed, bodied, bodiedFailed := 0, 0, 0
 			waitFor(t, "main to be seen down", func() bool {
 				got := send(5)
 				failed += 5 - got["fallback"]
+				// A request with a body cannot be sent again: it fails
+				// until main is seen down, as it would without the
+				// move to the fallback on a refused connection.
+				resp, err := http.Post(url, "text/plain", strings.NewReader("x"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				bodied++
+				if resp.StatusCode != http.StatusOK {
+					bodiedFailed++
+				}
 				return !h["main"].up()
 			})
+			t.Logf("between main's end and its detection: %d of %d requests without a body failed, %d of %d with one", failed, failed+bodied*5, bodiedFailed, bodied)
 			if got := send(20); got["fallback"] != 20 {
 				t.Errorf("main down: %v, want all to the fallback", got)
 			}
@@ -526,4 +548,96 @@ url = %q
 // parseConfigErr parses a test configuration.
 func parseConfigErr(doc string) (*config.Config, error) {
 	return config.Parse("test.toml", []byte(doc))
+}
+
+// TestServicesCountedOnce checks that a request through nested services is
+// counted once, under the innermost service that handled it.
+func TestServicesCountedOnce(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfigErr(catchAll + `
+[http.routers.none]
+rule = "PathPrefix(` + "`/none`" + `)"
+service = "none"
+[http.services.s.mirroring]
+service = "w"
+mirrors = [{ name = "a", percent = 100 }]
+[http.services.w.weighted]
+services = [{ name = "a" }, { name = "b" }]
+[http.services.none.weighted]
+services = [{ name = "a", weight = 0 }]
+` + lbs(t, "a", "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := New(Config{Metrics: m})
+	defer rt.Close()
+	if err := rt.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	h := rt.Handler("web")
+	serveN(h, 10)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://example.com/none", nil))
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "tollgate_http_requests_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			var svc, code string
+			for _, l := range mt.GetLabel() {
+				switch l.GetName() {
+				case "service":
+					svc = l.GetValue()
+				case "code":
+					code = l.GetValue()
+				}
+			}
+			got[svc+" "+code] += mt.GetCounter().GetValue()
+		}
+	}
+	if want := map[string]float64{"a 200": 5, "b 200": 5, "none 503": 1}; !maps.Equal(got, want) {
+		t.Errorf("tollgate_http_requests_total by service and code: %v, want %v", got, want)
+	}
+}
+
+// TestFailoverRefusedNested sends requests whose connection a nested main
+// service's server refuses to the fallback, without the sticky cookie of
+// main's weighted service; a request with a body cannot be sent again and
+// gets 502.
+func TestFailoverRefusedNested(t *testing.T) {
+	rt := applyDoc(t, fmt.Sprintf(catchAll+`
+[http.services.s.failover]
+service = "main"
+fallback = "fallback"
+[http.services.main.weighted]
+healthCheck = {}
+services = [{ name = "dead" }]
+[http.services.main.weighted.sticky.cookie]
+name = "pin"
+[http.services.dead.loadBalancer.passiveHealthCheck]
+maxFailedAttempts = 1000
+[[http.services.dead.loadBalancer.servers]]
+url = %q
+`, deadServerURL(t))+lbs(t, "fallback"))
+	h := rt.Handler("web")
+	for range 5 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://example.com/", nil))
+		if rec.Code != http.StatusOK || rec.Header().Get("X-Backend") != "fallback" || rec.Header().Get("Set-Cookie") != "" {
+			t.Fatalf("got %d from %q with cookies %q, want 200 from the fallback without a cookie", rec.Code, rec.Header().Get("X-Backend"), rec.Header().Values("Set-Cookie"))
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "http://example.com/", strings.NewReader("x")))
+	if rec.Code != http.StatusBadGateway {
+		t.Errorf("a request with a body: %d, want 502", rec.Code)
+	}
 }

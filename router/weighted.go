@@ -74,6 +74,7 @@ func (w *weighted) up() bool {
 }
 
 func (w *weighted) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	setService(r, w.name)
 	c, sticky := w.pick(r)
 	if c == nil {
 		http.Error(rw, "no available service", http.StatusServiceUnavailable)

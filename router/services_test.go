@@ -543,6 +543,32 @@ url = %q
 			}
 		})
 	}
+	// The choice alone, without the round trip that dominates the above.
+	for _, check := range []bool{false, true} {
+		b.Run(fmt.Sprintf("pick, healthCheck %v", check), func(b *testing.B) {
+			hc := ""
+			if check {
+				hc = "healthCheck = {}\n[http.services.a.loadBalancer.passiveHealthCheck]\n[http.services.b.loadBalancer.passiveHealthCheck]\n"
+			}
+			rt := applyDoc(b, catchAll+fmt.Sprintf(`
+[http.services.s.weighted]
+services = [{name = "a", weight = 3}, {name = "b", weight = 1}]
+%s
+[[http.services.a.loadBalancer.servers]]
+url = %q
+[[http.services.b.loadBalancer.servers]]
+url = %q
+`, hc, backend.URL, backend.URL))
+			w := rt.current.Load().handlers["s"].(*weighted)
+			req := httptest.NewRequest(http.MethodGet, "http://example.com/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if c, _ := w.pick(req); c == nil {
+					b.Fatal("no child")
+				}
+			}
+		})
+	}
 }
 
 // parseConfigErr parses a test configuration.

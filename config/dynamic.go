@@ -72,8 +72,10 @@ type Weighted struct {
 	Sticky *Sticky `toml:"sticky"`
 	// HealthCheck, when set, skips children that are down and makes this
 	// service's own state (up while a child is) visible to a parent
-	// weighted or failover service. Without it, children are chosen by
-	// weight alone.
+	// weighted or failover service. Every child must then report its
+	// health: a loadBalancer with an active or passive health check, or
+	// a service of another type with healthCheck. Without it, children
+	// are chosen by weight alone.
 	HealthCheck *ServiceHealthCheck `toml:"healthCheck"`
 }
 
@@ -105,7 +107,8 @@ type Mirroring struct {
 	// means no limit.
 	MaxBodySize *int64 `toml:"maxBodySize"`
 	// HealthCheck, when set, makes this service's state (that of
-	// Service) visible to a parent weighted or failover service.
+	// Service) visible to a parent weighted or failover service; Service
+	// must then report its health.
 	HealthCheck *ServiceHealthCheck `toml:"healthCheck"`
 }
 
@@ -120,13 +123,16 @@ type Mirror struct {
 // Failover sends requests to Service while it is up and to Fallback while
 // it is down.
 type Failover struct {
-	// Service is the main service. Required.
+	// Service is the main service. Required; it must report its health
+	// (a loadBalancer with an active or passive health check, or a
+	// service of another type with healthCheck).
 	Service string `toml:"service"`
-	// Fallback takes the requests while Service is down. Required.
+	// Fallback takes the requests while Service is down, and a request
+	// without a body whose connection Service's server refused. Required.
 	Fallback string `toml:"fallback"`
 	// HealthCheck, when set, makes this service's state (up while
 	// Service or Fallback is) visible to a parent weighted or failover
-	// service.
+	// service; Fallback must then report its health too.
 	HealthCheck *ServiceHealthCheck `toml:"healthCheck"`
 }
 

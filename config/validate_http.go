@@ -30,6 +30,7 @@ func (v *validator) http() {
 		v.middleware(p("http", "middlewares", name), name, h.Middlewares[name])
 	}
 	v.chainCycles()
+	v.serviceCycles()
 	v.tlsOptionsByHost()
 }
 
@@ -147,11 +148,11 @@ func (v *validator) service(path []string, s *Service) {
 	case s.LoadBalancer != nil:
 		v.loadBalancer(path, s.LoadBalancer)
 	case s.Weighted != nil:
-		v.pending(append(slices.Clip(path), "weighted"), "weighted services")
+		v.weighted(path, s.Weighted)
 	case s.Mirroring != nil:
-		v.pending(append(slices.Clip(path), "mirroring"), "mirroring services")
+		v.mirroring(path, s.Mirroring)
 	case s.Failover != nil:
-		v.pending(append(slices.Clip(path), "failover"), "failover services")
+		v.failover(path, s.Failover)
 	}
 }
 
@@ -216,7 +217,7 @@ func (v *validator) healthCheck(path []string, hc *HealthCheck) {
 
 func (v *validator) sticky(path []string, st *Sticky) {
 	if st.Cookie == nil {
-		v.add(path, "sticky needs [.cookie]; add [http.services.NAME.loadBalancer.sticky.cookie]")
+		v.add(path, "sticky needs [.cookie]; add [http.services.NAME.%s.sticky.cookie]", path[len(path)-2])
 		return
 	}
 	c := st.Cookie

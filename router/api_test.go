@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -91,10 +92,38 @@ type tService struct {
 			FlushInterval string `json:"flushInterval"`
 		} `json:"responseForwarding"`
 	} `json:"loadBalancer"`
+	Weighted *struct {
+		Services []struct {
+			Name   string `json:"name"`
+			Weight int    `json:"weight"`
+		} `json:"services"`
+		Sticky *struct {
+			Cookie *struct {
+				Name string `json:"name"`
+			} `json:"cookie"`
+		} `json:"sticky"`
+		HealthCheck *struct{} `json:"healthCheck"`
+	} `json:"weighted"`
+	Mirroring *struct {
+		Service string `json:"service"`
+		Mirrors []struct {
+			Name    string `json:"name"`
+			Percent int    `json:"percent"`
+		} `json:"mirrors"`
+		MirrorBody  bool      `json:"mirrorBody"`
+		MaxBodySize int64     `json:"maxBodySize"`
+		HealthCheck *struct{} `json:"healthCheck"`
+	} `json:"mirroring"`
+	Failover *struct {
+		Service     string    `json:"service"`
+		Fallback    string    `json:"fallback"`
+		HealthCheck *struct{} `json:"healthCheck"`
+	} `json:"failover"`
 	ServerStatus map[string]string `json:"serverStatus"`
 	UsedBy       []string          `json:"usedBy"`
 	// tollgate
-	ServerDetails []struct {
+	MirrorsDropped int64 `json:"mirrorsDropped"`
+	ServerDetails  []struct {
 		URL     string `json:"url"`
 		ID      string `json:"id"`
 		Weight  int    `json:"weight"`
@@ -580,6 +609,76 @@ func TestAPIServices(t *testing.T) {
 	var e tError
 	apiGet(t, api+"/api/http/services/shop", http.StatusNotFound, &e)
 	apiGet(t, api+"/api/http/services/app", http.StatusOK, nil)
+}
+
+func TestAPIServiceTypes(t *testing.T) {
+	dead := deadServerURL(t)
+	rt := applyDoc(t, fmt.Sprintf(catchAll+`
+[http.services.s.failover]
+service = "canary"
+fallback = "shadow"
+healthCheck = {}
+[http.services.canary.weighted]
+healthCheck = {}
+services = [{name = "a", weight = 3}, {name = "b"}]
+[http.services.canary.weighted.sticky.cookie]
+name = "c"
+[http.services.shadow.mirroring]
+service = "a"
+maxBodySize = 1024
+healthCheck = {}
+[[http.services.shadow.mirroring.mirrors]]
+name = "b"
+percent = 10
+[http.services.a.loadBalancer.passiveHealthCheck]
+[[http.services.a.loadBalancer.servers]]
+url = %q
+[http.services.b.loadBalancer.passiveHealthCheck]
+[[http.services.b.loadBalancer.servers]]
+url = %q
+`, backendServer(t, "a").URL, dead))
+	// b fails once and is ejected.
+	serveN(rt.Handler("web"), 4)
+	h := httptest.NewServer(rt.APIHandler(APIOptions{}))
+	t.Cleanup(h.Close)
+	var list []tService
+	apiGet(t, h.URL+"/api/http/services", http.StatusOK, &list)
+	byName := map[string]tService{}
+	for _, s := range list {
+		byName[s.Name] = s
+	}
+	w := byName["canary@file"]
+	if w.Type != "weighted" || w.Weighted == nil || len(w.Weighted.Services) != 2 || w.Weighted.Services[0] != (struct {
+		Name   string `json:"name"`
+		Weight int    `json:"weight"`
+	}{"a", 3}) || w.Weighted.Services[1].Weight != 1 || w.Weighted.Sticky == nil || w.Weighted.Sticky.Cookie.Name != "c" ||
+		w.Weighted.HealthCheck == nil || w.LoadBalancer.Servers != nil {
+		t.Errorf("canary@file: %+v", w)
+	}
+	if want := map[string]string{"a@file": "UP", "b@file": "DOWN"}; !maps.Equal(w.ServerStatus, want) {
+		t.Errorf("canary@file serverStatus %v, want %v", w.ServerStatus, want)
+	}
+	m := byName["shadow@file"]
+	if m.Type != "mirroring" || m.Mirroring == nil || m.Mirroring.Service != "a" || len(m.Mirroring.Mirrors) != 1 ||
+		m.Mirroring.Mirrors[0].Name != "b" || m.Mirroring.Mirrors[0].Percent != 10 || !m.Mirroring.MirrorBody || m.Mirroring.MaxBodySize != 1024 {
+		t.Errorf("shadow@file: %+v", m)
+	}
+	if want := map[string]string{"a@file": "UP"}; !maps.Equal(m.ServerStatus, want) {
+		t.Errorf("shadow@file serverStatus %v, want %v", m.ServerStatus, want)
+	}
+	f := byName["s@file"]
+	if f.Type != "failover" || f.Failover == nil || f.Failover.Service != "canary" || f.Failover.Fallback != "shadow" || f.Failover.HealthCheck == nil {
+		t.Errorf("s@file: %+v", f)
+	}
+	if want := map[string]string{"canary@file": "UP", "shadow@file": "UP"}; !maps.Equal(f.ServerStatus, want) {
+		t.Errorf("s@file serverStatus %v, want %v", f.ServerStatus, want)
+	}
+	// The router reaches every service through s.
+	for _, s := range list {
+		if !slices.Equal(s.UsedBy, []string{"all@file"}) {
+			t.Errorf("%s usedBy %v, want [all@file]", s.Name, s.UsedBy)
+		}
+	}
 }
 
 func TestAPIMiddlewares(t *testing.T) {

@@ -85,15 +85,24 @@ type apiDomain struct {
 type apiService struct {
 	apiItem
 	configName   string
-	Type         string            `json:"type"`
-	LoadBalancer map[string]any    `json:"loadBalancer"`
+	Type         string         `json:"type"`
+	LoadBalancer map[string]any `json:"loadBalancer,omitempty"`
+	Weighted     map[string]any `json:"weighted,omitempty"`
+	Mirroring    map[string]any `json:"mirroring,omitempty"`
+	Failover     map[string]any `json:"failover,omitempty"`
+	// ServerStatus is, for a loadBalancer, each server's state by URL;
+	// for a weighted, mirroring or failover service with healthCheck,
+	// each child service's state by API name.
 	ServerStatus map[string]string `json:"serverStatus,omitempty"`
+	// MirrorsDropped is tollgate's own: the copies a mirroring service
+	// did not send because too many were in flight.
+	MirrorsDropped int64 `json:"mirrorsDropped,omitempty"`
 	// ServerDetails is tollgate's own: each server's weight, health and
 	// passive ejection.
 	ServerDetails []apiServerDetail `json:"serverDetails,omitempty"`
 	UsedBy        []string          `json:"usedBy,omitempty"`
-	// settings returns the load balancer's settings, secrets hidden;
-	// worked out when first shown.
+	// settings returns the settings of the service's type, secrets
+	// hidden; worked out when first shown.
 	settings func() (map[string]any, error)
 }
 
@@ -379,7 +388,23 @@ func (v *apiView) usersOf(h *config.HTTP) users {
 	for _, name := range slices.Sorted(maps.Keys(h.Routers)) {
 		r := h.Routers[name]
 		n, _ := v.apiName(name)
-		u.services[r.Service] = append(u.services[r.Service], n)
+		// A router uses its service and every service that one sends
+		// requests to.
+		seen := map[string]bool{}
+		var use func(svc string)
+		use = func(svc string) {
+			if seen[svc] {
+				return
+			}
+			seen[svc] = true
+			u.services[svc] = append(u.services[svc], n)
+			if sc := h.Services[svc]; sc != nil {
+				for _, c := range serviceChildren(sc) {
+					use(c)
+				}
+			}
+		}
+		use(r.Service)
 		for _, m := range slices.Compact(slices.Sorted(slices.Values(r.Middlewares))) {
 			u.middlewares[m] = append(u.middlewares[m], n)
 		}
@@ -408,18 +433,84 @@ func (v *apiView) usersOf(h *config.HTTP) users {
 func (v *apiView) buildServices(h *config.HTTP, u users) {
 	for _, name := range slices.Sorted(maps.Keys(h.Services)) {
 		sc := h.Services[name]
-		out := apiService{apiItem: v.item(name), configName: name, Type: "loadbalancer"}
+		out := apiService{apiItem: v.item(name), configName: name}
 		out.UsedBy = u.services[name]
-		if sc.LoadBalancer == nil {
+		switch {
+		case sc.LoadBalancer != nil:
+			out.Type = "loadbalancer"
+			out.settings = sync.OnceValues(func() (map[string]any, error) { return loadBalancerSettings(sc.LoadBalancer) })
+			if len(sc.LoadBalancer.Servers) == 0 {
+				out.problem(statusWarning, "it has no servers: it answers 503")
+			}
+		case sc.Weighted != nil:
+			out.Type = "weighted"
+			out.settings = sync.OnceValues(func() (map[string]any, error) { return weightedSettings(sc.Weighted) })
+		case sc.Mirroring != nil:
+			out.Type = "mirroring"
+			out.settings = sync.OnceValues(func() (map[string]any, error) { return mirroringSettings(sc.Mirroring) })
+		case sc.Failover != nil:
+			out.Type = "failover"
+			out.settings = sync.OnceValues(func() (map[string]any, error) { return redactedSettings(&config.Service{Failover: sc.Failover}) })
+		default:
 			continue
-		}
-		out.settings = sync.OnceValues(func() (map[string]any, error) { return loadBalancerSettings(sc.LoadBalancer) })
-		if len(sc.LoadBalancer.Servers) == 0 {
-			out.problem(statusWarning, "it has no servers: it answers 503")
 		}
 		v.services = append(v.services, out)
 	}
 	slices.SortFunc(v.services, func(a, b apiService) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// redactedSettings shows the settings of the one type sc sets, secrets
+// hidden.
+func redactedSettings(sc *config.Service) (map[string]any, error) {
+	shown, err := config.Redacted(&config.Config{HTTP: &config.HTTP{Services: map[string]*config.Service{"s": sc}}})
+	if err != nil {
+		return nil, err
+	}
+	all, _ := settings(reflect.ValueOf(shown.HTTP.Services["s"])).(map[string]any)
+	for _, x := range all {
+		if m, ok := x.(map[string]any); ok {
+			return m, nil
+		}
+	}
+	return map[string]any{}, nil
+}
+
+// weightedSettings shows w with its children's effective weights.
+func weightedSettings(w *config.Weighted) (map[string]any, error) {
+	out, err := redactedSettings(&config.Service{Weighted: w})
+	if err != nil {
+		return nil, err
+	}
+	children := []any{}
+	for _, c := range w.Services {
+		weight := 1
+		if c.Weight != nil {
+			weight = *c.Weight
+		}
+		children = append(children, map[string]any{"name": c.Name, "weight": weight})
+	}
+	out["services"] = children
+	return out, nil
+}
+
+// mirroringSettings shows m with its effective mirrorBody and
+// maxBodySize.
+func mirroringSettings(m *config.Mirroring) (map[string]any, error) {
+	out, err := redactedSettings(&config.Service{Mirroring: m})
+	if err != nil {
+		return nil, err
+	}
+	out["mirrorBody"] = m.MirrorBody == nil || *m.MirrorBody
+	out["maxBodySize"] = int64(-1)
+	if m.MaxBodySize != nil {
+		out["maxBodySize"] = *m.MaxBodySize
+	}
+	mirrors := []any{}
+	for _, mr := range m.Mirrors {
+		mirrors = append(mirrors, map[string]any{"name": mr.Name, "percent": mr.Percent})
+	}
+	out["mirrors"] = mirrors
+	return out, nil
 }
 
 // loadBalancerSettings shows lb, secrets hidden, with the effective
@@ -458,19 +549,63 @@ func shownURL(raw string) string {
 	return u.String()
 }
 
-// render returns s with its settings, and its servers' state now.
+// render returns s with its settings, and its servers' or children's
+// state now.
 func (v *apiView) render(s apiService) apiService {
-	lb, err := s.settings()
-	s.LoadBalancer = lb
+	shown, err := s.settings()
 	if err != nil {
-		s.LoadBalancer = map[string]any{}
+		shown = map[string]any{}
 		s.Error = slices.Clone(s.Error) // shared with the view
 		s.problem(statusWarning, "its settings cannot be shown: %v", err)
 	}
-	svc := v.g.services[s.configName]
-	if svc == nil {
-		return s
+	switch s.Type {
+	case "loadbalancer":
+		s.LoadBalancer = shown
+	case "weighted":
+		s.Weighted = shown
+	case "mirroring":
+		s.Mirroring = shown
+	case "failover":
+		s.Failover = shown
 	}
+	switch h := v.g.handlers[s.configName].(type) {
+	case *service:
+		v.renderServers(&s, h)
+	case *weighted:
+		if h.check {
+			s.ServerStatus = map[string]string{}
+			for _, c := range h.children {
+				v.childStatus(&s, c.name, c.h)
+			}
+		}
+	case *mirroring:
+		s.MirrorsDropped = h.dropped.Load()
+		if h.check {
+			s.ServerStatus = map[string]string{}
+			v.childStatus(&s, v.g.cfg.HTTP.Services[s.configName].Mirroring.Service, h.main)
+		}
+	case *failover:
+		s.ServerStatus = map[string]string{}
+		f := v.g.cfg.HTTP.Services[s.configName].Failover
+		v.childStatus(&s, f.Service, h.main)
+		if h.check {
+			v.childStatus(&s, f.Fallback, h.fallback)
+		}
+	}
+	return s
+}
+
+// childStatus records in s the state of its child service name.
+func (v *apiView) childStatus(s *apiService, name string, h serviceHandler) {
+	n, _ := v.apiName(name)
+	s.ServerStatus[n] = "DOWN"
+	if h.up() {
+		s.ServerStatus[n] = "UP"
+	}
+}
+
+// renderServers records in s the state of svc's servers.
+func (v *apiView) renderServers(s *apiService, svc *service) {
 	now := time.Now().UnixNano()
 	s.ServerStatus = map[string]string{}
 	s.ServerDetails = make([]apiServerDetail, 0, len(svc.lb.backends))
@@ -490,7 +625,6 @@ func (v *apiView) render(s apiService) apiService {
 		s.ServerStatus[d.URL] = d.Status
 		s.ServerDetails = append(s.ServerDetails, d)
 	}
-	return s
 }
 
 func (v *apiView) buildMiddlewares(h *config.HTTP, u users) {

@@ -65,23 +65,41 @@ func newBalancer(backends []*backend) *balancer {
 func (lb *balancer) next(now time.Time) *backend {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	best, total := -1, 0
-	for i, b := range lb.backends {
+	i := smoothPick(lb.current, func(i int) int {
+		b := lb.backends[i]
 		if b.endEjection(now) && lb.ejectionEnded != nil {
 			lb.ejectionEnded(b)
 		}
 		if !b.available(now) {
+			return 0
+		}
+		return b.weight
+	})
+	if i < 0 {
+		return nil
+	}
+	return lb.backends[i]
+}
+
+// smoothPick makes one pick of smooth weighted round robin among
+// len(current) choices and returns its index, or -1 when every weight is
+// 0. weight(i) is choice i's weight now, 0 when it is unavailable; current
+// is the state kept between picks, which the caller guards.
+func smoothPick(current []int, weight func(i int) int) int {
+	best, total := -1, 0
+	for i := range current {
+		w := weight(i)
+		if w <= 0 {
 			continue
 		}
-		lb.current[i] += b.weight
-		total += b.weight
-		if best < 0 || lb.current[i] > lb.current[best] {
+		current[i] += w
+		total += w
+		if best < 0 || current[i] > current[best] {
 			best = i
 		}
 	}
-	if best < 0 {
-		return nil
+	if best >= 0 {
+		current[best] -= total
 	}
-	lb.current[best] -= total
-	return lb.backends[best]
+	return best
 }

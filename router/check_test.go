@@ -140,6 +140,41 @@ retryExpression = "!(IsNetworkError() || ResponseCode() != -1) && RequestMethod(
 // configurations that validation accepts: every middleware type at the
 // edges of what validation allows, and the examples. The router must
 // build each one, or `tollgate check` would accept what a replica refuses.
+// everyServiceType nests every service type in every other, health
+// propagated throughout.
+const everyServiceType = `
+[entryPoints.web]
+address = ":80"
+[http.routers.r]
+rule = "PathPrefix(` + "`/`" + `)"
+service = "top"
+[http.services.top.failover]
+service = "canary"
+fallback = "shadow"
+healthCheck = {}
+[http.services.canary.weighted]
+services = [{ name = "a", weight = 1000000 }, { name = "b", weight = 0 }, { name = "inner" }]
+healthCheck = {}
+[http.services.canary.weighted.sticky.cookie]
+name = "c"
+[http.services.inner.weighted]
+services = [{ name = "b" }]
+healthCheck = {}
+[http.services.shadow.mirroring]
+service = "a"
+mirrorBody = false
+maxBodySize = -1
+healthCheck = {}
+mirrors = [{ name = "b", percent = 100 }, { name = "canary", percent = 0 }]
+[http.services.a.loadBalancer.healthCheck]
+path = "/health"
+[[http.services.a.loadBalancer.servers]]
+url = "http://127.0.0.1:9"
+[http.services.b.loadBalancer.passiveHealthCheck]
+[[http.services.b.loadBalancer.servers]]
+url = "http://127.0.0.1:10"
+`
+
 func TestCheckAcceptsWhatValidationAccepts(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(everyMiddleware)
@@ -153,6 +188,14 @@ func TestCheckAcceptsWhatValidationAccepts(t *testing.T) {
 	cfg, err := config.Parse("every.toml", []byte(b.String()))
 	if err != nil {
 		t.Fatalf("validation refuses everyMiddleware: %v", err)
+	}
+	if err := router.Check(cfg); err != nil {
+		t.Errorf("the router refuses what validation accepts: %v", err)
+	}
+
+	cfg, err = config.Parse("services.toml", []byte(everyServiceType))
+	if err != nil {
+		t.Fatalf("validation refuses everyServiceType: %v", err)
 	}
 	if err := router.Check(cfg); err != nil {
 		t.Errorf("the router refuses what validation accepts: %v", err)
@@ -219,6 +262,7 @@ func TestValidationRefusesWhatRouterRefuses(t *testing.T) {
 // one naming a users file, whose content validation cannot see.
 func FuzzCheckAcceptsWhatValidationAccepts(f *testing.F) {
 	f.Add(everyMiddleware)
+	f.Add(everyServiceType)
 	files, _ := filepath.Glob("../examples/*.toml")
 	for _, file := range files {
 		if doc, err := os.ReadFile(file); err == nil {

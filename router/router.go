@@ -94,9 +94,14 @@ type Router struct {
 // generation is the routing state built from one configuration. It is
 // never modified after it is built.
 type generation struct {
-	cfg      *config.Config
-	tables   map[string]*table // by entry point
+	cfg    *config.Config
+	tables map[string]*table // by entry point
+	// services are the loadBalancer services, by name; handlers are the
+	// services of every type, loadBalancers included.
 	services map[string]*service
+	handlers map[string]serviceHandler
+	// mirrors owns the requests of mirroring services in flight.
+	mirrors *mirrorGroup
 	// tlsByHost names the TLS options of routers that set them, by entry
 	// point and the exact hosts their rules require.
 	tlsByHost map[string]map[string]string
@@ -257,7 +262,91 @@ func (rt *Router) Close() {
 
 func (g *generation) stop() {
 	g.cancel()
+	g.mirrors.close()
 	g.wg.Wait()
+}
+
+// buildServices builds the services of every type into g, children before
+// their parents, and returns the active health checks to start.
+func (rt *Router) buildServices(g *generation, defs map[string]*config.Service, named map[string]transports) ([]*healthCheck, error) {
+	var checks []*healthCheck
+	building := map[string]bool{}
+	var build func(name string) error
+	build = func(name string) error {
+		if g.handlers[name] != nil {
+			return nil
+		}
+		sc := defs[name]
+		if sc == nil {
+			return fmt.Errorf("service %q is not defined", name)
+		}
+		if building[name] {
+			return fmt.Errorf("service %s: services send requests to each other", name)
+		}
+		building[name] = true
+		for _, c := range serviceChildren(sc) {
+			if err := build(c); err != nil {
+				return fmt.Errorf("service %s: %w", name, err)
+			}
+		}
+		switch {
+		case sc.LoadBalancer != nil:
+			tr := rt.tr
+			if ref := sc.LoadBalancer.ServersTransport; ref != "" && named != nil {
+				var ok bool
+				if tr, ok = named[ref]; !ok {
+					return fmt.Errorf("service %s: serversTransport %q is not defined", name, ref)
+				}
+			}
+			s, err := newService(name, sc, tr, rt.log)
+			if err != nil {
+				return err
+			}
+			if prev := rt.current.Load(); prev != nil {
+				s.inherit(prev.services[name], sc.LoadBalancer.HealthCheck != nil)
+			}
+			if hc := sc.LoadBalancer.HealthCheck; hc != nil {
+				checks = append(checks, newHealthCheck(s, hc, routeTransport{tr}))
+			}
+			g.services[name] = s
+			g.handlers[name] = s
+		case sc.Weighted != nil:
+			g.handlers[name] = newWeighted(name, sc.Weighted, g.handlers)
+		case sc.Mirroring != nil:
+			g.handlers[name] = newMirroring(name, sc.Mirroring, g.handlers, g.mirrors, rt.log)
+		case sc.Failover != nil:
+			f := sc.Failover
+			g.handlers[name] = &failover{name: name, main: g.handlers[f.Service], fallback: g.handlers[f.Fallback], check: f.HealthCheck != nil}
+		default:
+			return fmt.Errorf("service %s: no service type is set", name)
+		}
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(defs)) {
+		if err := build(name); err != nil {
+			return nil, err
+		}
+	}
+	return checks, nil
+}
+
+// serviceChildren returns the services sc sends requests to.
+func serviceChildren(sc *config.Service) []string {
+	var out []string
+	switch {
+	case sc.Weighted != nil:
+		for _, c := range sc.Weighted.Services {
+			out = append(out, c.Name)
+		}
+	case sc.Mirroring != nil:
+		out = append(out, sc.Mirroring.Service)
+		for _, m := range sc.Mirroring.Mirrors {
+			out = append(out, m.Name)
+		}
+	case sc.Failover != nil:
+		out = append(out, sc.Failover.Service, sc.Failover.Fallback)
+	}
+	return out
 }
 
 // Check returns the error Apply would return for cfg. Validation refuses
@@ -298,43 +387,23 @@ func Check(cfg *config.Config) error {
 func (rt *Router) build(cfg *config.Config, named map[string]transports) (*generation, error) {
 	startChecks := named != nil
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &generation{cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, tlsByHost: map[string]map[string]string{}, trust: map[string]forwardTrust{}, cancel: cancel}
+	g := &generation{
+		cfg: cfg, tables: map[string]*table{}, services: map[string]*service{}, handlers: map[string]serviceHandler{},
+		mirrors:   &mirrorGroup{ctx: ctx},
+		tlsByHost: map[string]map[string]string{}, trust: map[string]forwardTrust{}, cancel: cancel,
+	}
 	h := cfg.HTTP
 	if h == nil {
 		h = &config.HTTP{}
 	}
-	services := g.services
-	var checks []*healthCheck
-	for name, sc := range h.Services {
-		if sc.LoadBalancer == nil {
-			cancel()
-			return nil, fmt.Errorf("service %s: only loadBalancer services are implemented", name)
-		}
-		tr := rt.tr
-		if ref := sc.LoadBalancer.ServersTransport; ref != "" && named != nil {
-			var ok bool
-			if tr, ok = named[ref]; !ok {
-				cancel()
-				return nil, fmt.Errorf("service %s: serversTransport %q is not defined", name, ref)
-			}
-		}
-		s, err := newService(name, sc, tr, rt.log)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		services[name] = s
-		if prev := rt.current.Load(); prev != nil {
-			s.inherit(prev.services[name], sc.LoadBalancer.HealthCheck != nil)
-		}
-		if hc := sc.LoadBalancer.HealthCheck; hc != nil {
-			checks = append(checks, newHealthCheck(s, hc, routeTransport{tr}))
-		}
+	checks, err := rt.buildServices(g, h.Services, named)
+	if err != nil {
+		cancel()
+		return nil, err
 	}
-	// handlers are the services of every type by name, as routers and
-	// middlewares reach them.
-	handlers := make(map[string]http.Handler, len(services))
-	for name, s := range services {
+	// Routers and middlewares reach the services of every type by name.
+	handlers := make(map[string]http.Handler, len(g.handlers))
+	for name, s := range g.handlers {
 		handlers[name] = s
 	}
 	mws := newMiddlewareBuilder(h.Middlewares, handlers)

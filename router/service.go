@@ -108,11 +108,7 @@ func newService(name string, cfg *config.Service, tr transports, log *slog.Logge
 	}
 	if lbc.Sticky != nil && lbc.Sticky.Cookie != nil {
 		s.cookie = lbc.Sticky.Cookie
-		s.cookieName = s.cookie.Name
-		if s.cookieName == "" {
-			sum := sha256.Sum256([]byte(name))
-			s.cookieName = "_tollgate_" + hex.EncodeToString(sum[:4])
-		}
+		s.cookieName = cookieName(name, s.cookie)
 	}
 	backends := make([]*backend, 0, len(lbc.Servers))
 	for _, srv := range lbc.Servers {
@@ -164,9 +160,7 @@ func (rt routeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // ServeHTTP picks a server and forwards the request to it.
 func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if info := infoOf(r); info != nil {
-		info.service = s.name
-	}
+	setService(r, s.name)
 	b, sticky := s.pick(r)
 	if b == nil {
 		http.Error(w, "no available server", http.StatusServiceUnavailable)
@@ -199,15 +193,31 @@ func (s *service) pick(r *http.Request) (*backend, bool) {
 }
 
 func (s *service) stickyCookie(b *backend) *http.Cookie {
-	c := &http.Cookie{
-		Name:     s.cookieName,
-		Value:    b.target.id,
-		Path:     cmp.Or(s.cookie.Path, "/"),
-		Secure:   s.cookie.Secure,
-		HttpOnly: s.cookie.HTTPOnly,
-		MaxAge:   s.cookie.MaxAge,
+	return stickyCookie(s.cookie, s.cookieName, b.target.id)
+}
+
+// cookieName is the name of service's sticky cookie c: its own, or one
+// derived from the service's name.
+func cookieName(service string, c *config.Cookie) string {
+	if c.Name != "" {
+		return c.Name
 	}
-	switch s.cookie.SameSite {
+	sum := sha256.Sum256([]byte(service))
+	return "_tollgate_" + hex.EncodeToString(sum[:4])
+}
+
+// stickyCookie is the sticky cookie cfg called name that pins a client to
+// the server or child service value names.
+func stickyCookie(cfg *config.Cookie, name, value string) *http.Cookie {
+	c := &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     cmp.Or(cfg.Path, "/"),
+		Secure:   cfg.Secure,
+		HttpOnly: cfg.HTTPOnly,
+		MaxAge:   cfg.MaxAge,
+	}
+	switch cfg.SameSite {
 	case "none":
 		c.SameSite = http.SameSiteNoneMode
 	case "lax":
@@ -216,6 +226,18 @@ func (s *service) stickyCookie(b *backend) *http.Cookie {
 		c.SameSite = http.SameSiteStrictMode
 	}
 	return c
+}
+
+// up reports whether s can take requests: one of its servers is
+// available (see backend.available).
+func (s *service) up() bool {
+	now := s.now()
+	for _, b := range s.lb.backends {
+		if b.available(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // rewrite points the outbound request at the chosen server. The inbound
@@ -242,6 +264,10 @@ func (s *service) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if b != nil {
 		s.failed(b, err)
+	}
+	if takeRefusal(r, err) {
+		s.log.Debug("backend refused the connection; the failover service tries its fallback", "service", s.name)
+		return
 	}
 	if middleware.Retryable(r) {
 		return

@@ -174,8 +174,8 @@ func proxied(t *testing.T, rt *Router) (int, string) {
 	return w.Code, w.Header().Get("X-Proto-Major")
 }
 
-// applyDoc applies a configuration to rt and returns Apply's error.
-func applyDoc(t *testing.T, rt *Router, doc string) error {
+// applyTo applies a configuration to rt and returns Apply's error.
+func applyTo(t *testing.T, rt *Router, doc string) error {
 	t.Helper()
 	return rt.Apply(parseConfig(t, doc))
 }
@@ -209,7 +209,7 @@ func TestServersTransportMTLS(t *testing.T) {
 			logs := &syncBuffer{}
 			rt := New(Config{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			defer rt.Close()
-			if err := applyDoc(t, rt, fmt.Sprintf(transportSite, b.URL, tc.settings)); err != nil {
+			if err := applyTo(t, rt, fmt.Sprintf(transportSite, b.URL, tc.settings)); err != nil {
 				t.Fatal(err)
 			}
 			code, proto := proxied(t, rt)
@@ -232,7 +232,7 @@ func TestServersTransportDefault(t *testing.T) {
 	b := startMTLSBackend(t, serverCA, clientCA, "127.0.0.1")
 	rt := New(Config{})
 	defer rt.Close()
-	if err := applyDoc(t, rt, catchAll+fmt.Sprintf("[[http.services.s.loadBalancer.servers]]\nurl = %q\n", b.URL)); err != nil {
+	if err := applyTo(t, rt, catchAll+fmt.Sprintf("[[http.services.s.loadBalancer.servers]]\nurl = %q\n", b.URL)); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := proxied(t, rt); code != http.StatusBadGateway {
@@ -265,14 +265,14 @@ func TestServersTransportReload(t *testing.T) {
 			t.Errorf("%s: the backend accepted %d connections in all, want %d", step, got, want)
 		}
 	}
-	if err := applyDoc(t, rt, doc); err != nil {
+	if err := applyTo(t, rt, doc); err != nil {
 		t.Fatal(err)
 	}
 	request("first")
 	wantConns("first", 1)
 
 	// Another router changes the configuration, not the transport.
-	if err := applyDoc(t, rt, doc+"[http.routers.other]\nrule = \"Host(`other.test`)\"\nservice = \"s\"\n"); err != nil {
+	if err := applyTo(t, rt, doc+"[http.routers.other]\nrule = \"Host(`other.test`)\"\nservice = \"s\"\n"); err != nil {
 		t.Fatal(err)
 	}
 	request("after a reload that keeps the transport")
@@ -280,7 +280,7 @@ func TestServersTransportReload(t *testing.T) {
 
 	// A setting changes.
 	doc = fmt.Sprintf(transportSite, b.URL, "maxIdleConnsPerHost = 8\n"+settings)
-	if err := applyDoc(t, rt, doc); err != nil {
+	if err := applyTo(t, rt, doc); err != nil {
 		t.Fatal(err)
 	}
 	request("after a change of settings")
@@ -288,7 +288,7 @@ func TestServersTransportReload(t *testing.T) {
 
 	// The client certificate file is renewed in place.
 	clientCA.issue(t, "client", true)
-	if err := applyDoc(t, rt, doc); err != nil {
+	if err := applyTo(t, rt, doc); err != nil {
 		t.Fatal(err)
 	}
 	request("after a new client certificate")
@@ -299,7 +299,7 @@ func TestServersTransportReload(t *testing.T) {
 	if err := os.Remove(serverCA.file); err != nil {
 		t.Fatal(err)
 	}
-	err := applyDoc(t, rt, doc+"[http.routers.other]\nrule = \"Host(`other.test`)\"\nservice = \"s\"\n")
+	err := applyTo(t, rt, doc+"[http.routers.other]\nrule = \"Host(`other.test`)\"\nservice = \"s\"\n")
 	if err == nil || !strings.Contains(err.Error(), "serversTransport backend") || !strings.Contains(err.Error(), serverCA.file) {
 		t.Fatalf("Apply with a missing CA file: %v, want an error naming the serversTransport and the file", err)
 	}
@@ -417,7 +417,7 @@ func TestServersTransportResponseHeaderTimeout(t *testing.T) {
 	defer close(release)
 	rt := New(Config{})
 	defer rt.Close()
-	if err := applyDoc(t, rt, fmt.Sprintf(transportSite, slow.URL, "[http.serversTransports.backend.forwardingTimeouts]\nresponseHeaderTimeout = \"100ms\"\n")); err != nil {
+	if err := applyTo(t, rt, fmt.Sprintf(transportSite, slow.URL, "[http.serversTransports.backend.forwardingTimeouts]\nresponseHeaderTimeout = \"100ms\"\n")); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := proxied(t, rt); code != http.StatusGatewayTimeout {

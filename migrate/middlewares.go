@@ -26,24 +26,28 @@ func (c *converter) addMiddleware(want string, src []string, m *config.Middlewar
 	return name
 }
 
-// auth converts an auth table ({basic, digest, forward, headerField}) into
-// a basicAuth middleware. When it cannot be converted without letting
-// unauthenticated requests through, it returns the reason and no
-// middleware: the routers it guarded must not be created.
+// auth converts an auth table ({basic, digest, forward, headerField})
+// into a basicAuth or forwardAuth middleware. When it cannot be converted
+// without letting unauthenticated requests through, it returns the reason
+// and no middleware: the routers it guarded must not be created.
 func (c *converter) auth(an *node, want string) (mw, reason string) {
 	header, _ := an.str("headerField")
-	for _, k := range []string{"digest", "forward"} {
-		if an.has(k) {
-			r := fmt.Sprintf("%s authentication has no equivalent in tollgate", k)
-			advice := "protect these routes with basicAuth (bcrypt hashes) or in the backend; their routers were left out so that nothing is exposed without authentication"
-			if k == "forward" {
-				advice = "authenticate in the backend or in a proxy in front of it; the routers it guarded were left out so that nothing is exposed without authentication"
-			}
-			c.add(an.where(k), Unsupported, r+"; not converted", advice)
-			an.skip(k)
-			an.skip("basic")
-			return "", r
+	if an.has("digest") {
+		const r = "digest authentication has no equivalent in tollgate"
+		c.add(an.where("digest"), Unsupported, r+"; not converted",
+			"protect these routes with basicAuth (bcrypt hashes) or in the backend; their routers were left out so that nothing is exposed without authentication")
+		an.skip("digest")
+		an.skip("basic")
+		an.skip("forward")
+		return "", r
+	}
+	if fn, ok := an.table("forward"); ok {
+		an.skip("basic")
+		if header != "" {
+			c.add(an.where("headerField"), Unsupported, "headerField beside forward: Traefik 1.x passed no user name from forward authentication, and tollgate's forwardAuth headerField takes it from the authentication server's answer; not converted",
+				"to pass the user, have the authentication server answer it in a header and list that header in authResponseHeaders")
 		}
+		return c.forwardAuth(fn, want)
 	}
 	bn, ok := an.table("basic")
 	if !ok {
@@ -51,6 +55,66 @@ func (c *converter) auth(an *node, want string) (mw, reason string) {
 		return "", ""
 	}
 	return c.basicAuth(bn, want, header)
+}
+
+// forwardAuth converts auth.forward: address, trustForwardHeader,
+// authResponseHeaders and tls.
+func (c *converter) forwardAuth(fn *node, want string) (mw, reason string) {
+	addr, _ := fn.str("address")
+	if addr == "" {
+		const r = "forward authentication without address"
+		c.add(fn.path, Unsupported, r+"; not converted: Traefik 1.x answered 500 to every request, so the routers it guarded were left out", "set address to the authentication server's URL and convert again")
+		fn.skipAll()
+		return "", r
+	}
+	fa := &config.ForwardAuth{Address: addr}
+	fa.TrustForwardHeader, _ = fn.boolean("trustForwardHeader")
+	fa.AuthResponseHeaders, _ = fn.strs("authResponseHeaders")
+	if tn, ok := fn.table("tls"); ok {
+		fa.TLS = c.clientTLS(tn)
+	}
+	name := c.addMiddleware(want, fn.path, &config.Middleware{ForwardAuth: fa})
+	c.add(fn.path, Converted, fmt.Sprintf("middleware %q (forwardAuth): every request is first sent, as a GET, to the authentication server, as in Traefik 1.x", name), "")
+	return name, ""
+}
+
+// clientTLS converts the tls of forward authentication: ca, cert, key and
+// insecureSkipVerify. Traefik 1.x also took the content of a PEM file
+// in place of its name; such a value is not copied into the
+// configuration (a key would be exposed there) but reported.
+func (c *converter) clientTLS(tn *node) *config.ClientTLS {
+	t := &config.ClientTLS{}
+	for _, f := range []struct {
+		key string
+		out *string
+	}{{"ca", &t.CA}, {"cert", &t.Cert}, {"key", &t.Key}} {
+		v, ok := tn.str(f.key)
+		if !ok || v == "" {
+			continue
+		}
+		if strings.Contains(v, "-----BEGIN") {
+			c.add(tn.where(f.key), Action, fmt.Sprintf("tls.%s holds PEM content rather than a file name: it is not copied into the configuration", f.key),
+				fmt.Sprintf("write it to a file readable by tollgate only and set tls.%s of the middleware to that file's name", f.key))
+			continue
+		}
+		*f.out = v
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		t.Cert, t.Key = "", ""
+		c.add(tn.path, Changed, "no client certificate is presented to the authentication server: tollgate needs both cert and key", "")
+	}
+	t.InsecureSkipVerify, _ = tn.boolean("insecureSkipVerify")
+	if t.InsecureSkipVerify {
+		c.add(tn.where("insecureSkipVerify"), Converted, "insecureSkipVerify = true: the authentication server's certificate is not verified, as in Traefik 1.x", "give the authentication server a certificate tollgate can verify (tls.ca) and remove it")
+	} else if t.Cert == "" {
+		c.add(tn.path, Changed, "Traefik 1.7 answered 500 to every request when tls had neither cert and key nor insecureSkipVerify; tollgate verifies the authentication server (with ca, else the system's roots) and asks it about every request", "")
+	}
+	if tn.has("caOptional") {
+		c.add(tn.where("caOptional"), Unsupported, "caOptional has no equivalent: it concerns the certificates a server asks of its clients, and Traefik 1.x ignored it on the connections it opened; not converted", "remove it")
+		tn.skip("caOptional")
+	}
+	c.add(tn.path, Converted, "the TLS settings of the connection to the authentication server", "")
+	return t
 }
 
 // basicAuth converts users, usersFile and removeHeader.

@@ -32,29 +32,44 @@ func (c *converter) addMiddleware(want string, src []string, m *config.Middlewar
 // and no middleware: the routers it guarded must not be created.
 func (c *converter) auth(an *node, want string) (mw, reason string) {
 	header, _ := an.str("headerField")
-	if an.has("digest") {
+	// Traefik 1.x used one of them: basic, else digest, else forward.
+	used := ""
+	for _, k := range []string{"basic", "digest", "forward"} {
+		switch {
+		case !an.has(k):
+		case used == "":
+			used = k
+		default:
+			c.add(an.where(k), Converted, fmt.Sprintf("ignored, as by Traefik 1.x, since %s is set", used), "remove it")
+			an.skip(k)
+		}
+	}
+	switch used {
+	case "basic":
+		bn, ok := an.table("basic")
+		if !ok {
+			return "", "basic is not a table" // a problem of the source, reported
+		}
+		return c.basicAuth(bn, want, header)
+	case "digest":
 		const r = "digest authentication has no equivalent in tollgate"
 		c.add(an.where("digest"), Unsupported, r+"; not converted",
 			"protect these routes with basicAuth (bcrypt hashes) or in the backend; their routers were left out so that nothing is exposed without authentication")
 		an.skip("digest")
-		an.skip("basic")
-		an.skip("forward")
 		return "", r
-	}
-	if fn, ok := an.table("forward"); ok {
-		an.skip("basic")
+	case "forward":
+		fn, ok := an.table("forward")
+		if !ok {
+			return "", "forward is not a table" // a problem of the source, reported
+		}
 		if header != "" {
 			c.add(an.where("headerField"), Unsupported, "headerField beside forward: Traefik 1.x passed no user name from forward authentication, and tollgate's forwardAuth headerField takes it from the authentication server's answer; not converted",
 				"to pass the user, have the authentication server answer it in a header and list that header in authResponseHeaders")
 		}
 		return c.forwardAuth(fn, want)
 	}
-	bn, ok := an.table("basic")
-	if !ok {
-		c.add(an.path, Unsupported, "auth without basic, digest or forward; nothing to convert", "")
-		return "", ""
-	}
-	return c.basicAuth(bn, want, header)
+	c.add(an.path, Unsupported, "auth without basic, digest or forward; nothing to convert", "")
+	return "", ""
 }
 
 // forwardAuth converts auth.forward: address, trustForwardHeader,

@@ -70,6 +70,27 @@ not-a-real-key
 				t.Fatalf("no forwardAuth table:\n%s", res.Config)
 			}
 		}},
+		{"basic authentication wins over forward, as in Traefik 1.x", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+  [frontends.f.auth.basic]
+  users = ["bob:$2y$05$9Xe1QMz3oIx8lYI5jYvVMeQ8yq0oTqGvzw4l8g2ZcYfH.oCzW5B0u"]
+  [frontends.f.auth.forward]
+  address = "https://auth.example.com/verify"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if m := cfg.HTTP.Middlewares["f-auth"]; m == nil || m.BasicAuth == nil || m.ForwardAuth != nil {
+				t.Fatalf("middleware f-auth = %+v, want basicAuth", m)
+			}
+			if len(reported(res, "frontends.f.auth.forward: converted", "ignored, as by Traefik 1.x, since basic is set")) != 1 {
+				t.Fatalf("the ignored forward authentication is not reported:\n%s", reportText(res))
+			}
+		}},
 		{"forward authentication on the API's entry point", `
 [entryPoints.http]
 address = ":80"

@@ -45,8 +45,13 @@ func (ic *ingressCheck) paths() {
 				ic.todo = append(ic.todo, "set pathType: Exact on its paths")
 			}
 		case "ReplacePath":
-			if mw := ic.replacePathRule(); mw != "" {
-				replace = append(replace, mw)
+			switch {
+			case a.has(rewrite), a.has(modifier):
+				c.report(a, ruleType, Unsupported, "Traefik 1.x refused ReplacePath beside rewrite-target or request-modifier and did not serve these paths; not converted", "remove one of them")
+			default:
+				if mw := ic.replacePathRule(); mw != "" {
+					replace = append(replace, mw)
+				}
 			}
 		default:
 			c.report(a, ruleType, Changed, fmt.Sprintf("%q is not a rule type Traefik 1.x accepted here: it did not serve these paths, tollgate does (as PathPrefix)", truncate(rt, 40)), "remove it, or keep the Ingress away from tollgate")
@@ -159,6 +164,9 @@ func (ic *ingressCheck) replaceModifier(kind, value string) string {
 		c.report(a, modifier, Unsupported, "Traefik 1.x refused request-modifier beside rule-type ReplacePath and did not serve these paths; not converted", "remove one of them")
 		return ""
 	}
+	// Traefik 1.x read the value up to a second ":".
+	value, _, _ = strings.Cut(value, ":")
+	value = strings.TrimSpace(value)
 	var r v1Rule
 	var args []string
 	for v := range strings.SplitSeq(value, ",") {
@@ -538,20 +546,20 @@ func (ic *ingressCheck) forwardAuth() {
 		return
 	}
 	fa := &config.ForwardAuth{Address: addr, TrustForwardHeader: a.bool(trust, false), AuthResponseHeaders: a.list(headers)}
+	// Traefik 1.x read auth-tls-insecure only with auth-tls-secret.
 	s, _ := a.get(secret)
-	if s != "" || a.bool(insecure, false) {
-		fa.TLS = &config.ClientTLS{InsecureSkipVerify: a.bool(insecure, false)}
-		if s != "" {
-			dir := forwardAuthDir + "/" + ic.o.namespace() + "/" + s
-			fa.TLS.Cert, fa.TLS.Key = dir+"/tls.crt", dir+"/tls.key"
-		}
+	if s != "" {
+		dir := forwardAuthDir + "/" + ic.o.namespace() + "/" + s
+		fa.TLS = &config.ClientTLS{Cert: dir + "/tls.crt", Key: dir + "/tls.key", InsecureSkipVerify: a.bool(insecure, false)}
+	} else if a.has(insecure) {
+		c.report(a, insecure, Converted, "no effect without auth-tls-secret, as in Traefik 1.x", "remove it")
 	}
 	mw := c.ingressMiddleware(ic.o, a.keys[authType], "auth", &config.Middleware{ForwardAuth: fa})
 	ic.auth = append(ic.auth, mw)
 	c.report(a, authType, Converted, fmt.Sprintf("middleware %q (forwardAuth): every request is first sent, as a GET, to %s, as in Traefik 1.x", mw, addr), "")
 	c.report(a, authURL, Converted, fmt.Sprintf("the address of middleware %q", mw), "")
 	for _, k := range []string{trust, headers, insecure} {
-		if a.has(k) {
+		if a.has(k) && (k != insecure || s != "") {
 			c.report(a, k, Converted, fmt.Sprintf("part of middleware %q", mw), "")
 		}
 	}

@@ -329,9 +329,16 @@ func TestIngressRewrites(t *testing.T) {
 		one := strings.Replace(ingressDoc("one", map[string]string{"traefik.ingress.kubernetes.io/rule-type": "ReplacePath"}, ""), "path: /\n", "path: /status\n", 1)
 		two := ingressDoc("two", map[string]string{"traefik.ingress.kubernetes.io/rule-type": "ReplacePath"}, "")
 		two = strings.Replace(two, "      - path: /\n", "      - path: /a\n        pathType: Prefix\n        backend:\n          service: {name: two, port: {number: 80}}\n      - path: /b\n", 1)
-		res, cfg := convert(t, one+two)
+		both := ingressDoc("both", map[string]string{"traefik.ingress.kubernetes.io/rule-type": "ReplacePath", "ingress.kubernetes.io/rewrite-target": "/x"}, "")
+		res, cfg := convert(t, one+two+both)
 		if p := cfg.HTTP.Middlewares["web-one-replace-path"]; p == nil || p.ReplacePath.Path != "/status" {
 			t.Fatalf("middleware %+v, want replacePath to /status", p)
+		}
+		if p := cfg.HTTP.Middlewares["web-both-replace-path"]; p != nil {
+			t.Fatalf("middleware %+v: Traefik 1.x refused ReplacePath beside rewrite-target", p)
+		}
+		if len(reported(res, "web/both traefik.ingress.kubernetes.io/rule-type: unsupported", "refused")) != 1 {
+			t.Fatalf("report:\n%s", reportText(res))
 		}
 		if len(reported(res, "web/one traefik.ingress.kubernetes.io/rule-type: changed", "whatever its path")) != 1 ||
 			len(reported(res, "web/two traefik.ingress.kubernetes.io/rule-type: unsupported", "2 paths")) != 1 {
@@ -363,16 +370,25 @@ func TestIngressRewrites(t *testing.T) {
 			"ingress.kubernetes.io/auth-trust-headers":    "true",
 			"ingress.kubernetes.io/auth-response-headers": "X-User, X-Groups",
 			"ingress.kubernetes.io/auth-tls-secret":       "auth-client",
-		}, "") + ingressDoc("nourl", map[string]string{"ingress.kubernetes.io/auth-type": "forward"}, "")
+		}, "") + ingressDoc("nourl", map[string]string{"ingress.kubernetes.io/auth-type": "forward"}, "") +
+			ingressDoc("nosecret", map[string]string{
+				"ingress.kubernetes.io/auth-type":         "forward",
+				"ingress.kubernetes.io/auth-url":          "http://auth.example.com/",
+				"ingress.kubernetes.io/auth-tls-insecure": "true",
+			}, "")
 		res, cfg := convert(t, m)
 		fa := cfg.HTTP.Middlewares["web-sso-auth"].ForwardAuth
 		want := config.ClientTLS{Cert: forwardAuthDir + "/web/auth-client/tls.crt", Key: forwardAuthDir + "/web/auth-client/tls.key"}
 		if fa == nil || !fa.TrustForwardHeader || !slices.Equal(fa.AuthResponseHeaders, []string{"X-User", "X-Groups"}) || fa.TLS == nil || *fa.TLS != want {
 			t.Fatalf("forwardAuth %+v", fa)
 		}
+		if fa := cfg.HTTP.Middlewares["web-nosecret-auth"].ForwardAuth; fa == nil || fa.TLS != nil {
+			t.Fatalf("forwardAuth %+v, want no tls: Traefik 1.x read auth-tls-insecure only with auth-tls-secret", fa)
+		}
 		for _, want := range [][]string{
 			{"web/sso ingress.kubernetes.io/auth-tls-secret: action", "tls.crt"},
 			{"ingress web/nourl: action", "without the forward authentication"},
+			{"web/nosecret ingress.kubernetes.io/auth-tls-insecure: converted", "no effect without auth-tls-secret"},
 		} {
 			if len(reported(res, want...)) != 1 {
 				t.Errorf("no line with %q:\n%s", want, reportText(res))

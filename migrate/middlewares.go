@@ -99,6 +99,7 @@ func (c *converter) forwardAuth(fn *node, want string) (mw, reason string) {
 // configuration (a key would be exposed there) but reported.
 func (c *converter) clientTLS(tn *node) *config.ClientTLS {
 	t := &config.ClientTLS{}
+	written := map[string]string{} // the values as written, files or PEM
 	for _, f := range []struct {
 		key string
 		out *string
@@ -107,6 +108,7 @@ func (c *converter) clientTLS(tn *node) *config.ClientTLS {
 		if !ok || v == "" {
 			continue
 		}
+		written[f.key] = v
 		if strings.Contains(v, "-----BEGIN") {
 			c.add(tn.where(f.key), Action, fmt.Sprintf("tls.%s holds PEM content rather than a file name: it is not copied into the configuration", f.key),
 				fmt.Sprintf("write it to a file readable by tollgate only and set tls.%s of the middleware to that file's name", f.key))
@@ -114,15 +116,20 @@ func (c *converter) clientTLS(tn *node) *config.ClientTLS {
 		}
 		*f.out = v
 	}
-	if (t.Cert == "") != (t.Key == "") {
-		t.Cert, t.Key = "", ""
-		c.add(tn.path, Changed, "no client certificate is presented to the authentication server: tollgate needs both cert and key", "")
-	}
 	t.InsecureSkipVerify, _ = tn.boolean("insecureSkipVerify")
+	pair := written["cert"] != "" && written["key"] != ""
+	switch {
+	case !pair && !t.InsecureSkipVerify:
+		// Traefik 1.7 refused to build such a TLS configuration.
+		c.add(tn.path, Changed, "Traefik 1.7 answered 500 to every request when tls had neither both cert and key nor insecureSkipVerify; tollgate verifies the authentication server (with ca, else the system's roots) and asks it about every request", "")
+	case pair && (t.Cert == "" || t.Key == ""):
+		c.add(tn.path, Changed, "no client certificate is presented to the authentication server until cert and key both name files", "")
+	}
+	if t.Cert == "" || t.Key == "" {
+		t.Cert, t.Key = "", "" // tollgate presents a certificate with its key only
+	}
 	if t.InsecureSkipVerify {
 		c.add(tn.where("insecureSkipVerify"), Converted, "insecureSkipVerify = true: the authentication server's certificate is not verified, as in Traefik 1.x", "give the authentication server a certificate tollgate can verify (tls.ca) and remove it")
-	} else if t.Cert == "" {
-		c.add(tn.path, Changed, "Traefik 1.7 answered 500 to every request when tls had neither cert and key nor insecureSkipVerify; tollgate verifies the authentication server (with ca, else the system's roots) and asks it about every request", "")
 	}
 	if tn.has("caOptional") {
 		c.add(tn.where("caOptional"), Unsupported, "caOptional has no equivalent: it concerns the certificates a server asks of its clients, and Traefik 1.x ignored it on the connections it opened; not converted", "remove it")

@@ -70,6 +70,27 @@ not-a-real-key
 				t.Fatalf("no forwardAuth table:\n%s", res.Config)
 			}
 		}},
+		{"forward authentication with a CA only", `
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+  [frontends.f.auth.forward]
+  address = "https://auth.example.com/verify"
+    [frontends.f.auth.forward.tls]
+    ca = "/ca.pem"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if fa := cfg.HTTP.Middlewares["f-auth"].ForwardAuth; fa.TLS == nil || *fa.TLS != (config.ClientTLS{CA: "/ca.pem"}) {
+				t.Fatalf("tls = %+v", fa.TLS)
+			}
+			if len(reported(res, "frontends.f.auth.forward.tls: changed", "answered 500 to every request")) != 1 {
+				t.Fatalf("report:\n%s", reportText(res))
+			}
+		}},
 		{"basic authentication wins over forward, as in Traefik 1.x", `
 [entryPoints.http]
 address = ":80"

@@ -253,7 +253,7 @@ func (c *converter) transportReport() {
 		if !t.all {
 			which = "backend with an https server"
 		}
-		c.add(t.src, Converted, fmt.Sprintf("no converted %s needs them: servers transport %q is not written", which, transportName), "")
+		c.add(t.src, Converted, fmt.Sprintf("servers transport %q is not written: no converted %s needs it", transportName, which), "")
 	}
 	if c.kube != nil {
 		c.add(t.src, Changed, "the services of Kubernetes Ingresses use tollgate's default connections to servers: these settings applied to them in Traefik 1.x", "")

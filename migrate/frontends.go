@@ -783,9 +783,19 @@ type epGroup struct {
 }
 
 // frontendEPs returns the names of the entry points a frontend listens on
-// as written: its entryPoints, else defaultEntryPoints.
+// as written: its entryPoints, else defaultEntryPoints. A value of the
+// wrong type is reported by frontendGroups, not here.
 func (c *converter) frontendEPs(n *node) []string {
-	if names, ok := n.strs("entryPoints"); ok && len(names) > 0 {
+	var names []string
+	if k, ok := n.find("entryPoints"); ok {
+		arr, _ := n.m[k].([]any)
+		for _, e := range arr {
+			if s, ok := e.(string); ok {
+				names = append(names, s)
+			}
+		}
+	}
+	if len(names) > 0 {
 		return names
 	}
 	return c.defaultEPs

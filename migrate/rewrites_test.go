@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -416,4 +417,24 @@ func TestIngressRewrites(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTraefikV1EntryPointsOnce checks that a frontend's entryPoints of the
+// wrong type is one problem, though the error pages read it too.
+func TestTraefikV1EntryPointsOnce(t *testing.T) {
+	_, err := TraefikV1("traefik.toml", []byte(`
+[entryPoints.http]
+address = ":80"
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+entryPoints = 3
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+`))
+	var e *Error
+	if !errors.As(err, &e) || len(e.Problems) != 1 || !strings.Contains(e.Problems[0].Message, "want an array of strings") {
+		t.Fatalf("got %v, want one problem at entryPoints", err)
+	}
 }

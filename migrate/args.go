@@ -72,7 +72,7 @@ var v1Args = func() map[string]struct {
 	add(argBool, "api.dashboard", "debug")
 	add(argList, "defaultEntryPoints")
 	add(argDuration, "graceTimeOut")
-	// Global settings without equivalent: reported as in the file.
+	// Global settings, converted or reported as in the file.
 	add(argBool, "checkNewVersion", "sendAnonymousUsage", "insecureSkipVerify")
 	add(argString, "providersThrottleDuration", "maxIdleConnsPerHost", "rootCAs", "traefikLogsFile")
 	return out

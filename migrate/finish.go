@@ -24,7 +24,7 @@ func (c *converter) finish() ([]byte, error) {
 	// Each round removes at least one object, so this ends.
 	for {
 		doc := emitConfig(c.cfg, header, c.comments)
-		_, err := config.Parse(c.name+" (converted)", doc)
+		_, err := c.parse(c.name+" (converted)", doc)
 		if err == nil {
 			return doc, nil
 		}
@@ -84,6 +84,15 @@ func (c *converter) drop(p config.Problem) (ok, done bool) {
 	h := c.cfg.HTTP
 	under := func(prefix string) bool {
 		return p.Path == prefix || strings.HasPrefix(p.Path, prefix+".") || strings.HasPrefix(p.Path, prefix+"[")
+	}
+	// A problem of the servers transport, or of a service's use of it,
+	// leaves the transport out, not the services.
+	if strings.HasPrefix(p.Path, "http.serversTransports.") || strings.HasPrefix(p.Path, "http.services.") && strings.HasSuffix(p.Path, ".loadBalancer.serversTransport") {
+		if h == nil || h.ServersTransports[transportName] == nil {
+			return true, false // dropped earlier in this round
+		}
+		c.dropTransport(p.Message)
+		return true, true
 	}
 	if h != nil {
 		for _, name := range slices.Sorted(mapKeys(h.Routers)) {

@@ -24,6 +24,9 @@ type backend struct {
 	// Traefik 1.x set passHostHeader per frontend, tollgate per service.
 	services map[bool]string
 	uses     map[bool]bool
+	// eps are the entry points (source names) of the frontends sending
+	// to it: Traefik 1.x asked a backend for error pages only there.
+	eps []string
 }
 
 // frontend is a [frontends.NAME] on its way to routers.
@@ -67,6 +70,7 @@ func (c *converter) fileProvider(root *node) {
 			backends[n.name()] = c.backend(n)
 		}
 	}
+	c.backends = backends
 	var fronts []*frontend
 	if fn, ok := root.table("frontends"); ok {
 		for _, n := range fn.named() {
@@ -89,6 +93,7 @@ func (c *converter) fileProvider(root *node) {
 		c.frontend(f)
 	}
 	c.trailingSlash(root)
+	c.transportReport()
 	if len(c.catchAll) > 0 && len(c.priorityOne) > 0 {
 		c.add(c.catchAll[0], Changed, fmt.Sprintf("priority 1 ties with frontends of priority 1 (%s): Traefik 1.x tried those first, tollgate breaks ties by router name", quoteList(c.priorityOne)),
 			"give those frontends priority 2 or more, or this one routes")
@@ -155,6 +160,11 @@ func (c *converter) frontendBackend(n *node, backends map[string]*backend) *fron
 		be.uses = map[bool]bool{}
 	}
 	be.uses[pass] = true
+	for _, ep := range c.frontendEPs(n) {
+		if !slices.Contains(be.eps, ep) {
+			be.eps = append(be.eps, ep)
+		}
+	}
 	return &frontend{n: n, backend: be, passHost: pass}
 }
 
@@ -332,6 +342,7 @@ func (c *converter) services(be *backend) {
 		if !pass {
 			lb.PassHostHeader = boolPtr(false)
 		}
+		c.useTransport(&lb)
 		if c.cfg.HTTP == nil {
 			c.cfg.HTTP = &config.HTTP{}
 		}
@@ -387,7 +398,7 @@ func (c *converter) frontend(f *frontend) {
 		n.skipAll()
 		return
 	}
-	mws, reason := c.frontendMiddlewares(n, base, rl)
+	mws, reason := c.frontendMiddlewares(f, base, rl)
 	if reason != "" {
 		n.skipAll()
 		return
@@ -451,7 +462,8 @@ func (c *converter) frontend(f *frontend) {
 // routerMiddlewares lists the middlewares of a frontend's router on the
 // entry points g, in the order Traefik 1.x applied them: the entry
 // point's (before routing), the path modifiers of the rule (around the
-// whole chain), the allow list, the redirect, the frontend's headers
+// whole chain), the error pages (first of the frontend's, so that they
+// replace the answers of all the others), the allow list, the redirect, the frontend's headers
 // (the HTTPS redirection first: Traefik's custom and security response
 // headers were not added to the redirection), the authentication and
 // client certificate headers, then around the load balancer the circuit
@@ -460,6 +472,7 @@ func (c *converter) routerMiddlewares(f *frontend, g epGroup, mws feMiddlewares)
 	var out []string
 	out = append(out, g.eps[0].mws...)
 	out = append(out, mws.path...)
+	out = append(out, mws.errors...)
 	out = append(out, mws.allow...)
 	if mws.redirectTo == nil || !slices.Contains(g.eps, mws.redirectTo) {
 		out = append(out, mws.redirect...)
@@ -560,7 +573,7 @@ func (c *converter) routes(n *node) (rl *v1Rule, lengths int, hostSets [][]strin
 			msg := fmt.Sprintf("rule %q: %v; the frontend was not converted", truncate(s, 120), err)
 			advice := "Traefik 1.x did not serve this frontend either"
 			if strings.Contains(err.Error(), errNoEquivalent.Error()) {
-				advice = "rewrite the path in the backend, then convert a rule without this modifier"
+				advice = "to remove what the template matches, write PathPrefixStripRegex in the source and convert again"
 			}
 			c.add(r.where("rule"), Unsupported, msg, advice)
 			return fail()
@@ -582,8 +595,22 @@ func (c *converter) routes(n *node) (rl *v1Rule, lengths int, hostSets [][]strin
 				rl.strip = append(rl.strip, p)
 			}
 		}
+		for _, re := range one.stripRegex {
+			if !slices.Contains(rl.stripRegex, re) {
+				rl.stripRegex = append(rl.stripRegex, re)
+			}
+		}
 		if one.addPrefix != "" {
 			rl.addPrefix = one.addPrefix
+		}
+		if one.replacePath != "" {
+			rl.replacePath = one.replacePath
+		}
+		if one.replaceRegex != "" {
+			rl.replaceRegex, rl.replaceWith = one.replaceRegex, one.replaceWith
+		}
+		for _, why := range one.ignored {
+			c.add(r.where("rule"), Changed, why+"; it is left out", "separate the regular expression and a non-empty replacement by one space in the source if it should apply, and convert again")
 		}
 		rl.exact = rl.exact || one.exact
 		if len(one.hosts) > 0 {
@@ -596,7 +623,8 @@ func (c *converter) routes(n *node) (rl *v1Rule, lengths int, hostSets [][]strin
 // feMiddlewares are a frontend's middlewares, by where they go in a
 // router's list (see routerMiddlewares).
 type feMiddlewares struct {
-	path     []string // strip and add prefixes
+	path     []string // strip and add prefixes, replace the path
+	errors   []string // error pages
 	allow    []string // ipAllowList
 	redirect []string // the frontend's redirect, on routers not on redirectTo
 	// redirectTo is the entry point the frontend redirects to, if any.
@@ -610,7 +638,8 @@ type feMiddlewares struct {
 // frontendMiddlewares converts the frontend's middlewares. reason is set
 // when the frontend must not be converted (an authentication tollgate
 // cannot check).
-func (c *converter) frontendMiddlewares(n *node, base string, rl *v1Rule) (mws feMiddlewares, reason string) {
+func (c *converter) frontendMiddlewares(f *frontend, base string, rl *v1Rule) (mws feMiddlewares, reason string) {
+	n := f.n
 	// Authentication first: when it cannot be converted, nothing else is.
 	var basic, auth string
 	if users, ok := n.strs("basicAuth"); ok {
@@ -627,15 +656,7 @@ func (c *converter) frontendMiddlewares(n *node, base string, rl *v1Rule) (mws f
 		}
 		auth = mw
 	}
-	routes := n.where("routes")
-	if len(rl.strip) > 0 {
-		mw := c.addMiddleware(base+"-strip-prefix", routes, &config.Middleware{StripPrefix: &config.StripPrefix{Prefixes: rl.strip}})
-		mws.path = append(mws.path, mw)
-	}
-	if rl.addPrefix != "" {
-		mw := c.addMiddleware(base+"-add-prefix", routes, &config.Middleware{AddPrefix: &config.AddPrefix{Prefix: rl.addPrefix}})
-		mws.path = append(mws.path, mw)
-	}
+	mws.path = c.pathModifiers(n, base, rl)
 	if rn, ok := n.table("redirect"); ok {
 		var mw string
 		mw, mws.redirectTo = c.frontendRedirect(rn, base)
@@ -680,11 +701,46 @@ func (c *converter) frontendMiddlewares(n *node, base string, rl *v1Rule) (mws f
 	if rn, ok := n.table("rateLimit"); ok {
 		mws.rateLimit = append(mws.rateLimit, c.rateLimit(rn, base)...)
 	}
-	if n.has("errors") {
-		c.add(n.where("errors"), Unsupported, "custom error pages have no equivalent; not converted", "serve error pages from the backend")
-		n.skip("errors")
+	if en, ok := n.table("errors"); ok {
+		for _, e := range en.named() {
+			if mw := c.errorPages(f, e, base); mw != "" {
+				mws.errors = append(mws.errors, mw)
+			}
+		}
 	}
 	return mws, ""
+}
+
+// pathModifiers creates the middlewares of a frontend's path modifiers,
+// in the order Traefik 1.x ran them: the stripping of regexps, of
+// prefixes, the added prefix, then the path replaced by a regexp and,
+// last, the path replaced.
+func (c *converter) pathModifiers(n *node, base string, rl *v1Rule) []string {
+	routes := n.where("routes")
+	var out []string
+	add := func(suffix, what string, m *config.Middleware) {
+		mw := c.addMiddleware(base+suffix, routes, m)
+		out = append(out, mw)
+		c.add(routes, Converted, fmt.Sprintf("middleware %q (%s)", mw, what), "")
+	}
+	if len(rl.stripRegex) > 0 {
+		add("-strip-prefix-regex", "stripPrefixRegex of "+strings.Join(rl.stripRegex, ", "), &config.Middleware{StripPrefixRegex: &config.StripPrefixRegex{Regex: rl.stripRegex}})
+	}
+	if len(rl.strip) > 0 {
+		mw := c.addMiddleware(base+"-strip-prefix", routes, &config.Middleware{StripPrefix: &config.StripPrefix{Prefixes: rl.strip}})
+		out = append(out, mw)
+	}
+	if rl.addPrefix != "" {
+		mw := c.addMiddleware(base+"-add-prefix", routes, &config.Middleware{AddPrefix: &config.AddPrefix{Prefix: rl.addPrefix}})
+		out = append(out, mw)
+	}
+	if rl.replaceRegex != "" {
+		add("-replace-path-regex", "replacePathRegex", &config.Middleware{ReplacePathRegex: &config.ReplacePathRegex{Regex: rl.replaceRegex, Replacement: rl.replaceWith}})
+	}
+	if rl.replacePath != "" {
+		add("-replace-path", "replacePath to "+rl.replacePath, &config.Middleware{ReplacePath: &config.ReplacePath{Path: rl.replacePath}})
+	}
+	return out
 }
 
 // frontendRedirect converts a frontend's [redirect].
@@ -726,6 +782,25 @@ type epGroup struct {
 	eps []*entryPoint
 }
 
+// frontendEPs returns the names of the entry points a frontend listens on
+// as written: its entryPoints, else defaultEntryPoints. A value of the
+// wrong type is reported by frontendGroups, not here.
+func (c *converter) frontendEPs(n *node) []string {
+	var names []string
+	if k, ok := n.find("entryPoints"); ok {
+		arr, _ := n.m[k].([]any)
+		for _, e := range arr {
+			if s, ok := e.(string); ok {
+				names = append(names, s)
+			}
+		}
+	}
+	if len(names) > 0 {
+		return names
+	}
+	return c.defaultEPs
+}
+
 // frontendGroups resolves a frontend's entry points and groups those that
 // need the same router: the same TLS and middlewares. A frontend without
 // entryPoints listens on defaultEntryPoints, as in Traefik 1.x, which
@@ -735,9 +810,9 @@ func (c *converter) frontendGroups(n *node) (groups []epGroup, defined int) {
 	names, ok := n.strs("entryPoints")
 	undefined := "entry point %q is not defined; Traefik 1.x ignored it too"
 	if !ok || len(names) == 0 {
-		names = c.defaultEPs
 		undefined = "entry point %q of defaultEntryPoints is not defined; Traefik 1.x ignored it too"
 	}
+	names = c.frontendEPs(n)
 	keys := map[string]int{}
 	for _, name := range names {
 		ep, ok := c.eps[name]
@@ -806,6 +881,51 @@ func (c *converter) retryMiddleware(be *backend) []string {
 	mw := c.addMiddleware(want, []string{"retry"}, &config.Middleware{Retry: &config.Retry{Attempts: int(min(n, 1000))}})
 	c.retryMWs[n] = mw
 	return []string{mw}
+}
+
+// errorPages converts one [frontends.F.errors.NAME] (status, backend,
+// query) into an errors middleware asking the service of that backend.
+func (c *converter) errorPages(f *frontend, e *node, base string) string {
+	status, _ := e.strs("status")
+	name, _ := e.str("backend")
+	query, _ := e.str("query")
+	be, defined := c.backends[name]
+	switch {
+	case name == "":
+		c.add(e.path, Unsupported, "error pages without backend: Traefik 1.x served none; not converted", "")
+		return ""
+	case !defined:
+		c.add(e.where("backend"), Unsupported, fmt.Sprintf("backend %q is not defined: Traefik 1.x served these error pages from nowhere and answered the errors as they were; not converted", name), "")
+		return ""
+	case be == f.backend:
+		c.add(e.where("backend"), Unsupported, fmt.Sprintf("backend %q is the frontend's own: Traefik 1.x refused these error pages (a loop) and answered the errors as they were; not converted", name), "use another backend for the pages")
+		return ""
+	case be.dead != "":
+		c.add(e.where("backend"), Unsupported, fmt.Sprintf("backend %q was not converted (%s); neither are these error pages", name, be.dead), "")
+		return ""
+	case len(status) == 0:
+		c.add(e.path, Unsupported, "error pages without status replace nothing; not converted", "")
+		return ""
+	}
+	service, ok := be.services[false]
+	if !ok {
+		service = be.services[true]
+	}
+	if query != "" && !strings.HasPrefix(query, "/") {
+		query = "/" + query // as Traefik 1.x did
+	}
+	mw := c.addMiddleware(base+"-errors-"+e.name(), e.path, &config.Middleware{Errors: &config.ErrorPages{Status: status, Service: service, Query: query}})
+	c.add(e.path, Converted, fmt.Sprintf("middleware %q (errors): the pages of statuses %s come from service %q", mw, strings.Join(status, ", "), service), "")
+	var missing []string
+	for _, ep := range c.frontendEPs(f.n) {
+		if !slices.Contains(be.eps, ep) && !slices.Contains(missing, ep) {
+			missing = append(missing, ep)
+		}
+	}
+	if len(missing) > 0 {
+		c.add(e.where("backend"), Changed, fmt.Sprintf("on entry points %s no frontend sends requests to backend %q: there Traefik 1.x did not ask its servers for the pages (only a server of it named \"error\", if any), where tollgate asks service %q", quoteList(missing), name, service), "")
+	}
+	return mw
 }
 
 func intPtr(i int) *int    { return &i }

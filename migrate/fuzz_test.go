@@ -26,6 +26,7 @@ func FuzzTraefikV1(f *testing.F) {
 		"[frontends.f]\nbackend = \"b\"\n[frontends.f.routes.r]\nrule = \"Host:{a:[}\"\n[backends.b.servers.s]\nurl = \"http://x\"\n",
 		"[[tls]]\n[tls.certificate]\ncertFile = \"a\"\n", "[acme]\n[[acme.domains]]\nmain = 1\n",
 		"[entryPoints.a.tls]\ncipherSuites = [1]\n", "entryPoints = 3\n", "[backends.b.servers]\ns = 1\n",
+		"insecureSkipVerify = true\nrootCAs = \"a,b\"\nmaxIdleConnsPerHost = -5\n[forwardingTimeouts]\ndialTimeout = 0\n[backends.b.servers.s]\nurl = \"https://x\"\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -46,7 +47,7 @@ func FuzzTraefikV1(f *testing.F) {
 
 // FuzzParseV1Rule checks that no rule makes the rule converter panic.
 func FuzzParseV1Rule(f *testing.F) {
-	for _, s := range []string{"Host:a.com", "PathPrefixStrip:/a,/b;Method:GET", "HostRegexp:{a:[a-z]+}.b", "Query:a={b}", "Headers:a,b,c,d", "Path:/{{}}", ";;:,"} {
+	for _, s := range []string{"Host:a.com", "PathPrefixStrip:/a,/b;Method:GET", "HostRegexp:{a:[a-z]+}.b", "Query:a={b}", "Headers:a,b,c,d", "Path:/{{}}", ";;:,", "ReplacePathRegex:^/(a) /$1;ReplacePath:/x", "PathStripRegex:/{a}/b,/c;PathPrefixStripRegex:/{d:[0-9]+}"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -18,7 +18,8 @@ import (
 
 // paths converts rule-type (traefik.frontend.rule.type), rewrite-target,
 // request-modifier and app-root: how Traefik 1.x matched and rewrote the
-// Ingress's paths.
+// Ingress's paths. The middlewares run in Traefik 1.x's order: strip,
+// add a prefix, replace the path by a regexp, replace the path.
 func (ic *ingressCheck) paths() {
 	c, a := ic.c, ic.a
 	const (
@@ -28,6 +29,9 @@ func (ic *ingressCheck) paths() {
 		appRoot  = v1Prefix + "app-root"
 	)
 	strip, stripAt := false, ""
+	// replace are the replacePath and replacePathRegex middlewares, which
+	// come last.
+	var replace []string
 	if rt, ok := a.get(ruleType); ok {
 		switch rt {
 		case "PathPrefix":
@@ -41,8 +45,14 @@ func (ic *ingressCheck) paths() {
 				ic.todo = append(ic.todo, "set pathType: Exact on its paths")
 			}
 		case "ReplacePath":
-			c.report(a, ruleType, Unsupported, "ReplacePath (every request's path replaced by the Ingress path) has no equivalent: tollgate has no replacePath middleware; not converted",
-				"rewrite the path in the backend; until then tollgate sends the path as requested")
+			switch {
+			case a.has(rewrite), a.has(modifier):
+				c.report(a, ruleType, Unsupported, "Traefik 1.x refused ReplacePath beside rewrite-target or request-modifier and did not serve these paths; not converted", "remove one of them")
+			default:
+				if mw := ic.replacePathRule(); mw != "" {
+					replace = append(replace, mw)
+				}
+			}
 		default:
 			c.report(a, ruleType, Changed, fmt.Sprintf("%q is not a rule type Traefik 1.x accepted here: it did not serve these paths, tollgate does (as PathPrefix)", truncate(rt, 40)), "remove it, or keep the Ingress away from tollgate")
 		}
@@ -67,9 +77,13 @@ func (ic *ingressCheck) paths() {
 		switch kind {
 		case "AddPrefix":
 			adds = append(adds, addPrefix{value, modifier})
+		case "ReplacePath", "ReplacePathRegex":
+			if mw := ic.replaceModifier(kind, value); mw != "" {
+				replace = append(replace, mw)
+			}
 		default:
-			c.report(a, modifier, Unsupported, fmt.Sprintf("%q has no equivalent: tollgate has no middleware that replaces the path; not converted", truncate(kind, 40)),
-				"rewrite the path in the backend; until then tollgate sends the path as requested")
+			c.report(a, modifier, Unsupported, fmt.Sprintf("%q is not a request modifier Traefik 1.x accepted (AddPrefix, ReplacePath or ReplacePathRegex): it did not serve these paths; not converted", truncate(kind, 40)),
+				"remove it, or keep the Ingress away from tollgate")
 		}
 	}
 	if strip {
@@ -99,6 +113,7 @@ func (ic *ingressCheck) paths() {
 		ic.path = append(ic.path, mw)
 		c.report(a, ap.at, kind, fmt.Sprintf("middleware %q (addPrefix %s, after the stripPrefix)%s", mw, p, note), "")
 	}
+	ic.path = append(ic.path, replace...)
 	if t, ok := a.get(appRoot); ok {
 		switch {
 		case !slices.Contains(ic.o.ing.paths, "/"):
@@ -113,6 +128,74 @@ func (ic *ingressCheck) paths() {
 			c.report(a, appRoot, Converted, fmt.Sprintf("middleware %q (redirectRegex of / to %s)", mw, t), "")
 		}
 	}
+}
+
+// replacePathRule converts rule-type ReplacePath: Traefik 1.x replaced the
+// path of every request for the Ingress's hosts with the Ingress path
+// (its rule had no path matcher). tollgate routes the Ingress path only,
+// and one middleware serves every path of the Ingress, so only an
+// Ingress with one path converts.
+func (ic *ingressCheck) replacePathRule() string {
+	c, a := ic.c, ic.a
+	const ruleType = v1Prefix + "rule-type"
+	var paths []string
+	for _, p := range ic.o.ing.paths {
+		if p != "" && !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) != 1 {
+		c.report(a, ruleType, Unsupported, fmt.Sprintf("ReplacePath replaced each request's path with the path of its rule, and the Ingress has %d paths, where a tollgate middleware serves every path of an Ingress alike; not converted", len(paths)),
+			"split the Ingress into one per path and convert again, or rewrite the path in the backend")
+		return ""
+	}
+	mw := c.ingressMiddleware(ic.o, a.keys[ruleType], "replace-path", &config.Middleware{ReplacePath: &config.ReplacePath{Path: paths[0]}})
+	c.report(a, ruleType, Changed, fmt.Sprintf("middleware %q (replacePath to %s); Traefik 1.x sent every request for the Ingress's hosts there, whatever its path, where tollgate routes the requests under %s only", mw, paths[0], paths[0]),
+		"to send every path as Traefik 1.x did, change the Ingress path to / (the middleware keeps replacing it with "+paths[0]+")")
+	return mw
+}
+
+// replaceModifier converts request-modifier ReplacePath and
+// ReplacePathRegex.
+func (ic *ingressCheck) replaceModifier(kind, value string) string {
+	c, a := ic.c, ic.a
+	const modifier = v1Prefix + "request-modifier"
+	if a.vals[v1Prefix+"rule-type"] == "ReplacePath" {
+		c.report(a, modifier, Unsupported, "Traefik 1.x refused request-modifier beside rule-type ReplacePath and did not serve these paths; not converted", "remove one of them")
+		return ""
+	}
+	// Traefik 1.x read the value up to a second ":".
+	value, _, _ = strings.Cut(value, ":")
+	value = strings.TrimSpace(value)
+	var r v1Rule
+	var args []string
+	for v := range strings.SplitSeq(value, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			args = append(args, v)
+		}
+	}
+	if len(args) == 0 {
+		c.report(a, modifier, Unsupported, kind+" without a value: Traefik 1.x did not serve these paths; not converted", "")
+		return ""
+	}
+	// Traefik 1.x kept the last value, as in a frontend's rule.
+	if kind == "ReplacePath" {
+		r.replacePath = args[len(args)-1]
+	} else {
+		r.replacePathRegex(args[len(args)-1])
+	}
+	if len(r.ignored) > 0 {
+		c.report(a, modifier, Changed, r.ignored[0]+"; it is left out", "")
+		return ""
+	}
+	if kind == "ReplacePath" {
+		mw := c.ingressMiddleware(ic.o, a.keys[modifier], "replace-path", &config.Middleware{ReplacePath: &config.ReplacePath{Path: r.replacePath}})
+		c.report(a, modifier, Converted, fmt.Sprintf("middleware %q (replacePath to %s)", mw, r.replacePath), "")
+		return mw
+	}
+	mw := c.ingressMiddleware(ic.o, a.keys[modifier], "replace-path-regex", &config.Middleware{ReplacePathRegex: &config.ReplacePathRegex{Regex: r.replaceRegex, Replacement: r.replaceWith}})
+	c.report(a, modifier, Converted, fmt.Sprintf("middleware %q (replacePathRegex)", mw), "")
+	return mw
 }
 
 // redirects converts redirect-entry-point, redirect-regex,
@@ -421,10 +504,12 @@ func (ic *ingressCheck) authentication() {
 		if a.used[realm] && ba.Realm == defaultV1IngressClass {
 			c.report(a, realm, Converted, "the realm of middleware "+strconv.Quote(mw), "")
 		}
-	case "digest", "forward":
-		c.report(a, authType, Unsupported, strings.ToLower(t)+" authentication has no equivalent in tollgate; not converted",
+	case "forward":
+		ic.forwardAuth()
+	case "digest":
+		c.report(a, authType, Unsupported, "digest authentication has no equivalent in tollgate; not converted",
 			"authenticate in the backend, or in a proxy in front of it")
-		ic.unsafe = append(ic.unsafe, "the "+strings.ToLower(t)+" authentication Traefik 1.x required")
+		ic.unsafe = append(ic.unsafe, "the digest authentication Traefik 1.x required")
 	default:
 		c.report(a, authType, Changed, fmt.Sprintf("%q: Traefik 1.x refused the Ingress and did not serve it; tollgate would, without authentication", truncate(t, 40)), "fix or remove it")
 		ic.unsafe = append(ic.unsafe, "the authentication its auth-type asked for")
@@ -433,6 +518,54 @@ func (ic *ingressCheck) authentication() {
 		if _, ok := a.get(v1Prefix + name); ok && !ic.reported(v1Prefix+name) {
 			c.report(a, v1Prefix+name, Unsupported, "part of the authentication, which is not converted", "")
 		}
+	}
+}
+
+// forwardAuthDir is where the converted forwardAuth middlewares read the
+// client certificate of an Ingress's auth-tls-secret:
+// <dir>/<namespace>/<secret>/tls.crt and tls.key.
+const forwardAuthDir = "/etc/tollgate/forward-auth"
+
+// forwardAuth converts auth-type forward with auth-url,
+// auth-trust-headers, auth-response-headers, auth-tls-secret and
+// auth-tls-insecure into a forwardAuth middleware.
+func (ic *ingressCheck) forwardAuth() {
+	c, a := ic.c, ic.a
+	const (
+		authType = v1Prefix + "auth-type"
+		authURL  = v1Prefix + "auth-url"
+		trust    = v1Prefix + "auth-trust-headers"
+		headers  = v1Prefix + "auth-response-headers"
+		secret   = v1Prefix + "auth-tls-secret"
+		insecure = v1Prefix + "auth-tls-insecure"
+	)
+	addr, _ := a.get(authURL)
+	if addr == "" {
+		c.report(a, authType, Changed, "forward without auth-url: Traefik 1.x refused the Ingress and did not serve it; tollgate would, without authentication", "add auth-url, or keep the Ingress away from tollgate")
+		ic.unsafe = append(ic.unsafe, "the forward authentication Traefik 1.x required (it even refused to serve it without auth-url)")
+		return
+	}
+	fa := &config.ForwardAuth{Address: addr, TrustForwardHeader: a.bool(trust, false), AuthResponseHeaders: a.list(headers)}
+	// Traefik 1.x read auth-tls-insecure only with auth-tls-secret.
+	s, _ := a.get(secret)
+	if s != "" {
+		dir := forwardAuthDir + "/" + ic.o.namespace() + "/" + s
+		fa.TLS = &config.ClientTLS{Cert: dir + "/tls.crt", Key: dir + "/tls.key", InsecureSkipVerify: a.bool(insecure, false)}
+	} else if a.has(insecure) {
+		c.report(a, insecure, Converted, "no effect without auth-tls-secret, as in Traefik 1.x", "remove it")
+	}
+	mw := c.ingressMiddleware(ic.o, a.keys[authType], "auth", &config.Middleware{ForwardAuth: fa})
+	ic.auth = append(ic.auth, mw)
+	c.report(a, authType, Converted, fmt.Sprintf("middleware %q (forwardAuth): every request is first sent, as a GET, to %s, as in Traefik 1.x", mw, addr), "")
+	c.report(a, authURL, Converted, fmt.Sprintf("the address of middleware %q", mw), "")
+	for _, k := range []string{trust, headers, insecure} {
+		if a.has(k) && (k != insecure || s != "") {
+			c.report(a, k, Converted, fmt.Sprintf("part of middleware %q", mw), "")
+		}
+	}
+	if s != "" {
+		c.report(a, secret, Action, fmt.Sprintf("middleware %q presents the client certificate of %s/tls.crt and tls.key", mw, forwardAuthDir+"/"+ic.o.namespace()+"/"+s),
+			fmt.Sprintf("give every replica the Secret %s/%s's tls.crt and tls.key in that directory (mount the Secret there)", ic.o.namespace(), s))
 	}
 }
 

@@ -296,9 +296,9 @@ func (c *converter) checkIngress(o *k8sObject, k *kubeState, classes map[string]
 // unsupportedAnnotationAdvice is what to do instead of the Ingress
 // annotations tollgate has no equivalent for.
 var unsupportedAnnotationAdvice = map[string]string{
-	"error-pages":                      "serve error pages from the backend",
+	"error-pages":                      "add an errors middleware to the file, whose service is a loadBalancer of the file sending to the pages' server, and name it in the tollgate.io/router.middlewares annotation",
 	"buffering":                        "tollgate streams requests and responses; limit body sizes in the backend",
-	"service-weights":                  "split traffic with a weighted service in the file, routed by a router of the file instead of the Ingress",
+	"service-weights":                  "a tollgate Ingress route sends each path to one Service port: route these hosts and paths with a router of the file instead, whose service is a weighted service over loadBalancers of the file sending to each Service, and remove them from the Ingress",
 	"protocol":                         "tollgate speaks HTTP to Ingress backends unless the Service port says otherwise; check the backend's port",
 	"responseforwarding-flushinterval": "tollgate flushes streamed responses as they come",
 }

@@ -26,31 +26,117 @@ func (c *converter) addMiddleware(want string, src []string, m *config.Middlewar
 	return name
 }
 
-// auth converts an auth table ({basic, digest, forward, headerField}) into
-// a basicAuth middleware. When it cannot be converted without letting
-// unauthenticated requests through, it returns the reason and no
-// middleware: the routers it guarded must not be created.
+// auth converts an auth table ({basic, digest, forward, headerField})
+// into a basicAuth or forwardAuth middleware. When it cannot be converted
+// without letting unauthenticated requests through, it returns the reason
+// and no middleware: the routers it guarded must not be created.
 func (c *converter) auth(an *node, want string) (mw, reason string) {
 	header, _ := an.str("headerField")
-	for _, k := range []string{"digest", "forward"} {
-		if an.has(k) {
-			r := fmt.Sprintf("%s authentication has no equivalent in tollgate", k)
-			advice := "protect these routes with basicAuth (bcrypt hashes) or in the backend; their routers were left out so that nothing is exposed without authentication"
-			if k == "forward" {
-				advice = "authenticate in the backend or in a proxy in front of it; the routers it guarded were left out so that nothing is exposed without authentication"
-			}
-			c.add(an.where(k), Unsupported, r+"; not converted", advice)
+	// Traefik 1.x used one of them: basic, else digest, else forward.
+	used := ""
+	for _, k := range []string{"basic", "digest", "forward"} {
+		switch {
+		case !an.has(k):
+		case used == "":
+			used = k
+		default:
+			c.add(an.where(k), Converted, fmt.Sprintf("ignored, as by Traefik 1.x, since %s is set", used), "remove it")
 			an.skip(k)
-			an.skip("basic")
-			return "", r
 		}
 	}
-	bn, ok := an.table("basic")
-	if !ok {
-		c.add(an.path, Unsupported, "auth without basic, digest or forward; nothing to convert", "")
-		return "", ""
+	switch used {
+	case "basic":
+		bn, ok := an.table("basic")
+		if !ok {
+			return "", "basic is not a table" // a problem of the source, reported
+		}
+		return c.basicAuth(bn, want, header)
+	case "digest":
+		const r = "digest authentication has no equivalent in tollgate"
+		c.add(an.where("digest"), Unsupported, r+"; not converted",
+			"protect these routes with basicAuth (bcrypt hashes) or in the backend; their routers were left out so that nothing is exposed without authentication")
+		an.skip("digest")
+		return "", r
+	case "forward":
+		fn, ok := an.table("forward")
+		if !ok {
+			return "", "forward is not a table" // a problem of the source, reported
+		}
+		if header != "" {
+			c.add(an.where("headerField"), Unsupported, "headerField beside forward: Traefik 1.x passed no user name from forward authentication, and tollgate's forwardAuth headerField takes it from the authentication server's answer; not converted",
+				"to pass the user, have the authentication server answer it in a header and list that header in authResponseHeaders")
+		}
+		return c.forwardAuth(fn, want)
 	}
-	return c.basicAuth(bn, want, header)
+	c.add(an.path, Unsupported, "auth without basic, digest or forward; nothing to convert", "")
+	return "", ""
+}
+
+// forwardAuth converts auth.forward: address, trustForwardHeader,
+// authResponseHeaders and tls.
+func (c *converter) forwardAuth(fn *node, want string) (mw, reason string) {
+	addr, _ := fn.str("address")
+	if addr == "" {
+		const r = "forward authentication without address"
+		c.add(fn.path, Unsupported, r+"; not converted: Traefik 1.x answered 500 to every request, so the routers it guarded were left out", "set address to the authentication server's URL and convert again")
+		fn.skipAll()
+		return "", r
+	}
+	fa := &config.ForwardAuth{Address: addr}
+	fa.TrustForwardHeader, _ = fn.boolean("trustForwardHeader")
+	fa.AuthResponseHeaders, _ = fn.strs("authResponseHeaders")
+	if tn, ok := fn.table("tls"); ok {
+		fa.TLS = c.clientTLS(tn)
+	}
+	name := c.addMiddleware(want, fn.path, &config.Middleware{ForwardAuth: fa})
+	c.add(fn.path, Converted, fmt.Sprintf("middleware %q (forwardAuth): every request is first sent, as a GET, to the authentication server, as in Traefik 1.x", name), "")
+	return name, ""
+}
+
+// clientTLS converts the tls of forward authentication: ca, cert, key and
+// insecureSkipVerify. Traefik 1.x also took the content of a PEM file
+// in place of its name; such a value is not copied into the
+// configuration (a key would be exposed there) but reported.
+func (c *converter) clientTLS(tn *node) *config.ClientTLS {
+	t := &config.ClientTLS{}
+	written := map[string]string{} // the values as written, files or PEM
+	for _, f := range []struct {
+		key string
+		out *string
+	}{{"ca", &t.CA}, {"cert", &t.Cert}, {"key", &t.Key}} {
+		v, ok := tn.str(f.key)
+		if !ok || v == "" {
+			continue
+		}
+		written[f.key] = v
+		if strings.Contains(v, "-----BEGIN") {
+			c.add(tn.where(f.key), Action, fmt.Sprintf("tls.%s holds PEM content rather than a file name: it is not copied into the configuration", f.key),
+				fmt.Sprintf("write it to a file readable by tollgate only and set tls.%s of the middleware to that file's name", f.key))
+			continue
+		}
+		*f.out = v
+	}
+	t.InsecureSkipVerify, _ = tn.boolean("insecureSkipVerify")
+	pair := written["cert"] != "" && written["key"] != ""
+	switch {
+	case !pair && !t.InsecureSkipVerify:
+		// Traefik 1.7 refused to build such a TLS configuration.
+		c.add(tn.path, Changed, "Traefik 1.7 answered 500 to every request when tls had neither both cert and key nor insecureSkipVerify; tollgate verifies the authentication server (with ca, else the system's roots) and asks it about every request", "")
+	case pair && (t.Cert == "" || t.Key == ""):
+		c.add(tn.path, Changed, "no client certificate is presented to the authentication server until cert and key both name files", "")
+	}
+	if t.Cert == "" || t.Key == "" {
+		t.Cert, t.Key = "", "" // tollgate presents a certificate with its key only
+	}
+	if t.InsecureSkipVerify {
+		c.add(tn.where("insecureSkipVerify"), Converted, "insecureSkipVerify = true: the authentication server's certificate is not verified, as in Traefik 1.x", "give the authentication server a certificate tollgate can verify (tls.ca) and remove it")
+	}
+	if tn.has("caOptional") {
+		c.add(tn.where("caOptional"), Unsupported, "caOptional has no equivalent: it concerns the certificates a server asks of its clients, and Traefik 1.x ignored it on the connections it opened; not converted", "remove it")
+		tn.skip("caOptional")
+	}
+	c.add(tn.path, Converted, "the TLS settings of the connection to the authentication server", "")
+	return t
 }
 
 // basicAuth converts users, usersFile and removeHeader.

@@ -17,8 +17,19 @@ type v1Rule struct {
 	// strip are the prefixes PathStrip and PathPrefixStrip remove,
 	// longest first.
 	strip []string
+	// stripRegex are the regexps of the prefixes PathStripRegex and
+	// PathPrefixStripRegex remove (converted from their templates, the
+	// longest template first).
+	stripRegex []string
 	// addPrefix is AddPrefix's prefix.
 	addPrefix string
+	// replacePath is ReplacePath's path; replaceRegex and replaceWith
+	// are ReplacePathRegex's regexp and replacement.
+	replacePath               string
+	replaceRegex, replaceWith string
+	// ignored says why a modifier Traefik 1.x accepted but did not apply
+	// was left out.
+	ignored []string
 	// hosts are Host's names, for the certificate Traefik 1.x ordered.
 	hosts []string
 	// literalStars are the Host (and HostRegexp without variables) values
@@ -36,7 +47,7 @@ type v1Rule struct {
 
 // errNoEquivalent marks a rule that uses a modifier tollgate does not
 // have: converting the matchers alone would send other paths to the
-// backend.
+// backend. Only PathPrefixStrip with a template is such a rule.
 var errNoEquivalent = errors.New("no equivalent in tollgate")
 
 // parseV1Rule converts a rule such as "Host:a.com,b.com;PathPrefixStrip:/api".
@@ -66,7 +77,8 @@ func parseV1Rule(s string) (*v1Rule, error) {
 			return nil, err
 		}
 	}
-	if len(r.exprs) == 0 && len(r.strip) == 0 && r.addPrefix == "" && !r.never {
+	if len(r.exprs) == 0 && len(r.strip) == 0 && len(r.stripRegex) == 0 && r.addPrefix == "" &&
+		r.replacePath == "" && r.replaceRegex == "" && len(r.ignored) == 0 && !r.never {
 		return nil, errors.New("no matcher")
 	}
 	return r, nil
@@ -124,7 +136,7 @@ func (r *v1Rule) matcher(name string, args []string) error {
 		r.add(e)
 		if name == "PathPrefixStrip" {
 			if slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, "{") }) {
-				return fmt.Errorf("%w: PathPrefixStrip with a {name:regexp} template strips a pattern, which tollgate's stripPrefix cannot", errNoEquivalent)
+				return fmt.Errorf("%w: PathPrefixStrip with a {name:regexp} template: Traefik 1.x removed the template's text as written, which no path starts with, and answered 404", errNoEquivalent)
 			}
 			r.stripPrefixes(args)
 		}
@@ -161,10 +173,24 @@ func (r *v1Rule) matcher(name string, args []string) error {
 				r.add(m("Query", k, v))
 			}
 		}
+	case "PathStripRegex", "PathPrefixStripRegex":
+		exact := name == "PathStripRegex"
+		e, err := paths(args, exact)
+		if err != nil {
+			return err
+		}
+		r.add(e)
+		r.exact = r.exact || exact
+		if err := r.stripRegexes(args); err != nil {
+			return err
+		}
+	// Traefik 1.x kept the last value of the modifiers below.
 	case "AddPrefix":
 		r.addPrefix = args[len(args)-1]
-	case "PathStripRegex", "PathPrefixStripRegex", "ReplacePath", "ReplacePathRegex":
-		return fmt.Errorf("%w: %s rewrites the path, which tollgate's middlewares cannot", errNoEquivalent, name)
+	case "ReplacePath":
+		r.replacePath = args[len(args)-1]
+	case "ReplacePathRegex":
+		r.replacePathRegex(args[len(args)-1])
 	default:
 		return fmt.Errorf("unknown matcher %q", name)
 	}
@@ -172,6 +198,51 @@ func (r *v1Rule) matcher(name string, args []string) error {
 }
 
 func (r *v1Rule) add(e rule.Expr) { r.exprs = append(r.exprs, e) }
+
+// replacePathRegex reads "REGEXP REPLACEMENT". Traefik 1.x applied it
+// only when a single space separated the two, the regexp compiled and the
+// replacement was not empty; otherwise it served the frontend without it.
+func (r *v1Rule) replacePathRegex(v string) {
+	parts := strings.Split(v, " ")
+	if len(parts) != 2 {
+		r.ignored = append(r.ignored, fmt.Sprintf("ReplacePathRegex %q: Traefik 1.x ignored it, as one space does not separate the regular expression from the replacement", v))
+		return
+	}
+	re, repl := strings.TrimSpace(parts[0]), strings.TrimSpace(parts[1])
+	if _, err := regexp.Compile(re); err != nil {
+		r.ignored = append(r.ignored, fmt.Sprintf("ReplacePathRegex %q: Traefik 1.x ignored it, as the regular expression does not compile", v))
+		return
+	}
+	if repl == "" {
+		r.ignored = append(r.ignored, fmt.Sprintf("ReplacePathRegex %q: Traefik 1.x ignored it, as the replacement is empty", v))
+		return
+	}
+	r.replaceRegex, r.replaceWith = re, repl
+}
+
+// stripRegexes adds the prefixes of PathStripRegex and
+// PathPrefixStripRegex: templates such as /api/{id:[0-9]+} whose match
+// at the start of the path is removed. The longest template is tried
+// first, as by Traefik 1.x.
+func (r *v1Rule) stripRegexes(args []string) error {
+	ts := slices.Clone(args)
+	slices.SortStableFunc(ts, func(a, b string) int { return len(b) - len(a) })
+	for _, t := range ts {
+		re, vars, err := muxTemplate(t, "[^/]+", false)
+		if err != nil {
+			return fmt.Errorf("path %q: %w", t, err)
+		}
+		if vars {
+			re = strings.TrimPrefix(re, "^") // stripPrefixRegex anchors it
+		} else {
+			re = regexp.QuoteMeta(t)
+		}
+		if !slices.Contains(r.stripRegex, re) {
+			r.stripRegex = append(r.stripRegex, re)
+		}
+	}
+	return nil
+}
 
 // addAny adds the alternatives of one matcher; with none left, the
 // matcher, and so the rule, matches nothing.

@@ -16,7 +16,13 @@ func TestParseV1Rule(t *testing.T) {
 		hosts     []string
 		stars     []string // Host values with a "*", left out
 		never     bool     // the rule matches nothing
-		err       string
+		// stripRegex, replace ("REGEXP REPLACEMENT" of ReplacePathRegex,
+		// or the path of ReplacePath) and ignored (ReplacePathRegex left
+		// out) are the modifiers that rewrite the path.
+		stripRegex []string
+		replace    string
+		ignored    bool
+		err        string
 	}{
 		{v1: "Host:example.com", want: "Host(`example.com`)", hosts: []string{"example.com"}},
 		{v1: "Host: Example.COM. , www.example.com", want: "Host(`example.com`) || Host(`www.example.com`)", hosts: []string{"example.com", "www.example.com"}},
@@ -48,8 +54,17 @@ func TestParseV1Rule(t *testing.T) {
 		{v1: "Query:a", err: "write key=value"},
 		{v1: "HostRegexp:{a:[}.com", err: "invalid regexp"},
 		{v1: "Path:/{a", err: "unbalanced braces"},
-		{v1: "ReplacePath:/x", err: "no equivalent"},
-		{v1: "PathPrefixStripRegex:/v{n:[0-9]}", err: "no equivalent"},
+		{v1: "ReplacePath:/x", want: "PathPrefix(`/`)", replace: "/x"},
+		{v1: "Host:a.io;ReplacePath:/x,/y", want: "Host(`a.io`)", hosts: []string{"a.io"}, replace: "/y"},
+		{v1: "PathPrefix:/api;ReplacePathRegex: ^/api/(.*) /v2/$1", want: "PathPrefix(`/api`)", replace: "^/api/(.*) /v2/$1"},
+		// Traefik 1.x applied ReplacePathRegex only when one space
+		// separated a regexp that compiles from a replacement.
+		{v1: "PathPrefix:/;ReplacePathRegex: ^/a  /b", want: "PathPrefix(`/`)", ignored: true},
+		{v1: "PathPrefix:/;ReplacePathRegex:^/(a /b", want: "PathPrefix(`/`)", ignored: true},
+		{v1: "ReplacePathRegex:^/a", want: "PathPrefix(`/`)", ignored: true},
+		{v1: "PathPrefixStripRegex:/v{n:[0-9]}", want: "PathRegexp(`^/v(?:[0-9])`)", stripRegex: []string{"/v(?:[0-9])"}},
+		{v1: "PathStripRegex:/a/{id},/b", want: "PathRegexp(`^/a/(?:[^/]+)$`) || Path(`/b`)", stripRegex: []string{"/a/(?:[^/]+)", "/b"}},
+		{v1: "PathPrefixStripRegex:/x.y,/{v:v[0-9]+}/api", want: "PathPrefix(`/x.y`) || PathRegexp(`^/(?:v[0-9]+)/api`)", stripRegex: []string{"/(?:v[0-9]+)/api", `/x\.y`}},
 		{v1: "PathPrefixStrip:/{v:v[0-9]+}", err: "no equivalent"},
 	} {
 		t.Run(tc.v1, func(t *testing.T) {
@@ -66,9 +81,9 @@ func TestParseV1Rule(t *testing.T) {
 			if !slices.Equal(r.literalStars, tc.stars) || r.never != tc.never {
 				t.Fatalf("literalStars %v never %v, want %v %v", r.literalStars, r.never, tc.stars, tc.never)
 			}
-			got := andAll(r.exprs).String()
-			if len(r.exprs) == 0 {
-				got = "PathPrefix(`/`)"
+			got := "PathPrefix(`/`)" // a rule of modifiers alone matches every path
+			if len(r.exprs) > 0 {
+				got = andAll(r.exprs).String()
 			}
 			if got != tc.want {
 				t.Fatalf("parseV1Rule(%q) = %s, want %s", tc.v1, got, tc.want)
@@ -78,6 +93,13 @@ func TestParseV1Rule(t *testing.T) {
 			}
 			if !slices.Equal(r.strip, tc.strip) || r.addPrefix != tc.addPrefix || !slices.Equal(r.hosts, tc.hosts) {
 				t.Fatalf("strip %v addPrefix %q hosts %v, want %v %q %v", r.strip, r.addPrefix, r.hosts, tc.strip, tc.addPrefix, tc.hosts)
+			}
+			replace := r.replacePath
+			if r.replaceRegex != "" {
+				replace = r.replaceRegex + " " + r.replaceWith
+			}
+			if !slices.Equal(r.stripRegex, tc.stripRegex) || replace != tc.replace || (len(r.ignored) > 0) != tc.ignored {
+				t.Fatalf("stripRegex %q replace %q ignored %q, want %q %q ignored %v", r.stripRegex, replace, r.ignored, tc.stripRegex, tc.replace, tc.ignored)
 			}
 		})
 	}

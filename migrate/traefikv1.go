@@ -20,8 +20,10 @@ import (
 // Traefik's cluster mode ([consul] or [etcd]), the Kubernetes Ingress
 // provider ([kubernetes]), the file provider's
 // [frontends] and [backends] (rules, load balancing, health checks, sticky
-// sessions and the frontend middlewares) and the operational sections
-// (api, ping, metrics, logs, life cycle, timeouts, retries).
+// sessions and the frontend middlewares: authentication, error pages,
+// path rewrites, …), the global settings of the connections to servers
+// (a servers transport) and the operational sections (api, ping, metrics,
+// logs, life cycle, timeouts, retries).
 //
 // Every key of the source appears in the report: converted, converted
 // with a difference, without equivalent (with advice), or unknown. A
@@ -72,11 +74,20 @@ type Manifest struct {
 // with, its Kubernetes manifests, and the name of the output file (see
 // Options).
 func ConvertTraefikV1(name string, data []byte, opts Options) (*Result, error) {
+	res, _, err := convertTraefikV1(name, data, opts, config.Parse)
+	return res, err
+}
+
+// convertTraefikV1 is ConvertTraefikV1 with the validation of the
+// converted configuration (config.Parse), which also returns the
+// configuration as converted.
+func convertTraefikV1(name string, data []byte, opts Options, parse func(name string, doc []byte) (*config.Config, error)) (*Result, *config.Config, error) {
 	tree, lines, err := decodeSource(name, data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c := &converter{
+		parse:    parse,
 		name:     name,
 		lines:    lines,
 		out:      cmp.Or(opts.Out, "tollgate.toml"),
@@ -97,19 +108,21 @@ func ConvertTraefikV1(name string, data []byte, opts Options) (*Result, error) {
 	}
 	if len(c.problems) > 0 {
 		sortItems(c.problems)
-		return nil, &Error{Source: name, Problems: c.problems}
+		return nil, nil, &Error{Source: name, Problems: c.problems}
 	}
 	doc, err := c.finish()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.ingressActions()
 	sortItems(c.items)
-	return &Result{Config: doc, Items: c.items, ACMEStorage: c.storage}, nil
+	return &Result{Config: doc, Items: c.items, ACMEStorage: c.storage}, c.cfg, nil
 }
 
 // converter holds one conversion's state.
 type converter struct {
+	// parse validates the converted configuration: config.Parse.
+	parse    func(name string, doc []byte) (*config.Config, error)
 	name     string
 	lines    map[string]int
 	out      string // the output file's name, for the commands advised
@@ -163,6 +176,8 @@ type converter struct {
 	domainSrc [][]string // source paths of cfg.ACME.Domains
 	certSrc   [][]string // source paths of cfg.TLS.Certificates
 	routers   map[string]*routerInfo
+	backends  map[string]*backend // by source name
+	transport *transportState     // nil without global server settings
 
 	kube *kubeState // the Kubernetes provider, nil without one
 	// keep are middlewares no router of the file uses but that Ingresses
@@ -316,6 +331,7 @@ func (c *converter) globals(root *node) {
 			c.add(r.where("attempts"), Converted, fmt.Sprintf("attempts = %d", c.retryAttempts), "")
 		}
 	}
+	c.serversTransport(root)
 	for _, key := range slices.Sorted(maps.Keys(unsupportedGlobals)) {
 		advice := unsupportedGlobals[key]
 		if root.has(key) {
@@ -353,10 +369,6 @@ var unsupportedGlobals = map[string]string{
 	"checkNewVersion":           "nothing to do: tollgate does not check for new versions",
 	"sendAnonymousUsage":        "nothing to do: tollgate sends no usage data",
 	"providersThrottleDuration": "nothing to do: tollgate applies each valid configuration change at once",
-	"maxIdleConnsPerHost":       "tollgate keeps its own pool of idle connections to servers",
-	"insecureSkipVerify":        "tollgate always verifies HTTPS servers; give them certificates the system trusts",
-	"rootCAs":                   "add the CAs of HTTPS servers to the system's trusted roots",
-	"forwardingTimeouts":        "tollgate uses fixed dial and response header timeouts towards servers",
 	"hostResolver":              "tollgate resolves server names with the system resolver",
 	"tracing":                   "tollgate has no tracing; use its access log and metrics",
 	"constraints":               "tollgate has no constraints; [providers.kubernetesIngress] labelSelector selects Ingresses",
@@ -480,6 +492,11 @@ func (c *converter) apiAuth(v1name string) {
 		if m := c.cfg.HTTP.Middlewares[mw]; m != nil && m.BasicAuth != nil {
 			c.cfg.API.Users, c.cfg.API.UsersFile = m.BasicAuth.Users, m.BasicAuth.UsersFile
 			c.add(at, Converted, fmt.Sprintf("the users of entry point %q also guard the API and the dashboard: [api] users and usersFile", ep.name), "")
+			return
+		}
+		if m := c.cfg.HTTP.Middlewares[mw]; m != nil && m.ForwardAuth != nil {
+			c.add(at, Action, fmt.Sprintf("the API and the dashboard on entry point %q are not protected by its forward authentication: tollgate's API is served by no router, so no middleware guards it", ep.name),
+				"list bcrypt users in [api] users or usersFile (htpasswd -nB NAME), or keep the entry point private")
 			return
 		}
 	}

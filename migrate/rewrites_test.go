@@ -9,11 +9,9 @@ import (
 	"github.com/tollgate-proxy/tollgate/config"
 )
 
-// TestTraefikV1Rewrites checks the conversions into the middlewares,
-// services and servers transports that config still refuses as not
-// implemented yet: forward authentication, error pages, path rewrites
-// and the global settings of the connections to servers. They validate
-// with acceptPending (see convertPending).
+// TestTraefikV1Rewrites checks the conversions into forward
+// authentication, error pages, path rewrites and the global settings of
+// the connections to servers.
 func TestTraefikV1Rewrites(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -289,7 +287,7 @@ url = "http://10.0.0.1:80"
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, cfg := convertPending(t, tc.src)
+			res, cfg := convert(t, tc.src)
 			tc.check(t, res, cfg)
 		})
 	}
@@ -300,7 +298,7 @@ url = "http://10.0.0.1:80"
 func TestTraefikV1TransportFlags(t *testing.T) {
 	src := "[entryPoints.http]\naddress = \":80\"\n[backends.b.servers.s]\nurl = \"https://10.0.0.1\"\n"
 	args := []string{"--insecureSkipVerify", "--maxIdleConnsPerHost=10", "--rootCAs=/a.pem, /b.pem"}
-	res, cfg, err := convertTraefikV1("traefik.toml", []byte(src), Options{Args: args}, acceptPending)
+	res, cfg, err := convertTraefikV1("traefik.toml", []byte(src), Options{Args: args}, config.Parse)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +339,7 @@ backend = "b"
 func TestIngressRewrites(t *testing.T) {
 	convert := func(t *testing.T, manifest string) (*Result, *config.Config) {
 		t.Helper()
-		res, cfg, err := convertTraefikV1("traefik.toml", []byte(kubeTraefik), Options{Manifests: []Manifest{{Name: "a.yaml", Data: []byte(manifest)}}}, acceptPending)
+		res, cfg, err := convertTraefikV1("traefik.toml", []byte(kubeTraefik), Options{Manifests: []Manifest{{Name: "a.yaml", Data: []byte(manifest)}}}, config.Parse)
 		if err != nil {
 			t.Fatal(err)
 		}

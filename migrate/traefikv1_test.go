@@ -34,14 +34,11 @@ func TestTraefikV1Golden(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts := goldenOptions(t, file)
-			// acceptPending: the examples hold settings config still
-			// refuses as not implemented yet; the golden files are the
-			// conversion once it accepts them.
-			res, _, err := convertTraefikV1(name, src, opts, acceptPending)
+			res, _, err := convertTraefikV1(name, src, opts, config.Parse)
 			if err != nil {
 				t.Fatalf("TraefikV1: %v", err)
 			}
-			if _, err := acceptPending("converted.toml", res.Config); err != nil {
+			if _, err := config.Parse("converted.toml", res.Config); err != nil {
 				t.Fatalf("the converted configuration does not validate: %v\n%s", err, res.Config)
 			}
 			var report bytes.Buffer
@@ -52,7 +49,7 @@ func TestTraefikV1Golden(t *testing.T) {
 			golden(t, base+".toml", res.Config)
 			golden(t, base+".report", report.Bytes())
 
-			again, _, err := convertTraefikV1(name, src, opts, acceptPending)
+			again, _, err := convertTraefikV1(name, src, opts, config.Parse)
 			if err != nil || !bytes.Equal(again.Config, res.Config) || !slices.Equal(again.Items, res.Items) {
 				t.Fatalf("a second conversion differs (err %v)", err)
 			}

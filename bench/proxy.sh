@@ -13,7 +13,10 @@
 # Environment: DURATION (10s) and RUNS (3) per measurement, WARMUP (3s),
 # CONNS (32, wrk connections), HS_CONNS (16, handshakes in flight), CERTS
 # (10000), ONLY (requests or handshakes; both when empty), REV (a git
-# revision to build tollgate from instead of the work tree). Installs wrk,
+# revision to build tollgate from instead of the work tree), ROUTES (1, the
+# default: also measure tollgate's HTTP route through a forwardAuth
+# middleware and one through a weighted service; 0 for revisions without
+# them). Installs wrk,
 # nginx and curl from Debian's packages with apt-get when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +30,7 @@ hs_conns=${HS_CONNS:-16}
 ncerts=${CERTS:-10000}
 only=${ONLY:-}
 rev=${REV:-}
+routes=${ROUTES:-1}
 case $only in '' | requests | handshakes) ;; *)
   echo "ONLY must be requests, handshakes or empty" >&2
   exit 2
@@ -197,6 +201,35 @@ service = "backend"
   [[http.services.backend.loadBalancer.servers]]
   url = "http://127.0.0.1:$backend_port"
 EOF
+    ((routes)) && cat <<EOF
+
+# The same backend through a forwardAuth middleware, whose authentication
+# server (another backend process, empty answers) lets every request in.
+[http.routers.auth]
+rule = "PathPrefix(\`/auth/\`)"
+entryPoints = ["web"]
+service = "backend"
+middlewares = ["auth"]
+
+[http.middlewares.auth.forwardAuth]
+address = "http://127.0.0.1:$authserver_port/"
+
+# The same backend through a weighted service of two load balancers.
+[http.routers.weighted]
+rule = "PathPrefix(\`/weighted/\`)"
+entryPoints = ["web"]
+service = "weighted"
+
+[http.services.weighted.weighted]
+  [[http.services.weighted.weighted.services]]
+  name = "backend"
+  [[http.services.weighted.weighted.services]]
+  name = "backend2"
+
+[http.services.backend2.loadBalancer]
+  [[http.services.backend2.loadBalancer.servers]]
+  url = "http://127.0.0.1:$backend_port"
+EOF
     awk '{ printf "\n[[tls.certificates]]\ncertFile = \"%s\"\nkeyFile = \"%s\"\n", $2, $3 }' "$certs"
   } >"$file"
 }
@@ -205,6 +238,11 @@ EOF
 pick_port backend_port
 start backend $load_core "$bin/backend" -addr "127.0.0.1:$backend_port" -size 1024
 wait_port backend "$backend_port"
+if ((routes)); then
+  pick_port authserver_port
+  start authserver $load_core "$bin/backend" -addr "127.0.0.1:$authserver_port" -size 0
+  wait_port authserver "$authserver_port"
+fi
 
 pick_port baseline_http
 pick_port baseline_https
@@ -223,6 +261,18 @@ for u in "http://127.0.0.1:$baseline_http/" "https://127.0.0.1:$baseline_https/"
   "http://127.0.0.1:$tollgate_http/" "https://127.0.0.1:$tollgate_https/"; do
   check_url "$u"
 done
+# The two routes are measured like proxies of their own, auth and weighted,
+# that are tollgate's process on another path, over HTTP.
+route_proxies=""
+if ((routes)); then
+  for r in auth weighted; do
+    printf -v "pid_$r" %s "$pid_tollgate"
+    printf -v "${r}_http" %s "$tollgate_http"
+    printf -v "path_$r" %s "/$r/"
+    check_url "http://127.0.0.1:$tollgate_http/$r/"
+  done
+  route_proxies="auth weighted"
+fi
 
 results=$tmp/results
 : >"$results"
@@ -287,8 +337,8 @@ EOF
   check_url "https://127.0.0.1:$nginx_https/"
 
   url_of() { # PROXY SCHEME
-    local v="${1}_${2}"
-    echo "$2://127.0.0.1:${!v}/"
+    local v="${1}_${2}" p="path_${1}"
+    echo "$2://127.0.0.1:${!v}${!p:-/}"
   }
   # load RUN PROXY SCHEME DURATION: one wrk run; RUN 0 is the warm-up.
   load() {
@@ -310,10 +360,12 @@ EOF
   for scheme in http https; do
     for proxy in baseline tollgate nginx; do load 0 $proxy $scheme "$warmup"; done
   done
+  for proxy in $route_proxies; do load 0 "$proxy" http "$warmup"; done
   for ((run = 1; run <= runs; run++)); do
     for scheme in http https; do
       for proxy in baseline tollgate nginx; do load "$run" $proxy $scheme "$duration"; done
     done
+    for proxy in $route_proxies; do load "$run" "$proxy" http "$duration"; done
     say "  run $run of $runs done"
   done
 fi
@@ -374,8 +426,8 @@ echo "$tools; $(nproc --all) cores: $(awk -F': ' '/model name/ { print $2; exit 
 echo "proxy on core $proxy_core; wrk, backend and handshake client on core $load_core; CLK_TCK $clk_tck; median of $runs runs of $duration; 1 KiB responses"
 if do_requests; then
   echo
-  echo "| proxy | scheme | requests | req/s | CPU µs/req | ratio to baseline | CPU µs/req per run |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: | --- |"
+  echo "| proxy | scheme | requests | req/s | CPU µs/req | ratio to baseline | ratio to tollgate | CPU µs/req per run |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"
   awk -v tck="$clk_tck" -v secs="$secs" "$awk_median"'
     $1 == "req" {
       k = $3 " " $4; us = $6 * 1e6 / tck / $5
@@ -386,14 +438,16 @@ if do_requests; then
     END {
       for (i = 1; i <= n; i++) {
         k = order[i]; split(k, ps, " ")
-        r = ""
+        r = ""; rt = ""
         for (run in runs) if ((run, "baseline " ps[2]) in cost) r = r " " cost[run, k] / cost[run, "baseline " ps[2]]
+        for (run in runs) if ((run, "tollgate " ps[2]) in cost) rt = rt " " cost[run, k] / cost[run, "tollgate " ps[2]]
         m = median(reqs[k])
-        printf "| %s | %s | %d | %.0f | %.2f | %.2f× | %s |\n", ps[1], ps[2], m, m / secs, median(per[k]), median(r), substr(per[k], 2)
+        name = ps[1] == "auth" ? "tollgate, forwardAuth route" : ps[1] == "weighted" ? "tollgate, weighted service" : ps[1]
+        printf "| %s | %s | %d | %.0f | %.2f | %.2f× | %.2f× | %s |\n", name, ps[2], m, m / secs, median(per[k]), median(r), median(rt), substr(per[k], 2)
       }
     }' "$results"
   echo
-  echo "requests: median completed requests per run (wrk); CPU µs/req: process CPU time (utime+stime, nginx's master and worker) ÷ requests; ratio: tollgate or nginx ÷ baseline within each run, median over the runs; req/s is context, not a target (the load generator shares a core with the backend)."
+  echo "requests: median completed requests per run (wrk); CPU µs/req: process CPU time (utime+stime, nginx's master and worker) ÷ requests; ratio: this ÷ the baseline (or ÷ tollgate's plain route) within each run, median over the runs; the forwardAuth route asks an authentication server on loopback (core 0) at every request, and its CPU µs/req counts tollgate's side of both requests; req/s is context, not a target (the load generator shares a core with the backend)."
 fi
 if do_handshakes; then
   echo
@@ -419,4 +473,4 @@ if do_handshakes; then
   echo "full TLS handshakes (no resumption), new TCP connection each, client = Go crypto/tls defaults (TLS 1.3) with SNI $name, ECDSA P-256 certificates; the $((ncerts + 1))-certificate tollgate took ${many_startup}s to start and holds ${many_rss} MiB resident (the 1-certificate one ${one_rss} MiB)."
 fi
 echo
-echo "reproduce: (cd $repo && DURATION=$duration RUNS=$runs WARMUP=$warmup CONNS=$conns HS_CONNS=$hs_conns CERTS=$ncerts${only:+ ONLY=$only}${rev:+ REV=$rev} bash bench/proxy.sh)"
+echo "reproduce: (cd $repo && DURATION=$duration RUNS=$runs WARMUP=$warmup CONNS=$conns HS_CONNS=$hs_conns CERTS=$ncerts${only:+ ONLY=$only}${rev:+ REV=$rev} ROUTES=$routes bash bench/proxy.sh)"

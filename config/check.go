@@ -118,26 +118,43 @@ func checkLabel(name, l string) error {
 
 // checkURL accepts an absolute URL with one of schemes and a host.
 func checkURL(s string, schemes ...string) error {
+	shown := truncate(redactURL(s), 80)
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%q is not a URL: %v", truncate(s, 80), err)
+		return fmt.Errorf("%q is not a URL: %v", shown, err)
 	}
 	if !slices.Contains(schemes, u.Scheme) {
-		return fmt.Errorf("%q: the scheme must be %s", truncate(s, 80), orList(schemes))
+		return fmt.Errorf("%q: the scheme must be %s", shown, orList(schemes))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%q has no host; write it like %s://host:port/", truncate(s, 80), schemes[0])
+		return fmt.Errorf("%q has no host; write it like %s://host:port/", shown, schemes[0])
 	}
 	if p := u.Port(); p != "" {
 		if err := checkPort(p); err != nil {
-			return fmt.Errorf("%q: %w", s, err)
+			return fmt.Errorf("%q: %w", shown, err)
 		}
 	}
 	return nil
+}
+
+// redactURL hides the user information of a URL, which may hold a
+// password, for messages: "http://xxxxx@host/", even when s does not
+// parse.
+func redactURL(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	if j := strings.LastIndex(s, "@"); j > i+3 {
+		if k := strings.IndexAny(s[i+3:], "/?#"); k < 0 || i+3+k > j {
+			return s[:i+3] + "xxxxx" + s[j:]
+		}
+	}
+	return s
 }
 
 func checkPort(p string) error {

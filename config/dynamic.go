@@ -168,7 +168,7 @@ type ServersTransport struct {
 	InsecureSkipVerify bool `toml:"insecureSkipVerify"`
 	// RootCAs are PEM files of the CAs that servers' certificates must
 	// chain to. Empty means the system's roots.
-	RootCAs []string `toml:"rootCAs"`
+	RootCAs []string `toml:"rootCAs" file:"true"`
 	// Certificates are client certificates presented to servers that ask
 	// for one (mutual TLS).
 	Certificates []Certificate `toml:"certificates"`
@@ -343,11 +343,11 @@ type ForwardAuth struct {
 type ClientTLS struct {
 	// CA is a PEM file of the CA the server's certificate must chain to.
 	// Empty means the system's roots.
-	CA string `toml:"ca"`
+	CA string `toml:"ca" file:"true"`
 	// Cert and Key are a PEM client certificate and its key, presented
 	// when the server asks for one. Set both or neither.
-	Cert string `toml:"cert"`
-	Key  string `toml:"key"`
+	Cert string `toml:"cert" file:"true"`
+	Key  string `toml:"key" file:"true"`
 	// InsecureSkipVerify accepts any server certificate.
 	InsecureSkipVerify bool `toml:"insecureSkipVerify"`
 }
@@ -529,7 +529,7 @@ type BasicAuth struct {
 	// Users are "name:bcrypt-hash" entries (htpasswd -nB).
 	Users []string `toml:"users" secret:"true"`
 	// UsersFile is a file of such entries, one per line.
-	UsersFile string `toml:"usersFile"`
+	UsersFile string `toml:"usersFile" file:"true"`
 	// Realm shown by browsers. Empty means "tollgate".
 	Realm string `toml:"realm"`
 	// RemoveHeader drops the Authorization header before the service.
@@ -692,7 +692,7 @@ type TLSOptions struct {
 // ClientAuth configures client certificates.
 type ClientAuth struct {
 	// CAFiles are PEM files of the CAs client certificates must chain to.
-	CAFiles []string `toml:"caFiles"`
+	CAFiles []string `toml:"caFiles" file:"true"`
 	// ClientAuthType is NoClientCert (the default), RequestClientCert,
 	// RequireAnyClientCert, VerifyClientCertIfGiven or
 	// RequireAndVerifyClientCert.
@@ -702,7 +702,7 @@ type ClientAuth struct {
 // Certificate is a certificate and key pair from files.
 type Certificate struct {
 	// CertFile is a PEM certificate chain. Required.
-	CertFile string `toml:"certFile"`
+	CertFile string `toml:"certFile" file:"true"`
 	// KeyFile is its PEM private key. Required.
-	KeyFile string `toml:"keyFile"`
+	KeyFile string `toml:"keyFile" file:"true"`
 }

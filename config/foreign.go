@@ -157,6 +157,8 @@ func foreignFormatProblem(name, format string) Problem {
 func unsupportedHint(path []string, key string) string {
 	parent := path[:len(path)-1]
 	switch {
+	case len(parent) == 0 && key == "serversTransport":
+		return "a static default [serversTransport] is not supported: define [http.serversTransports.NAME] and name it in each loadBalancer's serversTransport"
 	case len(parent) == 0 && (key == "tcp" || key == "udp"):
 		return fmt.Sprintf("[%s] is not supported (yet): tollgate proxies HTTP only; remove it", key)
 	case len(parent) == 3 && parent[0] == "http" && parent[1] == "middlewares" && key == "plugin":

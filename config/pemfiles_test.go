@@ -83,7 +83,11 @@ keyFile = %q
 [tls.stores.default.defaultCertificate]
 certFile = %q
 keyFile = %q
-`, caFile, missing, notPEM, caFile, otherKey, otherCert, otherKey, missing, caKey)
+
+[[tls.certificates]]
+certFile = %q
+keyFile = %q
+`, caFile, missing, notPEM, caFile, otherKey, otherCert, otherKey, missing, caKey, otherCert, missing)
 	path := filepath.Join(dir, "tollgate.toml")
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
@@ -104,7 +108,9 @@ keyFile = %q
 		{fmt.Sprintf("%s:5:%d: http.serversTransports.backend.rootCAs[1]", path, col(missing)), missing + " does not exist"},
 		{fmt.Sprintf("%s:5:%d: http.serversTransports.backend.rootCAs[2]", path, col(notPEM)), "holds no PEM certificate"},
 		{path + ":8:1: http.serversTransports.backend.certificates[0].certFile", "private key does not match public key"},
-		{path + ":16:1: tls.stores.default.defaultCertificate.certFile", missing + " does not exist"},
+		{path + ":16:1: tls.stores.default.defaultCertificate.certFile", "certificate file " + missing + " does not exist"},
+		// A missing key file is reported at keyFile.
+		{path + ":21:1: tls.certificates[0].keyFile", "key file " + missing + " does not exist"},
 	}
 	if len(ce.Problems) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%v", len(ce.Problems), len(want), err)

@@ -169,7 +169,7 @@ type ACME struct {
 	CAServer string `toml:"caServer"`
 	// CACertificates are PEM files of CA roots trusted when talking to
 	// CAServer, for a private or test CA. Empty means the system roots.
-	CACertificates []string `toml:"caCertificates"`
+	CACertificates []string `toml:"caCertificates" file:"true"`
 	// KeyType is the certificates' key type: EC256 (the default), EC384,
 	// RSA2048, RSA3072, RSA4096 or RSA8192.
 	KeyType string `toml:"keyType"`
@@ -194,7 +194,7 @@ type ACME struct {
 	// keys in the store: one or more base64 32-byte keys, one per line
 	// (make one with "openssl rand -base64 32"). The first encrypts; all
 	// decrypt, for rotation. Every replica needs the same file.
-	EncryptionKeyFile string `toml:"encryptionKeyFile"`
+	EncryptionKeyFile string `toml:"encryptionKeyFile" file:"true"`
 	// EncryptionKeyEnv names an environment variable holding the keys in
 	// the same form, lines or commas between them: for a Kubernetes Secret.
 	EncryptionKeyEnv string `toml:"encryptionKeyEnv"`
@@ -266,7 +266,7 @@ type EAB struct {
 	// KID is the key identifier the CA gave. Required.
 	KID string `toml:"kid"`
 	// HMACKeyFile is a file holding the base64url HMAC key.
-	HMACKeyFile string `toml:"hmacKeyFile"`
+	HMACKeyFile string `toml:"hmacKeyFile" file:"true"`
 	// HMACKeyEnv names an environment variable holding the HMAC key.
 	HMACKeyEnv string `toml:"hmacKeyEnv"`
 }
@@ -289,7 +289,7 @@ type API struct {
 	Users []string `toml:"users" secret:"true"`
 	// UsersFile is a file of such entries, one per line, read at start;
 	// for a name in both, the file wins.
-	UsersFile string `toml:"usersFile"`
+	UsersFile string `toml:"usersFile" file:"true"`
 }
 
 // Auth returns the basic authentication the API asks for, nil for none.
@@ -366,10 +366,10 @@ type KubernetesIngress struct {
 	Endpoint string `toml:"endpoint"`
 	// TokenFile holds the bearer token sent to Endpoint. Empty sends none.
 	// Only with Endpoint.
-	TokenFile string `toml:"tokenFile"`
+	TokenFile string `toml:"tokenFile" file:"true"`
 	// CAFile is a PEM file of the roots that sign Endpoint's certificate.
 	// Empty means the system roots. Only with Endpoint.
-	CAFile string `toml:"caFile"`
+	CAFile string `toml:"caFile" file:"true"`
 	// Namespaces are the namespaces whose Ingresses are served. Empty
 	// means all of them.
 	Namespaces []string `toml:"namespaces"`

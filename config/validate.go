@@ -45,6 +45,7 @@ func validate(cfg *Config) problems {
 	v.serversTransports()
 	v.tlsStores()
 	v.providers()
+	v.fileNames()
 	return v.ps
 }
 
@@ -135,6 +136,11 @@ func (v *validator) ref(path []string, kind, name string, defined []string) {
 	suggestion := ""
 	if len(defined) <= 1000 { // bounded work per reference, whatever the input
 		suggestion = Closest(name, defined)
+	}
+	base, provider, qualified := strings.Cut(name, "@")
+	if _, found := slices.BinarySearch(defined, base); qualified && found {
+		v.add(path, "%s %q is not defined: names here have no @provider suffix (the API shows %s@%s for %s); write %q", kind, name, base, provider, base, base)
+		return
 	}
 	switch s := suggestion; {
 	case s != "":

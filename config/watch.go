@@ -26,6 +26,10 @@ type WatchConfig struct {
 	Prefix string
 	// File is a configuration file to follow instead of the store.
 	File string
+	// ReadFiles reads, at every change of File, the certificate, key and
+	// CA files it names, as LoadOptions.ReadFiles does: a change naming
+	// one that cannot be used is refused with the problem at its key.
+	ReadFiles bool
 	// PollInterval is how often File is read again. Zero means 2s. A
 	// file is polled rather than watched with inotify so that a
 	// Kubernetes ConfigMap, which is swapped through a symlink, is
@@ -234,7 +238,7 @@ func (w *Watcher) runFile(ctx context.Context) error {
 			continue
 		}
 		last = sum
-		cfg, err := Parse(w.cfg.File, doc)
+		cfg, err := ParseWith(w.cfg.File, doc, LoadOptions{ReadFiles: w.cfg.ReadFiles})
 		var snap *Snapshot
 		if err == nil {
 			snap = &Snapshot{Config: cfg, Source: w.cfg.File}

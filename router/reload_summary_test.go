@@ -66,3 +66,29 @@ func TestReloadSummary(t *testing.T) {
 		t.Errorf("msg = %q", line.Msg)
 	}
 }
+
+// TestReloadSummaryTransports: a change of a servers transport alone is
+// named in the reload line, which otherwise would say nothing changed.
+func TestReloadSummaryTransports(t *testing.T) {
+	var buf strings.Builder
+	rt := New(Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	defer rt.Close()
+	doc := func(serverName string) string {
+		return "[entryPoints.web]\naddress = \"127.0.0.1:0\"\n" +
+			"[http.routers.r]\nrule = \"Path(`/`)\"\nservice = \"s\"\n" +
+			"[http.services.s.loadBalancer]\nserversTransport = \"t\"\n[[http.services.s.loadBalancer.servers]]\nurl = \"https://127.0.0.1:9\"\n" +
+			fmt.Sprintf("[http.serversTransports.t]\nserverName = %q\n", serverName)
+	}
+	for _, name := range []string{"a.internal", "b.internal"} {
+		if err := rt.Apply(parseConfig(t, doc(name))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var line struct{ ServersTransports map[string]any }
+	if err := json.Unmarshal([]byte(strings.TrimSpace(buf.String())), &line); err != nil {
+		t.Fatalf("%v: %s", err, buf.String())
+	}
+	if got, _ := json.Marshal(line.ServersTransports); string(got) != `{"added":0,"changed":1,"changed_names":["t"],"removed":0}` {
+		t.Errorf("serversTransports = %s, want t changed; line:\n%s", got, buf.String())
+	}
+}

@@ -193,11 +193,17 @@ const maxLoggedNames = 10
 // more").
 func reloadSummary(old, cfg *config.Config) []any {
 	oh, nh := httpOf(old), httpOf(cfg)
-	return []any{
+	out := []any{
 		diffGroup("routers", oh.Routers, nh.Routers),
 		diffGroup("services", oh.Services, nh.Services),
 		diffGroup("middlewares", oh.Middlewares, nh.Middlewares),
 	}
+	// Servers transports, which few configurations have, only when some
+	// are defined before or after.
+	if len(oh.ServersTransports)+len(nh.ServersTransports) > 0 {
+		out = append(out, diffGroup("serversTransports", oh.ServersTransports, nh.ServersTransports))
+	}
+	return out
 }
 
 func httpOf(cfg *config.Config) *config.HTTP {

@@ -62,7 +62,7 @@ func serve(ctx, now context.Context, f serveFlags, stderr io.Writer, log *slog.L
 		}
 		wc.Store, wc.Prefix = st, prefix
 	} else {
-		wc.File = f.config
+		wc.File, wc.ReadFiles = f.config, true
 	}
 	sw.configure(initial.Config.Log)
 	log.Info("configuration loaded", "source", initial.Source, "store", backend.Redact(endpoint),

@@ -7,6 +7,8 @@
 // mistake is reported with its column before any replica serves it, and the
 // router's circuit breaker parses it with the same Parse.
 //
+// The language is package expr's; this package is its dialect of metrics.
+//
 // The grammar, with spaces, tabs and line breaks allowed between tokens:
 //
 //	expr       = and { "||" and }

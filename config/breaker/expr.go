@@ -1,8 +1,11 @@
 package breaker
 
 import (
+	"fmt"
+	"math"
 	"strconv"
-	"strings"
+
+	"github.com/tollgate-proxy/tollgate/config/expr"
 )
 
 // Metrics is what an expression is evaluated against: the measurements of
@@ -19,86 +22,68 @@ type Metrics interface {
 	LatencyAtQuantileMS(q float64) float64
 }
 
-// Expr is a parsed expression. It is immutable and safe for concurrent
-// use.
-type Expr interface {
-	// Eval reports whether the expression holds for m. && and ||
-	// evaluate left to right and stop early, so a metric on the right
-	// of a decided operand is not asked for.
-	Eval(m Metrics) bool
-	// String prints the expression in a canonical form, with every
-	// && and || in parentheses, that parses back to the same Expr.
-	String() string
+// Expr is a parsed expression, immutable and safe for concurrent use. Its
+// Eval evaluates && and || left to right and stops early, so a metric on
+// the right of a decided operand is not asked for. Its String prints a
+// canonical form, with every && and || in parentheses, that parses back to
+// the same Expr.
+type Expr = expr.Expr[Metrics]
+
+// Error is an expression that does not parse or whose metric arguments
+// are out of range, such as "column 21: unexpected character '='".
+type Error = expr.Error
+
+// Parse parses a circuit breaker expression. It returns an *Error for an
+// expression that does not parse, and checks the arguments of metrics: a
+// ResponseCodeRatio's ranges, a LatencyAtQuantileMS's quantile.
+func Parse(src string) (Expr, error) { return expr.Parse(&dialect, src) }
+
+// dialect is the language of circuit breaker expressions: three metrics,
+// no !, and every && and || printed in parentheses.
+var dialect = expr.Dialect[Metrics]{
+	Funcs: []expr.Func[Metrics]{
+		{
+			Name:   "NetworkErrorRatio",
+			Number: func(m Metrics, _ []float64) float64 { return m.NetworkErrorRatio() },
+		},
+		{
+			Name:   "ResponseCodeRatio",
+			Params: []string{"from", "to", "dividendFrom", "dividendTo"},
+			Check:  checkCodeRatio,
+			Number: func(m Metrics, a []float64) float64 {
+				return m.ResponseCodeRatio(int(a[0]), int(a[1]), int(a[2]), int(a[3]))
+			},
+		},
+		{
+			Name:   "LatencyAtQuantileMS",
+			Params: []string{"quantile"},
+			Check:  checkQuantile,
+			Number: func(m Metrics, a []float64) float64 { return m.LatencyAtQuantileMS(a[0]) },
+		},
+	},
+	ParenthesizeAll: true,
+	Noun:            "metric",
 }
 
-// operand is one side of a comparison.
-type operand interface {
-	value(m Metrics) float64
-	String() string
-}
-
-type orExpr struct{ l, r Expr }
-
-func (c orExpr) Eval(m Metrics) bool { return c.l.Eval(m) || c.r.Eval(m) }
-func (c orExpr) String() string      { return "(" + c.l.String() + " || " + c.r.String() + ")" }
-
-type andExpr struct{ l, r Expr }
-
-func (c andExpr) Eval(m Metrics) bool { return c.l.Eval(m) && c.r.Eval(m) }
-func (c andExpr) String() string      { return "(" + c.l.String() + " && " + c.r.String() + ")" }
-
-type comparison struct {
-	l, r operand
-	op   string
-}
-
-func (c comparison) Eval(m Metrics) bool {
-	a, b := c.l.value(m), c.r.value(m)
-	switch c.op {
-	case ">":
-		return a > b
-	case "<":
-		return a < b
-	case ">=":
-		return a >= b
-	case "<=":
-		return a <= b
-	case "==":
-		return a == b
-	default: // "!="
-		return a != b
+// checkCodeRatio validates the arguments of ResponseCodeRatio.
+func checkCodeRatio(args []float64) error {
+	for i, a := range args {
+		if a != math.Trunc(a) || a < 0 || a > 1000 {
+			return fmt.Errorf("ResponseCodeRatio: argument %d (%s) is not a status code from 0 to 1000", i+1, formatNumber(a))
+		}
 	}
-}
-
-func (c comparison) String() string { return c.l.String() + " " + c.op + " " + c.r.String() }
-
-type number float64
-
-func (n number) value(Metrics) float64 { return float64(n) }
-func (n number) String() string        { return formatNumber(float64(n)) }
-
-type metric struct {
-	name string
-	args []float64
-}
-
-func (c metric) value(m Metrics) float64 {
-	switch c.name {
-	case "NetworkErrorRatio":
-		return m.NetworkErrorRatio()
-	case "ResponseCodeRatio":
-		return m.ResponseCodeRatio(int(c.args[0]), int(c.args[1]), int(c.args[2]), int(c.args[3]))
-	default: // "LatencyAtQuantileMS"
-		return m.LatencyAtQuantileMS(c.args[0])
+	if args[0] >= args[1] || args[2] >= args[3] {
+		return fmt.Errorf("ResponseCodeRatio(from, to, dividendFrom, dividendTo): from must be below to and dividendFrom below dividendTo, as ranges are [from, to)")
 	}
+	return nil
 }
 
-func (c metric) String() string {
-	args := make([]string, len(c.args))
-	for i, a := range c.args {
-		args[i] = formatNumber(a)
+// checkQuantile validates the argument of LatencyAtQuantileMS.
+func checkQuantile(args []float64) error {
+	if q := args[0]; q <= 0 || q > 100 {
+		return fmt.Errorf("LatencyAtQuantileMS: quantile %s is not a percentage above 0 and at most 100", formatNumber(q))
 	}
-	return c.name + "(" + strings.Join(args, ", ") + ")"
+	return nil
 }
 
 func formatNumber(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

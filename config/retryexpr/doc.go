@@ -7,6 +7,9 @@
 // mistake is reported with its column before any replica serves it, and
 // the router's Buffering middleware parses it with the same Parse.
 //
+// The language is package expr's; this package is its dialect of the
+// state of a request's latest attempt.
+//
 // The grammar, with spaces, tabs and line breaks allowed between tokens:
 //
 //	expr       = and { "||" and }

@@ -1,18 +1,12 @@
 package acme
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"testing"
 	"time"
 
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 )
 
@@ -20,27 +14,15 @@ import (
 // its key sealed by kr.
 func testRecord(t *testing.T, kr *Keyring, key, name string) *CertRecord {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().UTC().Truncate(time.Second)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	notBefore, notAfter := now.Add(-time.Hour), now.Add(90*24*time.Hour)
+	c := testcert.SelfSigned(t, testcert.Spec{Names: []string{name}, Serial: 1, NotBefore: notBefore, NotAfter: notAfter})
+	sealed, err := kr.Seal(key, c.KeyPEM(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := kr.Seal(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &CertRecord{Version: RecordVersion, Domains: []string{name}, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter,
-		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), PrivateKey: sealed}
+	return &CertRecord{Version: RecordVersion, Domains: []string{name}, NotBefore: notBefore, NotAfter: notAfter,
+		Certificate: string(c.CertPEM()), PrivateKey: sealed}
 }
 
 // TestDueUnusable (issue 14, A7): the leader orders at once, subject to

@@ -2,19 +2,12 @@ package router
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -25,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 )
 
 // The test-side shapes of the API's answers carry Traefik v3's field
@@ -838,27 +832,9 @@ func (i *testInspector) Cluster(ctx context.Context) (ClusterInfo, error) {
 // the store's view does, and returns the pair's PEM too.
 func certificateInfo(t *testing.T, names ...string) (CertificateInfo, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(4242), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) + string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	c := testcert.SelfSigned(t, testcert.Spec{Names: names, Serial: 4242, NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	cert := c.Cert
+	pemText := string(c.CertPEM()) + string(c.KeyPEM(t))
 	return CertificateInfo{
 		Name: names[0], SANs: cert.DNSNames, Source: "acme", Key: "tollgate/certs/" + names[0], Revision: 7,
 		Issuer: cert.Issuer.CommonName, Serial: hex.EncodeToString(cert.SerialNumber.Bytes()), KeyType: "EC256",

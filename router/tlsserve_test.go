@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 )
 
 // handshake makes a TLS handshake with addr for sni, none when empty (a
@@ -39,10 +41,10 @@ func ipv6Loopback() bool {
 // names.
 func TestTLSServing(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "ca")
-	ipCert, ipKey, _ := ca.issue(t, "ip", false, "127.0.0.1", "::1")
-	wwwCert, wwwKey, _ := ca.issue(t, "www", false, "www.example.com")
-	defCert, defKey, _ := ca.issue(t, "default", false, "default.example.com")
+	ca := testcert.NewCA(t, testcert.Spec{CommonName: "ca"})
+	ipCert, ipKey := issue(t, ca, dir, "ip", testcert.Server, "127.0.0.1", "::1")
+	wwwCert, wwwKey := issue(t, ca, dir, "www", testcert.Server, "www.example.com")
+	defCert, defKey := issue(t, ca, dir, "default", testcert.Server, "default.example.com")
 	a := backendServer(t, "a")
 	v6 := ipv6Loopback()
 	eps := "[entryPoints.web]\naddress = \"127.0.0.1:0\"\n[entryPoints.web.http.tls]\n"
@@ -109,10 +111,10 @@ func describeLeaf(c *x509.Certificate) string {
 // certificate; a name a certificate covers is served.
 func TestSNIStrict(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "ca")
-	ipCert, ipKey, _ := ca.issue(t, "ip", false, "127.0.0.1")
-	wwwCert, wwwKey, _ := ca.issue(t, "www", false, "www.example.com")
-	defCert, defKey, _ := ca.issue(t, "default", false, "default.example.com")
+	ca := testcert.NewCA(t, testcert.Spec{CommonName: "ca"})
+	ipCert, ipKey := issue(t, ca, dir, "ip", testcert.Server, "127.0.0.1")
+	wwwCert, wwwKey := issue(t, ca, dir, "www", testcert.Server, "www.example.com")
+	defCert, defKey := issue(t, ca, dir, "default", testcert.Server, "default.example.com")
 	a := backendServer(t, "a")
 	r := serveConfig(t, fmt.Sprintf(`[entryPoints.web]
 address = "127.0.0.1:0"

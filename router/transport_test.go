@@ -1,118 +1,35 @@
 package router
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 )
 
-// testCA is a certificate authority made for one test, its certificate
-// written to a file.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	dir  string
-	file string // the CA certificate, PEM
+// newCA makes a certificate authority named name for one test and writes
+// its certificate to dir/name.pem.
+func newCA(t testing.TB, dir, name string) (ca *testcert.Cert, file string) {
+	t.Helper()
+	ca = testcert.NewCA(t, testcert.Spec{CommonName: name})
+	return ca, ca.WriteCert(t, dir, name)
 }
 
-var testSerial atomic.Int64
-
-func newTestCA(t testing.TB, dir, name string) *testCA {
+// issue makes a certificate for names signed by ca, for a client or a
+// server, and writes it and its key to dir as name.pem and name-key.pem.
+func issue(t testing.TB, ca *testcert.Cert, dir, name string, usage testcert.Usage, names ...string) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(testSerial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &testCA{cert: cert, key: key, dir: dir, file: filepath.Join(dir, name+".pem")}
-	writePEM(t, ca.file, "CERTIFICATE", der)
-	return ca
-}
-
-func writePEM(t testing.TB, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// issue makes a certificate for names (IP addresses for those that parse
-// as one) signed by ca, for a client or a server, writes it and its key
-// as file.pem and file-key.pem, and returns them loaded too.
-func (ca *testCA) issue(t testing.TB, file string, client bool, names ...string) (certFile, keyFile string, pair tls.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(testSerial.Add(1)),
-		Subject:      pkix.Name{CommonName: file},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(ca.dir, file+".pem"), filepath.Join(ca.dir, file+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", kder)
-	pair, err = tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, pair
+	return ca.Issue(t, testcert.Spec{CommonName: name, Names: names, Usage: usage}).WriteFiles(t, dir, name)
 }
 
 // mtlsBackend is an https server that requires a client certificate
@@ -123,11 +40,9 @@ type mtlsBackend struct {
 	conns, checks atomic.Int32
 }
 
-func startMTLSBackend(t *testing.T, serverCA, clientCA *testCA, names ...string) *mtlsBackend {
+func startMTLSBackend(t *testing.T, serverCA, clientCA *testcert.Cert, names ...string) *mtlsBackend {
 	t.Helper()
-	_, _, pair := serverCA.issue(t, "backend", false, names...)
-	clients := x509.NewCertPool()
-	clients.AddCert(clientCA.cert)
+	pair := serverCA.Issue(t, testcert.Spec{CommonName: "backend", Names: names, Usage: testcert.Server}).TLS()
 	b := &mtlsBackend{}
 	b.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" {
@@ -140,7 +55,7 @@ func startMTLSBackend(t *testing.T, serverCA, clientCA *testCA, names ...string)
 	b.TLS = &tls.Config{
 		Certificates: []tls.Certificate{pair},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    clients,
+		ClientCAs:    clientCA.Pool(),
 		NextProtos:   []string{"h2", "http/1.1"},
 	}
 	b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -188,8 +103,10 @@ func applyTo(t *testing.T, rt *Router, doc string) error {
 // answers 502 and logs why.
 func TestServersTransportMTLS(t *testing.T) {
 	dir := t.TempDir()
-	serverCA, clientCA, otherCA := newTestCA(t, dir, "server-ca"), newTestCA(t, dir, "client-ca"), newTestCA(t, dir, "other-ca")
-	clientCert, clientKey, _ := clientCA.issue(t, "client", true)
+	serverCA, serverCAFile := newCA(t, dir, "server-ca")
+	clientCA, _ := newCA(t, dir, "client-ca")
+	_, otherCAFile := newCA(t, dir, "other-ca")
+	clientCert, clientKey := issue(t, clientCA, dir, "client", testcert.Client)
 	b := startMTLSBackend(t, serverCA, clientCA, "backend.test")
 	certs := fmt.Sprintf("[[http.serversTransports.backend.certificates]]\ncertFile = %q\nkeyFile = %q\n", clientCert, clientKey)
 	for _, tc := range []struct {
@@ -198,12 +115,12 @@ func TestServersTransportMTLS(t *testing.T) {
 		wantProto      string
 		wantLog        string
 	}{
-		{"rootCAs, certificate and serverName", fmt.Sprintf("serverName = \"backend.test\"\nrootCAs = [%q]\n", serverCA.file) + certs, http.StatusOK, "2", ""},
-		{"disableHTTP2", fmt.Sprintf("serverName = \"backend.test\"\nrootCAs = [%q]\ndisableHTTP2 = true\n", serverCA.file) + certs, http.StatusOK, "1", ""},
+		{"rootCAs, certificate and serverName", fmt.Sprintf("serverName = \"backend.test\"\nrootCAs = [%q]\n", serverCAFile) + certs, http.StatusOK, "2", ""},
+		{"disableHTTP2", fmt.Sprintf("serverName = \"backend.test\"\nrootCAs = [%q]\ndisableHTTP2 = true\n", serverCAFile) + certs, http.StatusOK, "1", ""},
 		{"insecureSkipVerify", "insecureSkipVerify = true\n" + certs, http.StatusOK, "2", ""},
-		{"no client certificate", fmt.Sprintf("serverName = \"backend.test\"\nrootCAs = [%q]\n", serverCA.file), http.StatusBadGateway, "", ""},
-		{"wrong CA", fmt.Sprintf("serverName = \"backend.test\"\nrootCAs = [%q]\n", otherCA.file) + certs, http.StatusBadGateway, "", "certificate signed by unknown authority"},
-		{"no serverName for an IP address URL", fmt.Sprintf("rootCAs = [%q]\n", serverCA.file) + certs, http.StatusBadGateway, "", "doesn't contain any IP SANs"},
+		{"no client certificate", fmt.Sprintf("serverName = \"backend.test\"\nrootCAs = [%q]\n", serverCAFile), http.StatusBadGateway, "", ""},
+		{"wrong CA", fmt.Sprintf("serverName = \"backend.test\"\nrootCAs = [%q]\n", otherCAFile) + certs, http.StatusBadGateway, "", "certificate signed by unknown authority"},
+		{"no serverName for an IP address URL", fmt.Sprintf("rootCAs = [%q]\n", serverCAFile) + certs, http.StatusBadGateway, "", "doesn't contain any IP SANs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &syncBuffer{}
@@ -228,7 +145,8 @@ func TestServersTransportMTLS(t *testing.T) {
 // test CA.
 func TestServersTransportDefault(t *testing.T) {
 	dir := t.TempDir()
-	serverCA, clientCA := newTestCA(t, dir, "server-ca"), newTestCA(t, dir, "client-ca")
+	serverCA, _ := newCA(t, dir, "server-ca")
+	clientCA, _ := newCA(t, dir, "client-ca")
 	b := startMTLSBackend(t, serverCA, clientCA, "127.0.0.1")
 	rt := New(Config{})
 	defer rt.Close()
@@ -246,10 +164,11 @@ func TestServersTransportDefault(t *testing.T) {
 // that cannot be read fails Apply and keeps the configuration in force.
 func TestServersTransportReload(t *testing.T) {
 	dir := t.TempDir()
-	serverCA, clientCA := newTestCA(t, dir, "server-ca"), newTestCA(t, dir, "client-ca")
-	clientCert, clientKey, _ := clientCA.issue(t, "client", true)
+	serverCA, serverCAFile := newCA(t, dir, "server-ca")
+	clientCA, _ := newCA(t, dir, "client-ca")
+	clientCert, clientKey := issue(t, clientCA, dir, "client", testcert.Client)
 	b := startMTLSBackend(t, serverCA, clientCA, "127.0.0.1")
-	settings := fmt.Sprintf("rootCAs = [%q]\n[[http.serversTransports.backend.certificates]]\ncertFile = %q\nkeyFile = %q\n", serverCA.file, clientCert, clientKey)
+	settings := fmt.Sprintf("rootCAs = [%q]\n[[http.serversTransports.backend.certificates]]\ncertFile = %q\nkeyFile = %q\n", serverCAFile, clientCert, clientKey)
 	doc := fmt.Sprintf(transportSite, b.URL, settings)
 	rt := New(Config{})
 	defer rt.Close()
@@ -287,7 +206,7 @@ func TestServersTransportReload(t *testing.T) {
 	wantConns("after a change of settings", 2)
 
 	// The client certificate file is renewed in place.
-	clientCA.issue(t, "client", true)
+	issue(t, clientCA, dir, "client", testcert.Client)
 	if err := applyTo(t, rt, doc); err != nil {
 		t.Fatal(err)
 	}
@@ -296,11 +215,11 @@ func TestServersTransportReload(t *testing.T) {
 
 	// The CA file goes away: Apply fails, and the transport in force
 	// stays.
-	if err := os.Remove(serverCA.file); err != nil {
+	if err := os.Remove(serverCAFile); err != nil {
 		t.Fatal(err)
 	}
 	err := applyTo(t, rt, doc+"[http.routers.other]\nrule = \"Host(`other.test`)\"\nservice = \"s\"\n")
-	if err == nil || !strings.Contains(err.Error(), "serversTransport backend") || !strings.Contains(err.Error(), serverCA.file) {
+	if err == nil || !strings.Contains(err.Error(), "serversTransport backend") || !strings.Contains(err.Error(), serverCAFile) {
 		t.Fatalf("Apply with a missing CA file: %v, want an error naming the serversTransport and the file", err)
 	}
 	request("after a failed Apply")
@@ -312,10 +231,11 @@ func TestServersTransportReload(t *testing.T) {
 // clients with a certificate of its client CA.
 func TestServersTransportHealthCheck(t *testing.T) {
 	dir := t.TempDir()
-	serverCA, clientCA := newTestCA(t, dir, "server-ca"), newTestCA(t, dir, "client-ca")
-	clientCert, clientKey, _ := clientCA.issue(t, "client", true)
+	serverCA, serverCAFile := newCA(t, dir, "server-ca")
+	clientCA, _ := newCA(t, dir, "client-ca")
+	clientCert, clientKey := issue(t, clientCA, dir, "client", testcert.Client)
 	b := startMTLSBackend(t, serverCA, clientCA, "127.0.0.1")
-	settings := fmt.Sprintf("rootCAs = [%q]\n[[http.serversTransports.backend.certificates]]\ncertFile = %q\nkeyFile = %q\n", serverCA.file, clientCert, clientKey)
+	settings := fmt.Sprintf("rootCAs = [%q]\n[[http.serversTransports.backend.certificates]]\ncertFile = %q\nkeyFile = %q\n", serverCAFile, clientCert, clientKey)
 	doc := fmt.Sprintf(transportSite, b.URL, settings) + "[http.services.s.loadBalancer.healthCheck]\npath = \"/health\"\ninterval = \"50ms\"\ntimeout = \"40ms\"\n"
 	rt := New(Config{})
 	defer rt.Close()
@@ -338,8 +258,8 @@ func TestServersTransportHealthCheck(t *testing.T) {
 // change of either changes it.
 func TestServersTransportKeys(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "ca")
-	st := &config.ServersTransport{RootCAs: []string{ca.file}, ForwardingTimeouts: &config.ForwardingTimeouts{DialTimeout: config.Duration(time.Second)}}
+	_, caFile := newCA(t, dir, "ca")
+	st := &config.ServersTransport{RootCAs: []string{caFile}, ForwardingTimeouts: &config.ForwardingTimeouts{DialTimeout: config.Duration(time.Second)}}
 	k1, err := transportKey(st)
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +273,7 @@ func TestServersTransportKeys(t *testing.T) {
 	if k, _ := transportKey(&other); k == k1 {
 		t.Error("a changed dialTimeout keeps the key")
 	}
-	newTestCA(t, dir, "ca") // rewrites ca.pem
+	newCA(t, dir, "ca") // rewrites ca.pem
 	if k, _ := transportKey(st); k == k1 {
 		t.Error("a changed CA file keeps the key")
 	}
@@ -430,10 +350,10 @@ func TestServersTransportResponseHeaderTimeout(t *testing.T) {
 // three files and hashing them with its settings.
 func BenchmarkNamedTransports(b *testing.B) {
 	dir := b.TempDir()
-	ca := newTestCA(b, dir, "ca")
-	cert, key, _ := ca.issue(b, "client", true)
+	ca, caFile := newCA(b, dir, "ca")
+	cert, key := issue(b, ca, dir, "client", testcert.Client)
 	h := &config.HTTP{ServersTransports: map[string]*config.ServersTransport{"backend": {
-		RootCAs: []string{ca.file}, Certificates: []config.Certificate{{CertFile: cert, KeyFile: key}}}}}
+		RootCAs: []string{caFile}, Certificates: []config.Certificate{{CertFile: cert, KeyFile: key}}}}}
 	rt := New(Config{})
 	defer rt.Close()
 	_, pools, err := rt.namedTransports(h)

@@ -1,18 +1,12 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 )
 
 // TestCheckPositions checks that check refuses what the router would
@@ -118,21 +112,8 @@ func TestCheckForeign(t *testing.T) {
 // selfSignedPEM returns a new self-signed certificate and its key, PEM.
 func selfSignedPEM(t *testing.T) (certPEM, keyPEM string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "backend.test"}, DNSNames: []string{"backend.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	c := testcert.SelfSigned(t, testcert.Spec{CommonName: "backend.test", Names: []string{"backend.test"}, Serial: 1})
+	return string(c.CertPEM()), string(c.KeyPEM(t))
 }
 
 // TestCheckServersTransportFiles checks that check reads the files a

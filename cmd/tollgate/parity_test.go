@@ -2,17 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,72 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 	"github.com/tollgate-proxy/tollgate/internal/testserver"
 )
-
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // its certificate, PEM
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tollgate test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	file := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	return &testCA{cert: cert, key: key, file: file}
-}
-
-// issue makes a certificate for the names (IP addresses become IP SANs)
-// and writes it and its key to files.
-func (ca *testCA) issue(t *testing.T, name string, usage x509.ExtKeyUsage, names ...string) (pair tls.Certificate, certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	pair, err = tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair, writeFile(t, name+".crt", string(certPEM)), writeFile(t, name+".key", string(keyPEM))
-}
 
 // TestHTTPParityThroughStore publishes a configuration with storeconfig
 // to a real etcd, starts a replica on the store, then publishes a second
@@ -132,15 +61,14 @@ func TestHTTPParityThroughStore(t *testing.T) {
 	deadURL := dead.URL
 	dead.Close()
 
-	ca := newTestCA(t)
-	serverPair, _, _ := ca.issue(t, "backend", x509.ExtKeyUsageServerAuth, "backend.internal")
-	_, clientCert, clientKey := ca.issue(t, "client", x509.ExtKeyUsageClientAuth, "tollgate.internal")
+	ca := testcert.NewCA(t, testcert.Spec{})
+	caFile := ca.WriteCert(t, t.TempDir(), "ca")
+	serverPair := ca.Issue(t, testcert.Spec{CommonName: "backend", Names: []string{"backend.internal"}, Usage: testcert.Server}).TLS()
+	clientCert, clientKey := ca.Issue(t, testcert.Spec{CommonName: "client", Names: []string{"tollgate.internal"}, Usage: testcert.Client}).WriteFiles(t, t.TempDir(), "client")
 	mtls := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "mtls %s", r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	mtls.TLS = &tls.Config{Certificates: []tls.Certificate{serverPair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	mtls.TLS = &tls.Config{Certificates: []tls.Certificate{serverPair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
 	mtls.StartTLS()
 	t.Cleanup(mtls.Close)
 
@@ -223,7 +151,7 @@ func TestHTTPParityThroughStore(t *testing.T) {
 		route("mtls", "PathPrefix(`/mtls`)", "mtls") +
 		lb("mtls", mtls.URL) + "[http.services.mtls.loadBalancer]\nserversTransport = \"internal\"\n" +
 		fmt.Sprintf("[http.serversTransports.internal]\nserverName = \"backend.internal\"\nrootCAs = [%q]\n[[http.serversTransports.internal.certificates]]\ncertFile = %q\nkeyFile = %q\n",
-			ca.file, clientCert, clientKey)
+			caFile, clientCert, clientKey)
 	v2File := writeFile(t, "v2.toml", v2)
 	if code, stdout, stderr := tollgate(t, "check", v2File); code != exitOK {
 		t.Fatalf("check v2: exit %d:\n%s%s", code, stdout, stderr)

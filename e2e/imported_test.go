@@ -199,9 +199,12 @@ func TestLeaderPaused(t *testing.T) {
 	}
 	failed := c.failedOrders()
 	orders, issued := c.pebble.Orders(), c.pebble.Certificates()
+	// Every order beyond the first is explained by a failed attempt; a
+	// failed attempt need not have placed one (the paused leader's can
+	// fail on the way to the CA).
 	for _, n := range all {
-		if extra := orders[n] - 1 - failed[n]; extra != 0 || issued[n] != 1 {
-			t.Errorf("%s: %d orders (%d failed) and %d certificates at the CA, want 1 and 1", n, orders[n], failed[n], issued[n])
+		if extra := orders[n] - 1; extra < 0 || extra > failed[n] || issued[n] != 1 {
+			t.Errorf("%s: %d orders (%d failed attempts) and %d certificates at the CA, want 1 order plus at most one per failed attempt, and 1 certificate", n, orders[n], failed[n], issued[n])
 		}
 	}
 	t.Logf("orders %v; certificates %v", orders, issued)

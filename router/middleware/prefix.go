@@ -91,14 +91,7 @@ func (s *stripPrefix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, p) {
 			continue
 		}
-		r2 := rewritableCopy(r, true)
-		r2.URL.Path = leadingSlash(r.URL.Path[len(p):])
-		if r.URL.RawPath != "" {
-			r2.URL.RawPath = stripRawPrefix(r.URL.RawPath, p)
-		}
-		r2.Header.Add(ForwardedPrefixHeader, p)
-		r2.RequestURI = r2.URL.RequestURI()
-		s.next.ServeHTTP(w, r2)
+		s.next.ServeHTTP(w, stripped(r, p))
 		return
 	}
 	s.next.ServeHTTP(w, r)
@@ -142,17 +135,23 @@ func (s *stripPrefixRegex) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		p := r.URL.Path[:loc[1]]
-		r2 := rewritableCopy(r, true)
-		r2.URL.Path = leadingSlash(r.URL.Path[len(p):])
-		if r.URL.RawPath != "" {
-			r2.URL.RawPath = stripRawPrefix(r.URL.RawPath, p)
-		}
-		r2.Header.Add(ForwardedPrefixHeader, p)
-		r2.RequestURI = r2.URL.RequestURI()
-		s.next.ServeHTTP(w, r2)
+		s.next.ServeHTTP(w, stripped(r, p))
 		return
 	}
 	s.next.ServeHTTP(w, r)
+}
+
+// stripped returns a copy of r without the path prefix p, which the path
+// starts with, and with p added to X-Forwarded-Prefix.
+func stripped(r *http.Request, p string) *http.Request {
+	r2 := rewritableCopy(r, true)
+	r2.URL.Path = leadingSlash(r.URL.Path[len(p):])
+	if r.URL.RawPath != "" {
+		r2.URL.RawPath = stripRawPrefix(r.URL.RawPath, p)
+	}
+	r2.Header.Add(ForwardedPrefixHeader, p)
+	r2.RequestURI = r2.URL.RequestURI()
+	return r2
 }
 
 // stripRawPrefix removes from the escaped path raw the characters that

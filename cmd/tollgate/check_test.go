@@ -150,7 +150,7 @@ rootCAs = [%q]
 	}
 	for _, w := range []string{
 		file + ":12:12: http.serversTransports.backend.rootCAs[0]: CA file " + missing + " does not exist",
-		file + ":14:1: http.serversTransports.backend.certificates[0].certFile: certificate " + cert + " with key " + otherKey + ": tls: private key does not match public key",
+		file + ":14:1: http.serversTransports.backend.certificates[0].certFile: certificate file " + cert + " with key file " + otherKey + ": tls: private key does not match public key",
 		file + ":17:12: http.serversTransports.other.rootCAs[0]: CA file " + notPEM + " holds no PEM certificate",
 	} {
 		if !strings.Contains(stderr, w) {

@@ -163,6 +163,8 @@ func unsupportedHint(path []string, key string) string {
 		return fmt.Sprintf("[%s] is not supported (yet): tollgate proxies HTTP only; remove it", key)
 	case len(parent) == 3 && parent[0] == "http" && parent[1] == "middlewares" && key == "plugin":
 		return "plugins are not supported: tollgate runs no third-party code; remove the middleware and its uses"
+	case len(parent) == 3 && parent[0] == "http" && parent[1] == "middlewares" && (key == "grpcWeb" || key == "digestAuth"):
+		return fmt.Sprintf("the %s middleware is not supported (yet); remove it and its uses", key)
 	case len(parent) == 3 && parent[0] == "http" && parent[1] == "serversTransports":
 		return serversTransportHint(key)
 	case len(parent) == 4 && parent[0] == "http" && parent[1] == "serversTransports" && parent[3] == "forwardingTimeouts" && (key == "readTimeout" || key == "writeTimeout"):

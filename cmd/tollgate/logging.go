@@ -257,13 +257,8 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 // logStart writes the line a replica starts with: which build runs, and
 // as which node.
 func logStart(log *slog.Logger, node string) {
-	v, rev, modified := buildVersion()
-	if rev == "" {
-		rev = "unknown"
-	} else if modified {
-		rev += "-dirty"
-	}
-	log.Info("starting", "version", v, "commit", rev, "go_version", runtime.Version(), "node", node)
+	v, rev := buildCommit()
+	log.Info("starting", "version", v, "commit", cmp.Or(rev, "unknown"), "go_version", runtime.Version(), "node", node)
 }
 
 // logExit writes the error a command ended with as an error record.

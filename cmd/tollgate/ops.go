@@ -40,10 +40,7 @@ func opsEndpoints(cfg *config.Config, ops *router.Ops, rt *router.Router, reg *p
 		m := mux(apiEP)
 		m.Handle("/ping", ops)
 		m.Handle("/ready", ops)
-		v, commit, modified := buildVersion()
-		if modified {
-			commit += "-dirty"
-		}
+		v, commit := buildCommit()
 		api.Version, api.Commit, api.Start = v, commit, time.Now()
 		// The API and the dashboard, behind one gate when there are users.
 		inner := &router.OpsMux{}

@@ -64,18 +64,23 @@ func buildVersion() (v, rev string, modified bool) {
 	return v, rev, modified
 }
 
-// buildInfoCollector exports tollgate_build_info.
-func buildInfoCollector() prometheus.Collector {
+// buildCommit returns the version and the commit built from, with
+// "-dirty" for local changes; the commit is "" when unknown.
+func buildCommit() (v, commit string) {
 	v, rev, modified := buildVersion()
-	if rev == "" {
-		rev = "unknown"
-	} else if modified {
+	if rev != "" && modified {
 		rev += "-dirty"
 	}
+	return v, rev
+}
+
+// buildInfoCollector exports tollgate_build_info.
+func buildInfoCollector() prometheus.Collector {
+	v, rev := buildCommit()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "tollgate_build_info",
 		Help:        "Always 1; its labels say which build runs: version, commit (\"unknown\" when not recorded, \"-dirty\" for local changes) and Go version.",
-		ConstLabels: prometheus.Labels{"version": v, "commit": rev, "goversion": runtime.Version()},
+		ConstLabels: prometheus.Labels{"version": v, "commit": cmp.Or(rev, "unknown"), "goversion": runtime.Version()},
 	})
 	g.Set(1)
 	return g
@@ -110,10 +115,7 @@ Exit codes: 0 success, 2 bad command line.`,
 			if err := o.check(); err != nil {
 				return err
 			}
-			v, rev, modified := buildVersion()
-			if modified && rev != "" {
-				rev += "-dirty"
-			}
+			v, rev := buildCommit()
 			info := versionInfo{Version: v, Commit: rev, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 			return o.print(a.stdout, info, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "tollgate %s %s %s/%s\n", versionString(), info.GoVersion, info.OS, info.Arch)

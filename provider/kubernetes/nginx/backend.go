@@ -29,8 +29,8 @@ func (t *translation) backend() {
 			t.report("backend-protocol", Supported, "https to the servers, HTTP/2 negotiated, without checking their certificates")
 		case "AUTO_HTTP":
 			t.report("backend-protocol", Changed, "plain HTTP to the servers; HTTP/1.1 is used with them, whatever the client spoke")
-		case "FCGI":
-			t.refuse("backend-protocol", "tollgate does not speak FastCGI; put an HTTP server in front of the application")
+		case "FCGI", "AJP":
+			t.refuse("backend-protocol", "tollgate does not speak %s; put an HTTP server in front of the application", strings.ToUpper(v))
 		default:
 			t.refuse("backend-protocol", "%q is not one of HTTP, HTTPS, GRPC, GRPCS, AUTO_HTTP, FCGI", v)
 		}

@@ -41,7 +41,7 @@
 //	backend-protocol        HTTP: supported; HTTPS, GRPCS: scheme https and a
 //	                        serversTransport with insecureSkipVerify (ingress-nginx
 //	                        does not verify either); GRPC: scheme h2c; AUTO_HTTP:
-//	                        changed, plain HTTP/1.1; FCGI or other: refused
+//	                        changed, plain HTTP/1.1; FCGI, AJP or other: refused
 //	proxy-connect-timeout   supported: dialTimeout (seconds, or Ns / Nm)
 //	proxy-read-timeout      changed: responseHeaderTimeout, which bounds the wait for
 //	                        the response headers only, not every read after them

@@ -234,6 +234,7 @@ func TestTranslate(t *testing.T) {
 				}
 			}},
 		{name: "backend-protocol FCGI", ann: ann("backend-protocol", "FCGI"), report: []string{"backend-protocol: unsupported"}, refuse: true},
+		{name: "backend-protocol AJP", ann: ann("backend-protocol", "ajp"), report: []string{"backend-protocol: unsupported"}, refuse: true},
 		{name: "backend-protocol odd", ann: ann("backend-protocol", "SPDY"), report: []string{"backend-protocol: unsupported"}, refuse: true},
 		{
 			name: "timeouts", ann: ann("proxy-connect-timeout", "5", "proxy-read-timeout", "120s", "proxy-send-timeout", "60"),
@@ -537,6 +538,25 @@ func regexesOf(m *config.Middleware) []string {
 		return []string{m.ReplacePathRegex.Regex}
 	}
 	return nil
+}
+
+func TestBasicAuthWithoutSecrets(t *testing.T) {
+	r := Translate(t.Context(), Ingress{Namespace: "ns", Name: "web", Annotations: ann("auth-type", "basic", "auth-secret", "basic")}, nil)
+	if len(r.Refused) != 1 || len(r.Middlewares) != 0 {
+		t.Errorf("result %+v", r)
+	}
+}
+
+func TestHtpasswdBounds(t *testing.T) {
+	var b strings.Builder
+	for i := range maxUsers + 3 {
+		fmt.Fprintf(&b, "u%d:%s\n", i, bcryptAlice)
+	}
+	b.WriteString("long:" + strings.Repeat("x", 100_000) + "\n")
+	users, skipped := htpasswd([]byte(b.String()))
+	if len(users) != maxUsers || skipped != 4 {
+		t.Errorf("%d users, %d skipped", len(users), skipped)
+	}
 }
 
 func TestSize(t *testing.T) {

@@ -60,7 +60,7 @@ func (t *translation) canary() {
 			}
 			t.report("canary-by-header", Supported, "a router of higher priority with Header")
 		case patOK:
-			if _, err := regexp.Compile(pat); err != nil || !ruleText(pat) {
+			if _, err := compile(pat); err != nil || !ruleText(pat) {
 				t.report("canary-by-header-pattern", Unsupported, "%q is not a regular expression tollgate can match (RE2 syntax, no backquote); ignored", pat)
 			} else {
 				hAlways = "HeaderRegexp(`" + h + "`, `" + pat + "`)"

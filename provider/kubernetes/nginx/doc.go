@@ -17,13 +17,16 @@
 // choosing the backend protocol could not be carried over, and serving
 // without it would open the routes or talk nonsense to the servers.
 // Values are at most 4096 bytes; a longer one is reported and ignored.
+// Regular expressions are refused when their counted repetitions expand
+// past 20000 nodes, which bounds the work of compiling them.
 //
 // The mapping, annotation by annotation ("changed" says in the report how):
 //
 //	rewrite-target          changed: the paths (but Exact ones) become PathRegexp
 //	                        `(?i)^PATH` matchers with priority 2×len(PATH), and a
 //	                        replacePathRegex `(?i)^(?:PATH).*` → target goes last in
-//	                        each path's routers; $N becomes ${N}; Go (RE2) syntax;
+//	                        each path's routers (Exact ones too, which keep their
+//	                        matcher); $N becomes ${N}; Go (RE2) syntax;
 //	                        a path that is not RE2 refuses the Ingress
 //	use-regex               changed: the same matchers, for this Ingress only (ingress-
 //	                        nginx applies it to every Ingress of the host)

@@ -89,8 +89,8 @@ func (e Entry) String() string {
 
 // Route replaces the path match of one path of the Ingress.
 type Route struct {
-	// Match replaces the provider's path matcher, such as
-	// "PathRegexp(`(?i)^/api(/|$)(.*)`)".
+	// Match, when set, replaces the provider's path matcher, such as
+	// "PathRegexp(`(?i)^/api(/|$)(.*)`)"; empty keeps it (Exact paths).
 	Match string
 	// Priority of the route; zero keeps the provider's.
 	Priority int

@@ -79,7 +79,10 @@ func TestTranslate(t *testing.T) {
 			paths:  []Path{{Host: "a", Path: "/something(/|$)(.*)"}, {Host: "a", Path: "/exact", Exact: true}},
 			report: []string{"rewrite-target: changed", "use-regex: changed"},
 			check: func(t *testing.T, r *Result) {
-				want := map[int]Route{0: {Match: "PathRegexp(`(?i)^/something(/|$)(.*)`)", Priority: 38, Middleware: "ns_web_nginx-rewrite-0"}}
+				want := map[int]Route{
+					0: {Match: "PathRegexp(`(?i)^/something(/|$)(.*)`)", Priority: 38, Middleware: "ns_web_nginx-rewrite-0"},
+					1: {Middleware: "ns_web_nginx-rewrite-1"},
+				}
 				if !reflect.DeepEqual(r.Routes, want) {
 					t.Errorf("routes %+v, want %+v", r.Routes, want)
 				}
@@ -100,7 +103,7 @@ func TestTranslate(t *testing.T) {
 			name: "rewrite-target alone makes regex paths", ann: ann("rewrite-target", "/"), paths: paths,
 			report: []string{"rewrite-target: changed"},
 			check: func(t *testing.T, r *Result) {
-				if len(r.Routes) != 1 || r.Routes[0].Match != "PathRegexp(`(?i)^/api`)" {
+				if len(r.Routes) != 2 || r.Routes[0].Match != "PathRegexp(`(?i)^/api`)" || r.Routes[1].Match != "" {
 					t.Errorf("routes %+v", r.Routes)
 				}
 				re := regexp.MustCompile(mw(r, "rewrite-0").ReplacePathRegex.Regex)
@@ -117,6 +120,8 @@ func TestTranslate(t *testing.T) {
 			}},
 		{name: "use-regex false", ann: ann("use-regex", "false"), paths: paths, report: []string{"use-regex: supported"}},
 		{name: "bad path regex refuses", ann: ann("use-regex", "true"), paths: []Path{{Path: "/(?=x)"}}, report: []string{"use-regex: unsupported"}, refuse: true},
+		{name: "huge repetition in path refuses", ann: ann("use-regex", "true"), paths: []Path{{Path: "/(" + strings.Repeat("x{2,1000}", 400) + ")"}}, report: []string{"use-regex: unsupported"}, refuse: true},
+		{name: "nested repetition in path refuses", ann: ann("use-regex", "true"), paths: []Path{{Path: "/((a{100}){100}){100}"}}, report: []string{"use-regex: unsupported"}, refuse: true},
 		{name: "backquote in path refuses", ann: ann("rewrite-target", "/"), paths: []Path{{Path: "/a`b"}}, report: []string{"rewrite-target: unsupported"}, refuse: true},
 		{
 			name: "ssl-redirect with tls", ann: ann("ssl-redirect", "true"), tls: true, report: []string{"ssl-redirect: supported"},
@@ -394,6 +399,8 @@ func TestTranslate(t *testing.T) {
 			}},
 		{name: "canary bad pattern", ann: ann("canary", "true", "canary-by-header", "X-Canary", "canary-by-header-pattern", "(?<=a)"),
 			report: []string{"canary: changed", "canary-by-header: supported", "canary-by-header-pattern: unsupported"}},
+		{name: "canary huge pattern", ann: ann("canary", "true", "canary-by-header", "X-Canary", "canary-by-header-pattern", strings.Repeat("\\pL{1000}", 500)[:maxValue]),
+			report: []string{"canary: changed", "canary-by-header: supported", "canary-by-header-pattern: unsupported"}},
 		{name: "canary bad header name", ann: ann("canary", "true", "canary-by-header", "X Canary", "canary-by-header-value", "v"),
 			report: []string{"canary: changed", "canary-by-header: unsupported", "canary-by-header-value: unsupported"}},
 		{
@@ -504,7 +511,9 @@ func checkInvariants(t *testing.T, ann map[string]string, r *Result) {
 	}
 	var rules []string
 	for _, rt := range r.Routes {
-		rules = append(rules, "Host(`a.example`) && "+rt.Match)
+		if rt.Match != "" {
+			rules = append(rules, "Host(`a.example`) && "+rt.Match)
+		}
 		if rt.Middleware != "" && r.Middlewares[rt.Middleware] == nil {
 			t.Errorf("middleware %s is used but not defined", rt.Middleware)
 		}
@@ -556,6 +565,22 @@ func TestHtpasswdBounds(t *testing.T) {
 	users, skipped := htpasswd([]byte(b.String()))
 	if len(users) != maxUsers || skipped != 4 {
 		t.Errorf("%d users, %d skipped", len(users), skipped)
+	}
+}
+
+func TestRegexpSize(t *testing.T) {
+	for expr, ok := range map[string]bool{
+		"/api(/|$)(.*)":           true,
+		"/a{1000}":                true,
+		"/(a{100}){10}":           true,
+		"/(a{100}){100}":          false,
+		"/((a{100}){100}){100}":   false,
+		"/(x{1000}){21}":          false,
+		strings.Repeat("a", 4096): true,
+	} {
+		if _, err := compile(expr); (err == nil) != ok {
+			t.Errorf("compile(%.40q): %v, want ok %v", expr, err, ok)
+		}
 	}
 }
 

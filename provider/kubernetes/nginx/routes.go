@@ -64,20 +64,23 @@ func (t *translation) rewrite() {
 	t.r.Routes = map[int]Route{}
 	var rewrites []int
 	for i, p := range t.ing.Paths {
-		if p.Exact {
-			continue
-		}
 		re := "(?i)^" + p.Path
-		_, err := regexp.Compile(re)
+		_, err := compile(re)
 		if err == nil {
-			_, err = regexp.Compile("(?i)^(?:" + p.Path + ").*")
+			_, err = compile("(?i)^(?:" + p.Path + ").*")
 		}
 		if err != nil || !ruleText(p.Path) {
 			t.refuse(cmpName(regexOK && useRegex, "use-regex", "rewrite-target"), "path %q is not a regular expression tollgate can match (RE2 syntax: no lookaround or backreferences; UTF-8 without backquote or control characters)", p.Path)
 			t.r.Routes = nil
 			return
 		}
-		t.r.Routes[i] = Route{Match: "PathRegexp(`" + re + "`)", Priority: 2 * len(p.Path)}
+		if p.Exact {
+			// An Exact path keeps its matcher; rewrite-target still
+			// rewrites it.
+			t.r.Routes[i] = Route{}
+		} else {
+			t.r.Routes[i] = Route{Match: "PathRegexp(`" + re + "`)", Priority: 2 * len(p.Path)}
+		}
 		rewrites = append(rewrites, i)
 	}
 	if regexOK {
@@ -86,6 +89,11 @@ func (t *translation) rewrite() {
 		t.seen["use-regex"] = true
 	}
 	if !targetOK {
+		for i, rt := range t.r.Routes {
+			if rt.Match == "" {
+				delete(t.r.Routes, i)
+			}
+		}
 		return
 	}
 	if target == "" || strings.ContainsAny(target, " \t") {

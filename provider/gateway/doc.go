@@ -1,0 +1,37 @@
+// Package gateway translates Kubernetes Gateway API objects
+// (gateway.networking.k8s.io GatewayClasses, Gateways and HTTPRoutes, with
+// ReferenceGrants, Services, EndpointSlices and TLS Secrets) into
+// tollgate's configuration model (config.Provided), and computes the status
+// every object should get. It neither reads nor writes the API server:
+// Translate is a pure function of the objects it is given.
+//
+// A GatewayClass is served when its controllerName is the controller's
+// (ControllerName by default); a Gateway when its class is served. Each
+// listener port must map to an entry point (Settings.EntryPoints); a
+// listener whose port has none is not Programmed. Each HTTPRoute becomes
+// one config.Part, merged or refused whole, so a bad route never breaks
+// the others.
+//
+// Names: the routers of HTTPRoute NS/NAME are
+// "NS_NAME_GWNS_GW_LISTENER_RULE_MATCH_HOST@kubernetes-gateway" (indices
+// of the rule, the match and the hostname), a backend Service port is the
+// service "NS_SERVICE_PORT@kubernetes-gateway", and a rule with several
+// backends the weighted service "NS_NAME_RULE@kubernetes-gateway". No
+// Kubernetes name contains "_", so two objects never share a name; names
+// longer than 64 bytes are cut and end in a hash.
+//
+// Priorities follow the Gateway API's precedence: a route's more specific
+// hostname (exact before wildcard, longer before shorter), then an Exact
+// path, then the longest PathPrefix (a RegularExpression path ranks below
+// both), then a method match, then the most header matches, then the most
+// query parameter matches. Ties between routes (the spec's oldest route,
+// then alphabetical order) are left to the router's own order.
+//
+// Gaps, each reported in the route's status rather than ignored:
+// filters (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect,
+// URLRewrite, RequestMirror, ExtensionRef) are not translated yet, since a
+// config.Part carries no middlewares: a rule with a filter is not served
+// and the route's Accepted condition is False with reason
+// UnsupportedValue. A backendRef that cannot be resolved answers 503 (the
+// spec asks for 500) for its share of the requests.
+package gateway

@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/internal/testserver"
+	"github.com/tollgate-proxy/tollgate/router"
+)
+
+// backend is an httptest server that answers its name, and an
+// EndpointSlice of Service shop/name that points to it. A real API server
+// refuses loopback endpoint addresses, so the slices are fixtures; every
+// other object comes from the API server.
+func backend(t *testing.T, name string) *discoveryv1.EndpointSlice {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, name+" "+r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "shop", Name: name + "-1", Labels: map[string]string{labelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: new("http"), Port: new(int32(port))}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{u.Hostname()}}},
+	}
+}
+
+// TestAPIServer creates Gateway API objects in a real API server with the
+// typed clientset, lists them back, translates them, and sends requests
+// through a router built from the result.
+func TestAPIServer(t *testing.T) {
+	kube := testserver.StartKube(t)
+	kube.InstallGatewayAPI(t)
+	// A guard against a hang, not a timing assertion.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	core := kube.Client(t)
+	gw, err := gatewayclient.NewForConfig(kube.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}))
+	for _, name := range []string{"api", "web"} {
+		svc, _ := service("shop", name, 80)
+		must(core.CoreV1().Services("shop").Create(ctx, svc, metav1.CreateOptions{}))
+	}
+	must(gw.GatewayV1().GatewayClasses().Create(ctx, class("tollgate", ControllerName), metav1.CreateOptions{}))
+	must(gw.GatewayV1().Gateways("shop").Create(ctx, gateway("shop", "web", listener("http", 80, "*.example.com")), metav1.CreateOptions{}))
+	exact := gatewayv1.HTTPRouteMatch{Path: &gatewayv1.HTTPPathMatch{Type: new(gatewayv1.PathMatchExact), Value: new("/api/exact")},
+		Headers: []gatewayv1.HTTPHeaderMatch{{Name: "X-Env", Value: "canary"}}}
+	must(gw.GatewayV1().HTTPRoutes("shop").Create(ctx, route("shop", "app", []string{"shop.example.com"}, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/api")}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "api", 80, nil)}},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{exact}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}},
+		// No matches: the API server defaults them to PathPrefix /.
+		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}},
+	), metav1.CreateOptions{}))
+
+	o := &Objects{EndpointSlices: []*discoveryv1.EndpointSlice{backend(t, "api"), backend(t, "web")}}
+	classes, err := gw.GatewayV1().GatewayClasses().List(ctx, metav1.ListOptions{})
+	must(classes, err)
+	for i := range classes.Items {
+		o.GatewayClasses = append(o.GatewayClasses, &classes.Items[i])
+	}
+	gws, err := gw.GatewayV1().Gateways("").List(ctx, metav1.ListOptions{})
+	must(gws, err)
+	for i := range gws.Items {
+		o.Gateways = append(o.Gateways, &gws.Items[i])
+	}
+	routes, err := gw.GatewayV1().HTTPRoutes("").List(ctx, metav1.ListOptions{})
+	must(routes, err)
+	for i := range routes.Items {
+		o.HTTPRoutes = append(o.HTTPRoutes, &routes.Items[i])
+	}
+	svcs, err := core.CoreV1().Services("shop").List(ctx, metav1.ListOptions{})
+	must(svcs, err)
+	for i := range svcs.Items {
+		o.Services = append(o.Services, &svcs.Items[i])
+	}
+
+	res := Translate(Settings{EntryPoints: map[int32]string{80: "web"}}, o)
+	conds := res.HTTPRoutes["shop/app"].Parents[0].Conditions
+	wantCond(t, "route", conds, "Accepted", metav1.ConditionTrue, "Accepted")
+	wantCond(t, "route", conds, "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs")
+	if n := res.Gateways["shop/web"].Listeners[0].AttachedRoutes; n != 1 {
+		t.Errorf("attachedRoutes %d, want 1", n)
+	}
+
+	base := &config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: "127.0.0.1:0"}}}
+	merged, refused := config.Merge(base, res.Provided)
+	if len(refused) > 0 {
+		t.Fatalf("refused parts: %v", refused)
+	}
+	rt := router.New(router.Config{})
+	defer rt.Close()
+	if err := rt.Apply(merged); err != nil {
+		t.Fatalf("the router refuses the translated configuration: %v", err)
+	}
+	for _, tc := range []struct {
+		host, path string
+		header     string
+		code       int
+		body       string
+	}{
+		{"shop.example.com", "/api/items", "", 200, "api /api/items"},
+		{"shop.example.com", "/api", "", 200, "api /api"},
+		{"shop.example.com", "/apix", "", 200, "web /apix"}, // element-wise prefix
+		{"shop.example.com", "/api/exact", "canary", 200, "web /api/exact"},
+		{"shop.example.com", "/api/exact", "", 200, "api /api/exact"},
+		{"other.example.com", "/api", "", 404, ""},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.path, nil)
+		if tc.header != "" {
+			req.Header.Set("X-Env", tc.header)
+		}
+		rec := httptest.NewRecorder()
+		rt.Handler("web").ServeHTTP(rec, req)
+		if rec.Code != tc.code || (tc.body != "" && rec.Body.String() != tc.body) {
+			t.Errorf("%s%s (X-Env %q): %d %q, want %d %q", tc.host, tc.path, tc.header, rec.Code, rec.Body.String(), tc.code, tc.body)
+		}
+	}
+}

@@ -27,11 +27,25 @@
 // query parameter matches. Ties between routes (the spec's oldest route,
 // then alphabetical order) are left to the router's own order.
 //
-// Gaps, each reported in the route's status rather than ignored:
-// filters (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect,
-// URLRewrite, RequestMirror, ExtensionRef) are not translated yet, since a
-// config.Part carries no middlewares: a rule with a filter is not served
-// and the route's Accepted condition is False with reason
-// UnsupportedValue. A backendRef that cannot be resolved answers 503 (the
-// spec asks for 500) for its share of the requests.
+// Filters become middlewares of the route's part (named
+// "NS_NAME_RULE_FILTER@kubernetes-gateway"), applied in order:
+//
+//   - RequestHeaderModifier and ResponseHeaderModifier: a headers
+//     middleware, which sets a header (replacing its values) and removes
+//     it on an empty value. set and remove map exactly; add is served as
+//     set, dropping values the message already had (a note in
+//     Result.Notes); a set or add with an empty value is refused.
+//   - RequestRedirect with a scheme (and optionally a port) and status
+//     301 or 302: a redirectScheme middleware (permanent for 301); for
+//     methods other than GET it answers 308 or 307 as Traefik does.
+//   - URLRewrite: the hostname sets the request's Host (headers
+//     middleware), a ReplaceFullPath path a replacePath middleware.
+//
+// Gaps, each reported in the route's status rather than ignored (the
+// rule is not served, Accepted is False with reason UnsupportedValue and
+// a message naming the filter): RequestRedirect with a hostname or a
+// path, or without a scheme; URLRewrite ReplacePrefixMatch;
+// RequestMirror, CORS, ExtensionRef and backendRef filters. A backendRef
+// that cannot be resolved answers 503 (the spec asks for 500) for its
+// share of the requests.
 package gateway

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ import (
 func backend(t *testing.T, name string) *discoveryv1.EndpointSlice {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, name+" "+r.URL.Path)
+		_, _ = io.WriteString(w, name+" "+r.Host+r.URL.Path+" "+r.Header.Get("X-Added"))
 	}))
 	t.Cleanup(srv.Close)
 	u, err := url.Parse(srv.URL)
@@ -79,6 +80,14 @@ func TestAPIServer(t *testing.T) {
 	must(gw.GatewayV1().HTTPRoutes("shop").Create(ctx, route("shop", "app", []string{"shop.example.com"}, []gatewayv1.ParentReference{parent("web")},
 		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/api")}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "api", 80, nil)}},
 		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{exact}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/old")}, Filters: []gatewayv1.HTTPRouteFilter{{
+			Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{Scheme: new("https"), StatusCode: new(301)},
+		}}},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/rewrite")}, Filters: []gatewayv1.HTTPRouteFilter{
+			{Type: gatewayv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-Added", Value: "yes"}}}},
+			{Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-Answer", Value: "rewritten"}}}},
+			{Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{Hostname: new(gatewayv1.PreciseHostname("internal.example")), Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.FullPathHTTPPathModifier, ReplaceFullPath: new("/new")}}},
+		}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "api", 80, nil)}},
 		// No matches: the API server defaults them to PathPrefix /.
 		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}},
 	), metav1.CreateOptions{}))
@@ -128,13 +137,16 @@ func TestAPIServer(t *testing.T) {
 		header     string
 		code       int
 		body       string
+		want       http.Header
 	}{
-		{"shop.example.com", "/api/items", "", 200, "api /api/items"},
-		{"shop.example.com", "/api", "", 200, "api /api"},
-		{"shop.example.com", "/apix", "", 200, "web /apix"}, // element-wise prefix
-		{"shop.example.com", "/api/exact", "canary", 200, "web /api/exact"},
-		{"shop.example.com", "/api/exact", "", 200, "api /api/exact"},
-		{"other.example.com", "/api", "", 404, ""},
+		{"shop.example.com", "/api/items", "", 200, "api shop.example.com/api/items ", nil},
+		{"shop.example.com", "/api", "", 200, "api shop.example.com/api ", nil},
+		{"shop.example.com", "/apix", "", 200, "web shop.example.com/apix ", nil}, // element-wise prefix
+		{"shop.example.com", "/api/exact", "canary", 200, "web shop.example.com/api/exact ", nil},
+		{"shop.example.com", "/api/exact", "", 200, "api shop.example.com/api/exact ", nil},
+		{"other.example.com", "/api", "", 404, "", nil},
+		{"shop.example.com", "/old/page", "", 301, "", http.Header{"Location": {"https://shop.example.com/old/page"}}},
+		{"shop.example.com", "/rewrite/x", "", 200, "api internal.example/new yes", http.Header{"X-Answer": {"rewritten"}}},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.path, nil)
 		if tc.header != "" {
@@ -144,6 +156,11 @@ func TestAPIServer(t *testing.T) {
 		rt.Handler("web").ServeHTTP(rec, req)
 		if rec.Code != tc.code || (tc.body != "" && rec.Body.String() != tc.body) {
 			t.Errorf("%s%s (X-Env %q): %d %q, want %d %q", tc.host, tc.path, tc.header, rec.Code, rec.Body.String(), tc.code, tc.body)
+		}
+		for k, v := range tc.want {
+			if got := rec.Header().Values(k); !slices.Equal(got, v) {
+				t.Errorf("%s%s: header %s %q, want %q", tc.host, tc.path, k, got, v)
+			}
 		}
 	}
 }

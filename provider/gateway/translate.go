@@ -67,6 +67,9 @@ type Result struct {
 	// HTTPRoutes are the statuses of the HTTPRoutes whose parentRefs name
 	// a served Gateway, by "namespace/name": one entry per such parentRef.
 	HTTPRoutes map[string]*gatewayv1.HTTPRouteStatus
+	// Notes are what a served HTTPRoute asks for that is served only
+	// approximately, by "namespace/name", each a sentence for an Event.
+	Notes map[string][]string
 }
 
 // Translate turns objects into configuration and statuses.
@@ -102,6 +105,7 @@ func newTranslation(s Settings, o *Objects) *translation {
 			GatewayClasses: map[string][]metav1.Condition{},
 			Gateways:       map[string]*gatewayv1.GatewayStatus{},
 			HTTPRoutes:     map[string]*gatewayv1.HTTPRouteStatus{},
+			Notes:          map[string][]string{},
 		},
 		ours: map[string]bool{}, services: map[string]*corev1.Service{},
 		slices: map[string][]*discoveryv1.EndpointSlice{}, secrets: map[string]*corev1.Secret{},
@@ -419,7 +423,7 @@ func (t *translation) routes() {
 	built := map[string]builtService{}
 	for _, r := range routes {
 		b := &routeBuild{t: t, r: r, services: built,
-			part: &config.Part{Owner: "httproute " + r.Namespace + "/" + r.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}}}
+			part: &config.Part{Owner: "httproute " + r.Namespace + "/" + r.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}, Middlewares: map[string]*config.Middleware{}}}
 		b.build()
 	}
 }
@@ -484,12 +488,12 @@ func (b *routeBuild) build() {
 		if why != "" && resolved {
 			resolved, resolvedReason, resolvedMsg = false, reason, why
 		}
-		if len(rule.Filters) > 0 {
-			kinds := make([]string, 0, len(rule.Filters))
-			for _, f := range rule.Filters {
-				kinds = append(kinds, string(f.Type))
-			}
-			unsupported = append(unsupported, fmt.Sprintf("rule %d: filters (%s) are not supported yet; the rule is not served", ri, strings.Join(kinds, ", ")))
+		mws, bad, notes := b.filters(ri, rule.Filters)
+		for _, n := range notes {
+			b.note("rule %d: %s", ri, n)
+		}
+		if bad != "" {
+			unsupported = append(unsupported, fmt.Sprintf("rule %d: %s; the rule is not served", ri, bad))
 			continue
 		}
 		if bad := badBackendFilters(rule); bad != "" {
@@ -507,7 +511,7 @@ func (b *routeBuild) build() {
 				continue
 			}
 			for _, a := range atts {
-				b.routers(a, ri, mi, match, prio, service)
+				b.routers(a, ri, mi, match, prio, service, mws)
 			}
 		}
 	}
@@ -559,7 +563,7 @@ func (b *routeBuild) attach(gs *gatewayState, pr gatewayv1.ParentReference) ([]a
 }
 
 // routers adds one router per host of attachment a.
-func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, service string) {
+func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, service string, mws []string) {
 	hosts := a.hosts
 	if len(hosts) == 0 {
 		hosts = []string{""}
@@ -573,6 +577,7 @@ func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, s
 			Rule:        ruleText,
 			EntryPoints: []string{a.ls.entryPoint},
 			Service:     service,
+			Middlewares: mws,
 			Priority:    hostRank(h)<<hostShift | prio,
 		}
 		if a.ls.l.Protocol == gatewayv1.HTTPSProtocolType {

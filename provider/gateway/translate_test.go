@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -463,4 +464,63 @@ func TestTranslateForeignObjects(t *testing.T) {
 	o.HTTPRoutes[0].Spec.ParentRefs = []gatewayv1.ParentReference{p}
 	res = Translate(settings, o)
 	wantCond(t, "route", res.HTTPRoutes["shop/app"].Parents[0].Conditions, "Accepted", metav1.ConditionFalse, "NoMatchingParent")
+}
+
+func TestTranslateFilters(t *testing.T) {
+	hdr := func(m *gatewayv1.HTTPHeaderFilter) gatewayv1.HTTPRouteFilter {
+		return gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: m}
+	}
+	for _, tc := range []struct {
+		name    string
+		filters []gatewayv1.HTTPRouteFilter
+		bad     string            // in the Accepted message; "" when served
+		headers map[string]string // the first middleware's request headers
+		note    string
+	}{
+		{"set and remove", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-A", Value: "1"}}, Remove: []string{"X-B"}})}, "", map[string]string{"X-A": "1", "X-B": ""}, ""},
+		{"add", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "X-A", Value: "1"}}})}, "", map[string]string{"X-A": "1"}, "added as set"},
+		{"empty set", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-A"}}})}, "empty value", nil, ""},
+		{"prefix rewrite", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{
+			Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/v2")}}}}, "ReplacePrefixMatch", nil, ""},
+		{"hostname redirect", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{
+			Hostname: new(gatewayv1.PreciseHostname("x.example.com"))}}}, "hostname", nil, ""},
+		{"mirror", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{
+			BackendRef: gatewayv1.BackendObjectReference{Name: "app", Port: new(gatewayv1.PortNumber(80))}}}}, "RequestMirror is not supported", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base()
+			o.HTTPRoutes = []*gatewayv1.HTTPRoute{route("shop", "app", nil, []gatewayv1.ParentReference{parent("web")},
+				gatewayv1.HTTPRouteRule{Filters: tc.filters, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}})}
+			res := Translate(settings, o)
+			conds := res.HTTPRoutes["shop/app"].Parents[0].Conditions
+			rt := routers(t, res)
+			if tc.bad != "" {
+				wantCond(t, "route", conds, "Accepted", metav1.ConditionFalse, "UnsupportedValue")
+				if msg := condition(conds, "Accepted").Message; !strings.Contains(msg, tc.bad) {
+					t.Errorf("message %q lacks %q", msg, tc.bad)
+				}
+				if len(rt) != 0 || len(res.Provided.Parts) != 0 {
+					t.Errorf("a rule with a filter it cannot serve was served: %v", rt)
+				}
+				return
+			}
+			wantCond(t, "route", conds, "Accepted", metav1.ConditionTrue, "Accepted")
+			r := rt["shop_app_shop_web_http_0_0_0@kubernetes-gateway"]
+			if r == nil || len(r.Middlewares) != 1 {
+				t.Fatalf("router %+v", r)
+			}
+			mw := res.Provided.Parts[0].Middlewares[r.Middlewares[0]]
+			if mw == nil || mw.Headers == nil || !maps.Equal(mw.Headers.CustomRequestHeaders, tc.headers) {
+				t.Errorf("middleware %+v, want request headers %v", mw, tc.headers)
+			}
+			notes := strings.Join(res.Notes["shop/app"], "; ")
+			if (tc.note == "") != (notes == "") || !strings.Contains(notes, tc.note) {
+				t.Errorf("notes %q, want %q", notes, tc.note)
+			}
+			merged, refused := config.Merge(&config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: ":80"}}}, res.Provided)
+			if len(refused) > 0 || merged.HTTP.Middlewares[r.Middlewares[0]] == nil {
+				t.Errorf("merge refused %v", refused)
+			}
+		})
+	}
 }

@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+// note records something served only approximately.
+func (b *routeBuild) note(format string, args ...any) {
+	key := b.r.Namespace + "/" + b.r.Name
+	b.t.res.Notes[key] = append(b.t.res.Notes[key], fmt.Sprintf(format, args...))
+}
+
+// filters turns a rule's filters into middlewares of the part, in order.
+// bad says why the rule cannot be served; notes what is approximate.
+//
+// Headers: the headers middleware sets a header (replacing its values)
+// and removes it on an empty value. So set maps exactly; remove maps to an
+// empty value; add is served as set, which drops values the message
+// already had (noted); a set or add with an empty value, which would
+// remove the header, is refused.
+func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []string, bad string, notes []string) {
+	built := map[string]*config.Middleware{} // added to the part if the rule is served
+	for fi, f := range fs {
+		name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), strconv.Itoa(fi))
+		var mw *config.Middleware
+		switch f.Type {
+		case gatewayv1.HTTPRouteFilterRequestHeaderModifier, gatewayv1.HTTPRouteFilterResponseHeaderModifier:
+			m := f.RequestHeaderModifier
+			if f.Type == gatewayv1.HTTPRouteFilterResponseHeaderModifier {
+				m = f.ResponseHeaderModifier
+			}
+			if m == nil {
+				return nil, fmt.Sprintf("filter %d: %s has no settings", fi, f.Type), nil
+			}
+			edits, why, n := headerEdits(m)
+			if why != "" {
+				return nil, fmt.Sprintf("filter %d (%s): %s", fi, f.Type, why), nil
+			}
+			notes = append(notes, n...)
+			h := &config.Headers{}
+			if f.Type == gatewayv1.HTTPRouteFilterRequestHeaderModifier {
+				h.CustomRequestHeaders = edits
+			} else {
+				h.CustomResponseHeaders = edits
+			}
+			mw = &config.Middleware{Headers: h}
+		case gatewayv1.HTTPRouteFilterRequestRedirect:
+			m, why := redirect(f.RequestRedirect)
+			if why != "" {
+				return nil, fmt.Sprintf("filter %d (RequestRedirect): %s", fi, why), nil
+			}
+			mw = m
+		case gatewayv1.HTTPRouteFilterURLRewrite:
+			m, why := rewrite(f.URLRewrite)
+			if why != "" {
+				return nil, fmt.Sprintf("filter %d (URLRewrite): %s", fi, why), nil
+			}
+			for _, one := range m {
+				n := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), strconv.Itoa(fi), strconv.Itoa(len(mws)))
+				built[n] = one
+				mws = append(mws, n)
+			}
+			continue
+		default:
+			return nil, fmt.Sprintf("filter %d: %s is not supported yet", fi, f.Type), nil
+		}
+		built[name] = mw
+		mws = append(mws, name)
+	}
+	maps.Copy(b.part.Middlewares, built)
+	return mws, "", notes
+}
+
+func headerEdits(m *gatewayv1.HTTPHeaderFilter) (map[string]string, string, []string) {
+	edits := map[string]string{}
+	var notes []string
+	for _, h := range m.Set {
+		if h.Value == "" {
+			return nil, fmt.Sprintf("set %s to an empty value is not supported (it would remove the header)", h.Name), nil
+		}
+		edits[string(h.Name)] = h.Value
+	}
+	for _, h := range m.Add {
+		if h.Value == "" {
+			return nil, fmt.Sprintf("add %s with an empty value is not supported", h.Name), nil
+		}
+		if _, dup := edits[string(h.Name)]; dup {
+			return nil, fmt.Sprintf("header %s is both set and added", h.Name), nil
+		}
+		edits[string(h.Name)] = h.Value
+		notes = append(notes, fmt.Sprintf("header %s is added as set: values it already had are replaced", h.Name))
+	}
+	for _, name := range m.Remove {
+		if _, dup := edits[name]; dup {
+			return nil, fmt.Sprintf("header %s is both set and removed", name), nil
+		}
+		edits[name] = ""
+	}
+	return edits, "", notes
+}
+
+// redirect maps a RequestRedirect that changes the scheme and/or port
+// only to a redirectScheme middleware: 301 is permanent, 302 not (for
+// other methods than GET the middleware answers 308 and 307). Hostname
+// and path redirects are not supported yet.
+func redirect(r *gatewayv1.HTTPRequestRedirectFilter) (*config.Middleware, string) {
+	if r == nil {
+		return nil, "no settings"
+	}
+	if r.Hostname != nil || r.Path != nil {
+		return nil, "hostname and path redirects are not supported yet"
+	}
+	if r.Scheme == nil {
+		return nil, "a redirect without a scheme is not supported yet"
+	}
+	code := ptrOr(r.StatusCode, 302)
+	if code != 301 && code != 302 {
+		return nil, fmt.Sprintf("status code %d is not supported", code)
+	}
+	rs := &config.RedirectScheme{Scheme: *r.Scheme, Permanent: code == 301}
+	if r.Port != nil {
+		rs.Port = strconv.Itoa(int(*r.Port))
+	}
+	return &config.Middleware{RedirectScheme: rs}, ""
+}
+
+// rewrite maps a URLRewrite: the hostname to the request's Host (headers
+// middleware), a full path to replacePath. A prefix replacement is not
+// supported yet.
+func rewrite(r *gatewayv1.HTTPURLRewriteFilter) ([]*config.Middleware, string) {
+	if r == nil {
+		return nil, "no settings"
+	}
+	var out []*config.Middleware
+	if r.Hostname != nil {
+		out = append(out, &config.Middleware{Headers: &config.Headers{CustomRequestHeaders: map[string]string{"Host": string(*r.Hostname)}}})
+	}
+	if p := r.Path; p != nil {
+		if p.Type != gatewayv1.FullPathHTTPPathModifier || p.ReplaceFullPath == nil {
+			return nil, "path rewrite " + string(p.Type) + " is not supported yet"
+		}
+		if !strings.HasPrefix(*p.ReplaceFullPath, "/") || strings.Contains(*p.ReplaceFullPath, "%") {
+			return nil, fmt.Sprintf("path %q must start with / and contain no %%", *p.ReplaceFullPath)
+		}
+		out = append(out, &config.Middleware{ReplacePath: &config.ReplacePath{Path: *p.ReplaceFullPath}})
+	}
+	return out, ""
+}

@@ -40,12 +40,16 @@
 //     methods other than GET it answers 308 or 307 as Traefik does.
 //   - URLRewrite: the hostname sets the request's Host (headers
 //     middleware), a ReplaceFullPath path a replacePath middleware.
+//   - RequestMirror: the rule's service is wrapped in a mirroring service
+//     ("NS_NAME_RULE_mirror@kubernetes-gateway") whose mirrors are the
+//     filters' backends, with their percent (100 by default); a fraction
+//     must be a whole percentage.
 //
 // Gaps, each reported in the route's status rather than ignored (the
 // rule is not served, Accepted is False with reason UnsupportedValue and
 // a message naming the filter): RequestRedirect with a hostname or a
 // path, or without a scheme; URLRewrite ReplacePrefixMatch;
-// RequestMirror, CORS, ExtensionRef and backendRef filters. A backendRef
+// CORS, ExtensionRef and backendRef filters. A backendRef
 // that cannot be resolved answers 503 (the spec asks for 500) for its
 // share of the requests.
 package gateway

@@ -27,6 +27,7 @@ func (b *routeBuild) note(format string, args ...any) {
 // remove the header, is refused.
 func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []string, bad string, notes []string) {
 	built := map[string]*config.Middleware{} // added to the part if the rule is served
+	b.mirrors = nil
 	for fi, f := range fs {
 		name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), strconv.Itoa(fi))
 		var mw *config.Middleware
@@ -67,6 +68,16 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 				built[n] = one
 				mws = append(mws, n)
 			}
+			continue
+		case gatewayv1.HTTPRouteFilterRequestMirror:
+			m := f.RequestMirror
+			if m == nil {
+				return nil, fmt.Sprintf("filter %d: RequestMirror has no settings", fi), nil
+			}
+			if _, why := mirrorPercent(m); why != "" {
+				return nil, fmt.Sprintf("filter %d (RequestMirror): %s", fi, why), nil
+			}
+			b.mirrors = append(b.mirrors, m)
 			continue
 		default:
 			return nil, fmt.Sprintf("filter %d: %s is not supported yet", fi, f.Type), nil
@@ -152,4 +163,42 @@ func rewrite(r *gatewayv1.HTTPURLRewriteFilter) ([]*config.Middleware, string) {
 		out = append(out, &config.Middleware{ReplacePath: &config.ReplacePath{Path: *p.ReplaceFullPath}})
 	}
 	return out, ""
+}
+
+// mirrorPercent is the share of requests a mirror gets: 100 by default; a
+// fraction must be a whole percentage, the mirroring service's unit.
+func mirrorPercent(m *gatewayv1.HTTPRequestMirrorFilter) (int, string) {
+	switch {
+	case m.Percent != nil:
+		return int(*m.Percent), ""
+	case m.Fraction != nil:
+		den := int(ptrOr(m.Fraction.Denominator, 100))
+		num := int(m.Fraction.Numerator)
+		if den <= 0 || (num*100)%den != 0 {
+			return 0, fmt.Sprintf("fraction %d/%d is not a whole percentage, which is all mirroring can do", num, den)
+		}
+		return num * 100 / den, ""
+	}
+	return 100, ""
+}
+
+// mirror wraps service in a mirroring service that copies requests to the
+// backends of the rule's RequestMirror filters; why and reason say what
+// could not be resolved (that mirror gets no servers).
+func (b *routeBuild) mirror(ri int, service string) (name, why, reason string) {
+	if len(b.mirrors) == 0 {
+		return service, "", ""
+	}
+	mr := &config.Mirroring{Service: service}
+	for _, m := range b.mirrors {
+		svc, w, r := b.backend(gatewayv1.HTTPBackendRef{BackendRef: gatewayv1.BackendRef{BackendObjectReference: m.BackendRef}})
+		if w != "" && why == "" {
+			why, reason = w, r
+		}
+		pct, _ := mirrorPercent(m)
+		mr.Mirrors = append(mr.Mirrors, config.Mirror{Name: svc, Percent: pct})
+	}
+	name = objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "mirror")
+	b.part.Services[name] = &config.Service{Mirroring: mr}
+	return name, why, reason
 }

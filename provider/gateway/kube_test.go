@@ -26,9 +26,15 @@ import (
 // EndpointSlice of Service shop/name that points to it. A real API server
 // refuses loopback endpoint addresses, so the slices are fixtures; every
 // other object comes from the API server.
-func backend(t *testing.T, name string) *discoveryv1.EndpointSlice {
+func backend(t *testing.T, name string, seen chan<- string) *discoveryv1.EndpointSlice {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen != nil {
+			select {
+			case seen <- r.URL.Path:
+			default:
+			}
+		}
 		_, _ = io.WriteString(w, name+" "+r.Host+r.URL.Path+" "+r.Header.Get("X-Added"))
 	}))
 	t.Cleanup(srv.Close)
@@ -69,7 +75,7 @@ func TestAPIServer(t *testing.T) {
 		}
 	}
 	must(core.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}))
-	for _, name := range []string{"api", "web"} {
+	for _, name := range []string{"api", "web", "shadow"} {
 		svc, _ := service("shop", name, 80)
 		must(core.CoreV1().Services("shop").Create(ctx, svc, metav1.CreateOptions{}))
 	}
@@ -88,11 +94,15 @@ func TestAPIServer(t *testing.T) {
 			{Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-Answer", Value: "rewritten"}}}},
 			{Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{Hostname: new(gatewayv1.PreciseHostname("internal.example")), Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.FullPathHTTPPathModifier, ReplaceFullPath: new("/new")}}},
 		}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "api", 80, nil)}},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/mirrored")}, Filters: []gatewayv1.HTTPRouteFilter{{
+			Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{BackendRef: gatewayv1.BackendObjectReference{Name: "shadow", Port: new(gatewayv1.PortNumber(80))}},
+		}}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "api", 80, nil)}},
 		// No matches: the API server defaults them to PathPrefix /.
 		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}},
 	), metav1.CreateOptions{}))
 
-	o := &Objects{EndpointSlices: []*discoveryv1.EndpointSlice{backend(t, "api"), backend(t, "web")}}
+	mirrored := make(chan string, 10)
+	o := &Objects{EndpointSlices: []*discoveryv1.EndpointSlice{backend(t, "api", nil), backend(t, "web", nil), backend(t, "shadow", mirrored)}}
 	classes, err := gw.GatewayV1().GatewayClasses().List(ctx, metav1.ListOptions{})
 	must(classes, err)
 	for i := range classes.Items {
@@ -147,6 +157,7 @@ func TestAPIServer(t *testing.T) {
 		{"other.example.com", "/api", "", 404, "", nil},
 		{"shop.example.com", "/old/page", "", 301, "", http.Header{"Location": {"https://shop.example.com/old/page"}}},
 		{"shop.example.com", "/rewrite/x", "", 200, "api internal.example/new yes", http.Header{"X-Answer": {"rewritten"}}},
+		{"shop.example.com", "/mirrored", "", 200, "api shop.example.com/mirrored ", nil},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.path, nil)
 		if tc.header != "" {
@@ -162,5 +173,14 @@ func TestAPIServer(t *testing.T) {
 				t.Errorf("%s%s: header %s %q, want %q", tc.host, tc.path, k, got, v)
 			}
 		}
+	}
+	// The mirror gets its copy in the background.
+	select {
+	case p := <-mirrored:
+		if p != "/mirrored" {
+			t.Errorf("the mirror got %s, want /mirrored", p)
+		}
+	case <-ctx.Done():
+		t.Error("the mirror got no copy of /mirrored")
 	}
 }

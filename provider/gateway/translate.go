@@ -433,6 +433,8 @@ type routeBuild struct {
 	r        *gatewayv1.HTTPRoute
 	part     *config.Part
 	services map[string]builtService
+	// mirrors are the RequestMirror filters of the rule being built.
+	mirrors []*gatewayv1.HTTPRequestMirrorFilter
 }
 
 // builtService is a backend service made once for every route using it,
@@ -499,6 +501,10 @@ func (b *routeBuild) build() {
 		if bad := badBackendFilters(rule); bad != "" {
 			unsupported = append(unsupported, fmt.Sprintf("rule %d: %s; the rule is not served", ri, bad))
 			continue
+		}
+		service, why, reason = b.mirror(ri, service)
+		if why != "" && resolved {
+			resolved, resolvedReason, resolvedMsg = false, reason, why
 		}
 		matches := rule.Matches
 		if len(matches) == 0 {

@@ -484,8 +484,9 @@ func TestTranslateFilters(t *testing.T) {
 			Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/v2")}}}}, "ReplacePrefixMatch", nil, ""},
 		{"hostname redirect", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{
 			Hostname: new(gatewayv1.PreciseHostname("x.example.com"))}}}, "hostname", nil, ""},
-		{"mirror", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{
-			BackendRef: gatewayv1.BackendObjectReference{Name: "app", Port: new(gatewayv1.PortNumber(80))}}}}, "RequestMirror is not supported", nil, ""},
+		{"mirror fraction", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{
+			BackendRef: gatewayv1.BackendObjectReference{Name: "app", Port: new(gatewayv1.PortNumber(80))}, Fraction: &gatewayv1.Fraction{Numerator: 1, Denominator: new(int32(3))}}}}, "whole percentage", nil, ""},
+		{"cors", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterCORS}}, "CORS is not supported", nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base()
@@ -522,5 +523,35 @@ func TestTranslateFilters(t *testing.T) {
 				t.Errorf("merge refused %v", refused)
 			}
 		})
+	}
+}
+
+func TestTranslateMirror(t *testing.T) {
+	o := base()
+	svc, es := service("shop", "shadow", 80, "10.0.0.9")
+	o.Services = append(o.Services, svc)
+	o.EndpointSlices = append(o.EndpointSlices, es)
+	mirror := func(name string, f *gatewayv1.Fraction) gatewayv1.HTTPRouteFilter {
+		return gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{
+			BackendRef: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(name), Port: new(gatewayv1.PortNumber(80))}, Fraction: f}}
+	}
+	o.HTTPRoutes = []*gatewayv1.HTTPRoute{route("shop", "app", nil, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.HTTPRouteRule{Filters: []gatewayv1.HTTPRouteFilter{mirror("shadow", &gatewayv1.Fraction{Numerator: 1, Denominator: new(int32(4))}), mirror("gone", nil)},
+			BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}})}
+	res := Translate(settings, o)
+	conds := res.HTTPRoutes["shop/app"].Parents[0].Conditions
+	wantCond(t, "route", conds, "Accepted", metav1.ConditionTrue, "Accepted")
+	wantCond(t, "route", conds, "ResolvedRefs", metav1.ConditionFalse, "BackendNotFound")
+	r := routers(t, res)["shop_app_shop_web_http_0_0_0@kubernetes-gateway"]
+	if r == nil || r.Service != "shop_app_0_mirror@kubernetes-gateway" {
+		t.Fatalf("router %+v", r)
+	}
+	m := service1(res, r.Service).Mirroring
+	want := []config.Mirror{{Name: "shop_shadow_80@kubernetes-gateway", Percent: 25}, {Name: "shop_gone_80@kubernetes-gateway", Percent: 100}}
+	if m == nil || m.Service != "shop_app_80@kubernetes-gateway" || !slices.Equal(m.Mirrors, want) {
+		t.Errorf("mirroring %+v, want %v", m, want)
+	}
+	if _, refused := config.Merge(&config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: ":80"}}}, res.Provided); len(refused) > 0 {
+		t.Errorf("merge refused %v", refused)
 	}
 }

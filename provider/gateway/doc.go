@@ -39,7 +39,10 @@
 //     301 or 302: a redirectScheme middleware (permanent for 301); for
 //     methods other than GET it answers 308 or 307 as Traefik does.
 //   - URLRewrite: the hostname sets the request's Host (headers
-//     middleware), a ReplaceFullPath path a replacePath middleware.
+//     middleware), a ReplaceFullPath path a replacePath middleware, a
+//     ReplacePrefixMatch path a replacePathRegex that replaces the
+//     element-wise prefix of the rule's only match, which must be a
+//     PathPrefix one (/foo to /bar: /foo becomes /bar, /foo/x /bar/x).
 //   - RequestMirror: the rule's service is wrapped in a mirroring service
 //     ("NS_NAME_RULE_mirror@kubernetes-gateway") whose mirrors are the
 //     filters' backends, with their percent (100 by default); a fraction
@@ -48,8 +51,8 @@
 // Gaps, each reported in the route's status rather than ignored (the
 // rule is not served, Accepted is False with reason UnsupportedValue and
 // a message naming the filter): RequestRedirect with a hostname or a
-// path, or without a scheme; URLRewrite ReplacePrefixMatch;
-// CORS, ExtensionRef and backendRef filters. A backendRef
-// that cannot be resolved answers 503 (the spec asks for 500) for its
-// share of the requests.
+// path, or without a scheme; URLRewrite ReplacePrefixMatch on a rule
+// without exactly one PathPrefix match; CORS, ExtensionRef and
+// backendRef filters. A backendRef that cannot be resolved answers 503
+// (the spec asks for 500) for its share of the requests.
 package gateway

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -59,7 +60,8 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 			}
 			mw = m
 		case gatewayv1.HTTPRouteFilterURLRewrite:
-			m, why := rewrite(f.URLRewrite)
+			prefix, hasPrefix := matchPrefix(b.rule)
+			m, why := rewrite(f.URLRewrite, prefix, hasPrefix)
 			if why != "" {
 				return nil, fmt.Sprintf("filter %d (URLRewrite): %s", fi, why), nil
 			}
@@ -142,10 +144,19 @@ func redirect(r *gatewayv1.HTTPRequestRedirectFilter) (*config.Middleware, strin
 	return &config.Middleware{RedirectScheme: rs}, ""
 }
 
+// matchPrefix is the path of a rule's only match when it is a PathPrefix
+// one, which ReplacePrefixMatch requires; ok is false otherwise.
+func matchPrefix(rule gatewayv1.HTTPRouteRule) (prefix string, ok bool) {
+	if len(rule.Matches) != 1 || rule.Matches[0].Path == nil || ptrOr(rule.Matches[0].Path.Type, gatewayv1.PathMatchPathPrefix) != gatewayv1.PathMatchPathPrefix {
+		return "", false
+	}
+	return ptrOr(rule.Matches[0].Path.Value, "/"), true
+}
+
 // rewrite maps a URLRewrite: the hostname to the request's Host (headers
-// middleware), a full path to replacePath. A prefix replacement is not
-// supported yet.
-func rewrite(r *gatewayv1.HTTPURLRewriteFilter) ([]*config.Middleware, string) {
+// middleware), a full path to replacePath, a prefix replacement to
+// replacePathRegex on the element-wise prefix of the rule's only match.
+func rewrite(r *gatewayv1.HTTPURLRewriteFilter, prefix string, hasPrefix bool) ([]*config.Middleware, string) {
 	if r == nil {
 		return nil, "no settings"
 	}
@@ -154,8 +165,21 @@ func rewrite(r *gatewayv1.HTTPURLRewriteFilter) ([]*config.Middleware, string) {
 		out = append(out, &config.Middleware{Headers: &config.Headers{CustomRequestHeaders: map[string]string{"Host": string(*r.Hostname)}}})
 	}
 	if p := r.Path; p != nil {
+		if p.Type == gatewayv1.PrefixMatchHTTPPathModifier && p.ReplacePrefixMatch != nil {
+			if !hasPrefix {
+				return nil, "ReplacePrefixMatch needs the rule to have exactly one match, of type PathPrefix"
+			}
+			mw, why := replacePrefix(prefix, *p.ReplacePrefixMatch)
+			if why != "" {
+				return nil, why
+			}
+			if mw != nil {
+				out = append(out, mw)
+			}
+			return out, ""
+		}
 		if p.Type != gatewayv1.FullPathHTTPPathModifier || p.ReplaceFullPath == nil {
-			return nil, "path rewrite " + string(p.Type) + " is not supported yet"
+			return nil, "path rewrite " + string(p.Type) + " is not supported"
 		}
 		if !strings.HasPrefix(*p.ReplaceFullPath, "/") || strings.Contains(*p.ReplaceFullPath, "%") {
 			return nil, fmt.Sprintf("path %q must start with / and contain no %%", *p.ReplaceFullPath)
@@ -201,4 +225,23 @@ func (b *routeBuild) mirror(ri int, service string) (name, why, reason string) {
 	name = objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "mirror")
 	b.part.Services[name] = &config.Service{Mirroring: mr}
 	return name, why, reason
+}
+
+// replacePrefix replaces the element-wise prefix of a path: with prefix
+// /foo and replacement /bar, /foo becomes /bar and /foo/x /bar/x; with
+// replacement /, /foo becomes / and /foo/x /x. Nil means nothing changes.
+func replacePrefix(prefix, repl string) (*config.Middleware, string) {
+	if !strings.HasPrefix(repl, "/") || strings.ContainsAny(repl, "%$") {
+		return nil, fmt.Sprintf("replacement %q must start with / and contain no %% or $", repl)
+	}
+	p := strings.TrimRight(prefix, "/")
+	r := strings.TrimRight(repl, "/")
+	if p == r {
+		return nil, ""
+	}
+	rr := &config.ReplacePathRegex{Regex: "^" + regexp.QuoteMeta(p) + "(/.*)?$", Replacement: r + "${1}"}
+	if r == "" {
+		rr = &config.ReplacePathRegex{Regex: "^" + regexp.QuoteMeta(p) + "/?(.*)$", Replacement: "/${1}"}
+	}
+	return &config.Middleware{ReplacePathRegex: rr}, ""
 }

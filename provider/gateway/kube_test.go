@@ -97,6 +97,9 @@ func TestAPIServer(t *testing.T) {
 		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/mirrored")}, Filters: []gatewayv1.HTTPRouteFilter{{
 			Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{BackendRef: gatewayv1.BackendObjectReference{Name: "shadow", Port: new(gatewayv1.PortNumber(80))}},
 		}}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "api", 80, nil)}},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/prefix/")}, Filters: []gatewayv1.HTTPRouteFilter{{
+			Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/v2")}},
+		}}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "api", 80, nil)}},
 		// No matches: the API server defaults them to PathPrefix /.
 		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}},
 	), metav1.CreateOptions{}))
@@ -158,6 +161,8 @@ func TestAPIServer(t *testing.T) {
 		{"shop.example.com", "/old/page", "", 301, "", http.Header{"Location": {"https://shop.example.com/old/page"}}},
 		{"shop.example.com", "/rewrite/x", "", 200, "api internal.example/new yes", http.Header{"X-Answer": {"rewritten"}}},
 		{"shop.example.com", "/mirrored", "", 200, "api shop.example.com/mirrored ", nil},
+		{"shop.example.com", "/prefix", "", 200, "api shop.example.com/v2 ", nil},
+		{"shop.example.com", "/prefix/a/b", "", 200, "api shop.example.com/v2/a/b ", nil},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.path, nil)
 		if tc.header != "" {

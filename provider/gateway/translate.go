@@ -433,7 +433,9 @@ type routeBuild struct {
 	r        *gatewayv1.HTTPRoute
 	part     *config.Part
 	services map[string]builtService
-	// mirrors are the RequestMirror filters of the rule being built.
+	// rule is the rule being built, and mirrors its RequestMirror
+	// filters.
+	rule    gatewayv1.HTTPRouteRule
 	mirrors []*gatewayv1.HTTPRequestMirrorFilter
 }
 
@@ -490,6 +492,7 @@ func (b *routeBuild) build() {
 		if why != "" && resolved {
 			resolved, resolvedReason, resolvedMsg = false, reason, why
 		}
+		b.rule = rule
 		mws, bad, notes := b.filters(ri, rule.Filters)
 		for _, n := range notes {
 			b.note("rule %d: %s", ri, n)

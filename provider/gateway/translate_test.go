@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -481,7 +482,7 @@ func TestTranslateFilters(t *testing.T) {
 		{"add", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "X-A", Value: "1"}}})}, "", map[string]string{"X-A": "1"}, "added as set"},
 		{"empty set", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-A"}}})}, "empty value", nil, ""},
 		{"prefix rewrite", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{
-			Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/v2")}}}}, "ReplacePrefixMatch", nil, ""},
+			Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/v2")}}}}, "exactly one match, of type PathPrefix", nil, ""},
 		{"hostname redirect", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{
 			Hostname: new(gatewayv1.PreciseHostname("x.example.com"))}}}, "hostname", nil, ""},
 		{"mirror fraction", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{
@@ -553,5 +554,36 @@ func TestTranslateMirror(t *testing.T) {
 	}
 	if _, refused := config.Merge(&config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: ":80"}}}, res.Provided); len(refused) > 0 {
 		t.Errorf("merge refused %v", refused)
+	}
+}
+
+func TestReplacePrefix(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, repl string
+		in, want     []string
+	}{
+		{"/foo", "/bar", []string{"/foo", "/foo/", "/foo/x/y"}, []string{"/bar", "/bar/", "/bar/x/y"}},
+		{"/foo/", "/bar/", []string{"/foo", "/foo/x"}, []string{"/bar", "/bar/x"}},
+		{"/foo", "/", []string{"/foo", "/foo/", "/foo/x"}, []string{"/", "/", "/x"}},
+		{"/", "/v2", []string{"/", "/x"}, []string{"/v2/", "/v2/x"}},
+		{"/a.b", "/c", []string{"/a.b/x"}, []string{"/c/x"}},
+	} {
+		mw, why := replacePrefix(tc.prefix, tc.repl)
+		if why != "" || mw == nil {
+			t.Fatalf("%s → %s: %q", tc.prefix, tc.repl, why)
+		}
+		re := regexp.MustCompile(mw.ReplacePathRegex.Regex)
+		for i, in := range tc.in {
+			if !re.MatchString(in) {
+				t.Errorf("%s → %s: %s does not match %s", tc.prefix, tc.repl, mw.ReplacePathRegex.Regex, in)
+				continue
+			}
+			if got := re.ReplaceAllString(in, mw.ReplacePathRegex.Replacement); got != tc.want[i] {
+				t.Errorf("%s → %s: %s becomes %s, want %s", tc.prefix, tc.repl, in, got, tc.want[i])
+			}
+		}
+	}
+	if mw, _ := replacePrefix("/same/", "/same"); mw != nil {
+		t.Errorf("a replacement equal to the prefix must change nothing: %+v", mw)
 	}
 }

@@ -35,9 +35,15 @@
 //     it on an empty value. set and remove map exactly; add is served as
 //     set, dropping values the message already had (a note in
 //     Result.Notes); a set or add with an empty value is refused.
-//   - RequestRedirect with a scheme (and optionally a port) and status
-//     301 or 302: a redirectScheme middleware (permanent for 301); for
-//     methods other than GET it answers 308 or 307 as Traefik does.
+//   - RequestRedirect (status 301 or 302): with a scheme and/or port only,
+//     a redirectScheme middleware; with a hostname or a path
+//     (ReplaceFullPath, or ReplacePrefixMatch on the rule's only
+//     PathPrefix match) a redirectRegex over the whole URL. 301 is
+//     permanent. Differences: for methods other than GET the middlewares
+//     answer 308 or 307 as Traefik does; without a port or scheme the
+//     request's Host port is kept (the listener's, unless the client
+//     left a default port out); a redirect to the very same URL passes
+//     the request on instead of redirecting.
 //   - URLRewrite: the hostname sets the request's Host (headers
 //     middleware), a ReplaceFullPath path a replacePath middleware, a
 //     ReplacePrefixMatch path a replacePathRegex that replaces the
@@ -50,9 +56,9 @@
 //
 // Gaps, each reported in the route's status rather than ignored (the
 // rule is not served, Accepted is False with reason UnsupportedValue and
-// a message naming the filter): RequestRedirect with a hostname or a
-// path, or without a scheme; URLRewrite ReplacePrefixMatch on a rule
-// without exactly one PathPrefix match; CORS, ExtensionRef and
+// a message naming the filter): a redirect status other than 301 and
+// 302; ReplacePrefixMatch on a rule without exactly one PathPrefix
+// match; CORS, ExtensionRef and
 // backendRef filters. A backendRef that cannot be resolved answers 503
 // (the spec asks for 500) for its share of the requests.
 package gateway

@@ -54,7 +54,8 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 			}
 			mw = &config.Middleware{Headers: h}
 		case gatewayv1.HTTPRouteFilterRequestRedirect:
-			m, why := redirect(f.RequestRedirect)
+			prefix, hasPrefix := matchPrefix(b.rule)
+			m, why := redirect(f.RequestRedirect, prefix, hasPrefix)
 			if why != "" {
 				return nil, fmt.Sprintf("filter %d (RequestRedirect): %s", fi, why), nil
 			}
@@ -119,29 +120,74 @@ func headerEdits(m *gatewayv1.HTTPHeaderFilter) (map[string]string, string, []st
 	return edits, "", notes
 }
 
-// redirect maps a RequestRedirect that changes the scheme and/or port
-// only to a redirectScheme middleware: 301 is permanent, 302 not (for
-// other methods than GET the middleware answers 308 and 307). Hostname
-// and path redirects are not supported yet.
-func redirect(r *gatewayv1.HTTPRequestRedirectFilter) (*config.Middleware, string) {
+// redirect maps a RequestRedirect. One that changes the scheme and/or
+// port only becomes a redirectScheme middleware; one with a hostname or a
+// path a redirectRegex over the whole URL. 301 is permanent, 302 not (for
+// methods other than GET the middlewares answer 308 and 307). Without a
+// port, a new scheme drops the port (its well-known one) and otherwise
+// the request's Host port is kept, which is the listener's unless the
+// client left a default port out.
+func redirect(r *gatewayv1.HTTPRequestRedirectFilter, prefix string, hasPrefix bool) (*config.Middleware, string) {
 	if r == nil {
 		return nil, "no settings"
-	}
-	if r.Hostname != nil || r.Path != nil {
-		return nil, "hostname and path redirects are not supported yet"
-	}
-	if r.Scheme == nil {
-		return nil, "a redirect without a scheme is not supported yet"
 	}
 	code := ptrOr(r.StatusCode, 302)
 	if code != 301 && code != 302 {
 		return nil, fmt.Sprintf("status code %d is not supported", code)
 	}
-	rs := &config.RedirectScheme{Scheme: *r.Scheme, Permanent: code == 301}
-	if r.Port != nil {
-		rs.Port = strconv.Itoa(int(*r.Port))
+	if r.Hostname == nil && r.Path == nil {
+		if r.Scheme == nil {
+			return nil, "a redirect that changes nothing is not supported"
+		}
+		rs := &config.RedirectScheme{Scheme: *r.Scheme, Permanent: code == 301}
+		if r.Port != nil {
+			rs.Port = strconv.Itoa(int(*r.Port))
+		}
+		return &config.Middleware{RedirectScheme: rs}, ""
 	}
-	return &config.Middleware{RedirectScheme: rs}, ""
+	// Groups: 1 scheme, 2 host, 3 ":port", 4 path, 5 "?query".
+	re := `^([a-z][a-z0-9+.-]*)://(\[[^\]]*\]|[^/:?]*)(:[0-9]+)?`
+	path := "${4}"
+	if p := r.Path; p != nil {
+		switch {
+		case p.Type == gatewayv1.FullPathHTTPPathModifier && p.ReplaceFullPath != nil:
+			path = *p.ReplaceFullPath
+		case p.Type == gatewayv1.PrefixMatchHTTPPathModifier && p.ReplacePrefixMatch != nil && hasPrefix:
+			pre, repl := strings.TrimRight(prefix, "/"), strings.TrimRight(*p.ReplacePrefixMatch, "/")
+			re += regexp.QuoteMeta(pre)
+			path = repl + "${4}"
+			if repl == "" {
+				path = "/${4}"
+				re += "/?"
+			}
+		default:
+			return nil, "path redirect " + string(p.Type) + " needs ReplaceFullPath, or ReplacePrefixMatch with exactly one PathPrefix match"
+		}
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(strings.TrimSuffix(path, "${4}"), "%$") {
+			return nil, fmt.Sprintf("path %q must start with / and contain no %% or $", path)
+		}
+	}
+	if path == "/${4}" {
+		re += `([^?]*)(\?.*)?$`
+	} else {
+		re += `(/[^?]*)?(\?.*)?$`
+	}
+	scheme := "${1}"
+	if r.Scheme != nil {
+		scheme = *r.Scheme
+	}
+	host := "${2}"
+	if r.Hostname != nil {
+		host = string(*r.Hostname)
+	}
+	port := "${3}"
+	switch {
+	case r.Port != nil && !(int(*r.Port) == 80 && scheme == "http") && !(int(*r.Port) == 443 && scheme == "https"):
+		port = ":" + strconv.Itoa(int(*r.Port))
+	case r.Port != nil || r.Scheme != nil:
+		port = ""
+	}
+	return &config.Middleware{RedirectRegex: &config.RedirectRegex{Regex: re, Replacement: scheme + "://" + host + port + path + "${5}", Permanent: code == 301}}, ""
 }
 
 // matchPrefix is the path of a rule's only match when it is a PathPrefix

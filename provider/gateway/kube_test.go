@@ -100,6 +100,10 @@ func TestAPIServer(t *testing.T) {
 		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/prefix/")}, Filters: []gatewayv1.HTTPRouteFilter{{
 			Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/v2")}},
 		}}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "api", 80, nil)}},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/moved")}, Filters: []gatewayv1.HTTPRouteFilter{{
+			Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{Hostname: new(gatewayv1.PreciseHostname("new.example.com")),
+				Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/here")}},
+		}}},
 		// No matches: the API server defaults them to PathPrefix /.
 		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}},
 	), metav1.CreateOptions{}))
@@ -162,6 +166,7 @@ func TestAPIServer(t *testing.T) {
 		{"shop.example.com", "/rewrite/x", "", 200, "api internal.example/new yes", http.Header{"X-Answer": {"rewritten"}}},
 		{"shop.example.com", "/mirrored", "", 200, "api shop.example.com/mirrored ", nil},
 		{"shop.example.com", "/prefix", "", 200, "api shop.example.com/v2 ", nil},
+		{"shop.example.com", "/moved/x?a=1", "", 302, "", http.Header{"Location": {"http://new.example.com/here/x?a=1"}}},
 		{"shop.example.com", "/prefix/a/b", "", 200, "api shop.example.com/v2/a/b ", nil},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.path, nil)

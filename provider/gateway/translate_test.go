@@ -483,8 +483,8 @@ func TestTranslateFilters(t *testing.T) {
 		{"empty set", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-A"}}})}, "empty value", nil, ""},
 		{"prefix rewrite", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{
 			Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/v2")}}}}, "exactly one match, of type PathPrefix", nil, ""},
-		{"hostname redirect", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{
-			Hostname: new(gatewayv1.PreciseHostname("x.example.com"))}}}, "hostname", nil, ""},
+		{"redirect 307", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{
+			Hostname: new(gatewayv1.PreciseHostname("x.example.com")), StatusCode: new(307)}}}, "status code 307", nil, ""},
 		{"mirror fraction", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{
 			BackendRef: gatewayv1.BackendObjectReference{Name: "app", Port: new(gatewayv1.PortNumber(80))}, Fraction: &gatewayv1.Fraction{Numerator: 1, Denominator: new(int32(3))}}}}, "whole percentage", nil, ""},
 		{"cors", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterCORS}}, "CORS is not supported", nil, ""},
@@ -585,5 +585,65 @@ func TestReplacePrefix(t *testing.T) {
 	}
 	if mw, _ := replacePrefix("/same/", "/same"); mw != nil {
 		t.Errorf("a replacement equal to the prefix must change nothing: %+v", mw)
+	}
+}
+
+func TestRedirect(t *testing.T) {
+	type rr = gatewayv1.HTTPRequestRedirectFilter
+	host := new(gatewayv1.PreciseHostname("new.example.com"))
+	for _, tc := range []struct {
+		name   string
+		r      rr
+		prefix string
+		in     map[string]string // URL → redirect target
+	}{
+		{"hostname", rr{Hostname: host}, "/", map[string]string{
+			"http://a.example.com/x?q=1": "http://new.example.com/x?q=1",
+			"http://a.example.com:8080/": "http://new.example.com:8080/",
+			"https://[::1]:8443/p":       "https://new.example.com:8443/p",
+			"http://a.example.com":       "http://new.example.com",
+		}},
+		{"scheme and hostname", rr{Scheme: new("https"), Hostname: host}, "/", map[string]string{
+			"http://a.example.com:8080/x": "https://new.example.com/x",
+		}},
+		{"port", rr{Hostname: host, Port: new(gatewayv1.PortNumber(8443)), Scheme: new("https")}, "/", map[string]string{
+			"http://a.example.com/x": "https://new.example.com:8443/x",
+		}},
+		{"well-known port", rr{Hostname: host, Port: new(gatewayv1.PortNumber(443)), Scheme: new("https")}, "/", map[string]string{
+			"http://a.example.com:80/x": "https://new.example.com/x",
+		}},
+		{"full path", rr{Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.FullPathHTTPPathModifier, ReplaceFullPath: new("/moved")}}, "/", map[string]string{
+			"http://a.example.com/x/y?q": "http://a.example.com/moved?q",
+		}},
+		{"prefix", rr{Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/new")}}, "/old/", map[string]string{
+			"http://a.example.com/old":     "http://a.example.com/new",
+			"http://a.example.com/old/x?q": "http://a.example.com/new/x?q",
+		}},
+		{"prefix to root", rr{Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/")}}, "/old", map[string]string{
+			"http://a.example.com/old":   "http://a.example.com/",
+			"http://a.example.com/old/x": "http://a.example.com/x",
+		}},
+	} {
+		mw, why := redirect(&tc.r, tc.prefix, true)
+		if why != "" || mw == nil || mw.RedirectRegex == nil {
+			t.Errorf("%s: %+v %q", tc.name, mw, why)
+			continue
+		}
+		re := regexp.MustCompile(mw.RedirectRegex.Regex)
+		for in, want := range tc.in {
+			if !re.MatchString(in) {
+				t.Errorf("%s: %s does not match %s", tc.name, mw.RedirectRegex.Regex, in)
+				continue
+			}
+			if got := re.ReplaceAllString(in, mw.RedirectRegex.Replacement); got != want {
+				t.Errorf("%s: %s redirects to %s, want %s", tc.name, in, got, want)
+			}
+		}
+	}
+	if _, why := redirect(&rr{Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/n")}}, "", false); why == "" {
+		t.Error("a prefix redirect without a PathPrefix match must be refused")
+	}
+	if _, why := redirect(&rr{Scheme: new("https"), StatusCode: new(307)}, "/", true); why == "" {
+		t.Error("status 307 must be refused")
 	}
 }

@@ -16,7 +16,8 @@
 // "NS_NAME_GWNS_GW_LISTENER_RULE_MATCH_HOST@kubernetes-gateway" (indices
 // of the rule, the match and the hostname), a backend Service port is the
 // service "NS_SERVICE_PORT@kubernetes-gateway", and a rule with several
-// backends the weighted service "NS_NAME_RULE@kubernetes-gateway". No
+// backends the weighted service "NS_NAME_RULE_weighted@kubernetes-gateway"
+// (a Service port and a rule index could otherwise meet). No
 // Kubernetes name contains "_", so two objects never share a name; names
 // longer than 64 bytes are cut and end in a hash.
 //

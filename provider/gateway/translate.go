@@ -752,7 +752,7 @@ func (b *routeBuild) backends(ri int, rule gatewayv1.HTTPRouteRule) (service, wh
 		b.part.Services[empty] = &config.Service{LoadBalancer: &config.LoadBalancer{}}
 		return empty, why, reason
 	}
-	name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri))
+	name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "weighted")
 	b.part.Services[name] = &config.Service{Weighted: ws}
 	return name, why, reason
 }

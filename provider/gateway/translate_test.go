@@ -403,7 +403,7 @@ func TestTranslateBackends(t *testing.T) {
 	w := res.HTTPRoutes["shop/weighted"].Parents[0].Conditions
 	wantCond(t, "weighted", w, "Accepted", metav1.ConditionTrue, "Accepted")
 	wantCond(t, "weighted", w, "ResolvedRefs", metav1.ConditionFalse, "BackendNotFound")
-	ws := service1(res, "shop_weighted_0@kubernetes-gateway")
+	ws := service1(res, "shop_weighted_0_weighted@kubernetes-gateway")
 	if ws == nil || ws.Weighted == nil || len(ws.Weighted.Services) != 3 {
 		t.Fatalf("weighted service %+v", ws)
 	}
@@ -645,5 +645,23 @@ func TestRedirect(t *testing.T) {
 	}
 	if _, why := redirect(&rr{Scheme: new("https"), StatusCode: new(307)}, "/", true); why == "" {
 		t.Error("status 307 must be refused")
+	}
+}
+
+// TestTranslateNamesApart: the weighted service of rule 1 of HTTPRoute
+// shop/app and Service shop/app's port 1 get different names.
+func TestTranslateNamesApart(t *testing.T) {
+	o := base()
+	svc, es := service("shop", "app", 1, "10.0.0.5")
+	o.Services, o.EndpointSlices = []*corev1.Service{svc}, []*discoveryv1.EndpointSlice{es}
+	one := gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/a")}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 1, nil)}}
+	two := gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/b")}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 1, nil), backendRef("", "app", 1, nil)}}
+	o.HTTPRoutes = []*gatewayv1.HTTPRoute{route("shop", "app", nil, []gatewayv1.ParentReference{parent("web")}, one, two)}
+	res := Translate(settings, o)
+	if lb := service1(res, "shop_app_1@kubernetes-gateway"); lb == nil || lb.LoadBalancer == nil {
+		t.Errorf("service shop_app_1 is %+v, want Service shop/app's port 1", lb)
+	}
+	if _, refused := config.Merge(&config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: ":80"}}}, res.Provided); len(refused) > 0 {
+		t.Errorf("merge refused %v", refused)
 	}
 }

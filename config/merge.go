@@ -37,6 +37,10 @@ type Part struct {
 	// Services by name. Unlike in a file, a service may have no servers
 	// (it answers 503).
 	Services map[string]*Service
+	// Middlewares by name, which the part's routers may name besides
+	// the base configuration's. A chain is not allowed here: a part's
+	// middlewares are what its object asks for, in full.
+	Middlewares map[string]*Middleware
 	// Certificates are served with the part: an earlier part's pair wins
 	// a name two parts' pairs claim.
 	Certificates []KeyPair
@@ -51,7 +55,7 @@ type Refusal struct {
 
 // Merge returns base with the parts of every provider added, and the parts
 // it refused. base must be valid; it is not modified, and neither are the
-// parts: the result shares their routers and services.
+// parts: the result shares their routers, services and middlewares.
 func Merge(base *Config, provided ...*Provided) (*Config, []Refusal) {
 	out := *base
 	h := &HTTP{Routers: map[string]*Router{}, Services: map[string]*Service{}, Middlewares: map[string]*Middleware{}}
@@ -122,9 +126,10 @@ func (m *merger) add(provider string, part *Part) error {
 			}
 		}
 	}
-	routerNames, serviceNames := sorted(part.Routers), sorted(part.Services)
+	routerNames, serviceNames, middlewareNames := sorted(part.Routers), sorted(part.Services), sorted(part.Middlewares)
 	checkNames("router", routerNames)
 	checkNames("service", serviceNames)
+	checkNames("middleware", middlewareNames)
 	for _, n := range routerNames {
 		if _, dup := m.out.HTTP.Routers[n]; dup {
 			errs = append(errs, fmt.Errorf("router %q is already defined by another object", n))
@@ -135,12 +140,25 @@ func (m *merger) add(provider string, part *Part) error {
 			errs = append(errs, fmt.Errorf("service %q is already defined differently by another object", n))
 		}
 	}
+	for _, n := range middlewareNames {
+		if prev, dup := m.out.HTTP.Middlewares[n]; dup && prev != part.Middlewares[n] && !reflect.DeepEqual(prev, part.Middlewares[n]) {
+			errs = append(errs, fmt.Errorf("middleware %q is already defined differently by another object", n))
+		}
+		if part.Middlewares[n] == nil {
+			errs = append(errs, fmt.Errorf("middleware %q is empty", n))
+		} else if part.Middlewares[n].Chain != nil {
+			errs = append(errs, fmt.Errorf("middleware %q: a provider's middleware cannot be a chain", n))
+		}
+	}
 	v := &validator{
-		cfg:             &Config{EntryPoints: m.base.EntryPoints, TLS: m.base.TLS, ACME: m.base.ACME, HTTP: &HTTP{Routers: part.Routers, Services: part.Services}},
+		cfg:             &Config{EntryPoints: m.base.EntryPoints, TLS: m.base.TLS, ACME: m.base.ACME, HTTP: &HTTP{Routers: part.Routers, Services: part.Services, Middlewares: part.Middlewares}},
 		entryPointNames: m.entryPointNames,
 		serviceNames:    serviceNames,
 		middlewareNames: m.middlewareNames,
 		provided:        true,
+	}
+	if len(middlewareNames) > 0 {
+		v.middlewareNames = slices.Sorted(slices.Values(append(slices.Clone(m.middlewareNames), middlewareNames...)))
 	}
 	if m.base.HTTP != nil {
 		v.transportNames = sorted(m.base.HTTP.ServersTransports)
@@ -150,6 +168,11 @@ func (m *merger) add(provider string, part *Part) error {
 	}
 	for _, n := range serviceNames {
 		v.service(p("http", "services", n), part.Services[n])
+	}
+	for _, n := range middlewareNames {
+		if mw := part.Middlewares[n]; mw != nil && mw.Chain == nil {
+			v.middleware(p("http", "middlewares", n), n, mw)
+		}
 	}
 	for _, pr := range v.ps {
 		errs = append(errs, fmt.Errorf("%s: %s", strings.Join(pr.path, "."), pr.msg))
@@ -171,6 +194,11 @@ func (m *merger) add(provider string, part *Part) error {
 	for _, n := range serviceNames {
 		if _, dup := m.out.HTTP.Services[n]; !dup {
 			m.out.HTTP.Services[n] = part.Services[n]
+		}
+	}
+	for _, n := range middlewareNames {
+		if _, dup := m.out.HTTP.Middlewares[n]; !dup {
+			m.out.HTTP.Middlewares[n] = part.Middlewares[n]
 		}
 	}
 	return nil

@@ -1,0 +1,65 @@
+// Package gateway translates Kubernetes Gateway API objects
+// (gateway.networking.k8s.io GatewayClasses, Gateways and HTTPRoutes, with
+// ReferenceGrants, Services, EndpointSlices and TLS Secrets) into
+// tollgate's configuration model (config.Provided), and computes the status
+// every object should get. It neither reads nor writes the API server:
+// Translate is a pure function of the objects it is given.
+//
+// A GatewayClass is served when its controllerName is the controller's
+// (ControllerName by default); a Gateway when its class is served. Each
+// listener port must map to an entry point (Settings.EntryPoints); a
+// listener whose port has none is not Programmed. Each HTTPRoute becomes
+// one config.Part, merged or refused whole, so a bad route never breaks
+// the others.
+//
+// Names: the routers of HTTPRoute NS/NAME are
+// "NS_NAME_GWNS_GW_LISTENER_RULE_MATCH_HOST@kubernetes-gateway" (indices
+// of the rule, the match and the hostname), a backend Service port is the
+// service "NS_SERVICE_PORT@kubernetes-gateway", and a rule with several
+// backends the weighted service "NS_NAME_RULE_weighted@kubernetes-gateway"
+// (a Service port and a rule index could otherwise meet). No
+// Kubernetes name contains "_", so two objects never share a name; names
+// longer than 64 bytes are cut and end in a hash.
+//
+// Priorities follow the Gateway API's precedence: a route's more specific
+// hostname (exact before wildcard, longer before shorter), then an Exact
+// path, then the longest PathPrefix (a RegularExpression path ranks below
+// both), then a method match, then the most header matches, then the most
+// query parameter matches. Ties between routes (the spec's oldest route,
+// then alphabetical order) are left to the router's own order.
+//
+// Filters become middlewares of the route's part (named
+// "NS_NAME_RULE_FILTER@kubernetes-gateway"), applied in order:
+//
+//   - RequestHeaderModifier and ResponseHeaderModifier: a headers
+//     middleware, which sets a header (replacing its values) and removes
+//     it on an empty value. set and remove map exactly; add is served as
+//     set, dropping values the message already had (a note in
+//     Result.Notes); a set or add with an empty value is refused.
+//   - RequestRedirect (status 301 or 302): with a scheme and/or port only,
+//     a redirectScheme middleware; with a hostname or a path
+//     (ReplaceFullPath, or ReplacePrefixMatch on the rule's only
+//     PathPrefix match) a redirectRegex over the whole URL. 301 is
+//     permanent. Differences: for methods other than GET the middlewares
+//     answer 308 or 307 as Traefik does; without a port or scheme the
+//     request's Host port is kept (the listener's, unless the client
+//     left a default port out); a redirect to the very same URL passes
+//     the request on instead of redirecting.
+//   - URLRewrite: the hostname sets the request's Host (headers
+//     middleware), a ReplaceFullPath path a replacePath middleware, a
+//     ReplacePrefixMatch path a replacePathRegex that replaces the
+//     element-wise prefix of the rule's only match, which must be a
+//     PathPrefix one (/foo to /bar: /foo becomes /bar, /foo/x /bar/x).
+//   - RequestMirror: the rule's service is wrapped in a mirroring service
+//     ("NS_NAME_RULE_mirror@kubernetes-gateway") whose mirrors are the
+//     filters' backends, with their percent (100 by default); a fraction
+//     must be a whole percentage.
+//
+// Gaps, each reported in the route's status rather than ignored (the
+// rule is not served, Accepted is False with reason UnsupportedValue and
+// a message naming the filter): a redirect status other than 301 and
+// 302; ReplacePrefixMatch on a rule without exactly one PathPrefix
+// match; CORS, ExtensionRef and
+// backendRef filters. A backendRef that cannot be resolved answers 503
+// (the spec asks for 500) for its share of the requests.
+package gateway

@@ -1,0 +1,847 @@
+package gateway
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+// ProviderName ends the names of the routers and services this package
+// makes.
+const ProviderName = "kubernetes-gateway"
+
+// ControllerName is the GatewayClass controllerName tollgate serves unless
+// Settings says otherwise.
+const ControllerName gatewayv1.GatewayController = "tollgate-proxy.io/gateway-controller"
+
+const labelServiceName = "kubernetes.io/service-name"
+
+// Settings configure a translation.
+type Settings struct {
+	// ControllerName selects the GatewayClasses served. Empty means
+	// ControllerName.
+	ControllerName gatewayv1.GatewayController
+	// EntryPoints maps a listener port to the entry point that serves it.
+	// A listener whose port is missing is not Programmed.
+	EntryPoints map[int32]string
+}
+
+// Objects are the API objects a translation reads.
+type Objects struct {
+	GatewayClasses  []*gatewayv1.GatewayClass
+	Gateways        []*gatewayv1.Gateway
+	HTTPRoutes      []*gatewayv1.HTTPRoute
+	ReferenceGrants []*gatewayv1beta1.ReferenceGrant
+	// Namespaces are needed for allowedRoutes selectors only.
+	Namespaces     []*corev1.Namespace
+	Services       []*corev1.Service
+	EndpointSlices []*discoveryv1.EndpointSlice
+	Secrets        []*corev1.Secret
+}
+
+// Result is one translation: the configuration and the status each served
+// object should get (computed, not written; conditions carry no
+// LastTransitionTime, which the writer sets).
+type Result struct {
+	Provided *config.Provided
+	// GatewayClasses are the conditions of the served classes, by name.
+	GatewayClasses map[string][]metav1.Condition
+	// Gateways are the statuses of the served Gateways, by
+	// "namespace/name".
+	Gateways map[string]*gatewayv1.GatewayStatus
+	// HTTPRoutes are the statuses of the HTTPRoutes whose parentRefs name
+	// a served Gateway, by "namespace/name": one entry per such parentRef.
+	HTTPRoutes map[string]*gatewayv1.HTTPRouteStatus
+	// Notes are what a served HTTPRoute asks for that is served only
+	// approximately, by "namespace/name", each a sentence for an Event.
+	Notes map[string][]string
+}
+
+// Translate turns objects into configuration and statuses.
+func Translate(s Settings, o *Objects) *Result {
+	t := newTranslation(s, o)
+	t.classes()
+	t.gateways()
+	t.routes()
+	return t.res
+}
+
+type translation struct {
+	s   Settings
+	o   *Objects
+	res *Result
+
+	ours     map[string]bool                         // served class names
+	services map[string]*corev1.Service              // namespace/name
+	slices   map[string][]*discoveryv1.EndpointSlice // namespace/service
+	secrets  map[string]*corev1.Secret
+	nsLabels map[string]labels.Set
+	gws      []*gatewayState
+}
+
+func newTranslation(s Settings, o *Objects) *translation {
+	if s.ControllerName == "" {
+		s.ControllerName = ControllerName
+	}
+	t := &translation{
+		s: s, o: o,
+		res: &Result{
+			Provided:       &config.Provided{Provider: ProviderName},
+			GatewayClasses: map[string][]metav1.Condition{},
+			Gateways:       map[string]*gatewayv1.GatewayStatus{},
+			HTTPRoutes:     map[string]*gatewayv1.HTTPRouteStatus{},
+			Notes:          map[string][]string{},
+		},
+		ours: map[string]bool{}, services: map[string]*corev1.Service{},
+		slices: map[string][]*discoveryv1.EndpointSlice{}, secrets: map[string]*corev1.Secret{},
+		nsLabels: map[string]labels.Set{},
+	}
+	for _, v := range o.Services {
+		t.services[v.Namespace+"/"+v.Name] = v
+	}
+	for _, v := range o.EndpointSlices {
+		if svc := v.Labels[labelServiceName]; svc != "" {
+			t.slices[v.Namespace+"/"+svc] = append(t.slices[v.Namespace+"/"+svc], v)
+		}
+	}
+	for _, v := range o.Secrets {
+		t.secrets[v.Namespace+"/"+v.Name] = v
+	}
+	for _, v := range o.Namespaces {
+		t.nsLabels[v.Name] = labels.Set(v.Labels)
+	}
+	return t
+}
+
+func cond(typ string, ok bool, reason, msg string, gen int64) metav1.Condition {
+	st := metav1.ConditionFalse
+	if ok {
+		st = metav1.ConditionTrue
+	}
+	return metav1.Condition{Type: typ, Status: st, Reason: reason, Message: msg, ObservedGeneration: gen}
+}
+
+func (t *translation) classes() {
+	for _, c := range t.o.GatewayClasses {
+		if c.Spec.ControllerName != t.s.ControllerName {
+			continue
+		}
+		t.ours[c.Name] = true
+		t.res.GatewayClasses[c.Name] = []metav1.Condition{cond(string(gatewayv1.GatewayClassConditionStatusAccepted), true,
+			string(gatewayv1.GatewayClassReasonAccepted), "served by "+string(t.s.ControllerName), c.Generation)}
+	}
+}
+
+// permitted reports whether a ReferenceGrant in toNS lets objects of kind
+// fromKind in fromNS refer to the object toKind/toName (group "" is core).
+func (t *translation) permitted(fromKind, fromNS, toGroup, toKind, toNS, toName string) bool {
+	if fromNS == toNS {
+		return true
+	}
+	for _, g := range t.o.ReferenceGrants {
+		if g.Namespace != toNS {
+			continue
+		}
+		from := slices.ContainsFunc(g.Spec.From, func(f gatewayv1beta1.ReferenceGrantFrom) bool {
+			return string(f.Group) == gatewayv1.GroupName && string(f.Kind) == fromKind && string(f.Namespace) == fromNS
+		})
+		to := slices.ContainsFunc(g.Spec.To, func(r gatewayv1beta1.ReferenceGrantTo) bool {
+			return string(r.Group) == toGroup && string(r.Kind) == toKind && (r.Name == nil || *r.Name == "" || string(*r.Name) == toName)
+		})
+		if from && to {
+			return true
+		}
+	}
+	return false
+}
+
+// objectName makes a router or service name (before "@") from parts
+// joined by "_"; a name longer than 64 bytes is cut and ends in a hash.
+func objectName(parts ...string) string {
+	s := strings.Join(parts, "_")
+	if len(s) > 64 {
+		sum := sha256.Sum256([]byte(s))
+		s = strings.TrimRight(s[:64-17], "-_.") + "-" + hex.EncodeToString(sum[:8])
+	}
+	return s + "@" + ProviderName
+}
+
+// ---- Gateways and listeners ----
+
+type gatewayState struct {
+	gw        *gatewayv1.Gateway
+	status    *gatewayv1.GatewayStatus
+	listeners []*listenerState
+}
+
+type listenerState struct {
+	l          gatewayv1.Listener
+	entryPoint string
+	ok         bool // Accepted, ResolvedRefs, Programmed and not Conflicted
+	kinds      []gatewayv1.Kind
+	certs      []config.KeyPair
+	status     *gatewayv1.ListenerStatus
+}
+
+func (t *translation) gateways() {
+	gws := slices.Clone(t.o.Gateways)
+	slices.SortFunc(gws, func(a, b *gatewayv1.Gateway) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for _, gw := range gws {
+		if !t.ours[string(gw.Spec.GatewayClassName)] {
+			continue
+		}
+		gs := &gatewayState{gw: gw, status: &gatewayv1.GatewayStatus{}}
+		t.gws = append(t.gws, gs)
+		t.res.Gateways[gw.Namespace+"/"+gw.Name] = gs.status
+		conflicts := listenerConflicts(gw.Spec.Listeners)
+		programmed := 0
+		for _, l := range gw.Spec.Listeners {
+			ls := t.listener(gw, l, conflicts[string(l.Name)])
+			gs.listeners = append(gs.listeners, ls)
+			gs.status.Listeners = append(gs.status.Listeners, *ls.status)
+			if ls.ok {
+				programmed++
+			}
+		}
+		gen := gw.Generation
+		gs.status.Conditions = []metav1.Condition{
+			cond(string(gatewayv1.GatewayConditionAccepted), true, string(gatewayv1.GatewayReasonAccepted), "", gen),
+		}
+		if programmed > 0 {
+			gs.status.Conditions = append(gs.status.Conditions, cond(string(gatewayv1.GatewayConditionProgrammed), true, string(gatewayv1.GatewayReasonProgrammed), "", gen))
+		} else {
+			gs.status.Conditions = append(gs.status.Conditions, cond(string(gatewayv1.GatewayConditionProgrammed), false, string(gatewayv1.GatewayReasonInvalid), "no listener is programmed", gen))
+		}
+	}
+}
+
+// listenerConflicts finds listeners sharing a port: with another protocol
+// (ProtocolConflict) or the same hostname (HostnameConflict).
+func listenerConflicts(ls []gatewayv1.Listener) map[string]gatewayv1.ListenerConditionReason {
+	out := map[string]gatewayv1.ListenerConditionReason{}
+	for i, a := range ls {
+		for j, b := range ls {
+			if i == j || a.Port != b.Port {
+				continue
+			}
+			if a.Protocol != b.Protocol {
+				out[string(a.Name)] = gatewayv1.ListenerReasonProtocolConflict
+			} else if ptrOr(a.Hostname, "") == ptrOr(b.Hostname, "") && out[string(a.Name)] == "" {
+				out[string(a.Name)] = gatewayv1.ListenerReasonHostnameConflict
+			}
+		}
+	}
+	return out
+}
+
+func (t *translation) listener(gw *gatewayv1.Gateway, l gatewayv1.Listener, conflict gatewayv1.ListenerConditionReason) *listenerState {
+	gen := gw.Generation
+	ls := &listenerState{l: l, status: &gatewayv1.ListenerStatus{Name: l.Name}}
+	accepted, acceptedReason, acceptedMsg := true, string(gatewayv1.ListenerReasonAccepted), ""
+	resolved, resolvedReason, resolvedMsg := true, string(gatewayv1.ListenerReasonResolvedRefs), ""
+	switch l.Protocol {
+	case gatewayv1.HTTPProtocolType, gatewayv1.HTTPSProtocolType:
+	default:
+		accepted, acceptedReason, acceptedMsg = false, string(gatewayv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("protocol %s is not supported; use HTTP or HTTPS", l.Protocol)
+	}
+	ep, hasEP := t.s.EntryPoints[int32(l.Port)]
+	if accepted && !hasEP {
+		accepted, acceptedReason, acceptedMsg = false, string(gatewayv1.ListenerReasonPortUnavailable), fmt.Sprintf("no entry point serves port %d", l.Port)
+	}
+	ls.entryPoint = ep
+	// Route kinds.
+	kinds := []gatewayv1.Kind{"HTTPRoute"}
+	if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
+		kinds = nil
+		var bad []string
+		for _, k := range l.AllowedRoutes.Kinds {
+			if ptrOr(k.Group, gatewayv1.GroupName) == gatewayv1.GroupName && k.Kind == "HTTPRoute" {
+				kinds = append(kinds, k.Kind)
+			} else {
+				bad = append(bad, string(k.Kind))
+			}
+		}
+		if len(bad) > 0 {
+			resolved, resolvedReason, resolvedMsg = false, string(gatewayv1.ListenerReasonInvalidRouteKinds), "route kinds not supported: "+strings.Join(bad, ", ")
+		}
+	}
+	ls.kinds = kinds
+	for _, k := range kinds {
+		ls.status.SupportedKinds = append(ls.status.SupportedKinds, gatewayv1.RouteGroupKind{Group: new(gatewayv1.Group(gatewayv1.GroupName)), Kind: k})
+	}
+	if l.Protocol == gatewayv1.HTTPSProtocolType && accepted {
+		if ok, reason, msg := t.listenerTLS(gw, l, ls); !ok {
+			resolved, resolvedReason, resolvedMsg = false, reason, msg
+		}
+	}
+	ls.status.Conditions = []metav1.Condition{
+		cond(string(gatewayv1.ListenerConditionAccepted), accepted, acceptedReason, acceptedMsg, gen),
+		cond(string(gatewayv1.ListenerConditionResolvedRefs), resolved, resolvedReason, resolvedMsg, gen),
+	}
+	if conflict != "" {
+		ls.status.Conditions = append(ls.status.Conditions, cond(string(gatewayv1.ListenerConditionConflicted), true, string(conflict), "another listener on the same port conflicts with this one", gen))
+	} else {
+		ls.status.Conditions = append(ls.status.Conditions, cond(string(gatewayv1.ListenerConditionConflicted), false, string(gatewayv1.ListenerReasonNoConflicts), "", gen))
+	}
+	ls.ok = accepted && resolved && conflict == ""
+	msg := cmp.Or(acceptedMsg, resolvedMsg)
+	if msg == "" && conflict != "" {
+		msg = "another listener on the same port conflicts with this one"
+	}
+	if ls.ok {
+		ls.status.Conditions = append(ls.status.Conditions, cond(string(gatewayv1.ListenerConditionProgrammed), true, string(gatewayv1.ListenerReasonProgrammed), "", gen))
+	} else {
+		ls.status.Conditions = append(ls.status.Conditions, cond(string(gatewayv1.ListenerConditionProgrammed), false, string(gatewayv1.ListenerReasonInvalid), msg, gen))
+	}
+	return ls
+}
+
+// listenerTLS resolves an HTTPS listener's certificates.
+func (t *translation) listenerTLS(gw *gatewayv1.Gateway, l gatewayv1.Listener, ls *listenerState) (bool, string, string) {
+	invalid := string(gatewayv1.ListenerReasonInvalidCertificateRef)
+	if l.TLS == nil || len(l.TLS.CertificateRefs) == 0 {
+		return false, invalid, "an HTTPS listener needs tls.certificateRefs"
+	}
+	if ptrOr(l.TLS.Mode, gatewayv1.TLSModeTerminate) != gatewayv1.TLSModeTerminate {
+		return false, invalid, "tls.mode Passthrough is not supported on an HTTPS listener"
+	}
+	for _, ref := range l.TLS.CertificateRefs {
+		ns := string(ptrOr(ref.Namespace, gatewayv1.Namespace(gw.Namespace)))
+		if ptrOr(ref.Group, "") != "" || ptrOr(ref.Kind, "Secret") != "Secret" {
+			return false, invalid, fmt.Sprintf("certificateRef %s: only core Secrets are supported", ref.Name)
+		}
+		if !t.permitted("Gateway", gw.Namespace, "", "Secret", ns, string(ref.Name)) {
+			return false, string(gatewayv1.ListenerReasonRefNotPermitted), fmt.Sprintf("certificateRef %s/%s: no ReferenceGrant in namespace %s allows it", ns, ref.Name, ns)
+		}
+		sec := t.secrets[ns+"/"+string(ref.Name)]
+		if sec == nil {
+			return false, invalid, fmt.Sprintf("certificateRef %s/%s: secret not found", ns, ref.Name)
+		}
+		if sec.Type != corev1.SecretTypeTLS || len(sec.Data[corev1.TLSCertKey]) == 0 || len(sec.Data[corev1.TLSPrivateKeyKey]) == 0 {
+			return false, invalid, fmt.Sprintf("certificateRef %s/%s: not a TLS secret with tls.crt and tls.key", ns, ref.Name)
+		}
+		ls.certs = append(ls.certs, config.KeyPair{Source: "secret " + ns + "/" + string(ref.Name), Cert: sec.Data[corev1.TLSCertKey], Key: sec.Data[corev1.TLSPrivateKeyKey]})
+	}
+	return true, "", ""
+}
+
+// allows reports whether listener ls admits a route in namespace ns.
+func (t *translation) allows(gw *gatewayv1.Gateway, ls *listenerState, ns string) bool {
+	if !slices.Contains(ls.kinds, "HTTPRoute") {
+		return false
+	}
+	from := gatewayv1.NamespacesFromSame
+	var sel *metav1.LabelSelector
+	if a := ls.l.AllowedRoutes; a != nil && a.Namespaces != nil {
+		from = ptrOr(a.Namespaces.From, gatewayv1.NamespacesFromSame)
+		sel = a.Namespaces.Selector
+	}
+	switch from {
+	case gatewayv1.NamespacesFromAll:
+		return true
+	case gatewayv1.NamespacesFromSelector:
+		if sel == nil {
+			return false
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		return err == nil && s.Matches(t.nsLabels[ns])
+	default:
+		return ns == gw.Namespace
+	}
+}
+
+// intersect returns the hostnames a route serves on a listener: nil with
+// ok when any host matches, else the hosts; !ok when none intersect.
+func intersect(listener *gatewayv1.Hostname, route []gatewayv1.Hostname) (hosts []string, ok bool) {
+	l := string(ptrOr(listener, ""))
+	if len(route) == 0 {
+		if l == "" {
+			return nil, true
+		}
+		return []string{l}, true
+	}
+	if l == "" {
+		for _, h := range route {
+			hosts = append(hosts, string(h))
+		}
+		return hosts, true
+	}
+	for _, rh := range route {
+		h := string(rh)
+		switch {
+		case h == l:
+			hosts = append(hosts, h)
+		case covers(l, h):
+			hosts = append(hosts, h)
+		case covers(h, l):
+			hosts = append(hosts, l)
+		}
+	}
+	slices.Sort(hosts)
+	hosts = slices.Compact(hosts)
+	return hosts, len(hosts) > 0
+}
+
+// covers reports whether wildcard pattern w ("*.example.com") matches host
+// h, itself possibly a narrower wildcard: one or more labels stand for "*".
+func covers(w, h string) bool {
+	suffix, ok := strings.CutPrefix(w, "*")
+	if !ok {
+		return false
+	}
+	h = strings.TrimPrefix(h, "*")
+	return strings.HasSuffix(h, suffix) && len(h) > len(suffix) && h != suffix
+}
+
+// ---- routes ----
+
+func (t *translation) routes() {
+	routes := slices.Clone(t.o.HTTPRoutes)
+	slices.SortFunc(routes, func(a, b *gatewayv1.HTTPRoute) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	built := map[string]builtService{}
+	for _, r := range routes {
+		b := &routeBuild{t: t, r: r, services: built,
+			part: &config.Part{Owner: "httproute " + r.Namespace + "/" + r.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}, Middlewares: map[string]*config.Middleware{}}}
+		b.build()
+	}
+}
+
+type routeBuild struct {
+	t        *translation
+	r        *gatewayv1.HTTPRoute
+	part     *config.Part
+	services map[string]builtService
+	// rule is the rule being built, and mirrors its RequestMirror
+	// filters.
+	rule    gatewayv1.HTTPRouteRule
+	mirrors []*gatewayv1.HTTPRequestMirrorFilter
+}
+
+// builtService is a backend service made once for every route using it,
+// with why it has no servers ("" when it has some).
+type builtService struct {
+	svc *config.Service
+	why string
+}
+
+// attachment is a listener a parentRef attached the route to, with the
+// hosts it serves there.
+type attachment struct {
+	gw    *gatewayState
+	ls    *listenerState
+	index int
+	hosts []string
+}
+
+func (b *routeBuild) build() {
+	r := b.r
+	gen := r.Generation
+	status := &gatewayv1.HTTPRouteStatus{}
+	var atts []attachment
+	for _, pr := range r.Spec.ParentRefs {
+		if ptrOr(pr.Group, gatewayv1.GroupName) != gatewayv1.GroupName || ptrOr(pr.Kind, "Gateway") != "Gateway" {
+			continue
+		}
+		ns := string(ptrOr(pr.Namespace, gatewayv1.Namespace(r.Namespace)))
+		var gs *gatewayState
+		for _, g := range b.t.gws {
+			if g.gw.Namespace == ns && g.gw.Name == string(pr.Name) {
+				gs = g
+			}
+		}
+		if gs == nil {
+			continue // not a Gateway of ours: its controller reports
+		}
+		a, reason, msg := b.attach(gs, pr)
+		ps := gatewayv1.RouteParentStatus{ParentRef: pr, ControllerName: b.t.s.ControllerName}
+		ps.Conditions = []metav1.Condition{cond(string(gatewayv1.RouteConditionAccepted), reason == "", cmp.Or(reason, string(gatewayv1.RouteReasonAccepted)), msg, gen)}
+		atts = append(atts, a...)
+		status.Parents = append(status.Parents, ps)
+	}
+	if len(status.Parents) == 0 {
+		return
+	}
+	b.t.res.HTTPRoutes[r.Namespace+"/"+r.Name] = status
+	// Rules: the same for every parent.
+	resolved, resolvedReason, resolvedMsg := true, string(gatewayv1.RouteReasonResolvedRefs), ""
+	var unsupported []string
+	for ri, rule := range r.Spec.Rules {
+		service, why, reason := b.backends(ri, rule)
+		if why != "" && resolved {
+			resolved, resolvedReason, resolvedMsg = false, reason, why
+		}
+		b.rule = rule
+		mws, bad, notes := b.filters(ri, rule.Filters)
+		for _, n := range notes {
+			b.note("rule %d: %s", ri, n)
+		}
+		if bad != "" {
+			unsupported = append(unsupported, fmt.Sprintf("rule %d: %s; the rule is not served", ri, bad))
+			continue
+		}
+		if bad := badBackendFilters(rule); bad != "" {
+			unsupported = append(unsupported, fmt.Sprintf("rule %d: %s; the rule is not served", ri, bad))
+			continue
+		}
+		service, why, reason = b.mirror(ri, service)
+		if why != "" && resolved {
+			resolved, resolvedReason, resolvedMsg = false, reason, why
+		}
+		matches := rule.Matches
+		if len(matches) == 0 {
+			matches = []gatewayv1.HTTPRouteMatch{{}}
+		}
+		for mi, m := range matches {
+			match, prio, err := matchRule(m)
+			if err != "" {
+				unsupported = append(unsupported, fmt.Sprintf("rule %d match %d: %s; the match is not served", ri, mi, err))
+				continue
+			}
+			for _, a := range atts {
+				b.routers(a, ri, mi, match, prio, service, mws)
+			}
+		}
+	}
+	for i := range status.Parents {
+		ps := &status.Parents[i]
+		ps.Conditions = append(ps.Conditions, cond(string(gatewayv1.RouteConditionResolvedRefs), resolved, resolvedReason, resolvedMsg, gen))
+		if len(unsupported) > 0 && ps.Conditions[0].Status == metav1.ConditionTrue {
+			ps.Conditions[0] = cond(string(gatewayv1.RouteConditionAccepted), false, string(gatewayv1.RouteReasonUnsupportedValue), strings.Join(unsupported, "; "), gen)
+		}
+	}
+	if len(b.part.Routers) > 0 {
+		b.t.res.Provided.Parts = append(b.t.res.Provided.Parts, b.part)
+	}
+}
+
+// attach finds the listeners of gs that parentRef pr selects and admit
+// the route; a reason says why none does.
+func (b *routeBuild) attach(gs *gatewayState, pr gatewayv1.ParentReference) ([]attachment, string, string) {
+	var out []attachment
+	selected, allowed := 0, 0
+	for i, ls := range gs.listeners {
+		if pr.SectionName != nil && *pr.SectionName != ls.l.Name {
+			continue
+		}
+		if pr.Port != nil && *pr.Port != ls.l.Port {
+			continue
+		}
+		selected++
+		if !ls.ok || !b.t.allows(gs.gw, ls, b.r.Namespace) {
+			continue
+		}
+		allowed++
+		hosts, ok := intersect(ls.l.Hostname, b.r.Spec.Hostnames)
+		if !ok {
+			continue
+		}
+		out = append(out, attachment{gw: gs, ls: ls, index: i, hosts: hosts})
+		gs.status.Listeners[i].AttachedRoutes++
+	}
+	switch {
+	case selected == 0:
+		return nil, string(gatewayv1.RouteReasonNoMatchingParent), "no listener of the gateway matches sectionName and port"
+	case allowed == 0:
+		return nil, string(gatewayv1.RouteReasonNotAllowedByListeners), "no listener admits routes of this kind from this namespace"
+	case len(out) == 0:
+		return nil, string(gatewayv1.RouteReasonNoMatchingListenerHostname), "no listener hostname intersects the route's hostnames"
+	}
+	return out, "", ""
+}
+
+// routers adds one router per host of attachment a.
+func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, service string, mws []string) {
+	hosts := a.hosts
+	if len(hosts) == 0 {
+		hosts = []string{""}
+	}
+	for hi, h := range hosts {
+		ruleText := match
+		if h != "" {
+			ruleText = hostRule(h) + " && " + match
+		}
+		r := &config.Router{
+			Rule:        ruleText,
+			EntryPoints: []string{a.ls.entryPoint},
+			Service:     service,
+			Middlewares: mws,
+			Priority:    hostRank(h)<<hostShift | prio,
+		}
+		if a.ls.l.Protocol == gatewayv1.HTTPSProtocolType {
+			r.TLS = &config.RouterTLS{CertificateProvided: true}
+		}
+		name := objectName(b.r.Namespace, b.r.Name, a.gw.gw.Namespace, a.gw.gw.Name, string(a.ls.l.Name), strconv.Itoa(ri), strconv.Itoa(mi), strconv.Itoa(hi))
+		b.part.Routers[name] = r
+	}
+	for _, kp := range a.ls.certs {
+		if !slices.ContainsFunc(b.part.Certificates, func(c config.KeyPair) bool { return c.Source == kp.Source }) {
+			b.part.Certificates = append(b.part.Certificates, kp)
+		}
+	}
+}
+
+// hostRule matches host h; a wildcard stands for one or more labels, as
+// the Gateway API says.
+func hostRule(h string) string {
+	if rest, ok := strings.CutPrefix(h, "*."); ok {
+		return "Host(`**." + rest + "`)"
+	}
+	return "Host(`" + h + "`)"
+}
+
+// Priority layout, most significant first: host rank, path class and
+// length, method, header count, query count.
+const (
+	hostShift   = 40
+	pathShift   = 16
+	methodShift = 14
+	headerShift = 7
+)
+
+// hostRank: an exact host beats a wildcard, a longer one a shorter one;
+// no host ranks lowest.
+func hostRank(h string) int {
+	switch {
+	case h == "":
+		return 0
+	case strings.HasPrefix(h, "*"):
+		return 1 + min(len(h), 511)
+	default:
+		return 512 + min(len(h), 511)
+	}
+}
+
+// matchRule turns a match into a rule and its priority below the host
+// rank, or says why it cannot.
+func matchRule(m gatewayv1.HTTPRouteMatch) (string, int, string) {
+	var parts []string
+	pathClass, pathLen := 2, 1 // PathPrefix / by default
+	path := "PathPrefix(`/`)"
+	if p := m.Path; p != nil {
+		v := ptrOr(p.Value, "/")
+		if strings.ContainsAny(v, "`\x00") {
+			return "", 0, fmt.Sprintf("path %q contains a backquote or NUL", v)
+		}
+		switch ptrOr(p.Type, gatewayv1.PathMatchPathPrefix) {
+		case gatewayv1.PathMatchExact:
+			path, pathClass, pathLen = "Path(`"+v+"`)", 3, len(v)
+		case gatewayv1.PathMatchPathPrefix:
+			trimmed := strings.TrimRight(v, "/")
+			if trimmed == "" {
+				path, pathLen = "PathPrefix(`/`)", 1
+			} else {
+				// Element-wise: /foo matches /foo and /foo/bar, not /foobar.
+				path, pathLen = "(Path(`"+trimmed+"`) || PathPrefix(`"+trimmed+"/`))", len(trimmed)
+			}
+		case gatewayv1.PathMatchRegularExpression:
+			if _, err := regexp.Compile(v); err != nil {
+				return "", 0, fmt.Sprintf("path regular expression %q: %v", v, err)
+			}
+			path, pathClass, pathLen = "PathRegexp(`"+anchor(v)+"`)", 1, len(v)
+		default:
+			return "", 0, fmt.Sprintf("path match type %s is not supported", *p.Type)
+		}
+	}
+	parts = append(parts, path)
+	prio := (pathClass<<12 | min(pathLen, 4095)) << pathShift
+	if m.Method != nil {
+		parts = append(parts, "Method(`"+string(*m.Method)+"`)")
+		prio |= 1 << methodShift
+	}
+	for _, h := range m.Headers {
+		if strings.ContainsAny(h.Value, "`\x00") {
+			return "", 0, fmt.Sprintf("header %s value contains a backquote or NUL", h.Name)
+		}
+		switch ptrOr(h.Type, gatewayv1.HeaderMatchExact) {
+		case gatewayv1.HeaderMatchExact:
+			parts = append(parts, "Header(`"+string(h.Name)+"`, `"+h.Value+"`)")
+		case gatewayv1.HeaderMatchRegularExpression:
+			if _, err := regexp.Compile(h.Value); err != nil {
+				return "", 0, fmt.Sprintf("header %s regular expression: %v", h.Name, err)
+			}
+			parts = append(parts, "HeaderRegexp(`"+string(h.Name)+"`, `"+anchor(h.Value)+"`)")
+		default:
+			return "", 0, fmt.Sprintf("header match type %s is not supported", *h.Type)
+		}
+	}
+	prio |= min(len(m.Headers), 127) << headerShift
+	for _, q := range m.QueryParams {
+		if strings.ContainsAny(q.Value, "`\x00") || strings.ContainsAny(string(q.Name), "`\x00") {
+			return "", 0, fmt.Sprintf("query parameter %s contains a backquote or NUL", q.Name)
+		}
+		switch ptrOr(q.Type, gatewayv1.QueryParamMatchExact) {
+		case gatewayv1.QueryParamMatchExact:
+			parts = append(parts, "Query(`"+string(q.Name)+"`, `"+q.Value+"`)")
+		case gatewayv1.QueryParamMatchRegularExpression:
+			if _, err := regexp.Compile(q.Value); err != nil {
+				return "", 0, fmt.Sprintf("query parameter %s regular expression: %v", q.Name, err)
+			}
+			parts = append(parts, "QueryRegexp(`"+string(q.Name)+"`, `"+anchor(q.Value)+"`)")
+		default:
+			return "", 0, fmt.Sprintf("query parameter match type %s is not supported", *q.Type)
+		}
+	}
+	prio |= min(len(m.QueryParams), 127)
+	return strings.Join(parts, " && "), prio, ""
+}
+
+// anchor makes a regular expression match the whole value, as the
+// Gateway API's RegularExpression matches do.
+func anchor(re string) string {
+	return "^(?:" + re + ")$"
+}
+
+// badBackendFilters says why a rule's backendRef filters cannot be served.
+func badBackendFilters(rule gatewayv1.HTTPRouteRule) string {
+	for _, be := range rule.BackendRefs {
+		if len(be.Filters) > 0 {
+			return "backendRef filters are not supported yet"
+		}
+	}
+	return ""
+}
+
+// backends builds the service of a rule: one backend's loadBalancer, or a
+// weighted service over several. why and reason say what could not be
+// resolved (its share answers 503).
+func (b *routeBuild) backends(ri int, rule gatewayv1.HTTPRouteRule) (service, why, reason string) {
+	type child struct {
+		name   string
+		weight int
+	}
+	var children []child
+	for _, be := range rule.BackendRefs {
+		name, w, r := b.backend(be)
+		if w != "" && why == "" {
+			why, reason = w, r
+		}
+		children = append(children, child{name, int(ptrOr(be.Weight, 1))})
+	}
+	if len(children) == 1 && children[0].weight > 0 {
+		return children[0].name, why, reason
+	}
+	ws := &config.Weighted{}
+	for _, c := range children {
+		ws.Services = append(ws.Services, config.WeightedService{Name: c.name, Weight: new(c.weight)})
+	}
+	if len(children) == 0 || !slices.ContainsFunc(children, func(c child) bool { return c.weight > 0 }) {
+		// No backend, or all weighted 0: every request fails.
+		empty := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "none")
+		b.part.Services[empty] = &config.Service{LoadBalancer: &config.LoadBalancer{}}
+		return empty, why, reason
+	}
+	name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "weighted")
+	b.part.Services[name] = &config.Service{Weighted: ws}
+	return name, why, reason
+}
+
+// backend builds the loadBalancer of one backendRef.
+func (b *routeBuild) backend(be gatewayv1.HTTPBackendRef) (name, why, reason string) {
+	ref := be.BackendObjectReference
+	ns := string(ptrOr(ref.Namespace, gatewayv1.Namespace(b.r.Namespace)))
+	port := int32(ptrOr(ref.Port, 0))
+	name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)))
+	bs, ok := b.services[name]
+	switch {
+	case ptrOr(ref.Group, "") != "" || ptrOr(ref.Kind, "Service") != "Service":
+		bs = builtService{why: fmt.Sprintf("backendRef %s: kind %s/%s is not supported; use a Service", ref.Name, ptrOr(ref.Group, ""), ptrOr(ref.Kind, "Service"))}
+		reason = string(gatewayv1.RouteReasonInvalidKind)
+		name = objectName(b.r.Namespace, b.r.Name, "invalid", string(ref.Name))
+	case !b.t.permitted("HTTPRoute", b.r.Namespace, "", "Service", ns, string(ref.Name)):
+		bs = builtService{why: fmt.Sprintf("backendRef %s/%s: no ReferenceGrant in namespace %s allows it", ns, ref.Name, ns)}
+		reason = string(gatewayv1.RouteReasonRefNotPermitted)
+		name = objectName(b.r.Namespace, b.r.Name, "refused", ns, string(ref.Name))
+	case !ok:
+		servers, w := b.t.servers(ns, string(ref.Name), port)
+		bs = builtService{svc: &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers}}, why: w}
+		b.services[name] = bs
+		reason = string(gatewayv1.RouteReasonBackendNotFound)
+	default:
+		reason = string(gatewayv1.RouteReasonBackendNotFound)
+	}
+	if bs.svc == nil {
+		bs.svc = &config.Service{LoadBalancer: &config.LoadBalancer{}}
+	}
+	b.part.Services[name] = bs.svc
+	return name, bs.why, reason
+}
+
+// servers lists the ready endpoints of a Service port, or says why the
+// backend is not found. A Service without ready endpoints is found: it
+// answers 503 without a problem.
+func (t *translation) servers(ns, name string, port int32) ([]config.Server, string) {
+	svc := t.services[ns+"/"+name]
+	if svc == nil {
+		return nil, fmt.Sprintf("backendRef %s/%s: service not found", ns, name)
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Port == port {
+			sp = &svc.Spec.Ports[i]
+		}
+	}
+	if sp == nil {
+		return nil, fmt.Sprintf("backendRef %s/%s: the service has no port %d", ns, name, port)
+	}
+	scheme := "http"
+	if sp.AppProtocol != nil && strings.EqualFold(*sp.AppProtocol, "https") {
+		scheme = "https"
+	}
+	seen := map[string]bool{}
+	var out []config.Server
+	for _, es := range t.slices[ns+"/"+name] {
+		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue
+		}
+		var target int32
+		for _, p := range es.Ports {
+			if p.Port != nil && ptrOr(p.Name, "") == sp.Name && ptrOr(p.Protocol, corev1.ProtocolTCP) == corev1.ProtocolTCP {
+				target = *p.Port
+			}
+		}
+		if target == 0 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if !ptrOr(ep.Conditions.Ready, true) || len(ep.Addresses) == 0 {
+				continue
+			}
+			u := scheme + "://" + net.JoinHostPort(ep.Addresses[0], strconv.Itoa(int(target)))
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, config.Server{URL: u})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b config.Server) int { return cmp.Compare(a.URL, b.URL) })
+	return out, ""
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -121,20 +120,8 @@ func (v *validator) router(path []string, r *Router) {
 	}
 }
 
-// serviceTypes lists the set fields of a service by TOML name.
-func serviceTypes(s *Service) (set, all []string) {
-	rv := reflect.ValueOf(s).Elem()
-	for _, f := range fieldsOf(rv.Type()) {
-		all = append(all, f.name)
-		if !rv.Field(f.index).IsNil() {
-			set = append(set, f.name)
-		}
-	}
-	return set, all
-}
-
 func (v *validator) service(path []string, s *Service) {
-	set, all := serviceTypes(s)
+	set, all := typesOf(s)
 	switch len(set) {
 	case 0:
 		v.add(path, "no service type is set: add one of %s, such as [http.services.NAME.loadBalancer] with at least one server", strings.Join(all, ", "))

@@ -11,8 +11,9 @@ import (
 	"github.com/tollgate-proxy/tollgate/config/breaker"
 )
 
-// middlewareTypes lists the set fields of a middleware by TOML name.
-func middlewareTypes(m *Middleware) (set, all []string) {
+// typesOf lists by TOML name the fields of a one-of struct (a middleware,
+// a service): those set, and all of them.
+func typesOf[T any](m *T) (set, all []string) {
 	rv := reflect.ValueOf(m).Elem()
 	for _, f := range fieldsOf(rv.Type()) {
 		all = append(all, f.name)
@@ -24,7 +25,7 @@ func middlewareTypes(m *Middleware) (set, all []string) {
 }
 
 func (v *validator) middleware(path []string, name string, m *Middleware) {
-	set, all := middlewareTypes(m)
+	set, all := typesOf(m)
 	switch len(set) {
 	case 0:
 		v.add(path, "no middleware type is set: add one of %s", strings.Join(all, ", "))

@@ -103,7 +103,7 @@ func (v *validator) reportsHealth(path []string, name string) {
 	case s.Weighted != nil && s.Weighted.HealthCheck == nil,
 		s.Mirroring != nil && s.Mirroring.HealthCheck == nil,
 		s.Failover != nil && s.Failover.HealthCheck == nil:
-		typ, _ := serviceTypes(s)
+		typ, _ := typesOf(s)
 		v.add(path, "service %q does not report its health: add [http.services.%s.%s.healthCheck]", name, name, strings.Join(typ, ""))
 	}
 }
@@ -143,7 +143,7 @@ func (v *validator) serviceCycles() {
 		if len(group) == 1 && !slices.Contains(next(first), first) {
 			continue
 		}
-		typ, _ := serviceTypes(svcs[first])
+		typ, _ := typesOf(svcs[first])
 		path := p("http", "services", first, strings.Join(typ, ""))
 		if len(group) == 1 {
 			v.add(path, "service %q sends requests to itself; name other services", first)

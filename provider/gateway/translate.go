@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 )
 
 // ProviderName ends the names of the routers and services this package
@@ -805,38 +805,7 @@ func (t *translation) servers(ns, name string, port int32) ([]config.Server, str
 	if sp == nil {
 		return nil, fmt.Sprintf("backendRef %s/%s: the service has no port %d", ns, name, port)
 	}
-	scheme := "http"
-	if sp.AppProtocol != nil && strings.EqualFold(*sp.AppProtocol, "https") {
-		scheme = "https"
-	}
-	seen := map[string]bool{}
-	var out []config.Server
-	for _, es := range t.slices[ns+"/"+name] {
-		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
-			continue
-		}
-		var target int32
-		for _, p := range es.Ports {
-			if p.Port != nil && ptrOr(p.Name, "") == sp.Name && ptrOr(p.Protocol, corev1.ProtocolTCP) == corev1.ProtocolTCP {
-				target = *p.Port
-			}
-		}
-		if target == 0 {
-			continue
-		}
-		for _, ep := range es.Endpoints {
-			if !ptrOr(ep.Conditions.Ready, true) || len(ep.Addresses) == 0 {
-				continue
-			}
-			u := scheme + "://" + net.JoinHostPort(ep.Addresses[0], strconv.Itoa(int(target)))
-			if !seen[u] {
-				seen[u] = true
-				out = append(out, config.Server{URL: u})
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b config.Server) int { return cmp.Compare(a.URL, b.URL) })
-	return out, ""
+	return kubernetes.ReadyServers(sp, t.slices[ns+"/"+name]), ""
 }
 
 func ptrOr[T any](p *T, def T) T {

@@ -497,7 +497,7 @@ func (b *ingressBuild) servers(sb *netv1.IngressServiceBackend) ([]config.Server
 		if port == 0 {
 			return nil, fmt.Sprintf("service %s/%s has no port %q", ns, sb.Name, sb.Port.Name)
 		}
-		scheme := schemeOf(sp, port)
+		scheme := SchemeOf(sp, port)
 		return []config.Server{{URL: scheme + "://" + net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(port)))}}, ""
 	}
 	if sp == nil {
@@ -507,10 +507,23 @@ func (b *ingressBuild) servers(sb *netv1.IngressServiceBackend) ([]config.Server
 		}
 		return nil, fmt.Sprintf("service %s/%s has no port %s", ns, sb.Name, want)
 	}
-	scheme := schemeOf(sp, sp.Port)
+	out := ReadyServers(sp, b.o.slices[ns+"/"+sb.Name])
+	if len(out) == 0 {
+		return nil, fmt.Sprintf("service %s/%s has no ready endpoints", ns, sb.Name)
+	}
+	return out, ""
+}
+
+// ReadyServers lists the servers of Service port sp from its
+// EndpointSlices, sorted: the first address of each ready endpoint, at
+// the slice's port of the same name, with the port's scheme (see
+// SchemeOf). Endpoints that are not ready or are terminating are left
+// out, so they are drained.
+func ReadyServers(sp *corev1.ServicePort, eps []*discoveryv1.EndpointSlice) []config.Server {
+	scheme := SchemeOf(sp, sp.Port)
 	seen := map[string]bool{}
 	var out []config.Server
-	for _, es := range b.o.slices[ns+"/"+sb.Name] {
+	for _, es := range eps {
 		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue
 		}
@@ -526,7 +539,7 @@ func (b *ingressBuild) servers(sb *netv1.IngressServiceBackend) ([]config.Server
 		}
 		for _, ep := range es.Endpoints {
 			if !ptrOr(ep.Conditions.Ready, true) || len(ep.Addresses) == 0 {
-				continue // not ready, or terminating: drained
+				continue
 			}
 			u := scheme + "://" + net.JoinHostPort(ep.Addresses[0], strconv.Itoa(int(port)))
 			if !seen[u] {
@@ -536,15 +549,12 @@ func (b *ingressBuild) servers(sb *netv1.IngressServiceBackend) ([]config.Server
 		}
 	}
 	slices.SortFunc(out, func(a, b config.Server) int { return cmp.Compare(a.URL, b.URL) })
-	if len(out) == 0 {
-		return nil, fmt.Sprintf("service %s/%s has no ready endpoints", ns, sb.Name)
-	}
-	return out, ""
+	return out
 }
 
-// schemeOf picks the scheme for a Service port: its appProtocol, else
+// SchemeOf picks the scheme for a Service port: its appProtocol, else
 // https for a port named https or numbered 443.
-func schemeOf(sp *corev1.ServicePort, port int32) string {
+func SchemeOf(sp *corev1.ServicePort, port int32) string {
 	if sp != nil && sp.AppProtocol != nil {
 		switch strings.ToLower(*sp.AppProtocol) {
 		case "https":

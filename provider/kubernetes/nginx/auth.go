@@ -23,11 +23,7 @@ func (t *translation) forwardAuth() {
 	addr, ok := t.get("auth-url")
 	related := []string{"auth-signin", "auth-response-headers", "auth-method", "auth-request-redirect", "auth-signin-redirect-param", "auth-cache-key", "auth-cache-duration", "auth-keepalive", "auth-proxy-set-headers", "auth-always-set-cookie", "auth-snippet", "enable-global-auth"}
 	if !ok {
-		for _, n := range related {
-			if _, set := t.get(n); set {
-				t.report(n, Unsupported, "without auth-url it does nothing")
-			}
-		}
+		t.orphans(related, "without auth-url it does nothing")
 		return
 	}
 	u, err := url.Parse(addr)
@@ -66,11 +62,7 @@ func (t *translation) basicAuth() {
 	stype, stypeOK := t.get("auth-secret-type")
 	realm, realmOK := t.get("auth-realm")
 	if !typOK {
-		for n, set := range map[string]bool{"auth-secret": secretOK, "auth-secret-type": stypeOK, "auth-realm": realmOK} {
-			if set {
-				t.report(n, Unsupported, "without auth-type it does nothing")
-			}
-		}
+		t.orphans([]string{"auth-secret", "auth-secret-type", "auth-realm"}, "without auth-type it does nothing")
 		return
 	}
 	switch strings.ToLower(typ) {

@@ -95,11 +95,7 @@ func (t *translation) affinity() {
 	v, ok := t.get("affinity")
 	names := []string{"affinity-mode", "affinity-canary-behavior", "session-cookie-name", "session-cookie-path", "session-cookie-max-age", "session-cookie-expires", "session-cookie-samesite", "session-cookie-secure", "session-cookie-domain", "session-cookie-change-on-failure", "session-cookie-conditional-samesite-none", "session-cookie-hash"}
 	if !ok {
-		for _, n := range names {
-			if _, set := t.get(n); set {
-				t.report(n, Unsupported, "without affinity: cookie it does nothing")
-			}
-		}
+		t.orphans(names, "without affinity: cookie it does nothing")
 		return
 	}
 	if !strings.EqualFold(v, "cookie") {

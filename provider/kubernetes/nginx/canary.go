@@ -17,11 +17,7 @@ func (t *translation) canary() {
 		if ok {
 			t.report("canary", Supported, "")
 		}
-		for _, n := range names {
-			if _, set := t.get(n); set {
-				t.report(n, Unsupported, "without canary: \"true\" it does nothing")
-			}
-		}
+		t.orphans(names, "without canary: \"true\" it does nothing")
 		return
 	}
 	c := &Canary{Total: 100}
@@ -73,11 +69,7 @@ func (t *translation) canary() {
 			t.report("canary-by-header", Supported, "routers of higher priority for the values always and never")
 		}
 	} else {
-		for _, n := range []string{"canary-by-header-value", "canary-by-header-pattern"} {
-			if _, set := t.get(n); set {
-				t.report(n, Unsupported, "without canary-by-header it does nothing")
-			}
-		}
+		t.orphans([]string{"canary-by-header-value", "canary-by-header-pattern"}, "without canary-by-header it does nothing")
 	}
 	if ck, ok := t.get("canary-by-cookie"); ok {
 		if !headerName.MatchString(ck) {

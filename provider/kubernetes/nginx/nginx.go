@@ -216,6 +216,16 @@ func (t *translation) get(name string) (string, bool) {
 	return strings.TrimSpace(v), true
 }
 
+// orphans reports each of names that is set as unsupported for why: the
+// annotation they depend on is absent.
+func (t *translation) orphans(names []string, why string) {
+	for _, n := range names {
+		if _, set := t.get(n); set {
+			t.report(n, Unsupported, "%s", why)
+		}
+	}
+}
+
 func (t *translation) report(name string, s Status, format string, args ...any) {
 	t.seen[name] = true
 	t.reported[name] = true

@@ -12,6 +12,17 @@
 // one config.Part, merged or refused whole, so a bad route never breaks
 // the others.
 //
+// TLS: an HTTPS listener's certificates are the Secrets of its
+// certificateRefs (served as they are, so one that cert-manager keeps up
+// to date is simply served), or, with the tls.options entry
+// "tollgate-proxy.io/acme": "true" (ACMEOption) and no certificateRefs,
+// one certificate for the listener's hostname from tollgate's [acme]: its
+// routers carry the hostname as their TLS domain, so the cluster's leader
+// places one order for it however many routes attach, and every replica
+// serves it. A wildcard hostname needs [acme.dnsChallenge]. Any other
+// option, or the option without a hostname or without [acme], makes the
+// listener not Accepted (reason UnsupportedValue) with the reason.
+//
 // Names: the routers of HTTPRoute NS/NAME are
 // "NS_NAME_GWNS_GW_LISTENER_RULE_MATCH_HOST@kubernetes-gateway" (indices
 // of the rule, the match and the hostname), a backend Service port is the

@@ -55,6 +55,15 @@
 //     filters' backends, with their percent (100 by default); a fraction
 //     must be a whole percentage.
 //
+// Timeouts: the shorter of a rule's request and backendRequest timeouts
+// (zero disables either) bounds the wait for each backend's response
+// headers, through a serversTransport of the route's part
+// ("timeout_DURATIONms@kubernetes-gateway", responseHeaderTimeout) that
+// the rule's backend services ("NS_SERVICE_PORT_timeout_DURATIONms")
+// name; a backend slower than that is answered 504. The time to read the
+// client's request and to stream the response body is not bounded, so
+// the difference is a note.
+//
 // Gaps, each reported in the route's status rather than ignored (the
 // rule is not served, Accepted is False with reason UnsupportedValue and
 // a message naming the filter): a redirect status other than 301 and

@@ -330,6 +330,7 @@ func (p *Provider) rebuild() bool {
 		p.lastErr = ""
 	}
 	refuse(res, refused)
+	unusable(res, objs, badPairs)
 	problems := problemsOf(res, badPairs)
 	p.mu.Lock()
 	p.objects, p.desired = objs, res
@@ -387,6 +388,48 @@ func refuse(res *Result, refused []config.Refusal) {
 			for j, c := range st.Parents[i].Conditions {
 				if c.Type == string(gatewayv1.RouteConditionAccepted) {
 					st.Parents[i].Conditions[j] = cond(c.Type, false, string(gatewayv1.RouteReasonUnsupportedValue), "not served: "+r.Err.Error(), c.ObservedGeneration)
+				}
+			}
+		}
+	}
+}
+
+// unusable makes the status of each listener whose certificateRefs name a
+// Secret CheckPair refused say so: ResolvedRefs and Programmed False,
+// with reason InvalidCertificateRef.
+func unusable(res *Result, objs *Objects, badPairs map[string]string) {
+	if len(badPairs) == 0 {
+		return
+	}
+	for _, g := range objs.Gateways {
+		st := res.Gateways[g.Namespace+"/"+g.Name]
+		if st == nil {
+			continue
+		}
+		for _, l := range g.Spec.Listeners {
+			if l.TLS == nil {
+				continue
+			}
+			for _, ref := range l.TLS.CertificateRefs {
+				ns := string(ptrOr(ref.Namespace, gatewayv1.Namespace(g.Namespace)))
+				msg, bad := badPairs["secret "+ns+"/"+string(ref.Name)]
+				if !bad {
+					continue
+				}
+				msg = fmt.Sprintf("certificateRef %s/%s: not a usable certificate: %s", ns, ref.Name, msg)
+				for i := range st.Listeners {
+					ls := &st.Listeners[i]
+					if ls.Name != l.Name {
+						continue
+					}
+					for j, c := range ls.Conditions {
+						switch c.Type {
+						case string(gatewayv1.ListenerConditionResolvedRefs):
+							ls.Conditions[j] = cond(c.Type, false, string(gatewayv1.ListenerReasonInvalidCertificateRef), msg, c.ObservedGeneration)
+						case string(gatewayv1.ListenerConditionProgrammed):
+							ls.Conditions[j] = cond(c.Type, false, string(gatewayv1.ListenerReasonInvalid), msg, c.ObservedGeneration)
+						}
+					}
 				}
 			}
 		}

@@ -134,7 +134,18 @@ func TestStatusWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	runProvider(t, kube, "tollgate-test", config.KubernetesGateway{StatusAddress: &config.IngressEndpoint{IP: "192.0.2.7"}}, always{})
+	// A route outside the namespaces served is not seen at all: it gets
+	// no status (if seen, it would be NotAllowedByListeners).
+	if _, err := kube.Client(t).CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	outside := route("elsewhere", "outside", nil, []gatewayv1.ParentReference{{Namespace: new(gatewayv1.Namespace("shop")), Name: "web"}},
+		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}})
+	if _, err := gw.GatewayV1().HTTPRoutes("elsewhere").Create(ctx, outside, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	runProvider(t, kube, "tollgate-test", config.KubernetesGateway{Namespaces: []string{"shop"}, StatusAddress: &config.IngressEndpoint{IP: "192.0.2.7"}}, always{})
 
 	ours := func(rt *gatewayv1.HTTPRoute) *gatewayv1.RouteParentStatus {
 		for i := range rt.Status.Parents {
@@ -202,6 +213,9 @@ func TestStatusWritten(t *testing.T) {
 	}
 	if rr := condition(ours(got).Conditions, "ResolvedRefs"); !rr.LastTransitionTime.After(accepted.LastTransitionTime.Time) {
 		t.Errorf("ResolvedRefs' LastTransitionTime %s did not move on from %s when its status changed", rr.LastTransitionTime, accepted.LastTransitionTime)
+	}
+	if o, err := gw.GatewayV1().HTTPRoutes("elsewhere").Get(ctx, "outside", metav1.GetOptions{}); err != nil || len(o.Status.Parents) > 0 {
+		t.Errorf("a route outside the namespaces served got a status: %+v (err %v)", o.Status.Parents, err)
 	}
 	// Settled: the leader writes no more.
 	rv := got.ResourceVersion

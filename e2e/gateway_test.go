@@ -265,6 +265,27 @@ func (e *gwEnv) waitRoute(t *testing.T, ns, name, typ string, status metav1.Cond
 	}, func() string { return last })
 }
 
+// waitEvent waits for an Event of type typ on HTTPRoute apps/name whose
+// message contains want.
+func (e *gwEnv) waitEvent(t *testing.T, name, typ, want string) {
+	t.Helper()
+	var seen []string
+	waitFor(t, 30*time.Second, "a "+typ+" Event on HTTPRoute apps/"+name+" saying "+want, func() bool {
+		evs, err := e.admin.CoreV1().Events("apps").List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+		if err != nil {
+			return false
+		}
+		seen = seen[:0]
+		for _, ev := range evs.Items {
+			seen = append(seen, ev.InvolvedObject.Kind+" "+ev.Type+": "+ev.Message)
+			if ev.InvolvedObject.Kind == "HTTPRoute" && ev.Type == typ && strings.Contains(ev.Message, want) {
+				return true
+			}
+		}
+		return false
+	}, func() string { return strings.Join(seen, "\n") })
+}
+
 // statusWriters returns the managers of the status of an object's
 // managedFields.
 func statusWriters(mfs []metav1.ManagedFieldsEntry) []string {
@@ -520,21 +541,8 @@ func TestGateway(t *testing.T) {
 		if hasCond(theirs.Status.Conditions, "Programmed", metav1.ConditionTrue, "") {
 			t.Errorf("another controller's Gateway got a status: %+v", theirs.Status)
 		}
-		var seen []string
-		waitFor(t, 30*time.Second, "an Event on HTTPRoute apps/unknown", func() bool {
-			evs, err := e.admin.CoreV1().Events("apps").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=unknown"})
-			if err != nil {
-				return false
-			}
-			seen = seen[:0]
-			for _, ev := range evs.Items {
-				seen = append(seen, ev.InvolvedObject.Kind+" "+ev.Type+": "+ev.Message)
-				if ev.InvolvedObject.Kind == "HTTPRoute" && ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Message, "service not found") {
-					return true
-				}
-			}
-			return false
-		}, func() string { return strings.Join(seen, "\n") })
+		e.waitEvent(t, "unknown", corev1.EventTypeWarning, "service not found")
+		e.waitEvent(t, "timeouts", corev1.EventTypeNormal, "response headers")
 	})
 
 	t.Run("status by the leader only, then by the next leader", func(t *testing.T) {

@@ -1,9 +1,16 @@
-// Package gateway translates Kubernetes Gateway API objects
-// (gateway.networking.k8s.io GatewayClasses, Gateways and HTTPRoutes, with
-// ReferenceGrants, Services, EndpointSlices and TLS Secrets) into
-// tollgate's configuration model (config.Provided), and computes the status
-// every object should get. It neither reads nor writes the API server:
-// Translate is a pure function of the objects it is given.
+// Package gateway is tollgate's Kubernetes Gateway API provider
+// ([providers.kubernetesGateway], see docs/gateway-api.md). Translate
+// turns Gateway API objects (gateway.networking.k8s.io GatewayClasses,
+// Gateways and HTTPRoutes, with ReferenceGrants, Services, EndpointSlices
+// and TLS Secrets) into tollgate's configuration model (config.Provided)
+// and computes the status every object should get; it is a pure function
+// of the objects it is given. Provider follows those objects with shared
+// informers, hands each translation to its sink (provider name
+// "kubernetes-gateway"), and, on the leader only (RunLeader), writes the
+// statuses and the Events of notes and problems: each write fenced by the
+// leader's term (StatusTermKey) and conditioned on the resourceVersion
+// read, a condition's LastTransitionTime kept while its status holds, the
+// parents entries of other controllers kept.
 //
 // A GatewayClass is served when its controllerName is the controller's
 // (ControllerName by default); a Gateway when its class is served. Each

@@ -328,12 +328,15 @@ func TestGateway(t *testing.T) {
 	// and hostname: b conflicts by its protocol.
 	clashing := gwListener("b", 80, gatewayv1.HTTPSProtocolType, "clash.gw.test", gatewayv1.NamespacesFromAll)
 	clashing.TLS = https.TLS
+	// A listener whose certificate comes from the cluster's ACME.
+	byACME := gwListener("acme", 443, gatewayv1.HTTPSProtocolType, "acme.gw.test", gatewayv1.NamespacesFromAll)
+	byACME.TLS = &gatewayv1.ListenerTLSConfig{Options: map[gatewayv1.AnnotationKey]gatewayv1.AnnotationValue{"tollgate-proxy.io/acme": "true"}}
 	e.apply(
 		&gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "tollgate"}, Spec: gatewayv1.GatewayClassSpec{ControllerName: gwController}},
 		&gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "other"}, Spec: gatewayv1.GatewayClassSpec{ControllerName: "example.com/other"}},
 		&gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "gw", Name: "main"}, Spec: gatewayv1.GatewaySpec{GatewayClassName: "tollgate", Listeners: []gatewayv1.Listener{
 			gwListener("http", 80, gatewayv1.HTTPProtocolType, "", gatewayv1.NamespacesFromAll), https, selected,
-			gwListener("same", 80, gatewayv1.HTTPProtocolType, "same.gw.test", gatewayv1.NamespacesFromSame),
+			gwListener("same", 80, gatewayv1.HTTPProtocolType, "same.gw.test", gatewayv1.NamespacesFromSame), byACME,
 		}}},
 		&gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "gw", Name: "clash"}, Spec: gatewayv1.GatewaySpec{GatewayClassName: "tollgate", Listeners: []gatewayv1.Listener{
 			gwListener("a", 80, gatewayv1.HTTPProtocolType, "clash.gw.test", gatewayv1.NamespacesFromAll),
@@ -375,6 +378,9 @@ func TestGateway(t *testing.T) {
 		httpRoute("apps", "weights", "http", []string{"weights.gw.test"}, weighted),
 		httpRoute("apps", "timeouts", "http", []string{"slow.gw.test"}, bounded, rule("slow", pathMatch(gatewayv1.PathMatchPathPrefix, "/free"))),
 		httpRoute("apps", "secure", "https", []string{"secure.gw.test"}, rule("s-echo")),
+		// Two routes on the ACME listener: still one order.
+		httpRoute("apps", "acme-a", "acme", nil, rule("s-echo", pathMatch(gatewayv1.PathMatchPathPrefix, "/a"))),
+		httpRoute("apps", "acme-b", "acme", nil, rule("m-default", pathMatch(gatewayv1.PathMatchPathPrefix, "/b"))),
 		httpRoute("shop", "selected", "selected", []string{"a.sel.gw.test"}, rule("sel")),
 		httpRoute("elsewhere", "selected", "selected", []string{"b.sel.gw.test"}, rule("sel")),
 		httpRoute("apps", "same", "same", nil, rule("m-default")),
@@ -456,6 +462,19 @@ func TestGateway(t *testing.T) {
 		e.expect(t, gwRequest{host: "secure.gw.test", path: "/x"}, 404, "")
 	})
 
+	t.Run("HTTPS listener with a certificate from ACME: one order", func(t *testing.T) {
+		name := "acme.gw.test"
+		got := e.c.waitCerts([]string{name}, 2*time.Minute, nil)
+		e.c.checkServed(got, []string{name})
+		pebbleRoots := e.c.pebble.IssuerRoots(t)
+		e.expect(t, gwRequest{host: name, path: "/a", tls: pebbleRoots}, 200, "s-echo "+name+" /a")
+		e.expect(t, gwRequest{host: name, path: "/b", tls: pebbleRoots}, 200, "m-default "+name+" /b")
+		time.Sleep(2 * time.Second) // no second order follows
+		if n := e.c.pebble.Orders()[name]; n != 1 {
+			t.Fatalf("%d orders for %s, want 1 (orders: %v)", n, name, e.c.pebble.Orders())
+		}
+	})
+
 	t.Run("allowedRoutes", func(t *testing.T) {
 		e.expect(t, gwRequest{host: "a.sel.gw.test", path: "/"}, 200, "sel ")
 		e.expect(t, gwRequest{host: "b.sel.gw.test", path: "/"}, 404, "")
@@ -498,7 +517,7 @@ func TestGateway(t *testing.T) {
 		if hasCond(other.Status.Conditions, "Accepted", metav1.ConditionTrue, "") {
 			t.Errorf("another controller's class was accepted: %+v", other.Status.Conditions)
 		}
-		attached := map[string]int32{"https": 1, "selected": 1, "same": 1}
+		attached := map[string]int32{"https": 1, "selected": 1, "same": 1, "acme": 2}
 		waitFor(t, 30*time.Second, "Gateway gw/main Accepted and Programmed, its listeners programmed with their routes", func() bool {
 			g, err := e.gw.GatewayV1().Gateways("gw").Get(ctx, "main", metav1.GetOptions{})
 			if err != nil {
@@ -506,7 +525,7 @@ func TestGateway(t *testing.T) {
 			}
 			last = fmt.Sprintf("%+v", g.Status)
 			if !hasCond(g.Status.Conditions, "Accepted", metav1.ConditionTrue, "Accepted") || !hasCond(g.Status.Conditions, "Programmed", metav1.ConditionTrue, "Programmed") ||
-				len(g.Status.Addresses) != 1 || g.Status.Addresses[0].Value != "192.0.2.20" || len(g.Status.Listeners) != 4 {
+				len(g.Status.Addresses) != 1 || g.Status.Addresses[0].Value != "192.0.2.20" || len(g.Status.Listeners) != 5 {
 				return false
 			}
 			for _, l := range g.Status.Listeners {

@@ -108,6 +108,8 @@ func New(cfg Config) (*Provider, error) {
 		settings: Settings{
 			ControllerName: gatewayv1.GatewayController(cfg.Settings.ControllerName),
 			EntryPoints:    cfg.Settings.ListenerEntryPoints(cfg.Base.EntryPoints),
+			ACME:           cfg.Base.ACME != nil,
+			ACMEWildcards:  cfg.Base.ACME != nil && cfg.Base.ACME.DNSChallenge != nil,
 		},
 		throttle: throttle,
 		metrics:  newMetrics(cfg.Registerer),

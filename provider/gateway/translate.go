@@ -28,7 +28,7 @@ const ProviderName = "kubernetes-gateway"
 
 // ControllerName is the GatewayClass controllerName tollgate serves unless
 // Settings says otherwise.
-const ControllerName gatewayv1.GatewayController = "tollgate-proxy.io/gateway-controller"
+const ControllerName gatewayv1.GatewayController = config.GatewayController
 
 const labelServiceName = "kubernetes.io/service-name"
 

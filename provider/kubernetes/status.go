@@ -14,10 +14,12 @@ import (
 	netv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 	"github.com/tollgate-proxy/tollgate/leader"
@@ -201,12 +203,17 @@ func (p *Provider) writeStatus(ctx context.Context, term Fence) error {
 
 // published returns the address to publish.
 func (p *Provider) published(ctx context.Context) ([]netv1.IngressLoadBalancerIngress, error) {
-	e := p.cfg.Settings.IngressEndpoint
+	return PublishedAddresses(ctx, p.client, p.cfg.Settings.IngressEndpoint)
+}
+
+// PublishedAddresses returns the addresses e describes: its fixed ones,
+// or those of its Service's load balancer (else its external IPs).
+func PublishedAddresses(ctx context.Context, client kubernetes.Interface, e *config.IngressEndpoint) ([]netv1.IngressLoadBalancerIngress, error) {
 	if e.PublishedService == "" {
 		return []netv1.IngressLoadBalancerIngress{{IP: e.IP, Hostname: e.Hostname}}, nil
 	}
 	ns, name, _ := strings.Cut(e.PublishedService, "/")
-	svc, err := p.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	svc, err := client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("published service %s: %w", e.PublishedService, err)
 	}

@@ -93,6 +93,9 @@ func TestPodRunner(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ep.NodeName == nil || *ep.NodeName != nodeName || p.Spec.NodeName != nodeName {
+			t.Errorf("pod %s: node %q, endpoint's %v, want %s", p.Name, p.Spec.NodeName, ep.NodeName, nodeName)
+		}
 		if !podReady(p) || p.Status.PodIP != addr {
 			t.Errorf("pod %s: ready %v at %s, want ready at %s", p.Name, podReady(p), p.Status.PodIP, addr)
 		}

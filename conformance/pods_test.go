@@ -26,6 +26,9 @@ import (
 // its backends in.
 const suiteNamespacePrefix = "gateway-conformance-"
 
+// nodeName is the node the pods run on, as far as the API server knows.
+const nodeName = "conformance-node"
+
 // endpointSliceManager is the managed-by label of the EndpointSlices the
 // pod runner writes.
 const endpointSliceManager = "conformance.tollgate-proxy.io"
@@ -145,6 +148,9 @@ func (r *podRunner) ensurePod(ctx context.Context, d *appsv1.Deployment, name st
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: d.Spec.Template.Labels},
 			Spec:       *d.Spec.Template.Spec.DeepCopy(),
 		}
+		// As if scheduled: the suite copies the node's name into the
+		// EndpointSlices it writes itself, where it may not be empty.
+		pod.Spec.NodeName = nodeName
 		pod, err = pods.Create(ctx, pod, metav1.CreateOptions{})
 	}
 	if err != nil {
@@ -243,6 +249,7 @@ func (r *podRunner) services(ctx context.Context, ns string) error {
 			want.Endpoints = append(want.Endpoints, discoveryv1.Endpoint{
 				Addresses:  []string{p.Status.PodIP},
 				Conditions: discoveryv1.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)},
+				NodeName:   new(p.Spec.NodeName),
 				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: p.Name, UID: p.UID},
 			})
 		}

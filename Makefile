@@ -59,7 +59,7 @@ ci: testdeps lint test
 # The Gateway API conformance suite (GATEWAY-HTTP profile, core features)
 # against a tollgate built from this tree, in a network namespace of its
 # own (docs/gateway-api-conformance.md). Not part of ci: it takes minutes
-# and reports tollgate's gaps rather than failing on them. The suite's
+# and fails as long as a core test fails. The suite's
 # report goes to conformance/report.yaml, the whole log to
 # conformance/conformance.log, tollgate's log to conformance/tollgate.log.
 CONFORMANCE_FLAGS ?=

@@ -56,7 +56,7 @@ const controllerName = "tollgate-proxy.io/gateway-controller"
 
 // TestGatewayHTTP runs the Gateway API conformance suite's GATEWAY-HTTP
 // profile, with its core features only, against a tollgate process
-// following a real API server. The pods of the suite's Deployments are
+// following a real API server with the rights of the shipped ClusterRole. The pods of the suite's Deployments are
 // played by the pod runner (see podRunner).
 func TestGatewayHTTP(t *testing.T) {
 	needNetns(t)
@@ -89,7 +89,7 @@ func TestGatewayHTTP(t *testing.T) {
 	}
 
 	startPodRunner(t, kube.Client(t))
-	startTollgate(t, buildTollgate(t), kube, controllerName)
+	startTollgate(t, buildTollgate(t), kube, serviceAccountToken(t, kube), controllerName)
 
 	timeouts := config.DefaultTimeoutConfig()
 	// The defaults wait minutes for what tollgate does in a second or

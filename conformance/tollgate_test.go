@@ -48,11 +48,11 @@ type tollgate struct {
 	done chan struct{}
 }
 
-// startTollgate runs bin with the Gateway API provider following kube as
-// the admin, the listener ports 80 and 443 served at gatewayIP (443 with
+// startTollgate runs bin with the Gateway API provider following kube with
+// the bearer token in tokenFile, the listener ports 80 and 443 served at gatewayIP (443 with
 // TLS), gatewayIP written into the Gateways' status, and waits until it
 // is ready.
-func startTollgate(t *testing.T, bin string, kube *testserver.Kube, controller string) *tollgate {
+func startTollgate(t *testing.T, bin string, kube *testserver.Kube, tokenFile, controller string) *tollgate {
 	t.Helper()
 	dir := t.TempDir()
 	api := testserver.FreePort(t)
@@ -88,7 +88,7 @@ entryPoints = { "80" = "web", "443" = "websecure" }
   ip = %q
 `, filepath.Join(dir, "state.db"),
 		net.JoinHostPort(gatewayIP.String(), "80"), net.JoinHostPort(gatewayIP.String(), "443"), api,
-		kube.URL, kube.AdminTokenFile(), kube.CAFile, controller, gatewayIP.String())
+		kube.URL, tokenFile, kube.CAFile, controller, gatewayIP.String())
 	file := filepath.Join(dir, "tollgate.toml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -106,11 +105,8 @@ func startEcho(ip net.IP, namespace, name string) (*echoServer, error) {
 		}
 		srv := &http.Server{Handler: echoHandler(namespace, name), Protocols: &protocols, ReadHeaderTimeout: 10 * time.Second}
 		e.servers = append(e.servers, srv)
-		e.wg.Go(func() {
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				_ = err // the listener was closed
-			}
-		})
+		// Serve returns when close shuts the server down.
+		e.wg.Go(func() { _ = srv.Serve(l) })
 	}
 	return e, nil
 }

@@ -26,7 +26,6 @@ import (
 	gatewayinformers "sigs.k8s.io/gateway-api/pkg/client/informers/externalversions"
 
 	"github.com/tollgate-proxy/tollgate/config"
-	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 )
 
@@ -150,17 +149,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	}
 	var factories []starter
 	add := func(what string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			return nil, err
-		}
-		// client-go retries with backoff; say why (a missing RBAC right,
-		// missing CRDs, the API server away) in tollgate's own log.
-		if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			p.log.Warn("kubernetes list or watch failing; retrying", "resource", what, "err", err)
-		}); err != nil {
-			return nil, err
-		}
-		return inf.GetIndexer(), nil
+		return kubernetes.Follow(p.log, what, inf, handler)
 	}
 	ls := &listers{}
 	type step struct {
@@ -233,7 +222,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	p.mu.Unlock()
 	p.log.Info("following the API server", "namespaces", strings.Join(p.cfg.Settings.Namespaces, ","), "controller", p.controller())
 	p.poke()
-	p.loop(ctx)
+	kubernetes.Rebuilds(ctx, p.kick, p.throttle, p.rebuild, p.ready)
 	return nil
 }
 
@@ -242,44 +231,6 @@ func (p *Provider) controller() gatewayv1.GatewayController {
 		return ControllerName
 	}
 	return p.settings.ControllerName
-}
-
-// loop rebuilds on every change, a burst of changes gathered into one
-// rebuild, until ctx is done.
-func (p *Provider) loop(ctx context.Context) {
-	first, ready := true, false
-	var retryC <-chan time.Time
-	bo := retry.Backoff{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.kick:
-		case <-retryC:
-		}
-		retryC = nil
-		if !first {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(p.throttle):
-			}
-			select {
-			case <-p.kick:
-			default:
-			}
-		}
-		first = false
-		if !p.rebuild() {
-			retryC = time.After(bo.Next())
-			continue
-		}
-		bo.Succeeded()
-		if !ready {
-			close(p.ready)
-			ready = true
-		}
-	}
 }
 
 // poke asks for a rebuild.
@@ -330,6 +281,7 @@ func (p *Provider) rebuild() bool {
 		p.lastErr = ""
 	}
 	refuse(res, refused)
+	unusable(res, objs, badPairs)
 	problems := problemsOf(res, badPairs)
 	p.mu.Lock()
 	p.objects, p.desired = objs, res
@@ -387,6 +339,48 @@ func refuse(res *Result, refused []config.Refusal) {
 			for j, c := range st.Parents[i].Conditions {
 				if c.Type == string(gatewayv1.RouteConditionAccepted) {
 					st.Parents[i].Conditions[j] = cond(c.Type, false, string(gatewayv1.RouteReasonUnsupportedValue), "not served: "+r.Err.Error(), c.ObservedGeneration)
+				}
+			}
+		}
+	}
+}
+
+// unusable makes the status of each listener whose certificateRefs name a
+// Secret CheckPair refused say so: ResolvedRefs and Programmed False,
+// with reason InvalidCertificateRef.
+func unusable(res *Result, objs *Objects, badPairs map[string]string) {
+	if len(badPairs) == 0 {
+		return
+	}
+	for _, g := range objs.Gateways {
+		st := res.Gateways[g.Namespace+"/"+g.Name]
+		if st == nil {
+			continue
+		}
+		for _, l := range g.Spec.Listeners {
+			if l.TLS == nil {
+				continue
+			}
+			for _, ref := range l.TLS.CertificateRefs {
+				ns := string(ptrOr(ref.Namespace, gatewayv1.Namespace(g.Namespace)))
+				msg, bad := badPairs["secret "+ns+"/"+string(ref.Name)]
+				if !bad {
+					continue
+				}
+				msg = fmt.Sprintf("certificateRef %s/%s: not a usable certificate: %s", ns, ref.Name, msg)
+				for i := range st.Listeners {
+					ls := &st.Listeners[i]
+					if ls.Name != l.Name {
+						continue
+					}
+					for j, c := range ls.Conditions {
+						switch c.Type {
+						case string(gatewayv1.ListenerConditionResolvedRefs):
+							ls.Conditions[j] = cond(c.Type, false, string(gatewayv1.ListenerReasonInvalidCertificateRef), msg, c.ObservedGeneration)
+						case string(gatewayv1.ListenerConditionProgrammed):
+							ls.Conditions[j] = cond(c.Type, false, string(gatewayv1.ListenerReasonInvalid), msg, c.ObservedGeneration)
+						}
+					}
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,7 +135,28 @@ func TestStatusWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	runProvider(t, kube, "tollgate-test", config.KubernetesGateway{StatusAddress: &config.IngressEndpoint{IP: "192.0.2.7"}}, always{})
+	// A route outside the namespaces served is not seen at all: it gets
+	// no status (if seen, it would be NotAllowedByListeners).
+	if _, err := kube.Client(t).CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	outside := route("elsewhere", "outside", nil, []gatewayv1.ParentReference{{Namespace: new(gatewayv1.Namespace("shop")), Name: "web"}},
+		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}})
+	if _, err := gw.GatewayV1().HTTPRoutes("elsewhere").Create(ctx, outside, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A header name with a backquote passes the API server's checks and
+	// the translation, but not the router's rule parser: the sink refuses
+	// the route, and its status says so.
+	refused := route("shop", "refused", []string{"refused.example.com"}, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{{Headers: []gatewayv1.HTTPHeaderMatch{{Name: "X`y", Value: "1"}}}},
+			BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}})
+	if _, err := routes.Create(ctx, refused, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	runProvider(t, kube, "tollgate-test", config.KubernetesGateway{Namespaces: []string{"shop"}, StatusAddress: &config.IngressEndpoint{IP: "192.0.2.7"}}, always{})
 
 	ours := func(rt *gatewayv1.HTTPRoute) *gatewayv1.RouteParentStatus {
 		for i := range rt.Status.Parents {
@@ -156,10 +178,22 @@ func TestStatusWritten(t *testing.T) {
 	}
 	accepted := condition(ours(got).Conditions, "Accepted")
 
+	var bad *gatewayv1.HTTPRoute
+	waitFor(t, "the refused route's status", func() bool {
+		bad, err = routes.Get(ctx, "refused", metav1.GetOptions{})
+		return err == nil && ours(bad) != nil
+	})
+	wantCond(t, "refused route", ours(bad).Conditions, "Accepted", metav1.ConditionFalse, string(gatewayv1.RouteReasonUnsupportedValue))
+	if msg := condition(ours(bad).Conditions, "Accepted").Message; !strings.HasPrefix(msg, "not served: ") {
+		t.Errorf("the refused route's Accepted message %q does not give the router's reason", msg)
+	}
+
+	// attachedRoutes counts the refused route too: attachment depends on
+	// allowedRoutes and parentRefs alone, as the Gateway API says.
 	var g *gatewayv1.Gateway
 	waitFor(t, "the Gateway's status", func() bool {
 		g, err = gw.GatewayV1().Gateways("shop").Get(ctx, "web", metav1.GetOptions{})
-		return err == nil && len(g.Status.Listeners) == 1 && g.Status.Listeners[0].AttachedRoutes == 1
+		return err == nil && len(g.Status.Listeners) == 1 && g.Status.Listeners[0].AttachedRoutes == 2
 	})
 	wantCond(t, "gateway", g.Status.Conditions, "Accepted", metav1.ConditionTrue, "Accepted")
 	wantCond(t, "gateway", g.Status.Conditions, "Programmed", metav1.ConditionTrue, "Programmed")
@@ -202,6 +236,9 @@ func TestStatusWritten(t *testing.T) {
 	}
 	if rr := condition(ours(got).Conditions, "ResolvedRefs"); !rr.LastTransitionTime.After(accepted.LastTransitionTime.Time) {
 		t.Errorf("ResolvedRefs' LastTransitionTime %s did not move on from %s when its status changed", rr.LastTransitionTime, accepted.LastTransitionTime)
+	}
+	if o, err := gw.GatewayV1().HTTPRoutes("elsewhere").Get(ctx, "outside", metav1.GetOptions{}); err != nil || len(o.Status.Parents) > 0 {
+		t.Errorf("a route outside the namespaces served got a status: %+v (err %v)", o.Status.Parents, err)
 	}
 	// Settled: the leader writes no more.
 	rv := got.ResourceVersion

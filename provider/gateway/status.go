@@ -14,8 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -31,38 +29,13 @@ const StatusTermKey = "kubernetes/gateway-status-term"
 // HTTPRoutes, and the Events of their problems, while this replica leads,
 // until ctx is done; then it returns nil.
 func (p *Provider) RunLeader(ctx context.Context, l kubernetes.Leadership) error {
-	select {
-	case <-p.ready:
-	case <-ctx.Done():
-		return nil
-	}
-	for {
-		term, err := l.Await(ctx)
-		if err != nil {
-			return nil
-		}
-		p.lead(ctx, term)
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
+	return kubernetes.Terms(ctx, p.ready, l, p.lead)
 }
 
 // lead does the leader's work for one term.
 func (p *Provider) lead(ctx context.Context, term kubernetes.Fence) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-term.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	defer broadcaster.Shutdown()
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: p.client.CoreV1().Events("")})
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "tollgate"})
+	recorder, stop := kubernetes.EventRecorder(ctx, p.client)
+	defer stop()
 	p.log.Info("writing Gateway API status and events", "leader", true)
 	sent := map[string][]string{}
 	bo := retry.Backoff{What: "Gateway API status write", Log: p.log}

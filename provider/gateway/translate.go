@@ -488,6 +488,9 @@ type routeBuild struct {
 	// filters.
 	rule    gatewayv1.HTTPRouteRule
 	mirrors []*gatewayv1.HTTPRequestMirrorFilter
+	// transport is the serversTransport of the rule's timeouts, "" for
+	// none.
+	transport string
 }
 
 // builtService is a backend service made once for every route using it,
@@ -539,6 +542,15 @@ func (b *routeBuild) build() {
 	resolved, resolvedReason, resolvedMsg := true, string(gatewayv1.RouteReasonResolvedRefs), ""
 	var unsupported []string
 	for ri, rule := range r.Spec.Rules {
+		transport, note, bad := b.timeouts(rule.Timeouts)
+		if bad != "" {
+			unsupported = append(unsupported, fmt.Sprintf("rule %d: %s; the rule is not served", ri, bad))
+			continue
+		}
+		if note != "" {
+			b.note("rule %d: %s", ri, note)
+		}
+		b.transport = transport
 		service, why, reason := b.backends(ri, rule)
 		if why != "" && resolved {
 			resolved, resolvedReason, resolvedMsg = false, reason, why
@@ -817,6 +829,9 @@ func (b *routeBuild) backend(be gatewayv1.HTTPBackendRef) (name, why, reason str
 	ns := string(ptrOr(ref.Namespace, gatewayv1.Namespace(b.r.Namespace)))
 	port := int32(ptrOr(ref.Port, 0))
 	name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)))
+	if b.transport != "" {
+		name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)), strings.TrimSuffix(b.transport, "@"+ProviderName))
+	}
 	bs, ok := b.services[name]
 	switch {
 	case ptrOr(ref.Group, "") != "" || ptrOr(ref.Kind, "Service") != "Service":
@@ -829,7 +844,7 @@ func (b *routeBuild) backend(be gatewayv1.HTTPBackendRef) (name, why, reason str
 		name = objectName(b.r.Namespace, b.r.Name, "refused", ns, string(ref.Name))
 	case !ok:
 		servers, w := b.t.servers(ns, string(ref.Name), port)
-		bs = builtService{svc: &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers}}, why: w}
+		bs = builtService{svc: &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers, ServersTransport: b.transport}}, why: w}
 		b.services[name] = bs
 		reason = string(gatewayv1.RouteReasonBackendNotFound)
 	default:

@@ -29,7 +29,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/tollgate-proxy/tollgate/config"
-	"github.com/tollgate-proxy/tollgate/internal/retry"
 )
 
 // Sink receives what the provider makes: config.Sources implements it.
@@ -222,17 +221,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	var factories []informers.SharedInformerFactory
 	ls := &listers{}
 	add := func(what string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			return nil, err
-		}
-		// client-go retries with backoff; say why (a missing RBAC right,
-		// the API server away) in tollgate's own log.
-		if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			p.log.Warn("kubernetes list or watch failing; retrying", "resource", what, "err", err)
-		}); err != nil {
-			return nil, err
-		}
-		return inf.GetIndexer(), nil
+		return Follow(p.log, what, inf, handler)
 	}
 	for _, ns := range namespaces {
 		f := informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithNamespace(ns))
@@ -299,41 +288,8 @@ func (p *Provider) Run(ctx context.Context) error {
 	p.mu.Unlock()
 	p.log.Info("following the API server", "namespaces", strings.Join(s.Namespaces, ","), "label_selector", s.LabelSelector, "ingress_class", s.IngressClass)
 	p.poke()
-	first, ready := true, false
-	var retryC <-chan time.Time
-	bo := retry.Backoff{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.kick:
-		case <-retryC:
-		}
-		retryC = nil
-		if !first {
-			// Gather the rest of a burst into one rebuild.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(p.throttle):
-			}
-			select {
-			case <-p.kick:
-			default:
-			}
-		}
-		first = false
-		if !p.rebuild() {
-			// Refused whole: try again, the objects may not change soon.
-			retryC = time.After(bo.Next())
-			continue
-		}
-		bo.Succeeded()
-		if !ready {
-			close(p.ready)
-			ready = true
-		}
-	}
+	Rebuilds(ctx, p.kick, p.throttle, p.rebuild, p.ready)
+	return nil
 }
 
 // poke asks for a rebuild.

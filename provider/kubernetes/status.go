@@ -15,8 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/tollgate-proxy/tollgate/config"
@@ -51,38 +49,13 @@ type Fence interface {
 // Events of their problems while this replica leads, until ctx is done;
 // then it returns nil. Without an ingressEndpoint it writes Events only.
 func (p *Provider) RunLeader(ctx context.Context, l Leadership) error {
-	select {
-	case <-p.ready:
-	case <-ctx.Done():
-		return nil
-	}
-	for {
-		term, err := l.Await(ctx)
-		if err != nil {
-			return nil
-		}
-		p.lead(ctx, term)
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
+	return Terms(ctx, p.ready, l, p.lead)
 }
 
 // lead does the leader's work for one term.
 func (p *Provider) lead(ctx context.Context, term Fence) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-term.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	defer broadcaster.Shutdown()
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: p.client.CoreV1().Events("")})
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "tollgate"})
+	recorder, stop := EventRecorder(ctx, p.client)
+	defer stop()
 	p.log.Info("writing Ingress status and events", "leader", true)
 	sent := map[objectRef][]string{} // Events sent this term
 	bo := retry.Backoff{What: "Ingress status write", Log: p.log}

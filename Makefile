@@ -12,7 +12,7 @@ TEST_TIMEOUT ?= 30m
 # The cluster demo's store: etcd or consul.
 KV ?= etcd
 
-.PHONY: build test testdeps lint bench ci run demo-cluster
+.PHONY: build test testdeps lint bench ci run demo-cluster conformance
 
 # bin/tollgate, stamped with the version (git describe) and the commit
 # that "tollgate version" prints.
@@ -55,3 +55,17 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 ci: testdeps lint test
+
+# The Gateway API conformance suite (GATEWAY-HTTP profile, core features)
+# against a tollgate built from this tree, in a network namespace of its
+# own (docs/gateway-api-conformance.md). Not part of ci: it takes minutes
+# and fails as long as a core test fails. The suite's
+# report goes to conformance/report.yaml, the whole log to
+# conformance/conformance.log, tollgate's log to conformance/tollgate.log.
+CONFORMANCE_FLAGS ?=
+conformance:
+	bash scripts/testdeps.sh kube
+	cd conformance && TOLLGATE_CONFORMANCE_VERSION=$(BUILD_VERSION) \
+		TOLLGATE_CONFORMANCE_REPORT=$(CURDIR)/conformance/report.yaml \
+		TOLLGATE_CONFORMANCE_TOLLGATE_LOG=$(CURDIR)/conformance/tollgate.log \
+		bash -o pipefail -c '$(GO) test -count=1 -v -timeout 60m $(CONFORMANCE_FLAGS) . 2>&1 | tee conformance.log'

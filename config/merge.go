@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -41,6 +42,11 @@ type Part struct {
 	// the base configuration's. A chain is not allowed here: a part's
 	// middlewares are what its object asks for, in full.
 	Middlewares map[string]*Middleware
+	// ServersTransports by name, which the part's services may name
+	// besides the base configuration's. A transport here names no file
+	// (rootCAs, certificates): a provider's object cannot read the
+	// replica's files.
+	ServersTransports map[string]*ServersTransport
 	// Certificates are served with the part: an earlier part's pair wins
 	// a name two parts' pairs claim.
 	Certificates []KeyPair
@@ -108,6 +114,8 @@ type merger struct {
 	// tlsHosts holds, by TLS entry point and host, the TLS options of the
 	// router that serves the host there first.
 	tlsHosts map[string]map[string]hostOptions
+	// ownTransports says out's serversTransports map is a copy.
+	ownTransports bool
 }
 
 type hostOptions struct{ options, router string }
@@ -127,9 +135,23 @@ func (m *merger) add(provider string, part *Part) error {
 		}
 	}
 	routerNames, serviceNames, middlewareNames := sorted(part.Routers), sorted(part.Services), sorted(part.Middlewares)
+	transportNames := sorted(part.ServersTransports)
 	checkNames("router", routerNames)
 	checkNames("service", serviceNames)
 	checkNames("middleware", middlewareNames)
+	checkNames("serversTransport", transportNames)
+	for _, n := range transportNames {
+		st := part.ServersTransports[n]
+		switch {
+		case st == nil:
+			errs = append(errs, fmt.Errorf("serversTransport %q is empty", n))
+		case len(st.RootCAs) > 0 || len(st.Certificates) > 0:
+			errs = append(errs, fmt.Errorf("serversTransport %q: a provider's transport cannot name files", n))
+		}
+		if prev, dup := m.out.HTTP.ServersTransports[n]; dup && prev != st && !reflect.DeepEqual(prev, st) {
+			errs = append(errs, fmt.Errorf("serversTransport %q is already defined differently by another object", n))
+		}
+	}
 	for _, n := range routerNames {
 		if _, dup := m.out.HTTP.Routers[n]; dup {
 			errs = append(errs, fmt.Errorf("router %q is already defined by another object", n))
@@ -162,6 +184,14 @@ func (m *merger) add(provider string, part *Part) error {
 	}
 	if m.base.HTTP != nil {
 		v.transportNames = sorted(m.base.HTTP.ServersTransports)
+	}
+	if len(transportNames) > 0 {
+		v.transportNames = slices.Sorted(slices.Values(append(slices.Clone(v.transportNames), transportNames...)))
+		for _, n := range transportNames {
+			if st := part.ServersTransports[n]; st != nil {
+				v.serversTransport(p("http", "serversTransports", n), st)
+			}
+		}
 	}
 	for _, n := range routerNames {
 		v.router(p("http", "routers", n), part.Routers[n])
@@ -199,6 +229,21 @@ func (m *merger) add(provider string, part *Part) error {
 	for _, n := range middlewareNames {
 		if _, dup := m.out.HTTP.Middlewares[n]; !dup {
 			m.out.HTTP.Middlewares[n] = part.Middlewares[n]
+		}
+	}
+	if len(transportNames) > 0 {
+		// The base's map is shared: copy it before the first addition.
+		if !m.ownTransports {
+			m.out.HTTP.ServersTransports = maps.Clone(m.out.HTTP.ServersTransports)
+			if m.out.HTTP.ServersTransports == nil {
+				m.out.HTTP.ServersTransports = map[string]*ServersTransport{}
+			}
+			m.ownTransports = true
+		}
+		for _, n := range transportNames {
+			if _, dup := m.out.HTTP.ServersTransports[n]; !dup {
+				m.out.HTTP.ServersTransports[n] = part.ServersTransports[n]
+			}
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/config/rule"
+	"github.com/tollgate-proxy/tollgate/provider/kubernetes/nginx"
 )
 
 // ProviderName ends the names of the routers and services this provider
@@ -43,6 +44,9 @@ type objects struct {
 	services  map[string]*corev1.Service              // by namespace/name
 	slices    map[string][]*discoveryv1.EndpointSlice // by namespace/service name
 	secrets   map[string]*corev1.Secret               // by namespace/name
+	// authSecrets are the Opaque Secrets, read only with nginx
+	// annotations (auth-secret), by namespace/name.
+	authSecrets map[string]*corev1.Secret
 }
 
 // translator turns objects into tollgate's configuration model.
@@ -119,8 +123,18 @@ func newTranslator(s *config.KubernetesIngress, base *config.Config, checkPair f
 	return t
 }
 
-// served reports whether ing belongs to this controller's class.
-func (t *translator) served(ing *netv1.Ingress, classes []*netv1.IngressClass) bool {
+// served reports whether ing belongs to this controller's class, or to
+// an ingress-nginx class it serves, and whether its nginx annotations are
+// read.
+func (t *translator) served(ing *netv1.Ingress, classes []*netv1.IngressClass) (served, nginxOn bool) {
+	if t.nginxClass(ing, classes) {
+		return true, true
+	}
+	return t.ours(ing, classes), t.settings.NginxAnnotations == config.NginxAll
+}
+
+// ours reports whether ing belongs to this controller's class.
+func (t *translator) ours(ing *netv1.Ingress, classes []*netv1.IngressClass) bool {
 	want := t.settings.IngressClass
 	ours := func(c *netv1.IngressClass) bool {
 		return c.Spec.Controller == config.IngressController && (want == "" || c.Name == want)
@@ -162,18 +176,43 @@ func (t *translator) translate(o *objects) *result {
 	defer func() { t.checked, t.seen = t.seen, nil }()
 	services := map[string]builtService{} // shared between Ingresses
 	claims := map[string]string{}         // host and path: the Ingress that routes it
+	var servedIngs []*netv1.Ingress
+	opted := map[*netv1.Ingress]bool{}
 	for _, ing := range ings {
-		if !t.served(ing, o.classes) {
+		served, nginxOn := t.served(ing, o.classes)
+		if !served {
 			continue
 		}
+		servedIngs = append(servedIngs, ing)
+		opted[ing] = nginxOn && hasNginx(ing)
+	}
+	ngx, canaries := t.nginxTranslate(o, servedIngs, opted)
+	for _, ing := range servedIngs {
 		res.served = append(res.served, ing)
-		b := &ingressBuild{t: t, o: o, ing: ing, services: services, res: res, claims: claims,
+		b := &ingressBuild{t: t, o: o, ing: ing, services: services, res: res, claims: claims, ngx: ngx[ing], canaries: canaries,
 			ref:  objectRef{"Ingress", ing.Namespace, ing.Name},
 			part: &config.Part{Owner: "ingress " + ing.Namespace + "/" + ing.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}}}
 		b.build()
 		if len(b.part.Routers) > 0 {
 			res.provided.Parts = append(res.provided.Parts, b.part)
 		}
+	}
+	for _, c := range canaries {
+		if !c.used {
+			ref := objectRef{"Ingress", c.ing.Namespace, c.ing.Name}
+			res.problems[ref] = append(res.problems[ref], fmt.Sprintf("annotation %scanary: %s: no Ingress of namespace %s that is not a canary routes its host and path; the canary is not served there", nginx.Prefix, c.at, c.ing.Namespace))
+		}
+	}
+	// A canary's backend is built for its main's plain and TLS routers:
+	// say its problems once.
+	for ref, msgs := range res.problems {
+		var once []string
+		for _, m := range msgs {
+			if !slices.Contains(once, m) {
+				once = append(once, m)
+			}
+		}
+		res.problems[ref] = once
 	}
 	return res
 }
@@ -195,6 +234,15 @@ type ingressBuild struct {
 	middlewares []string
 	priority    int
 	tlsOptions  string
+
+	// ngx is the translation of the nginx annotations, nil when they are
+	// not read; canaries the canary Ingresses by canaryKey.
+	ngx             *nginxIngress
+	canaries        map[string]*canaryOf
+	ngxRouter       []string // middlewares of every router
+	ngxPlain        []string // and before them, of the plain routers
+	defaultRedirect string   // the default redirect to https
+	tlsHosts        hostSet
 }
 
 func (b *ingressBuild) problem(format string, args ...any) {
@@ -205,7 +253,15 @@ func (b *ingressBuild) build() {
 	if !b.annotations() {
 		return
 	}
+	if b.ngx != nil && (!b.reportNginx() || b.ngx.res.Canary != nil) {
+		// Refused, or a canary: its routes are those of its main
+		// Ingress.
+		return
+	}
 	tlsHosts := b.tls()
+	if b.ngx != nil {
+		b.nginxSetup(tlsHosts)
+	}
 	allTLS := strings.EqualFold(strings.TrimSpace(b.ing.Annotations[AnnotationTLS]), "true")
 	if (len(tlsHosts) > 0 || allTLS) && !b.tlsEP {
 		b.problem("the Ingress asks for TLS but none of its entry points (%s) serves TLS; its hosts are served over plain HTTP only", strings.Join(b.entryPoints, ", "))
@@ -222,6 +278,13 @@ func (b *ingressBuild) build() {
 		for j, path := range r.HTTP.Paths {
 			at := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
 			match, prio, ok := pathMatch(path)
+			route, routed := b.nginxRoute(i, j)
+			if routed && route.Match != "" {
+				match = route.Match
+			}
+			if routed && route.Priority != 0 {
+				prio = route.Priority
+			}
 			ruleText := match
 			if host != "" {
 				ruleText = "Host(`" + host + "`) && " + match
@@ -238,13 +301,13 @@ func (b *ingressBuild) build() {
 			if !b.claim(host+" "+match, fmt.Sprintf("%s: host %q path %q", at, host, path.Path)) {
 				continue
 			}
-			svc := b.backend(at+".backend", path.Backend)
+			svc := b.nginxService(at+".backend", path.Backend, b.ing.Name, b.ngx)
 			if svc == "" {
 				continue
 			}
 			prio += hostClass(host) * 10000
 			name := []string{b.ing.Namespace, b.ing.Name, strconv.Itoa(i), strconv.Itoa(j)}
-			b.router(name, "", ruleText, prio, svc, nil)
+			b.routes(name, host, path.Path, ruleText, match, prio, svc, nil, route, at)
 			acme, covered := tlsHosts.covers(host)
 			if !(covered || allTLS) || !b.tlsEP {
 				continue
@@ -259,7 +322,7 @@ func (b *ingressBuild) build() {
 			default:
 				rt.Domains = []config.Domain{{Main: host}}
 			}
-			b.router(name, "-tls", ruleText, prio, svc, rt)
+			b.routes(name, host, path.Path, ruleText, match, prio, svc, rt, route, at)
 		}
 	}
 	if db := b.ing.Spec.DefaultBackend; db != nil && b.claim("default backend", "spec.defaultBackend") {
@@ -269,6 +332,39 @@ func (b *ingressBuild) build() {
 			if b.tlsEP {
 				b.router(name, "-tls", "PathPrefix(`/`)", 1, svc, &config.RouterTLS{Options: b.tlsOptions})
 			}
+		}
+	}
+}
+
+// routes adds the router of one path, plain (tls nil) or TLS; with nginx
+// annotations, its middlewares, the routers of its canary and those of
+// its twin host (from-to-www-redirect).
+func (b *ingressBuild) routes(name []string, host, rawPath, ruleText, match string, prio int, svc string, tls *config.RouterTLS, route nginx.Route, at string) {
+	suffix := ""
+	if tls != nil {
+		suffix = "-tls"
+	}
+	if b.ngx == nil {
+		b.router(name, suffix, ruleText, prio, svc, tls)
+		return
+	}
+	if c := b.canaries[canaryKey(b.ing.Namespace, host, rawPath)]; c != nil {
+		c.used = true
+		svc = b.canary(c, name, ruleText, prio, svc, tls, host, route)
+	}
+	b.routerWith(name, suffix, ruleText, prio, svc, tls, b.nginxMiddlewares(host, tls != nil, route))
+	if alias := b.aliasOf(host); alias != "" {
+		aliasRule := "Host(`" + alias + "`) && " + match
+		if tls != nil || b.claim(alias+" "+match, fmt.Sprintf("%s: host %q (from-to-www-redirect)", at, alias)) {
+			var atls *config.RouterTLS
+			if tls != nil {
+				c := *tls
+				if len(c.Domains) > 0 {
+					c.Domains = []config.Domain{{Main: alias}}
+				}
+				atls = &c
+			}
+			b.routerWith(name, "-www"+suffix, aliasRule, prio, svc, atls, b.nginxMiddlewares(host, tls != nil, route))
 		}
 	}
 }
@@ -290,7 +386,7 @@ func (b *ingressBuild) claim(key, what string) bool {
 func (b *ingressBuild) annotations() bool {
 	a := b.ing.Annotations
 	ok := true
-	b.entryPoints = splitList(a[AnnotationEntryPoints])
+	b.entryPoints = nginx.SplitList(a[AnnotationEntryPoints])
 	if allowed := b.t.settings.EntryPoints; len(allowed) > 0 {
 		for _, ep := range b.entryPoints {
 			if !slices.Contains(allowed, ep) {
@@ -313,7 +409,7 @@ func (b *ingressBuild) annotations() bool {
 			b.plainEP = true
 		}
 	}
-	b.middlewares = splitList(a[AnnotationMiddlewares])
+	b.middlewares = nginx.SplitList(a[AnnotationMiddlewares])
 	if s, set := a[AnnotationPriority]; set {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 0 {
@@ -642,14 +738,4 @@ func objectName(parts []string, suffix string) string {
 	sum := sha256.Sum256([]byte(s))
 	keep := 64 - len(suffix) - 17
 	return strings.TrimRight(s[:keep], "-_.") + "-" + hex.EncodeToString(sum[:8]) + suffix
-}
-
-func splitList(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }

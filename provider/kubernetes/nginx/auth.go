@@ -33,7 +33,7 @@ func (t *translation) forwardAuth() {
 	}
 	fa := &config.ForwardAuth{Address: addr}
 	if v, ok := t.get("auth-response-headers"); ok {
-		fa.AuthResponseHeaders = splitList(v)
+		fa.AuthResponseHeaders = SplitList(v)
 		t.report("auth-response-headers", Supported, "authResponseHeaders")
 	}
 	if v, ok := t.get("auth-method"); ok {

@@ -284,7 +284,9 @@ func (t *translation) integer(name string, lo, hi int64) (int64, bool) {
 	return n, true
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated annotation value into its trimmed,
+// non-empty items.
+func SplitList(s string) []string {
 	var out []string
 	for f := range strings.SplitSeq(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -296,7 +298,7 @@ func splitList(s string) []string {
 
 // cidrs parses a list of addresses and CIDR ranges.
 func cidrs(s string) ([]string, error) {
-	list := splitList(s)
+	list := SplitList(s)
 	if len(list) == 0 {
 		return nil, fmt.Errorf("no address or range in %q", s)
 	}

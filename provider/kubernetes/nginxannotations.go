@@ -1,0 +1,303 @@
+package kubernetes
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	netv1 "k8s.io/api/networking/v1"
+
+	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/provider/kubernetes/nginx"
+)
+
+// nginxClass reports whether ing is of one of the ingress-nginx classes
+// the settings serve (see config.KubernetesIngress.NginxIngressClasses).
+func (t *translator) nginxClass(ing *netv1.Ingress, classes []*netv1.IngressClass) bool {
+	names := t.settings.NginxClasses()
+	if len(names) == 0 {
+		return false
+	}
+	if n := ing.Spec.IngressClassName; n != nil {
+		if !slices.Contains(names, *n) {
+			return false
+		}
+		for _, c := range classes {
+			if c.Name == *n {
+				return c.Spec.Controller == config.NginxController || c.Spec.Controller == config.IngressController
+			}
+		}
+		// The class may be gone with ingress-nginx: the name suffices.
+		return true
+	}
+	if a, ok := ing.Annotations[annotationClass]; ok && a != "" {
+		return slices.Contains(names, a)
+	}
+	for _, c := range classes {
+		if slices.Contains(names, c.Name) && c.Spec.Controller == config.NginxController && c.Annotations[annotationDefaultClass] == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// nginxInput is what nginx.Translate needs of ing; index maps a rule and
+// path index to the index in Paths.
+func nginxInput(ing *netv1.Ingress) (nginx.Ingress, map[[2]int]int) {
+	in := nginx.Ingress{Namespace: ing.Namespace, Name: ing.Name, Annotations: ing.Annotations, TLS: len(ing.Spec.TLS) > 0}
+	index := map[[2]int]int{}
+	for i, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		for j, p := range r.HTTP.Paths {
+			index[[2]int{i, j}] = len(in.Paths)
+			in.Paths = append(in.Paths, nginx.Path{Host: strings.ToLower(r.Host), Path: cmp.Or(p.Path, "/"),
+				Exact: p.PathType != nil && *p.PathType == netv1.PathTypeExact})
+		}
+	}
+	return in, index
+}
+
+// hasNginx reports whether ing has an nginx.ingress.kubernetes.io
+// annotation.
+func hasNginx(ing *netv1.Ingress) bool {
+	for k := range ing.Annotations {
+		if strings.HasPrefix(k, nginx.Prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// nginxIngress is the translation of one opted-in Ingress.
+type nginxIngress struct {
+	res   *nginx.Result
+	index map[[2]int]int
+}
+
+// canaryKey is where a canary applies: the namespace, host and path of a
+// main Ingress's rule.
+func canaryKey(ns, host, path string) string {
+	return ns + " " + strings.ToLower(host) + " " + cmp.Or(path, "/")
+}
+
+// canaryOf is a canary Ingress's backend for one host and path.
+type canaryOf struct {
+	ing     *netv1.Ingress
+	ngx     *nginxIngress
+	backend netv1.IngressBackend
+	at      string
+	used    bool
+}
+
+// SecretData reads a Secret the informers hold: an Opaque one (auth
+// Secrets) or a TLS one.
+func (o *objects) SecretData(_ context.Context, namespace, name string) (map[string][]byte, error) {
+	key := namespace + "/" + name
+	if s := o.authSecrets[key]; s != nil {
+		return s.Data, nil
+	}
+	if s := o.secrets[key]; s != nil {
+		return s.Data, nil
+	}
+	return nil, fmt.Errorf("secret %s not found (tollgate reads Secrets of type %s or %s)", key, corev1.SecretTypeOpaque, corev1.SecretTypeTLS)
+}
+
+// nginxTranslate translates the nginx annotations of the opted-in
+// Ingresses and gathers the canaries by where they apply.
+func (t *translator) nginxTranslate(o *objects, ings []*netv1.Ingress, opted map[*netv1.Ingress]bool) (map[*netv1.Ingress]*nginxIngress, map[string]*canaryOf) {
+	out := map[*netv1.Ingress]*nginxIngress{}
+	canaries := map[string]*canaryOf{}
+	for _, ing := range ings {
+		if !opted[ing] {
+			continue
+		}
+		in, index := nginxInput(ing)
+		n := &nginxIngress{res: nginx.Translate(context.Background(), in, o), index: index}
+		out[ing] = n
+		if n.res.Canary == nil || len(n.res.Refused) > 0 {
+			continue
+		}
+		for i, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for j, p := range r.HTTP.Paths {
+				key := canaryKey(ing.Namespace, r.Host, p.Path)
+				if _, dup := canaries[key]; !dup {
+					canaries[key] = &canaryOf{ing: ing, ngx: n, backend: p.Backend, at: fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)}
+				}
+			}
+		}
+	}
+	return out, canaries
+}
+
+// reportNginx turns the report's entries that are not supported into
+// problems; false means the Ingress is refused.
+func (b *ingressBuild) reportNginx() bool {
+	for _, e := range b.ngx.res.Report {
+		if e.Status != nginx.Supported {
+			b.problem("annotation %s: %s: %s", e.Annotation, e.Status, e.Note)
+		}
+	}
+	return len(b.ngx.res.Refused) == 0
+}
+
+// nginxName is the part's name of an nginx middleware or transport.
+func nginxName(n string) string {
+	return objectName([]string{n}, "") + "@" + ProviderName
+}
+
+// nginxSetup adds the middlewares and transport of the translation to
+// the part, and the default redirect to https of an Ingress with TLS.
+func (b *ingressBuild) nginxSetup(tlsHosts hostSet) {
+	r := b.ngx.res
+	if len(r.Middlewares) > 0 {
+		b.part.Middlewares = map[string]*config.Middleware{}
+	}
+	for n, m := range r.Middlewares {
+		b.part.Middlewares[nginxName(n)] = m
+	}
+	for _, n := range r.RouterMiddlewares {
+		b.ngxRouter = append(b.ngxRouter, nginxName(n))
+	}
+	for _, n := range r.PlainMiddlewares {
+		b.ngxPlain = append(b.ngxPlain, nginxName(n))
+	}
+	if r.ServersTransport != nil {
+		b.part.ServersTransports = map[string]*config.ServersTransport{nginxName(r.ServersTransportName): r.ServersTransport}
+	}
+	// ingress-nginx redirects to https the hosts with TLS unless
+	// ssl-redirect says otherwise.
+	_, ssl := b.ing.Annotations[nginx.Prefix+"ssl-redirect"]
+	_, force := b.ing.Annotations[nginx.Prefix+"force-ssl-redirect"]
+	if !ssl && !force && len(tlsHosts) > 0 && b.tlsEP {
+		n := nginxName(b.ing.Namespace + "_" + b.ing.Name + "_nginx-default-ssl-redirect")
+		if b.part.Middlewares == nil {
+			b.part.Middlewares = map[string]*config.Middleware{}
+		}
+		b.part.Middlewares[n] = &config.Middleware{RedirectScheme: &config.RedirectScheme{Scheme: "https", Permanent: true}}
+		b.defaultRedirect = n
+		b.tlsHosts = tlsHosts
+	}
+}
+
+// nginxMiddlewares are the middlewares of a router for host, plain or TLS,
+// with route's rewrite last.
+func (b *ingressBuild) nginxMiddlewares(host string, tls bool, route nginx.Route) []string {
+	var out []string
+	if !tls {
+		out = append(out, b.ngxPlain...)
+		if b.defaultRedirect != "" {
+			if _, covered := b.tlsHosts.covers(host); covered {
+				out = append(out, b.defaultRedirect)
+			}
+		}
+	}
+	out = append(out, b.ngxRouter...)
+	out = append(out, b.middlewares...)
+	if route.Middleware != "" {
+		out = append(out, nginxName(route.Middleware))
+	}
+	return out
+}
+
+// nginxService returns the service for a backend of an Ingress with
+// translation n: the shared one, or, when n changes the scheme, the
+// transport or the stickiness, one of its own.
+func (b *ingressBuild) nginxService(at string, be netv1.IngressBackend, ingName string, n *nginxIngress) string {
+	svc := b.backend(at, be)
+	if svc == "" || n == nil {
+		return svc
+	}
+	r := n.res
+	if r.Scheme == "" && r.ServersTransport == nil && r.Sticky == nil {
+		return svc
+	}
+	shared := b.part.Services[svc]
+	lb := *shared.LoadBalancer
+	lb.Servers = nil
+	for _, s := range shared.LoadBalancer.Servers {
+		if r.Scheme != "" {
+			if _, rest, ok := strings.Cut(s.URL, "://"); ok {
+				s.URL = r.Scheme + "://" + rest
+			}
+		}
+		lb.Servers = append(lb.Servers, s)
+	}
+	if r.ServersTransport != nil {
+		lb.ServersTransport = nginxName(r.ServersTransportName)
+		if b.part.ServersTransports == nil {
+			b.part.ServersTransports = map[string]*config.ServersTransport{}
+		}
+		b.part.ServersTransports[lb.ServersTransport] = r.ServersTransport
+	}
+	lb.Sticky = r.Sticky
+	local, _ := strings.CutSuffix(svc, "@"+ProviderName)
+	name := objectName([]string{local, ingName}, "-nginx") + "@" + ProviderName
+	b.part.Services[name] = &config.Service{LoadBalancer: &lb}
+	return name
+}
+
+// canary adds the routers of the canary of a path, if there is one, and
+// returns the service the main routers use (a weighted one when the
+// canary has a weight).
+func (b *ingressBuild) canary(c *canaryOf, name []string, ruleText string, prio int, mainSvc string, tls *config.RouterTLS, host string, route nginx.Route) string {
+	cn := c.ngx.res.Canary
+	canarySvc := b.nginxService(c.at+" of Ingress "+c.ing.Name, c.backend, c.ing.Name, c.ngx)
+	if canarySvc == "" {
+		return mainSvc
+	}
+	suffix := ""
+	if tls != nil {
+		suffix = "-tls"
+	}
+	mws := b.nginxMiddlewares(host, tls != nil, route)
+	svc := mainSvc
+	if cn.Weight != nil {
+		local, _ := strings.CutSuffix(mainSvc, "@"+ProviderName)
+		svc = objectName(append(slices.Clone(name), local), "-canary") + "@" + ProviderName
+		b.part.Services[svc] = cn.WeightedService(mainSvc, canarySvc)
+		if cn.NeverMatch != "" {
+			b.routerWith(name, "-canary-never"+suffix, ruleText+" && "+cn.NeverMatch, prio+1, mainSvc, tls, mws)
+		}
+	}
+	if cn.Match != "" {
+		b.routerWith(name, "-canary"+suffix, ruleText+" && "+cn.Match, prio+1, canarySvc, tls, mws)
+	}
+	return svc
+}
+
+// routerWith adds a router with the given middlewares.
+func (b *ingressBuild) routerWith(parts []string, suffix, ruleText string, prio int, service string, tls *config.RouterTLS, mws []string) {
+	b.router(parts, suffix, ruleText, prio, service, tls)
+	b.part.Routers[objectName(parts, suffix)+"@"+ProviderName].Middlewares = mws
+}
+
+// nginxRoute returns the route the translation gives path i, j.
+func (b *ingressBuild) nginxRoute(i, j int) (nginx.Route, bool) {
+	if b.ngx == nil {
+		return nginx.Route{}, false
+	}
+	r, ok := b.ngx.res.Routes[b.ngx.index[[2]int{i, j}]]
+	return r, ok
+}
+
+// aliasOf returns the twin host of host that from-to-www-redirect adds,
+// or "".
+func (b *ingressBuild) aliasOf(host string) string {
+	if b.ngx == nil || host == "" {
+		return ""
+	}
+	for a, h := range b.ngx.res.AliasHosts {
+		if h == host {
+			return a
+		}
+	}
+	return ""
+}

@@ -62,17 +62,6 @@ func nginxInput(ing *netv1.Ingress) (nginx.Ingress, map[[2]int]int) {
 	return in, index
 }
 
-// hasNginx reports whether ing has an nginx.ingress.kubernetes.io
-// annotation.
-func hasNginx(ing *netv1.Ingress) bool {
-	for k := range ing.Annotations {
-		if strings.HasPrefix(k, nginx.Prefix) {
-			return true
-		}
-	}
-	return false
-}
-
 // nginxIngress is the translation of one opted-in Ingress.
 type nginxIngress struct {
 	res   *nginx.Result

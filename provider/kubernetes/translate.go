@@ -184,7 +184,7 @@ func (t *translator) translate(o *objects) *result {
 			continue
 		}
 		servedIngs = append(servedIngs, ing)
-		opted[ing] = nginxOn && hasNginx(ing)
+		opted[ing] = nginxOn
 	}
 	ngx, canaries := t.nginxTranslate(o, servedIngs, opted)
 	for _, ing := range servedIngs {

@@ -137,7 +137,7 @@ func (t *translation) basicAuth() {
 	if skipped > 0 {
 		t.report("auth-secret", Changed, "%d entries of Secret %s/%s are left out: tollgate checks bcrypt hashes only (htpasswd -B), not MD5 (apr1), SHA1 or crypt; those users cannot log in until their hashes are replaced", skipped, ns, name)
 	} else {
-		t.report("auth-secret", Supported, "read once when translated: a change of the Secret needs the Ingress translated again")
+		t.report("auth-secret", Supported, "")
 	}
 	ba := &config.BasicAuth{Users: users}
 	if realmOK {

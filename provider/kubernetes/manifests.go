@@ -72,7 +72,7 @@ func (m *Manifests) add(raw []byte) error {
 			m.Ingresses = append(m.Ingresses, ing)
 		}
 	case tm.Kind == "Ingress":
-		return fmt.Errorf("Ingress of %s: only networking.k8s.io/v1 is read", tm.APIVersion)
+		return fmt.Errorf("an Ingress of %s: only networking.k8s.io/v1 is read; convert it (kubectl get -o yaml reads it as v1)", tm.APIVersion)
 	case tm.Kind == "IngressClass":
 		c := &netv1.IngressClass{}
 		if err = yaml.Unmarshal(raw, c); err == nil {

@@ -98,7 +98,7 @@ func (o *objects) SecretData(_ context.Context, namespace, name string) (map[str
 
 // nginxTranslate translates the nginx annotations of the opted-in
 // Ingresses and gathers the canaries by where they apply.
-func (t *translator) nginxTranslate(o *objects, ings []*netv1.Ingress, opted map[*netv1.Ingress]bool) (map[*netv1.Ingress]*nginxIngress, map[string]*canaryOf) {
+func (t *translator) nginxTranslate(ctx context.Context, o *objects, secrets nginx.Secrets, ings []*netv1.Ingress, opted map[*netv1.Ingress]bool) (map[*netv1.Ingress]*nginxIngress, map[string]*canaryOf) {
 	out := map[*netv1.Ingress]*nginxIngress{}
 	canaries := map[string]*canaryOf{}
 	for _, ing := range ings {
@@ -106,7 +106,7 @@ func (t *translator) nginxTranslate(o *objects, ings []*netv1.Ingress, opted map
 			continue
 		}
 		in, index := nginxInput(ing)
-		n := &nginxIngress{res: nginx.Translate(context.Background(), in, o), index: index}
+		n := &nginxIngress{res: nginx.Translate(ctx, in, secrets), index: index}
 		out[ing] = n
 		if n.res.Canary == nil || len(n.res.Refused) > 0 {
 			continue
@@ -289,4 +289,81 @@ func (b *ingressBuild) aliasOf(host string) string {
 		}
 	}
 	return ""
+}
+
+// NginxReport is what becomes of the nginx annotations of one Ingress.
+type NginxReport struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Entries has one entry per nginx annotation, sorted.
+	Entries []nginx.Entry `json:"annotations"`
+	// Refused, when not empty, says why the Ingress would not be served.
+	Refused []string `json:"refused,omitempty"`
+	// Problems are the provider's findings beyond the annotations: a
+	// canary without its main Ingress.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// ReportNginx translates the nginx annotations of the Ingresses of m that
+// settings opt in (nginxAnnotations "classes" or "all"), as the provider
+// would, and reports on each: what every annotation becomes, whether the
+// Ingress would be refused, and canaries without a main Ingress. secrets
+// reads auth-secret; nil reads the Secrets of m.
+func ReportNginx(ctx context.Context, settings *config.KubernetesIngress, m *Manifests, secrets nginx.Secrets) []NginxReport {
+	t := newTranslator(settings, &config.Config{}, nil)
+	o := &objects{classes: m.IngressClasses, secrets: map[string]*corev1.Secret{}, authSecrets: map[string]*corev1.Secret{}}
+	for _, s := range m.Secrets {
+		key := cmp.Or(s.Namespace, "default") + "/" + s.Name
+		if s.Type == corev1.SecretTypeTLS {
+			o.secrets[key] = s
+		} else {
+			o.authSecrets[key] = s
+		}
+	}
+	var ings []*netv1.Ingress
+	opted := map[*netv1.Ingress]bool{}
+	for _, ing := range m.Ingresses {
+		if served, on := t.served(ing, o.classes); served && on {
+			c := ing.DeepCopy()
+			c.Namespace = cmp.Or(c.Namespace, "default")
+			ings = append(ings, c)
+			opted[c] = true
+		}
+	}
+	var sec nginx.Secrets = o
+	if secrets != nil {
+		sec = secrets
+	}
+	out := make([]NginxReport, 0, len(ings))
+	translated, canaries := t.nginxTranslate(ctx, o, sec, ings, opted)
+	for _, ing := range ings {
+		if n := translated[ing]; n.res.Canary != nil || len(n.res.Refused) > 0 {
+			continue
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				if c := canaries[canaryKey(ing.Namespace, r.Host, p.Path)]; c != nil {
+					c.used = true
+				}
+			}
+		}
+	}
+	for _, ing := range ings {
+		n := translated[ing]
+		rep := NginxReport{Namespace: ing.Namespace, Name: ing.Name, Entries: n.res.Report, Refused: n.res.Refused}
+		for _, c := range canaries {
+			if c.ing == ing && !c.used {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: a canary without an Ingress of namespace %s that is not a canary and routes its host and path; not served there", c.at, ing.Namespace))
+			}
+		}
+		slices.Sort(rep.Problems)
+		out = append(out, rep)
+	}
+	slices.SortFunc(out, func(a, b NginxReport) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return out
 }

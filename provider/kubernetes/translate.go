@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -186,7 +187,7 @@ func (t *translator) translate(o *objects) *result {
 		servedIngs = append(servedIngs, ing)
 		opted[ing] = nginxOn
 	}
-	ngx, canaries := t.nginxTranslate(o, servedIngs, opted)
+	ngx, canaries := t.nginxTranslate(context.Background(), o, o, servedIngs, opted)
 	for _, ing := range servedIngs {
 		res.served = append(res.served, ing)
 		b := &ingressBuild{t: t, o: o, ing: ing, services: services, res: res, claims: claims, ngx: ngx[ing], canaries: canaries,

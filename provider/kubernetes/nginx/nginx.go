@@ -59,6 +59,9 @@ const (
 	Unsupported
 )
 
+// MarshalText writes the status as its name.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 func (s Status) String() string {
 	switch s {
 	case Supported:
@@ -73,11 +76,11 @@ func (s Status) String() string {
 // Entry reports one annotation.
 type Entry struct {
 	// Annotation is the full annotation name.
-	Annotation string
-	Status     Status
+	Annotation string `json:"annotation"`
+	Status     Status `json:"status"`
 	// Note says what changed, or why it is unsupported and what to do.
 	// It never contains a Secret's content.
-	Note string
+	Note string `json:"note,omitempty"`
 }
 
 func (e Entry) String() string {

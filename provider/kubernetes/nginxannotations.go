@@ -111,6 +111,10 @@ func (t *translator) nginxTranslate(ctx context.Context, o *objects, secrets ngi
 		if n.res.Canary == nil || len(n.res.Refused) > 0 {
 			continue
 		}
+		if be := ing.Spec.DefaultBackend; be != nil {
+			// Never paired: reported as a canary without a main.
+			canaries[ing.Namespace+" \x00default "+ing.Name] = &canaryOf{ing: ing, ngx: n, backend: *be, at: "spec.defaultBackend"}
+		}
 		for i, r := range ing.Spec.Rules {
 			if r.HTTP == nil {
 				continue

@@ -357,3 +357,55 @@ func checkCorpusRequest(t *testing.T, rt *router.Router, i int, er expRequest) {
 		}
 	}
 }
+
+// TestNginxServed: which Ingresses are served, and which have their nginx
+// annotations read, for each nginxAnnotations setting.
+func TestNginxServed(t *testing.T) {
+	nginxClass := func(name, controller string, def bool) *netv1.IngressClass {
+		c := &netv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: netv1.IngressClassSpec{Controller: controller}}
+		if def {
+			c.Annotations = map[string]string{annotationDefaultClass: "true"}
+		}
+		return c
+	}
+	byName := func(class string) *netv1.Ingress {
+		return ingress("default", "x", func(i *netv1.Ingress) { i.Spec.IngressClassName = ptr(class) })
+	}
+	byAnnotation := func(class string) *netv1.Ingress {
+		return ingress("default", "x", func(i *netv1.Ingress) {
+			i.Spec.IngressClassName = nil
+			i.Annotations = map[string]string{annotationClass: class}
+		})
+	}
+	none := ingress("default", "x", func(i *netv1.Ingress) { i.Spec.IngressClassName = nil })
+	classes := []*netv1.IngressClass{ourClass("tollgate", false), nginxClass("nginx", config.NginxController, false),
+		nginxClass("internal", config.NginxController, false), nginxClass("haproxy", "haproxy.org/ingress-controller", false)}
+	for _, tc := range []struct {
+		name            string
+		s               config.KubernetesIngress
+		ing             *netv1.Ingress
+		classes         []*netv1.IngressClass
+		served, nginxOn bool
+	}{
+		{"off: nginx class not served", config.KubernetesIngress{}, byName("nginx"), classes, false, false},
+		{"off: tollgate's without nginx", config.KubernetesIngress{}, byName("tollgate"), classes, true, false},
+		{"classes: nginx class", config.KubernetesIngress{NginxAnnotations: "classes"}, byName("nginx"), classes, true, true},
+		{"classes: tollgate's without nginx", config.KubernetesIngress{NginxAnnotations: "classes"}, byName("tollgate"), classes, true, false},
+		{"all: tollgate's with nginx", config.KubernetesIngress{NginxAnnotations: "all"}, byName("tollgate"), classes, true, true},
+		{"classes: a class not listed", config.KubernetesIngress{NginxAnnotations: "classes"}, byName("internal"), classes, false, false},
+		{"classes: listed", config.KubernetesIngress{NginxAnnotations: "classes", NginxIngressClasses: []string{"internal"}}, byName("internal"), classes, true, true},
+		{"classes: another controller's class of that name", config.KubernetesIngress{NginxAnnotations: "classes", NginxIngressClasses: []string{"haproxy"}}, byName("haproxy"), classes, false, false},
+		{"classes: the IngressClass is gone", config.KubernetesIngress{NginxAnnotations: "classes"}, byName("nginx"), classes[:1], true, true},
+		{"classes: the old annotation", config.KubernetesIngress{NginxAnnotations: "classes"}, byAnnotation("nginx"), classes, true, true},
+		{"classes: the default class is nginx", config.KubernetesIngress{NginxAnnotations: "classes"}, none,
+			[]*netv1.IngressClass{ourClass("tollgate", false), nginxClass("nginx", config.NginxController, true)}, true, true},
+		{"classes: no class, no default", config.KubernetesIngress{NginxAnnotations: "classes"}, none, classes, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			served, on := newTranslator(&tc.s, testBase(false), nil).served(tc.ing, tc.classes)
+			if served != tc.served || on != tc.nginxOn {
+				t.Errorf("served %v, nginx %v; want %v, %v", served, on, tc.served, tc.nginxOn)
+			}
+		})
+	}
+}

@@ -134,7 +134,7 @@ func TestNginxProvider(t *testing.T) {
 		}
 		found := false
 		for _, ev := range evs.Items {
-			found = found || (ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Message, "nginx.ingress.kubernetes.io/enable-cors: unsupported"))
+			found = found || (ev.Type == corev1.EventTypeWarning && ev.Reason == "NginxAnnotation" && strings.Contains(ev.Message, "nginx.ingress.kubernetes.io/enable-cors: unsupported"))
 		}
 		if found {
 			break

@@ -72,7 +72,8 @@ type expRequest struct {
 }
 
 // corpusBackends serves the Services a corpus file routes to: one
-// server per Service name; "secure-*" speak TLS, "grpc-*" HTTP/2 without
+// server per Service name; "secure-*" speak TLS ("secure-h2-*" with
+// HTTP/2), "grpc-*" HTTP/2 without
 // TLS (h2c), and "slow-*" wait 2s before answering.
 type corpusBackends struct {
 	t       *testing.T
@@ -102,6 +103,9 @@ func (cb *corpusBackends) get(name string) *httptest.Server {
 	})
 	s := httptest.NewUnstartedServer(h)
 	switch {
+	case strings.HasPrefix(name, "secure-h2-"):
+		s.EnableHTTP2 = true
+		s.StartTLS()
 	case strings.HasPrefix(name, "secure-"):
 		s.StartTLS()
 	case strings.HasPrefix(name, "grpc-"):

@@ -34,6 +34,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // Expect document: the requests to send and what must come of them.
 const corpusDir = "nginx/testdata/corpus"
 
+const nginxPrefix = "nginx.ingress.kubernetes.io/"
+
 // expect is a corpus file's Expect document.
 type expect struct {
 	Kind     string       `json:"kind"`
@@ -411,5 +413,49 @@ func TestNginxServed(t *testing.T) {
 				t.Errorf("served %v, nginx %v; want %v, %v", served, on, tc.served, tc.nginxOn)
 			}
 		})
+	}
+}
+
+// TestNginxCache: a rebuild translates an Ingress's nginx annotations
+// again only when the Ingress or its auth Secret changed.
+func TestNginxCache(t *testing.T) {
+	ing := ingress("default", "web", func(i *netv1.Ingress) {
+		i.ResourceVersion = "1"
+		i.Spec.IngressClassName = ptr("nginx")
+		i.Annotations = map[string]string{nginxPrefix + "auth-type": "basic", nginxPrefix + "auth-secret": "users"}
+	})
+	o := baseObjects(ing)
+	o.authSecrets = map[string]*corev1.Secret{"default/users": {ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "users", ResourceVersion: "7"},
+		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"auth": []byte("alice:$2y$05$B51u372gprkuX0gV1XAukesCXhh4QRfsw1w13e8qAWRJUHgLgsEt.\n")}}}
+	tr := newTranslator(&config.KubernetesIngress{NginxAnnotations: config.NginxClasses}, testBase(false), nil)
+	users := func() []string {
+		res := tr.translate(o)
+		for _, p := range res.provided.Parts {
+			for _, m := range p.Middlewares {
+				if m.BasicAuth != nil {
+					return m.BasicAuth.Users
+				}
+			}
+		}
+		t.Fatalf("no basicAuth middleware; problems %v", res.problems)
+		return nil
+	}
+	first := tr.ngxCache
+	users()
+	cached := tr.ngxCache["default/web"].n
+	users()
+	if tr.ngxCache["default/web"].n != cached || first != nil {
+		t.Error("translated again without a change")
+	}
+	o.authSecrets["default/users"].Data = map[string][]byte{"auth": []byte("carol:$2y$05$B51u372gprkuX0gV1XAukesCXhh4QRfsw1w13e8qAWRJUHgLgsEt.\n")}
+	o.authSecrets["default/users"].ResourceVersion = "8"
+	if got := users(); len(got) != 1 || !strings.HasPrefix(got[0], "carol:") {
+		t.Errorf("after the Secret changed: users %v", got)
+	}
+	ing.ResourceVersion = "2"
+	ing.Annotations[nginxPrefix+"auth-realm"] = "shop"
+	users()
+	if n := tr.ngxCache["default/web"].n; n == cached || len(n.res.Middlewares) == 0 {
+		t.Error("not translated again after the Ingress changed")
 	}
 }

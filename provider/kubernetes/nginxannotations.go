@@ -105,8 +105,7 @@ func (t *translator) nginxTranslate(ctx context.Context, o *objects, secrets ngi
 		if !opted[ing] {
 			continue
 		}
-		in, index := nginxInput(ing)
-		n := &nginxIngress{res: nginx.Translate(ctx, in, secrets), index: index}
+		n := t.cachedTranslate(ctx, o, secrets, ing)
 		out[ing] = n
 		if n.res.Canary == nil || len(n.res.Refused) > 0 {
 			continue
@@ -128,6 +127,40 @@ func (t *translator) nginxTranslate(ctx context.Context, o *objects, secrets ngi
 		}
 	}
 	return out, canaries
+}
+
+// cachedNginx is a translation, with the versions it was made from.
+type cachedNginx struct {
+	version, secretVersion string
+	n                      *nginxIngress
+}
+
+// cachedTranslate translates the nginx annotations of ing, or returns
+// the translation of the same versions of the Ingress and of its auth
+// Secret made by the previous rebuild.
+func (t *translator) cachedTranslate(ctx context.Context, o *objects, secrets nginx.Secrets, ing *netv1.Ingress) *nginxIngress {
+	key := ing.Namespace + "/" + ing.Name
+	secretVersion := ""
+	if name := strings.TrimSpace(ing.Annotations[nginx.Prefix+"auth-secret"]); name != "" {
+		ns := ing.Namespace
+		if a, b, cut := strings.Cut(name, "/"); cut {
+			ns, name = a, b
+		}
+		if s := o.authSecrets[ns+"/"+name]; s != nil {
+			secretVersion = "opaque " + s.ResourceVersion
+		} else if s := o.secrets[ns+"/"+name]; s != nil {
+			secretVersion = "tls " + s.ResourceVersion
+		}
+	}
+	c, ok := t.ngxCache[key]
+	if !ok || ing.ResourceVersion == "" || c.version != ing.ResourceVersion || c.secretVersion != secretVersion || t.ngxSeen == nil {
+		in, index := nginxInput(ing)
+		c = cachedNginx{version: ing.ResourceVersion, secretVersion: secretVersion, n: &nginxIngress{res: nginx.Translate(ctx, in, secrets), index: index}}
+	}
+	if t.ngxSeen != nil {
+		t.ngxSeen[key] = c
+	}
+	return c.n
 }
 
 // reportNginx turns the report's entries that are not supported into

@@ -68,6 +68,10 @@ type translator struct {
 	// certificate each time would cost more than the rest. Only the
 	// rebuilding goroutine uses it.
 	checked, seen map[string]checkedPair
+	// ngxCache keeps the translation of an Ingress's nginx annotations by
+	// its resourceVersion and that of its auth Secret, for the same
+	// reason; ngxSeen the entries used by this rebuild.
+	ngxCache, ngxSeen map[string]cachedNginx
 }
 
 type checkedPair struct {
@@ -174,7 +178,8 @@ func (t *translator) translate(o *objects) *result {
 	})
 	// Keep the verdicts of the secrets still referenced.
 	t.seen = map[string]checkedPair{}
-	defer func() { t.checked, t.seen = t.seen, nil }()
+	t.ngxSeen = map[string]cachedNginx{}
+	defer func() { t.checked, t.seen, t.ngxCache, t.ngxSeen = t.seen, nil, t.ngxSeen, nil }()
 	services := map[string]builtService{} // shared between Ingresses
 	claims := map[string]string{}         // host and path: the Ingress that routes it
 	var servedIngs []*netv1.Ingress

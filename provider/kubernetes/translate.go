@@ -332,11 +332,11 @@ func (b *ingressBuild) build() {
 		}
 	}
 	if db := b.ing.Spec.DefaultBackend; db != nil && b.claim("default backend", "spec.defaultBackend") {
-		if svc := b.backend("spec.defaultBackend", *db); svc != "" {
+		if svc := b.nginxService("spec.defaultBackend", *db, b.ing.Name, b.ngx); svc != "" {
 			name := []string{b.ing.Namespace, b.ing.Name, "default"}
-			b.router(name, "", "PathPrefix(`/`)", 1, svc, nil)
+			b.defaultRouter(name, "", svc, nil)
 			if b.tlsEP {
-				b.router(name, "-tls", "PathPrefix(`/`)", 1, svc, &config.RouterTLS{Options: b.tlsOptions})
+				b.defaultRouter(name, "-tls", svc, &config.RouterTLS{Options: b.tlsOptions})
 			}
 		}
 	}
@@ -373,6 +373,17 @@ func (b *ingressBuild) routes(name []string, host, rawPath, ruleText, match stri
 			b.routerWith(name, "-www"+suffix, aliasRule, prio, svc, atls, b.nginxMiddlewares(host, tls != nil, route))
 		}
 	}
+}
+
+// defaultRouter adds a router of the default backend; with nginx
+// annotations, with their middlewares (any host: no default redirect to
+// https, which covers the hosts of spec.tls only).
+func (b *ingressBuild) defaultRouter(name []string, suffix, svc string, tls *config.RouterTLS) {
+	if b.ngx == nil {
+		b.router(name, suffix, "PathPrefix(`/`)", 1, svc, tls)
+		return
+	}
+	b.routerWith(name, suffix, "PathPrefix(`/`)", 1, svc, tls, b.nginxMiddlewares("", tls != nil, nginx.Route{}))
 }
 
 // claim records that this Ingress routes key (a host and path, or the

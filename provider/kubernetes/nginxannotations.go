@@ -155,12 +155,36 @@ func (t *translator) cachedTranslate(ctx context.Context, o *objects, secrets ng
 	c, ok := t.ngxCache[key]
 	if !ok || ing.ResourceVersion == "" || c.version != ing.ResourceVersion || c.secretVersion != secretVersion || t.ngxSeen == nil {
 		in, index := nginxInput(ing)
-		c = cachedNginx{version: ing.ResourceVersion, secretVersion: secretVersion, n: &nginxIngress{res: nginx.Translate(ctx, in, secrets), index: index}}
+		res := nginx.Translate(ctx, in, secrets)
+		if res.Canary != nil {
+			canaryReport(res)
+		}
+		c = cachedNginx{version: ing.ResourceVersion, secretVersion: secretVersion, n: &nginxIngress{res: res, index: index}}
 	}
 	if t.ngxSeen != nil {
 		t.ngxSeen[key] = c
 	}
 	return c.n
+}
+
+// canaryReport marks as unsupported the annotations of a canary that
+// its routes do not use: they are its main Ingress's routers, with their
+// middlewares and matchers (as in ingress-nginx); only what concerns the
+// canary's own servers applies.
+func canaryReport(r *nginx.Result) {
+	own := func(a string) bool {
+		a = strings.TrimPrefix(a, nginx.Prefix)
+		return strings.HasPrefix(a, "canary") || strings.HasPrefix(a, "affinity") || strings.HasPrefix(a, "session-cookie-") ||
+			a == "backend-protocol" || a == "proxy-connect-timeout" || a == "proxy-read-timeout"
+	}
+	report := slices.Clone(r.Report)
+	for i, e := range report {
+		if e.Status != nginx.Unsupported && !own(e.Annotation) {
+			report[i] = nginx.Entry{Annotation: e.Annotation, Status: nginx.Unsupported,
+				Note: "not applied to a canary, whose requests go through the main Ingress's routers and middlewares (as in ingress-nginx); set it on the main Ingress"}
+		}
+	}
+	r.Report = report
 }
 
 // reportNginx turns the report's entries that are not supported into

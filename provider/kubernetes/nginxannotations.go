@@ -314,13 +314,20 @@ func (b *ingressBuild) canary(c *canaryOf, name []string, ruleText string, prio 
 		svc = objectName(append(slices.Clone(name), local), "-canary") + "@" + ProviderName
 		b.part.Services[svc] = cn.WeightedService(mainSvc, canarySvc)
 		if cn.NeverMatch != "" {
-			b.routerWith(name, "-canary-never"+suffix, ruleText+" && "+cn.NeverMatch, prio+1, mainSvc, tls, mws)
+			b.canaryRouter(name, "-canary-never"+suffix, ruleText+" && "+cn.NeverMatch, prio, mainSvc, tls, mws)
 		}
 	}
 	if cn.Match != "" {
-		b.routerWith(name, "-canary"+suffix, ruleText+" && "+cn.Match, prio+1, canarySvc, tls, mws)
+		b.canaryRouter(name, "-canary"+suffix, ruleText+" && "+cn.Match, prio, canarySvc, tls, mws)
 	}
 	return svc
+}
+
+// canaryRouter adds a router one priority above the main router's
+// (tollgate.io/router.priority included).
+func (b *ingressBuild) canaryRouter(parts []string, suffix, ruleText string, prio int, service string, tls *config.RouterTLS, mws []string) {
+	b.routerWith(parts, suffix, ruleText, prio, service, tls, mws)
+	b.part.Routers[objectName(parts, suffix)+"@"+ProviderName].Priority = cmp.Or(b.priority, prio) + 1
 }
 
 // routerWith adds a router with the given middlewares.

@@ -17,6 +17,21 @@ const maxUsers = 10000
 func (t *translation) auth() {
 	t.forwardAuth()
 	t.basicAuth()
+	t.clientCerts()
+}
+
+// clientCerts refuses an Ingress that requires client certificates:
+// serving it without them would open it.
+func (t *translation) clientCerts() {
+	if _, ok := t.get("auth-tls-secret"); !ok {
+		return
+	}
+	if v, ok := t.get("auth-tls-verify-client"); ok && strings.EqualFold(v, "off") {
+		t.report("auth-tls-verify-client", Supported, "")
+		t.report("auth-tls-secret", Unsupported, "auth-tls-verify-client is off: no client certificate is asked for; ignored")
+		return
+	}
+	t.refuse("auth-tls-secret", "tollgate cannot ask for client certificates from an annotation; set clientAuth in TLS options of the configuration, name them with tollgate.io/router.tls.options, and remove the auth-tls-* annotations")
 }
 
 func (t *translation) forwardAuth() {

@@ -69,6 +69,9 @@
 //	                        entries are left out (changed), none left refuses the
 //	                        Ingress; read when translated
 //	auth-type digest        unsupported; refuses the Ingress
+//	auth-tls-secret         unsupported: client certificates are asked for by TLS
+//	                        options of the configuration; refuses the Ingress
+//	                        unless auth-tls-verify-client is off
 //	auth-realm              supported: realm
 //	enable-cors, cors-*     unsupported: the headers middleware has no CORS settings
 //	                        and preflight requests could not be answered

@@ -151,7 +151,10 @@ func nginxTable(w io.Writer, reports []kubernetes.NginxReport) error {
 		for _, p := range r.Problems {
 			fmt.Fprintf(tw, "%s\t-\tproblem\t%s\n", id, p)
 		}
-		if len(r.Entries) == 0 {
+		for _, n := range r.Notes {
+			fmt.Fprintf(tw, "%s\t-\tnote\t%s\n", id, n)
+		}
+		if len(r.Entries) == 0 && len(r.Notes) == 0 {
 			fmt.Fprintf(tw, "%s\t-\t-\tno nginx annotation\n", id)
 		}
 		for _, e := range r.Entries {

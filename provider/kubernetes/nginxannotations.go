@@ -370,6 +370,9 @@ type NginxReport struct {
 	// Problems are the provider's findings beyond the annotations: a
 	// canary without its main Ingress.
 	Problems []string `json:"problems,omitempty"`
+	// Notes are what tollgate does for the Ingress without an annotation
+	// asking, as ingress-nginx does.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ReportNginx translates the nginx annotations of the Ingresses of m that
@@ -422,12 +425,20 @@ func ReportNginx(ctx context.Context, settings *config.KubernetesIngress, m *Man
 	for _, ing := range ings {
 		n := translated[ing]
 		rep := NginxReport{Namespace: ing.Namespace, Name: ing.Name, Entries: n.res.Report, Refused: n.res.Refused}
+		if rep.Entries == nil {
+			rep.Entries = []nginx.Entry{}
+		}
 		for _, c := range canaries {
 			if c.ing == ing && !c.used {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: a canary without an Ingress of namespace %s that is not a canary and routes its host and path; not served there", c.at, ing.Namespace))
 			}
 		}
 		slices.Sort(rep.Problems)
+		_, ssl := ing.Annotations[nginx.Prefix+"ssl-redirect"]
+		_, force := ing.Annotations[nginx.Prefix+"force-ssl-redirect"]
+		if len(ing.Spec.TLS) > 0 && !ssl && !force && n.res.Canary == nil && len(n.res.Refused) == 0 {
+			rep.Notes = append(rep.Notes, "plain HTTP to the hosts of spec.tls is redirected to https (301 for GET, 308 for other methods), as ingress-nginx does by default; ssl-redirect: \"false\" turns it off")
+		}
 		out = append(out, rep)
 	}
 	slices.SortFunc(out, func(a, b NginxReport) int {

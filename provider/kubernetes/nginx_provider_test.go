@@ -71,8 +71,17 @@ func TestNginxProvider(t *testing.T) {
 		"nginx.ingress.kubernetes.io/whitelist-source-range": "10.0.0.0/8",
 	}), metav1.CreateOptions{}))
 
+	// A canary paired with its main Ingress, and one without.
+	canary := map[string]string{"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "10"}
+	must(ings.Create(ctx, mk("main", "nginx", nil), metav1.CreateOptions{}))
+	paired := mk("paired", "nginx", canary)
+	paired.Spec.Rules[0].Host = "main.example.com"
+	must(ings.Create(ctx, paired, metav1.CreateOptions{}))
+	must(ings.Create(ctx, mk("lonely", "nginx", canary), metav1.CreateOptions{}))
+
 	s := config.KubernetesIngress{NginxAnnotations: config.NginxClasses,
-		Endpoint: kube.URL, TokenFile: kube.AdminTokenFile(), CAFile: kube.CAFile}
+		Endpoint: kube.URL, TokenFile: kube.AdminTokenFile(), CAFile: kube.CAFile,
+		IngressEndpoint: &config.IngressEndpoint{IP: "192.0.2.10"}}
 	rt := router.New(router.Config{})
 	defer rt.Close()
 	base := &config.Config{EntryPoints: map[string]*config.EntryPoint{"web": {Address: "127.0.0.1:0"}}}
@@ -143,6 +152,25 @@ func TestNginxProvider(t *testing.T) {
 			t.Fatalf("no Event for enable-cors on apps/opted; events: %v", evs.Items)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The paired canary's status is its main's; the lonely one, not
+	// served, has none.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		got, err := ings.Get(ctx, "paired", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lb := got.Status.LoadBalancer.Ingress; len(lb) == 1 && lb[0].IP == "192.0.2.10" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status of the paired canary: %+v", got.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, err := ings.Get(ctx, "lonely", metav1.GetOptions{}); err != nil || len(got.Status.LoadBalancer.Ingress) != 0 {
+		t.Errorf("status of the canary without a main: %v, %+v", err, got.Status)
 	}
 	evs, err := admin.CoreV1().Events("apps").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=ignored"})
 	if err != nil {

@@ -387,6 +387,9 @@ func (p *Provider) rebuild() bool {
 	for _, part := range res.provided.Parts {
 		parts[part.Owner] = !out[part.Owner]
 	}
+	for canary, main := range res.canaries {
+		parts[canary] = parts[canary] || parts[main]
+	}
 	var served []*netv1.Ingress
 	uids := make(map[objectRef]types.UID, len(res.served))
 	for _, ing := range res.served {

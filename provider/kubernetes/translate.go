@@ -102,6 +102,9 @@ type result struct {
 	problems map[objectRef][]string
 	// served are the Ingresses served, for status.
 	served []*netv1.Ingress
+	// canaries maps the owner of a canary Ingress ("ingress ns/name") to
+	// that of a main Ingress it is paired with: served when the main is.
+	canaries map[string]string
 }
 
 // objectRef names an object problems are reported on.
@@ -356,6 +359,10 @@ func (b *ingressBuild) routes(name []string, host, rawPath, ruleText, match stri
 	}
 	if c := b.canaries[canaryKey(b.ing.Namespace, host, rawPath)]; c != nil {
 		c.used = true
+		if b.res.canaries == nil {
+			b.res.canaries = map[string]string{}
+		}
+		b.res.canaries["ingress "+c.ing.Namespace+"/"+c.ing.Name] = b.part.Owner
 		svc = b.canary(c, name, ruleText, prio, svc, tls, host, route)
 	}
 	b.routerWith(name, suffix, ruleText, prio, svc, tls, b.nginxMiddlewares(host, tls != nil, route))

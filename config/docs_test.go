@@ -20,6 +20,8 @@ func keyPatterns() []string {
 		switch {
 		case t == durationType || t.Kind() != reflect.Struct && t.Kind() != reflect.Map && t.Kind() != reflect.Slice:
 			out = append(out, prefix)
+		case t.Kind() == reflect.Map && strings.HasSuffix(prefix, "kubernetes-gateway/entry-points"):
+			walk(join(prefix, "<port>"), t.Elem(), "")
 		case t.Kind() == reflect.Map:
 			walk(join(prefix, placeholder(field)), t.Elem(), "")
 		case t.Kind() == reflect.Slice:

@@ -42,10 +42,9 @@ type Part struct {
 	// the base configuration's. A chain is not allowed here: a part's
 	// middlewares are what its object asks for, in full.
 	Middlewares map[string]*Middleware
-	// ServersTransports by name, which the part's services may name
-	// besides the base configuration's. A transport here names no file
-	// (rootCAs, certificates): a provider's object cannot read the
-	// replica's files.
+	// ServersTransports by name, which the part's loadBalancers may name
+	// besides the base configuration's. They may not name files (rootCAs,
+	// certificates): a provider's transport carries settings only.
 	ServersTransports map[string]*ServersTransport
 	// Certificates are served with the part: an earlier part's pair wins
 	// a name two parts' pairs claim.
@@ -114,7 +113,8 @@ type merger struct {
 	// tlsHosts holds, by TLS entry point and host, the TLS options of the
 	// router that serves the host there first.
 	tlsHosts map[string]map[string]hostOptions
-	// ownTransports says out's serversTransports map is a copy.
+	// ownTransports is set once out's serversTransports are a copy of
+	// the base's, which parts may add to.
 	ownTransports bool
 }
 
@@ -187,11 +187,6 @@ func (m *merger) add(provider string, part *Part) error {
 	}
 	if len(transportNames) > 0 {
 		v.transportNames = slices.Sorted(slices.Values(append(slices.Clone(v.transportNames), transportNames...)))
-		for _, n := range transportNames {
-			if st := part.ServersTransports[n]; st != nil {
-				v.serversTransport(p("http", "serversTransports", n), st)
-			}
-		}
 	}
 	for _, n := range routerNames {
 		v.router(p("http", "routers", n), part.Routers[n])
@@ -202,6 +197,11 @@ func (m *merger) add(provider string, part *Part) error {
 	for _, n := range middlewareNames {
 		if mw := part.Middlewares[n]; mw != nil && mw.Chain == nil {
 			v.middleware(p("http", "middlewares", n), n, mw)
+		}
+	}
+	for _, n := range transportNames {
+		if st := part.ServersTransports[n]; st != nil {
+			v.serversTransport(p("http", "serversTransports", n), st)
 		}
 	}
 	for _, pr := range v.ps {
@@ -231,19 +231,17 @@ func (m *merger) add(provider string, part *Part) error {
 			m.out.HTTP.Middlewares[n] = part.Middlewares[n]
 		}
 	}
-	if len(transportNames) > 0 {
-		// The base's map is shared: copy it before the first addition.
-		if !m.ownTransports {
-			m.out.HTTP.ServersTransports = maps.Clone(m.out.HTTP.ServersTransports)
-			if m.out.HTTP.ServersTransports == nil {
-				m.out.HTTP.ServersTransports = map[string]*ServersTransport{}
+	for _, n := range transportNames {
+		if _, dup := m.out.HTTP.ServersTransports[n]; !dup {
+			if !m.ownTransports {
+				// The base's map is shared until a part adds to it.
+				m.out.HTTP.ServersTransports = maps.Clone(m.out.HTTP.ServersTransports)
+				if m.out.HTTP.ServersTransports == nil {
+					m.out.HTTP.ServersTransports = map[string]*ServersTransport{}
+				}
+				m.ownTransports = true
 			}
-			m.ownTransports = true
-		}
-		for _, n := range transportNames {
-			if _, dup := m.out.HTTP.ServersTransports[n]; !dup {
-				m.out.HTTP.ServersTransports[n] = part.ServersTransports[n]
-			}
+			m.out.HTTP.ServersTransports[n] = part.ServersTransports[n]
 		}
 	}
 	return nil

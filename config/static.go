@@ -1,5 +1,7 @@
 package config
 
+import "strconv"
+
 // Config is a whole tollgate configuration. Sections left out take the
 // defaults their fields document. The Store section is never written to
 // the store: a replica always takes its store endpoint and credentials
@@ -353,6 +355,101 @@ type Providers struct {
 	// KubernetesIngress routes what Kubernetes Ingress objects ask for
 	// (see docs/kubernetes.md). Nil disables it.
 	KubernetesIngress *KubernetesIngress `toml:"kubernetesIngress"`
+	// KubernetesGateway routes what Kubernetes Gateway API objects
+	// (GatewayClasses, Gateways, HTTPRoutes) ask for (see
+	// docs/gateway-api.md). Nil disables it.
+	KubernetesGateway *KubernetesGateway `toml:"kubernetesGateway"`
+}
+
+// KubernetesAPI is how a Kubernetes provider reaches the API server: the
+// endpoint, token and CA settings every Kubernetes provider has.
+type KubernetesAPI struct {
+	// Section is the settings' path in the configuration, such as
+	// "providers.kubernetesIngress", for messages.
+	Section   string
+	Endpoint  string
+	TokenFile string
+	CAFile    string
+}
+
+// API returns the connection settings.
+func (k *KubernetesIngress) API() KubernetesAPI {
+	return KubernetesAPI{Section: "providers.kubernetesIngress", Endpoint: k.Endpoint, TokenFile: k.TokenFile, CAFile: k.CAFile}
+}
+
+// API returns the connection settings.
+func (k *KubernetesGateway) API() KubernetesAPI {
+	return KubernetesAPI{Section: "providers.kubernetesGateway", Endpoint: k.Endpoint, TokenFile: k.TokenFile, CAFile: k.CAFile}
+}
+
+// GatewayController is the GatewayClass controllerName tollgate serves
+// unless [providers.kubernetesGateway] controllerName says otherwise.
+const GatewayController = "tollgate-proxy.io/gateway-controller"
+
+// KubernetesGateway configures the Kubernetes Gateway API provider.
+type KubernetesGateway struct {
+	// Endpoint is the API server's URL. Empty means the pod's in-cluster
+	// configuration (its service account's token and CA).
+	Endpoint string `toml:"endpoint"`
+	// TokenFile holds the bearer token sent to Endpoint. Empty sends none.
+	// Only with Endpoint.
+	TokenFile string `toml:"tokenFile" file:"true"`
+	// CAFile is a PEM file of the roots that sign Endpoint's certificate.
+	// Empty means the system roots. Only with Endpoint.
+	CAFile string `toml:"caFile" file:"true"`
+	// Namespaces are the namespaces whose Gateways, HTTPRoutes,
+	// ReferenceGrants, Services and Secrets are read. Empty means all of
+	// them.
+	Namespaces []string `toml:"namespaces"`
+	// ControllerName selects the GatewayClasses served: those whose
+	// spec.controllerName it is. Empty means GatewayController.
+	ControllerName string `toml:"controllerName"`
+	// EntryPoints maps a Gateway listener's port (the key, a number) to
+	// the entry point that serves the listener:
+	// entryPoints = { "80" = "web", "443" = "websecure" }. Empty means
+	// each entry point serves the listeners of its address's port (an
+	// entry point on ":8443" serves port 8443), unless two entry points
+	// share a port. A listener whose port has no entry point is not
+	// Programmed.
+	EntryPoints map[string]string `toml:"entryPoints"`
+	// ThrottleDuration is how long changes are gathered before the routes
+	// are rebuilt. Zero means 50ms.
+	ThrottleDuration Duration `toml:"throttleDuration"`
+	// StatusAddress is the address the leader writes to the served
+	// Gateways' status.addresses. Nil writes none (the rest of the
+	// status is written all the same).
+	StatusAddress *IngressEndpoint `toml:"statusAddress"`
+}
+
+// ListenerEntryPoints returns the entry point of each listener port:
+// EntryPoints, or else the ports of the entry points' addresses (a port
+// two entry points share, or port 0, maps to none).
+func (k *KubernetesGateway) ListenerEntryPoints(eps map[string]*EntryPoint) map[int32]string {
+	out := map[int32]string{}
+	if len(k.EntryPoints) > 0 {
+		for port, ep := range k.EntryPoints {
+			if n, err := strconv.ParseInt(port, 10, 32); err == nil {
+				out[int32(n)] = ep
+			}
+		}
+		return out
+	}
+	shared := map[int32]bool{}
+	for name, ep := range eps {
+		_, port, err := checkListen(ep.Address)
+		if err != nil || port == 0 {
+			continue
+		}
+		p := int32(port)
+		if _, dup := out[p]; dup {
+			shared[p] = true
+		}
+		out[p] = name
+	}
+	for p := range shared {
+		delete(out, p)
+	}
+	return out
 }
 
 // IngressController is the controller name an IngressClass names in

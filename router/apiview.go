@@ -259,6 +259,9 @@ func newAPIView(g *generation, base string, listening map[string]*config.EntryPo
 	if p := g.cfg.Providers; p != nil && p.KubernetesIngress != nil {
 		v.overview.Providers = append(v.overview.Providers, "KubernetesIngress")
 	}
+	if p := g.cfg.Providers; p != nil && p.KubernetesGateway != nil {
+		v.overview.Providers = append(v.overview.Providers, "KubernetesGateway")
+	}
 	if m := g.cfg.Metrics; m != nil && m.Prometheus != nil {
 		v.overview.Features.Metrics = "Prometheus"
 	}

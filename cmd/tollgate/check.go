@@ -170,9 +170,16 @@ func checkFiles(path string, cfg *config.Config, read bool) error {
 			return fail(exitInvalid, fmt.Errorf("%s: api: %w", path, err))
 		}
 	}
-	if cfg.Providers != nil && cfg.Providers.KubernetesIngress != nil && read {
-		if err := kubernetes.CheckFiles(cfg.Providers.KubernetesIngress); err != nil {
-			return fail(exitInvalid, fmt.Errorf("%s: %w", path, err))
+	if pr := cfg.Providers; pr != nil && read {
+		if pr.KubernetesIngress != nil {
+			if err := kubernetes.CheckFiles(pr.KubernetesIngress.API()); err != nil {
+				return fail(exitInvalid, fmt.Errorf("%s: %w", path, err))
+			}
+		}
+		if pr.KubernetesGateway != nil {
+			if err := kubernetes.CheckFiles(pr.KubernetesGateway.API()); err != nil {
+				return fail(exitInvalid, fmt.Errorf("%s: %w", path, err))
+			}
 		}
 	}
 	return nil

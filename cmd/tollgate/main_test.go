@@ -138,6 +138,9 @@ email = "ops@example.com"
 	withKube := func(lines string) string {
 		return writeFile(t, "kube.toml", "[entryPoints.web]\naddress = \":80\"\n[providers.kubernetesIngress]\nendpoint = \"https://127.0.0.1:6443\"\n"+lines)
 	}
+	withGateway := func(lines string) string {
+		return writeFile(t, "gateway.toml", "[entryPoints.web]\naddress = \":80\"\n[providers.kubernetesGateway]\nendpoint = \"https://127.0.0.1:6443\"\n"+lines)
+	}
 	empty := writeFile(t, "empty", "\n")
 	const env = "TOLLGATE_TEST_CHECK_KEY"
 	t.Setenv(env, "")
@@ -160,6 +163,9 @@ email = "ops@example.com"
 		{"kubernetes token file missing", withKube(fmt.Sprintf("tokenFile = %q\n", missing)), exitInvalid, "providers.kubernetesIngress.tokenFile: open " + missing},
 		{"kubernetes token file empty", withKube(fmt.Sprintf("tokenFile = %q\n", empty)), exitInvalid, "is empty; it must hold the bearer token"},
 		{"kubernetes CA file not PEM", withKube(fmt.Sprintf("caFile = %q\n", token)), exitInvalid, "holds no PEM certificate"},
+		{"gateway token file", withGateway(fmt.Sprintf("tokenFile = %q\n", token)), exitOK, "is valid"},
+		{"gateway token file missing", withGateway(fmt.Sprintf("tokenFile = %q\n", missing)), exitInvalid, "providers.kubernetesGateway.tokenFile: open " + missing},
+		{"gateway CA file not PEM", withGateway(fmt.Sprintf("caFile = %q\n", token)), exitInvalid, "providers.kubernetesGateway.caFile: " + token + " holds no PEM certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := tollgate(t, "check", "--config", tc.config)

@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 	"github.com/tollgate-proxy/tollgate/kvstore/backend"
+	"github.com/tollgate-proxy/tollgate/provider/gateway"
 	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 	"github.com/tollgate-proxy/tollgate/router"
 )
@@ -155,10 +156,16 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	if err != nil {
 		return err
 	}
+	gw, err := newGateway(cfg, sources, cl.node, reg, log)
+	if err != nil {
+		return err
+	}
 	return runParts(ctx, now, replica{
 		lifecycle: initial.Config.Lifecycle, entryPoints: cfg.EntryPoints,
 		servers: servers, ops: ops, watcher: w, cluster: cl, certs: cs, kube: kube,
-		kubeLeader: kubernetes.ElectorLeadership(cl.elector, prefix+"/"+kubernetes.StatusTermKey),
+		kubeLeader:    kubernetes.ElectorLeadership(cl.elector, prefix+"/"+kubernetes.StatusTermKey),
+		gateway:       gw,
+		gatewayLeader: kubernetes.ElectorLeadership(cl.elector, prefix+"/"+gateway.StatusTermKey),
 	}, log)
 }
 
@@ -192,6 +199,35 @@ func newKubernetes(cfg *config.Config, sources *config.Sources, node string, reg
 	return p, nil
 }
 
+// newGateway builds the Kubernetes Gateway API provider when the
+// configuration enables it; nil when it does not.
+func newGateway(cfg *config.Config, sources *config.Sources, node string, reg prometheus.Registerer, log *slog.Logger) (*gateway.Provider, error) {
+	if cfg.Providers == nil || cfg.Providers.KubernetesGateway == nil {
+		return nil, nil
+	}
+	p, err := gateway.New(gateway.Config{
+		Settings: cfg.Providers.KubernetesGateway,
+		Sink:     sources,
+		Base:     cfg,
+		CheckPair: func(kp config.KeyPair) error {
+			_, err := router.ParseKeyPair(kp)
+			return err
+		},
+		FieldManager: truncate("tollgate-"+node, 128),
+		Registerer:   reg,
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, fail(exitInvalid, err)
+	}
+	sources.OnRefused(func(provider string, refused []config.Refusal) {
+		if provider == gateway.ProviderName {
+			p.Refused(refused)
+		}
+	})
+	return p, nil
+}
+
 // replica is what runParts runs.
 type replica struct {
 	lifecycle   *config.Lifecycle
@@ -203,6 +239,9 @@ type replica struct {
 	certs       *certs               // nil without [acme]
 	kube        *kubernetes.Provider // nil without providers.kubernetesIngress
 	kubeLeader  kubernetes.Leadership
+	// gateway is nil without providers.kubernetesGateway.
+	gateway       *gateway.Provider
+	gatewayLeader kubernetes.Leadership
 }
 
 // runParts runs the replica's parts under one owner until ctx is done
@@ -230,6 +269,10 @@ func runParts(ctx, now context.Context, r replica, log *slog.Logger) error {
 		p.run("kubernetes provider", nil, r.kube.Run)
 		p.run("kubernetes status", campaignCtx, func(ctx context.Context) error { return r.kube.RunLeader(ctx, r.kubeLeader) })
 	}
+	if r.gateway != nil {
+		p.run("kubernetes gateway provider", nil, r.gateway.Run)
+		p.run("kubernetes gateway status", campaignCtx, func(ctx context.Context) error { return r.gateway.RunLeader(ctx, r.gatewayLeader) })
+	}
 	p.run("entry points", serveCtx, func(context.Context) error { return r.servers.Serve() })
 
 	if r.certs != nil {
@@ -245,6 +288,14 @@ func runParts(ctx, now context.Context, r replica, log *slog.Logger) error {
 		// without them would answer 404 to everything they route.
 		select {
 		case <-r.kube.Ready():
+		case <-ctx.Done():
+		case <-p.Context().Done():
+		}
+	}
+	if r.gateway != nil {
+		// Ready once the Gateway API routes are in force.
+		select {
+		case <-r.gateway.Ready():
 		case <-ctx.Done():
 		case <-p.Context().Done():
 		}

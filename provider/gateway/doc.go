@@ -1,9 +1,16 @@
-// Package gateway translates Kubernetes Gateway API objects
-// (gateway.networking.k8s.io GatewayClasses, Gateways and HTTPRoutes, with
-// ReferenceGrants, Services, EndpointSlices and TLS Secrets) into
-// tollgate's configuration model (config.Provided), and computes the status
-// every object should get. It neither reads nor writes the API server:
-// Translate is a pure function of the objects it is given.
+// Package gateway is tollgate's Kubernetes Gateway API provider
+// ([providers.kubernetesGateway], see docs/gateway-api.md). Translate
+// turns Gateway API objects (gateway.networking.k8s.io GatewayClasses,
+// Gateways and HTTPRoutes, with ReferenceGrants, Services, EndpointSlices
+// and TLS Secrets) into tollgate's configuration model (config.Provided)
+// and computes the status every object should get; it is a pure function
+// of the objects it is given. Provider follows those objects with shared
+// informers, hands each translation to its sink (provider name
+// "kubernetes-gateway"), and, on the leader only (RunLeader), writes the
+// statuses and the Events of notes and problems: each write fenced by the
+// leader's term (StatusTermKey) and conditioned on the resourceVersion
+// read, a condition's LastTransitionTime kept while its status holds, the
+// parents entries of other controllers kept.
 //
 // A GatewayClass is served when its controllerName is the controller's
 // (ControllerName by default); a Gateway when its class is served. Each
@@ -11,6 +18,17 @@
 // listener whose port has none is not Programmed. Each HTTPRoute becomes
 // one config.Part, merged or refused whole, so a bad route never breaks
 // the others.
+//
+// TLS: an HTTPS listener's certificates are the Secrets of its
+// certificateRefs (served as they are, so one that cert-manager keeps up
+// to date is simply served), or, with the tls.options entry
+// "tollgate-proxy.io/acme": "true" (ACMEOption) and no certificateRefs,
+// one certificate for the listener's hostname from tollgate's [acme]: its
+// routers carry the hostname as their TLS domain, so the cluster's leader
+// places one order for it however many routes attach, and every replica
+// serves it. A wildcard hostname needs [acme.dnsChallenge]. Any other
+// option, or the option without a hostname or without [acme], makes the
+// listener not Accepted (reason UnsupportedValue) with the reason.
 //
 // Names: the routers of HTTPRoute NS/NAME are
 // "NS_NAME_GWNS_GW_LISTENER_RULE_MATCH_HOST@kubernetes-gateway" (indices
@@ -54,6 +72,15 @@
 //     ("NS_NAME_RULE_mirror@kubernetes-gateway") whose mirrors are the
 //     filters' backends, with their percent (100 by default); a fraction
 //     must be a whole percentage.
+//
+// Timeouts: the shorter of a rule's request and backendRequest timeouts
+// (zero disables either) bounds the wait for each backend's response
+// headers, through a serversTransport of the route's part
+// ("timeout_DURATIONms@kubernetes-gateway", responseHeaderTimeout) that
+// the rule's backend services ("NS_SERVICE_PORT_timeout_DURATIONms")
+// name; a backend slower than that is answered 504. The time to read the
+// client's request and to stream the response body is not bounded, so
+// the difference is a note.
 //
 // Gaps, each reported in the route's status rather than ignored (the
 // rule is not served, Accepted is False with reason UnsupportedValue and

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,7 +28,7 @@ const ProviderName = "kubernetes-gateway"
 
 // ControllerName is the GatewayClass controllerName tollgate serves unless
 // Settings says otherwise.
-const ControllerName gatewayv1.GatewayController = "tollgate-proxy.io/gateway-controller"
+const ControllerName gatewayv1.GatewayController = config.GatewayController
 
 const labelServiceName = "kubernetes.io/service-name"
 
@@ -39,7 +40,18 @@ type Settings struct {
 	// EntryPoints maps a listener port to the entry point that serves it.
 	// A listener whose port is missing is not Programmed.
 	EntryPoints map[int32]string
+	// ACME says the configuration has [acme]: an HTTPS listener with the
+	// ACMEOption and a hostname gets its certificate from it.
+	ACME bool
+	// ACMEWildcards says [acme] can obtain wildcard certificates (it has
+	// a DNS challenge), which a listener hostname "*.example.com" needs.
+	ACMEWildcards bool
 }
+
+// ACMEOption is the listener tls.options key that asks for a certificate
+// from tollgate's [acme] for the listener's hostname, in place of
+// certificateRefs. Its value must be "true".
+const ACMEOption gatewayv1.AnnotationKey = "tollgate-proxy.io/acme"
 
 // Objects are the API objects a translation reads.
 type Objects struct {
@@ -195,6 +207,7 @@ type listenerState struct {
 	ok         bool // Accepted, ResolvedRefs, Programmed and not Conflicted
 	kinds      []gatewayv1.Kind
 	certs      []config.KeyPair
+	acme       string // the name ordered from ACME for the listener, if any
 	status     *gatewayv1.ListenerStatus
 }
 
@@ -266,6 +279,11 @@ func (t *translation) listener(gw *gatewayv1.Gateway, l gatewayv1.Listener, conf
 		accepted, acceptedReason, acceptedMsg = false, string(gatewayv1.ListenerReasonPortUnavailable), fmt.Sprintf("no entry point serves port %d", l.Port)
 	}
 	ls.entryPoint = ep
+	if accepted && l.Protocol == gatewayv1.HTTPSProtocolType {
+		if msg := t.listenerOptions(l); msg != "" {
+			accepted, acceptedReason, acceptedMsg = false, "UnsupportedValue", msg
+		}
+	}
 	// Route kinds.
 	kinds := []gatewayv1.Kind{"HTTPRoute"}
 	if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
@@ -316,8 +334,12 @@ func (t *translation) listener(gw *gatewayv1.Gateway, l gatewayv1.Listener, conf
 // listenerTLS resolves an HTTPS listener's certificates.
 func (t *translation) listenerTLS(gw *gatewayv1.Gateway, l gatewayv1.Listener, ls *listenerState) (bool, string, string) {
 	invalid := string(gatewayv1.ListenerReasonInvalidCertificateRef)
+	if l.TLS != nil && l.TLS.Options[ACMEOption] != "" {
+		ls.acme = string(*l.Hostname) // listenerOptions checked it
+		return true, "", ""
+	}
 	if l.TLS == nil || len(l.TLS.CertificateRefs) == 0 {
-		return false, invalid, "an HTTPS listener needs tls.certificateRefs"
+		return false, invalid, "an HTTPS listener needs tls.certificateRefs, or the option " + string(ACMEOption) + ": \"true\" and a hostname for a certificate from ACME"
 	}
 	if ptrOr(l.TLS.Mode, gatewayv1.TLSModeTerminate) != gatewayv1.TLSModeTerminate {
 		return false, invalid, "tls.mode Passthrough is not supported on an HTTPS listener"
@@ -340,6 +362,35 @@ func (t *translation) listenerTLS(gw *gatewayv1.Gateway, l gatewayv1.Listener, l
 		ls.certs = append(ls.certs, config.KeyPair{Source: "secret " + ns + "/" + string(ref.Name), Cert: sec.Data[corev1.TLSCertKey], Key: sec.Data[corev1.TLSPrivateKeyKey]})
 	}
 	return true, "", ""
+}
+
+// listenerOptions checks an HTTPS listener's tls.options: the ACMEOption
+// is the only one known. It returns what is wrong, or "".
+func (t *translation) listenerOptions(l gatewayv1.Listener) string {
+	if l.TLS == nil || len(l.TLS.Options) == 0 {
+		return ""
+	}
+	keys := slices.Sorted(maps.Keys(l.TLS.Options))
+	for _, k := range keys {
+		if k != ACMEOption {
+			return fmt.Sprintf("tls.options %.100q is not supported; the only option is %s", string(k), ACMEOption)
+		}
+	}
+	v := l.TLS.Options[ACMEOption]
+	host := string(ptrOr(l.Hostname, ""))
+	switch {
+	case v != "true":
+		return fmt.Sprintf("tls.options %s must be \"true\", not %.100q", ACMEOption, string(v))
+	case len(l.TLS.CertificateRefs) > 0:
+		return fmt.Sprintf("set tls.certificateRefs or the option %s, not both", ACMEOption)
+	case !t.s.ACME:
+		return fmt.Sprintf("the option %s needs an [acme] section in tollgate's configuration", ACMEOption)
+	case host == "":
+		return fmt.Sprintf("the option %s needs the listener's hostname: the name of the certificate to order", ACMEOption)
+	case strings.HasPrefix(host, "*.") && !t.s.ACMEWildcards:
+		return fmt.Sprintf("the wildcard hostname %s needs [acme.dnsChallenge] for a certificate from ACME", host)
+	}
+	return ""
 }
 
 // allows reports whether listener ls admits a route in namespace ns.
@@ -437,6 +488,9 @@ type routeBuild struct {
 	// filters.
 	rule    gatewayv1.HTTPRouteRule
 	mirrors []*gatewayv1.HTTPRequestMirrorFilter
+	// transport is the serversTransport of the rule's timeouts, "" for
+	// none.
+	transport string
 }
 
 // builtService is a backend service made once for every route using it,
@@ -488,6 +542,15 @@ func (b *routeBuild) build() {
 	resolved, resolvedReason, resolvedMsg := true, string(gatewayv1.RouteReasonResolvedRefs), ""
 	var unsupported []string
 	for ri, rule := range r.Spec.Rules {
+		transport, note, bad := b.timeouts(rule.Timeouts)
+		if bad != "" {
+			unsupported = append(unsupported, fmt.Sprintf("rule %d: %s; the rule is not served", ri, bad))
+			continue
+		}
+		if note != "" {
+			b.note("rule %d: %s", ri, note)
+		}
+		b.transport = transport
 		service, why, reason := b.backends(ri, rule)
 		if why != "" && resolved {
 			resolved, resolvedReason, resolvedMsg = false, reason, why
@@ -591,6 +654,9 @@ func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, s
 		}
 		if a.ls.l.Protocol == gatewayv1.HTTPSProtocolType {
 			r.TLS = &config.RouterTLS{CertificateProvided: true}
+			if a.ls.acme != "" {
+				r.TLS = &config.RouterTLS{Domains: []config.Domain{{Main: a.ls.acme}}}
+			}
 		}
 		name := objectName(b.r.Namespace, b.r.Name, a.gw.gw.Namespace, a.gw.gw.Name, string(a.ls.l.Name), strconv.Itoa(ri), strconv.Itoa(mi), strconv.Itoa(hi))
 		b.part.Routers[name] = r
@@ -763,6 +829,9 @@ func (b *routeBuild) backend(be gatewayv1.HTTPBackendRef) (name, why, reason str
 	ns := string(ptrOr(ref.Namespace, gatewayv1.Namespace(b.r.Namespace)))
 	port := int32(ptrOr(ref.Port, 0))
 	name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)))
+	if b.transport != "" {
+		name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)), strings.TrimSuffix(b.transport, "@"+ProviderName))
+	}
 	bs, ok := b.services[name]
 	switch {
 	case ptrOr(ref.Group, "") != "" || ptrOr(ref.Kind, "Service") != "Service":
@@ -775,7 +844,7 @@ func (b *routeBuild) backend(be gatewayv1.HTTPBackendRef) (name, why, reason str
 		name = objectName(b.r.Namespace, b.r.Name, "refused", ns, string(ref.Name))
 	case !ok:
 		servers, w := b.t.servers(ns, string(ref.Name), port)
-		bs = builtService{svc: &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers}}, why: w}
+		bs = builtService{svc: &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers, ServersTransport: b.transport}}, why: w}
 		b.services[name] = bs
 		reason = string(gatewayv1.RouteReasonBackendNotFound)
 	default:

@@ -665,3 +665,66 @@ func TestTranslateNamesApart(t *testing.T) {
 		t.Errorf("merge refused %v", refused)
 	}
 }
+
+func TestTranslateACMEListener(t *testing.T) {
+	acmeListener := func(name, host string, opts map[gatewayv1.AnnotationKey]gatewayv1.AnnotationValue, refs ...string) gatewayv1.Listener {
+		l := listener(name, 443, host)
+		l.Protocol = gatewayv1.HTTPSProtocolType
+		l.TLS = &gatewayv1.ListenerTLSConfig{Options: opts}
+		for _, r := range refs {
+			l.TLS.CertificateRefs = append(l.TLS.CertificateRefs, gatewayv1.SecretObjectReference{Name: gatewayv1.ObjectName(r)})
+		}
+		return l
+	}
+	on := map[gatewayv1.AnnotationKey]gatewayv1.AnnotationValue{ACMEOption: "true"}
+	withACME := settings
+	withACME.ACME = true
+	withDNS := withACME
+	withDNS.ACMEWildcards = true
+	for _, tc := range []struct {
+		name     string
+		s        Settings
+		l        gatewayv1.Listener
+		reason   string // of Accepted False; "" when programmed
+		contains string
+		domain   string
+	}{
+		{name: "acme", s: withACME, l: acmeListener("a", "app.example.com", on), domain: "app.example.com"},
+		{name: "wildcard with dns", s: withDNS, l: acmeListener("a", "*.example.com", on), domain: "*.example.com"},
+		{name: "wildcard without dns", s: withACME, l: acmeListener("a", "*.example.com", on), reason: "UnsupportedValue", contains: "acme.dnsChallenge"},
+		{name: "no acme section", s: settings, l: acmeListener("a", "app.example.com", on), reason: "UnsupportedValue", contains: "needs an [acme] section"},
+		{name: "no hostname", s: withACME, l: acmeListener("a", "", on), reason: "UnsupportedValue", contains: "hostname"},
+		{name: "false", s: withACME, l: acmeListener("a", "app.example.com", map[gatewayv1.AnnotationKey]gatewayv1.AnnotationValue{ACMEOption: "yes"}), reason: "UnsupportedValue", contains: `must be "true"`},
+		{name: "both", s: withACME, l: acmeListener("a", "app.example.com", on, "cert"), reason: "UnsupportedValue", contains: "not both"},
+		{name: "unknown option", s: withACME, l: acmeListener("a", "app.example.com", map[gatewayv1.AnnotationKey]gatewayv1.AnnotationValue{"example.com/min-version": "1.3"}, "cert"), reason: "UnsupportedValue", contains: "example.com/min-version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base()
+			o.Gateways = []*gatewayv1.Gateway{gateway("shop", "web", tc.l)}
+			o.Secrets = []*corev1.Secret{tlsSecret("shop", "cert")}
+			o.HTTPRoutes = []*gatewayv1.HTTPRoute{route("shop", "app", []string{"app.example.com"}, []gatewayv1.ParentReference{parent("web")},
+				gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}})}
+			res := Translate(tc.s, o)
+			conds := res.Gateways["shop/web"].Listeners[0].Conditions
+			if tc.reason != "" {
+				wantCond(t, tc.name, conds, "Accepted", metav1.ConditionFalse, tc.reason)
+				wantCond(t, tc.name, conds, "Programmed", metav1.ConditionFalse, "Invalid")
+				if msg := condition(conds, "Accepted").Message; !strings.Contains(msg, tc.contains) {
+					t.Errorf("message %q, want it to contain %q", msg, tc.contains)
+				}
+				if len(res.Provided.Parts) > 0 && len(res.Provided.Parts[0].Routers) > 0 {
+					t.Errorf("routers on a refused listener: %v", res.Provided.Parts[0].Routers)
+				}
+				return
+			}
+			wantCond(t, tc.name, conds, "Programmed", metav1.ConditionTrue, "Programmed")
+			r := routers(t, res)["shop_app_shop_web_a_0_0_0@kubernetes-gateway"]
+			if r == nil || r.TLS == nil || r.TLS.CertificateProvided || len(r.TLS.Domains) != 1 || r.TLS.Domains[0].Main != tc.domain {
+				t.Fatalf("router %+v", r)
+			}
+			if c := res.Provided.Parts[0].Certificates; len(c) != 0 {
+				t.Errorf("certificates %+v", c)
+			}
+		})
+	}
+}

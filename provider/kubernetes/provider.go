@@ -29,7 +29,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/tollgate-proxy/tollgate/config"
-	"github.com/tollgate-proxy/tollgate/internal/retry"
 )
 
 // Sink receives what the provider makes: config.Sources implements it.
@@ -88,13 +87,14 @@ type Provider struct {
 	lastErr  string                 // the sink's last refusal of all, logged once
 }
 
-// RESTConfig returns the connection Settings describe, after reading the
-// token and CA files it names (tollgate check calls it too).
-func RESTConfig(s *config.KubernetesIngress) (*rest.Config, error) {
+// RESTConfig returns the connection the settings describe, after
+// reading the token and CA files they name (tollgate check calls it too).
+// Every Kubernetes provider connects with it.
+func RESTConfig(s config.KubernetesAPI) (*rest.Config, error) {
 	if s.Endpoint == "" {
 		rc, err := rest.InClusterConfig()
 		if err != nil {
-			return nil, fmt.Errorf("kubernetes: no endpoint is configured and %w; set providers.kubernetesIngress.endpoint outside a cluster", err)
+			return nil, fmt.Errorf("kubernetes: no endpoint is configured and %w; set %s.endpoint outside a cluster", err, s.Section)
 		}
 		return rc, nil
 	}
@@ -108,29 +108,50 @@ func RESTConfig(s *config.KubernetesIngress) (*rest.Config, error) {
 	}, nil
 }
 
-// CheckFiles reads the token and CA files Settings name, as a replica
-// would: the token must not be empty, the CA file must hold PEM
+// CheckFiles reads the token and CA files the settings name, as a
+// replica would: the token must not be empty, the CA file must hold PEM
 // certificates. The token is never printed.
-func CheckFiles(s *config.KubernetesIngress) error {
+func CheckFiles(s config.KubernetesAPI) error {
 	if s.TokenFile != "" {
 		b, err := os.ReadFile(s.TokenFile)
 		if err != nil {
-			return fmt.Errorf("providers.kubernetesIngress.tokenFile: %w", err)
+			return fmt.Errorf("%s.tokenFile: %w", s.Section, err)
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
-			return fmt.Errorf("providers.kubernetesIngress.tokenFile: %s is empty; it must hold the bearer token", s.TokenFile)
+			return fmt.Errorf("%s.tokenFile: %s is empty; it must hold the bearer token", s.Section, s.TokenFile)
 		}
 	}
 	if s.CAFile != "" {
 		b, err := os.ReadFile(s.CAFile)
 		if err != nil {
-			return fmt.Errorf("providers.kubernetesIngress.caFile: %w", err)
+			return fmt.Errorf("%s.caFile: %w", s.Section, err)
 		}
 		if !x509.NewCertPool().AppendCertsFromPEM(b) {
-			return fmt.Errorf("providers.kubernetesIngress.caFile: %s holds no PEM certificate", s.CAFile)
+			return fmt.Errorf("%s.caFile: %s holds no PEM certificate", s.Section, s.CAFile)
 		}
 	}
 	return nil
+}
+
+// NewClient connects a client with the settings, or with rc when it is
+// not nil, with tollgate's user agent and rate limits.
+func NewClient(s config.KubernetesAPI, rc *rest.Config) (*rest.Config, kubernetes.Interface, error) {
+	if rc == nil {
+		var err error
+		if rc, err = RESTConfig(s); err != nil {
+			return nil, nil, err
+		}
+	}
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = cmp.Or(rc.UserAgent, "tollgate")
+	// client-go's default (5 requests a second) would make a new leader
+	// take minutes to write the status of a thousand objects.
+	rc.QPS, rc.Burst = cmp.Or(rc.QPS, 50), cmp.Or(rc.Burst, 100)
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rc, client, nil
 }
 
 // New checks cfg and connects a client; Run starts following.
@@ -138,19 +159,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Settings == nil || cfg.Sink == nil || cfg.Base == nil {
 		return nil, errors.New("kubernetes provider: Settings, Sink and Base are required")
 	}
-	rc := cfg.REST
-	if rc == nil {
-		var err error
-		if rc, err = RESTConfig(cfg.Settings); err != nil {
-			return nil, err
-		}
-	}
-	rc = rest.CopyConfig(rc)
-	rc.UserAgent = cmp.Or(rc.UserAgent, "tollgate")
-	// client-go's default (5 requests a second) would make a new leader
-	// take minutes to write the status of a thousand Ingresses.
-	rc.QPS, rc.Burst = cmp.Or(rc.QPS, 50), cmp.Or(rc.Burst, 100)
-	client, err := kubernetes.NewForConfig(rc)
+	_, client, err := NewClient(cfg.Settings.API(), cfg.REST)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
 	}
@@ -214,17 +223,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	var factories []informers.SharedInformerFactory
 	ls := &listers{}
 	add := func(what string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			return nil, err
-		}
-		// client-go retries with backoff; say why (a missing RBAC right,
-		// the API server away) in tollgate's own log.
-		if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			p.log.Warn("kubernetes list or watch failing; retrying", "resource", what, "err", err)
-		}); err != nil {
-			return nil, err
-		}
-		return inf.GetIndexer(), nil
+		return Follow(p.log, what, inf, handler)
 	}
 	for _, ns := range namespaces {
 		f := informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithNamespace(ns))
@@ -305,41 +304,8 @@ func (p *Provider) Run(ctx context.Context) error {
 	p.mu.Unlock()
 	p.log.Info("following the API server", "namespaces", strings.Join(s.Namespaces, ","), "label_selector", s.LabelSelector, "ingress_class", s.IngressClass)
 	p.poke()
-	first, ready := true, false
-	var retryC <-chan time.Time
-	bo := retry.Backoff{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.kick:
-		case <-retryC:
-		}
-		retryC = nil
-		if !first {
-			// Gather the rest of a burst into one rebuild.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(p.throttle):
-			}
-			select {
-			case <-p.kick:
-			default:
-			}
-		}
-		first = false
-		if !p.rebuild() {
-			// Refused whole: try again, the objects may not change soon.
-			retryC = time.After(bo.Next())
-			continue
-		}
-		bo.Succeeded()
-		if !ready {
-			close(p.ready)
-			ready = true
-		}
-	}
+	Rebuilds(ctx, p.kick, p.throttle, p.rebuild, p.ready)
+	return nil
 }
 
 // poke asks for a rebuild.

@@ -14,10 +14,10 @@ import (
 	netv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 	"github.com/tollgate-proxy/tollgate/leader"
@@ -50,38 +50,13 @@ type Fence interface {
 // Events of their problems while this replica leads, until ctx is done;
 // then it returns nil. Without an ingressEndpoint it writes Events only.
 func (p *Provider) RunLeader(ctx context.Context, l Leadership) error {
-	select {
-	case <-p.ready:
-	case <-ctx.Done():
-		return nil
-	}
-	for {
-		term, err := l.Await(ctx)
-		if err != nil {
-			return nil
-		}
-		p.lead(ctx, term)
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
+	return Terms(ctx, p.ready, l, p.lead)
 }
 
 // lead does the leader's work for one term.
 func (p *Provider) lead(ctx context.Context, term Fence) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-term.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	defer broadcaster.Shutdown()
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: p.client.CoreV1().Events("")})
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "tollgate"})
+	recorder, stop := EventRecorder(ctx, p.client)
+	defer stop()
 	p.log.Info("writing Ingress status and events", "leader", true)
 	sent := map[objectRef][]string{} // Events sent this term
 	bo := retry.Backoff{What: "Ingress status write", Log: p.log}
@@ -204,12 +179,17 @@ func (p *Provider) writeStatus(ctx context.Context, term Fence) error {
 
 // published returns the address to publish.
 func (p *Provider) published(ctx context.Context) ([]netv1.IngressLoadBalancerIngress, error) {
-	e := p.cfg.Settings.IngressEndpoint
+	return PublishedAddresses(ctx, p.client, p.cfg.Settings.IngressEndpoint)
+}
+
+// PublishedAddresses returns the addresses e describes: its fixed ones,
+// or those of its Service's load balancer (else its external IPs).
+func PublishedAddresses(ctx context.Context, client kubernetes.Interface, e *config.IngressEndpoint) ([]netv1.IngressLoadBalancerIngress, error) {
 	if e.PublishedService == "" {
 		return []netv1.IngressLoadBalancerIngress{{IP: e.IP, Hostname: e.Hostname}}, nil
 	}
 	ns, name, _ := strings.Cut(e.PublishedService, "/")
-	svc, err := p.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	svc, err := client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("published service %s: %w", e.PublishedService, err)
 	}

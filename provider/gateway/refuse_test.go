@@ -1,0 +1,48 @@
+package gateway
+
+import (
+	"errors"
+	"testing"
+
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/tollgate-proxy/tollgate/config"
+)
+
+// TestRefusedRouteStatus: a route the sink refused is not Accepted, with
+// the sink's reason; the others keep their status.
+func TestRefusedRouteStatus(t *testing.T) {
+	o := base()
+	o.HTTPRoutes = []*gatewayv1.HTTPRoute{
+		route("shop", "bad", []string{"bad.example.com"}, []gatewayv1.ParentReference{parent("web")}, gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}}),
+		route("shop", "good", []string{"good.example.com"}, []gatewayv1.ParentReference{parent("web")}, gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}}),
+	}
+	res := Translate(settings, o)
+	refuse(res, []config.Refusal{{Provider: ProviderName, Owner: "httproute shop/bad", Err: errors.New("router clash")}})
+	conds := res.HTTPRoutes["shop/bad"].Parents[0].Conditions
+	wantCond(t, "refused route", conds, "Accepted", "False", string(gatewayv1.RouteReasonUnsupportedValue))
+	if c := condition(conds, "Accepted"); c.Message != "not served: router clash" {
+		t.Errorf("message %q, want the sink's reason", c.Message)
+	}
+	wantCond(t, "other route", res.HTTPRoutes["shop/good"].Parents[0].Conditions, "Accepted", "True", "Accepted")
+	if p := problemsOf(res, nil)["HTTPRoute shop/bad"]; len(p) != 1 || p[0] != "not served: router clash" {
+		t.Errorf("problems %q, want the refusal", p)
+	}
+}
+
+// TestUnusableCertificateStatus: a listener whose Secret the router
+// cannot use is neither resolved nor programmed, and says why.
+func TestUnusableCertificateStatus(t *testing.T) {
+	o := base()
+	l := listener("https", 443, "secure.example.com")
+	l.Protocol = gatewayv1.HTTPSProtocolType
+	l.TLS = &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "garbage"}}}
+	o.Gateways[0].Spec.Listeners = append(o.Gateways[0].Spec.Listeners, l)
+	o.Secrets = append(o.Secrets, tlsSecret("shop", "garbage"))
+	res := Translate(settings, o)
+	unusable(res, o, map[string]string{"secret shop/garbage": "no PEM data"})
+	st := res.Gateways["shop/web"]
+	wantCond(t, "listener https", st.Listeners[1].Conditions, "ResolvedRefs", "False", string(gatewayv1.ListenerReasonInvalidCertificateRef))
+	wantCond(t, "listener https", st.Listeners[1].Conditions, "Programmed", "False", string(gatewayv1.ListenerReasonInvalid))
+	wantCond(t, "listener http", st.Listeners[0].Conditions, "Programmed", "True", string(gatewayv1.ListenerReasonProgrammed))
+}

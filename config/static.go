@@ -497,6 +497,44 @@ type KubernetesIngress struct {
 	// IngressEndpoint is the address the leader writes to the served
 	// Ingresses' status.loadBalancer. Nil writes no status.
 	IngressEndpoint *IngressEndpoint `toml:"ingressEndpoint"`
+	// NginxAnnotations says which Ingresses have their
+	// nginx.ingress.kubernetes.io annotations carried over (see
+	// docs/migrating-from-ingress-nginx.md): "off" (or empty, the
+	// default) none; "classes" the Ingresses of NginxIngressClasses,
+	// which are then served too; "all" those and every Ingress of
+	// tollgate's class. Annotations that cannot be carried over are
+	// reported on the Ingress; one guarding access refuses it.
+	NginxAnnotations string `toml:"nginxAnnotations"`
+	// NginxIngressClasses are the ingress-nginx classes served with
+	// NginxAnnotations "classes" or "all": an Ingress is of one when its
+	// spec.ingressClassName names it (and the IngressClass, when it
+	// exists, has the controller k8s.io/ingress-nginx or tollgate's),
+	// when its kubernetes.io/ingress.class annotation names it, or, with
+	// neither, when such an IngressClass of k8s.io/ingress-nginx is the
+	// cluster's default. Empty means ["nginx"].
+	NginxIngressClasses []string `toml:"nginxIngressClasses"`
+}
+
+// NginxController is the controller name of ingress-nginx's IngressClasses.
+const NginxController = "k8s.io/ingress-nginx"
+
+// NginxAnnotations values.
+const (
+	NginxOff     = "off"
+	NginxClasses = "classes"
+	NginxAll     = "all"
+)
+
+// NginxClasses returns the ingress-nginx classes k serves: none when its
+// nginx annotations are off, else NginxIngressClasses or ["nginx"].
+func (k *KubernetesIngress) NginxClasses() []string {
+	if k.NginxAnnotations == "" || k.NginxAnnotations == NginxOff {
+		return nil
+	}
+	if len(k.NginxIngressClasses) == 0 {
+		return []string{"nginx"}
+	}
+	return k.NginxIngressClasses
 }
 
 // IngressEndpoint is the address published in Ingress status: the

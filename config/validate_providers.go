@@ -42,6 +42,27 @@ func (v *validator) kubernetesIngress(k *KubernetesIngress) {
 			v.add(at("ingressClass"), "ingressClass %q is not a Kubernetes object name: %s", truncate(k.IngressClass, 80), errs[0])
 		}
 	}
+	switch k.NginxAnnotations {
+	case "", NginxOff, NginxClasses, NginxAll:
+	default:
+		v.add(at("nginxAnnotations"), "nginxAnnotations %q must be %q (the default), %q (read the nginx annotations of the Ingresses of nginxIngressClasses) or %q (those and every Ingress of tollgate's class)", truncate(k.NginxAnnotations, 80), NginxOff, NginxClasses, NginxAll)
+	}
+	nginxSeen := map[string]bool{}
+	for i, c := range k.NginxIngressClasses {
+		at := append(at("nginxIngressClasses"), fmt.Sprint(i))
+		switch {
+		case len(validation.IsDNS1123Subdomain(c)) > 0:
+			v.add(at, "nginxIngressClasses: %q is not a Kubernetes object name (such as \"nginx\"): %s", truncate(c, 80), validation.IsDNS1123Subdomain(c)[0])
+		case nginxSeen[c]:
+			v.add(at, "nginxIngressClasses: %q is listed twice", c)
+		case c == k.IngressClass || (k.IngressClass == "" && c == "tollgate"):
+			v.add(at, "nginxIngressClasses: %q is tollgate's own ingressClass; list ingress-nginx's classes only (use nginxAnnotations = \"all\" to read the nginx annotations of tollgate's Ingresses)", c)
+		}
+		nginxSeen[c] = true
+	}
+	if len(k.NginxIngressClasses) > 0 && k.NginxClasses() == nil {
+		v.add(at("nginxIngressClasses"), "nginxIngressClasses is only used when nginxAnnotations is %q or %q; set nginxAnnotations, or remove nginxIngressClasses", NginxClasses, NginxAll)
+	}
 	for i, ep := range k.EntryPoints {
 		v.ref(append(at("entryPoints"), fmt.Sprint(i)), "entry point", ep, v.entryPointNames)
 	}

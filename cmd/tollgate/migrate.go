@@ -62,15 +62,19 @@ const migrateV1Examples = `  tollgate migrate traefik-v1 traefik.toml > tollgate
 func migrateCmd(a *app) *cobra.Command {
 	c := group(&cobra.Command{
 		Use:   "migrate",
-		Short: "convert a Traefik 1.x configuration",
-		Long: `Converts another proxy's configuration into tollgate's. Certificates and
-the ACME account are imported by "tollgate certs import".
+		Short: "convert a Traefik 1.x configuration, or report on ingress-nginx annotations",
+		Long: `Converts another proxy's configuration into tollgate's (traefik-v1), or
+reports what becomes of the ingress-nginx annotations of Ingresses
+(ingress-nginx). Certificates and the ACME account are imported by
+"tollgate certs import".
 
-Exit codes: 0 converted, 1 the output could not be written, 2 bad command
-line, 3 the input cannot be converted.`,
-		Example: `  tollgate migrate traefik-v1 traefik.toml > tollgate.toml`,
+Exit codes: 0 converted or reported, 1 the input could not be read or the
+output written, 2 bad command line, 3 the input cannot be converted
+(ingress-nginx: with --strict, an annotation does not carry over).`,
+		Example: `  tollgate migrate traefik-v1 traefik.toml > tollgate.toml
+  tollgate migrate ingress-nginx --kubeconfig ~/.kube/config`,
 	})
-	c.AddCommand(migrateTraefikV1Cmd(a))
+	c.AddCommand(migrateTraefikV1Cmd(a), migrateIngressNginxCmd(a))
 	return c
 }
 

@@ -46,7 +46,7 @@ func TestMigrateTraefikV1(t *testing.T) {
 		code           int
 		stdout, stderr string
 	}{
-		{"no subcommand", []string{"migrate"}, exitUsage, "", "name a subcommand: traefik-v1"},
+		{"no subcommand", []string{"migrate"}, exitUsage, "", "name a subcommand: "},
 		{"unknown source", []string{"migrate", "traefik-v3", src}, exitUsage, "", `unknown command "traefik-v3"`},
 		{"help", []string{"migrate", "traefik-v1", "-h"}, exitOK, "Exit codes: 0 converted", ""},
 		{"no file", []string{"migrate", "traefik-v1"}, exitUsage, "", "missing argument"},

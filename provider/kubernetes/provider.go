@@ -193,7 +193,9 @@ type listers struct {
 	services  []cache.Indexer
 	slices    []cache.Indexer
 	secrets   []cache.Indexer
-	classes   cache.Indexer
+	// authSecrets hold the Opaque Secrets, only with nginx annotations.
+	authSecrets []cache.Indexer
+	classes     cache.Indexer
 }
 
 // Run follows the API server until ctx is done, then returns nil. It
@@ -248,6 +250,20 @@ func (p *Provider) Run(ctx context.Context) error {
 			*step.to = append(*step.to, ix)
 		}
 		factories = append(factories, f, fi, fs)
+		if len(s.NginxClasses()) > 0 {
+			// auth-secret names an Opaque Secret: follow them, so that a
+			// change of the users translates the Ingresses again.
+			fa := informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithNamespace(ns),
+				informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+					o.FieldSelector = fields.OneTermEqualSelector("type", string(corev1.SecretTypeOpaque)).String()
+				}))
+			ix, err := add("secrets (Opaque)", fa.Core().V1().Secrets().Informer())
+			if err != nil {
+				return err
+			}
+			ls.authSecrets = append(ls.authSecrets, ix)
+			factories = append(factories, fa)
+		}
 	}
 	fc := informers.NewSharedInformerFactory(p.client, 0)
 	ix, err := add("ingressclasses", fc.Networking().V1().IngressClasses().Informer())
@@ -336,6 +352,9 @@ func (p *Provider) rebuild() bool {
 	parts := map[string]bool{}
 	for _, part := range res.provided.Parts {
 		parts[part.Owner] = !out[part.Owner]
+	}
+	for canary, main := range res.canaries {
+		parts[canary] = parts[canary] || parts[main]
 	}
 	var served []*netv1.Ingress
 	uids := make(map[objectRef]types.UID, len(res.served))
@@ -459,6 +478,16 @@ func snapshot(ls *listers) *objects {
 					key := es.Namespace + "/" + svc
 					o.slices[key] = append(o.slices[key], es)
 				}
+			}
+		}
+	}
+	for _, ix := range ls.authSecrets {
+		for _, v := range ix.List() {
+			if s, ok := v.(*corev1.Secret); ok && s.Type == corev1.SecretTypeOpaque {
+				if o.authSecrets == nil {
+					o.authSecrets = map[string]*corev1.Secret{}
+				}
+				o.authSecrets[s.Namespace+"/"+s.Name] = s
 			}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/internal/retry"
 	"github.com/tollgate-proxy/tollgate/kvstore"
 	"github.com/tollgate-proxy/tollgate/leader"
+	"github.com/tollgate-proxy/tollgate/provider/kubernetes/nginx"
 )
 
 // Leadership is the cluster's leader election as the provider needs it:
@@ -118,8 +119,10 @@ func (p *Provider) events(recorder record.EventRecorder, sent map[objectRef][]st
 // reasonOf gives an Event its reason from the problem's text.
 func reasonOf(msg string) string {
 	switch {
-	case strings.HasPrefix(msg, "not served"):
+	case strings.HasPrefix(msg, "not served"), strings.HasSuffix(msg, "the Ingress is not served"):
 		return "Refused"
+	case strings.HasPrefix(msg, "annotation "+nginx.Prefix):
+		return "NginxAnnotation"
 	case strings.Contains(msg, "secret"):
 		return "TLSSecret"
 	case strings.Contains(msg, "service") || strings.Contains(msg, "endpoints"):

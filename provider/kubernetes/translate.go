@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/config/rule"
+	"github.com/tollgate-proxy/tollgate/provider/kubernetes/nginx"
 )
 
 // ProviderName ends the names of the routers and services this provider
@@ -43,6 +45,9 @@ type objects struct {
 	services  map[string]*corev1.Service              // by namespace/name
 	slices    map[string][]*discoveryv1.EndpointSlice // by namespace/service name
 	secrets   map[string]*corev1.Secret               // by namespace/name
+	// authSecrets are the Opaque Secrets, read only with nginx
+	// annotations (auth-secret), by namespace/name.
+	authSecrets map[string]*corev1.Secret
 }
 
 // translator turns objects into tollgate's configuration model.
@@ -63,6 +68,10 @@ type translator struct {
 	// certificate each time would cost more than the rest. Only the
 	// rebuilding goroutine uses it.
 	checked, seen map[string]checkedPair
+	// ngxCache keeps the translation of an Ingress's nginx annotations by
+	// its resourceVersion and that of its auth Secret, for the same
+	// reason; ngxSeen the entries used by this rebuild.
+	ngxCache, ngxSeen map[string]cachedNginx
 }
 
 type checkedPair struct {
@@ -93,6 +102,9 @@ type result struct {
 	problems map[objectRef][]string
 	// served are the Ingresses served, for status.
 	served []*netv1.Ingress
+	// canaries maps the owner of a canary Ingress ("ingress ns/name") to
+	// that of a main Ingress it is paired with: served when the main is.
+	canaries map[string]string
 }
 
 // objectRef names an object problems are reported on.
@@ -119,8 +131,18 @@ func newTranslator(s *config.KubernetesIngress, base *config.Config, checkPair f
 	return t
 }
 
-// served reports whether ing belongs to this controller's class.
-func (t *translator) served(ing *netv1.Ingress, classes []*netv1.IngressClass) bool {
+// served reports whether ing belongs to this controller's class, or to
+// an ingress-nginx class it serves, and whether its nginx annotations are
+// read.
+func (t *translator) served(ing *netv1.Ingress, classes []*netv1.IngressClass) (served, nginxOn bool) {
+	if t.nginxClass(ing, classes) {
+		return true, true
+	}
+	return t.ours(ing, classes), t.settings.NginxAnnotations == config.NginxAll
+}
+
+// ours reports whether ing belongs to this controller's class.
+func (t *translator) ours(ing *netv1.Ingress, classes []*netv1.IngressClass) bool {
 	want := t.settings.IngressClass
 	ours := func(c *netv1.IngressClass) bool {
 		return c.Spec.Controller == config.IngressController && (want == "" || c.Name == want)
@@ -159,21 +181,47 @@ func (t *translator) translate(o *objects) *result {
 	})
 	// Keep the verdicts of the secrets still referenced.
 	t.seen = map[string]checkedPair{}
-	defer func() { t.checked, t.seen = t.seen, nil }()
+	t.ngxSeen = map[string]cachedNginx{}
+	defer func() { t.checked, t.seen, t.ngxCache, t.ngxSeen = t.seen, nil, t.ngxSeen, nil }()
 	services := map[string]builtService{} // shared between Ingresses
 	claims := map[string]string{}         // host and path: the Ingress that routes it
+	var servedIngs []*netv1.Ingress
+	opted := map[*netv1.Ingress]bool{}
 	for _, ing := range ings {
-		if !t.served(ing, o.classes) {
+		served, nginxOn := t.served(ing, o.classes)
+		if !served {
 			continue
 		}
+		servedIngs = append(servedIngs, ing)
+		opted[ing] = nginxOn
+	}
+	ngx, canaries := t.nginxTranslate(context.Background(), o, o, servedIngs, opted)
+	for _, ing := range servedIngs {
 		res.served = append(res.served, ing)
-		b := &ingressBuild{t: t, o: o, ing: ing, services: services, res: res, claims: claims,
+		b := &ingressBuild{t: t, o: o, ing: ing, services: services, res: res, claims: claims, ngx: ngx[ing], canaries: canaries,
 			ref:  objectRef{"Ingress", ing.Namespace, ing.Name},
 			part: &config.Part{Owner: "ingress " + ing.Namespace + "/" + ing.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}}}
 		b.build()
 		if len(b.part.Routers) > 0 {
 			res.provided.Parts = append(res.provided.Parts, b.part)
 		}
+	}
+	for _, c := range canaries {
+		if !c.used {
+			ref := objectRef{"Ingress", c.ing.Namespace, c.ing.Name}
+			res.problems[ref] = append(res.problems[ref], fmt.Sprintf("annotation %scanary: %s: no Ingress of namespace %s that is not a canary routes its host and path; the canary is not served there", nginx.Prefix, c.at, c.ing.Namespace))
+		}
+	}
+	// A canary's backend is built for its main's plain and TLS routers:
+	// say its problems once.
+	for ref, msgs := range res.problems {
+		var once []string
+		for _, m := range msgs {
+			if !slices.Contains(once, m) {
+				once = append(once, m)
+			}
+		}
+		res.problems[ref] = once
 	}
 	return res
 }
@@ -195,6 +243,15 @@ type ingressBuild struct {
 	middlewares []string
 	priority    int
 	tlsOptions  string
+
+	// ngx is the translation of the nginx annotations, nil when they are
+	// not read; canaries the canary Ingresses by canaryKey.
+	ngx             *nginxIngress
+	canaries        map[string]*canaryOf
+	ngxRouter       []string // middlewares of every router
+	ngxPlain        []string // and before them, of the plain routers
+	defaultRedirect string   // the default redirect to https
+	tlsHosts        hostSet
 }
 
 func (b *ingressBuild) problem(format string, args ...any) {
@@ -205,7 +262,15 @@ func (b *ingressBuild) build() {
 	if !b.annotations() {
 		return
 	}
+	if b.ngx != nil && (!b.reportNginx() || b.ngx.res.Canary != nil) {
+		// Refused, or a canary: its routes are those of its main
+		// Ingress.
+		return
+	}
 	tlsHosts := b.tls()
+	if b.ngx != nil {
+		b.nginxSetup(tlsHosts)
+	}
 	allTLS := strings.EqualFold(strings.TrimSpace(b.ing.Annotations[AnnotationTLS]), "true")
 	if (len(tlsHosts) > 0 || allTLS) && !b.tlsEP {
 		b.problem("the Ingress asks for TLS but none of its entry points (%s) serves TLS; its hosts are served over plain HTTP only", strings.Join(b.entryPoints, ", "))
@@ -222,6 +287,13 @@ func (b *ingressBuild) build() {
 		for j, path := range r.HTTP.Paths {
 			at := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
 			match, prio, ok := pathMatch(path)
+			route, routed := b.nginxRoute(i, j)
+			if routed && route.Match != "" {
+				match = route.Match
+			}
+			if routed && route.Priority != 0 {
+				prio = route.Priority
+			}
 			ruleText := match
 			if host != "" {
 				ruleText = "Host(`" + host + "`) && " + match
@@ -238,13 +310,13 @@ func (b *ingressBuild) build() {
 			if !b.claim(host+" "+match, fmt.Sprintf("%s: host %q path %q", at, host, path.Path)) {
 				continue
 			}
-			svc := b.backend(at+".backend", path.Backend)
+			svc := b.nginxService(at+".backend", path.Backend, b.ing.Name, b.ngx)
 			if svc == "" {
 				continue
 			}
 			prio += hostClass(host) * 10000
 			name := []string{b.ing.Namespace, b.ing.Name, strconv.Itoa(i), strconv.Itoa(j)}
-			b.router(name, "", ruleText, prio, svc, nil)
+			b.routes(name, host, path.Path, ruleText, match, prio, svc, nil, route, at)
 			acme, covered := tlsHosts.covers(host)
 			if !(covered || allTLS) || !b.tlsEP {
 				continue
@@ -259,18 +331,66 @@ func (b *ingressBuild) build() {
 			default:
 				rt.Domains = []config.Domain{{Main: host}}
 			}
-			b.router(name, "-tls", ruleText, prio, svc, rt)
+			b.routes(name, host, path.Path, ruleText, match, prio, svc, rt, route, at)
 		}
 	}
 	if db := b.ing.Spec.DefaultBackend; db != nil && b.claim("default backend", "spec.defaultBackend") {
-		if svc := b.backend("spec.defaultBackend", *db); svc != "" {
+		if svc := b.nginxService("spec.defaultBackend", *db, b.ing.Name, b.ngx); svc != "" {
 			name := []string{b.ing.Namespace, b.ing.Name, "default"}
-			b.router(name, "", "PathPrefix(`/`)", 1, svc, nil)
+			b.defaultRouter(name, "", svc, nil)
 			if b.tlsEP {
-				b.router(name, "-tls", "PathPrefix(`/`)", 1, svc, &config.RouterTLS{Options: b.tlsOptions})
+				b.defaultRouter(name, "-tls", svc, &config.RouterTLS{Options: b.tlsOptions})
 			}
 		}
 	}
+}
+
+// routes adds the router of one path, plain (tls nil) or TLS; with nginx
+// annotations, its middlewares, the routers of its canary and those of
+// its twin host (from-to-www-redirect).
+func (b *ingressBuild) routes(name []string, host, rawPath, ruleText, match string, prio int, svc string, tls *config.RouterTLS, route nginx.Route, at string) {
+	suffix := ""
+	if tls != nil {
+		suffix = "-tls"
+	}
+	if b.ngx == nil {
+		b.router(name, suffix, ruleText, prio, svc, tls)
+		return
+	}
+	if c := b.canaries[canaryKey(b.ing.Namespace, host, rawPath)]; c != nil {
+		c.used = true
+		if b.res.canaries == nil {
+			b.res.canaries = map[string]string{}
+		}
+		b.res.canaries["ingress "+c.ing.Namespace+"/"+c.ing.Name] = b.part.Owner
+		svc = b.canary(c, name, ruleText, prio, svc, tls, host, route)
+	}
+	b.routerWith(name, suffix, ruleText, prio, svc, tls, b.nginxMiddlewares(host, tls != nil, route))
+	if alias := b.aliasOf(host); alias != "" {
+		aliasRule := "Host(`" + alias + "`) && " + match
+		if tls != nil || b.claim(alias+" "+match, fmt.Sprintf("%s: host %q (from-to-www-redirect)", at, alias)) {
+			var atls *config.RouterTLS
+			if tls != nil {
+				c := *tls
+				if len(c.Domains) > 0 {
+					c.Domains = []config.Domain{{Main: alias}}
+				}
+				atls = &c
+			}
+			b.routerWith(name, "-www"+suffix, aliasRule, prio, svc, atls, b.nginxMiddlewares(host, tls != nil, route))
+		}
+	}
+}
+
+// defaultRouter adds a router of the default backend; with nginx
+// annotations, with their middlewares (any host: no default redirect to
+// https, which covers the hosts of spec.tls only).
+func (b *ingressBuild) defaultRouter(name []string, suffix, svc string, tls *config.RouterTLS) {
+	if b.ngx == nil {
+		b.router(name, suffix, "PathPrefix(`/`)", 1, svc, tls)
+		return
+	}
+	b.routerWith(name, suffix, "PathPrefix(`/`)", 1, svc, tls, b.nginxMiddlewares("", tls != nil, nginx.Route{}))
 }
 
 // claim records that this Ingress routes key (a host and path, or the
@@ -290,7 +410,7 @@ func (b *ingressBuild) claim(key, what string) bool {
 func (b *ingressBuild) annotations() bool {
 	a := b.ing.Annotations
 	ok := true
-	b.entryPoints = splitList(a[AnnotationEntryPoints])
+	b.entryPoints = nginx.SplitList(a[AnnotationEntryPoints])
 	if allowed := b.t.settings.EntryPoints; len(allowed) > 0 {
 		for _, ep := range b.entryPoints {
 			if !slices.Contains(allowed, ep) {
@@ -313,7 +433,7 @@ func (b *ingressBuild) annotations() bool {
 			b.plainEP = true
 		}
 	}
-	b.middlewares = splitList(a[AnnotationMiddlewares])
+	b.middlewares = nginx.SplitList(a[AnnotationMiddlewares])
 	if s, set := a[AnnotationPriority]; set {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 0 {
@@ -642,14 +762,4 @@ func objectName(parts []string, suffix string) string {
 	sum := sha256.Sum256([]byte(s))
 	keep := 64 - len(suffix) - 17
 	return strings.TrimRight(s[:keep], "-_.") + "-" + hex.EncodeToString(sum[:8]) + suffix
-}
-
-func splitList(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }

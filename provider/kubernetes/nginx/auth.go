@@ -17,6 +17,21 @@ const maxUsers = 10000
 func (t *translation) auth() {
 	t.forwardAuth()
 	t.basicAuth()
+	t.clientCerts()
+}
+
+// clientCerts refuses an Ingress that requires client certificates:
+// serving it without them would open it.
+func (t *translation) clientCerts() {
+	if _, ok := t.get("auth-tls-secret"); !ok {
+		return
+	}
+	if v, ok := t.get("auth-tls-verify-client"); ok && strings.EqualFold(v, "off") {
+		t.report("auth-tls-verify-client", Supported, "")
+		t.report("auth-tls-secret", Unsupported, "auth-tls-verify-client is off: no client certificate is asked for; ignored")
+		return
+	}
+	t.refuse("auth-tls-secret", "tollgate cannot ask for client certificates from an annotation; set clientAuth in TLS options of the configuration, name them with tollgate.io/router.tls.options, and remove the auth-tls-* annotations")
 }
 
 func (t *translation) forwardAuth() {
@@ -33,7 +48,7 @@ func (t *translation) forwardAuth() {
 	}
 	fa := &config.ForwardAuth{Address: addr}
 	if v, ok := t.get("auth-response-headers"); ok {
-		fa.AuthResponseHeaders = splitList(v)
+		fa.AuthResponseHeaders = SplitList(v)
 		t.report("auth-response-headers", Supported, "authResponseHeaders")
 	}
 	if v, ok := t.get("auth-method"); ok {
@@ -137,7 +152,7 @@ func (t *translation) basicAuth() {
 	if skipped > 0 {
 		t.report("auth-secret", Changed, "%d entries of Secret %s/%s are left out: tollgate checks bcrypt hashes only (htpasswd -B), not MD5 (apr1), SHA1 or crypt; those users cannot log in until their hashes are replaced", skipped, ns, name)
 	} else {
-		t.report("auth-secret", Supported, "read once when translated: a change of the Secret needs the Ingress translated again")
+		t.report("auth-secret", Supported, "")
 	}
 	ba := &config.BasicAuth{Users: users}
 	if realmOK {

@@ -69,6 +69,9 @@
 //	                        entries are left out (changed), none left refuses the
 //	                        Ingress; read when translated
 //	auth-type digest        unsupported; refuses the Ingress
+//	auth-tls-secret         unsupported: client certificates are asked for by TLS
+//	                        options of the configuration; refuses the Ingress
+//	                        unless auth-tls-verify-client is off
 //	auth-realm              supported: realm
 //	enable-cors, cors-*     unsupported: the headers middleware has no CORS settings
 //	                        and preflight requests could not be answered
@@ -90,9 +93,12 @@
 //	others                  unsupported, with the reason and the tollgate feature to
 //	                        use instead where there is one
 //
-// Left to the provider: reading the annotations only for the Ingresses
-// that opt in; ingress-nginx's default redirect to https of an Ingress
-// with TLS when ssl-redirect is absent; the priority of canary routers
-// over the main ones; applying a canary only where a main Ingress has the
-// same host and path; and translating again when an auth Secret changes.
+// Left to the provider (provider/kubernetes does it, see
+// docs/migrating-from-ingress-nginx.md): reading the annotations only for
+// the Ingresses that opt in; ingress-nginx's default redirect to https of
+// an Ingress with TLS when ssl-redirect is absent; the priority of canary
+// routers over the main ones; applying a canary only where a main Ingress
+// has the same host and path; and translating again when an auth Secret
+// changes. docs/migrating-from-ingress-nginx.md names every annotation
+// this package knows (TestDocListsEveryAnnotation).
 package nginx

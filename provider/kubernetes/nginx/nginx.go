@@ -59,6 +59,9 @@ const (
 	Unsupported
 )
 
+// MarshalText writes the status as its name.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 func (s Status) String() string {
 	switch s {
 	case Supported:
@@ -73,11 +76,11 @@ func (s Status) String() string {
 // Entry reports one annotation.
 type Entry struct {
 	// Annotation is the full annotation name.
-	Annotation string
-	Status     Status
+	Annotation string `json:"annotation"`
+	Status     Status `json:"status"`
 	// Note says what changed, or why it is unsupported and what to do.
 	// It never contains a Secret's content.
-	Note string
+	Note string `json:"note,omitempty"`
 }
 
 func (e Entry) String() string {
@@ -284,7 +287,9 @@ func (t *translation) integer(name string, lo, hi int64) (int64, bool) {
 	return n, true
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated annotation value into its trimmed,
+// non-empty items.
+func SplitList(s string) []string {
 	var out []string
 	for f := range strings.SplitSeq(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -296,7 +301,7 @@ func splitList(s string) []string {
 
 // cidrs parses a list of addresses and CIDR ranges.
 func cidrs(s string) ([]string, error) {
-	list := splitList(s)
+	list := SplitList(s)
 	if len(list) == 0 {
 		return nil, fmt.Errorf("no address or range in %q", s)
 	}

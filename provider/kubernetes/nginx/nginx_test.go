@@ -112,6 +112,12 @@ func TestTranslate(t *testing.T) {
 				}
 			},
 		},
+		{name: "client certificates refuse", ann: ann("auth-tls-secret", "ns/ca", "auth-tls-verify-client", "on"),
+			report: []string{"auth-tls-secret: unsupported", "auth-tls-verify-client: unsupported"}, refuse: true},
+		{name: "client certificates refuse by default", ann: ann("auth-tls-secret", "ns/ca"),
+			report: []string{"auth-tls-secret: unsupported"}, refuse: true},
+		{name: "client certificates off", ann: ann("auth-tls-secret", "ns/ca", "auth-tls-verify-client", "off"),
+			report: []string{"auth-tls-secret: unsupported", "auth-tls-verify-client: supported"}},
 		{name: "use-regex alone", ann: ann("use-regex", "true"), paths: paths, report: []string{"use-regex: changed"},
 			check: func(t *testing.T, r *Result) {
 				if len(r.Routes) != 1 || r.Routes[0].Middleware != "" || len(r.Middlewares) != 0 {

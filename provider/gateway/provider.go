@@ -144,12 +144,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type starter interface {
-		Start(<-chan struct{})
-		WaitForCacheSync(<-chan struct{}) map[reflect.Type]bool
-		Shutdown()
-	}
-	var factories []starter
+	var factories []kubernetes.Factory
 	add := func(what string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
 		return kubernetes.Follow(p.log, what, inf, handler)
 	}
@@ -192,30 +187,11 @@ func (p *Provider) Run(ctx context.Context) error {
 		return err
 	}
 	factories = append(factories, fc, fgc)
-	for _, f := range factories {
-		f.Start(ctx.Done())
-	}
+	stop := kubernetes.Sync(ctx, p.log, factories, "still waiting for the first complete listing from the API server (are the Gateway API CRDs installed?); not ready until then", "endpoint", p.cfg.Settings.Endpoint)
 	defer func() {
 		cancel()
-		for _, f := range factories {
-			f.Shutdown()
-		}
+		stop()
 	}()
-	synced := make(chan struct{})
-	go func() {
-		defer close(synced)
-		for _, f := range factories {
-			f.WaitForCacheSync(ctx.Done())
-		}
-	}()
-	for waiting := true; waiting; {
-		select {
-		case <-synced:
-			waiting = false
-		case <-time.After(10 * time.Second):
-			p.log.Warn("still waiting for the first complete listing from the API server (are the Gateway API CRDs installed?); not ready until then", "endpoint", p.cfg.Settings.Endpoint)
-		}
-	}
 	if ctx.Err() != nil {
 		return nil
 	}

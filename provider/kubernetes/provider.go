@@ -220,7 +220,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var factories []informers.SharedInformerFactory
+	var factories []Factory
 	ls := &listers{}
 	add := func(what string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
 		return Follow(p.log, what, inf, handler)
@@ -272,30 +272,11 @@ func (p *Provider) Run(ctx context.Context) error {
 	}
 	ls.classes = ix
 	factories = append(factories, fc)
-	for _, f := range factories {
-		f.Start(ctx.Done())
-	}
+	stop := Sync(ctx, p.log, factories, "still waiting for the first complete listing from the API server; not ready until then", "endpoint", p.cfg.Settings.Endpoint)
 	defer func() {
 		cancel()
-		for _, f := range factories {
-			f.Shutdown()
-		}
+		stop()
 	}()
-	synced := make(chan struct{})
-	go func() {
-		defer close(synced)
-		for _, f := range factories {
-			f.WaitForCacheSync(ctx.Done())
-		}
-	}()
-	for waiting := true; waiting; {
-		select {
-		case <-synced:
-			waiting = false
-		case <-time.After(10 * time.Second):
-			p.log.Warn("still waiting for the first complete listing from the API server; not ready until then", "endpoint", p.cfg.Settings.Endpoint)
-		}
-	}
 	if ctx.Err() != nil {
 		return nil
 	}

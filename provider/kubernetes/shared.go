@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +32,44 @@ func Follow(log *slog.Logger, what string, inf cache.SharedIndexInformer, handle
 		return nil, err
 	}
 	return inf.GetIndexer(), nil
+}
+
+// Factory is a shared informer factory: client-go's, or one generated for
+// custom resources.
+type Factory interface {
+	Start(stopCh <-chan struct{})
+	WaitForCacheSync(stopCh <-chan struct{}) map[reflect.Type]bool
+	Shutdown()
+}
+
+// Sync starts factories and waits until their caches hold a complete
+// listing or ctx is done, logging waiting (with args) every 10 seconds
+// meanwhile. The caller must call the returned stop after ctx is done:
+// it waits for the informers to end.
+func Sync(ctx context.Context, log *slog.Logger, factories []Factory, waiting string, args ...any) (stop func()) {
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		for _, f := range factories {
+			f.WaitForCacheSync(ctx.Done())
+		}
+	}()
+	for done := false; !done; {
+		select {
+		case <-synced:
+			done = true
+		case <-time.After(10 * time.Second):
+			log.Warn(waiting, args...)
+		}
+	}
+	return func() {
+		for _, f := range factories {
+			f.Shutdown()
+		}
+	}
 }
 
 // Rebuilds calls rebuild after each signal on kick (the caller sends the

@@ -110,6 +110,7 @@ func New(cfg Config) (*Provider, error) {
 			EntryPoints:    cfg.Settings.ListenerEntryPoints(cfg.Base.EntryPoints),
 			ACME:           cfg.Base.ACME != nil,
 			ACMEWildcards:  cfg.Base.ACME != nil && cfg.Base.ACME.DNSChallenge != nil,
+			CheckPair:      cfg.CheckPair,
 		},
 		throttle: throttle,
 		metrics:  newMetrics(cfg.Registerer),

@@ -25,7 +25,7 @@ func TestRefusedRouteStatus(t *testing.T) {
 		t.Errorf("message %q, want the sink's reason", c.Message)
 	}
 	wantCond(t, "other route", res.HTTPRoutes["shop/good"].Parents[0].Conditions, "Accepted", "True", "Accepted")
-	if p := problemsOf(res, nil)["HTTPRoute shop/bad"]; len(p) != 1 || p[0] != "not served: router clash" {
+	if p := problemsOf(res)["HTTPRoute shop/bad"]; len(p) != 1 || p[0] != "not served: router clash" {
 		t.Errorf("problems %q, want the refusal", p)
 	}
 }
@@ -39,10 +39,19 @@ func TestUnusableCertificateStatus(t *testing.T) {
 	l.TLS = &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "garbage"}}}
 	o.Gateways[0].Spec.Listeners = append(o.Gateways[0].Spec.Listeners, l)
 	o.Secrets = append(o.Secrets, tlsSecret("shop", "garbage"))
-	res := Translate(settings, o)
-	unusable(res, o, map[string]string{"secret shop/garbage": "no PEM data"})
+	checked := settings
+	checked.CheckPair = func(kp config.KeyPair) error {
+		if kp.Source == "secret shop/garbage" {
+			return errors.New("no PEM data")
+		}
+		return nil
+	}
+	res := Translate(checked, o)
 	st := res.Gateways["shop/web"]
 	wantCond(t, "listener https", st.Listeners[1].Conditions, "ResolvedRefs", "False", string(gatewayv1.ListenerReasonInvalidCertificateRef))
 	wantCond(t, "listener https", st.Listeners[1].Conditions, "Programmed", "False", string(gatewayv1.ListenerReasonInvalid))
 	wantCond(t, "listener http", st.Listeners[0].Conditions, "Programmed", "True", string(gatewayv1.ListenerReasonProgrammed))
+	if p := problemsOf(res)["Gateway shop/web"]; len(p) != 1 || p[0] != "listener https: certificateRef shop/garbage: not a usable certificate: no PEM data" {
+		t.Errorf("problems %q, want the listener's", p)
+	}
 }

@@ -331,6 +331,9 @@ func problemsOf(res *Result) map[string][]string {
 	for nsName, notes := range res.Notes {
 		out["HTTPRoute "+nsName] = append(out["HTTPRoute "+nsName], notes...)
 	}
+	for nsName, msgs := range res.GatewayProblems {
+		out["Gateway "+nsName] = append(out["Gateway "+nsName], msgs...)
+	}
 	for nsName, st := range res.HTTPRoutes {
 		for _, ps := range st.Parents {
 			for _, c := range ps.Conditions {

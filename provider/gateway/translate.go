@@ -3,6 +3,7 @@ package gateway
 import (
 	"cmp"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -47,10 +48,13 @@ type Settings struct {
 	// ACMEWildcards says [acme] can obtain wildcard certificates (it has
 	// a DNS challenge), which a listener hostname "*.example.com" needs.
 	ACMEWildcards bool
-	// CheckPair is the router's check of a certificate: a listener whose
-	// certificateRef Secret it refuses is not resolved (reason
-	// InvalidCertificateRef), whether routes attach to it or not. Nil
-	// accepts every Secret of type kubernetes.io/tls.
+	// CheckPair is the router's check of a certificate. With it, a
+	// listener whose certificateRef Secret is malformed (no PEM
+	// certificate and matching key) is not resolved (reason
+	// InvalidCertificateRef), whether routes attach to it or not; a
+	// well-formed one CheckPair refuses (one naming no host, say) leaves
+	// the listener resolved, is not served and is reported in
+	// GatewayProblems. Nil accepts every Secret of type kubernetes.io/tls.
 	CheckPair func(config.KeyPair) error
 }
 
@@ -88,6 +92,9 @@ type Result struct {
 	// Notes are what a served HTTPRoute asks for that is served only
 	// approximately, by "namespace/name", each a sentence for an Event.
 	Notes map[string][]string
+	// GatewayProblems are problems of served Gateways that their status
+	// does not show, by "namespace/name", each a sentence for an Event.
+	GatewayProblems map[string][]string
 }
 
 // Translate turns objects into configuration and statuses.
@@ -120,11 +127,12 @@ func newTranslation(s Settings, o *Objects) *translation {
 	t := &translation{
 		s: s, o: o,
 		res: &Result{
-			Provided:       &config.Provided{Provider: ProviderName},
-			GatewayClasses: map[string][]metav1.Condition{},
-			Gateways:       map[string]*gatewayv1.GatewayStatus{},
-			HTTPRoutes:     map[string]*gatewayv1.HTTPRouteStatus{},
-			Notes:          map[string][]string{},
+			Provided:        &config.Provided{Provider: ProviderName},
+			GatewayClasses:  map[string][]metav1.Condition{},
+			Gateways:        map[string]*gatewayv1.GatewayStatus{},
+			HTTPRoutes:      map[string]*gatewayv1.HTTPRouteStatus{},
+			Notes:           map[string][]string{},
+			GatewayProblems: map[string][]string{},
 		},
 		ours: map[string]bool{}, services: map[string]*corev1.Service{},
 		slices: map[string][]*discoveryv1.EndpointSlice{}, secrets: map[string]*corev1.Secret{},
@@ -369,8 +377,13 @@ func (t *translation) listenerTLS(gw *gatewayv1.Gateway, l gatewayv1.Listener, l
 		}
 		kp := config.KeyPair{Source: "secret " + ns + "/" + string(ref.Name), Cert: sec.Data[corev1.TLSCertKey], Key: sec.Data[corev1.TLSPrivateKeyKey]}
 		if t.s.CheckPair != nil {
+			if _, err := tls.X509KeyPair(kp.Cert, kp.Key); err != nil {
+				return false, invalid, fmt.Sprintf("certificateRef %s/%s: malformed: %v", ns, ref.Name, err)
+			}
 			if err := t.s.CheckPair(kp); err != nil {
-				return false, invalid, fmt.Sprintf("certificateRef %s/%s: not a usable certificate: %v", ns, ref.Name, err)
+				key := gw.Namespace + "/" + gw.Name
+				t.res.GatewayProblems[key] = append(t.res.GatewayProblems[key], fmt.Sprintf("listener %s: certificateRef %s/%s is not served: %v", l.Name, ns, ref.Name, err))
+				continue
 			}
 		}
 		ls.certs = append(ls.certs, kp)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/config/rule"
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 )
 
 // Fixtures.
@@ -359,6 +360,8 @@ func TestTranslateListeners(t *testing.T) {
 	// A Secret the router cannot use: the listener is not resolved, even
 	// without a route attached.
 	o.HTTPRoutes = nil
+	leaf := testcert.SelfSigned(t, testcert.Spec{Names: []string{"secure.example.com"}})
+	o.Secrets[0].Data = map[string][]byte{corev1.TLSCertKey: leaf.CertPEM(), corev1.TLSPrivateKeyKey: leaf.KeyPEM(t)}
 	checked := settings
 	checked.CheckPair = func(kp config.KeyPair) error {
 		if kp.Source == "secret certs/cert" {

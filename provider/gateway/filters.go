@@ -145,10 +145,10 @@ func redirect(r *gatewayv1.HTTPRequestRedirectFilter, prefix string, hasPrefix b
 	if code != 301 && code != 302 {
 		return nil, fmt.Sprintf("status code %d is not supported", code)
 	}
-	if r.Hostname == nil && r.Path == nil {
-		if r.Scheme == nil {
-			return nil, "a redirect that changes nothing is not supported"
-		}
+	if r.Hostname == nil && r.Path == nil && r.Port == nil && r.Scheme == nil {
+		return nil, "a redirect that changes nothing is not supported"
+	}
+	if r.Hostname == nil && r.Path == nil && r.Scheme != nil {
 		rs := &config.RedirectScheme{Scheme: *r.Scheme, Permanent: code == 301}
 		if r.Port != nil {
 			rs.Port = strconv.Itoa(int(*r.Port))

@@ -650,6 +650,10 @@ func TestRedirect(t *testing.T) {
 		{"port", rr{Hostname: host, Port: new(gatewayv1.PortNumber(8443)), Scheme: new("https")}, "/", map[string]string{
 			"http://a.example.com/x": "https://new.example.com:8443/x",
 		}},
+		{"port only", rr{Port: new(gatewayv1.PortNumber(8083))}, "/", map[string]string{
+			"http://a.example.com/port?q": "http://a.example.com:8083/port?q",
+			"http://a.example.com:80/p":   "http://a.example.com:8083/p",
+		}},
 		{"well-known port", rr{Hostname: host, Port: new(gatewayv1.PortNumber(443)), Scheme: new("https")}, "/", map[string]string{
 			"http://a.example.com:80/x": "https://new.example.com/x",
 		}},

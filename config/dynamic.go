@@ -150,6 +150,11 @@ type LoadBalancer struct {
 	Sticky *Sticky `toml:"sticky"`
 	// ResponseForwarding configures streaming of responses.
 	ResponseForwarding *ResponseForwarding `toml:"responseForwarding"`
+	// UnavailableStatus is the status answered when no server is
+	// available; zero means 503. Only providers set it (the Gateway API
+	// answers 500 for a backend that cannot be resolved); the file and the
+	// store have no such key.
+	UnavailableStatus int `toml:"-"`
 	// ServersTransport names the [http.serversTransports.NAME] used to
 	// reach the servers, by requests and health checks alike. Empty means
 	// the defaults described there.
@@ -502,6 +507,12 @@ type Headers struct {
 	// CustomResponseHeaders are set on responses; an empty value removes
 	// the header.
 	CustomResponseHeaders map[string]string `toml:"customResponseHeaders"`
+	// AppendRequestHeaders and AppendResponseHeaders add a value to a
+	// header after its existing values (the Gateway API's "add"), after
+	// the custom headers are applied. Only providers set them; the file
+	// and the store have no such keys.
+	AppendRequestHeaders  map[string]string `toml:"-"`
+	AppendResponseHeaders map[string]string `toml:"-"`
 	// STSSeconds is the HSTS max-age; zero sends no HSTS header.
 	STSSeconds int64 `toml:"stsSeconds"`
 	// STSIncludeSubdomains adds includeSubDomains to HSTS.

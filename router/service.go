@@ -84,9 +84,11 @@ type service struct {
 	// cookieName is the sticky cookie's name, derived once.
 	cookieName string
 	passive    *config.PassiveHealthCheck
-	proxy      *httputil.ReverseProxy
-	log        *slog.Logger
-	now        func() time.Time
+	// unavailable is answered when no server is available.
+	unavailable int
+	proxy       *httputil.ReverseProxy
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 type ctxKey int
@@ -99,12 +101,13 @@ func newService(name string, cfg *config.Service, tr transports, log *slog.Logge
 		return nil, fmt.Errorf("service %s: no loadBalancer", name)
 	}
 	s := &service{
-		name:     name,
-		byID:     map[string]*backend{},
-		passHost: lbc.PassHostHeader == nil || *lbc.PassHostHeader,
-		passive:  lbc.PassiveHealthCheck,
-		log:      log,
-		now:      time.Now,
+		name:        name,
+		byID:        map[string]*backend{},
+		passHost:    lbc.PassHostHeader == nil || *lbc.PassHostHeader,
+		passive:     lbc.PassiveHealthCheck,
+		unavailable: cmp.Or(lbc.UnavailableStatus, http.StatusServiceUnavailable),
+		log:         log,
+		now:         time.Now,
 	}
 	if lbc.Sticky != nil && lbc.Sticky.Cookie != nil {
 		s.cookie = lbc.Sticky.Cookie
@@ -163,7 +166,7 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setService(r, s.name)
 	b, sticky := s.pick(r)
 	if b == nil {
-		http.Error(w, "no available server", http.StatusServiceUnavailable)
+		http.Error(w, "no available server", s.unavailable)
 		return
 	}
 	if s.cookie != nil && !sticky {

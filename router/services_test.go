@@ -667,3 +667,35 @@ url = %q
 		t.Errorf("a request with a body: %d, want 502", rec.Code)
 	}
 }
+
+// TestUnavailableStatus: a provider may ask a loadBalancer without an
+// available server to answer another status than 503.
+func TestUnavailableStatus(t *testing.T) {
+	cfg, err := parseConfigErr(catchAll + `
+[http.routers.none]
+rule = "PathPrefix(` + "`/none`" + `)"
+service = "none"
+[http.services.none.loadBalancer]
+servers = [{ url = "http://127.0.0.1:1", weight = 0 }]
+[http.services.s.weighted]
+services = [{ name = "a" }]
+` + lbs(t, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{http.StatusServiceUnavailable, http.StatusInternalServerError} {
+		if want != http.StatusServiceUnavailable {
+			cfg.HTTP.Services["none"].LoadBalancer.UnavailableStatus = want
+		}
+		rt := New(Config{})
+		if err := rt.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		rt.Handler("web").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://example.com/none", nil))
+		rt.Close()
+		if rec.Code != want {
+			t.Errorf("status %d, want %d", rec.Code, want)
+		}
+	}
+}

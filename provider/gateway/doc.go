@@ -50,10 +50,9 @@
 // "NS_NAME_RULE_FILTER@kubernetes-gateway"), applied in order:
 //
 //   - RequestHeaderModifier and ResponseHeaderModifier: a headers
-//     middleware, which sets a header (replacing its values) and removes
-//     it on an empty value. set and remove map exactly; add is served as
-//     set, dropping values the message already had (a note in
-//     Result.Notes); a set or add with an empty value is refused.
+//     middleware: set replaces a header's values, add appends a value
+//     after them, remove removes it. A set or add with an empty value,
+//     and an add of Host, are refused.
 //   - RequestRedirect (status 301 or 302): with a scheme and/or port only,
 //     a redirectScheme middleware; with a hostname or a path
 //     (ReplaceFullPath, or ReplacePrefixMatch on the rule's only
@@ -87,6 +86,8 @@
 // a message naming the filter): a redirect status other than 301 and
 // 302; ReplacePrefixMatch on a rule without exactly one PathPrefix
 // match; CORS, ExtensionRef and
-// backendRef filters. A backendRef that cannot be resolved answers 503
-// (the spec asks for 500) for its share of the requests.
+// backendRef filters. A backendRef that cannot be resolved (unknown
+// kind, missing Service or port, no ReferenceGrant) answers 500 for its
+// share of the requests, as the spec asks; a Service without ready
+// endpoints answers 503.
 package gateway

@@ -41,16 +41,15 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 			if m == nil {
 				return nil, fmt.Sprintf("filter %d: %s has no settings", fi, f.Type), nil
 			}
-			edits, why, n := headerEdits(m)
+			edits, adds, why := headerEdits(m)
 			if why != "" {
 				return nil, fmt.Sprintf("filter %d (%s): %s", fi, f.Type, why), nil
 			}
-			notes = append(notes, n...)
 			h := &config.Headers{}
 			if f.Type == gatewayv1.HTTPRouteFilterRequestHeaderModifier {
-				h.CustomRequestHeaders = edits
+				h.CustomRequestHeaders, h.AppendRequestHeaders = edits, adds
 			} else {
-				h.CustomResponseHeaders = edits
+				h.CustomResponseHeaders, h.AppendResponseHeaders = edits, adds
 			}
 			mw = &config.Middleware{Headers: h}
 		case gatewayv1.HTTPRouteFilterRequestRedirect:
@@ -92,32 +91,43 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 	return mws, "", notes
 }
 
-func headerEdits(m *gatewayv1.HTTPHeaderFilter) (map[string]string, string, []string) {
-	edits := map[string]string{}
-	var notes []string
+// headerEdits maps a header modifier: the headers set (an empty value
+// removes one) and the values added after a header's own.
+func headerEdits(m *gatewayv1.HTTPHeaderFilter) (edits, adds map[string]string, why string) {
+	edits, adds = map[string]string{}, map[string]string{}
 	for _, h := range m.Set {
 		if h.Value == "" {
-			return nil, fmt.Sprintf("set %s to an empty value is not supported (it would remove the header)", h.Name), nil
+			return nil, nil, fmt.Sprintf("set %s to an empty value is not supported (it would remove the header)", h.Name)
 		}
 		edits[string(h.Name)] = h.Value
 	}
 	for _, h := range m.Add {
-		if h.Value == "" {
-			return nil, fmt.Sprintf("add %s with an empty value is not supported", h.Name), nil
+		switch {
+		case h.Value == "":
+			return nil, nil, fmt.Sprintf("add %s with an empty value is not supported", h.Name)
+		case strings.EqualFold(string(h.Name), "Host"):
+			return nil, nil, "add Host is not supported: a request has one host; use set"
 		}
 		if _, dup := edits[string(h.Name)]; dup {
-			return nil, fmt.Sprintf("header %s is both set and added", h.Name), nil
+			return nil, nil, fmt.Sprintf("header %s is both set and added", h.Name)
 		}
-		edits[string(h.Name)] = h.Value
-		notes = append(notes, fmt.Sprintf("header %s is added as set: values it already had are replaced", h.Name))
+		if _, dup := adds[string(h.Name)]; dup {
+			return nil, nil, fmt.Sprintf("header %s is added twice", h.Name)
+		}
+		adds[string(h.Name)] = h.Value
 	}
 	for _, name := range m.Remove {
-		if _, dup := edits[name]; dup {
-			return nil, fmt.Sprintf("header %s is both set and removed", name), nil
+		_, set := edits[name]
+		_, added := adds[name]
+		if set || added {
+			return nil, nil, fmt.Sprintf("header %s is both changed and removed", name)
 		}
 		edits[name] = ""
 	}
-	return edits, "", notes
+	if len(adds) == 0 {
+		adds = nil
+	}
+	return edits, adds, ""
 }
 
 // redirect maps a RequestRedirect. One that changes the scheme and/or
@@ -135,10 +145,10 @@ func redirect(r *gatewayv1.HTTPRequestRedirectFilter, prefix string, hasPrefix b
 	if code != 301 && code != 302 {
 		return nil, fmt.Sprintf("status code %d is not supported", code)
 	}
-	if r.Hostname == nil && r.Path == nil {
-		if r.Scheme == nil {
-			return nil, "a redirect that changes nothing is not supported"
-		}
+	if r.Hostname == nil && r.Path == nil && r.Port == nil && r.Scheme == nil {
+		return nil, "a redirect that changes nothing is not supported"
+	}
+	if r.Hostname == nil && r.Path == nil && r.Scheme != nil {
 		rs := &config.RedirectScheme{Scheme: *r.Scheme, Permanent: code == 301}
 		if r.Port != nil {
 			rs.Port = strconv.Itoa(int(*r.Port))

@@ -110,6 +110,7 @@ func New(cfg Config) (*Provider, error) {
 			EntryPoints:    cfg.Settings.ListenerEntryPoints(cfg.Base.EntryPoints),
 			ACME:           cfg.Base.ACME != nil,
 			ACMEWildcards:  cfg.Base.ACME != nil && cfg.Base.ACME.DNSChallenge != nil,
+			CheckPair:      cfg.CheckPair,
 		},
 		throttle: throttle,
 		metrics:  newMetrics(cfg.Registerer),
@@ -238,7 +239,6 @@ func (p *Provider) rebuild() bool {
 	p.mu.Unlock()
 	objs := snapshot(ls)
 	res := Translate(p.settings, objs)
-	badPairs := p.checkPairs(res)
 	p.mu.Lock()
 	same := p.applied != nil && reflect.DeepEqual(p.applied, res.Provided)
 	refused := p.refused
@@ -259,8 +259,7 @@ func (p *Provider) rebuild() bool {
 		p.lastErr = ""
 	}
 	refuse(res, refused)
-	unusable(res, objs, badPairs)
-	problems := problemsOf(res, badPairs)
+	problems := problemsOf(res)
 	p.mu.Lock()
 	p.objects, p.desired = objs, res
 	p.applied, p.refused = res.Provided, refused
@@ -275,28 +274,6 @@ func (p *Provider) rebuild() bool {
 	}
 	p.mu.Unlock()
 	return true
-}
-
-// checkPairs leaves out of the parts the certificates CheckPair refuses,
-// and returns the problems by Secret.
-func (p *Provider) checkPairs(res *Result) map[string]string {
-	if p.cfg.CheckPair == nil {
-		return nil
-	}
-	bad := map[string]string{}
-	for _, part := range res.Provided.Parts {
-		part.Certificates = slices.DeleteFunc(part.Certificates, func(kp config.KeyPair) bool {
-			if _, seen := bad[kp.Source]; seen {
-				return true
-			}
-			if err := p.cfg.CheckPair(kp); err != nil {
-				bad[kp.Source] = err.Error()
-				return true
-			}
-			return false
-		})
-	}
-	return bad
 }
 
 // refuse makes the status of each HTTPRoute the sink refused say so.
@@ -323,54 +300,15 @@ func refuse(res *Result, refused []config.Refusal) {
 	}
 }
 
-// unusable makes the status of each listener whose certificateRefs name a
-// Secret CheckPair refused say so: ResolvedRefs and Programmed False,
-// with reason InvalidCertificateRef.
-func unusable(res *Result, objs *Objects, badPairs map[string]string) {
-	if len(badPairs) == 0 {
-		return
-	}
-	for _, g := range objs.Gateways {
-		st := res.Gateways[g.Namespace+"/"+g.Name]
-		if st == nil {
-			continue
-		}
-		for _, l := range g.Spec.Listeners {
-			if l.TLS == nil {
-				continue
-			}
-			for _, ref := range l.TLS.CertificateRefs {
-				ns := string(ptrOr(ref.Namespace, gatewayv1.Namespace(g.Namespace)))
-				msg, bad := badPairs["secret "+ns+"/"+string(ref.Name)]
-				if !bad {
-					continue
-				}
-				msg = fmt.Sprintf("certificateRef %s/%s: not a usable certificate: %s", ns, ref.Name, msg)
-				for i := range st.Listeners {
-					ls := &st.Listeners[i]
-					if ls.Name != l.Name {
-						continue
-					}
-					for j, c := range ls.Conditions {
-						switch c.Type {
-						case string(gatewayv1.ListenerConditionResolvedRefs):
-							ls.Conditions[j] = cond(c.Type, false, string(gatewayv1.ListenerReasonInvalidCertificateRef), msg, c.ObservedGeneration)
-						case string(gatewayv1.ListenerConditionProgrammed):
-							ls.Conditions[j] = cond(c.Type, false, string(gatewayv1.ListenerReasonInvalid), msg, c.ObservedGeneration)
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
 // problemsOf gathers, by object, what an Event should tell: the notes,
 // and each condition that is not as it should be.
-func problemsOf(res *Result, badPairs map[string]string) map[string][]string {
+func problemsOf(res *Result) map[string][]string {
 	out := map[string][]string{}
 	for nsName, notes := range res.Notes {
 		out["HTTPRoute "+nsName] = append(out["HTTPRoute "+nsName], notes...)
+	}
+	for nsName, msgs := range res.GatewayProblems {
+		out["Gateway "+nsName] = append(out["Gateway "+nsName], msgs...)
 	}
 	for nsName, st := range res.HTTPRoutes {
 		for _, ps := range st.Parents {
@@ -389,10 +327,6 @@ func problemsOf(res *Result, badPairs map[string]string) map[string][]string {
 				}
 			}
 		}
-	}
-	for source, msg := range badPairs {
-		nsName := strings.TrimPrefix(source, "secret ")
-		out["Secret "+nsName] = append(out["Secret "+nsName], "not a usable certificate: "+msg)
 	}
 	for k := range out {
 		slices.Sort(out[k])

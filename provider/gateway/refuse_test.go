@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"errors"
+	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 )
 
 // TestRefusedRouteStatus: a route the sink refused is not Accepted, with
@@ -25,7 +29,7 @@ func TestRefusedRouteStatus(t *testing.T) {
 		t.Errorf("message %q, want the sink's reason", c.Message)
 	}
 	wantCond(t, "other route", res.HTTPRoutes["shop/good"].Parents[0].Conditions, "Accepted", "True", "Accepted")
-	if p := problemsOf(res, nil)["HTTPRoute shop/bad"]; len(p) != 1 || p[0] != "not served: router clash" {
+	if p := problemsOf(res)["HTTPRoute shop/bad"]; len(p) != 1 || p[0] != "not served: router clash" {
 		t.Errorf("problems %q, want the refusal", p)
 	}
 }
@@ -39,10 +43,34 @@ func TestUnusableCertificateStatus(t *testing.T) {
 	l.TLS = &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "garbage"}}}
 	o.Gateways[0].Spec.Listeners = append(o.Gateways[0].Spec.Listeners, l)
 	o.Secrets = append(o.Secrets, tlsSecret("shop", "garbage"))
-	res := Translate(settings, o)
-	unusable(res, o, map[string]string{"secret shop/garbage": "no PEM data"})
+	checked := settings
+	checked.CheckPair = func(config.KeyPair) error { return errors.New("names no host") }
+	res := Translate(checked, o)
 	st := res.Gateways["shop/web"]
 	wantCond(t, "listener https", st.Listeners[1].Conditions, "ResolvedRefs", "False", string(gatewayv1.ListenerReasonInvalidCertificateRef))
 	wantCond(t, "listener https", st.Listeners[1].Conditions, "Programmed", "False", string(gatewayv1.ListenerReasonInvalid))
 	wantCond(t, "listener http", st.Listeners[0].Conditions, "Programmed", "True", string(gatewayv1.ListenerReasonProgrammed))
+	if p := problemsOf(res)["Gateway shop/web"]; len(p) != 1 || !strings.HasPrefix(p[0], "listener https: certificateRef shop/garbage: malformed: ") {
+		t.Errorf("problems %q, want the listener's", p)
+	}
+
+	// A well-formed certificate the router refuses (it names no host):
+	// the listener stays resolved, as the Gateway API asks, and the
+	// certificate is reported and not served.
+	leaf := testcert.SelfSigned(t, testcert.Spec{CommonName: "no-sans"})
+	o.Secrets[len(o.Secrets)-1].Data = map[string][]byte{corev1.TLSCertKey: leaf.CertPEM(), corev1.TLSPrivateKeyKey: leaf.KeyPEM(t)}
+	o.HTTPRoutes = []*gatewayv1.HTTPRoute{route("shop", "app", nil, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}})}
+	res = Translate(checked, o)
+	st = res.Gateways["shop/web"]
+	wantCond(t, "listener https", st.Listeners[1].Conditions, "ResolvedRefs", "True", string(gatewayv1.ListenerReasonResolvedRefs))
+	wantCond(t, "listener https", st.Listeners[1].Conditions, "Programmed", "True", string(gatewayv1.ListenerReasonProgrammed))
+	if p := problemsOf(res)["Gateway shop/web"]; len(p) != 1 || p[0] != "listener https: certificateRef shop/garbage is not served: names no host" {
+		t.Errorf("problems %q, want the certificate's", p)
+	}
+	for _, part := range res.Provided.Parts {
+		if len(part.Certificates) != 0 {
+			t.Errorf("certificates served: %v", part.Certificates)
+		}
+	}
 }

@@ -3,9 +3,11 @@ package gateway
 import (
 	"cmp"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -46,6 +48,14 @@ type Settings struct {
 	// ACMEWildcards says [acme] can obtain wildcard certificates (it has
 	// a DNS challenge), which a listener hostname "*.example.com" needs.
 	ACMEWildcards bool
+	// CheckPair is the router's check of a certificate. With it, a
+	// listener whose certificateRef Secret is malformed (no PEM
+	// certificate and matching key) is not resolved (reason
+	// InvalidCertificateRef), whether routes attach to it or not; a
+	// well-formed one CheckPair refuses (one naming no host, say) leaves
+	// the listener resolved, is not served and is reported in
+	// GatewayProblems. Nil accepts every Secret of type kubernetes.io/tls.
+	CheckPair func(config.KeyPair) error
 }
 
 // ACMEOption is the listener tls.options key that asks for a certificate
@@ -82,6 +92,9 @@ type Result struct {
 	// Notes are what a served HTTPRoute asks for that is served only
 	// approximately, by "namespace/name", each a sentence for an Event.
 	Notes map[string][]string
+	// GatewayProblems are problems of served Gateways that their status
+	// does not show, by "namespace/name", each a sentence for an Event.
+	GatewayProblems map[string][]string
 }
 
 // Translate turns objects into configuration and statuses.
@@ -104,6 +117,7 @@ type translation struct {
 	secrets  map[string]*corev1.Secret
 	nsLabels map[string]labels.Set
 	gws      []*gatewayState
+	ranked   []*config.Router // in the order breakTies ranks them
 }
 
 func newTranslation(s Settings, o *Objects) *translation {
@@ -113,11 +127,12 @@ func newTranslation(s Settings, o *Objects) *translation {
 	t := &translation{
 		s: s, o: o,
 		res: &Result{
-			Provided:       &config.Provided{Provider: ProviderName},
-			GatewayClasses: map[string][]metav1.Condition{},
-			Gateways:       map[string]*gatewayv1.GatewayStatus{},
-			HTTPRoutes:     map[string]*gatewayv1.HTTPRouteStatus{},
-			Notes:          map[string][]string{},
+			Provided:        &config.Provided{Provider: ProviderName},
+			GatewayClasses:  map[string][]metav1.Condition{},
+			Gateways:        map[string]*gatewayv1.GatewayStatus{},
+			HTTPRoutes:      map[string]*gatewayv1.HTTPRouteStatus{},
+			Notes:           map[string][]string{},
+			GatewayProblems: map[string][]string{},
 		},
 		ours: map[string]bool{}, services: map[string]*corev1.Service{},
 		slices: map[string][]*discoveryv1.EndpointSlice{}, secrets: map[string]*corev1.Secret{},
@@ -266,7 +281,8 @@ func listenerConflicts(ls []gatewayv1.Listener) map[string]gatewayv1.ListenerCon
 
 func (t *translation) listener(gw *gatewayv1.Gateway, l gatewayv1.Listener, conflict gatewayv1.ListenerConditionReason) *listenerState {
 	gen := gw.Generation
-	ls := &listenerState{l: l, status: &gatewayv1.ListenerStatus{Name: l.Name}}
+	// supportedKinds is required, even empty.
+	ls := &listenerState{l: l, status: &gatewayv1.ListenerStatus{Name: l.Name, SupportedKinds: []gatewayv1.RouteGroupKind{}}}
 	accepted, acceptedReason, acceptedMsg := true, string(gatewayv1.ListenerReasonAccepted), ""
 	resolved, resolvedReason, resolvedMsg := true, string(gatewayv1.ListenerReasonResolvedRefs), ""
 	switch l.Protocol {
@@ -359,7 +375,18 @@ func (t *translation) listenerTLS(gw *gatewayv1.Gateway, l gatewayv1.Listener, l
 		if sec.Type != corev1.SecretTypeTLS || len(sec.Data[corev1.TLSCertKey]) == 0 || len(sec.Data[corev1.TLSPrivateKeyKey]) == 0 {
 			return false, invalid, fmt.Sprintf("certificateRef %s/%s: not a TLS secret with tls.crt and tls.key", ns, ref.Name)
 		}
-		ls.certs = append(ls.certs, config.KeyPair{Source: "secret " + ns + "/" + string(ref.Name), Cert: sec.Data[corev1.TLSCertKey], Key: sec.Data[corev1.TLSPrivateKeyKey]})
+		kp := config.KeyPair{Source: "secret " + ns + "/" + string(ref.Name), Cert: sec.Data[corev1.TLSCertKey], Key: sec.Data[corev1.TLSPrivateKeyKey]}
+		if t.s.CheckPair != nil {
+			if _, err := tls.X509KeyPair(kp.Cert, kp.Key); err != nil {
+				return false, invalid, fmt.Sprintf("certificateRef %s/%s: malformed: %v", ns, ref.Name, err)
+			}
+			if err := t.s.CheckPair(kp); err != nil {
+				key := gw.Namespace + "/" + gw.Name
+				t.res.GatewayProblems[key] = append(t.res.GatewayProblems[key], fmt.Sprintf("listener %s: certificateRef %s/%s is not served: %v", l.Name, ns, ref.Name, err))
+				continue
+			}
+		}
+		ls.certs = append(ls.certs, kp)
 	}
 	return true, "", ""
 }
@@ -395,7 +422,7 @@ func (t *translation) listenerOptions(l gatewayv1.Listener) string {
 
 // allows reports whether listener ls admits a route in namespace ns.
 func (t *translation) allows(gw *gatewayv1.Gateway, ls *listenerState, ns string) bool {
-	if !slices.Contains(ls.kinds, "HTTPRoute") {
+	if p := ls.l.Protocol; p != gatewayv1.HTTPProtocolType && p != gatewayv1.HTTPSProtocolType || !slices.Contains(ls.kinds, "HTTPRoute") {
 		return false
 	}
 	from := gatewayv1.NamespacesFromSame
@@ -477,6 +504,7 @@ func (t *translation) routes() {
 			part: &config.Part{Owner: "httproute " + r.Namespace + "/" + r.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}, Middlewares: map[string]*config.Middleware{}}}
 		b.build()
 	}
+	t.breakTies()
 }
 
 type routeBuild struct {
@@ -600,10 +628,12 @@ func (b *routeBuild) build() {
 }
 
 // attach finds the listeners of gs that parentRef pr selects and admit
-// the route; a reason says why none does.
+// the route; a reason says why none does. The route counts in the
+// attachedRoutes of every such listener, as the Gateway API asks, but is
+// served only on those that are programmed.
 func (b *routeBuild) attach(gs *gatewayState, pr gatewayv1.ParentReference) ([]attachment, string, string) {
 	var out []attachment
-	selected, allowed := 0, 0
+	selected, allowed, attached := 0, 0, 0
 	for i, ls := range gs.listeners {
 		if pr.SectionName != nil && *pr.SectionName != ls.l.Name {
 			continue
@@ -612,7 +642,7 @@ func (b *routeBuild) attach(gs *gatewayState, pr gatewayv1.ParentReference) ([]a
 			continue
 		}
 		selected++
-		if !ls.ok || !b.t.allows(gs.gw, ls, b.r.Namespace) {
+		if !b.t.allows(gs.gw, ls, b.r.Namespace) {
 			continue
 		}
 		allowed++
@@ -620,15 +650,18 @@ func (b *routeBuild) attach(gs *gatewayState, pr gatewayv1.ParentReference) ([]a
 		if !ok {
 			continue
 		}
-		out = append(out, attachment{gw: gs, ls: ls, index: i, hosts: hosts})
+		attached++
 		gs.status.Listeners[i].AttachedRoutes++
+		if ls.ok {
+			out = append(out, attachment{gw: gs, ls: ls, index: i, hosts: hosts})
+		}
 	}
 	switch {
 	case selected == 0:
 		return nil, string(gatewayv1.RouteReasonNoMatchingParent), "no listener of the gateway matches sectionName and port"
 	case allowed == 0:
 		return nil, string(gatewayv1.RouteReasonNotAllowedByListeners), "no listener admits routes of this kind from this namespace"
-	case len(out) == 0:
+	case attached == 0:
 		return nil, string(gatewayv1.RouteReasonNoMatchingListenerHostname), "no listener hostname intersects the route's hostnames"
 	}
 	return out, "", ""
@@ -660,6 +693,7 @@ func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, s
 		}
 		name := objectName(b.r.Namespace, b.r.Name, a.gw.gw.Namespace, a.gw.gw.Name, string(a.ls.l.Name), strconv.Itoa(ri), strconv.Itoa(mi), strconv.Itoa(hi))
 		b.part.Routers[name] = r
+		b.t.ranked = append(b.t.ranked, r)
 	}
 	for _, kp := range a.ls.certs {
 		if !slices.ContainsFunc(b.part.Certificates, func(c config.KeyPair) bool { return c.Source == kp.Source }) {
@@ -677,14 +711,34 @@ func hostRule(h string) string {
 	return "Host(`" + h + "`)"
 }
 
-// Priority layout, most significant first: host rank, path class and
-// length, method, header count, query count.
+// Priority layout, most significant first: host rank (10 bits), path
+// class and length (2 + 11 bits), method (1), header count (5), query
+// count (5); then, below all of them, tieBits that order equal priorities
+// (see breakTies).
 const (
-	hostShift   = 40
-	pathShift   = 16
-	methodShift = 14
-	headerShift = 7
+	hostShift   = 24
+	pathShift   = 11
+	methodShift = 10
+	headerShift = 5
+	tieBits     = 20
 )
+
+// breakTies orders the routers of equal priority on one entry point as
+// the Gateway API asks: the oldest route first, then by namespace and
+// name, then the route's rules (and matches, and hostnames) in list
+// order. routes() makes the routers in exactly that order, so the n-th
+// router of a priority gets the n-th highest tie rank. A router tied with
+// none keeps its place; a route added or removed changes only the
+// priorities of the routers tied with its own.
+func (t *translation) breakTies() {
+	seen := map[string]int{} // entry point and priority: routers ranked
+	for _, r := range t.ranked {
+		key := r.EntryPoints[0] + " " + strconv.Itoa(r.Priority)
+		n := seen[key]
+		seen[key] = n + 1
+		r.Priority = r.Priority<<tieBits | (1<<tieBits - 1 - min(n, 1<<tieBits-1))
+	}
+}
 
 // hostRank: an exact host beats a wildcard, a longer one a shorter one;
 // no host ranks lowest.
@@ -731,7 +785,7 @@ func matchRule(m gatewayv1.HTTPRouteMatch) (string, int, string) {
 		}
 	}
 	parts = append(parts, path)
-	prio := (pathClass<<12 | min(pathLen, 4095)) << pathShift
+	prio := (pathClass<<11 | min(pathLen, 2047)) << pathShift
 	if m.Method != nil {
 		parts = append(parts, "Method(`"+string(*m.Method)+"`)")
 		prio |= 1 << methodShift
@@ -752,7 +806,7 @@ func matchRule(m gatewayv1.HTTPRouteMatch) (string, int, string) {
 			return "", 0, fmt.Sprintf("header match type %s is not supported", *h.Type)
 		}
 	}
-	prio |= min(len(m.Headers), 127) << headerShift
+	prio |= min(len(m.Headers), 31) << headerShift
 	for _, q := range m.QueryParams {
 		if strings.ContainsAny(q.Value, "`\x00") || strings.ContainsAny(string(q.Name), "`\x00") {
 			return "", 0, fmt.Sprintf("query parameter %s contains a backquote or NUL", q.Name)
@@ -769,7 +823,7 @@ func matchRule(m gatewayv1.HTTPRouteMatch) (string, int, string) {
 			return "", 0, fmt.Sprintf("query parameter match type %s is not supported", *q.Type)
 		}
 	}
-	prio |= min(len(m.QueryParams), 127)
+	prio |= min(len(m.QueryParams), 31)
 	return strings.Join(parts, " && "), prio, ""
 }
 
@@ -844,14 +898,20 @@ func (b *routeBuild) backend(be gatewayv1.HTTPBackendRef) (name, why, reason str
 		name = objectName(b.r.Namespace, b.r.Name, "refused", ns, string(ref.Name))
 	case !ok:
 		servers, w := b.t.servers(ns, string(ref.Name), port)
-		bs = builtService{svc: &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers, ServersTransport: b.transport}}, why: w}
+		lb := &config.LoadBalancer{Servers: servers, ServersTransport: b.transport}
+		if w != "" {
+			lb.UnavailableStatus = http.StatusInternalServerError
+		}
+		bs = builtService{svc: &config.Service{LoadBalancer: lb}, why: w}
 		b.services[name] = bs
 		reason = string(gatewayv1.RouteReasonBackendNotFound)
 	default:
 		reason = string(gatewayv1.RouteReasonBackendNotFound)
 	}
 	if bs.svc == nil {
-		bs.svc = &config.Service{LoadBalancer: &config.LoadBalancer{}}
+		// The Gateway API answers 500 for a backend that cannot be
+		// resolved.
+		bs.svc = &config.Service{LoadBalancer: &config.LoadBalancer{UnavailableStatus: http.StatusInternalServerError}}
 	}
 	b.part.Services[name] = bs.svc
 	return name, bs.why, reason

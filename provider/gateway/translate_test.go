@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/config/rule"
+	"github.com/tollgate-proxy/tollgate/internal/testcert"
 )
 
 // Fixtures.
@@ -320,9 +324,20 @@ func TestTranslateListeners(t *testing.T) {
 	wantCond(t, "dup2", ls["dup2"].Conditions, "Programmed", metav1.ConditionFalse, "Invalid")
 	wantCond(t, "tcp", res.Gateways["shop/tcp"].Listeners[0].Conditions, "Accepted", metav1.ConditionFalse, "UnsupportedProtocol")
 	wantCond(t, "tcp gateway", res.Gateways["shop/tcp"].Conditions, "Programmed", metav1.ConditionFalse, "Invalid")
-	// The route attaches to the programmed listeners only: http and https.
-	if ls["http"].AttachedRoutes != 1 || ls["https"].AttachedRoutes != 1 || ls["noport"].AttachedRoutes != 0 || ls["missing"].AttachedRoutes != 0 {
-		t.Errorf("attached routes %+v", ls)
+	// The route counts on every listener it attaches to, as the Gateway
+	// API asks, programmed or not, but is served on http and https only.
+	for name, l := range ls {
+		if l.AttachedRoutes != 1 {
+			t.Errorf("listener %s: attachedRoutes %d, want 1", name, l.AttachedRoutes)
+		}
+	}
+	for name := range routers(t, res) {
+		if !strings.Contains(name, "_web_http_") && !strings.Contains(name, "_web_https_") {
+			t.Errorf("router %s on a listener that is not programmed", name)
+		}
+	}
+	if l := res.Gateways["shop/tcp"].Listeners[0]; l.AttachedRoutes != 0 || l.SupportedKinds == nil {
+		t.Errorf("tcp listener: %+v, want no route and an empty (not nil) supportedKinds", l)
 	}
 	rt := routers(t, res)
 	r := rt["shop_app_shop_web_https_0_0_0@kubernetes-gateway"]
@@ -341,6 +356,23 @@ func TestTranslateListeners(t *testing.T) {
 		}}}
 	res = Translate(settings, o)
 	wantCond(t, "cross granted", res.Gateways["shop/web"].Listeners[4].Conditions, "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs")
+
+	// A Secret the router cannot use: the listener is not resolved, even
+	// without a route attached.
+	o.HTTPRoutes = nil
+	leaf := testcert.SelfSigned(t, testcert.Spec{Names: []string{"secure.example.com"}})
+	o.Secrets[0].Data = map[string][]byte{corev1.TLSCertKey: leaf.CertPEM(), corev1.TLSPrivateKeyKey: leaf.KeyPEM(t)}
+	checked := settings
+	checked.CheckPair = func(kp config.KeyPair) error {
+		if kp.Source == "secret certs/cert" {
+			return errors.New("no PEM certificate")
+		}
+		return nil
+	}
+	res = Translate(checked, o)
+	wantCond(t, "unusable", res.Gateways["shop/web"].Listeners[4].Conditions, "ResolvedRefs", metav1.ConditionFalse, "InvalidCertificateRef")
+	wantCond(t, "unusable", res.Gateways["shop/web"].Listeners[4].Conditions, "Programmed", metav1.ConditionFalse, "Invalid")
+	wantCond(t, "usable", res.Gateways["shop/web"].Listeners[2].Conditions, "Programmed", metav1.ConditionTrue, "Programmed")
 }
 
 func TestTranslateAllowedRoutes(t *testing.T) {
@@ -412,17 +444,21 @@ func TestTranslateBackends(t *testing.T) {
 			t.Errorf("weight %d: %d, want %d", i, got, want)
 		}
 	}
-	// The missing Service and the missing port get no servers.
+	// The missing Service and the missing port get no servers, and
+	// answer 500 as the Gateway API asks.
 	for _, name := range []string{"shop_gone_80@kubernetes-gateway", "shop_app_81@kubernetes-gateway"} {
-		if s := service1(res, name); s == nil || s.LoadBalancer == nil || len(s.LoadBalancer.Servers) != 0 {
-			t.Errorf("service %s: %+v, want an empty loadBalancer", name, s)
+		if s := service1(res, name); s == nil || s.LoadBalancer == nil || len(s.LoadBalancer.Servers) != 0 || s.LoadBalancer.UnavailableStatus != 500 {
+			t.Errorf("service %s: %+v, want an empty loadBalancer answering 500", name, s)
 		}
+	}
+	if s := service1(res, "shop_app_80@kubernetes-gateway"); s == nil || s.LoadBalancer.UnavailableStatus != 0 {
+		t.Errorf("a resolved backend must answer 503 when it has no ready endpoint: %+v", s)
 	}
 
 	c := res.HTTPRoutes["shop/cross"].Parents[0].Conditions
 	wantCond(t, "cross", c, "ResolvedRefs", metav1.ConditionFalse, "RefNotPermitted")
-	if r := rt["shop_cross_shop_web_http_0_0_0@kubernetes-gateway"]; r == nil || len(service1(res, r.Service).LoadBalancer.Servers) != 0 {
-		t.Errorf("a refused backend must have no servers: %+v", r)
+	if r := rt["shop_cross_shop_web_http_0_0_0@kubernetes-gateway"]; r == nil || len(service1(res, r.Service).LoadBalancer.Servers) != 0 || service1(res, r.Service).LoadBalancer.UnavailableStatus != 500 {
+		t.Errorf("a refused backend must have no servers and answer 500: %+v", r)
 	}
 	wantCond(t, "kind", res.HTTPRoutes["shop/kind"].Parents[0].Conditions, "ResolvedRefs", metav1.ConditionFalse, "InvalidKind")
 
@@ -479,7 +515,9 @@ func TestTranslateFilters(t *testing.T) {
 		note    string
 	}{
 		{"set and remove", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-A", Value: "1"}}, Remove: []string{"X-B"}})}, "", map[string]string{"X-A": "1", "X-B": ""}, ""},
-		{"add", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "X-A", Value: "1"}}})}, "", map[string]string{"X-A": "1"}, "added as set"},
+		{"add", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "X-A", Value: "1"}}})}, "", map[string]string{}, ""},
+		{"add host", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "host", Value: "x"}}})}, "add Host is not supported", nil, ""},
+		{"add and remove", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "X-A", Value: "1"}}, Remove: []string{"X-A"}})}, "both changed and removed", nil, ""},
 		{"empty set", []gatewayv1.HTTPRouteFilter{hdr(&gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-A"}}})}, "empty value", nil, ""},
 		{"prefix rewrite", []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{
 			Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: new("/v2")}}}}, "exactly one match, of type PathPrefix", nil, ""},
@@ -514,6 +552,9 @@ func TestTranslateFilters(t *testing.T) {
 			mw := res.Provided.Parts[0].Middlewares[r.Middlewares[0]]
 			if mw == nil || mw.Headers == nil || !maps.Equal(mw.Headers.CustomRequestHeaders, tc.headers) {
 				t.Errorf("middleware %+v, want request headers %v", mw, tc.headers)
+			}
+			if tc.name == "add" && !maps.Equal(mw.Headers.AppendRequestHeaders, map[string]string{"X-A": "1"}) {
+				t.Errorf("headers added %v, want X-A: 1", mw.Headers.AppendRequestHeaders)
 			}
 			notes := strings.Join(res.Notes["shop/app"], "; ")
 			if (tc.note == "") != (notes == "") || !strings.Contains(notes, tc.note) {
@@ -608,6 +649,10 @@ func TestRedirect(t *testing.T) {
 		}},
 		{"port", rr{Hostname: host, Port: new(gatewayv1.PortNumber(8443)), Scheme: new("https")}, "/", map[string]string{
 			"http://a.example.com/x": "https://new.example.com:8443/x",
+		}},
+		{"port only", rr{Port: new(gatewayv1.PortNumber(8083))}, "/", map[string]string{
+			"http://a.example.com/port?q": "http://a.example.com:8083/port?q",
+			"http://a.example.com:80/p":   "http://a.example.com:8083/p",
 		}},
 		{"well-known port", rr{Hostname: host, Port: new(gatewayv1.PortNumber(443)), Scheme: new("https")}, "/", map[string]string{
 			"http://a.example.com:80/x": "https://new.example.com/x",
@@ -726,5 +771,52 @@ func TestTranslateACMEListener(t *testing.T) {
 				t.Errorf("certificates %+v", c)
 			}
 		})
+	}
+}
+
+func TestTranslateTies(t *testing.T) {
+	o := base()
+	hdr := func(name, value string) gatewayv1.HTTPRouteMatch {
+		return gatewayv1.HTTPRouteMatch{Headers: []gatewayv1.HTTPHeaderMatch{{Name: gatewayv1.HTTPHeaderName(name), Value: value}}}
+	}
+	rule := func(m gatewayv1.HTTPRouteMatch) gatewayv1.HTTPRouteRule {
+		return gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{m}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}}
+	}
+	// Rules 1 and 3 tie: a request with both headers goes to rule 1.
+	older := route("shop", "zz-older", []string{"t.example.com"}, []gatewayv1.ParentReference{parent("web")},
+		rule(hdr("version", "one")), rule(hdr("version", "two")), rule(hdr("color", "red")), rule(hdr("color", "blue")))
+	older.CreationTimestamp = metav1.NewTime(time.Unix(1000, 0))
+	// A newer route with the same match, first by name: the older wins.
+	newer := route("shop", "aa-newer", []string{"t.example.com"}, []gatewayv1.ParentReference{parent("web")}, rule(hdr("version", "two")))
+	newer.CreationTimestamp = metav1.NewTime(time.Unix(2000, 0))
+	o.HTTPRoutes = []*gatewayv1.HTTPRoute{newer, older}
+	res := Translate(settings, o)
+	rt := routers(t, res)
+	prio := func(route string, rule int) int {
+		t.Helper()
+		r := rt[fmt.Sprintf("shop_%s_shop_web_http_%d_0_0@kubernetes-gateway", route, rule)]
+		if r == nil {
+			t.Fatalf("no router for rule %d of %s", rule, route)
+		}
+		return r.Priority
+	}
+	if !(prio("zz-older", 0) > prio("zz-older", 1) && prio("zz-older", 1) > prio("zz-older", 2) && prio("zz-older", 2) > prio("zz-older", 3)) {
+		t.Errorf("equal matches must rank in rule order: %d %d %d %d", prio("zz-older", 0), prio("zz-older", 1), prio("zz-older", 2), prio("zz-older", 3))
+	}
+	if prio("zz-older", 3) <= prio("aa-newer", 0) {
+		t.Errorf("the older route must rank first: %d <= %d", prio("zz-older", 3), prio("aa-newer", 0))
+	}
+	// A more specific match still wins over any tie rank.
+	o.HTTPRoutes = append(o.HTTPRoutes, route("shop", "two-headers", []string{"t.example.com"}, []gatewayv1.ParentReference{parent("web")},
+		rule(gatewayv1.HTTPRouteMatch{Headers: []gatewayv1.HTTPHeaderMatch{{Name: "a", Value: "1"}, {Name: "b", Value: "2"}}})))
+	again := routers(t, Translate(settings, o))
+	if again["shop_two-headers_shop_web_http_0_0_0@kubernetes-gateway"].Priority <= again["shop_zz-older_shop_web_http_0_0_0@kubernetes-gateway"].Priority {
+		t.Error("two header matches must rank above one, whatever the ties")
+	}
+	// A route that ties with none changed no other router's priority.
+	for name, r := range rt {
+		if again[name].Priority != r.Priority {
+			t.Errorf("%s: priority %d became %d", name, r.Priority, again[name].Priority)
+		}
 	}
 }

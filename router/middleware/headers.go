@@ -27,8 +27,10 @@ import (
 //     and "; preload" when asked) when STSSeconds > 0, only on responses
 //     to HTTPS requests (TLS, or X-Forwarded-Proto https from a trusted
 //     hop) unless ForceSTSHeader.
-//   - CustomResponseHeaders are applied last, so they can override or, with
+//   - CustomResponseHeaders are applied next, so they can override or, with
 //     an empty value, remove any of the above and what the service sent.
+//   - AppendRequestHeaders and AppendResponseHeaders (set by providers
+//     only) add a value after a header's existing ones, last.
 //
 // Response headers are applied when the response header is written;
 // informational (1xx) responses and hijacked connections are left alone.
@@ -44,6 +46,15 @@ func NewHeaders(next http.Handler, cfg *config.Headers) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("headers: customResponseHeaders: %w", err)
 	}
+	reqAdd, err := headerAppends(cfg.AppendRequestHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("headers: request headers to add: %w", err)
+	}
+	respAdd, err := headerAppends(cfg.AppendResponseHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("headers: response headers to add: %w", err)
+	}
+	req, resp = append(req, reqAdd...), append(resp, respAdd...)
 	if cfg.STSSeconds < 0 {
 		return nil, fmt.Errorf("headers: stsSeconds %d is negative", cfg.STSSeconds)
 	}
@@ -83,10 +94,24 @@ func securityHeaders(cfg *config.Headers) []headerEdit {
 	return out
 }
 
-// headerEdit sets a header, or removes it when value is empty.
+// headerEdit sets a header, or removes it when value is empty, or adds
+// value after the header's values when add.
 type headerEdit struct {
 	name  string // canonical
 	value string
+	add   bool
+}
+
+// headerAppends validates headers whose values are added, not set.
+func headerAppends(m map[string]string) ([]headerEdit, error) {
+	out, err := headerEdits(m)
+	for i := range out {
+		if out[i].value == "" || out[i].name == "Host" {
+			return nil, fmt.Errorf("header %q: an added value must not be empty, and Host has one value", out[i].name)
+		}
+		out[i].add = true
+	}
+	return out, err
 }
 
 // headerEdits validates a configured header map and returns its edits in
@@ -121,6 +146,8 @@ func (h *headers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = rewritableCopy(r, true)
 		for _, e := range h.request {
 			switch {
+			case e.add:
+				r.Header.Add(e.name, e.value)
 			case e.value == "":
 				r.Header.Del(e.name)
 			case e.name == "Host":
@@ -152,9 +179,12 @@ func (h *headers) editResponse(hd http.Header, sts string) {
 		hd.Set("Strict-Transport-Security", sts)
 	}
 	for _, e := range h.response {
-		if e.value == "" {
+		switch {
+		case e.add:
+			hd.Add(e.name, e.value)
+		case e.value == "":
 			hd.Del(e.name)
-		} else {
+		default:
 			hd.Set(e.name, e.value)
 		}
 	}

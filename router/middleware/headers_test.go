@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,6 +214,41 @@ func TestAddVary(t *testing.T) {
 			if got[i] != tt.want[i] {
 				t.Errorf("addVary to %q: got %q, want %q", tt.have, got, tt.want)
 			}
+		}
+	}
+}
+
+func TestHeadersAppend(t *testing.T) {
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("X-Resp", "backend")
+		_, _ = io.WriteString(w, strings.Join(r.Header.Values("X-Req"), ","))
+	})
+	h, err := NewHeaders(backend, &config.Headers{
+		AppendRequestHeaders:  map[string]string{"x-req": "added"},
+		AppendResponseHeaders: map[string]string{"X-Resp": "added"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newFrontServer(t, h, false)
+	for _, tc := range []struct {
+		sent, want string
+	}{{"", "added"}, {"client", "client,added"}} {
+		hd := http.Header{}
+		if tc.sent != "" {
+			hd.Set("X-Req", tc.sent)
+		}
+		resp, body := fetchResponse(t, frontClient(ts), frontRequest(t, "GET", ts.URL+"/", hd))
+		if string(body) != tc.want {
+			t.Errorf("sent %q: the backend saw %q, want %q", tc.sent, body, tc.want)
+		}
+		if got := resp.Header.Values("X-Resp"); len(got) != 2 || got[0] != "backend" || got[1] != "added" {
+			t.Errorf("response header X-Resp %q, want the backend's value and the added one", got)
+		}
+	}
+	for _, bad := range []map[string]string{{"Host": "x"}, {"X-A": ""}} {
+		if _, err := NewHeaders(backend, &config.Headers{AppendRequestHeaders: bad}); err == nil {
+			t.Errorf("%v: accepted", bad)
 		}
 	}
 }

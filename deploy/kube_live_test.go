@@ -179,6 +179,8 @@ var rbacProbes = []rbacProbe{
 	{"gateway.networking.k8s.io", "gateways/status", false},
 	{"gateway.networking.k8s.io", "httproutes", false},
 	{"gateway.networking.k8s.io", "httproutes/status", false},
+	{"gateway.networking.k8s.io", "grpcroutes", false},
+	{"gateway.networking.k8s.io", "grpcroutes/status", false},
 	{"gateway.networking.k8s.io", "referencegrants", false},
 	{"", "pods", false},
 	{"", "pods/exec", false},

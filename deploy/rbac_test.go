@@ -44,11 +44,13 @@ var providerAccess = []access{
 	{"gateway.networking.k8s.io", "gatewayclasses", readVerbs, "the Gateway API provider: which classes name tollgate's controller"},
 	{"gateway.networking.k8s.io", "gateways", readVerbs, "the Gateway API provider: the listeners served"},
 	{"gateway.networking.k8s.io", "httproutes", readVerbs, "the Gateway API provider: the routes served"},
+	{"gateway.networking.k8s.io", "grpcroutes", readVerbs, "the Gateway API provider: the gRPC routes served"},
 	{"gateway.networking.k8s.io", "referencegrants", readVerbs, "the Gateway API provider: references across namespaces"},
 	{"", "namespaces", []string{"list", "watch"}, "the Gateway API provider: namespace labels for allowedRoutes selectors"},
 	{"gateway.networking.k8s.io", "gatewayclasses/status", []string{"update"}, "the leader writes GatewayClass conditions"},
 	{"gateway.networking.k8s.io", "gateways/status", []string{"update"}, "the leader writes Gateway conditions, listeners and addresses"},
 	{"gateway.networking.k8s.io", "httproutes/status", []string{"update"}, "the leader writes its HTTPRoute parents entries"},
+	{"gateway.networking.k8s.io", "grpcroutes/status", []string{"update"}, "the leader writes its GRPCRoute parents entries"},
 	{"", "events", []string{"create", "patch"}, "events about Ingresses (core API)"},
 	{"events.k8s.io", "events", []string{"create", "patch"}, "events about Ingresses (events.k8s.io API)"},
 }

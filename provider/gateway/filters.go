@@ -15,7 +15,7 @@ import (
 // note records something served only approximately.
 func (b *routeBuild) note(format string, args ...any) {
 	key := b.r.Namespace + "/" + b.r.Name
-	b.t.res.Notes[key] = append(b.t.res.Notes[key], fmt.Sprintf(format, args...))
+	b.notes[key] = append(b.notes[key], fmt.Sprintf(format, args...))
 }
 
 // filters turns a rule's filters into middlewares of the part, in order.
@@ -30,7 +30,7 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 	built := map[string]*config.Middleware{} // added to the part if the rule is served
 	b.mirrors = nil
 	for fi, f := range fs {
-		name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), strconv.Itoa(fi))
+		name := b.name(strconv.Itoa(ri), strconv.Itoa(fi))
 		var mw *config.Middleware
 		switch f.Type {
 		case gatewayv1.HTTPRouteFilterRequestHeaderModifier, gatewayv1.HTTPRouteFilterResponseHeaderModifier:
@@ -67,7 +67,7 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 				return nil, fmt.Sprintf("filter %d (URLRewrite): %s", fi, why), nil
 			}
 			for _, one := range m {
-				n := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), strconv.Itoa(fi), strconv.Itoa(len(mws)))
+				n := b.name(strconv.Itoa(ri), strconv.Itoa(fi), strconv.Itoa(len(mws)))
 				built[n] = one
 				mws = append(mws, n)
 			}
@@ -268,7 +268,7 @@ func (b *routeBuild) mirror(ri int, service string) (name, why, reason string) {
 		pct, _ := mirrorPercent(m)
 		mr.Mirrors = append(mr.Mirrors, config.Mirror{Name: svc, Percent: pct})
 	}
-	name = objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "mirror")
+	name = b.name(strconv.Itoa(ri), "mirror")
 	b.part.Services[name] = &config.Service{Mirroring: mr}
 	return name, why, reason
 }

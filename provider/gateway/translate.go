@@ -58,6 +58,7 @@ type Objects struct {
 	GatewayClasses  []*gatewayv1.GatewayClass
 	Gateways        []*gatewayv1.Gateway
 	HTTPRoutes      []*gatewayv1.HTTPRoute
+	GRPCRoutes      []*gatewayv1.GRPCRoute
 	ReferenceGrants []*gatewayv1beta1.ReferenceGrant
 	// Namespaces are needed for allowedRoutes selectors only.
 	Namespaces     []*corev1.Namespace
@@ -79,9 +80,13 @@ type Result struct {
 	// HTTPRoutes are the statuses of the HTTPRoutes whose parentRefs name
 	// a served Gateway, by "namespace/name": one entry per such parentRef.
 	HTTPRoutes map[string]*gatewayv1.HTTPRouteStatus
+	// GRPCRoutes are the statuses of the GRPCRoutes, as HTTPRoutes.
+	GRPCRoutes map[string]*gatewayv1.GRPCRouteStatus
 	// Notes are what a served HTTPRoute asks for that is served only
 	// approximately, by "namespace/name", each a sentence for an Event.
 	Notes map[string][]string
+	// GRPCNotes are the notes of the GRPCRoutes, as Notes.
+	GRPCNotes map[string][]string
 }
 
 // Translate turns objects into configuration and statuses.
@@ -117,7 +122,9 @@ func newTranslation(s Settings, o *Objects) *translation {
 			GatewayClasses: map[string][]metav1.Condition{},
 			Gateways:       map[string]*gatewayv1.GatewayStatus{},
 			HTTPRoutes:     map[string]*gatewayv1.HTTPRouteStatus{},
+			GRPCRoutes:     map[string]*gatewayv1.GRPCRouteStatus{},
 			Notes:          map[string][]string{},
+			GRPCNotes:      map[string][]string{},
 		},
 		ours: map[string]bool{}, services: map[string]*corev1.Service{},
 		slices: map[string][]*discoveryv1.EndpointSlice{}, secrets: map[string]*corev1.Secret{},
@@ -285,13 +292,15 @@ func (t *translation) listener(gw *gatewayv1.Gateway, l gatewayv1.Listener, conf
 		}
 	}
 	// Route kinds.
-	kinds := []gatewayv1.Kind{"HTTPRoute"}
+	kinds := []gatewayv1.Kind{kindHTTPRoute, kindGRPCRoute}
 	if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
 		kinds = nil
 		var bad []string
 		for _, k := range l.AllowedRoutes.Kinds {
-			if ptrOr(k.Group, gatewayv1.GroupName) == gatewayv1.GroupName && k.Kind == "HTTPRoute" {
-				kinds = append(kinds, k.Kind)
+			if ptrOr(k.Group, gatewayv1.GroupName) == gatewayv1.GroupName && (k.Kind == kindHTTPRoute || k.Kind == kindGRPCRoute) {
+				if !slices.Contains(kinds, k.Kind) {
+					kinds = append(kinds, k.Kind)
+				}
 			} else {
 				bad = append(bad, string(k.Kind))
 			}
@@ -393,9 +402,10 @@ func (t *translation) listenerOptions(l gatewayv1.Listener) string {
 	return ""
 }
 
-// allows reports whether listener ls admits a route in namespace ns.
-func (t *translation) allows(gw *gatewayv1.Gateway, ls *listenerState, ns string) bool {
-	if !slices.Contains(ls.kinds, "HTTPRoute") {
+// allows reports whether listener ls admits a route of kind in namespace
+// ns.
+func (t *translation) allows(gw *gatewayv1.Gateway, ls *listenerState, kind gatewayv1.Kind, ns string) bool {
+	if !slices.Contains(ls.kinds, kind) {
 		return false
 	}
 	from := gatewayv1.NamespacesFromSame
@@ -473,17 +483,45 @@ func (t *translation) routes() {
 	})
 	built := map[string]builtService{}
 	for _, r := range routes {
-		b := &routeBuild{t: t, r: r, services: built,
+		b := &routeBuild{t: t, r: r, kind: kindHTTPRoute, services: built, notes: t.res.Notes,
 			part: &config.Part{Owner: "httproute " + r.Namespace + "/" + r.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}, Middlewares: map[string]*config.Middleware{}}}
-		b.build()
+		if st := b.build(); st != nil {
+			t.res.HTTPRoutes[r.Namespace+"/"+r.Name] = &gatewayv1.HTTPRouteStatus{RouteStatus: *st}
+		}
+	}
+	grpcRoutes := slices.Clone(t.o.GRPCRoutes)
+	slices.SortFunc(grpcRoutes, func(a, b *gatewayv1.GRPCRoute) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for _, g := range grpcRoutes {
+		r, matches := fromGRPC(g)
+		b := &routeBuild{t: t, r: r, kind: kindGRPCRoute, grpc: matches, services: built, notes: t.res.GRPCNotes,
+			part: &config.Part{Owner: "grpcroute " + r.Namespace + "/" + r.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}, Middlewares: map[string]*config.Middleware{}}}
+		if st := b.build(); st != nil {
+			t.res.GRPCRoutes[r.Namespace+"/"+r.Name] = &gatewayv1.GRPCRouteStatus{RouteStatus: *st}
+		}
 	}
 }
 
+const (
+	kindHTTPRoute gatewayv1.Kind = "HTTPRoute"
+	kindGRPCRoute gatewayv1.Kind = "GRPCRoute"
+)
+
 type routeBuild struct {
-	t        *translation
+	t *translation
+	// r is the route; a GRPCRoute is built as the HTTPRoute fromGRPC
+	// makes of it, with kind GRPCRoute and the matches of its rules in
+	// grpc.
 	r        *gatewayv1.HTTPRoute
+	kind     gatewayv1.Kind
+	grpc     [][]grpcMatch
 	part     *config.Part
 	services map[string]builtService
+	notes    map[string][]string
 	// rule is the rule being built, and mirrors its RequestMirror
 	// filters.
 	rule    gatewayv1.HTTPRouteRule
@@ -509,10 +547,24 @@ type attachment struct {
 	hosts []string
 }
 
-func (b *routeBuild) build() {
+// name makes the name of one of the route's routers, services or
+// middlewares: a GRPCRoute's have "grpc" after the route's name, so they
+// never meet an HTTPRoute's (whose parts there are numbers, or words
+// other than "grpc").
+func (b *routeBuild) name(parts ...string) string {
+	head := []string{b.r.Namespace, b.r.Name}
+	if b.kind == kindGRPCRoute {
+		head = append(head, "grpc")
+	}
+	return objectName(append(head, parts...)...)
+}
+
+// build adds the route's part and returns its status, nil when no
+// parentRef names a served Gateway.
+func (b *routeBuild) build() *gatewayv1.RouteStatus {
 	r := b.r
 	gen := r.Generation
-	status := &gatewayv1.HTTPRouteStatus{}
+	status := &gatewayv1.RouteStatus{}
 	var atts []attachment
 	for _, pr := range r.Spec.ParentRefs {
 		if ptrOr(pr.Group, gatewayv1.GroupName) != gatewayv1.GroupName || ptrOr(pr.Kind, "Gateway") != "Gateway" {
@@ -535,9 +587,8 @@ func (b *routeBuild) build() {
 		status.Parents = append(status.Parents, ps)
 	}
 	if len(status.Parents) == 0 {
-		return
+		return nil
 	}
-	b.t.res.HTTPRoutes[r.Namespace+"/"+r.Name] = status
 	// Rules: the same for every parent.
 	resolved, resolvedReason, resolvedMsg := true, string(gatewayv1.RouteReasonResolvedRefs), ""
 	var unsupported []string
@@ -578,6 +629,9 @@ func (b *routeBuild) build() {
 		}
 		for mi, m := range matches {
 			match, prio, err := matchRule(m)
+			if b.grpc != nil {
+				prio, err = b.grpcMatch(ri, mi, err)
+			}
 			if err != "" {
 				unsupported = append(unsupported, fmt.Sprintf("rule %d match %d: %s; the match is not served", ri, mi, err))
 				continue
@@ -597,6 +651,7 @@ func (b *routeBuild) build() {
 	if len(b.part.Routers) > 0 {
 		b.t.res.Provided.Parts = append(b.t.res.Provided.Parts, b.part)
 	}
+	return status
 }
 
 // attach finds the listeners of gs that parentRef pr selects and admit
@@ -612,7 +667,7 @@ func (b *routeBuild) attach(gs *gatewayState, pr gatewayv1.ParentReference) ([]a
 			continue
 		}
 		selected++
-		if !ls.ok || !b.t.allows(gs.gw, ls, b.r.Namespace) {
+		if !ls.ok || !b.t.allows(gs.gw, ls, b.kind, b.r.Namespace) {
 			continue
 		}
 		allowed++
@@ -658,7 +713,7 @@ func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, s
 				r.TLS = &config.RouterTLS{Domains: []config.Domain{{Main: a.ls.acme}}}
 			}
 		}
-		name := objectName(b.r.Namespace, b.r.Name, a.gw.gw.Namespace, a.gw.gw.Name, string(a.ls.l.Name), strconv.Itoa(ri), strconv.Itoa(mi), strconv.Itoa(hi))
+		name := b.name(a.gw.gw.Namespace, a.gw.gw.Name, string(a.ls.l.Name), strconv.Itoa(ri), strconv.Itoa(mi), strconv.Itoa(hi))
 		b.part.Routers[name] = r
 	}
 	for _, kp := range a.ls.certs {
@@ -814,11 +869,11 @@ func (b *routeBuild) backends(ri int, rule gatewayv1.HTTPRouteRule) (service, wh
 	}
 	if len(children) == 0 || !slices.ContainsFunc(children, func(c child) bool { return c.weight > 0 }) {
 		// No backend, or all weighted 0: every request fails.
-		empty := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "none")
+		empty := b.name(strconv.Itoa(ri), "none")
 		b.part.Services[empty] = &config.Service{LoadBalancer: &config.LoadBalancer{}}
 		return empty, why, reason
 	}
-	name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "weighted")
+	name := b.name(strconv.Itoa(ri), "weighted")
 	b.part.Services[name] = &config.Service{Weighted: ws}
 	return name, why, reason
 }
@@ -832,18 +887,24 @@ func (b *routeBuild) backend(be gatewayv1.HTTPBackendRef) (name, why, reason str
 	if b.transport != "" {
 		name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)), strings.TrimSuffix(b.transport, "@"+ProviderName))
 	}
+	if b.kind == kindGRPCRoute {
+		name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)), "grpc")
+	}
 	bs, ok := b.services[name]
 	switch {
 	case ptrOr(ref.Group, "") != "" || ptrOr(ref.Kind, "Service") != "Service":
 		bs = builtService{why: fmt.Sprintf("backendRef %s: kind %s/%s is not supported; use a Service", ref.Name, ptrOr(ref.Group, ""), ptrOr(ref.Kind, "Service"))}
 		reason = string(gatewayv1.RouteReasonInvalidKind)
-		name = objectName(b.r.Namespace, b.r.Name, "invalid", string(ref.Name))
-	case !b.t.permitted("HTTPRoute", b.r.Namespace, "", "Service", ns, string(ref.Name)):
+		name = b.name("invalid", string(ref.Name))
+	case !b.t.permitted(string(b.kind), b.r.Namespace, "", "Service", ns, string(ref.Name)):
 		bs = builtService{why: fmt.Sprintf("backendRef %s/%s: no ReferenceGrant in namespace %s allows it", ns, ref.Name, ns)}
 		reason = string(gatewayv1.RouteReasonRefNotPermitted)
-		name = objectName(b.r.Namespace, b.r.Name, "refused", ns, string(ref.Name))
+		name = b.name("refused", ns, string(ref.Name))
 	case !ok:
 		servers, w := b.t.servers(ns, string(ref.Name), port)
+		if b.kind == kindGRPCRoute {
+			servers = grpcServers(servers)
+		}
 		bs = builtService{svc: &config.Service{LoadBalancer: &config.LoadBalancer{Servers: servers, ServersTransport: b.transport}}, why: w}
 		b.services[name] = bs
 		reason = string(gatewayv1.RouteReasonBackendNotFound)

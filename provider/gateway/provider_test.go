@@ -156,6 +156,14 @@ func TestStatusWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A GRPCRoute is followed and gets its status as an HTTPRoute does.
+	rpc := grpcRoute("shop", "rpc", []string{"rpc.example.com"}, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.GRPCRouteRule{Matches: []gatewayv1.GRPCRouteMatch{method(gatewayv1.GRPCMethodMatchExact, "pkg.Svc", "Get")},
+			BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "web", 80, nil)}})
+	if _, err := gw.GatewayV1().GRPCRoutes("shop").Create(ctx, rpc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	runProvider(t, kube, "tollgate-test", config.KubernetesGateway{Namespaces: []string{"shop"}, StatusAddress: &config.IngressEndpoint{IP: "192.0.2.7"}}, always{})
 
 	ours := func(rt *gatewayv1.HTTPRoute) *gatewayv1.RouteParentStatus {
@@ -188,12 +196,21 @@ func TestStatusWritten(t *testing.T) {
 		t.Errorf("the refused route's Accepted message %q does not give the router's reason", msg)
 	}
 
+	var gotRPC *gatewayv1.GRPCRoute
+	waitFor(t, "the GRPCRoute's status", func() bool {
+		gotRPC, err = gw.GatewayV1().GRPCRoutes("shop").Get(ctx, "rpc", metav1.GetOptions{})
+		return err == nil && len(gotRPC.Status.Parents) == 1
+	})
+	wantCond(t, "grpcroute", gotRPC.Status.Parents[0].Conditions, "Accepted", metav1.ConditionTrue, "Accepted")
+	wantCond(t, "grpcroute", gotRPC.Status.Parents[0].Conditions, "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs")
+
 	// attachedRoutes counts the refused route too: attachment depends on
-	// allowedRoutes and parentRefs alone, as the Gateway API says.
+	// allowedRoutes and parentRefs alone, as the Gateway API says. It
+	// counts the GRPCRoute as well.
 	var g *gatewayv1.Gateway
 	waitFor(t, "the Gateway's status", func() bool {
 		g, err = gw.GatewayV1().Gateways("shop").Get(ctx, "web", metav1.GetOptions{})
-		return err == nil && len(g.Status.Listeners) == 1 && g.Status.Listeners[0].AttachedRoutes == 2
+		return err == nil && len(g.Status.Listeners) == 1 && g.Status.Listeners[0].AttachedRoutes == 3
 	})
 	wantCond(t, "gateway", g.Status.Conditions, "Accepted", metav1.ConditionTrue, "Accepted")
 	wantCond(t, "gateway", g.Status.Conditions, "Programmed", metav1.ConditionTrue, "Programmed")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -95,6 +96,16 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 func headerEdits(m *gatewayv1.HTTPHeaderFilter) (map[string]string, string, []string) {
 	edits := map[string]string{}
 	var notes []string
+	for _, h := range slices.Concat(m.Set, m.Add) {
+		if why := badHeader(string(h.Name), h.Value); why != "" {
+			return nil, why, nil
+		}
+	}
+	for _, name := range m.Remove {
+		if why := badHeader(name, ""); why != "" {
+			return nil, why, nil
+		}
+	}
 	for _, h := range m.Set {
 		if h.Value == "" {
 			return nil, fmt.Sprintf("set %s to an empty value is not supported (it would remove the header)", h.Name), nil
@@ -118,6 +129,24 @@ func headerEdits(m *gatewayv1.HTTPHeaderFilter) (map[string]string, string, []st
 		edits[name] = ""
 	}
 	return edits, "", notes
+}
+
+// badHeader says why the headers middleware cannot set header name to
+// value, as the router would refuse it: the name must be an HTTP token
+// the configuration store can hold (at most 128 bytes, not "." or ".."),
+// the value free of line breaks and NUL.
+func badHeader(name, value string) string {
+	switch {
+	case name == "" || strings.IndexFunc(name, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+	}) >= 0:
+		return fmt.Sprintf("header name %.100q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)", name)
+	case len(name) > 128 || name == "." || name == "..":
+		return fmt.Sprintf("header name %.100q cannot be stored: at most 128 bytes, not \".\" or \"..\"", name)
+	case strings.ContainsAny(value, "\r\n\x00"):
+		return fmt.Sprintf("the value of header %.100q contains a line break or NUL", name)
+	}
+	return ""
 }
 
 // redirect maps a RequestRedirect. One that changes the scheme and/or

@@ -125,10 +125,11 @@ func TestTranslateGRPCMatches(t *testing.T) {
 		{"regex service", new(method(regex, "pkg\\..*", "")), "PathRegexp(`^(?:/(?:pkg\\..*)/(?:[^/]+))$`)", ""},
 		{"headers", &withHeader, "PathRegexp(`^(?:/pkg\\.Svc/[^/]+)$`) && Header(`x-tenant`, `blue`) && HeaderRegexp(`x-zone`, `^(?:eu-.*)$`)", ""},
 		{"bad regex", new(method(regex, "pkg.(", "")), "", "method match service regular expression"},
-		{"backquote", new(method(exact, "pkg`x", "")), "", "contains a backquote"},
+		{"backquote", new(method(exact, "pkg`x", "")), "PathRegexp(\"^(?:/pkg`x/[^/]+)$\")", ""},
+		{"NUL", new(method(exact, "pkg\x00", "")), "", "contains NUL"},
 		{"slash", new(method(exact, "pkg/x", "Get")), "", "has no /"},
 		{"empty", new(method(exact, "", "")), "", "needs a service or a method"},
-		{"header backquote", &badHeader, "", "backquote"},
+		{"header backquote", &badHeader, "PathPrefix(`/`) && Header(`x-q`, \"a`b\")", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base()

@@ -19,6 +19,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/config/rule"
 	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 )
 
@@ -727,9 +728,9 @@ func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, s
 // the Gateway API says.
 func hostRule(h string) string {
 	if rest, ok := strings.CutPrefix(h, "*."); ok {
-		return "Host(`**." + rest + "`)"
+		return matcher("Host", "**."+rest)
 	}
-	return "Host(`" + h + "`)"
+	return matcher("Host", h)
 }
 
 // Priority layout, most significant first: host rank, path class and
@@ -762,25 +763,25 @@ func matchRule(m gatewayv1.HTTPRouteMatch) (string, int, string) {
 	path := "PathPrefix(`/`)"
 	if p := m.Path; p != nil {
 		v := ptrOr(p.Value, "/")
-		if strings.ContainsAny(v, "`\x00") {
-			return "", 0, fmt.Sprintf("path %q contains a backquote or NUL", v)
+		if strings.ContainsRune(v, 0) {
+			return "", 0, fmt.Sprintf("path %.100q contains NUL", v)
 		}
 		switch ptrOr(p.Type, gatewayv1.PathMatchPathPrefix) {
 		case gatewayv1.PathMatchExact:
-			path, pathClass, pathLen = "Path(`"+v+"`)", 3, len(v)
+			path, pathClass, pathLen = matcher("Path", v), 3, len(v)
 		case gatewayv1.PathMatchPathPrefix:
 			trimmed := strings.TrimRight(v, "/")
 			if trimmed == "" {
 				path, pathLen = "PathPrefix(`/`)", 1
 			} else {
 				// Element-wise: /foo matches /foo and /foo/bar, not /foobar.
-				path, pathLen = "(Path(`"+trimmed+"`) || PathPrefix(`"+trimmed+"/`))", len(trimmed)
+				path, pathLen = "("+matcher("Path", trimmed)+" || "+matcher("PathPrefix", trimmed+"/")+")", len(trimmed)
 			}
 		case gatewayv1.PathMatchRegularExpression:
 			if _, err := regexp.Compile(v); err != nil {
 				return "", 0, fmt.Sprintf("path regular expression %q: %v", v, err)
 			}
-			path, pathClass, pathLen = "PathRegexp(`"+anchor(v)+"`)", 1, len(v)
+			path, pathClass, pathLen = matcher("PathRegexp", anchor(v)), 1, len(v)
 		default:
 			return "", 0, fmt.Sprintf("path match type %s is not supported", *p.Type)
 		}
@@ -788,44 +789,58 @@ func matchRule(m gatewayv1.HTTPRouteMatch) (string, int, string) {
 	parts = append(parts, path)
 	prio := (pathClass<<12 | min(pathLen, 4095)) << pathShift
 	if m.Method != nil {
-		parts = append(parts, "Method(`"+string(*m.Method)+"`)")
+		parts = append(parts, matcher("Method", string(*m.Method)))
 		prio |= 1 << methodShift
 	}
 	for _, h := range m.Headers {
-		if strings.ContainsAny(h.Value, "`\x00") {
-			return "", 0, fmt.Sprintf("header %s value contains a backquote or NUL", h.Name)
+		if strings.ContainsAny(h.Value, "\r\n\x00") {
+			return "", 0, fmt.Sprintf("header %.100q: the value contains a line break or NUL, which no request header has", string(h.Name))
 		}
 		switch ptrOr(h.Type, gatewayv1.HeaderMatchExact) {
 		case gatewayv1.HeaderMatchExact:
-			parts = append(parts, "Header(`"+string(h.Name)+"`, `"+h.Value+"`)")
+			parts = append(parts, matcher("Header", string(h.Name), h.Value))
 		case gatewayv1.HeaderMatchRegularExpression:
 			if _, err := regexp.Compile(h.Value); err != nil {
 				return "", 0, fmt.Sprintf("header %s regular expression: %v", h.Name, err)
 			}
-			parts = append(parts, "HeaderRegexp(`"+string(h.Name)+"`, `"+anchor(h.Value)+"`)")
+			parts = append(parts, matcher("HeaderRegexp", string(h.Name), anchor(h.Value)))
 		default:
 			return "", 0, fmt.Sprintf("header match type %s is not supported", *h.Type)
 		}
 	}
 	prio |= min(len(m.Headers), 127) << headerShift
 	for _, q := range m.QueryParams {
-		if strings.ContainsAny(q.Value, "`\x00") || strings.ContainsAny(string(q.Name), "`\x00") {
-			return "", 0, fmt.Sprintf("query parameter %s contains a backquote or NUL", q.Name)
+		if strings.ContainsRune(q.Value, 0) || strings.ContainsRune(string(q.Name), 0) {
+			return "", 0, fmt.Sprintf("query parameter %.100q contains NUL", string(q.Name))
 		}
 		switch ptrOr(q.Type, gatewayv1.QueryParamMatchExact) {
 		case gatewayv1.QueryParamMatchExact:
-			parts = append(parts, "Query(`"+string(q.Name)+"`, `"+q.Value+"`)")
+			parts = append(parts, matcher("Query", string(q.Name), q.Value))
 		case gatewayv1.QueryParamMatchRegularExpression:
 			if _, err := regexp.Compile(q.Value); err != nil {
 				return "", 0, fmt.Sprintf("query parameter %s regular expression: %v", q.Name, err)
 			}
-			parts = append(parts, "QueryRegexp(`"+string(q.Name)+"`, `"+anchor(q.Value)+"`)")
+			parts = append(parts, matcher("QueryRegexp", string(q.Name), anchor(q.Value)))
 		default:
 			return "", 0, fmt.Sprintf("query parameter match type %s is not supported", *q.Type)
 		}
 	}
 	prio |= min(len(m.QueryParams), 127)
-	return strings.Join(parts, " && "), prio, ""
+	text := strings.Join(parts, " && ")
+	// What the router's rule parser refuses is refused here, with its
+	// reason, rather than the whole route by the router.
+	if _, err := rule.Parse(text); err != nil {
+		return "", 0, fmt.Sprintf("the router cannot match this: %v", err)
+	}
+	return text, prio, ""
+}
+
+// matcher writes one matcher of a rule, each argument quoted so that the
+// rule parser reads back exactly the value given (in backquotes, or as a
+// double-quoted string with escapes when the value has a backquote or an
+// unprintable character).
+func matcher(name string, args ...string) string {
+	return (&rule.Matcher{Name: name, Args: args}).String()
 }
 
 // anchor makes a regular expression match the whole value, as the

@@ -23,6 +23,18 @@ func grpcRoute(ns, name string, hosts []string, parents []gatewayv1.ParentRefere
 	return r
 }
 
+// grpcBase is base with an HTTPS listener "https", which takes GRPCRoutes
+// (the HTTP one does not).
+func grpcBase() *Objects {
+	o := base()
+	l := listener("https", 443, "")
+	l.Protocol = gatewayv1.HTTPSProtocolType
+	l.TLS = &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "cert"}}}
+	o.Gateways[0].Spec.Listeners = append(o.Gateways[0].Spec.Listeners, l)
+	o.Secrets = append(o.Secrets, tlsSecret("shop", "cert"))
+	return o
+}
+
 func grpcBackend(ns, name string, port int32, weight *int32) gatewayv1.GRPCBackendRef {
 	return gatewayv1.GRPCBackendRef{BackendRef: backendRef(ns, name, port, weight).BackendRef}
 }
@@ -39,7 +51,7 @@ func method(typ gatewayv1.GRPCMethodMatchType, service, meth string) gatewayv1.G
 }
 
 func TestTranslateGRPCRoute(t *testing.T) {
-	o := base()
+	o := grpcBase()
 	o.GRPCRoutes = []*gatewayv1.GRPCRoute{grpcRoute("shop", "app", []string{"grpc.example.com"}, []gatewayv1.ParentReference{parent("web")},
 		gatewayv1.GRPCRouteRule{Matches: []gatewayv1.GRPCRouteMatch{method(gatewayv1.GRPCMethodMatchExact, "grpc.health.v1.Health", "Check")},
 			BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "app", 80, nil)}})}
@@ -48,16 +60,18 @@ func TestTranslateGRPCRoute(t *testing.T) {
 		gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}})}
 	res := Translate(settings, o)
 
-	l := res.Gateways["shop/web"].Listeners[0]
-	if l.AttachedRoutes != 2 {
-		t.Errorf("attachedRoutes %d, want 2 (the HTTPRoute and the GRPCRoute)", l.AttachedRoutes)
-	}
-	var kinds []string
-	for _, k := range l.SupportedKinds {
-		kinds = append(kinds, string(k.Kind))
-	}
-	if !slices.Equal(kinds, []string{"HTTPRoute", "GRPCRoute"}) {
-		t.Errorf("supportedKinds %v", kinds)
+	for i, want := range [][]string{{"HTTPRoute"}, {"HTTPRoute", "GRPCRoute"}} {
+		l := res.Gateways["shop/web"].Listeners[i]
+		if l.AttachedRoutes != int32(len(want)) {
+			t.Errorf("listener %s: attachedRoutes %d, want %d", l.Name, l.AttachedRoutes, len(want))
+		}
+		var kinds []string
+		for _, k := range l.SupportedKinds {
+			kinds = append(kinds, string(k.Kind))
+		}
+		if !slices.Equal(kinds, want) {
+			t.Errorf("listener %s: supportedKinds %v, want %v", l.Name, kinds, want)
+		}
 	}
 	rs := res.GRPCRoutes["shop/app"]
 	if rs == nil || len(rs.Parents) != 1 {
@@ -73,7 +87,7 @@ func TestTranslateGRPCRoute(t *testing.T) {
 	}
 
 	rt := routers(t, res)
-	r := rt["shop_app_grpc_shop_web_http_0_0_0@kubernetes-gateway"]
+	r := rt["shop_app_grpc_shop_web_https_0_0_0@kubernetes-gateway"]
 	if r == nil {
 		t.Fatalf("routers %v", slices.Collect(func(yield func(string) bool) {
 			for n := range rt {
@@ -90,6 +104,9 @@ func TestTranslateGRPCRoute(t *testing.T) {
 	lb := service1(res, r.Service).LoadBalancer
 	if lb == nil || len(lb.Servers) != 2 || lb.Servers[0].URL != "h2c://10.0.0.1:8080" {
 		t.Errorf("gRPC backend %+v, want h2c servers", lb)
+	}
+	if r.TLS == nil || !r.TLS.CertificateProvided {
+		t.Errorf("router TLS %+v, want the listener's certificate", r.TLS)
 	}
 	if h := rt["shop_app_shop_web_http_0_0_0@kubernetes-gateway"]; h == nil || service1(res, h.Service).LoadBalancer.Servers[0].URL != "http://10.0.0.1:8080" {
 		t.Errorf("the HTTPRoute's router %+v, want its own http service", h)
@@ -132,7 +149,7 @@ func TestTranslateGRPCMatches(t *testing.T) {
 		{"header backquote", &badHeader, "PathPrefix(`/`) && Header(`x-q`, \"a`b\")", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := base()
+			o := grpcBase()
 			rule := gatewayv1.GRPCRouteRule{BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "app", 80, nil)}}
 			if tc.match != nil {
 				rule.Matches = []gatewayv1.GRPCRouteMatch{*tc.match}
@@ -152,7 +169,7 @@ func TestTranslateGRPCMatches(t *testing.T) {
 				return
 			}
 			wantCond(t, tc.name, conds, "Accepted", metav1.ConditionTrue, "Accepted")
-			r := rt["shop_g_grpc_shop_web_http_0_0_0@kubernetes-gateway"]
+			r := rt["shop_g_grpc_shop_web_https_0_0_0@kubernetes-gateway"]
 			if r == nil || r.Rule != tc.rule {
 				t.Errorf("router %+v, want rule %s", r, tc.rule)
 			}
@@ -176,13 +193,13 @@ func TestTranslateGRPCPrecedence(t *testing.T) {
 		oneHeader,
 		method(exact, "pkg.Service", ""),
 	}
-	o := base()
+	o := grpcBase()
 	o.GRPCRoutes = []*gatewayv1.GRPCRoute{grpcRoute("shop", "g", nil, []gatewayv1.ParentReference{parent("web")},
 		gatewayv1.GRPCRouteRule{Matches: matches, BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "app", 80, nil)}})}
 	rt := routers(t, Translate(settings, o))
 	last := -1
 	for mi := range matches {
-		r := rt[objectName("shop", "g", "grpc", "shop", "web", "http", "0", strconv.Itoa(mi), "0")]
+		r := rt[objectName("shop", "g", "grpc", "shop", "web", "https", "0", strconv.Itoa(mi), "0")]
 		if r == nil {
 			t.Fatalf("match %d has no router", mi)
 		}
@@ -194,8 +211,18 @@ func TestTranslateGRPCPrecedence(t *testing.T) {
 }
 
 // TestTranslateGRPCKinds: a listener that admits HTTPRoutes only does not
-// take GRPCRoutes; one that names GRPCRoute does, and lists it.
+// take GRPCRoutes; one that names GRPCRoute does, and lists it; an HTTP
+// listener cannot (no h2c), and says why.
 func TestTranslateGRPCKinds(t *testing.T) {
+	o := grpcBase()
+	o.Gateways[0].Spec.Listeners[0].AllowedRoutes = &gatewayv1.AllowedRoutes{Kinds: []gatewayv1.RouteGroupKind{{Kind: "HTTPRoute"}, {Kind: "GRPCRoute"}}}
+	res := Translate(settings, o)
+	conds := res.Gateways["shop/web"].Listeners[0].Conditions
+	wantCond(t, "HTTP listener naming GRPCRoute", conds, "ResolvedRefs", metav1.ConditionFalse, string(gatewayv1.ListenerReasonInvalidRouteKinds))
+	if c := condition(conds, "ResolvedRefs"); !strings.Contains(c.Message, "needs an HTTPS listener") {
+		t.Errorf("message %q, want why", c.Message)
+	}
+
 	for _, tc := range []struct {
 		kinds    []gatewayv1.Kind
 		accepted metav1.ConditionStatus
@@ -204,8 +231,8 @@ func TestTranslateGRPCKinds(t *testing.T) {
 		{[]gatewayv1.Kind{"HTTPRoute"}, metav1.ConditionFalse, string(gatewayv1.RouteReasonNotAllowedByListeners)},
 		{[]gatewayv1.Kind{"GRPCRoute"}, metav1.ConditionTrue, "Accepted"},
 	} {
-		o := base()
-		l := &o.Gateways[0].Spec.Listeners[0]
+		o := grpcBase()
+		l := &o.Gateways[0].Spec.Listeners[1]
 		l.AllowedRoutes = &gatewayv1.AllowedRoutes{}
 		for _, k := range tc.kinds {
 			l.AllowedRoutes.Kinds = append(l.AllowedRoutes.Kinds, gatewayv1.RouteGroupKind{Kind: k})
@@ -214,7 +241,7 @@ func TestTranslateGRPCKinds(t *testing.T) {
 			gatewayv1.GRPCRouteRule{BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "app", 80, nil)}})}
 		res := Translate(settings, o)
 		wantCond(t, string(tc.kinds[0]), res.GRPCRoutes["shop/g"].Parents[0].Conditions, "Accepted", tc.accepted, tc.reason)
-		ls := res.Gateways["shop/web"].Listeners[0]
+		ls := res.Gateways["shop/web"].Listeners[1]
 		if len(ls.SupportedKinds) != 1 || ls.SupportedKinds[0].Kind != tc.kinds[0] {
 			t.Errorf("supportedKinds %+v, want %v", ls.SupportedKinds, tc.kinds)
 		}
@@ -225,7 +252,7 @@ func TestTranslateGRPCKinds(t *testing.T) {
 // TestTranslateGRPCBackendsAndFilters: weights, header filters, mirrors
 // and ReferenceGrants from GRPCRoutes work as an HTTPRoute's.
 func TestTranslateGRPCBackendsAndFilters(t *testing.T) {
-	o := base()
+	o := grpcBase()
 	svc, es := service("other", "mirror", 9000, "10.0.1.1")
 	https, hes := service("shop", "secure", 443, "10.0.2.1")
 	o.Services = append(o.Services, svc, https)
@@ -259,7 +286,7 @@ func TestTranslateGRPCBackendsAndFilters(t *testing.T) {
 	wantCond(t, "GRPCRoute grant", res.GRPCRoutes["shop/g"].Parents[0].Conditions, "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs")
 
 	rt := routers(t, res)
-	r := rt["shop_g_grpc_shop_web_http_0_0_0@kubernetes-gateway"]
+	r := rt["shop_g_grpc_shop_web_https_0_0_0@kubernetes-gateway"]
 	if r == nil {
 		t.Fatal("no router")
 	}
@@ -292,7 +319,7 @@ func TestTranslateGRPCBackendsAndFilters(t *testing.T) {
 // TestRefusedGRPCRouteStatus: a GRPCRoute the sink refused says so, and
 // its problems name the GRPCRoute.
 func TestRefusedGRPCRouteStatus(t *testing.T) {
-	o := base()
+	o := grpcBase()
 	o.GRPCRoutes = []*gatewayv1.GRPCRoute{grpcRoute("shop", "g", nil, []gatewayv1.ParentReference{parent("web")},
 		gatewayv1.GRPCRouteRule{BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "app", 80, nil)}})}
 	res := Translate(settings, o)

@@ -156,7 +156,8 @@ func TestStatusWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A GRPCRoute is followed and gets its status as an HTTPRoute does.
+	// A GRPCRoute is followed and gets its status as an HTTPRoute does:
+	// the Gateway's only listener is an HTTP one, which does not take it.
 	rpc := grpcRoute("shop", "rpc", []string{"rpc.example.com"}, []gatewayv1.ParentReference{parent("web")},
 		gatewayv1.GRPCRouteRule{Matches: []gatewayv1.GRPCRouteMatch{method(gatewayv1.GRPCMethodMatchExact, "pkg.Svc", "Get")},
 			BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "web", 80, nil)}})
@@ -201,16 +202,16 @@ func TestStatusWritten(t *testing.T) {
 		gotRPC, err = gw.GatewayV1().GRPCRoutes("shop").Get(ctx, "rpc", metav1.GetOptions{})
 		return err == nil && len(gotRPC.Status.Parents) == 1
 	})
-	wantCond(t, "grpcroute", gotRPC.Status.Parents[0].Conditions, "Accepted", metav1.ConditionTrue, "Accepted")
+	wantCond(t, "grpcroute", gotRPC.Status.Parents[0].Conditions, "Accepted", metav1.ConditionFalse, string(gatewayv1.RouteReasonNotAllowedByListeners))
 	wantCond(t, "grpcroute", gotRPC.Status.Parents[0].Conditions, "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs")
 
 	// attachedRoutes counts the refused route too: attachment depends on
-	// allowedRoutes and parentRefs alone, as the Gateway API says. It
-	// counts the GRPCRoute as well.
+	// allowedRoutes and parentRefs alone, as the Gateway API says (the
+	// GRPCRoute is not attached).
 	var g *gatewayv1.Gateway
 	waitFor(t, "the Gateway's status", func() bool {
 		g, err = gw.GatewayV1().Gateways("shop").Get(ctx, "web", metav1.GetOptions{})
-		return err == nil && len(g.Status.Listeners) == 1 && g.Status.Listeners[0].AttachedRoutes == 3
+		return err == nil && len(g.Status.Listeners) == 1 && g.Status.Listeners[0].AttachedRoutes == 2
 	})
 	wantCond(t, "gateway", g.Status.Conditions, "Accepted", metav1.ConditionTrue, "Accepted")
 	wantCond(t, "gateway", g.Status.Conditions, "Programmed", metav1.ConditionTrue, "Programmed")

@@ -292,13 +292,19 @@ func (t *translation) listener(gw *gatewayv1.Gateway, l gatewayv1.Listener, conf
 			accepted, acceptedReason, acceptedMsg = false, "UnsupportedValue", msg
 		}
 	}
-	// Route kinds.
-	kinds := []gatewayv1.Kind{kindHTTPRoute, kindGRPCRoute}
+	// Route kinds. GRPCRoutes need HTTP/2 without an upgrade, which the
+	// entry points serve over TLS (ALPN) only, not in clear text (h2c):
+	// HTTPS listeners take them, HTTP ones do not.
+	supported := []gatewayv1.Kind{kindHTTPRoute}
+	if l.Protocol == gatewayv1.HTTPSProtocolType {
+		supported = append(supported, kindGRPCRoute)
+	}
+	kinds := supported
 	if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
 		kinds = nil
 		var bad []string
 		for _, k := range l.AllowedRoutes.Kinds {
-			if ptrOr(k.Group, gatewayv1.GroupName) == gatewayv1.GroupName && (k.Kind == kindHTTPRoute || k.Kind == kindGRPCRoute) {
+			if ptrOr(k.Group, gatewayv1.GroupName) == gatewayv1.GroupName && slices.Contains(supported, k.Kind) {
 				if !slices.Contains(kinds, k.Kind) {
 					kinds = append(kinds, k.Kind)
 				}
@@ -307,7 +313,11 @@ func (t *translation) listener(gw *gatewayv1.Gateway, l gatewayv1.Listener, conf
 			}
 		}
 		if len(bad) > 0 {
-			resolved, resolvedReason, resolvedMsg = false, string(gatewayv1.ListenerReasonInvalidRouteKinds), "route kinds not supported: "+strings.Join(bad, ", ")
+			msg := "route kinds not supported: " + strings.Join(bad, ", ")
+			if l.Protocol == gatewayv1.HTTPProtocolType && slices.Contains(bad, string(kindGRPCRoute)) {
+				msg += " (GRPCRoute needs an HTTPS listener: the entry points serve HTTP/2 over TLS only, not h2c)"
+			}
+			resolved, resolvedReason, resolvedMsg = false, string(gatewayv1.ListenerReasonInvalidRouteKinds), msg
 		}
 	}
 	ls.kinds = kinds

@@ -29,7 +29,9 @@
 // "grpc" after the route's name, and its backends are reached over h2c
 // (https when the Service port says TLS), services
 // "NS_SERVICE_PORT_grpc@kubernetes-gateway". Precedence below the host:
-// the longest service, the longest method, the most header matches.
+// the longest service, the longest method, the most header matches; next
+// to HTTPRoutes, a method match ranks as an Exact path as long as its
+// service.
 // Only HTTPS listeners take GRPCRoutes: the entry points do not serve
 // h2c, which the GRPCRoute spec requires of an HTTP listener.
 //

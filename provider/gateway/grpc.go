@@ -24,13 +24,20 @@ type grpcMatch struct {
 	bad  string
 }
 
-// Priority layout of a GRPCRoute match below the host rank: the length of
-// the service, then of the method, then the number of header matches, as
-// the GRPCRoute precedence says.
-const (
-	grpcServiceShift = 24
-	grpcMethodShift  = 12
-)
+// Priority of a GRPCRoute match below the host rank, in the HTTPRoute
+// layout so that the two kinds compare on a shared hostname: a method
+// match ranks as an Exact path as long as its service (above every
+// PathPrefix), then by the length of its method, then by its number of
+// header matches, as the GRPCRoute precedence says; a match without a
+// method ranks as the PathPrefix "/" with its header matches.
+const grpcMethodShift = headerShift
+
+func grpcPriority(service, method string, headers int) int {
+	if service == "" && method == "" {
+		return (2<<12|1)<<pathShift | min(headers, 127)<<headerShift
+	}
+	return (3<<12|min(len(service), 4095))<<pathShift | min(len(method), 127)<<grpcMethodShift | min(headers, 127)
+}
 
 // fromGRPC turns GRPCRoute g into the HTTPRoute the routes are built
 // from, and the matches of each rule.
@@ -79,12 +86,12 @@ func httpMatch(m gatewayv1.GRPCRouteMatch) (gatewayv1.HTTPRouteMatch, grpcMatch)
 		typ := gatewayv1.HeaderMatchType(ptrOr(h.Type, gatewayv1.GRPCHeaderMatchExact))
 		hm.Headers = append(hm.Headers, gatewayv1.HTTPHeaderMatch{Type: &typ, Name: gatewayv1.HTTPHeaderName(h.Name), Value: h.Value})
 	}
-	gm.prio = min(len(m.Headers), 4095)
+	gm.prio = grpcPriority("", "", len(m.Headers))
 	if m.Method == nil {
 		return hm, gm
 	}
 	service, method := ptrOr(m.Method.Service, ""), ptrOr(m.Method.Method, "")
-	gm.prio |= min(len(service), 4095)<<grpcServiceShift | min(len(method), 4095)<<grpcMethodShift
+	gm.prio = grpcPriority(service, method, len(m.Headers))
 	if service == "" && method == "" {
 		gm.bad = "a method match needs a service or a method"
 		return hm, gm
@@ -141,7 +148,7 @@ func orAny(re string) string {
 // the HTTPRoute match made of it did (err).
 func (b *routeBuild) grpcMatch(ri, mi int, err string) (int, string) {
 	if ri >= len(b.grpc) || mi >= len(b.grpc[ri]) {
-		return 0, err // a rule without matches matches every request
+		return grpcPriority("", "", 0), err // a rule without matches matches every request
 	}
 	gm := b.grpc[ri][mi]
 	return gm.prio, cmp.Or(gm.bad, err)

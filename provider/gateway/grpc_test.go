@@ -210,6 +210,30 @@ func TestTranslateGRPCPrecedence(t *testing.T) {
 	}
 }
 
+// TestTranslateGRPCBesideHTTPRoute: on a hostname an HTTPRoute and a
+// GRPCRoute share, a method match outranks the HTTPRoute's PathPrefix
+// rules, whatever the length of the service; an Exact path as long as
+// the service or longer outranks it.
+func TestTranslateGRPCBesideHTTPRoute(t *testing.T) {
+	o := grpcBase()
+	o.HTTPRoutes = []*gatewayv1.HTTPRoute{route("shop", "web", []string{"a.example.com"}, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{prefix("/a-long-prefix-longer-than-the-service/")}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: new(gatewayv1.PathMatchExact), Value: new("/a/long/exact/path")}}}, BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "app", 80, nil)}})}
+	o.GRPCRoutes = []*gatewayv1.GRPCRoute{grpcRoute("shop", "g", []string{"a.example.com"}, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.GRPCRouteRule{Matches: []gatewayv1.GRPCRouteMatch{method(gatewayv1.GRPCMethodMatchExact, "a.S", "Get")}, BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "app", 80, nil)}})}
+	rt := routers(t, Translate(settings, o))
+	g, p, e := rt["shop_g_grpc_shop_web_https_0_0_0@kubernetes-gateway"], rt["shop_web_shop_web_https_0_0_0@kubernetes-gateway"], rt["shop_web_shop_web_https_1_0_0@kubernetes-gateway"]
+	if g == nil || p == nil || e == nil {
+		t.Fatalf("routers %v", rt)
+	}
+	if g.Priority <= p.Priority {
+		t.Errorf("method match priority %d, PathPrefix %d: want the method match above", g.Priority, p.Priority)
+	}
+	if e.Priority <= g.Priority {
+		t.Errorf("Exact path priority %d, method match %d: want the longer Exact path above", e.Priority, g.Priority)
+	}
+}
+
 // TestTranslateGRPCKinds: a listener that admits HTTPRoutes only does not
 // take GRPCRoutes; one that names GRPCRoute does, and lists it; an HTTP
 // listener cannot (no h2c), and says why.

@@ -353,3 +353,21 @@ func TestRefusedGRPCRouteStatus(t *testing.T) {
 		t.Errorf("problems %q", p)
 	}
 }
+
+// TestGRPCRouteNotes: what a GRPCRoute asks for that is served only
+// approximately is a note of the GRPCRoute, not of an HTTPRoute of the
+// same name.
+func TestGRPCRouteNotes(t *testing.T) {
+	o := grpcBase()
+	o.GRPCRoutes = []*gatewayv1.GRPCRoute{grpcRoute("shop", "g", nil, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.GRPCRouteRule{Filters: []gatewayv1.GRPCRouteFilter{{Type: gatewayv1.GRPCRouteFilterRequestHeaderModifier,
+			RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "x-a", Value: "1"}}}}},
+			BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "app", 80, nil)}})}
+	res := Translate(settings, o)
+	if len(res.GRPCNotes["shop/g"]) != 1 || len(res.Notes) != 0 {
+		t.Fatalf("grpc notes %q, notes %q: want one note of the GRPCRoute", res.GRPCNotes, res.Notes)
+	}
+	if p := problemsOf(res, nil); len(p["GRPCRoute shop/g"]) != 1 || len(p["HTTPRoute shop/g"]) != 0 {
+		t.Errorf("problems %q, want the note under GRPCRoute shop/g", p)
+	}
+}

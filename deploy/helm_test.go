@@ -125,6 +125,8 @@ serviceMonitor:
     release: prometheus
 ingressProvider:
   enabled: false
+gatewayProvider:
+  enabled: true
 `,
 		external: map[string]map[string]string{
 			"consul-acl": {"acl-token": "0b4e4a3c-2f7d-4d51-9d8e-7c1f2a9b6e05"},

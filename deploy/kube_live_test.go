@@ -179,6 +179,8 @@ var rbacProbes = []rbacProbe{
 	{"gateway.networking.k8s.io", "gateways/status", false},
 	{"gateway.networking.k8s.io", "httproutes", false},
 	{"gateway.networking.k8s.io", "httproutes/status", false},
+	{"gateway.networking.k8s.io", "grpcroutes", false},
+	{"gateway.networking.k8s.io", "grpcroutes/status", false},
 	{"gateway.networking.k8s.io", "referencegrants", false},
 	{"", "pods", false},
 	{"", "pods/exec", false},
@@ -224,9 +226,10 @@ func TestRBACLive(t *testing.T) {
 			// Another namespace: the rights are the same everywhere.
 			other := "deploy-other"
 			restrictedNamespace(t, kube, other)
-			// Without the Ingress provider (the chart's
-			// ingressProvider.enabled=false) the account may do nothing.
-			provider := b.ingressProvider(t) != nil
+			// Without a Kubernetes provider (the chart's
+			// ingressProvider.enabled=false and
+			// gatewayProvider.enabled=false) the account may do nothing.
+			provider := b.inCluster(t)
 			want := map[grant]string{}
 			if provider {
 				waitAllowed(t, client, ns, "networking.k8s.io", "ingresses", "list")

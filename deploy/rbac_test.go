@@ -44,11 +44,13 @@ var providerAccess = []access{
 	{"gateway.networking.k8s.io", "gatewayclasses", readVerbs, "the Gateway API provider: which classes name tollgate's controller"},
 	{"gateway.networking.k8s.io", "gateways", readVerbs, "the Gateway API provider: the listeners served"},
 	{"gateway.networking.k8s.io", "httproutes", readVerbs, "the Gateway API provider: the routes served"},
+	{"gateway.networking.k8s.io", "grpcroutes", readVerbs, "the Gateway API provider: the gRPC routes served"},
 	{"gateway.networking.k8s.io", "referencegrants", readVerbs, "the Gateway API provider: references across namespaces"},
 	{"", "namespaces", []string{"list", "watch"}, "the Gateway API provider: namespace labels for allowedRoutes selectors"},
 	{"gateway.networking.k8s.io", "gatewayclasses/status", []string{"update"}, "the leader writes GatewayClass conditions"},
 	{"gateway.networking.k8s.io", "gateways/status", []string{"update"}, "the leader writes Gateway conditions, listeners and addresses"},
 	{"gateway.networking.k8s.io", "httproutes/status", []string{"update"}, "the leader writes its HTTPRoute parents entries"},
+	{"gateway.networking.k8s.io", "grpcroutes/status", []string{"update"}, "the leader writes its GRPCRoute parents entries"},
 	{"", "events", []string{"create", "patch"}, "events about Ingresses (core API)"},
 	{"events.k8s.io", "events", []string{"create", "patch"}, "events about Ingresses (events.k8s.io API)"},
 }
@@ -181,24 +183,49 @@ func (b *bundle) accountGrants(t *testing.T) map[string]map[grant]bool {
 // ingressProvider returns the Ingress provider's configuration in the
 // configuration the replicas follow, or nil without one (the chart with
 // ingressProvider.enabled=false), in which case the build must have no
-// RBAC objects or IngressClass for it.
+// IngressClass, and no RBAC objects unless the Gateway API provider is
+// configured.
 func (b *bundle) ingressProvider(t *testing.T) *config.KubernetesIngress {
 	t.Helper()
 	cfg := b.config(t)
 	if cfg.Providers == nil || cfg.Providers.KubernetesIngress == nil {
-		if n := len(b.clusterRoles) + len(b.clusterBindings) + len(b.roles) + len(b.roleBindings) + len(b.ingressClasses); n > 0 {
-			t.Errorf("the configuration has no [providers.kubernetesIngress], but the build has %d RBAC objects and IngressClasses, which would serve nothing", n)
+		if n := len(b.ingressClasses); n > 0 {
+			t.Errorf("the configuration has no [providers.kubernetesIngress], but the build has %d IngressClasses, which would serve nothing", n)
+		}
+		if n := len(b.clusterRoles) + len(b.clusterBindings) + len(b.roles) + len(b.roleBindings); n > 0 && b.gatewayProvider(t) == nil {
+			t.Errorf("the configuration has no Kubernetes provider, but the build has %d RBAC objects, which would serve nothing", n)
 		}
 		return nil
 	}
 	return cfg.Providers.KubernetesIngress
 }
 
+// gatewayProvider returns the Gateway API provider's configuration in the
+// configuration the replicas follow, or nil without one.
+func (b *bundle) gatewayProvider(t *testing.T) *config.KubernetesGateway {
+	t.Helper()
+	cfg := b.config(t)
+	if cfg.Providers == nil {
+		return nil
+	}
+	return cfg.Providers.KubernetesGateway
+}
+
+// inCluster reports whether a Kubernetes provider of the configuration
+// talks to the pod's own API server with its service account (no
+// endpoint): the rights of providerAccess, granted together to both
+// providers, are needed then.
+func (b *bundle) inCluster(t *testing.T) bool {
+	t.Helper()
+	k, g := b.ingressProvider(t), b.gatewayProvider(t)
+	return (k != nil && k.Endpoint == "") || (g != nil && g.Endpoint == "")
+}
+
 // TestRBAC checks that the replicas' service account may do exactly what
 // the Ingress provider needs, and the storeconfig Job's nothing.
 func TestRBAC(t *testing.T) {
 	eachBundle(t, func(t *testing.T, b *bundle) {
-		k := b.ingressProvider(t)
+		in := b.inCluster(t)
 		serve := b.running(t, "Deployment", "serve")
 		job := b.running(t, "Job", "storeconfig")
 		ns := cmp.Or(b.namespace, "default")
@@ -212,8 +239,8 @@ func TestRBAC(t *testing.T) {
 		granted := b.accountGrants(t)
 		got := granted[ns+"/"+sa]
 		want := providerGrants()
-		if k == nil || k.Endpoint != "" {
-			// No provider, or one that talks to another API server with
+		if !in {
+			// No provider, or ones that talk to another API server with
 			// tokenFile.
 			want = nil
 		}
@@ -244,10 +271,10 @@ func grantOrder(a, b grant) int {
 // provider uses the in-cluster configuration, and nowhere else.
 func TestServiceAccountTokens(t *testing.T) {
 	eachBundle(t, func(t *testing.T, b *bundle) {
-		k := b.ingressProvider(t)
+		in := b.inCluster(t)
 		serve := b.running(t, "Deployment", "serve")
 		for _, w := range b.workloads() {
-			need := w.String() == serve.w.String() && k != nil && k.Endpoint == ""
+			need := w.String() == serve.w.String() && in
 			switch got := tokenMounted(b, &w.pod.Spec); {
 			case need && !got:
 				t.Errorf("%s: mounts no service account token, but its Ingress provider uses the in-cluster configuration (set automountServiceAccountToken: true in the pod template)", w)
@@ -364,6 +391,59 @@ func TestIngressProvider(t *testing.T) {
 				e.PublishedService, cmp.Or(b.namespace, "default")+"/"+lb[0])
 		}
 	})
+}
+
+// TestGatewayProvider checks the Gateway API provider's configuration
+// against the manifests: a listener port is served by the entry point the
+// load balancer publishes on that port, and the address in the Gateways'
+// status is the LoadBalancer Service's.
+func TestGatewayProvider(t *testing.T) {
+	covered := false
+	eachBundle(t, func(t *testing.T, b *bundle) {
+		g := b.gatewayProvider(t)
+		if g == nil {
+			t.Skip("no Gateway API provider")
+		}
+		covered = true
+		cfg := b.config(t)
+		serve := b.running(t, "Deployment", "serve")
+		if g.Endpoint != "" {
+			t.Errorf("[providers.kubernetesGateway] endpoint %q: inside the cluster, leave it empty for the pod's own API server and token", g.Endpoint)
+		}
+		listens := map[string]int32{}
+		for name, ep := range cfg.EntryPoints {
+			if port, err := listenPort(ep.Address); err == nil {
+				listens[name] = port
+			}
+		}
+		public := b.publishedEntryPoints(t, serve, listens)
+		ports := g.ListenerEntryPoints(cfg.EntryPoints)
+		if len(ports) == 0 {
+			t.Error("[providers.kubernetesGateway] maps no listener port to an entry point: no listener would be programmed")
+		}
+		for _, port := range slices.Sorted(maps.Keys(ports)) {
+			if ep := ports[port]; !slices.Contains(public[ep], port) {
+				t.Errorf("[providers.kubernetesGateway] serves listener port %d by entry point %s, which the load balancer publishes on %v", port, ep, public[ep])
+			}
+		}
+		var lb []string
+		for _, name := range slices.Sorted(maps.Keys(b.services)) {
+			svc := b.services[name]
+			if svc.Spec.Type == corev1.ServiceTypeLoadBalancer && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(serve.w.pod.Labels)) {
+				lb = append(lb, name)
+			}
+		}
+		want := ""
+		if len(lb) == 1 {
+			want = cmp.Or(b.namespace, "default") + "/" + lb[0]
+		}
+		if e := g.StatusAddress; e == nil || e.PublishedService != want {
+			t.Errorf("[providers.kubernetesGateway.statusAddress] %+v, want publishedService %q: the LoadBalancer Service of the build, in its namespace", e, want)
+		}
+	})
+	if !covered {
+		t.Error("no build configures the Gateway API provider: the chart's gatewayProvider values are not tested")
+	}
 }
 
 // TestTollgateCheck runs "tollgate check" on the configuration the

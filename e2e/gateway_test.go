@@ -462,6 +462,8 @@ func TestGateway(t *testing.T) {
 		e.expect(t, gwRequest{host: "secure.gw.test", path: "/x"}, 404, "")
 	})
 
+	t.Run("GRPCRoute", func(t *testing.T) { e.testGRPCRoute(t) })
+
 	t.Run("HTTPS listener with a certificate from ACME: one order", func(t *testing.T) {
 		name := "acme.gw.test"
 		got := e.c.waitCerts([]string{name}, 2*time.Minute, nil)

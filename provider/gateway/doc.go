@@ -1,7 +1,7 @@
 // Package gateway is tollgate's Kubernetes Gateway API provider
 // ([providers.kubernetesGateway], see docs/gateway-api.md). Translate
 // turns Gateway API objects (gateway.networking.k8s.io GatewayClasses,
-// Gateways and HTTPRoutes, with ReferenceGrants, Services, EndpointSlices
+// Gateways, HTTPRoutes and GRPCRoutes, with ReferenceGrants, Services, EndpointSlices
 // and TLS Secrets) into tollgate's configuration model (config.Provided)
 // and computes the status every object should get; it is a pure function
 // of the objects it is given. Provider follows those objects with shared
@@ -17,7 +17,23 @@
 // listener port must map to an entry point (Settings.EntryPoints); a
 // listener whose port has none is not Programmed. Each HTTPRoute becomes
 // one config.Part, merged or refused whole, so a bad route never breaks
-// the others.
+// the others. Values are written into rules so that the rule parser reads
+// them back exactly, and every match's rule is parsed here: a match the
+// router would refuse is not served, its reason in the route's status.
+//
+// GRPCRoute: fromGRPC makes of a GRPCRoute the HTTPRoute whose matches are
+// on the path "/SERVICE/METHOD" (Exact: the path, or any method of the
+// service, or the method of any service; RegularExpression: anchored
+// expressions for each), with the same header matches, filters and
+// backendRefs; its part is owned by "grpcroute NS/NAME", its names have
+// "grpc" after the route's name, and its backends are reached over h2c
+// (https when the Service port says TLS), services
+// "NS_SERVICE_PORT_grpc@kubernetes-gateway". Precedence below the host:
+// the longest service, the longest method, the most header matches; next
+// to HTTPRoutes, a method match ranks as an Exact path as long as its
+// service.
+// Only HTTPS listeners take GRPCRoutes: the entry points do not serve
+// h2c, which the GRPCRoute spec requires of an HTTP listener.
 //
 // TLS: an HTTPS listener's certificates are the Secrets of its
 // certificateRefs (served as they are, so one that cert-manager keeps up

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,22 +16,21 @@ import (
 // note records something served only approximately.
 func (b *routeBuild) note(format string, args ...any) {
 	key := b.r.Namespace + "/" + b.r.Name
-	b.t.res.Notes[key] = append(b.t.res.Notes[key], fmt.Sprintf(format, args...))
+	b.notes[key] = append(b.notes[key], fmt.Sprintf(format, args...))
 }
 
 // filters turns a rule's filters into middlewares of the part, in order.
 // bad says why the rule cannot be served; notes what is approximate.
 //
-// Headers: the headers middleware sets a header (replacing its values)
-// and removes it on an empty value. So set maps exactly; remove maps to an
-// empty value; add is served as set, which drops values the message
-// already had (noted); a set or add with an empty value, which would
-// remove the header, is refused.
+// Headers: set maps to the headers middleware's custom headers (which
+// replace a header's values), remove to an empty value there, add to its
+// appended headers; a set or add with an empty value, which would remove
+// the header, is refused.
 func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []string, bad string, notes []string) {
 	built := map[string]*config.Middleware{} // added to the part if the rule is served
 	b.mirrors = nil
 	for fi, f := range fs {
-		name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), strconv.Itoa(fi))
+		name := b.name(strconv.Itoa(ri), strconv.Itoa(fi))
 		var mw *config.Middleware
 		switch f.Type {
 		case gatewayv1.HTTPRouteFilterRequestHeaderModifier, gatewayv1.HTTPRouteFilterResponseHeaderModifier:
@@ -66,7 +66,7 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 				return nil, fmt.Sprintf("filter %d (URLRewrite): %s", fi, why), nil
 			}
 			for _, one := range m {
-				n := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), strconv.Itoa(fi), strconv.Itoa(len(mws)))
+				n := b.name(strconv.Itoa(ri), strconv.Itoa(fi), strconv.Itoa(len(mws)))
 				built[n] = one
 				mws = append(mws, n)
 			}
@@ -95,6 +95,16 @@ func (b *routeBuild) filters(ri int, fs []gatewayv1.HTTPRouteFilter) (mws []stri
 // removes one) and the values added after a header's own.
 func headerEdits(m *gatewayv1.HTTPHeaderFilter) (edits, adds map[string]string, why string) {
 	edits, adds = map[string]string{}, map[string]string{}
+	for _, h := range slices.Concat(m.Set, m.Add) {
+		if why := badHeader(string(h.Name), h.Value); why != "" {
+			return nil, nil, why
+		}
+	}
+	for _, name := range m.Remove {
+		if why := badHeader(name, ""); why != "" {
+			return nil, nil, why
+		}
+	}
 	for _, h := range m.Set {
 		if h.Value == "" {
 			return nil, nil, fmt.Sprintf("set %s to an empty value is not supported (it would remove the header)", h.Name)
@@ -128,6 +138,24 @@ func headerEdits(m *gatewayv1.HTTPHeaderFilter) (edits, adds map[string]string, 
 		adds = nil
 	}
 	return edits, adds, ""
+}
+
+// badHeader says why the headers middleware cannot set header name to
+// value, as the router would refuse it: the name must be an HTTP token
+// the configuration store can hold (at most 128 bytes, not "." or ".."),
+// the value free of line breaks and NUL.
+func badHeader(name, value string) string {
+	switch {
+	case name == "" || strings.IndexFunc(name, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+	}) >= 0:
+		return fmt.Sprintf("header name %.100q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)", name)
+	case len(name) > 128 || name == "." || name == "..":
+		return fmt.Sprintf("header name %.100q cannot be stored: at most 128 bytes, not \".\" or \"..\"", name)
+	case strings.ContainsAny(value, "\r\n\x00"):
+		return fmt.Sprintf("the value of header %.100q contains a line break or NUL", name)
+	}
+	return ""
 }
 
 // redirect maps a RequestRedirect. One that changes the scheme and/or
@@ -278,7 +306,7 @@ func (b *routeBuild) mirror(ri int, service string) (name, why, reason string) {
 		pct, _ := mirrorPercent(m)
 		mr.Mirrors = append(mr.Mirrors, config.Mirror{Name: svc, Percent: pct})
 	}
-	name = objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "mirror")
+	name = b.name(strconv.Itoa(ri), "mirror")
 	b.part.Services[name] = &config.Service{Mirroring: mr}
 	return name, why, reason
 }

@@ -126,9 +126,9 @@ func (p *Provider) Ready() <-chan struct{} { return p.ready }
 
 // listers read the informers' caches.
 type listers struct {
-	classes, namespaces               cache.Indexer
-	gateways, routes, grants          []cache.Indexer
-	services, endpointSlices, secrets []cache.Indexer
+	classes, namespaces                  cache.Indexer
+	gateways, routes, grpcRoutes, grants []cache.Indexer
+	services, endpointSlices, secrets    []cache.Indexer
 }
 
 // Run follows the API server until ctx is done, then returns nil. It
@@ -165,6 +165,7 @@ func (p *Provider) Run(ctx context.Context) error {
 		for _, s := range []step{
 			{"gateways", fg.Gateway().V1().Gateways().Informer(), &ls.gateways},
 			{"httproutes", fg.Gateway().V1().HTTPRoutes().Informer(), &ls.routes},
+			{"grpcroutes", fg.Gateway().V1().GRPCRoutes().Informer(), &ls.grpcRoutes},
 			{"referencegrants", fg.Gateway().V1beta1().ReferenceGrants().Informer(), &ls.grants},
 			{"services", f.Core().V1().Services().Informer(), &ls.services},
 			{"endpointslices", f.Discovery().V1().EndpointSlices().Informer(), &ls.endpointSlices},
@@ -276,17 +277,19 @@ func (p *Provider) rebuild() bool {
 	return true
 }
 
-// refuse makes the status of each HTTPRoute the sink refused say so.
+// refuse makes the status of each HTTPRoute and GRPCRoute the sink
+// refused say so.
 func refuse(res *Result, refused []config.Refusal) {
 	for _, r := range refused {
 		if r.Provider != "" && r.Provider != ProviderName {
 			continue
 		}
-		nsName, ok := strings.CutPrefix(r.Owner, "httproute ")
-		if !ok {
-			continue
+		var st *gatewayv1.RouteStatus
+		if nsName, ok := strings.CutPrefix(r.Owner, "httproute "); ok && res.HTTPRoutes[nsName] != nil {
+			st = &res.HTTPRoutes[nsName].RouteStatus
+		} else if nsName, ok := strings.CutPrefix(r.Owner, "grpcroute "); ok && res.GRPCRoutes[nsName] != nil {
+			st = &res.GRPCRoutes[nsName].RouteStatus
 		}
-		st := res.HTTPRoutes[nsName]
 		if st == nil {
 			continue
 		}
@@ -304,20 +307,34 @@ func refuse(res *Result, refused []config.Refusal) {
 // and each condition that is not as it should be.
 func problemsOf(res *Result) map[string][]string {
 	out := map[string][]string{}
-	for nsName, notes := range res.Notes {
-		out["HTTPRoute "+nsName] = append(out["HTTPRoute "+nsName], notes...)
-	}
 	for nsName, msgs := range res.GatewayProblems {
 		out["Gateway "+nsName] = append(out["Gateway "+nsName], msgs...)
 	}
-	for nsName, st := range res.HTTPRoutes {
+	route := func(kind, nsName string, notes []string, st *gatewayv1.RouteStatus) {
+		key := kind + " " + nsName
+		out[key] = append(out[key], notes...)
+		if st == nil {
+			return
+		}
 		for _, ps := range st.Parents {
 			for _, c := range ps.Conditions {
-				if c.Status != metav1.ConditionTrue && c.Message != "" && !slices.Contains(out["HTTPRoute "+nsName], c.Message) {
-					out["HTTPRoute "+nsName] = append(out["HTTPRoute "+nsName], c.Message)
+				if c.Status != metav1.ConditionTrue && c.Message != "" && !slices.Contains(out[key], c.Message) {
+					out[key] = append(out[key], c.Message)
 				}
 			}
 		}
+	}
+	for nsName, notes := range res.Notes {
+		route("HTTPRoute", nsName, notes, nil)
+	}
+	for nsName, st := range res.HTTPRoutes {
+		route("HTTPRoute", nsName, nil, &st.RouteStatus)
+	}
+	for nsName, notes := range res.GRPCNotes {
+		route("GRPCRoute", nsName, notes, nil)
+	}
+	for nsName, st := range res.GRPCRoutes {
+		route("GRPCRoute", nsName, nil, &st.RouteStatus)
 	}
 	for nsName, st := range res.Gateways {
 		for _, l := range st.Listeners {
@@ -403,6 +420,11 @@ func snapshot(ls *listers) *Objects {
 	each(ls.routes, func(v any) {
 		if r, ok := v.(*gatewayv1.HTTPRoute); ok {
 			o.HTTPRoutes = append(o.HTTPRoutes, r)
+		}
+	})
+	each(ls.grpcRoutes, func(v any) {
+		if r, ok := v.(*gatewayv1.GRPCRoute); ok {
+			o.GRPCRoutes = append(o.GRPCRoutes, r)
 		}
 	})
 	each(ls.grants, func(v any) {

@@ -146,13 +146,22 @@ func TestStatusWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A header name with a backquote passes the API server's checks and
-	// the translation, but not the router's rule parser: the sink refuses
-	// the route, and its status says so.
+	// A header value with a line break passes the API server's checks,
+	// but no router could match it: the translation refuses the match,
+	// and the route's status says why.
 	refused := route("shop", "refused", []string{"refused.example.com"}, []gatewayv1.ParentReference{parent("web")},
-		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{{Headers: []gatewayv1.HTTPHeaderMatch{{Name: "X`y", Value: "1"}}}},
+		gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{{Headers: []gatewayv1.HTTPHeaderMatch{{Name: "X-Y", Value: "a\nb"}}}},
 			BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("", "web", 80, nil)}})
 	if _, err := routes.Create(ctx, refused, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A GRPCRoute is followed and gets its status as an HTTPRoute does:
+	// the Gateway's only listener is an HTTP one, which does not take it.
+	rpc := grpcRoute("shop", "rpc", []string{"rpc.example.com"}, []gatewayv1.ParentReference{parent("web")},
+		gatewayv1.GRPCRouteRule{Matches: []gatewayv1.GRPCRouteMatch{method(gatewayv1.GRPCMethodMatchExact, "pkg.Svc", "Get")},
+			BackendRefs: []gatewayv1.GRPCBackendRef{grpcBackend("", "web", 80, nil)}})
+	if _, err := gw.GatewayV1().GRPCRoutes("shop").Create(ctx, rpc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -184,12 +193,21 @@ func TestStatusWritten(t *testing.T) {
 		return err == nil && ours(bad) != nil
 	})
 	wantCond(t, "refused route", ours(bad).Conditions, "Accepted", metav1.ConditionFalse, string(gatewayv1.RouteReasonUnsupportedValue))
-	if msg := condition(ours(bad).Conditions, "Accepted").Message; !strings.HasPrefix(msg, "not served: ") {
-		t.Errorf("the refused route's Accepted message %q does not give the router's reason", msg)
+	if msg := condition(ours(bad).Conditions, "Accepted").Message; !strings.Contains(msg, "line break") {
+		t.Errorf("the refused route's Accepted message %q does not give the reason", msg)
 	}
 
+	var gotRPC *gatewayv1.GRPCRoute
+	waitFor(t, "the GRPCRoute's status", func() bool {
+		gotRPC, err = gw.GatewayV1().GRPCRoutes("shop").Get(ctx, "rpc", metav1.GetOptions{})
+		return err == nil && len(gotRPC.Status.Parents) == 1
+	})
+	wantCond(t, "grpcroute", gotRPC.Status.Parents[0].Conditions, "Accepted", metav1.ConditionFalse, string(gatewayv1.RouteReasonNotAllowedByListeners))
+	wantCond(t, "grpcroute", gotRPC.Status.Parents[0].Conditions, "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs")
+
 	// attachedRoutes counts the refused route too: attachment depends on
-	// allowedRoutes and parentRefs alone, as the Gateway API says.
+	// allowedRoutes and parentRefs alone, as the Gateway API says (the
+	// GRPCRoute is not attached).
 	var g *gatewayv1.Gateway
 	waitFor(t, "the Gateway's status", func() bool {
 		g, err = gw.GatewayV1().Gateways("shop").Get(ctx, "web", metav1.GetOptions{})

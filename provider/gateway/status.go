@@ -78,6 +78,9 @@ func (p *Provider) events(recorder record.EventRecorder, sent map[string][]strin
 	for _, r := range objs.HTTPRoutes {
 		uids["HTTPRoute "+r.Namespace+"/"+r.Name] = r.UID
 	}
+	for _, r := range objs.GRPCRoutes {
+		uids["GRPCRoute "+r.Namespace+"/"+r.Name] = r.UID
+	}
 	for _, s := range objs.Secrets {
 		uids["Secret "+s.Namespace+"/"+s.Name] = s.UID
 	}
@@ -94,7 +97,8 @@ func (p *Provider) events(recorder record.EventRecorder, sent map[string][]strin
 			}
 			sent[obj] = append(sent[obj], m)
 			switch {
-			case kind == "HTTPRoute" && slices.Contains(res.Notes[nsName], m):
+			case kind == "HTTPRoute" && slices.Contains(res.Notes[nsName], m),
+				kind == "GRPCRoute" && slices.Contains(res.GRPCNotes[nsName], m):
 				recorder.Event(ref, corev1.EventTypeNormal, "Approximated", m)
 			case strings.HasPrefix(m, "not served"):
 				recorder.Event(ref, corev1.EventTypeWarning, "Refused", m)
@@ -228,50 +232,76 @@ func (p *Provider) gatewayWrites(objs *Objects, res *Result, addrs []gatewayv1.G
 	return out
 }
 
-// routeWrites sets the parents entries of this controller, keeping other
-// controllers' entries, and removes ours from routes that no longer name
-// a served Gateway.
+// routeWrites sets the parents entries of this controller on HTTPRoutes
+// and GRPCRoutes, keeping other controllers' entries, and removes ours
+// from routes that no longer name a served Gateway.
 func (p *Provider) routeWrites(objs *Objects, res *Result, now metav1.Time) []statusWrite {
-	ours := p.controller()
 	var out []statusWrite
 	for _, r := range objs.HTTPRoutes {
-		desired := res.HTTPRoutes[r.Namespace+"/"+r.Name]
-		var parents []gatewayv1.RouteParentStatus
-		had := false
-		for _, ps := range r.Status.Parents {
-			if ps.ControllerName == ours {
-				had = true
-			} else {
-				parents = append(parents, ps)
-			}
+		var desired *gatewayv1.RouteStatus
+		if st := res.HTTPRoutes[r.Namespace+"/"+r.Name]; st != nil {
+			desired = &st.RouteStatus
 		}
-		if desired == nil && !had {
-			continue
+		if parents, ok := p.routeParents(r.Status.Parents, desired, now); ok {
+			up := r.DeepCopy()
+			up.Status.Parents = parents
+			out = append(out, statusWrite{"HTTPRoute", r.Namespace + "/" + r.Name, func(ctx context.Context) error {
+				_, err := p.gateways.GatewayV1().HTTPRoutes(up.Namespace).UpdateStatus(ctx, up, p.update())
+				return err
+			}})
 		}
-		if desired != nil {
-			for _, ps := range desired.Parents {
-				ps = *ps.DeepCopy()
-				var old []metav1.Condition
-				for _, ops := range r.Status.Parents {
-					if ops.ControllerName == ours && equality.Semantic.DeepEqual(ops.ParentRef, ps.ParentRef) {
-						old = ops.Conditions
-					}
-				}
-				ps.Conditions = mergeConditions(old, ps.Conditions, now)
-				parents = append(parents, ps)
-			}
+	}
+	for _, r := range objs.GRPCRoutes {
+		var desired *gatewayv1.RouteStatus
+		if st := res.GRPCRoutes[r.Namespace+"/"+r.Name]; st != nil {
+			desired = &st.RouteStatus
 		}
-		if equality.Semantic.DeepEqual(parents, r.Status.Parents) {
-			continue
+		if parents, ok := p.routeParents(r.Status.Parents, desired, now); ok {
+			up := r.DeepCopy()
+			up.Status.Parents = parents
+			out = append(out, statusWrite{"GRPCRoute", r.Namespace + "/" + r.Name, func(ctx context.Context) error {
+				_, err := p.gateways.GatewayV1().GRPCRoutes(up.Namespace).UpdateStatus(ctx, up, p.update())
+				return err
+			}})
 		}
-		up := r.DeepCopy()
-		up.Status.Parents = parents
-		out = append(out, statusWrite{"HTTPRoute", r.Namespace + "/" + r.Name, func(ctx context.Context) error {
-			_, err := p.gateways.GatewayV1().HTTPRoutes(up.Namespace).UpdateStatus(ctx, up, p.update())
-			return err
-		}})
 	}
 	return out
+}
+
+// routeParents returns the parents entries a route's status should have,
+// given those it has and this controller's desired ones (nil: none), and
+// whether they differ.
+func (p *Provider) routeParents(have []gatewayv1.RouteParentStatus, desired *gatewayv1.RouteStatus, now metav1.Time) ([]gatewayv1.RouteParentStatus, bool) {
+	ours := p.controller()
+	var parents []gatewayv1.RouteParentStatus
+	had := false
+	for _, ps := range have {
+		if ps.ControllerName == ours {
+			had = true
+		} else {
+			parents = append(parents, ps)
+		}
+	}
+	if desired == nil && !had {
+		return nil, false
+	}
+	if desired != nil {
+		for _, ps := range desired.Parents {
+			ps = *ps.DeepCopy()
+			var old []metav1.Condition
+			for _, ops := range have {
+				if ops.ControllerName == ours && equality.Semantic.DeepEqual(ops.ParentRef, ps.ParentRef) {
+					old = ops.Conditions
+				}
+			}
+			ps.Conditions = mergeConditions(old, ps.Conditions, now)
+			parents = append(parents, ps)
+		}
+	}
+	if equality.Semantic.DeepEqual(parents, have) {
+		return nil, false
+	}
+	return parents, true
 }
 
 // mergeConditions returns want with each condition's LastTransitionTime

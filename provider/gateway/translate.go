@@ -21,6 +21,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/config/rule"
 	"github.com/tollgate-proxy/tollgate/provider/kubernetes"
 )
 
@@ -68,6 +69,7 @@ type Objects struct {
 	GatewayClasses  []*gatewayv1.GatewayClass
 	Gateways        []*gatewayv1.Gateway
 	HTTPRoutes      []*gatewayv1.HTTPRoute
+	GRPCRoutes      []*gatewayv1.GRPCRoute
 	ReferenceGrants []*gatewayv1beta1.ReferenceGrant
 	// Namespaces are needed for allowedRoutes selectors only.
 	Namespaces     []*corev1.Namespace
@@ -89,12 +91,16 @@ type Result struct {
 	// HTTPRoutes are the statuses of the HTTPRoutes whose parentRefs name
 	// a served Gateway, by "namespace/name": one entry per such parentRef.
 	HTTPRoutes map[string]*gatewayv1.HTTPRouteStatus
+	// GRPCRoutes are the statuses of the GRPCRoutes, as HTTPRoutes.
+	GRPCRoutes map[string]*gatewayv1.GRPCRouteStatus
 	// Notes are what a served HTTPRoute asks for that is served only
 	// approximately, by "namespace/name", each a sentence for an Event.
 	Notes map[string][]string
 	// GatewayProblems are problems of served Gateways that their status
 	// does not show, by "namespace/name", each a sentence for an Event.
 	GatewayProblems map[string][]string
+	// GRPCNotes are the notes of the GRPCRoutes, as Notes.
+	GRPCNotes map[string][]string
 }
 
 // Translate turns objects into configuration and statuses.
@@ -131,7 +137,9 @@ func newTranslation(s Settings, o *Objects) *translation {
 			GatewayClasses:  map[string][]metav1.Condition{},
 			Gateways:        map[string]*gatewayv1.GatewayStatus{},
 			HTTPRoutes:      map[string]*gatewayv1.HTTPRouteStatus{},
+			GRPCRoutes:      map[string]*gatewayv1.GRPCRouteStatus{},
 			Notes:           map[string][]string{},
+			GRPCNotes:       map[string][]string{},
 			GatewayProblems: map[string][]string{},
 		},
 		ours: map[string]bool{}, services: map[string]*corev1.Service{},
@@ -300,20 +308,32 @@ func (t *translation) listener(gw *gatewayv1.Gateway, l gatewayv1.Listener, conf
 			accepted, acceptedReason, acceptedMsg = false, "UnsupportedValue", msg
 		}
 	}
-	// Route kinds.
-	kinds := []gatewayv1.Kind{"HTTPRoute"}
+	// Route kinds. GRPCRoutes need HTTP/2 without an upgrade, which the
+	// entry points serve over TLS (ALPN) only, not in clear text (h2c):
+	// HTTPS listeners take them, HTTP ones do not.
+	supported := []gatewayv1.Kind{kindHTTPRoute}
+	if l.Protocol == gatewayv1.HTTPSProtocolType {
+		supported = append(supported, kindGRPCRoute)
+	}
+	kinds := supported
 	if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
 		kinds = nil
 		var bad []string
 		for _, k := range l.AllowedRoutes.Kinds {
-			if ptrOr(k.Group, gatewayv1.GroupName) == gatewayv1.GroupName && k.Kind == "HTTPRoute" {
-				kinds = append(kinds, k.Kind)
+			if ptrOr(k.Group, gatewayv1.GroupName) == gatewayv1.GroupName && slices.Contains(supported, k.Kind) {
+				if !slices.Contains(kinds, k.Kind) {
+					kinds = append(kinds, k.Kind)
+				}
 			} else {
 				bad = append(bad, string(k.Kind))
 			}
 		}
 		if len(bad) > 0 {
-			resolved, resolvedReason, resolvedMsg = false, string(gatewayv1.ListenerReasonInvalidRouteKinds), "route kinds not supported: "+strings.Join(bad, ", ")
+			msg := "route kinds not supported: " + strings.Join(bad, ", ")
+			if l.Protocol == gatewayv1.HTTPProtocolType && slices.Contains(bad, string(kindGRPCRoute)) {
+				msg += " (GRPCRoute needs an HTTPS listener: the entry points serve HTTP/2 over TLS only, not h2c)"
+			}
+			resolved, resolvedReason, resolvedMsg = false, string(gatewayv1.ListenerReasonInvalidRouteKinds), msg
 		}
 	}
 	ls.kinds = kinds
@@ -420,9 +440,10 @@ func (t *translation) listenerOptions(l gatewayv1.Listener) string {
 	return ""
 }
 
-// allows reports whether listener ls admits a route in namespace ns.
-func (t *translation) allows(gw *gatewayv1.Gateway, ls *listenerState, ns string) bool {
-	if p := ls.l.Protocol; p != gatewayv1.HTTPProtocolType && p != gatewayv1.HTTPSProtocolType || !slices.Contains(ls.kinds, "HTTPRoute") {
+// allows reports whether listener ls admits a route of kind in namespace
+// ns.
+func (t *translation) allows(gw *gatewayv1.Gateway, ls *listenerState, kind gatewayv1.Kind, ns string) bool {
+	if p := ls.l.Protocol; p != gatewayv1.HTTPProtocolType && p != gatewayv1.HTTPSProtocolType || !slices.Contains(ls.kinds, kind) {
 		return false
 	}
 	from := gatewayv1.NamespacesFromSame
@@ -500,18 +521,46 @@ func (t *translation) routes() {
 	})
 	built := map[string]builtService{}
 	for _, r := range routes {
-		b := &routeBuild{t: t, r: r, services: built,
+		b := &routeBuild{t: t, r: r, kind: kindHTTPRoute, services: built, notes: t.res.Notes,
 			part: &config.Part{Owner: "httproute " + r.Namespace + "/" + r.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}, Middlewares: map[string]*config.Middleware{}}}
-		b.build()
+		if st := b.build(); st != nil {
+			t.res.HTTPRoutes[r.Namespace+"/"+r.Name] = &gatewayv1.HTTPRouteStatus{RouteStatus: *st}
+		}
+	}
+	grpcRoutes := slices.Clone(t.o.GRPCRoutes)
+	slices.SortFunc(grpcRoutes, func(a, b *gatewayv1.GRPCRoute) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for _, g := range grpcRoutes {
+		r, matches := fromGRPC(g)
+		b := &routeBuild{t: t, r: r, kind: kindGRPCRoute, grpc: matches, services: built, notes: t.res.GRPCNotes,
+			part: &config.Part{Owner: "grpcroute " + r.Namespace + "/" + r.Name, Routers: map[string]*config.Router{}, Services: map[string]*config.Service{}, Middlewares: map[string]*config.Middleware{}}}
+		if st := b.build(); st != nil {
+			t.res.GRPCRoutes[r.Namespace+"/"+r.Name] = &gatewayv1.GRPCRouteStatus{RouteStatus: *st}
+		}
 	}
 	t.breakTies()
 }
 
+const (
+	kindHTTPRoute gatewayv1.Kind = "HTTPRoute"
+	kindGRPCRoute gatewayv1.Kind = "GRPCRoute"
+)
+
 type routeBuild struct {
-	t        *translation
+	t *translation
+	// r is the route; a GRPCRoute is built as the HTTPRoute fromGRPC
+	// makes of it, with kind GRPCRoute and the matches of its rules in
+	// grpc.
 	r        *gatewayv1.HTTPRoute
+	kind     gatewayv1.Kind
+	grpc     [][]grpcMatch
 	part     *config.Part
 	services map[string]builtService
+	notes    map[string][]string
 	// rule is the rule being built, and mirrors its RequestMirror
 	// filters.
 	rule    gatewayv1.HTTPRouteRule
@@ -537,10 +586,24 @@ type attachment struct {
 	hosts []string
 }
 
-func (b *routeBuild) build() {
+// name makes the name of one of the route's routers, services or
+// middlewares: a GRPCRoute's have "grpc" after the route's name, so they
+// never meet an HTTPRoute's (whose parts there are numbers, or words
+// other than "grpc").
+func (b *routeBuild) name(parts ...string) string {
+	head := []string{b.r.Namespace, b.r.Name}
+	if b.kind == kindGRPCRoute {
+		head = append(head, "grpc")
+	}
+	return objectName(append(head, parts...)...)
+}
+
+// build adds the route's part and returns its status, nil when no
+// parentRef names a served Gateway.
+func (b *routeBuild) build() *gatewayv1.RouteStatus {
 	r := b.r
 	gen := r.Generation
-	status := &gatewayv1.HTTPRouteStatus{}
+	status := &gatewayv1.RouteStatus{}
 	var atts []attachment
 	for _, pr := range r.Spec.ParentRefs {
 		if ptrOr(pr.Group, gatewayv1.GroupName) != gatewayv1.GroupName || ptrOr(pr.Kind, "Gateway") != "Gateway" {
@@ -563,9 +626,8 @@ func (b *routeBuild) build() {
 		status.Parents = append(status.Parents, ps)
 	}
 	if len(status.Parents) == 0 {
-		return
+		return nil
 	}
-	b.t.res.HTTPRoutes[r.Namespace+"/"+r.Name] = status
 	// Rules: the same for every parent.
 	resolved, resolvedReason, resolvedMsg := true, string(gatewayv1.RouteReasonResolvedRefs), ""
 	var unsupported []string
@@ -606,6 +668,9 @@ func (b *routeBuild) build() {
 		}
 		for mi, m := range matches {
 			match, prio, err := matchRule(m)
+			if b.grpc != nil {
+				prio, err = b.grpcMatch(ri, mi, err)
+			}
 			if err != "" {
 				unsupported = append(unsupported, fmt.Sprintf("rule %d match %d: %s; the match is not served", ri, mi, err))
 				continue
@@ -625,6 +690,7 @@ func (b *routeBuild) build() {
 	if len(b.part.Routers) > 0 {
 		b.t.res.Provided.Parts = append(b.t.res.Provided.Parts, b.part)
 	}
+	return status
 }
 
 // attach finds the listeners of gs that parentRef pr selects and admit
@@ -642,7 +708,7 @@ func (b *routeBuild) attach(gs *gatewayState, pr gatewayv1.ParentReference) ([]a
 			continue
 		}
 		selected++
-		if !b.t.allows(gs.gw, ls, b.r.Namespace) {
+		if !b.t.allows(gs.gw, ls, b.kind, b.r.Namespace) {
 			continue
 		}
 		allowed++
@@ -691,7 +757,7 @@ func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, s
 				r.TLS = &config.RouterTLS{Domains: []config.Domain{{Main: a.ls.acme}}}
 			}
 		}
-		name := objectName(b.r.Namespace, b.r.Name, a.gw.gw.Namespace, a.gw.gw.Name, string(a.ls.l.Name), strconv.Itoa(ri), strconv.Itoa(mi), strconv.Itoa(hi))
+		name := b.name(a.gw.gw.Namespace, a.gw.gw.Name, string(a.ls.l.Name), strconv.Itoa(ri), strconv.Itoa(mi), strconv.Itoa(hi))
 		b.part.Routers[name] = r
 		b.t.ranked = append(b.t.ranked, r)
 	}
@@ -706,9 +772,9 @@ func (b *routeBuild) routers(a attachment, ri, mi int, match string, prio int, s
 // the Gateway API says.
 func hostRule(h string) string {
 	if rest, ok := strings.CutPrefix(h, "*."); ok {
-		return "Host(`**." + rest + "`)"
+		return matcher("Host", "**."+rest)
 	}
-	return "Host(`" + h + "`)"
+	return matcher("Host", h)
 }
 
 // Priority layout, most significant first: host rank (10 bits), path
@@ -761,25 +827,25 @@ func matchRule(m gatewayv1.HTTPRouteMatch) (string, int, string) {
 	path := "PathPrefix(`/`)"
 	if p := m.Path; p != nil {
 		v := ptrOr(p.Value, "/")
-		if strings.ContainsAny(v, "`\x00") {
-			return "", 0, fmt.Sprintf("path %q contains a backquote or NUL", v)
+		if strings.ContainsRune(v, 0) {
+			return "", 0, fmt.Sprintf("path %.100q contains NUL", v)
 		}
 		switch ptrOr(p.Type, gatewayv1.PathMatchPathPrefix) {
 		case gatewayv1.PathMatchExact:
-			path, pathClass, pathLen = "Path(`"+v+"`)", 3, len(v)
+			path, pathClass, pathLen = matcher("Path", v), 3, len(v)
 		case gatewayv1.PathMatchPathPrefix:
 			trimmed := strings.TrimRight(v, "/")
 			if trimmed == "" {
 				path, pathLen = "PathPrefix(`/`)", 1
 			} else {
 				// Element-wise: /foo matches /foo and /foo/bar, not /foobar.
-				path, pathLen = "(Path(`"+trimmed+"`) || PathPrefix(`"+trimmed+"/`))", len(trimmed)
+				path, pathLen = "("+matcher("Path", trimmed)+" || "+matcher("PathPrefix", trimmed+"/")+")", len(trimmed)
 			}
 		case gatewayv1.PathMatchRegularExpression:
 			if _, err := regexp.Compile(v); err != nil {
 				return "", 0, fmt.Sprintf("path regular expression %q: %v", v, err)
 			}
-			path, pathClass, pathLen = "PathRegexp(`"+anchor(v)+"`)", 1, len(v)
+			path, pathClass, pathLen = matcher("PathRegexp", anchor(v)), 1, len(v)
 		default:
 			return "", 0, fmt.Sprintf("path match type %s is not supported", *p.Type)
 		}
@@ -787,44 +853,58 @@ func matchRule(m gatewayv1.HTTPRouteMatch) (string, int, string) {
 	parts = append(parts, path)
 	prio := (pathClass<<11 | min(pathLen, 2047)) << pathShift
 	if m.Method != nil {
-		parts = append(parts, "Method(`"+string(*m.Method)+"`)")
+		parts = append(parts, matcher("Method", string(*m.Method)))
 		prio |= 1 << methodShift
 	}
 	for _, h := range m.Headers {
-		if strings.ContainsAny(h.Value, "`\x00") {
-			return "", 0, fmt.Sprintf("header %s value contains a backquote or NUL", h.Name)
+		if strings.ContainsAny(h.Value, "\r\n\x00") {
+			return "", 0, fmt.Sprintf("header %.100q: the value contains a line break or NUL, which no request header has", string(h.Name))
 		}
 		switch ptrOr(h.Type, gatewayv1.HeaderMatchExact) {
 		case gatewayv1.HeaderMatchExact:
-			parts = append(parts, "Header(`"+string(h.Name)+"`, `"+h.Value+"`)")
+			parts = append(parts, matcher("Header", string(h.Name), h.Value))
 		case gatewayv1.HeaderMatchRegularExpression:
 			if _, err := regexp.Compile(h.Value); err != nil {
 				return "", 0, fmt.Sprintf("header %s regular expression: %v", h.Name, err)
 			}
-			parts = append(parts, "HeaderRegexp(`"+string(h.Name)+"`, `"+anchor(h.Value)+"`)")
+			parts = append(parts, matcher("HeaderRegexp", string(h.Name), anchor(h.Value)))
 		default:
 			return "", 0, fmt.Sprintf("header match type %s is not supported", *h.Type)
 		}
 	}
 	prio |= min(len(m.Headers), 31) << headerShift
 	for _, q := range m.QueryParams {
-		if strings.ContainsAny(q.Value, "`\x00") || strings.ContainsAny(string(q.Name), "`\x00") {
-			return "", 0, fmt.Sprintf("query parameter %s contains a backquote or NUL", q.Name)
+		if strings.ContainsRune(q.Value, 0) || strings.ContainsRune(string(q.Name), 0) {
+			return "", 0, fmt.Sprintf("query parameter %.100q contains NUL", string(q.Name))
 		}
 		switch ptrOr(q.Type, gatewayv1.QueryParamMatchExact) {
 		case gatewayv1.QueryParamMatchExact:
-			parts = append(parts, "Query(`"+string(q.Name)+"`, `"+q.Value+"`)")
+			parts = append(parts, matcher("Query", string(q.Name), q.Value))
 		case gatewayv1.QueryParamMatchRegularExpression:
 			if _, err := regexp.Compile(q.Value); err != nil {
 				return "", 0, fmt.Sprintf("query parameter %s regular expression: %v", q.Name, err)
 			}
-			parts = append(parts, "QueryRegexp(`"+string(q.Name)+"`, `"+anchor(q.Value)+"`)")
+			parts = append(parts, matcher("QueryRegexp", string(q.Name), anchor(q.Value)))
 		default:
 			return "", 0, fmt.Sprintf("query parameter match type %s is not supported", *q.Type)
 		}
 	}
 	prio |= min(len(m.QueryParams), 31)
-	return strings.Join(parts, " && "), prio, ""
+	text := strings.Join(parts, " && ")
+	// What the router's rule parser refuses is refused here, with its
+	// reason, rather than the whole route by the router.
+	if _, err := rule.Parse(text); err != nil {
+		return "", 0, fmt.Sprintf("the router cannot match this: %v", err)
+	}
+	return text, prio, ""
+}
+
+// matcher writes one matcher of a rule, each argument quoted so that the
+// rule parser reads back exactly the value given (in backquotes, or as a
+// double-quoted string with escapes when the value has a backquote or an
+// unprintable character).
+func matcher(name string, args ...string) string {
+	return (&rule.Matcher{Name: name, Args: args}).String()
 }
 
 // anchor makes a regular expression match the whole value, as the
@@ -868,11 +948,11 @@ func (b *routeBuild) backends(ri int, rule gatewayv1.HTTPRouteRule) (service, wh
 	}
 	if len(children) == 0 || !slices.ContainsFunc(children, func(c child) bool { return c.weight > 0 }) {
 		// No backend, or all weighted 0: every request fails.
-		empty := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "none")
+		empty := b.name(strconv.Itoa(ri), "none")
 		b.part.Services[empty] = &config.Service{LoadBalancer: &config.LoadBalancer{}}
 		return empty, why, reason
 	}
-	name := objectName(b.r.Namespace, b.r.Name, strconv.Itoa(ri), "weighted")
+	name := b.name(strconv.Itoa(ri), "weighted")
 	b.part.Services[name] = &config.Service{Weighted: ws}
 	return name, why, reason
 }
@@ -886,18 +966,24 @@ func (b *routeBuild) backend(be gatewayv1.HTTPBackendRef) (name, why, reason str
 	if b.transport != "" {
 		name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)), strings.TrimSuffix(b.transport, "@"+ProviderName))
 	}
+	if b.kind == kindGRPCRoute {
+		name = objectName(ns, string(ref.Name), strconv.Itoa(int(port)), "grpc")
+	}
 	bs, ok := b.services[name]
 	switch {
 	case ptrOr(ref.Group, "") != "" || ptrOr(ref.Kind, "Service") != "Service":
 		bs = builtService{why: fmt.Sprintf("backendRef %s: kind %s/%s is not supported; use a Service", ref.Name, ptrOr(ref.Group, ""), ptrOr(ref.Kind, "Service"))}
 		reason = string(gatewayv1.RouteReasonInvalidKind)
-		name = objectName(b.r.Namespace, b.r.Name, "invalid", string(ref.Name))
-	case !b.t.permitted("HTTPRoute", b.r.Namespace, "", "Service", ns, string(ref.Name)):
+		name = b.name("invalid", string(ref.Name))
+	case !b.t.permitted(string(b.kind), b.r.Namespace, "", "Service", ns, string(ref.Name)):
 		bs = builtService{why: fmt.Sprintf("backendRef %s/%s: no ReferenceGrant in namespace %s allows it", ns, ref.Name, ns)}
 		reason = string(gatewayv1.RouteReasonRefNotPermitted)
-		name = objectName(b.r.Namespace, b.r.Name, "refused", ns, string(ref.Name))
+		name = b.name("refused", ns, string(ref.Name))
 	case !ok:
 		servers, w := b.t.servers(ns, string(ref.Name), port)
+		if b.kind == kindGRPCRoute {
+			servers = grpcServers(servers)
+		}
 		lb := &config.LoadBalancer{Servers: servers, ServersTransport: b.transport}
 		if w != "" {
 			lb.UnavailableStatus = http.StatusInternalServerError

@@ -93,8 +93,8 @@ func (v *validator) kubernetesGateway(k *KubernetesGateway) {
 	})
 	for _, port := range ports {
 		path := append(at("entryPoints"), port)
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			v.add(path, "%q is not a listener port: the keys of entryPoints are port numbers from 1 to 65535, such as \"443\" = \"websecure\"", truncate(port, 80))
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			v.add(path, "%q is not a listener port: the keys of entryPoints are port numbers from 1 to 65535 written plainly (no sign or leading zero), such as \"443\" = \"websecure\"", truncate(port, 80))
 			continue
 		}
 		v.ref(path, "entry point", k.EntryPoints[port], v.entryPointNames)

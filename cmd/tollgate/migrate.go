@@ -118,7 +118,7 @@ func migrateTraefikV1(f migrateFlags, src string, stdout, stderr io.Writer) erro
 		opts.Args = append(opts.Args, words...)
 	}
 	for _, p := range ingresses {
-		ms, err := readManifests(p)
+		ms, err := readManifests(p, "--ingresses ", exitUsage)
 		if err != nil {
 			return err
 		}
@@ -207,12 +207,14 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 }
 
 // readManifests reads a manifest file, or the .yaml, .yml and .json files
-// below a directory in lexical order, skipping hidden ones.
-func readManifests(path string) ([]migrate.Manifest, error) {
+// below a directory in lexical order, skipping hidden ones. Errors name
+// the path after label (a flag, or ""); a path that does not exist or a
+// directory without manifests exits with code missing.
+func readManifests(path, label string, missing int) ([]migrate.Manifest, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fail(exitUsage, fmt.Errorf("--ingresses %s does not exist", path))
+			return nil, fail(missing, fmt.Errorf("%s%s does not exist", label, path))
 		}
 		return nil, fail(exitFailure, err)
 	}
@@ -250,10 +252,10 @@ func readManifests(path string) ([]migrate.Manifest, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fail(exitFailure, fmt.Errorf("--ingresses %s: %w", path, err))
+		return nil, fail(exitFailure, fmt.Errorf("%s%s: %w", label, path, err))
 	}
 	if len(out) == 0 {
-		return nil, fail(exitUsage, fmt.Errorf("--ingresses %s: no .yaml, .yml or .json file in the directory", path))
+		return nil, fail(missing, fmt.Errorf("%s%s: no .yaml, .yml or .json file in the directory", label, path))
 	}
 	return out, nil
 }

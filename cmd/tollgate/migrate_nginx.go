@@ -1,11 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -25,7 +25,7 @@ import (
 const migrateNginxLong = `Reports, for each Ingress written for ingress-nginx, what tollgate makes of
 its nginx.ingress.kubernetes.io annotations when
 [providers.kubernetesIngress] has nginxAnnotations = "classes": every
-annotation is converted (tollgate does what ingress-nginx does), changed
+annotation is supported (tollgate does what ingress-nginx does), changed
 (carried over with a difference, told in the note) or unsupported (not
 carried over: why, and what to do instead); an Ingress whose access guard
 (allow or deny list, authentication) or backend protocol cannot be carried
@@ -118,8 +118,12 @@ func migrateIngressNginx(ctx context.Context, f migrateNginxFlags, paths []strin
 		secrets = clusterSecrets{client}
 	}
 	reports := kubernetes.ReportNginx(ctx, settings, &m, secrets)
-	if err := f.out.print(stdout, reports, func(w io.Writer) error { return nginxTable(w, reports) }); err != nil {
+	skipped := skippedIngresses(&m, reports)
+	if err := f.out.print(stdout, reports, func(w io.Writer) error { return nginxTable(w, reports, skipped) }); err != nil {
 		return fail(exitFailure, err)
+	}
+	if f.strict && len(reports) == 0 {
+		return &exitError{code: exitInvalid, err: fmt.Errorf("no Ingress of the classes %s among the %d read (--strict)", strings.Join(settings.NginxIngressClasses, ", "), len(m.Ingresses))}
 	}
 	if f.strict {
 		for _, r := range reports {
@@ -135,14 +139,43 @@ func migrateIngressNginx(ctx context.Context, f migrateNginxFlags, paths []strin
 	return nil
 }
 
-// nginxTable prints the reports, one line per annotation.
-func nginxTable(w io.Writer, reports []kubernetes.NginxReport) error {
-	if len(reports) == 0 {
-		_, err := fmt.Fprintln(w, "no Ingress of the given classes")
+// skippedIngresses lists the Ingresses read that are not reported (not
+// of the classes), each with its class.
+func skippedIngresses(m *kubernetes.Manifests, reports []kubernetes.NginxReport) []string {
+	reported := map[string]bool{}
+	for _, r := range reports {
+		reported[r.Namespace+"/"+r.Name] = true
+	}
+	var out []string
+	for _, ing := range m.Ingresses {
+		id := cmp.Or(ing.Namespace, "default") + "/" + ing.Name
+		if reported[id] {
+			continue
+		}
+		class := "no class"
+		if c := ing.Spec.IngressClassName; c != nil {
+			class = "class " + *c
+		} else if c := ing.Annotations["kubernetes.io/ingress.class"]; c != "" {
+			class = "class " + c + " (annotation)"
+		}
+		out = append(out, id+"\t"+class)
+	}
+	return out
+}
+
+// nginxTable prints the reports, one line per annotation, then the
+// Ingresses skipped.
+func nginxTable(w io.Writer, reports []kubernetes.NginxReport, skipped []string) error {
+	if len(reports) == 0 && len(skipped) == 0 {
+		_, err := fmt.Fprintln(w, "no Ingress in the input")
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INGRESS\tANNOTATION\tSTATUS\tNOTE")
+	for _, s := range skipped {
+		id, class, _ := strings.Cut(s, "\t")
+		fmt.Fprintf(tw, "%s\t-\tskipped\t%s, not one of --classes: its annotations are not read\n", id, class)
+	}
 	for _, r := range reports {
 		id := r.Namespace + "/" + r.Name
 		for _, why := range r.Refused {
@@ -172,10 +205,7 @@ func readIngressPath(m *kubernetes.Manifests, p string, stdin io.Reader) error {
 		}
 		return nil
 	}
-	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		return fail(exitUsage, fmt.Errorf("%s does not exist", p))
-	}
-	files, err := readManifests(p)
+	files, err := readManifests(p, "", exitFailure)
 	if err != nil {
 		return err
 	}

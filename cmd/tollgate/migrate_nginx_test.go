@@ -54,9 +54,11 @@ spec:
 	}{
 		{"strict with unsupported", []string{"--strict", nginxManifests}, exitInvalid, "REFUSED", ""},
 		{"strict and clean", []string{"--strict", clean}, exitOK, "default/web  proxy-body-size  supported  no limit", ""},
-		{"other classes", []string{"--classes", "internal", nginxManifests}, exitOK, "no Ingress of the given classes", ""},
+		{"other classes", []string{"--classes", "internal", nginxManifests}, exitOK, "shop/theirs         -           skipped  class haproxy, not one of --classes", ""},
+		{"other classes, strict", []string{"--strict", "--classes", "internal", nginxManifests}, exitInvalid, "skipped", "no Ingress of the classes internal among the 6 read (--strict)"},
+		{"empty input", []string{writeFile(t, "empty.yaml", "")}, exitOK, "no Ingress in the input", ""},
 		{"bad class", []string{"--classes", "Bad_Class", nginxManifests}, exitUsage, "", `--classes: "Bad_Class" is not an IngressClass name`},
-		{"missing path", []string{"nope.yaml"}, exitUsage, "", "nope.yaml does not exist"},
+		{"missing path", []string{"nope.yaml"}, exitFailure, "", "nope.yaml does not exist"},
 		{"path and cluster", []string{"--namespace", "shop", nginxManifests}, exitUsage, "", "give them without PATH"},
 		{"bad format", []string{"-o", "xml", nginxManifests}, exitUsage, "", "want table, json or yaml"},
 		{"not YAML", []string{writeFile(t, "bad.yaml", "kind: Ingress\napiVersion: networking.k8s.io/v1\nspec: [\n")}, exitFailure, "", "bad.yaml: document 1"},

@@ -31,7 +31,7 @@
 //	use-regex               changed: the same matchers, for this Ingress only (ingress-
 //	                        nginx applies it to every Ingress of the host)
 //	ssl-redirect            supported: true with a tls section → redirectScheme https,
-//	                        permanent (308), on the plain HTTP routers
+//	                        permanent (301 for GET, 308 for others), on the plain HTTP routers
 //	force-ssl-redirect      supported: the same, with or without a tls section
 //	permanent-redirect      changed: redirectRegex ^.*$ → URL, permanent: 301 for GET,
 //	                        308 for other methods; nginx variables are not expanded

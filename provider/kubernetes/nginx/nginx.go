@@ -350,7 +350,7 @@ func (t *translation) redirects() {
 		sslSet = true
 		if v {
 			t.add("ssl-redirect", &config.Middleware{RedirectScheme: &config.RedirectScheme{Scheme: "https", Permanent: true}}, true)
-			t.report("force-ssl-redirect", Supported, "redirectScheme https with 308 on the plain HTTP routers")
+			t.report("force-ssl-redirect", Supported, "redirectScheme https, permanent: 301 for GET, 308 for other methods (ingress-nginx: 308 for all), on the plain HTTP routers")
 		} else {
 			t.report("force-ssl-redirect", Supported, "")
 		}
@@ -365,7 +365,7 @@ func (t *translation) redirects() {
 			t.report("ssl-redirect", Supported, "the Ingress has no tls section, so nothing is redirected (as in ingress-nginx)")
 		default:
 			t.add("ssl-redirect", &config.Middleware{RedirectScheme: &config.RedirectScheme{Scheme: "https", Permanent: true}}, true)
-			t.report("ssl-redirect", Supported, "redirectScheme https with 308 on the plain HTTP routers")
+			t.report("ssl-redirect", Supported, "redirectScheme https, permanent: 301 for GET, 308 for other methods (ingress-nginx: 308 for all), on the plain HTTP routers")
 		}
 	}
 	t.redirect("permanent-redirect", "permanent-redirect-code", true)

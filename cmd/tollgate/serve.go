@@ -169,6 +169,12 @@ func run2(ctx, now context.Context, initial *config.Snapshot, wc config.WatchCon
 	}, log)
 }
 
+// checkPair is the router's check of a certificate a provider supplies.
+func checkPair(kp config.KeyPair) error {
+	_, err := router.ParseKeyPair(kp)
+	return err
+}
+
 // newKubernetes builds the Kubernetes Ingress provider when the
 // configuration enables it; nil when it does not.
 func newKubernetes(cfg *config.Config, sources *config.Sources, node string, reg prometheus.Registerer, log *slog.Logger) (*kubernetes.Provider, error) {
@@ -176,13 +182,10 @@ func newKubernetes(cfg *config.Config, sources *config.Sources, node string, reg
 		return nil, nil
 	}
 	p, err := kubernetes.New(kubernetes.Config{
-		Settings: cfg.Providers.KubernetesIngress,
-		Sink:     sources,
-		Base:     cfg,
-		CheckPair: func(kp config.KeyPair) error {
-			_, err := router.ParseKeyPair(kp)
-			return err
-		},
+		Settings:  cfg.Providers.KubernetesIngress,
+		Sink:      sources,
+		Base:      cfg,
+		CheckPair: checkPair,
 		// The API server refuses field managers over 128 bytes.
 		FieldManager: truncate("tollgate-"+node, 128),
 		Registerer:   reg,
@@ -206,13 +209,10 @@ func newGateway(cfg *config.Config, sources *config.Sources, node string, reg pr
 		return nil, nil
 	}
 	p, err := gateway.New(gateway.Config{
-		Settings: cfg.Providers.KubernetesGateway,
-		Sink:     sources,
-		Base:     cfg,
-		CheckPair: func(kp config.KeyPair) error {
-			_, err := router.ParseKeyPair(kp)
-			return err
-		},
+		Settings:     cfg.Providers.KubernetesGateway,
+		Sink:         sources,
+		Base:         cfg,
+		CheckPair:    checkPair,
 		FieldManager: truncate("tollgate-"+node, 128),
 		Registerer:   reg,
 		Logger:       log,

@@ -394,60 +394,35 @@ func (p *Provider) unsubscribe(c chan struct{}) {
 
 // snapshot copies what the caches hold.
 func snapshot(ls *listers) *Objects {
-	o := &Objects{}
-	each := func(ixs []cache.Indexer, f func(any)) {
-		for _, ix := range ixs {
-			for _, v := range ix.List() {
-				f(v)
+	o := &Objects{
+		GatewayClasses:  listed[*gatewayv1.GatewayClass](ls.classes),
+		Namespaces:      listed[*corev1.Namespace](ls.namespaces),
+		Gateways:        listed[*gatewayv1.Gateway](ls.gateways...),
+		HTTPRoutes:      listed[*gatewayv1.HTTPRoute](ls.routes...),
+		GRPCRoutes:      listed[*gatewayv1.GRPCRoute](ls.grpcRoutes...),
+		ReferenceGrants: listed[*gatewayv1beta1.ReferenceGrant](ls.grants...),
+		Services:        listed[*corev1.Service](ls.services...),
+		EndpointSlices:  listed[*discoveryv1.EndpointSlice](ls.endpointSlices...),
+	}
+	for _, s := range listed[*corev1.Secret](ls.secrets...) {
+		if s.Type == corev1.SecretTypeTLS {
+			o.Secrets = append(o.Secrets, s)
+		}
+	}
+	return o
+}
+
+// listed returns the objects of type T the caches hold.
+func listed[T any](ixs ...cache.Indexer) []T {
+	var out []T
+	for _, ix := range ixs {
+		for _, v := range ix.List() {
+			if t, ok := v.(T); ok {
+				out = append(out, t)
 			}
 		}
 	}
-	each([]cache.Indexer{ls.classes}, func(v any) {
-		if c, ok := v.(*gatewayv1.GatewayClass); ok {
-			o.GatewayClasses = append(o.GatewayClasses, c)
-		}
-	})
-	each([]cache.Indexer{ls.namespaces}, func(v any) {
-		if n, ok := v.(*corev1.Namespace); ok {
-			o.Namespaces = append(o.Namespaces, n)
-		}
-	})
-	each(ls.gateways, func(v any) {
-		if g, ok := v.(*gatewayv1.Gateway); ok {
-			o.Gateways = append(o.Gateways, g)
-		}
-	})
-	each(ls.routes, func(v any) {
-		if r, ok := v.(*gatewayv1.HTTPRoute); ok {
-			o.HTTPRoutes = append(o.HTTPRoutes, r)
-		}
-	})
-	each(ls.grpcRoutes, func(v any) {
-		if r, ok := v.(*gatewayv1.GRPCRoute); ok {
-			o.GRPCRoutes = append(o.GRPCRoutes, r)
-		}
-	})
-	each(ls.grants, func(v any) {
-		if g, ok := v.(*gatewayv1beta1.ReferenceGrant); ok {
-			o.ReferenceGrants = append(o.ReferenceGrants, g)
-		}
-	})
-	each(ls.services, func(v any) {
-		if s, ok := v.(*corev1.Service); ok {
-			o.Services = append(o.Services, s)
-		}
-	})
-	each(ls.endpointSlices, func(v any) {
-		if es, ok := v.(*discoveryv1.EndpointSlice); ok {
-			o.EndpointSlices = append(o.EndpointSlices, es)
-		}
-	})
-	each(ls.secrets, func(v any) {
-		if s, ok := v.(*corev1.Secret); ok && s.Type == corev1.SecretTypeTLS {
-			o.Secrets = append(o.Secrets, s)
-		}
-	})
-	return o
+	return out
 }
 
 type metrics struct {

@@ -489,7 +489,10 @@ func TestGateway(t *testing.T) {
 
 	t.Run("cross-namespace backend and ReferenceGrant", func(t *testing.T) {
 		e.waitRoute(t, "apps", "cross", "ResolvedRefs", metav1.ConditionFalse, string(gatewayv1.RouteReasonRefNotPermitted))
-		e.expect(t, gwRequest{host: "cross.gw.test", path: "/"}, http.StatusServiceUnavailable, "")
+		// A backend that cannot be resolved answers 500, as the Gateway
+		// API asks, whether refused or missing.
+		e.expect(t, gwRequest{host: "cross.gw.test", path: "/"}, http.StatusInternalServerError, "")
+		e.expect(t, gwRequest{host: "unknown.gw.test", path: "/"}, http.StatusInternalServerError, "")
 		e.apply(&gatewayv1beta1.ReferenceGrant{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "from-apps"}, Spec: gatewayv1beta1.ReferenceGrantSpec{
 			From: []gatewayv1beta1.ReferenceGrantFrom{{Group: gatewayv1.GroupName, Kind: "HTTPRoute", Namespace: "apps"}},
 			To:   []gatewayv1beta1.ReferenceGrantTo{{Group: "", Kind: "Service", Name: ptrTo(gatewayv1beta1.ObjectName("x-shop"))}},

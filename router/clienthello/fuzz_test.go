@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // FuzzPeek checks that Peek never panics, never consumes a byte, reports
@@ -30,6 +31,17 @@ func FuzzPeek(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		br := bufio.NewReaderSize(bytes.NewReader(data), MaxLen)
 		h, err := Peek(br)
+		// The same input behind 3 consumed bytes, arriving in pieces, so
+		// that Peek's fills move the buffered bytes: the same answer.
+		k := len(data) / 2
+		moved := NewReader(io.MultiReader(bytes.NewReader(append([]byte("xyz"), data[:k]...)), iotest.HalfReader(bytes.NewReader(data[k:]))))
+		if _, derr := moved.Discard(3); derr != nil {
+			t.Fatal(derr)
+		}
+		hm, errm := Peek(moved)
+		if (err == nil) != (errm == nil) || err != nil && err.Error() != errm.Error() || err == nil && !equalHello(*h, *hm) {
+			t.Fatalf("Peek after consumed bytes = %+v, %v; want %+v, %v", hm, errm, h, err)
+		}
 		rest, _ := io.ReadAll(br)
 		if !bytes.Equal(rest, data) {
 			t.Fatalf("Peek consumed input: %d bytes left of %d", len(rest), len(data))

@@ -51,9 +51,10 @@
 // IPv4 or IPv6 address, which RFC 6066 forbids, is ignored as if absent: a
 // client that sends one is treated like a client that sends no name. A
 // name holding a byte that is not printable ASCII (NUL, space, control
-// characters, non-ASCII bytes), or ending in a dot, makes the hello
-// malformed, as crypto/tls also refuses such names. Other name types than
-// host_name are skipped.
+// characters, non-ASCII bytes: RFC 6066 wants ASCII A-labels), or ending
+// in a dot (which RFC 6066 forbids and crypto/tls refuses too), makes the
+// hello malformed, so that no routing decision rests on a name a backend
+// could read differently. Other name types than host_name are skipped.
 //
 // [Hello.ALPN] lists the protocols of the application_layer_protocol_negotiation
 // extension (RFC 7301) in the client's order of preference, and

@@ -31,6 +31,9 @@ type Config struct {
 
 	// HTTP holds the routers, services and middlewares.
 	HTTP *HTTP `toml:"http"`
+	// TCP holds the routers, services and middlewares of connections
+	// routed without HTTP.
+	TCP *TCP `toml:"tcp"`
 	// TLS holds TLS options and certificate files.
 	TLS *TLS `toml:"tls"`
 
@@ -70,6 +73,12 @@ type EntryPoint struct {
 	ForwardedHeaders *ForwardedHeaders `toml:"forwardedHeaders"`
 	// Transport holds timeouts and size limits.
 	Transport *Transport `toml:"transport"`
+	// ProxyProtocol, when set, reads PROXY protocol headers from trusted
+	// load balancers. Nil reads none: a header is taken for the request.
+	ProxyProtocol *ProxyProtocolIn `toml:"proxyProtocol"`
+	// HTTP3, when set, serves HTTP/3 on the same port over UDP. The entry
+	// point must serve TLS (http.tls).
+	HTTP3 *HTTP3 `toml:"http3"`
 }
 
 // EntryPointHTTP configures HTTP handling on an entry point.

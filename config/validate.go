@@ -46,6 +46,7 @@ func validate(cfg *Config) problems {
 	v.tlsStores()
 	v.providers()
 	v.fileNames()
+	v.notServedYet()
 	return v.ps
 }
 

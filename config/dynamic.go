@@ -185,6 +185,10 @@ type ServersTransport struct {
 	// DisableHTTP2 speaks HTTP/1.1 to https servers even when they offer
 	// HTTP/2.
 	DisableHTTP2 bool `toml:"disableHTTP2"`
+	// ProxyProtocol, when set, sends a PROXY protocol header with the
+	// client's address first on every connection to a server. A
+	// connection then carries the requests of one client only.
+	ProxyProtocol *ProxyProtocolOut `toml:"proxyProtocol"`
 }
 
 // ForwardingTimeouts bound the stages of a request to a server.

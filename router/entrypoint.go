@@ -72,6 +72,10 @@ func Listen(cfg ServersConfig) (*Servers, error) {
 			s.closeListeners()
 			return nil, fmt.Errorf("entry point %s: %w", name, err)
 		}
+		if ln, err = withProxyProtocol(ln, name, ep, cfg.Metrics, log); err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("entry point %s: %w", name, err)
+		}
 		s.lns[name] = ln
 		h := cfg.Router.Handler(name)
 		if extra := cfg.Extra[name]; extra != nil {

@@ -43,6 +43,7 @@ func validate(cfg *Config) problems {
 	v.http()
 	v.tls()
 	v.serversTransports()
+	v.proxyProtocols()
 	v.tlsStores()
 	v.providers()
 	v.fileNames()

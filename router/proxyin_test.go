@@ -139,8 +139,8 @@ func TestProxyProtocolInTrusted(t *testing.T) {
 	backend := backendServer(t, "a")
 	o := serveObserved(t, fmt.Sprintf(proxyInConfig, "127.0.0.0/8", backend.URL))
 	cases := []struct {
-		name       string
-		h          *proxyproto.Header
+		name        string
+		h           *proxyproto.Header
 		xff, logged string
 	}{
 		{"v1", v1Header("203.0.113.7:4242", "198.51.100.1:443"), "203.0.113.7", "203.0.113.7:4242"},

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/tollgate-proxy/tollgate/router/proxyproto"
 )
@@ -42,11 +41,12 @@ type clientPools struct {
 
 	mu    sync.Mutex
 	pools map[netip.AddrPort]*clientPool
+	uses  uint64 // counts pool lookups, to order pools by last use
 }
 
 type clientPool struct {
 	t    *http.Transport
-	used time.Time
+	used uint64 // the value of uses at the last lookup
 }
 
 func newClientPools(version int, dial func(ctx context.Context, network, addr string) (net.Conn, error), build func(func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport) *clientPools {
@@ -64,25 +64,25 @@ func (c *clientPools) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func (c *clientPools) pool(client netip.AddrPort) *http.Transport {
-	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.uses++
 	if p := c.pools[client]; p != nil {
-		p.used = now
+		p.used = c.uses
 		return p.t
 	}
 	if len(c.pools) >= maxClientPools {
 		var oldest netip.AddrPort
-		var at time.Time
+		at := c.uses
 		for k, p := range c.pools {
-			if at.IsZero() || p.used.Before(at) {
+			if p.used < at {
 				oldest, at = k, p.used
 			}
 		}
 		c.pools[oldest].t.CloseIdleConnections()
 		delete(c.pools, oldest)
 	}
-	p := &clientPool{t: c.build(proxyDial(c.dial, c.version, client)), used: now}
+	p := &clientPool{t: c.build(proxyDial(c.dial, c.version, client)), used: c.uses}
 	c.pools[client] = p
 	return p.t
 }

@@ -138,6 +138,15 @@ type proxyConn struct {
 
 	mu       sync.Mutex
 	deadline time.Time // the read deadline the user of the conn set last
+	headerBy time.Time // while the header is read, when it must be done
+}
+
+// earliest returns the earlier of a and b, a zero time being none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // start reads the header, once.
@@ -148,12 +157,12 @@ func (c *proxyConn) readHeader() {
 	// Bound the wait by the timeout and by the deadline the server set,
 	// whichever comes first, and give the server its own back after.
 	c.mu.Lock()
-	d := time.Now().Add(c.l.timeout)
-	if !c.deadline.IsZero() && c.deadline.Before(d) {
-		d = c.deadline
-	}
-	_ = c.Conn.SetReadDeadline(d)
+	c.headerBy = time.Now().Add(c.l.timeout)
+	_ = c.Conn.SetReadDeadline(earliest(c.headerBy, c.deadline))
+	c.mu.Unlock()
 	h, err := proxyproto.Read(c.br)
+	c.mu.Lock()
+	c.headerBy = time.Time{}
 	_ = c.Conn.SetReadDeadline(c.deadline)
 	c.mu.Unlock()
 
@@ -230,18 +239,22 @@ func (c *proxyConn) LocalAddr() net.Addr {
 	return c.Conn.LocalAddr()
 }
 
+// SetDeadline sets the deadlines; while the header is read, the read
+// deadline is the earlier of t and the header's.
 func (c *proxyConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.deadline = t
-	return c.Conn.SetDeadline(t)
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
 }
 
+// SetReadDeadline sets the read deadline; while the header is read, the
+// earlier of t and the header's.
 func (c *proxyConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline = t
-	return c.Conn.SetReadDeadline(t)
+	return c.Conn.SetReadDeadline(earliest(c.headerBy, t))
 }
 
 // CloseWrite half-closes the connection when the underlying one can.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/router/proxyproto"
 )
 
@@ -243,5 +244,27 @@ func TestClientPoolsBound(t *testing.T) {
 	c.CloseIdleConnections()
 	if len(c.pools) != 0 {
 		t.Errorf("%d pools left after CloseIdleConnections", len(c.pools))
+	}
+}
+
+// TestProxyProtocolPoolKey checks that proxyProtocol and its version are
+// part of a serversTransport's pool key: a reload that changes them
+// builds new pools, one that does not keeps them.
+func TestProxyProtocolPoolKey(t *testing.T) {
+	key := func(st *config.ServersTransport) poolKey {
+		k, err := transportKey(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	none := key(&config.ServersTransport{})
+	v1 := key(&config.ServersTransport{ProxyProtocol: &config.ProxyProtocolOut{Version: 1}})
+	v2 := key(&config.ServersTransport{ProxyProtocol: &config.ProxyProtocolOut{Version: 2}})
+	if none == v1 || v1 == v2 || none == v2 {
+		t.Error("proxyProtocol does not change the pool key")
+	}
+	if v1 != key(&config.ServersTransport{ProxyProtocol: &config.ProxyProtocolOut{Version: 1}}) {
+		t.Error("the same proxyProtocol gives another pool key")
 	}
 }

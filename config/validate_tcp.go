@@ -21,8 +21,5 @@ func (v *validator) notServedYet() {
 		if ep.ProxyProtocol != nil {
 			v.add(p("entryPoints", name, "proxyProtocol"), "the PROXY protocol is not supported (yet); remove it")
 		}
-		if ep.HTTP3 != nil {
-			v.add(p("entryPoints", name, "http3"), "HTTP/3 is not supported (yet); remove it")
-		}
 	}
 }

@@ -12,7 +12,7 @@ func (v *validator) http3() {
 		}
 		path := p("entryPoints", name, "http3")
 		if ep.HTTP == nil || ep.HTTP.TLS == nil {
-			v.add(path, "HTTP/3 is always encrypted, and entry point %q serves no TLS: add [entryPoints.%s.http.tls] (with routers for it), or remove http3", name, name)
+			v.add(path, "HTTP/3 is always encrypted, and entry point %q serves no TLS: add [entryPoints.%s.http.tls], or remove http3", name, name)
 		}
 		if port := ep.HTTP3.AdvertisedPort; port < 0 || port > 65535 {
 			v.add(append(path, "advertisedPort"), "advertisedPort %d is out of range: use 0 (the entry point's port) up to 65535", port)

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/tollgate-proxy/tollgate/config"
@@ -171,16 +174,21 @@ func TestHTTP3(t *testing.T) {
 }
 
 // TestHTTP3AdvertisedPort advertises advertisedPort instead of the
-// entry point's.
+// entry point's, and serves HTTP/3 on every address for ":0".
 func TestHTTP3AdvertisedPort(t *testing.T) {
 	a := backendServer(t, "a")
-	r := serveH3Site(t, "127.0.0.1:0", "advertisedPort = 8443", a.URL, ServersConfig{})
-	resp, _, err := do(t, tcpClient(t, r.ca.Pool(), "www.example.com"), "https://127.0.0.1:"+r.port()+"/", "www.example.com")
+	r := serveH3Site(t, ":0", "advertisedPort = 8443", a.URL, ServersConfig{})
+	url := "https://127.0.0.1:" + r.port() + "/"
+	resp, _, err := do(t, tcpClient(t, r.ca.Pool(), "www.example.com"), url, "www.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v := resp.Header.Values("Alt-Svc"); len(v) != 1 || v[0] != `h3=":8443"; ma=86400` {
 		t.Errorf("Alt-Svc %q, want one h3=\":8443\"; ma=86400", v)
+	}
+	resp, body, err := do(t, h3Client(t, r.ca.Pool(), "www.example.com"), url, "www.example.com")
+	if err != nil || resp.Proto != "HTTP/3.0" || body != "a" {
+		t.Errorf("HTTP/3 on the port of \":0\": %v; want HTTP/3.0 from backend a", err)
 	}
 }
 
@@ -311,4 +319,43 @@ func TestHTTP3PortTaken(t *testing.T) {
 		t.Fatalf("the TCP port is still bound after Listen failed: %v", err)
 	}
 	ln.Close()
+}
+
+// TestHTTP3CertSourceAndMetrics serves a CertSource's certificate over
+// QUIC, refuses TLS-ALPN-01 there (it is answered over TCP only), and
+// counts an open QUIC connection and its handshake with the entry
+// point's TCP ones.
+func TestHTTP3CertSourceAndMetrics(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := staticCerts{"acme.example.com": mustParse(t, makePair(t, "", 30, "acme.example.com"))}
+	challenge := mustParse(t, makePair(t, "", 20, "acme.example.com"))
+	r := serveH3Site(t, "127.0.0.1:0", "", "http://127.0.0.1:1", ServersConfig{Certs: source, Challenges: staticChallenges{challenge}, Metrics: m})
+	addr := r.servers.Addr("websecure").String()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	conn, err := quic.DialAddr(ctx, addr, &tls.Config{ServerName: "acme.example.com", InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}}, nil)
+	if err != nil {
+		t.Fatalf("QUIC handshake for acme.example.com: %v", err)
+	}
+	if serial := conn.ConnectionState().TLS.PeerCertificates[0].SerialNumber.Int64(); serial != 30 {
+		t.Errorf("acme.example.com over QUIC: served serial %d, want the CertSource's (30)", serial)
+	}
+	open, handshakes := m.connections.WithLabelValues("websecure"), m.handshakes.WithLabelValues("websecure")
+	// The server counts the connection once it has handed it to HTTP/3,
+	// which may be just after the client's handshake completes.
+	waitFor(t, "one open connection", func() bool { return testutil.ToFloat64(open) == 1 })
+	if got := testutil.ToFloat64(handshakes); got != 1 {
+		t.Errorf("tollgate_tls_handshakes_total = %v after one QUIC handshake, want 1", got)
+	}
+	conn.CloseWithError(0, "")
+	waitFor(t, "no open connection", func() bool { return testutil.ToFloat64(open) == 0 })
+
+	if conn, err := quic.DialAddr(ctx, addr, &tls.Config{ServerName: "acme.example.com", InsecureSkipVerify: true, NextProtos: []string{ACMETLSProto}}, nil); err == nil {
+		conn.CloseWithError(0, "")
+		t.Error("a TLS-ALPN-01 handshake over QUIC succeeded, want it refused")
+	}
 }

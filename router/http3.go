@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 
@@ -22,13 +21,12 @@ import (
 // entry point serves HTTP/3 (the ma parameter of Alt-Svc).
 const altSvcMaxAge = 86400
 
-// quicBufferWarning is the environment variable that keeps quic-go from
-// printing its UDP buffer size warning on the standard logger, which
-// would bypass the configured log output.
-const quicBufferWarning = "QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING"
-
 // h3Server serves HTTP/3 for one entry point on the UDP socket bound at
 // Listen.
+//
+// When quic-go cannot raise the socket's buffers to the size it wants, it
+// says so once through the standard log package, which the command routes
+// to its logger (see docs/configuration.md on the sysctls to raise).
 type h3Server struct {
 	srv  *http3.Server
 	conn *net.UDPConn
@@ -51,9 +49,6 @@ func (s *Servers) listenHTTP3(cfg ServersConfig, name string, ep *config.EntryPo
 		return fmt.Errorf("http3: the entry point listens on %s, not on a TCP address", s.lns[name].Addr())
 	}
 	udp := &net.UDPAddr{IP: tcp.IP, Port: tcp.Port, Zone: tcp.Zone}
-	if _, set := os.LookupEnv(quicBufferWarning); !set {
-		os.Setenv(quicBufferWarning, "true")
-	}
 	conn, err := net.ListenUDP("udp", udp)
 	if err != nil {
 		return fmt.Errorf("http3: UDP port %d, which HTTP/3 shares with the TCP port of the entry point: %w; free the UDP port or remove http3", tcp.Port, err)

@@ -37,6 +37,7 @@ func validate(cfg *Config) problems {
 		v.transportNames = sorted(cfg.HTTP.ServersTransports)
 	}
 	v.entryPoints()
+	v.http3()
 	v.store()
 	v.acme()
 	v.operations()

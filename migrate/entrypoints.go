@@ -101,12 +101,7 @@ func (c *converter) entryPoint(e *entryPoint, n *node) {
 		c.entryPointTLS(e, tn)
 	}
 	c.forwardedHeaders(e, n)
-	if n.has("proxyProtocol") {
-		c.add(n.where("proxyProtocol"), Unsupported, "tollgate does not read the PROXY protocol; not converted",
-			"make the load balancer send X-Forwarded-For instead (an HTTP or HTTPS listener, not TCP) and list it in forwardedHeaders.trustedIPs")
-		n.skip("proxyProtocol")
-		e.blocked = "its entry point expects the PROXY protocol, which tollgate does not read"
-	}
+	c.proxyProtocol(e, n)
 	// Traefik 1.x ran an entry point's authentication, compression and IP
 	// white list in this order (after its redirection, see
 	// entryPointRedirect).
@@ -179,6 +174,49 @@ func (c *converter) forwardedHeaders(e *entryPoint, n *node) {
 		c.add(fh.path, Converted, "forwardedHeaders: nobody is trusted", "")
 	}
 	e.ep.ForwardedHeaders = out
+}
+
+// proxyProtocol converts [entryPoints.NAME.proxyProtocol]. Traefik 1.x
+// read a version 1 header from the addresses in trustedIPs, or from every
+// address with insecure = true (trustedIPs was then ignored), and did not
+// start with neither. From any other address it dropped a header and
+// served the connection with its own address; tollgate closes such a
+// connection.
+func (c *converter) proxyProtocol(e *entryPoint, n *node) {
+	pn, ok := n.table("proxyProtocol")
+	if !ok {
+		return
+	}
+	before := len(c.problems)
+	ips, _ := pn.strs("trustedIPs")
+	insecure, _ := pn.boolean("insecure")
+	if len(c.problems) > before {
+		return // a value of the wrong type, reported
+	}
+	out := &config.ProxyProtocolIn{}
+	switch {
+	case insecure:
+		out.Insecure = true
+		if len(ips) > 0 {
+			c.add(pn.where("trustedIPs"), Converted, "trustedIPs is ignored, as by Traefik 1.x, since insecure = true; tollgate takes trustedIPs or insecure, not both",
+				"to read headers from your load balancers only, keep trustedIPs and remove insecure")
+		}
+		c.add(pn.path, Converted, fmt.Sprintf("entry point %q reads a PROXY protocol header from every client (insecure = true)", e.name),
+			"list your load balancers in trustedIPs instead if clients can reach tollgate directly")
+	case len(ips) > 0:
+		out.TrustedIPs = ips
+		c.add(pn.path, Changed, fmt.Sprintf("entry point %q reads a PROXY protocol header from trustedIPs; a connection from another address that starts with one is closed, where Traefik 1.x dropped the header and served the connection", e.name),
+			"check that trustedIPs lists every load balancer that sends the header")
+	default:
+		c.problem(pn.path, "proxyProtocol without trustedIPs or insecure = true: Traefik 1.x did not start with it (no white list provided); list the IPs or CIDR ranges of the load balancers that send PROXY headers in trustedIPs, such as [\"10.0.0.0/8\"]")
+		return
+	}
+	e.ep.ProxyProtocol = out
+	key := "entryPoints." + dn(e.name) + ".proxyProtocol"
+	c.origin(key, pn.path)
+	if len(out.TrustedIPs) > 0 {
+		c.origin(key+".trustedIPs", pn.where("trustedIPs"))
+	}
 }
 
 // entryPointTLS converts [entryPoints.NAME.tls]: TLS on, TLS options,

@@ -757,6 +757,43 @@ passTLSCert = true
 				t.Fatalf("middlewares\n%v, want\n%v", got, want)
 			}
 		}},
+		{"proxyProtocol with trustedIPs keeps the entry point's routers", `
+[entryPoints.http]
+address = ":80"
+  [entryPoints.http.proxyProtocol]
+  trustedIPs = ["10.0.0.0/8"]
+[backends.b.servers.s]
+url = "http://10.0.0.1:80"
+[frontends.f]
+backend = "b"
+  [frontends.f.routes.r]
+  rule = "Host:a.example.com"
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			pp := cfg.EntryPoints["http"].ProxyProtocol
+			if pp == nil || pp.Insecure || !slices.Equal(pp.TrustedIPs, []string{"10.0.0.0/8"}) {
+				t.Fatalf("proxyProtocol = %+v, want trustedIPs [10.0.0.0/8]", pp)
+			}
+			if r := cfg.HTTP.Routers["f"]; r == nil || !slices.Equal(r.EntryPoints, []string{"http"}) {
+				t.Fatalf("router f = %+v, want it on entry point http", r)
+			}
+			if len(reported(res, "entryPoints.http.proxyProtocol: changed", "closed")) != 1 || res.Count(Unsupported) != 0 {
+				t.Fatalf("report:\n%s", reportText(res))
+			}
+		}},
+		{"proxyProtocol with insecure and trustedIPs keeps insecure", `
+[entryPoints.http]
+address = ":80"
+  [entryPoints.http.proxyProtocol]
+  trustedIPs = ["10.0.0.1"]
+  insecure = true
+`, func(t *testing.T, res *Result, cfg *config.Config) {
+			if pp := cfg.EntryPoints["http"].ProxyProtocol; pp == nil || !pp.Insecure || len(pp.TrustedIPs) != 0 {
+				t.Fatalf("proxyProtocol = %+v, want insecure alone", pp)
+			}
+			if len(reported(res, "entryPoints.http.proxyProtocol.trustedIPs: converted", "ignored")) != 1 {
+				t.Fatalf("report:\n%s", reportText(res))
+			}
+		}},
 		{"an unknown load balancer method becomes wrr", `
 [entryPoints.http]
 address = ":80"
@@ -810,6 +847,10 @@ func TestTraefikV1Errors(t *testing.T) {
 		{"bad address", "[entryPoints.http]\naddress = \"80\"\n", []string{"traefik.toml:2: entryPoints.http.address: ", "(tollgate key entryPoints.http.address)"}},
 		{"bad duration", "graceTimeOut = \"soon\"\n", []string{"traefik.toml:1: graceTimeOut: \"soon\" is not a duration"}},
 		{"bad log level", "logLevel = \"LOUD\"\n", []string{"traefik.toml:1: logLevel: log level \"LOUD\""}},
+		{"proxyProtocol trusting nobody", "[entryPoints.http]\naddress = \":80\"\n  [entryPoints.http.proxyProtocol]\n  insecure = false\n  trustedIPs = []\n",
+			[]string{"traefik.toml:3: entryPoints.http.proxyProtocol: proxyProtocol without trustedIPs or insecure = true: Traefik 1.x did not start"}},
+		{"proxyProtocol with a bad address", "[entryPoints.http]\naddress = \":80\"\n  [entryPoints.http.proxyProtocol]\n  trustedIPs = [\"10.0.0.0/33\"]\n",
+			[]string{"traefik.toml:4: entryPoints.http.proxyProtocol.trustedIPs: ", "10.0.0.0/33", "(tollgate key entryPoints.http.proxyProtocol.trustedIPs"}},
 		{"no challenge possible", "[entryPoints.web]\naddress = \":8000\"\n[acme]\nemail = \"a@example.com\"\n", []string{"traefik.toml:3: acme: no ACME challenge is set"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

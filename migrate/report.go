@@ -59,7 +59,12 @@ func (it Item) String() string {
 		b.WriteString(": ")
 		b.WriteString(it.Key)
 	}
-	fmt.Fprintf(&b, ": %s: %s", it.Kind, it.Message)
+	if it.Kind != "" { // a problem has no kind
+		b.WriteString(": ")
+		b.WriteString(string(it.Kind))
+	}
+	b.WriteString(": ")
+	b.WriteString(it.Message)
 	if it.Advice != "" {
 		b.WriteString("; ")
 		b.WriteString(it.Advice)

@@ -436,3 +436,17 @@ entryPoints = 3
 		t.Fatalf("got %v, want one problem at entryPoints", err)
 	}
 }
+
+// TestProblemString: a problem has no kind, and its line shows none (it
+// showed an empty one, "key: : message").
+func TestProblemString(t *testing.T) {
+	_, err := ConvertTraefikV1("v1.toml", []byte("[entryPoints.http]\naddress = \"80\"\n"), Options{})
+	var e *Error
+	if !errors.As(err, &e) || len(e.Problems) != 1 {
+		t.Fatalf("got %v, want one problem", err)
+	}
+	got := e.Problems[0].String()
+	if !strings.HasPrefix(got, `v1.toml:2: entryPoints.http.address: "80" is not host:port`) {
+		t.Errorf("problem printed as %q", got)
+	}
+}

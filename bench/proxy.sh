@@ -27,7 +27,8 @@
 # handshakes or new passthrough connections in flight), BULK_CONNS (8, long
 # passthrough connections), CERTS (10000), ONLY (requests, handshakes or
 # passthrough; requests and handshakes when empty), REV (a git revision to
-# build tollgate from instead of the work tree), ROUTES (1, the default:
+# build tollgate from instead of the work tree), TOLLGATE_BIN (a tollgate
+# binary to measure instead of building one), ROUTES (1, the default:
 # also measure tollgate's HTTP route through a forwardAuth middleware and
 # one through a weighted service; 0 for revisions without them). Installs
 # wrk, nginx and curl (passthrough: nginx's stream module and HAProxy) from
@@ -46,6 +47,7 @@ hs_conns=${HS_CONNS:-16}
 bulk_conns=${BULK_CONNS:-8}
 ncerts=${CERTS:-10000}
 rev=${REV:-}
+tollgate_bin=${TOLLGATE_BIN:-}
 routes=${ROUTES:-1}
 case $only in '' | requests | handshakes | passthrough) ;; *)
   echo "ONLY must be requests, handshakes, passthrough or empty" >&2
@@ -191,7 +193,13 @@ proc_ticks() {
 }
 
 # --- build -----------------------------------------------------------------
-if [[ -n $rev ]]; then
+if [[ -n $tollgate_bin ]]; then
+  [[ -x $tollgate_bin && -z $rev ]] || die "TOLLGATE_BIN must be an executable, and without REV"
+  say "measuring tollgate $tollgate_bin; building the bench programs into $tmp/bin"
+  mkdir -p "$tmp/bin"
+  cp "$tollgate_bin" "$tmp/bin/tollgate"
+  tollgate_rev="$("$tollgate_bin" version 2>&1 | head -1 | cut -d' ' -f2) ($tollgate_bin)"
+elif [[ -n $rev ]]; then
   say "building tollgate at $rev and the bench programs into $tmp/bin"
   mkdir -p "$tmp/src"
   git archive "$rev" | tar -x -C "$tmp/src"
@@ -751,7 +759,7 @@ if do_passthrough; then
 fi
 echo
 if do_passthrough; then
-  echo "reproduce: (cd $repo && ONLY=passthrough DURATION=$duration RUNS=$runs WARMUP=$warmup BULK_CONNS=$bulk_conns HS_CONNS=$hs_conns${rev:+ REV=$rev} bash bench/proxy.sh)"
+  echo "reproduce: (cd $repo && ONLY=passthrough DURATION=$duration RUNS=$runs WARMUP=$warmup BULK_CONNS=$bulk_conns HS_CONNS=$hs_conns${rev:+ REV=$rev}${tollgate_bin:+ TOLLGATE_BIN=$tollgate_bin} bash bench/proxy.sh)"
 else
-  echo "reproduce: (cd $repo && DURATION=$duration RUNS=$runs WARMUP=$warmup CONNS=$conns HS_CONNS=$hs_conns CERTS=$ncerts${only:+ ONLY=$only}${rev:+ REV=$rev} ROUTES=$routes bash bench/proxy.sh)"
+  echo "reproduce: (cd $repo && DURATION=$duration RUNS=$runs WARMUP=$warmup CONNS=$conns HS_CONNS=$hs_conns CERTS=$ncerts${only:+ ONLY=$only}${rev:+ REV=$rev}${tollgate_bin:+ TOLLGATE_BIN=$tollgate_bin} ROUTES=$routes bash bench/proxy.sh)"
 fi

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# Ports and pids are set by name (pick_port, start: printf -v), which the
+# linter cannot follow:
+# shellcheck disable=SC2154,SC2034
+
 # Measures the proxy's CPU time per request — process CPU (utime+stime from
 # /proc/PID/stat) divided by the requests the load generator completed — for
 # tollgate, the plain httputil.ReverseProxy of bench/baseline and nginx, over
@@ -10,34 +14,50 @@
 # is taken within each run. Throughput is printed for context only: the
 # figures to compare are CPU per request and the ratios. See bench/README.md.
 #
-# Environment: DURATION (10s) and RUNS (3) per measurement, WARMUP (3s),
-# CONNS (32, wrk connections), HS_CONNS (16, handshakes in flight), CERTS
-# (10000), ONLY (requests or handshakes; both when empty), REV (a git
-# revision to build tollgate from instead of the work tree), ROUTES (1, the
-# default: also measure tollgate's HTTP route through a forwardAuth
-# middleware and one through a weighted service; 0 for revisions without
-# them). Installs wrk,
-# nginx and curl from Debian's packages with apt-get when they are missing.
+# ONLY=passthrough runs another scenario instead (not part of the default
+# run): TLS passthrough routed on the ClientHello's server name by tollgate
+# ([tcp] router, HostSNI, tls.passthrough), HAProxy (mode tcp, req.ssl_sni)
+# and nginx (stream, ssl_preread), to a TLS echo server (bench/backend with
+# -cert), with bench/tlsload as the client: CPU seconds per GB relayed over
+# long connections, and CPU µs per new connection (full handshake, 64 bytes
+# each way, close).
+#
+# Environment: DURATION (10s) and RUNS (3; 2 for passthrough) per
+# measurement, WARMUP (3s), CONNS (32, wrk connections), HS_CONNS (16,
+# handshakes or new passthrough connections in flight), BULK_CONNS (8, long
+# passthrough connections), CERTS (10000), ONLY (requests, handshakes or
+# passthrough; requests and handshakes when empty), REV (a git revision to
+# build tollgate from instead of the work tree), TOLLGATE_BIN (a tollgate
+# binary to measure instead of building one), ROUTES (1, the default:
+# also measure tollgate's HTTP route through a forwardAuth middleware and
+# one through a weighted service; 0 for revisions without them). Installs
+# wrk, nginx and curl (passthrough: nginx's stream module and HAProxy) from
+# Debian's packages with apt-get when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
+only=${ONLY:-}
 duration=${DURATION:-10s}
 runs=${RUNS:-3}
+[[ $only == passthrough ]] && runs=${RUNS:-2} # under 3 minutes in all
 warmup=${WARMUP:-3s}
 conns=${CONNS:-32}
 hs_conns=${HS_CONNS:-16}
+bulk_conns=${BULK_CONNS:-8}
 ncerts=${CERTS:-10000}
-only=${ONLY:-}
 rev=${REV:-}
+tollgate_bin=${TOLLGATE_BIN:-}
 routes=${ROUTES:-1}
-case $only in '' | requests | handshakes) ;; *)
-  echo "ONLY must be requests, handshakes or empty" >&2
+case $only in '' | requests | handshakes | passthrough) ;; *)
+  echo "ONLY must be requests, handshakes, passthrough or empty" >&2
   exit 2
   ;;
 esac
-do_requests() { [[ $only != handshakes ]]; }
-do_handshakes() { [[ $only != requests ]]; }
+do_requests() { [[ $only == '' || $only == requests ]]; }
+do_handshakes() { [[ $only == '' || $only == handshakes ]]; }
+do_http() { do_requests || do_handshakes; }
+do_passthrough() { [[ $only == passthrough ]]; }
 name=bench.test # the name the certificate under test is for
 proxy_core=1 load_core=0
 
@@ -48,11 +68,37 @@ die() {
 }
 
 # --- tools ---------------------------------------------------------------
+nginx_bin() { command -v nginx || echo /usr/sbin/nginx; }
+haproxy_bin() { command -v haproxy || echo /usr/sbin/haproxy; }
+# nginx_stream: the load_module line nginx needs for its stream module with
+# ssl_preread (nothing when built in); fails when nginx lacks them.
+nginx_stream() {
+  local v dir
+  v=$("$(nginx_bin)" -V 2>&1) || return 1
+  [[ $v == *--with-stream_ssl_preread_module* ]] || return 1
+  [[ $v =~ --with-stream( |$) ]] && return 0
+  [[ $v == *--with-stream=dynamic* ]] || return 1
+  dir=$(sed -n 's/.*--modules-path=\([^ ]*\).*/\1/p' <<<"$v")
+  dir=${dir:-/usr/lib/nginx/modules}
+  [[ -f $dir/ngx_stream_module.so ]] || return 1
+  echo "load_module $dir/ngx_stream_module.so;"
+}
 need=()
-command -v curl >/dev/null || need+=(curl)
+if do_http; then
+  command -v curl >/dev/null || need+=(curl)
+fi
 if do_requests; then
   command -v wrk >/dev/null || need+=(wrk)
-  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx)
+  [[ -x $(nginx_bin) ]] || need+=(nginx)
+fi
+if do_passthrough; then
+  [[ -x $(haproxy_bin) ]] || need+=(haproxy)
+  # Debian's nginx has the stream module as a package of its own.
+  if [[ ! -x $(nginx_bin) ]]; then
+    need+=(nginx libnginx-mod-stream)
+  elif ! nginx_stream >/dev/null; then
+    need+=(libnginx-mod-stream)
+  fi
 fi
 if ((${#need[@]})); then
   sudo=()
@@ -64,7 +110,8 @@ if ((${#need[@]})); then
   "${sudo[@]}" apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+nginx_bin=$(nginx_bin)
+haproxy_bin=$(haproxy_bin)
 for t in go taskset getconf; do command -v $t >/dev/null || die "$t is needed"; done
 (($(nproc --all) >= 2)) || die "needs two cores (proxy on core $proxy_core, load on core $load_core)"
 clk_tck=$(getconf CLK_TCK)
@@ -87,11 +134,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 used_ports=" "
+# Ports are picked below the ephemeral range, where no outgoing connection
+# (thousands per second here, and other programs') can hold them.
+read -r ephemeral_low _ 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range || ephemeral_low=32768
+((ephemeral_low > 12000)) || die "the ephemeral port range starts at $ephemeral_low: no room below it for the benchmark's ports"
 # pick_port VAR: a free loopback port, distinct from the others picked.
 pick_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (ephemeral_low - 10000)))
     [[ $used_ports == *" $p "* ]] && continue
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
     used_ports+="$p "
@@ -146,7 +197,13 @@ proc_ticks() {
 }
 
 # --- build -----------------------------------------------------------------
-if [[ -n $rev ]]; then
+if [[ -n $tollgate_bin ]]; then
+  [[ -x $tollgate_bin && -z $rev ]] || die "TOLLGATE_BIN must be an executable, and without REV"
+  say "measuring tollgate $tollgate_bin; building the bench programs into $tmp/bin"
+  mkdir -p "$tmp/bin"
+  cp "$tollgate_bin" "$tmp/bin/tollgate"
+  tollgate_rev="$("$tollgate_bin" version 2>&1 | head -1 | cut -d' ' -f2) ($tollgate_bin)"
+elif [[ -n $rev ]]; then
   say "building tollgate at $rev and the bench programs into $tmp/bin"
   mkdir -p "$tmp/src"
   git archive "$rev" | tar -x -C "$tmp/src"
@@ -158,7 +215,7 @@ else
   tollgate_rev=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
   [[ -z $(git status --porcelain -- . ':!bench' 2>/dev/null || true) ]] || tollgate_rev+=" + uncommitted changes"
 fi
-for p in backend baseline certgen handshake; do go build -o "$tmp/bin/$p" "./bench/$p"; done
+for p in backend baseline certgen handshake tlsload; do go build -o "$tmp/bin/$p" "./bench/$p"; done
 bin=$tmp/bin
 
 "$bin/certgen" -dir "$tmp/certs" "$name" >/dev/null
@@ -235,43 +292,45 @@ EOF
 }
 
 # --- backend, baseline, tollgate -------------------------------------------
-pick_port backend_port
-start backend $load_core "$bin/backend" -addr "127.0.0.1:$backend_port" -size 1024
-wait_port backend "$backend_port"
-if ((routes)); then
-  pick_port authserver_port
-  start authserver $load_core "$bin/backend" -addr "127.0.0.1:$authserver_port" -size 0
-  wait_port authserver "$authserver_port"
-fi
+if do_http; then
+  pick_port backend_port
+  start backend $load_core "$bin/backend" -addr "127.0.0.1:$backend_port" -size 1024
+  wait_port backend "$backend_port"
+  if ((routes)); then
+    pick_port authserver_port
+    start authserver $load_core "$bin/backend" -addr "127.0.0.1:$authserver_port" -size 0
+    wait_port authserver "$authserver_port"
+  fi
 
-pick_port baseline_http
-pick_port baseline_https
-start baseline $proxy_core "$bin/baseline" -backend "http://127.0.0.1:$backend_port" \
-  -http "127.0.0.1:$baseline_http" -https "127.0.0.1:$baseline_https" -cert "$crt" -key "$key"
+  pick_port baseline_http
+  pick_port baseline_https
+  start baseline $proxy_core "$bin/baseline" -backend "http://127.0.0.1:$backend_port" \
+    -http "127.0.0.1:$baseline_http" -https "127.0.0.1:$baseline_https" -cert "$crt" -key "$key"
 
-pick_port tollgate_http
-pick_port tollgate_https
-echo "$name $crt $key" >"$tmp/one-cert.list"
-tollgate_config "$tmp/tollgate.toml" "$tollgate_http" "$tollgate_https" "$tmp/tollgate-state.db" "$tmp/one-cert.list"
-start tollgate $proxy_core "$bin/tollgate" serve --config "$tmp/tollgate.toml"
+  pick_port tollgate_http
+  pick_port tollgate_https
+  echo "$name $crt $key" >"$tmp/one-cert.list"
+  tollgate_config "$tmp/tollgate.toml" "$tollgate_http" "$tollgate_https" "$tmp/tollgate-state.db" "$tmp/one-cert.list"
+  start tollgate $proxy_core "$bin/tollgate" serve --config "$tmp/tollgate.toml"
 
-wait_port baseline "$baseline_https"
-wait_port tollgate "$tollgate_https"
-for u in "http://127.0.0.1:$baseline_http/" "https://127.0.0.1:$baseline_https/" \
-  "http://127.0.0.1:$tollgate_http/" "https://127.0.0.1:$tollgate_https/"; do
-  check_url "$u"
-done
-# The two routes are measured like proxies of their own, auth and weighted,
-# that are tollgate's process on another path, over HTTP.
-route_proxies=""
-if ((routes)); then
-  for r in auth weighted; do
-    printf -v "pid_$r" %s "$pid_tollgate"
-    printf -v "${r}_http" %s "$tollgate_http"
-    printf -v "path_$r" %s "/$r/"
-    check_url "http://127.0.0.1:$tollgate_http/$r/"
+  wait_port baseline "$baseline_https"
+  wait_port tollgate "$tollgate_https"
+  for u in "http://127.0.0.1:$baseline_http/" "https://127.0.0.1:$baseline_https/" \
+    "http://127.0.0.1:$tollgate_http/" "https://127.0.0.1:$tollgate_https/"; do
+    check_url "$u"
   done
-  route_proxies="auth weighted"
+  # The two routes are measured like proxies of their own, auth and weighted,
+  # that are tollgate's process on another path, over HTTP.
+  route_proxies=""
+  if ((routes)); then
+    for r in auth weighted; do
+      printf -v "pid_$r" %s "$pid_tollgate"
+      printf -v "${r}_http" %s "$tollgate_http"
+      printf -v "path_$r" %s "/$r/"
+      check_url "http://127.0.0.1:$tollgate_http/$r/"
+    done
+    route_proxies="auth weighted"
+  fi
 fi
 
 results=$tmp/results
@@ -408,6 +467,177 @@ if do_handshakes; then
   one_rss=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$pid_tollgate/status")
 fi
 
+# --- TLS passthrough: tollgate, HAProxy and nginx stream ---------------------
+if do_passthrough; then
+  # The TLS server behind the proxies: it holds the certificate, completes
+  # the handshakes and echoes every byte.
+  pick_port echo_port
+  start echo $load_core "$bin/backend" -addr "127.0.0.1:$echo_port" -cert "$crt" -key "$key"
+  wait_port echo "$echo_port"
+  pt_proxies=""
+  pt_skipped=""
+
+  # tollgate: one entry point, one TCP router on the server name, TLS
+  # passed through to the echo server.
+  pick_port tollgate_tls
+  cat >"$tmp/tollgate.toml" <<EOF
+[store]
+endpoint = "file://$tmp/tollgate-state.db"
+
+# Stop at once when the script ends.
+[lifecycle]
+drainDelay = "10ms"
+graceTimeout = "1s"
+
+[entryPoints.tls]
+address = "127.0.0.1:$tollgate_tls"
+
+[tcp.routers.pass]
+rule = "HostSNI(\`$name\`)"
+entryPoints = ["tls"]
+service = "echo"
+  [tcp.routers.pass.tls]
+  passthrough = true
+
+[tcp.services.echo.loadBalancer]
+  [[tcp.services.echo.loadBalancer.servers]]
+  address = "127.0.0.1:$echo_port"
+EOF
+  if "$bin/tollgate" check --config "$tmp/tollgate.toml" >"$tmp/tollgate-check.log" 2>&1; then
+    start tollgate $proxy_core "$bin/tollgate" serve --config "$tmp/tollgate.toml"
+    pt_proxies+=" tollgate"
+  else
+    pt_skipped="tollgate $tollgate_rev refuses the configuration ($(grep -m1 -v '^$' "$tmp/tollgate-check.log" || true))"
+    say "warning: $pt_skipped; measuring HAProxy and nginx only"
+  fi
+
+  # HAProxy: one thread, layer 4, the backend chosen by the server name of
+  # the ClientHello, waited for up to 5 s; no default backend.
+  pick_port haproxy_tls
+  mkdir -p "$tmp/haproxy"
+  cat >"$tmp/haproxy/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 180s
+    timeout server 180s
+
+frontend tls
+    bind 127.0.0.1:$haproxy_tls
+    tcp-request inspect-delay 5s
+    tcp-request content accept if { req.ssl_hello_type 1 }
+    use_backend echo if { req.ssl_sni -i $name }
+
+backend echo
+    server echo 127.0.0.1:$echo_port
+EOF
+  "$haproxy_bin" -c -q -f "$tmp/haproxy/haproxy.cfg" || die "HAProxy rejects its configuration"
+  start haproxy $proxy_core "$haproxy_bin" -db -f "$tmp/haproxy/haproxy.cfg"
+  pt_proxies+=" haproxy"
+
+  # nginx: one worker, stream with ssl_preread, the upstream chosen by a
+  # map on the server name; an unknown name maps to none and is closed.
+  pick_port nginx_tls
+  mkdir -p "$tmp/nginx"
+  load_stream=$(nginx_stream) || die "nginx $nginx_bin lacks the stream module with ssl_preread (Debian: apt-get install libnginx-mod-stream)"
+  user=""
+  [[ $(id -u) == 0 ]] && user="user root;"
+  cat >"$tmp/nginx/nginx.conf" <<EOF
+$load_stream
+$user
+worker_processes 1;
+daemon off;
+master_process on;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+stream {
+    map \$ssl_preread_server_name \$tls_upstream {
+        $name echo;
+        default "";
+    }
+    upstream echo {
+        server 127.0.0.1:$echo_port;
+    }
+    server {
+        listen 127.0.0.1:$nginx_tls;
+        ssl_preread on;
+        preread_timeout 5s;
+        proxy_pass \$tls_upstream;
+        proxy_connect_timeout 5s;
+        proxy_timeout 180s;
+    }
+}
+EOF
+  "$nginx_bin" -t -q -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" ||
+    die "nginx rejects its configuration"
+  start nginx $proxy_core "$nginx_bin" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf"
+  pt_proxies+=" nginx"
+
+  # tlsload_run PROXY MODE CONNS DURATION: one tlsload run through PROXY.
+  tlsload_run() {
+    local port="${1}_tls"
+    taskset -c $load_core "$bin/tlsload" -addr "127.0.0.1:${!port}" -name "$name" -mode "$2" -c "$3" -d "$4" 2>&1
+  }
+  for proxy in $pt_proxies; do
+    port="${proxy}_tls"
+    wait_port "$proxy" "${!port}"
+  done
+  # The configuration watcher of tollgate parses the file once after its
+  # first poll (2 s): let that pass before checking and measuring.
+  [[ $pt_proxies == *tollgate* ]] && sleep 3
+  for proxy in $pt_proxies; do
+    out=$(tlsload_run "$proxy" conns 1 300ms) || die "passthrough through $proxy does not work: $out"
+    read -r _ n _ errs _ <<<"$(grep '^conns ' <<<"$out")"
+    ((n > 0 && errs == 0)) || die "passthrough through $proxy does not work: $out"
+  done
+
+  # core_stat: total, idle and steal ticks of the proxy's core so far.
+  core_stat() {
+    local f
+    read -r -a f < <(grep "^cpu$proxy_core " /proc/stat)
+    echo "$((f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7] + f[8])) $((f[4] + f[5])) ${f[8]}"
+  }
+  # passthrough RUN PROXY MODE DURATION: one measurement; RUN 0 is the
+  # warm-up. Records the work done, the proxy's CPU ticks, the errors and
+  # how busy the proxy's core was otherwise (other processes, interrupts)
+  # and stolen by the hypervisor.
+  passthrough() {
+    local run=$1 proxy=$2 mode=$3 d=$4 pidvar="pid_$2" before after c0 c1 out up down work errs secs c
+    c=$hs_conns
+    [[ $mode == bulk ]] && c=$bulk_conns
+    before=$(proc_ticks "${!pidvar}")
+    read -r -a c0 <<<"$(core_stat)"
+    out=$(tlsload_run "$proxy" "$mode" "$c" "$d") || die "tlsload -mode $mode through $proxy failed: $out"
+    read -r -a c1 <<<"$(core_stat)"
+    after=$(proc_ticks "${!pidvar}")
+    if [[ $mode == bulk ]]; then
+      read -r _ _ up _ down _ _ _ errs _ secs <<<"$(grep '^bulk ' <<<"$out")"
+      work=$((up + down))
+    else
+      read -r _ work _ errs _ secs <<<"$(grep '^conns ' <<<"$out")"
+    fi
+    ((run == 0)) || echo "pt $run $proxy $mode $work $((after - before)) $errs $secs $((c1[0] - c0[0])) $((c1[1] - c0[1])) $((c1[2] - c0[2]))" >>"$results"
+    ((errs == 0)) || say "warning: $proxy $mode run $run: $errs errors: $out"
+  }
+  say "passthrough through$pt_proxies: warm-up $warmup each, then $runs runs of $duration each ($bulk_conns long connections; $hs_conns new connections in flight)"
+  load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+  for proxy in $pt_proxies; do
+    for mode in bulk conns; do passthrough 0 "$proxy" $mode "$warmup"; done
+  done
+  for ((run = 1; run <= runs; run++)); do
+    for mode in bulk conns; do
+      for proxy in $pt_proxies; do passthrough "$run" "$proxy" $mode "$duration"; done
+    done
+    say "  run $run of $runs done"
+  done
+  load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+fi
+
 # --- report ------------------------------------------------------------------
 # median of a space-separated list, for the awk programs below
 awk_median='
@@ -422,8 +652,13 @@ echo "## tollgate bench (bench/proxy.sh), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 tools="$(go version | cut -d' ' -f3-); tollgate $tollgate_rev"
 do_requests && tools+="; $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')"
+do_passthrough && tools+="; $("$haproxy_bin" -v 2>&1 | head -1 | cut -d' ' -f1-3); $("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')"
 echo "$tools; $(nproc --all) cores: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "proxy on core $proxy_core; wrk, backend and handshake client on core $load_core; CLK_TCK $clk_tck; median of $runs runs of $duration; 1 KiB responses"
+if do_passthrough; then
+  echo "TLS passthrough; proxy on core $proxy_core; tlsload and the TLS echo server on core $load_core; CLK_TCK $clk_tck; median of $runs runs of $duration"
+else
+  echo "proxy on core $proxy_core; wrk, backend and handshake client on core $load_core; CLK_TCK $clk_tck; median of $runs runs of $duration; 1 KiB responses"
+fi
 if do_requests; then
   echo
   echo "| proxy | scheme | requests | req/s | CPU µs/req | ratio to baseline | ratio to tollgate | CPU µs/req per run |"
@@ -472,5 +707,63 @@ if do_handshakes; then
   echo
   echo "full TLS handshakes (no resumption), new TCP connection each, client = Go crypto/tls defaults (TLS 1.3) with SNI $name, ECDSA P-256 certificates; the $((ncerts + 1))-certificate tollgate took ${many_startup}s to start and holds ${many_rss} MiB resident (the 1-certificate one ${one_rss} MiB)."
 fi
+if do_passthrough; then
+  echo
+  echo "| proxy | MB/s | CPU s/GB | CPU s/GB per run | new conns/s | CPU µs/conn | CPU µs/conn per run |"
+  echo "| --- | ---: | ---: | --- | ---: | ---: | --- |"
+  awk -v tck="$clk_tck" -v list="$pt_proxies" -v skipped="$pt_skipped" "$awk_median"'
+    function label(p) { return p == "haproxy" ? "HAProxy" : p == "nginx" ? "nginx stream" : p }
+    $1 == "pt" {
+      run = $2; p = $3; m = $4; cpu = $6 / tck
+      if (m == "bulk") { c = cpu / ($5 / 1e9); rate = $5 / $8 / 1e6; f = "%.2f" }
+      else { c = cpu * 1e6 / $5; rate = $5 / $8; f = "%.1f" }
+      cost[run, p, m] = c; runs[run] = 1
+      per[p, m] = per[p, m] " " sprintf(f, c); rates[p, m] = rates[p, m] " " rate
+      total += $9; steal += $11; others = ($9 - $10 - $11 - $6) / $9
+      if (others < 0) others = 0
+      busy += others * $9
+      if ($11 / $9 > maxsteal) maxsteal = $11 / $9
+      if (others > maxothers) maxothers = others
+    }
+    END {
+      n = split(list, ps, " ")
+      for (i = 1; i <= n; i++) {
+        p = ps[i]
+        printf "| %s | %.0f | %.2f | %s | %.0f | %.1f | %s |\n", label(p),
+          median(rates[p, "bulk"]), median(per[p, "bulk"]), substr(per[p, "bulk"], 2),
+          median(rates[p, "conns"]), median(per[p, "conns"]), substr(per[p, "conns"], 2)
+      }
+      print ""
+      if (skipped != "") {
+        print "tollgate not measured: " skipped "."
+      } else {
+        print "| ratio (median of the runs) | CPU per GB | CPU per new connection |"
+        print "| --- | ---: | ---: |"
+        for (i = 1; i <= n; i++) {
+          o = ps[i]
+          if (o == "tollgate") continue
+          rb = ""; rc = ""
+          for (run in runs) {
+            rb = rb " " cost[run, "tollgate", "bulk"] / cost[run, o, "bulk"]
+            rc = rc " " cost[run, "tollgate", "conns"] / cost[run, o, "conns"]
+          }
+          printf "| tollgate / %s | %.2f× | %.2f× |\n", label(o), median(rb), median(rc)
+          if (o == "haproxy") target = median(rb)
+        }
+        print ""
+        printf "target: tollgate'\''s CPU per GB ≤ 1.5× HAProxy'\''s: %s (%.2f×).\n", target <= 1.5 ? "met" : "missed", target
+      }
+      if (total > 0)
+        printf "core '"$proxy_core"' during the measurements: %.1f %% stolen by the hypervisor (at most %.1f %% in one run), %.1f %% busy outside the proxy process — other processes, interrupts (at most %.1f %%).\n",
+          100 * steal / total, 100 * maxsteal, 100 * busy / total, 100 * maxothers
+    }' "$results"
+  echo "load average (1, 5, 15 min): $load_start before the measurements, $load_end after."
+  echo
+  echo "MB/s: bytes through the proxy both ways (what tlsload wrote on $bulk_conns long TLS connections, 16 KiB at a time, and the echo it read back; TLS records not counted) ÷ the run's wall time — bounded by core $load_core, where the client and the echo server do all the TLS work: context, not a target. CPU s/GB: the proxy's CPU time (utime+stime; nginx: master and worker) ÷ those bytes (10⁹). new conns: $hs_conns loops of TCP connection, full TLS 1.3 handshake with SNI $name (no resumption) with the echo server behind the proxy, 64 bytes each way, close; CPU µs/conn: the proxy's CPU time ÷ connections completed. Ratios are taken within each run."
+fi
 echo
-echo "reproduce: (cd $repo && DURATION=$duration RUNS=$runs WARMUP=$warmup CONNS=$conns HS_CONNS=$hs_conns CERTS=$ncerts${only:+ ONLY=$only}${rev:+ REV=$rev} ROUTES=$routes bash bench/proxy.sh)"
+if do_passthrough; then
+  echo "reproduce: (cd $repo && ONLY=passthrough DURATION=$duration RUNS=$runs WARMUP=$warmup BULK_CONNS=$bulk_conns HS_CONNS=$hs_conns${rev:+ REV=$rev}${tollgate_bin:+ TOLLGATE_BIN=$tollgate_bin} bash bench/proxy.sh)"
+else
+  echo "reproduce: (cd $repo && DURATION=$duration RUNS=$runs WARMUP=$warmup CONNS=$conns HS_CONNS=$hs_conns CERTS=$ncerts${only:+ ONLY=$only}${rev:+ REV=$rev}${tollgate_bin:+ TOLLGATE_BIN=$tollgate_bin} ROUTES=$routes bash bench/proxy.sh)"
+fi

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-proxy/tollgate/kvstore/backend/backendtest"
 )
 
 // tcpEverything sets every key of [tcp], each to a value other than its
@@ -164,4 +166,29 @@ func zeroFields(path string, v reflect.Value) []string {
 		}
 	}
 	return out
+}
+
+// TestTCPThroughStore publishes a configuration setting every key of
+// [tcp] to each store and loads it back equal.
+func TestTCPThroughStore(t *testing.T) {
+	cfg, err := Parse("tcp.toml", []byte(tcpEverything))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range backendtest.All(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := testContext(t)
+			s := b.Client(t)
+			if _, err := Publish(ctx, s, cfg, PublishOptions{Prefix: "tcp"}); err != nil {
+				t.Fatal(err)
+			}
+			snap, err := Load(ctx, s, "tcp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(snap.Config.TCP, cfg.TCP) {
+				t.Errorf("loaded [tcp] differs:\n got %+v\nwant %+v", snap.Config.TCP, cfg.TCP)
+			}
+		})
+	}
 }

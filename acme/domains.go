@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,7 +14,8 @@ import (
 type Want struct {
 	// Domains are the names, the main one first, normalized.
 	Domains []string
-	// Source says why: "domains", "router <name>" or "on-demand".
+	// Source says why: "domains", "router <name>", "tcp router <name>"
+	// or "on-demand".
 	Source string
 }
 
@@ -22,7 +24,8 @@ func (w Want) Main() string { return w.Domains[0] }
 
 // Wanted lists the certificates cfg asks for: [[acme.domains]], the
 // domains of routers with TLS, the hosts of their rules when onHostRule
-// is on, and the on-demand names requested. A name covered by an earlier
+// is on, then the same for TCP routers that terminate TLS (their HostSNI
+// names), and the on-demand names requested. A name covered by an earlier
 // certificate (exactly, or by its wildcard) is not asked for twice. Names
 // no enabled challenge can validate are left out: IP addresses always,
 // wildcards without DNS-01.
@@ -97,6 +100,32 @@ func Wanted(cfg *config.Config, onDemand []string) []Want {
 			}
 			for _, host := range rule.Hosts(e) {
 				add("router "+name, host)
+			}
+		}
+	}
+	if t := cfg.TCP; t != nil {
+		// TCP routers that terminate TLS present tollgate's certificates
+		// as HTTP routers do; with passthrough the service holds them.
+		for _, name := range slices.Sorted(maps.Keys(t.Routers)) {
+			r := t.Routers[name]
+			if r == nil || r.TLS == nil || r.TLS.Passthrough {
+				continue
+			}
+			if len(r.TLS.Domains) > 0 {
+				for _, d := range r.TLS.Domains {
+					add("tcp router "+name, append([]string{d.Main}, d.SANs...)...)
+				}
+				continue
+			}
+			if !a.OnHostRule {
+				continue
+			}
+			e, err := rule.ParseTCP(r.Rule)
+			if err != nil {
+				continue // validation reports it
+			}
+			for _, host := range rule.ServerNames(e) {
+				add("tcp router "+name, host)
 			}
 		}
 	}

@@ -78,3 +78,66 @@ func TestWantedCertificateProvided(t *testing.T) {
 		t.Fatalf("wanted %v, want only acme.example.com", got)
 	}
 }
+
+// TestWantedTCP: TCP routers that terminate TLS ask for their tls.domains,
+// or with onHostRule for their HostSNI names, as HTTP routers do; those
+// that pass TLS through, or have no TLS, ask for nothing, and neither does
+// HostSNI(`*`). A wildcard needs DNS-01.
+func TestWantedTCP(t *testing.T) {
+	const routers = `
+[tcp.routers.db]
+rule = "HostSNI(` + "`DB.example.com`" + `) || HostSNI(` + "`*.db.example.com`" + `) || HostSNI(` + "`*`" + `)"
+service = "s"
+  [tcp.routers.db.tls]
+
+[tcp.routers.explicit]
+rule = "HostSNI(` + "`ignored.example.com`" + `)"
+service = "s"
+  [tcp.routers.explicit.tls]
+  [[tcp.routers.explicit.tls.domains]]
+  main = "mq.example.com"
+
+[tcp.routers.pass]
+rule = "HostSNI(` + "`pass.example.com`" + `)"
+service = "s"
+  [tcp.routers.pass.tls]
+  passthrough = true
+
+[tcp.routers.plain]
+rule = "HostSNI(` + "`*`" + `)"
+service = "s"
+
+[tcp.services.s.loadBalancer]
+  [[tcp.services.s.loadBalancer.servers]]
+  address = "127.0.0.1:1"
+`
+	for _, tc := range []struct {
+		name string
+		acme string
+		want [][]string
+	}{
+		{"domains only", "", [][]string{{"mq.example.com"}}},
+		{"on host rule", "onHostRule = true", [][]string{{"db.example.com"}, {"mq.example.com"}}},
+		{"wildcard with DNS-01", "onHostRule = true\n[acme.dnsChallenge]\nprovider = \"cloudflare\"",
+			[][]string{{"db.example.com"}, {"*.db.example.com"}, {"mq.example.com"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := "[entryPoints.websecure]\naddress = \":443\"\n  [entryPoints.websecure.http.tls]\n" +
+				"[acme]\ninsecurePlaintextKeys = true\n" + tc.acme + "\n  [acme.tlsChallenge]\n" + routers
+			cfg, err := config.Parse("test.toml", []byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]string
+			for _, w := range acme.Wanted(cfg, nil) {
+				got = append(got, w.Domains)
+				if w.Source != "tcp router db" && w.Source != "tcp router explicit" {
+					t.Errorf("source %q, want a TCP router", w.Source)
+				}
+			}
+			if !slices.EqualFunc(got, tc.want, slices.Equal) {
+				t.Fatalf("got  %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+}

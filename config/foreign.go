@@ -159,8 +159,8 @@ func unsupportedHint(path []string, key string) string {
 	switch {
 	case len(parent) == 0 && key == "serversTransport":
 		return "a static default [serversTransport] is not supported: define [http.serversTransports.NAME] and name it in each loadBalancer's serversTransport"
-	case len(parent) == 0 && (key == "tcp" || key == "udp"):
-		return fmt.Sprintf("[%s] is not supported (yet): tollgate proxies HTTP only; remove it", key)
+	case len(parent) == 0 && key == "udp":
+		return "[udp] is not supported (yet): tollgate proxies HTTP and TCP only; remove it"
 	case len(parent) == 3 && parent[0] == "http" && parent[1] == "middlewares" && key == "plugin":
 		return "plugins are not supported: tollgate runs no third-party code; remove the middleware and its uses"
 	case len(parent) == 3 && parent[0] == "http" && parent[1] == "middlewares" && (key == "grpcWeb" || key == "digestAuth"):

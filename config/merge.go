@@ -61,6 +61,7 @@ type Refusal struct {
 // Merge returns base with the parts of every provider added, and the parts
 // it refused. base must be valid; it is not modified, and neither are the
 // parts: the result shares their routers, services and middlewares.
+// Providers supply HTTP routes only: the result shares base's [tcp].
 func Merge(base *Config, provided ...*Provided) (*Config, []Refusal) {
 	out := *base
 	h := &HTTP{Routers: map[string]*Router{}, Services: map[string]*Service{}, Middlewares: map[string]*Middleware{}}

@@ -123,18 +123,26 @@ func (v *validator) files() {
 			}
 		}
 	}
+	clientTLS := func(path []string, rootCAs []string, certs []Certificate) {
+		caFiles(append(slices.Clip(path), "rootCAs"), rootCAs)
+		for i := range certs {
+			keyPair(append(slices.Clip(path), "certificates", strconv.Itoa(i)), &certs[i])
+		}
+	}
+	if t := v.cfg.TCP; t != nil {
+		for _, name := range sorted(t.ServersTransports) {
+			if st := t.ServersTransports[name]; st != nil && st.TLS != nil {
+				clientTLS(p("tcp", "serversTransports", name, "tls"), st.TLS.RootCAs, st.TLS.Certificates)
+			}
+		}
+	}
 	h := v.cfg.HTTP
 	if h == nil {
 		return
 	}
 	for _, name := range sorted(h.ServersTransports) {
-		st := h.ServersTransports[name]
-		if st == nil {
-			continue
-		}
-		caFiles(p("http", "serversTransports", name, "rootCAs"), st.RootCAs)
-		for i := range st.Certificates {
-			keyPair(p("http", "serversTransports", name, "certificates", strconv.Itoa(i)), &st.Certificates[i])
+		if st := h.ServersTransports[name]; st != nil {
+			clientTLS(p("http", "serversTransports", name), st.RootCAs, st.Certificates)
 		}
 	}
 	for _, name := range sorted(h.Middlewares) {

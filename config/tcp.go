@@ -99,10 +99,12 @@ type TCPServer struct {
 type TCPHealthCheck struct {
 	// Port overrides the server's port.
 	Port int `toml:"port"`
-	// Send is written to the server once connected. Empty writes nothing.
+	// Send is written to the server once connected, at most
+	// MaxTCPHealthCheckSend bytes. Empty writes nothing.
 	Send string `toml:"send"`
-	// Expect must be what the server answers first (a prefix of it).
-	// Empty means a connection is enough.
+	// Expect must be what the server answers first (a prefix of it),
+	// at most MaxTCPHealthCheckExpect bytes. Empty means a connection is
+	// enough.
 	Expect string `toml:"expect"`
 	// Interval between checks. Zero means 30s.
 	Interval Duration `toml:"interval"`

@@ -45,10 +45,10 @@ func validate(cfg *Config) problems {
 	v.tls()
 	v.serversTransports()
 	v.proxyProtocols()
+	v.tcp()
 	v.tlsStores()
 	v.providers()
 	v.fileNames()
-	v.notServedYet()
 	return v.ps
 }
 
@@ -103,6 +103,12 @@ func nilEntries(cfg *Config) problems {
 		report(p("http", "services"), sorted(h.Services), func(n string) bool { return h.Services[n] == nil })
 		report(p("http", "middlewares"), sorted(h.Middlewares), func(n string) bool { return h.Middlewares[n] == nil })
 		report(p("http", "serversTransports"), sorted(h.ServersTransports), func(n string) bool { return h.ServersTransports[n] == nil })
+	}
+	if t := cfg.TCP; t != nil {
+		report(p("tcp", "routers"), sorted(t.Routers), func(n string) bool { return t.Routers[n] == nil })
+		report(p("tcp", "services"), sorted(t.Services), func(n string) bool { return t.Services[n] == nil })
+		report(p("tcp", "middlewares"), sorted(t.Middlewares), func(n string) bool { return t.Middlewares[n] == nil })
+		report(p("tcp", "serversTransports"), sorted(t.ServersTransports), func(n string) bool { return t.ServersTransports[n] == nil })
 	}
 	if t := cfg.TLS; t != nil {
 		report(p("tls", "options"), sorted(t.Options), func(n string) bool { return t.Options[n] == nil })

@@ -138,24 +138,42 @@ func (v *validator) serviceCycles() {
 	svcs := v.cfg.HTTP.Services
 	next := func(name string) []string { return children(svcs[name]) }
 	exists := func(name string) bool { return svcs[name] != nil }
-	for _, group := range stronglyConnected(v.serviceNames, exists, next) {
-		first := group[0]
-		if len(group) == 1 && !slices.Contains(next(first), first) {
-			continue
-		}
+	for _, c := range cycles(v.serviceNames, exists, next) {
+		first := c.group[0]
 		typ, _ := typesOf(svcs[first])
 		path := p("http", "services", first, strings.Join(typ, ""))
-		if len(group) == 1 {
+		if len(c.group) == 1 {
 			v.add(path, "service %q sends requests to itself; name other services", first)
+			continue
+		}
+		v.add(path, "services %s send requests to each other: %s; break the cycle", strings.Join(c.group, ", "), strings.Join(c.path, " → "))
+	}
+}
+
+// cycle is a group of nodes that reach each other, sorted, and the
+// shortest path from its first node back to it.
+type cycle struct {
+	group, path []string
+}
+
+// cycles returns the groups of nodes of a graph that reach each other
+// (a node that reaches itself is a group of one), in order of their first
+// node, each with the shortest cycle through its first node.
+func cycles(nodes []string, exists func(string) bool, next func(string) []string) []cycle {
+	var out []cycle
+	for _, group := range stronglyConnected(nodes, exists, next) {
+		first := group[0]
+		if len(group) == 1 && !slices.Contains(next(first), first) {
 			continue
 		}
 		in := map[string]bool{}
 		for _, n := range group {
 			in[n] = true
 		}
-		cycle := shortestCycle(first, func(n string) []string {
+		path := shortestCycle(first, func(n string) []string {
 			return slices.DeleteFunc(slices.Clone(next(n)), func(m string) bool { return !in[m] })
 		})
-		v.add(path, "services %s send requests to each other: %s; break the cycle", strings.Join(group, ", "), strings.Join(cycle, " → "))
+		out = append(out, cycle{group: group, path: path})
 	}
+	return out
 }

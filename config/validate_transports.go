@@ -22,20 +22,7 @@ func (v *validator) serversTransports() {
 
 func (v *validator) serversTransport(path []string, st *ServersTransport) {
 	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
-	if st.ServerName != "" {
-		v.check(at("serverName"), checkServerName(st.ServerName))
-	}
-	if st.InsecureSkipVerify && len(st.RootCAs) > 0 {
-		v.add(at("rootCAs"), "rootCAs are not used with insecureSkipVerify; keep one")
-	}
-	for i, f := range st.RootCAs {
-		if f == "" {
-			v.add(at("rootCAs", fmt.Sprint(i)), "empty file name; name a PEM file of CA certificates")
-		}
-	}
-	for i := range st.Certificates {
-		v.certificateFiles(at("certificates", fmt.Sprint(i)), &st.Certificates[i])
-	}
+	v.clientTLS(path, st.ServerName, st.InsecureSkipVerify, st.RootCAs, st.Certificates)
 	if st.MaxIdleConnsPerHost < -1 {
 		v.add(at("maxIdleConnsPerHost"), "maxIdleConnsPerHost %d is out of range: use 0 (meaning 256), -1 (keep no idle connection) or a positive number", st.MaxIdleConnsPerHost)
 	}
@@ -45,6 +32,26 @@ func (v *validator) serversTransport(path []string, st *ServersTransport) {
 		v.nonNegative(at("forwardingTimeouts", "idleConnTimeout"), ft.IdleConnTimeout)
 		v.nonNegative(at("forwardingTimeouts", "readIdleTimeout"), ft.ReadIdleTimeout)
 		v.nonNegative(at("forwardingTimeouts", "pingTimeout"), ft.PingTimeout)
+	}
+}
+
+// clientTLS checks the TLS settings of connections to servers, in HTTP
+// and TCP serversTransports alike, whose keys are under path.
+func (v *validator) clientTLS(path []string, serverName string, insecure bool, rootCAs []string, certs []Certificate) {
+	at := func(seg ...string) []string { return append(slices.Clip(path), seg...) }
+	if serverName != "" {
+		v.check(at("serverName"), checkServerName(serverName))
+	}
+	if insecure && len(rootCAs) > 0 {
+		v.add(at("rootCAs"), "rootCAs are not used with insecureSkipVerify; keep one")
+	}
+	for i, f := range rootCAs {
+		if f == "" {
+			v.add(at("rootCAs", fmt.Sprint(i)), "empty file name; name a PEM file of CA certificates")
+		}
+	}
+	for i := range certs {
+		v.certificateFiles(at("certificates", fmt.Sprint(i)), &certs[i])
 	}
 }
 

@@ -103,7 +103,8 @@ type EventLister interface {
 // /api/version, /api/entrypoints[/NAME], /api/http/routers[/NAME],
 // /api/http/services[/NAME] (with each server's health),
 // /api/http/middlewares[/NAME] (secret values hidden),
-// /api/certificates[/NAME], /api/cluster and /api/events (this
+// /api/tcp/routers[/NAME], /api/tcp/services[/NAME],
+// /api/tcp/middlewares[/NAME], /api/certificates[/NAME], /api/cluster and /api/events (this
 // replica's recent events). docs/api.md describes every
 // field. Routing items come from the generation in force, worked out at
 // the first request after a reload; the servers' health is read at each
@@ -207,7 +208,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, http.StatusNotFound, "no API endpoint at %s: the endpoints are /api/overview, /api/version, /api/entrypoints, /api/http/routers, /api/http/services, /api/http/middlewares, /api/certificates, /api/cluster and /api/events", path)
+	writeError(w, http.StatusNotFound, "no API endpoint at %s: the endpoints are /api/overview, /api/version, /api/entrypoints, /api/http/routers, /api/http/services, /api/http/middlewares, /api/tcp/routers, /api/tcp/services, /api/tcp/middlewares, /api/certificates, /api/cluster and /api/events", path)
 }
 
 // currentView returns the view of the generation in force, building it on

@@ -191,12 +191,15 @@ type tCounts struct {
 	Errors   int `json:"errors"`
 }
 
+type tKindCounts struct {
+	Routers     tCounts `json:"routers"`
+	Services    tCounts `json:"services"`
+	Middlewares tCounts `json:"middlewares"`
+}
+
 type tOverview struct {
-	HTTP struct {
-		Routers     tCounts `json:"routers"`
-		Services    tCounts `json:"services"`
-		Middlewares tCounts `json:"middlewares"`
-	} `json:"http"`
+	HTTP     tKindCounts `json:"http"`
+	TCP      tKindCounts `json:"tcp"`
 	Features struct {
 		Tracing   string `json:"tracing"`
 		Metrics   string `json:"metrics"`
@@ -806,7 +809,7 @@ func TestAPIMethodsAndUnknownPaths(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("HEAD = %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for _, path := range []string{"/api/", "/api/rawdata", "/api/http", "/api/tcp/routers"} {
+	for _, path := range []string{"/api/", "/api/rawdata", "/api/http", "/api/tcp", "/api/udp/routers"} {
 		apiGet(t, api+path, http.StatusNotFound, &e)
 	}
 }

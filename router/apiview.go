@@ -40,6 +40,10 @@ type apiView struct {
 	middlewares []apiMiddleware
 	entryPoints []apiEntryPoint
 	overview    apiOverview
+	// The TCP routers, services and middlewares.
+	tcpRouters     []apiTCPRouter
+	tcpServices    []apiTCPService
+	tcpMiddlewares []apiMiddleware
 }
 
 // apiItem is what every router, service and middleware shows first.
@@ -206,6 +210,7 @@ type apiEntryTLS struct {
 
 type apiOverview struct {
 	HTTP      apiHTTPCounts `json:"http"`
+	TCP       apiHTTPCounts `json:"tcp"`
 	Features  apiFeatures   `json:"features"`
 	Providers []string      `json:"providers"`
 }
@@ -255,11 +260,18 @@ func newAPIView(g *generation, base string, listening map[string]*config.EntryPo
 	v.buildServices(h, u)
 	v.buildMiddlewares(h, u)
 	v.buildEntryPoints()
+	v.buildTCP(g.cfg.TCP)
+	middlewareItem := func(m apiMiddleware) apiItem { return m.apiItem }
 	v.overview = apiOverview{
 		HTTP: apiHTTPCounts{
 			Routers:     countOf(items(v.routers, func(r apiRouter) apiItem { return r.apiItem })),
 			Services:    countOf(items(v.services, func(s apiService) apiItem { return s.apiItem })),
-			Middlewares: countOf(items(v.middlewares, func(m apiMiddleware) apiItem { return m.apiItem })),
+			Middlewares: countOf(items(v.middlewares, middlewareItem)),
+		},
+		TCP: apiHTTPCounts{
+			Routers:     countOf(items(v.tcpRouters, func(r apiTCPRouter) apiItem { return r.apiItem })),
+			Services:    countOf(items(v.tcpServices, func(s apiTCPService) apiItem { return s.apiItem })),
+			Middlewares: countOf(items(v.tcpMiddlewares, middlewareItem)),
 		},
 		Providers: []string{providerTitle(base)},
 	}
@@ -658,16 +670,7 @@ func (v *apiView) buildMiddlewares(h *config.HTTP, u users) {
 
 // middlewareKey returns the configuration key of the one type m sets:
 // "basicAuth".
-func middlewareKey(m *config.Middleware) string {
-	mv := reflect.ValueOf(m).Elem()
-	for i := range mv.NumField() {
-		if f := mv.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
-			name, _, _ := strings.Cut(mv.Type().Field(i).Tag.Get("toml"), ",")
-			return name
-		}
-	}
-	return ""
-}
+func middlewareKey(m *config.Middleware) string { return oneOfKey(reflect.ValueOf(m)) }
 
 func (v *apiView) buildEntryPoints() {
 	eps := v.g.cfg.EntryPoints
@@ -736,32 +739,39 @@ func (v *apiView) collections() []collection {
 		status: func(int) string { return statusEnabled },
 		item:   func(i int) any { return v.entryPoints[i] },
 	}
-	for _, c := range []*collection{&routers, &services, &middlewares, &entryPoints} {
-		c.statuses = []string{statusEnabled, statusWarning, statusDisabled}
-	}
-	for _, c := range []*collection{&routers, &services, &middlewares} {
-		c.resolve = func(name string) string {
+	out := append([]collection{routers, services, middlewares}, v.tcpCollections()...)
+	for i := range out {
+		out[i].resolve = func(name string) string {
 			n, _ := v.apiName(v.configName(name))
 			return n
 		}
 	}
-	return []collection{routers, services, middlewares, entryPoints}
+	out = append(out, entryPoints)
+	for i := range out {
+		out[i].statuses = []string{statusEnabled, statusWarning, statusDisabled}
+	}
+	return out
 }
 
 // keepRouter applies the routers' own filters, Traefik's: serviceName
 // keeps the routers of that service, middlewareName those that use that
 // middleware. Both take a name with or without "@provider".
 func (v *apiView) keepRouter(q url.Values, i int) bool {
-	r := v.routers[i]
+	return v.keepByRefs(q, v.routers[i].Service, v.routers[i].Middlewares)
+}
+
+// keepByRefs applies serviceName and middlewareName to a router of
+// service with middlewares.
+func (v *apiView) keepByRefs(q url.Values, service string, middlewares []string) bool {
 	same := func(configured, asked string) bool {
 		a, _ := v.apiName(configured)
 		b, _ := v.apiName(v.configName(asked))
 		return a == b
 	}
-	if s := q.Get("serviceName"); s != "" && !same(r.Service, s) {
+	if s := q.Get("serviceName"); s != "" && !same(service, s) {
 		return false
 	}
-	if m := q.Get("middlewareName"); m != "" && !slices.ContainsFunc(r.Middlewares, func(x string) bool { return same(x, m) }) {
+	if m := q.Get("middlewareName"); m != "" && !slices.ContainsFunc(middlewares, func(x string) bool { return same(x, m) }) {
 		return false
 	}
 	return true

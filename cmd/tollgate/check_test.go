@@ -56,6 +56,26 @@ curvePreferences = ["P256"]
 				`:8:21: tls.options.custom.curvePreferences[0]: curve "P256": use X25519`,
 			},
 		},
+		{
+			name: "TCP rules",
+			doc: `[entryPoints.websecure]
+address = ":443"
+[tcp.routers.db]
+rule = "HostSNI(` + "`db.example.com:5432`" + `)"
+service = "db"
+[tcp.routers.db.tls]
+passthrough = true
+[tcp.routers.web]
+rule = "Host(` + "`example.com`" + `)"
+service = "db"
+[[tcp.services.db.loadBalancer.servers]]
+address = "10.0.0.7:5432"
+`,
+			want: []string{
+				":4:1: tcp.routers.db.rule: invalid rule: column 9: HostSNI: \"db.example.com:5432\" has a port; a server name has none (the entry point is the port): write HostSNI(`db.example.com`)",
+				":9:1: tcp.routers.web.rule: invalid rule: column 1: unknown matcher \"Host\": Host is an HTTP router matcher; TCP rules use HostSNI",
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := writeFile(t, "check.toml", tc.doc)

@@ -32,6 +32,22 @@
 //	QueryRegexp(`key`[, `re`])   query parameter with a value matching a Go regexp
 //	ClientIP(`ip-or-cidr`)       client address
 //
+// The rules of TCP routers, which ParseTCP reads, have the same grammar,
+// limits, spelling rules and errors, and their own matchers:
+//
+//	HostSNI(`host`)              server name of the TLS ClientHello; a
+//	                             host name, "*.example.com" for one label
+//	                             before example.com, or "*" for every
+//	                             connection, TLS or not
+//	HostSNIRegexp(`regexp`)      server name matching a Go regexp
+//	ClientIP(`ip-or-cidr`)       client address
+//	ALPN(`protocol`)             a protocol the TLS client offers
+//
+// Each parser refuses the other's matchers with what to write instead.
+// ParseTCP refuses what cannot match: a HostSNI with a port or an IP
+// address (TLS clients send neither), and ALPN(`acme-tls/1`), the protocol
+// of the ACME TLS-ALPN-01 challenge, which tollgate answers itself.
+//
 // As in Traefik v3, a matcher takes one value: Host(`a`, `b`) from v2 is
 // written Host(`a`) || Host(`b`). Matcher names are accepted as documented,
 // in lower case, in upper case and capitalized ("Pathprefix"), strings are

@@ -15,9 +15,23 @@ type spec struct {
 	checks []func(matcher, value string) string
 }
 
-// specs are the HTTP matchers of Traefik v3, in the order error messages
-// list them. It is never modified.
-var specs = []spec{
+// dialect is the set of matchers of one kind of rule, HTTP or TCP.
+type dialect struct {
+	// specs are the matchers, in the order error messages list them.
+	specs []spec
+	// others are names of matchers of the other dialect or of older
+	// Traefik versions, with what to write instead.
+	others map[string]string
+}
+
+// The dialects. They are never modified.
+var (
+	httpDialect = &dialect{specs: httpSpecs, others: httpOthers}
+	tcpDialect  = &dialect{specs: tcpSpecs, others: tcpOthers}
+)
+
+// httpSpecs are the HTTP matchers of Traefik v3.
+var httpSpecs = []spec{
 	{name: "ClientIP", about: "an IP address or CIDR prefix", min: 1, checks: checks(checkClientIP)},
 	{name: "Header", about: "a header name and a value", min: 2, checks: checks(checkHeaderName, checkAny)},
 	{name: "HeaderRegexp", about: "a header name and a regexp", min: 2, checks: checks(checkHeaderName, checkValueRegexp)},
@@ -35,41 +49,79 @@ func checks(fns ...func(matcher, value string) string) []func(matcher, value str
 	return fns
 }
 
-// otherMatchers are names users bring from Traefik v2 or from TCP routers,
+// tcpSpecs are the TCP matchers of Traefik v3.
+var tcpSpecs = []spec{
+	{name: "ALPN", about: "an ALPN protocol", min: 1, checks: checks(checkALPN)},
+	{name: "ClientIP", about: "an IP address or CIDR prefix", min: 1, checks: checks(checkClientIP)},
+	{name: "HostSNI", about: "a host name or \"*\"", min: 1, checks: checks(checkHostSNI)},
+	{name: "HostSNIRegexp", about: "a regexp", min: 1, checks: checks(checkHostRegexp)},
+}
+
+// httpOthers are names users bring from Traefik v2 or from TCP routers,
 // with what to write instead.
-var otherMatchers = map[string]string{
+var httpOthers = map[string]string{
 	"HostHeader":    "HostHeader was removed in Traefik v3; use Host",
 	"HostSNI":       "HostSNI is a TCP router matcher; HTTP rules use Host",
 	"HostSNIRegexp": "HostSNIRegexp is a TCP router matcher; HTTP rules use HostRegexp",
 	"ALPN":          "ALPN is a TCP router matcher",
 }
 
-// lookup returns the matcher called name, or nil. Like Traefik v3, it
-// accepts the name as documented ("PathPrefix"), in lower case
-// ("pathprefix"), in upper case ("PATHPREFIX") and capitalized
-// ("Pathprefix"), and no other spelling.
-func lookup(name string) *spec {
-	for i := range specs {
-		s := &specs[i]
-		lower := strings.ToLower(s.name)
-		switch name {
-		case s.name, lower, strings.ToUpper(s.name), strings.ToUpper(lower[:1]) + lower[1:]:
+// tcpOthers are the names of HTTP matchers, which TCP rules cannot use: a
+// TCP router sees no request, only the TLS ClientHello and the client's
+// address.
+var tcpOthers = map[string]string{
+	"Host":         "Host is an HTTP router matcher; TCP rules use HostSNI",
+	"HostRegexp":   "HostRegexp is an HTTP router matcher; TCP rules use HostSNIRegexp",
+	"HostHeader":   "HostHeader is an HTTP matcher of Traefik v2; TCP rules use HostSNI",
+	"Path":         tcpNoRequest("Path"),
+	"PathPrefix":   tcpNoRequest("PathPrefix"),
+	"PathRegexp":   tcpNoRequest("PathRegexp"),
+	"Method":       tcpNoRequest("Method"),
+	"Header":       tcpNoRequest("Header"),
+	"HeaderRegexp": tcpNoRequest("HeaderRegexp"),
+	"Query":        tcpNoRequest("Query"),
+	"QueryRegexp":  tcpNoRequest("QueryRegexp"),
+}
+
+func tcpNoRequest(name string) string {
+	return name + " is an HTTP router matcher; a TCP router sees no request, only the TLS server name (HostSNI, HostSNIRegexp), the ALPN protocols and the client's address (ClientIP)"
+}
+
+// lookup returns the matcher called name, or nil.
+func (d *dialect) lookup(name string) *spec {
+	for i := range d.specs {
+		if s := &d.specs[i]; spelledAs(name, s.name) {
 			return s
 		}
 	}
 	return nil
 }
 
-// unknownMatcher says that no matcher is called name and suggests one.
-func unknownMatcher(name string) string {
-	if hint, ok := otherMatchers[name]; ok {
-		return fmt.Sprintf("unknown matcher %q: %s", name, hint)
+// spelledAs reports whether name is a spelling of the matcher name
+// canonical. Like Traefik v3, it accepts the name as documented
+// ("PathPrefix"), in lower case ("pathprefix"), in upper case
+// ("PATHPREFIX") and capitalized ("Pathprefix"), and no other spelling.
+func spelledAs(name, canonical string) bool {
+	lower := strings.ToLower(canonical)
+	switch name {
+	case canonical, lower, strings.ToUpper(canonical), strings.ToUpper(lower[:1]) + lower[1:]:
+		return true
 	}
-	if s := closest(name); s != "" {
+	return false
+}
+
+// unknownMatcher says that no matcher is called name and suggests one.
+func (d *dialect) unknownMatcher(name string) string {
+	for other, hint := range d.others {
+		if spelledAs(name, other) {
+			return fmt.Sprintf("unknown matcher %q: %s", name, hint)
+		}
+	}
+	if s := d.closest(name); s != "" {
 		return fmt.Sprintf("unknown matcher %q; did you mean %q?", name, s)
 	}
-	names := make([]string, len(specs))
-	for i, s := range specs {
+	names := make([]string, len(d.specs))
+	for i, s := range d.specs {
 		names[i] = s.name
 	}
 	return fmt.Sprintf("unknown matcher %q; expected one of %s", shorten(name), strings.Join(names, ", "))
@@ -77,10 +129,10 @@ func unknownMatcher(name string) string {
 
 // closest returns the matcher name nearest to name, ignoring case, if it is
 // near enough to be a typo; else "".
-func closest(name string) string {
+func (d *dialect) closest(name string) string {
 	best, bestDist := "", 3
 	lower := strings.ToLower(name)
-	for _, s := range specs {
+	for _, s := range d.specs {
 		limit := 2
 		if len(s.name) >= 9 {
 			limit = 3

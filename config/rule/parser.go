@@ -14,21 +14,41 @@ const MaxDepth = 100
 // or nested deeper than MaxDepth are refused. The error, of type *Error, is
 // for the first mistake in the rule.
 func Parse(rule string) (Expr, error) {
-	if len(rule) > MaxRuleBytes {
-		return nil, newError(rule, MaxRuleBytes, "rule too long: expected at most %d bytes, found %d", MaxRuleBytes, len(rule))
+	if err := checkSource(rule); err != nil {
+		return nil, err
 	}
-	if off := invalidUTF8(rule); off >= 0 {
-		return nil, newError(rule, off, "expected UTF-8 text, found the byte %#x", rule[off])
-	}
-	e, err := parse(rule)
+	e, err := parse(rule, httpDialect)
 	if err != nil && IsTraefikV1(rule) {
 		return nil, v1Error(rule)
 	}
 	return e, err
 }
 
-func parse(rule string) (Expr, error) {
-	p := &parser{lex: lexer{src: rule}}
+// ParseTCP parses the rule of a TCP router and validates every matcher in
+// it, as Parse does for HTTP rules: the grammar, the limits, the spelling
+// of matcher names and the *Error are the same, the matchers are HostSNI,
+// HostSNIRegexp, ClientIP and ALPN. The names of HTTP matchers are refused
+// with what to write instead.
+func ParseTCP(rule string) (Expr, error) {
+	if err := checkSource(rule); err != nil {
+		return nil, err
+	}
+	return parse(rule, tcpDialect)
+}
+
+// checkSource checks the length and encoding of a rule.
+func checkSource(rule string) error {
+	if len(rule) > MaxRuleBytes {
+		return newError(rule, MaxRuleBytes, "rule too long: expected at most %d bytes, found %d", MaxRuleBytes, len(rule))
+	}
+	if off := invalidUTF8(rule); off >= 0 {
+		return newError(rule, off, "expected UTF-8 text, found the byte %#x", rule[off])
+	}
+	return nil
+}
+
+func parse(rule string, d *dialect) (Expr, error) {
+	p := &parser{lex: lexer{src: rule}, dialect: d}
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
@@ -59,9 +79,10 @@ func invalidUTF8(s string) int {
 
 // parser is a recursive-descent parser reading one token ahead.
 type parser struct {
-	lex   lexer
-	tok   token // the current token
-	depth int   // nesting of "(" and "!" around the current token
+	lex     lexer
+	tok     token    // the current token
+	depth   int      // nesting of "(" and "!" around the current token
+	dialect *dialect // the matchers of this kind of rule
 }
 
 // advance moves to the next token.
@@ -147,9 +168,9 @@ func (p *parser) unary() (Expr, error) {
 // checks the name and arguments.
 func (p *parser) matcher() (Expr, error) {
 	name := p.tok
-	s := lookup(name.text)
+	s := p.dialect.lookup(name.text)
 	if s == nil {
-		return nil, newError(p.lex.src, name.pos, "%s", unknownMatcher(name.text))
+		return nil, newError(p.lex.src, name.pos, "%s", p.dialect.unknownMatcher(name.text))
 	}
 	if err := p.advance(); err != nil {
 		return nil, err

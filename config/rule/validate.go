@@ -57,13 +57,58 @@ func checkHost(_, v string) string {
 	if ok && strings.TrimSuffix(name, ".") == "" {
 		return fmt.Sprintf("%s has no domain after the wildcard, as in \"*.example.com\"", q(v))
 	}
-	return checkHostname(v, strings.TrimSuffix(name, "."))
+	return checkHostname(v, strings.TrimSuffix(name, "."), hostWildcards)
+}
+
+// How checkHostname explains a misplaced wildcard, for Host and HostSNI.
+const (
+	hostWildcards = `a wildcard must be the whole first label, as in "*.example.com" (one label) or "**.example.com" (any number); use HostRegexp for other patterns`
+	sniWildcards  = `a wildcard must be the whole first label, as in "*.example.com" (one label); use HostSNIRegexp for other patterns`
+)
+
+// checkHostSNI accepts "*", which matches every connection, TLS or not,
+// and the server names a TLS client may send: a host name, optionally with
+// a trailing dot (a client sends none, the name matches without it) or a
+// first label "*" standing for exactly one label.
+func checkHostSNI(_, v string) string {
+	switch {
+	case v == "*":
+		return ""
+	case v == "":
+		return `expected a host name or "*" (every connection), found ""`
+	case !isASCII(v):
+		return fmt.Sprintf("%s is not ASCII; write an internationalized name in its punycode (xn--) form", q(v))
+	case strings.Contains(v, "://"):
+		return fmt.Sprintf("%s is a URL; write the host name only", q(v))
+	}
+	if re, ok := fromV2(v, true); ok {
+		return fmt.Sprintf("%s uses the v2 {name:regexp} syntax; write %s", q(v), suggest("HostSNIRegexp", re))
+	}
+	host, _, err := net.SplitHostPort(v)
+	hasPort := err == nil
+	if !hasPort {
+		host = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return fmt.Sprintf("%s is an IP address, which TLS clients never send as server name (RFC 6066), so this never matches; write HostSNI(`*`) to match every connection, with ClientIP to restrict the clients", q(v))
+	}
+	if hasPort {
+		return fmt.Sprintf("%s has a port; a server name has none (the entry point is the port): write %s", q(v), suggest("HostSNI", host))
+	}
+	if strings.HasPrefix(v, "**.") {
+		return fmt.Sprintf("%s: HostSNI takes \"*.\" for exactly one label; for any number write %s", q(v), suggest("HostSNIRegexp", `^(?:[^.]+\.)+`+regexp.QuoteMeta(strings.TrimSuffix(v[3:], "."))+`$`))
+	}
+	name, ok := strings.CutPrefix(v, "*.")
+	if ok && strings.TrimSuffix(name, ".") == "" {
+		return fmt.Sprintf("%s has no domain after the wildcard, as in \"*.example.com\"", q(v))
+	}
+	return checkHostname(v, strings.TrimSuffix(name, "."), sniWildcards)
 }
 
 // checkHostname checks name, the host v without its wildcard label and
 // trailing dot: labels of 1 to 63 letters, digits, "-" and "_", at most 253
-// bytes in all.
-func checkHostname(v, name string) string {
+// bytes in all. wildcards explains where a "*" may be.
+func checkHostname(v, name, wildcards string) string {
 	if len(name) > 253 {
 		return fmt.Sprintf("%s is longer than 253 bytes", q(v))
 	}
@@ -77,7 +122,7 @@ func checkHostname(v, name string) string {
 		for _, c := range []byte(label) {
 			switch {
 			case c == '*':
-				return fmt.Sprintf("%s: a wildcard must be the whole first label, as in \"*.example.com\" (one label) or \"**.example.com\" (any number); use HostRegexp for other patterns", q(v))
+				return fmt.Sprintf("%s: %s", q(v), wildcards)
 			case !isHostChar(c):
 				return fmt.Sprintf("expected a host name (letters, digits, \"-\", \"_\" and \".\"), found %s in %s", quoteChar(c), q(v))
 			}
@@ -121,6 +166,22 @@ func checkRegexp(m, v, what string, v2 bool) string {
 			return fmt.Sprintf("error parsing regexp: %s: `%s`", serr.Code, shorten(serr.Expr))
 		}
 		return err.Error()
+	}
+	return ""
+}
+
+// checkALPN accepts a protocol of the ALPN extension (RFC 7301), such as
+// "h2" or "postgresql": 1 to 255 bytes, compared exactly. "acme-tls/1" is
+// refused: that protocol is the ACME TLS-ALPN-01 challenge, which tollgate
+// answers itself.
+func checkALPN(_, v string) string {
+	switch {
+	case v == "":
+		return `expected an ALPN protocol such as "h2", found ""`
+	case len(v) > 255:
+		return fmt.Sprintf("%s is longer than 255 bytes, the limit of an ALPN protocol", q(v))
+	case v == "acme-tls/1":
+		return `"acme-tls/1" is reserved for the ACME TLS-ALPN-01 challenge, which tollgate answers itself for its certificate resolvers; match another protocol`
 	}
 	return ""
 }

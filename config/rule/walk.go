@@ -35,7 +35,23 @@ func Walk(e Expr, fn func(Expr) bool) {
 // "**.example.com" is left out, as no certificate covers every depth of
 // subdomain. IP addresses are returned too; callers that cannot obtain
 // certificates for them must skip them.
-func Hosts(e Expr) []string {
+func Hosts(e Expr) []string { return hostsOf(e, "Host") }
+
+// ServerNames returns the names of the HostSNI matchers of e, a TCP rule,
+// that are not under a "!", as Hosts does for the Host matchers of an HTTP
+// rule: in order of first appearance, lower-cased, without trailing dot
+// and without duplicates. This is the list for which ACME's onHostRule
+// obtains certificates for a TCP router that terminates TLS.
+//
+// A value "*.example.com" is returned as it is: only a wildcard
+// certificate, which the DNS-01 challenge alone can obtain, covers it.
+// HostSNI(`*`), which matches every connection, names no host and is left
+// out.
+func ServerNames(e Expr) []string { return hostsOf(e, "HostSNI") }
+
+// hostsOf returns the values of the matchers called name in e that are
+// not under a "!", normalised, for Hosts and ServerNames.
+func hostsOf(e Expr, name string) []string {
 	var hosts []string
 	seen := make(map[string]bool)
 	Walk(e, func(x Expr) bool {
@@ -43,11 +59,11 @@ func Hosts(e Expr) []string {
 		case *Not:
 			return false
 		case *Matcher:
-			if x.Name != "Host" || len(x.Args) != 1 {
+			if x.Name != name || len(x.Args) != 1 {
 				return true
 			}
 			h := strings.TrimSuffix(strings.ToLower(x.Args[0]), ".")
-			if h != "" && !strings.HasPrefix(h, "**.") && !seen[h] {
+			if h != "" && h != "*" && !strings.HasPrefix(h, "**.") && !seen[h] {
 				seen[h] = true
 				hosts = append(hosts, h)
 			}
@@ -70,10 +86,13 @@ func Hosts(e Expr) []string {
 // Host(`a`) && Host(`b`). The router indexes routes by these hosts, and a
 // TLS handshake picks the TLS options of the router that requires its
 // server name.
+//
+// In a TCP rule, HostSNI plays the part of Host: HostSNI(`*`) and
+// wildcards give nil like wildcards of Host.
 func RequiredHosts(e Expr) []string {
 	switch x := e.(type) {
 	case *Matcher:
-		if x == nil || x.Name != "Host" || len(x.Args) != 1 || strings.Contains(x.Args[0], "*") {
+		if x == nil || x.Name != "Host" && x.Name != "HostSNI" || len(x.Args) != 1 || strings.Contains(x.Args[0], "*") {
 			return nil
 		}
 		return []string{HostPattern(x.Args[0])}
@@ -144,4 +163,54 @@ func lowerASCII(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// MatchesWithoutTLS reports whether e, a TCP rule, can match a connection
+// that does not start with a TLS ClientHello. Such a connection has no
+// server name and no ALPN protocols: HostSNI(`*`) matches it, a named
+// HostSNI, HostSNIRegexp and ALPN do not, and ClientIP may, depending on
+// the client. MatchesWithoutTLS is false only if e matches no such
+// connection whatever its client's address; it treats the ClientIP
+// matchers of e as independent of each other, so it may be true for a
+// rule such as ClientIP(`10.0.0.1`) && !ClientIP(`10.0.0.0/8`) that
+// matches nothing at all.
+func MatchesWithoutTLS(e Expr) bool {
+	canTrue, _ := withoutTLS(e)
+	return canTrue
+}
+
+// withoutTLS returns whether e can be true and whether it can be false
+// for a connection without TLS.
+func withoutTLS(e Expr) (canTrue, canFalse bool) {
+	switch x := e.(type) {
+	case *And:
+		if x == nil {
+			return false, true
+		}
+		lt, lf := withoutTLS(x.Left)
+		rt, rf := withoutTLS(x.Right)
+		return lt && rt, lf || rf
+	case *Or:
+		if x == nil {
+			return false, true
+		}
+		lt, lf := withoutTLS(x.Left)
+		rt, rf := withoutTLS(x.Right)
+		return lt || rt, lf && rf
+	case *Not:
+		if x == nil {
+			return false, true
+		}
+		t, f := withoutTLS(x.X)
+		return f, t
+	case *Matcher:
+		switch {
+		case x == nil:
+		case x.Name == "ClientIP":
+			return true, true
+		case x.Name == "HostSNI" && len(x.Args) == 1 && x.Args[0] == "*":
+			return true, false
+		}
+	}
+	return false, true
 }

@@ -3,9 +3,6 @@ package config
 // notServedYet refuses the sections whose serving is being built: a
 // setting that is accepted must do something.
 func (v *validator) notServedYet() {
-	if v.cfg.TCP != nil {
-		v.add(p("tcp"), "[tcp] is not supported (yet): tollgate proxies HTTP only; remove it")
-	}
 	if v.cfg.HTTP != nil {
 		for _, name := range sorted(v.cfg.HTTP.ServersTransports) {
 			if st := v.cfg.HTTP.ServersTransports[name]; st != nil && st.ProxyProtocol != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-proxy/tollgate/router/tcp"
 )
 
 // Metrics are the router's Prometheus metrics, registered on the registry
@@ -23,6 +25,7 @@ type Metrics struct {
 	reloads     *prometheus.CounterVec
 	provided    *providedCollector
 	servers     *serversCollector
+	tcp         *tcp.Metrics
 }
 
 // NewMetrics registers the router's metrics on reg. buckets are the
@@ -60,6 +63,11 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) (*Metrics, error) 
 			return nil, err
 		}
 	}
+	tm, err := tcp.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	m.tcp = tm
 	return m, nil
 }
 
@@ -71,6 +79,14 @@ func (m *Metrics) watch(rt *Router) {
 		m.provided.rt.Store(rt)
 		m.servers.rt.Store(rt)
 	}
+}
+
+// tcpMetrics returns the metrics of TCP routing, nil without metrics.
+func (m *Metrics) tcpMetrics() *tcp.Metrics {
+	if m == nil {
+		return nil
+	}
+	return m.tcp
 }
 
 // Reloaded counts a configuration reload.

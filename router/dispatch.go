@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/router/clienthello"
@@ -105,11 +106,11 @@ func (s *Servers) accept(ep *entryPoint) error {
 			if s.closing.Load() {
 				return nil
 			}
-			if errors.Is(err, net.ErrClosed) {
+			if !temporary(err) {
 				return err
 			}
-			// Out of file descriptors, or a connection the listener
-			// refused: go on after a pause, as net/http does.
+			// Out of file descriptors, or a connection aborted before
+			// it was accepted: go on after a pause, as net/http does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			s.log.Debug("accept failed", "entry_point", ep.name, "error", err, "retry_in", delay)
 			time.Sleep(delay)
@@ -118,6 +119,21 @@ func (s *Servers) accept(ep *entryPoint) error {
 		delay = 0
 		ep.dispatch(c)
 	}
+}
+
+// temporary reports whether an error of Accept lets the listener go on
+// accepting.
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // dispatch hands c to HTTP at once when the entry point has no TCP router;

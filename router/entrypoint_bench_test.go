@@ -9,10 +9,19 @@ import (
 )
 
 // BenchmarkNewConnection measures one HTTP/1.1 request per new
-// connection on a plain entry point without TCP routers: the cost of
-// accepting and dispatching a connection (the answer is a 404).
+// connection on a plain entry point: the cost of accepting and
+// dispatching a connection (the answer is a 404), without TCP routers
+// (handed to HTTP at once) and with a TLS TCP router (peeked first).
 func BenchmarkNewConnection(b *testing.B) {
-	cfg, err := parseConfigErr("[entryPoints.web]\naddress = \"127.0.0.1:0\"\n")
+	const ep = "[entryPoints.web]\naddress = \"127.0.0.1:0\"\n"
+	b.Run("http", func(b *testing.B) { benchNewConnection(b, ep) })
+	b.Run("peeked", func(b *testing.B) {
+		benchNewConnection(b, ep+"[tcp.routers.db]\nrule = \"HostSNI(`db.example.com`)\"\nservice = \"db\"\n[tcp.routers.db.tls]\npassthrough = true\n[[tcp.services.db.loadBalancer.servers]]\naddress = \"127.0.0.1:1\"\n")
+	})
+}
+
+func benchNewConnection(b *testing.B, doc string) {
+	cfg, err := parseConfigErr(doc)
 	if err != nil {
 		b.Fatal(err)
 	}

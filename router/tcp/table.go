@@ -37,7 +37,11 @@ type Options struct {
 type Table struct {
 	eps    map[string]*EntryPoint
 	lbs    map[string]*loadBalancer
-	cancel context.CancelFunc
+	// inFlight are the inFlightConn middlewares by name: the next table
+	// takes over those with the same amount, and with them the
+	// connections open.
+	inFlight map[string]*inFlight
+	cancel   context.CancelFunc
 	wg     sync.WaitGroup
 }
 
@@ -72,7 +76,7 @@ func Build(cfg *config.Config, o Options) (*Table, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Table{eps: map[string]*EntryPoint{}, lbs: map[string]*loadBalancer{}, cancel: cancel}
+	t := &Table{eps: map[string]*EntryPoint{}, lbs: map[string]*loadBalancer{}, inFlight: map[string]*inFlight{}, cancel: cancel}
 	if cfg.TCP == nil || len(cfg.TCP.Routers) == 0 {
 		return t, nil
 	}
@@ -153,6 +157,14 @@ func Build(cfg *config.Config, o Options) (*Table, error) {
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("tcp %w", err)
+		}
+		if f, ok := m.(*inFlight); ok {
+			// A reload neither forgets the connections open nor lets a
+			// client open more than the limit.
+			if prev := o.Previous.inFlightNamed(name); prev != nil && prev.limit == f.limit {
+				m = prev
+			}
+			t.inFlight[name] = m.(*inFlight)
 		}
 		mws[name], kinds[name] = m, kind
 	}
@@ -328,4 +340,11 @@ func (t *Table) ServerUp(service, address string) bool {
 		}
 	}
 	return false
+}
+
+func (t *Table) inFlightNamed(name string) *inFlight {
+	if t == nil {
+		return nil
+	}
+	return t.inFlight[name]
 }

@@ -177,3 +177,37 @@ func TestInFlightRemovesCounters(t *testing.T) {
 		t.Errorf("counters left: %v", f.open)
 	}
 }
+
+// TestInFlightAcrossReload: a table built to replace another keeps the
+// connections its inFlightConn middleware counted, unless the amount
+// changed.
+func TestInFlightAcrossReload(t *testing.T) {
+	build := func(amount int64, prev *Table) *Table {
+		t.Helper()
+		cfg := &config.Config{
+			EntryPoints: map[string]*config.EntryPoint{"web": {Address: ":0"}},
+			TCP: &config.TCP{
+				Routers:     map[string]*config.TCPRouter{"r": {Rule: "HostSNI(`*`)", Service: "s", Middlewares: []string{"one"}}},
+				Services:    map[string]*config.TCPService{"s": lb("127.0.0.1:1")},
+				Middlewares: map[string]*config.TCPMiddleware{"one": {InFlightConn: &config.InFlightConn{Amount: amount}}},
+			},
+		}
+		tab, err := Build(cfg, Options{Previous: prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tab.Close)
+		return tab
+	}
+	a := netip.MustParseAddr("192.0.2.1")
+	old := build(1, nil)
+	if _, ok := old.inFlight["one"].admit(a); !ok {
+		t.Fatal("first connection refused")
+	}
+	if _, ok := build(1, old).inFlight["one"].admit(a); ok {
+		t.Error("after a reload, a second connection was admitted above the limit")
+	}
+	if _, ok := build(2, old).inFlight["one"].admit(a); !ok {
+		t.Error("with a new amount, the connection was refused")
+	}
+}

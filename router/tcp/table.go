@@ -35,14 +35,14 @@ type Options struct {
 // It is immutable once built, but for the health of servers; Close stops
 // its health checks, while the connections it routed go on.
 type Table struct {
-	eps    map[string]*EntryPoint
-	lbs    map[string]*loadBalancer
+	eps map[string]*EntryPoint
+	lbs map[string]*loadBalancer
 	// inFlight are the inFlightConn middlewares by name: the next table
 	// takes over those with the same amount, and with them the
 	// connections open.
 	inFlight map[string]*inFlight
 	cancel   context.CancelFunc
-	wg     sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // EntryPoint holds the TCP routers of one entry point.

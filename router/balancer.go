@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/router/wrr"
 )
 
 // backend is one server of a service as the balancer sees it.
@@ -65,7 +67,7 @@ func newBalancer(backends []*backend) *balancer {
 func (lb *balancer) next(now time.Time) *backend {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	i := smoothPick(lb.current, func(i int) int {
+	i := wrr.Pick(lb.current, func(i int) int {
 		b := lb.backends[i]
 		if b.endEjection(now) && lb.ejectionEnded != nil {
 			lb.ejectionEnded(b)
@@ -79,27 +81,4 @@ func (lb *balancer) next(now time.Time) *backend {
 		return nil
 	}
 	return lb.backends[i]
-}
-
-// smoothPick makes one pick of smooth weighted round robin among
-// len(current) choices and returns its index, or -1 when every weight is
-// 0. weight(i) is choice i's weight now, 0 when it is unavailable; current
-// is the state kept between picks, which the caller guards.
-func smoothPick(current []int, weight func(i int) int) int {
-	best, total := -1, 0
-	for i := range current {
-		w := weight(i)
-		if w <= 0 {
-			continue
-		}
-		current[i] += w
-		total += w
-		if best < 0 || current[i] > current[best] {
-			best = i
-		}
-	}
-	if best >= 0 {
-		current[best] -= total
-	}
-	return best
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/config"
@@ -43,12 +44,23 @@ type ServersConfig struct {
 }
 
 // Servers are the listening entry points.
+//
+// Each entry point accepts its connections itself and decides, for each,
+// who serves it (see dispatch): a TCP router of the generation in force,
+// or the entry point's HTTP server, which receives its connections
+// through an in-memory listener.
 type Servers struct {
 	log     *slog.Logger
 	servers map[string]*http.Server
 	lns     map[string]net.Listener
 	h3      map[string]*h3Server // entry points serving HTTP/3 too
-	wg      sync.WaitGroup
+	eps     map[string]*entryPoint
+	wg      sync.WaitGroup // Serve's HTTP servers
+	loops   sync.WaitGroup // Serve's accept loops
+	conns   connSet        // connections being routed or proxied over TCP
+	// closing is set once Shutdown has begun: the listeners' errors are
+	// expected.
+	closing atomic.Bool
 }
 
 // Listen binds every entry point's address, so that a port in use fails
@@ -66,7 +78,8 @@ func Listen(cfg ServersConfig) (*Servers, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Servers{log: log, servers: map[string]*http.Server{}, lns: map[string]net.Listener{}}
+	s := &Servers{log: log, servers: map[string]*http.Server{}, lns: map[string]net.Listener{}, eps: map[string]*entryPoint{}}
+	s.conns.init()
 	for name, ep := range cfg.Config.EntryPoints {
 		ln, err := net.Listen("tcp", ep.Address)
 		if err != nil {
@@ -100,6 +113,12 @@ func Listen(cfg ServersConfig) (*Servers, error) {
 			return nil, fmt.Errorf("entry point %s: %w", name, err)
 		}
 		s.servers[name] = srv
+		e, err := newEntryPoint(cfg, log, name, srv, ln, files, def, &s.conns)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("entry point %s: %w", name, err)
+		}
+		s.eps[name] = e
 	}
 	return s, nil
 }
@@ -150,11 +169,7 @@ func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certI
 		done := m.handshakes.WithLabelValues(entryPoint)
 		count = func(tls.ConnectionState) error { done.Inc(); return nil }
 	}
-	certs := certChain{providedCerts{cfg.Router}}
-	if cfg.Certs != nil {
-		certs = append(certs, cfg.Certs)
-	}
-	certs = append(certs, files)
+	certs := certsOf(cfg, files)
 	base, err := tlsConfig(cfg.Config.TLS, epOptions, certs, def)
 	if err != nil {
 		return nil, err
@@ -184,6 +199,16 @@ func entryPointTLS(cfg ServersConfig, entryPoint, epOptions string, files *certI
 		return nil, nil
 	}
 	return base, nil
+}
+
+// certsOf returns the certificate sources of the entry points, in the
+// order the package documentation gives.
+func certsOf(cfg ServersConfig, files *certIndex) certChain {
+	certs := certChain{providedCerts{cfg.Router}}
+	if cfg.Certs != nil {
+		certs = append(certs, cfg.Certs)
+	}
+	return append(certs, files)
 }
 
 // certChain asks its sources in order; the first that answers with a
@@ -314,18 +339,25 @@ func (s *Servers) Addr(entryPoint string) net.Addr {
 // Serve returns that error at once, without waiting for the others: they
 // serve on until Shutdown, and the caller decides.
 func (s *Servers) Serve() error {
-	errs := make(chan error, len(s.servers)+len(s.h3))
+	errs := make(chan error, 2*len(s.servers)+len(s.h3))
 	s.serveHTTP3(errs)
 	for name, srv := range s.servers {
-		ln := s.lns[name]
+		ep := s.eps[name]
 		s.wg.Go(func() {
 			var err error
 			if srv.TLSConfig != nil {
-				err = srv.ServeTLS(ln, "", "")
+				err = srv.ServeTLS(ep.http, "", "")
 			} else {
-				err = srv.Serve(ln)
+				err = srv.Serve(ep.http)
 			}
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("entry point %s: %w", name, err)
+				return
+			}
+			errs <- nil
+		})
+		s.loops.Go(func() {
+			if err := s.accept(ep); err != nil {
 				errs <- fmt.Errorf("entry point %s: %w", name, err)
 				return
 			}
@@ -341,13 +373,18 @@ func (s *Servers) Serve() error {
 }
 
 // Shutdown stops accepting connections and waits for requests in flight
-// until ctx ends, then closes what is left; it returns once every entry
-// point has stopped serving.
+// and TCP connections until ctx ends, then closes what is left; it
+// returns once every entry point has stopped serving and every
+// connection it routed over TCP is closed.
 func (s *Servers) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	for _, ln := range s.lns { // HTTP/3's sockets close in shutdownHTTP3
+		ln.Close()
+	}
 	var errs []error
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for _, srv := range s.servers {
+	for name, srv := range s.servers {
 		wg.Go(func() {
 			if err := srv.Shutdown(ctx); err != nil {
 				srv.Close()
@@ -355,6 +392,8 @@ func (s *Servers) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 				mu.Unlock()
 			}
+			// A connection handed to HTTP from now on is closed.
+			s.eps[name].http.Close()
 		})
 	}
 	wg.Go(func() {
@@ -363,6 +402,10 @@ func (s *Servers) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 			mu.Unlock()
 		}
+	})
+	wg.Go(func() {
+		s.loops.Wait() // nothing new is dispatched
+		s.conns.drain(ctx)
 	})
 	wg.Wait()
 	s.wg.Wait() // every entry point's Serve has returned

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate-proxy/tollgate/router/tcp"
 )
 
 // Metrics are the router's Prometheus metrics, registered on the registry
@@ -25,6 +27,7 @@ type Metrics struct {
 	servers     *serversCollector
 	// proxyProtocol counts PROXY protocol outcomes (proxyin.go).
 	proxyProtocol *prometheus.CounterVec
+	tcp         *tcp.Metrics
 }
 
 // NewMetrics registers the router's metrics on reg. buckets are the
@@ -64,6 +67,11 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) (*Metrics, error) 
 			return nil, err
 		}
 	}
+	tm, err := tcp.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	m.tcp = tm
 	return m, nil
 }
 
@@ -75,6 +83,14 @@ func (m *Metrics) watch(rt *Router) {
 		m.provided.rt.Store(rt)
 		m.servers.rt.Store(rt)
 	}
+}
+
+// tcpMetrics returns the metrics of TCP routing, nil without metrics.
+func (m *Metrics) tcpMetrics() *tcp.Metrics {
+	if m == nil {
+		return nil
+	}
+	return m.tcp
 }
 
 // Reloaded counts a configuration reload.

@@ -54,6 +54,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/config"
 	"github.com/tollgate-proxy/tollgate/config/rule"
 	"github.com/tollgate-proxy/tollgate/router/middleware"
+	"github.com/tollgate-proxy/tollgate/router/tcp"
 )
 
 // Config configures a Router.
@@ -115,6 +116,9 @@ type generation struct {
 
 	// authClients are the clients its forwardAuth middlewares use.
 	authClients []*middleware.ForwardAuthHandle
+	// tcp routes the connections of [tcp]; stop closes it (its health
+	// checks), and the connections it routed go on.
+	tcp *tcp.Table
 }
 
 // New returns a Router with no routes: every request gets 404 until
@@ -203,7 +207,19 @@ func reloadSummary(old, cfg *config.Config) []any {
 	if len(oh.ServersTransports)+len(nh.ServersTransports) > 0 {
 		out = append(out, diffGroup("serversTransports", oh.ServersTransports, nh.ServersTransports))
 	}
+	// TCP routing, only when some is configured before or after.
+	ot, nt := tcpOf(old), tcpOf(cfg)
+	if len(ot.Routers)+len(nt.Routers)+len(ot.Services)+len(nt.Services) > 0 {
+		out = append(out, diffGroup("tcp_routers", ot.Routers, nt.Routers), diffGroup("tcp_services", ot.Services, nt.Services))
+	}
 	return out
+}
+
+func tcpOf(cfg *config.Config) *config.TCP {
+	if cfg == nil || cfg.TCP == nil {
+		return &config.TCP{}
+	}
+	return cfg.TCP
 }
 
 func httpOf(cfg *config.Config) *config.HTTP {
@@ -270,6 +286,7 @@ func (g *generation) stop() {
 	g.cancel()
 	g.mirrors.close()
 	g.wg.Wait()
+	g.tcp.Close()
 }
 
 // buildServices builds the services of every type into g, children before
@@ -431,6 +448,15 @@ func (rt *Router) build(cfg *config.Config, named map[string]transports) (*gener
 		g.tlsByHost[epName] = byHost
 	}
 	g.authClients = mws.forward.handles
+	var prevTCP *tcp.Table
+	if prev := rt.current.Load(); prev != nil {
+		prevTCP = prev.tcp
+	}
+	g.tcp, err = tcp.Build(cfg, tcp.Options{Logger: rt.log, Metrics: rt.metrics.tcpMetrics(), Start: startChecks, Previous: prevTCP})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	if startChecks {
 		for _, c := range checks {
 			g.wg.Go(func() { c.run(ctx) })

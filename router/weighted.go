@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/tollgate-proxy/tollgate/config"
+	"github.com/tollgate-proxy/tollgate/router/wrr"
 )
 
 // weighted spreads requests over child services by smooth weighted round
@@ -104,7 +105,7 @@ func (w *weighted) pick(r *http.Request) (*weightedChild, bool) {
 		ok = append(ok, w.available(&w.children[i]))
 	}
 	w.mu.Lock()
-	i := smoothPick(w.current, func(i int) int {
+	i := wrr.Pick(w.current, func(i int) int {
 		if !ok[i] {
 			return 0
 		}

@@ -27,7 +27,7 @@ type Metrics struct {
 	servers     *serversCollector
 	// proxyProtocol counts PROXY protocol outcomes (proxyin.go).
 	proxyProtocol *prometheus.CounterVec
-	tcp         *tcp.Metrics
+	tcp           *tcp.Metrics
 }
 
 // NewMetrics registers the router's metrics on reg. buckets are the

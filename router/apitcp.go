@@ -245,3 +245,12 @@ func (v *apiView) tcpCollections() []collection {
 	}
 	return []collection{routers, services, middlewares}
 }
+
+// tcpServerStatus returns the state of the servers of the TCP
+// loadBalancer service name, as its health checks see them.
+func (g *generation) tcpServerStatus(name string) map[string]string {
+	if g.tcp == nil {
+		return nil
+	}
+	return g.tcp.ServerStatus(name)
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 type tTCPRouter struct {
@@ -184,7 +185,7 @@ func TestAPITCP(t *testing.T) {
 	if pg.Type != "loadbalancer" || pg.Status != "enabled" || pg.LoadBalancer == nil || pg.LoadBalancer.ServersTransport != "slow" ||
 		fmt.Sprint(pg.LoadBalancer.Servers) != fmt.Sprint([]tTCPServer{{"10.0.0.7:5432", 1, true}, {"10.0.0.8:5432", 0, false}}) ||
 		pg.LoadBalancer.HealthCheck == nil || pg.LoadBalancer.HealthCheck.Interval != "10s" || pg.LoadBalancer.HealthCheck.Send != "PING" ||
-		!slices.Equal(pg.UsedBy, []string{"db@file", "plain@file"}) || pg.ServerStatus != nil {
+		!slices.Equal(pg.UsedBy, []string{"db@file", "plain@file"}) || len(pg.ServerStatus) != 2 {
 		t.Errorf("pg: %+v", pg)
 	}
 	split := services[2]
@@ -232,4 +233,42 @@ func startAPIServer(t *testing.T, rt *Router, opts APIOptions) string {
 	h := httptest.NewServer(rt.APIHandler(opts))
 	t.Cleanup(h.Close)
 	return h.URL
+}
+
+// TestAPITCPServerStatus: serverStatus shows what the health check found:
+// a server that refuses connections is DOWN, one that answers UP.
+func TestAPITCPServerStatus(t *testing.T) {
+	up := startTCPServer(t, nil, echoAs("up")).addr
+	dead := deadAddr(t)
+	rt := New(Config{})
+	t.Cleanup(rt.Close)
+	if err := rt.Apply(parseConfig(t, fmt.Sprintf(`
+[entryPoints.db]
+address = "127.0.0.1:0"
+[tcp.routers.db]
+rule = "HostSNI(`+"`*`"+`)"
+service = "db"
+[[tcp.services.db.loadBalancer.servers]]
+address = %q
+[[tcp.services.db.loadBalancer.servers]]
+address = %q
+[tcp.services.db.loadBalancer.healthCheck]
+interval = "50ms"
+timeout = "40ms"
+`, up, dead))); err != nil {
+		t.Fatal(err)
+	}
+	h := startAPIServer(t, rt, APIOptions{})
+	var svc tTCPService
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		apiGet(t, h+"/api/tcp/services/db", http.StatusOK, &svc)
+		if svc.ServerStatus[up] == "UP" && svc.ServerStatus[dead] == "DOWN" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serverStatus %v, want %s UP and %s DOWN", svc.ServerStatus, up, dead)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -342,6 +342,24 @@ func (t *Table) ServerUp(service, address string) bool {
 	return false
 }
 
+// ServerStatus returns the state, "UP" or "DOWN", of each server of the
+// loadBalancer service by address; nil when no router uses the service
+// (it is not built, so nothing checks its servers).
+func (t *Table) ServerStatus(service string) map[string]string {
+	lb := t.lbs[service]
+	if lb == nil {
+		return nil
+	}
+	out := make(map[string]string, len(lb.servers))
+	for _, s := range lb.servers {
+		out[s.address] = "DOWN"
+		if s.healthy.Load() {
+			out[s.address] = "UP"
+		}
+	}
+	return out
+}
+
 func (t *Table) inFlightNamed(name string) *inFlight {
 	if t == nil {
 		return nil

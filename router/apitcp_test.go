@@ -42,6 +42,7 @@ type tTCPService struct {
 		ServersTransport string       `json:"serversTransport"`
 		HealthCheck      *struct {
 			Interval string `json:"interval"`
+			Timeout  string `json:"timeout"`
 			Send     string `json:"send"`
 			Expect   string `json:"expect"`
 		} `json:"healthCheck"`

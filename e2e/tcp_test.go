@@ -499,7 +499,6 @@ service = "db"
 	})
 }
 
-
 // waitLog waits until a line of r's log has every one of parts.
 func waitLog(t *testing.T, r *replica, parts ...string) {
 	t.Helper()

@@ -186,8 +186,12 @@ type ServersTransport struct {
 	// HTTP/2.
 	DisableHTTP2 bool `toml:"disableHTTP2"`
 	// ProxyProtocol, when set, sends a PROXY protocol header with the
-	// client's address first on every connection to a server. A
-	// connection then carries the requests of one client only.
+	// client's address first on every connection to a server (before
+	// TLS). A connection then carries the requests of one client
+	// connection only: each has a pool of its own (up to 1024 kept, the
+	// least recently used dropped), so a server gets one connection, and
+	// TLS handshake, per client connection at least. Health checks send a
+	// header without a client (LOCAL in version 2, UNKNOWN in version 1).
 	ProxyProtocol *ProxyProtocolOut `toml:"proxyProtocol"`
 }
 

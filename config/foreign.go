@@ -41,8 +41,8 @@ var traefikV1Globals = []string{
 
 // traefikV1EntryPointKeys are keys of a Traefik 1.x entry point that
 // tollgate's entry points do not have (tollgate puts TLS and redirections
-// below http).
-var traefikV1EntryPointKeys = []string{"redirect", "tls", "whiteList", "whitelistSourceRange", "auth", "compress", "proxyProtocol"}
+// below http). proxyProtocol is not one: tollgate's has 1.x's keys.
+var traefikV1EntryPointKeys = []string{"redirect", "tls", "whiteList", "whitelistSourceRange", "auth", "compress"}
 
 // traefikV1ACMEKeys are keys of Traefik 1.x's [acme] that tollgate's does
 // not have; onDemand counts only as a boolean (tollgate's is a table).

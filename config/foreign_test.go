@@ -48,6 +48,7 @@ func TestTraefikV1Markers(t *testing.T) {
 		want int
 	}{
 		{"tollgate", "[entryPoints.web]\naddress = \":80\"\n[entryPoints.web.http.tls]\n[acme]\nemail = \"a@example.com\"\n[acme.onDemand]\nask = \"http://127.0.0.1:9/ask\"\n", 0},
+		{"proxyProtocol and a 1.x key", "[entryPoints.web]\naddress = \":80\"\n[entryPoints.web.proxyProtocol]\ntrustedIPs = [\"10.0.0.0/8\"]\n[entryPoints.web.tls]\n", 1},
 		{"one typo", "[entryPoints.web]\naddress = \":80\"\n[entryPoints.web.tls]\n", 1},
 		{"one section", "[file]\n[entryPoints.web]\naddress = \":80\"\n", 1},
 		{"entry points and acme", "[entryPoints.http]\naddress = \":80\"\n[entryPoints.http.redirect]\nentryPoint = \"https\"\n[acme]\nstorage = \"acme.json\"\n", 2},

@@ -193,9 +193,13 @@ type TCPClientTLS struct {
 //
 // A connection from a trusted address may start with a header; its
 // address replaces the connection's, and a connection without one keeps
-// its own. A connection from any other address is served with its own
-// address, and one that starts with a PROXY header anyway is closed (the
-// header would be read as the request otherwise), and counted.
+// its own. A header with the LOCAL command (or a version 1 UNKNOWN line)
+// keeps the connection's own address too. A trusted connection whose
+// header is invalid, or incomplete after the entry point's
+// readHeaderTimeout (10s by default), is closed. A connection from any
+// other address is served with its own address, and one that starts with
+// a PROXY header anyway is refused: closed (the header would be read as
+// the request otherwise), and counted.
 type ProxyProtocolIn struct {
 	// TrustedIPs are the IPs and CIDR ranges of the load balancers whose
 	// headers are read. Required unless Insecure.

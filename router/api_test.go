@@ -180,6 +180,9 @@ type tEntryPoint struct {
 		} `json:"tls"`
 		MaxHeaderBytes int `json:"maxHeaderBytes"`
 	} `json:"http"`
+	HTTP3 *struct {
+		AdvertisedPort int `json:"advertisedPort"`
+	} `json:"http3"`
 }
 
 type tCounts struct {
@@ -260,6 +263,8 @@ trustedIPs = ["10.0.0.0/8"]
 [entryPoints.websecure]
 address = "127.0.0.1:0"
 [entryPoints.websecure.http.tls]
+[entryPoints.websecure.http3]
+advertisedPort = 8443
 [entryPoints.redirect]
 address = "127.0.0.1:0"
 [entryPoints.redirect.http.redirections.entryPoint]
@@ -748,6 +753,9 @@ func TestAPIEntryPointsOverviewVersion(t *testing.T) {
 	}
 	if tls := eps[2].HTTP.TLS; tls == nil || tls.Options != "default" {
 		t.Errorf("websecure tls: %+v", tls)
+	}
+	if h3 := eps[2].HTTP3; h3 == nil || h3.AdvertisedPort != 8443 || web.HTTP3 != nil {
+		t.Errorf("http3: websecure %+v, web %+v; want websecure's advertisedPort 8443 and none on web", h3, web.HTTP3)
 	}
 	if rd := eps[0].HTTP.Redirections; rd == nil || rd.EntryPoint.To != "websecure" || rd.EntryPoint.Scheme != "https" || !rd.EntryPoint.Permanent {
 		t.Errorf("redirect: %+v", rd)

@@ -158,6 +158,13 @@ type apiEntryPoint struct {
 	Transport        apiTransport         `json:"transport"`
 	ForwardedHeaders *apiForwardedHeaders `json:"forwardedHeaders,omitempty"`
 	HTTP             apiEntryPointHTTP    `json:"http"`
+	HTTP3            *apiHTTP3            `json:"http3,omitempty"`
+}
+
+// apiHTTP3 is shown for an entry point serving HTTP/3; advertisedPort
+// only when it is set.
+type apiHTTP3 struct {
+	AdvertisedPort int `json:"advertisedPort,omitempty"`
 }
 
 // apiTransport holds the effective limits of an entry point.
@@ -682,6 +689,9 @@ func (v *apiView) buildEntryPoints() {
 		}
 		if f := ep.ForwardedHeaders; f != nil {
 			out.ForwardedHeaders = &apiForwardedHeaders{Insecure: f.Insecure, TrustedIPs: f.TrustedIPs}
+		}
+		if h3 := ep.HTTP3; h3 != nil {
+			out.HTTP3 = &apiHTTP3{AdvertisedPort: h3.AdvertisedPort}
 		}
 		if eh := ep.HTTP; eh != nil {
 			if eh.TLS != nil {

@@ -47,6 +47,7 @@ type Servers struct {
 	log     *slog.Logger
 	servers map[string]*http.Server
 	lns     map[string]net.Listener
+	h3      map[string]*h3Server // entry points serving HTTP/3 too
 	wg      sync.WaitGroup
 }
 
@@ -72,6 +73,10 @@ func Listen(cfg ServersConfig) (*Servers, error) {
 			s.closeListeners()
 			return nil, fmt.Errorf("entry point %s: %w", name, err)
 		}
+		if ln, err = withProxyProtocol(ln, name, ep, cfg.Metrics, log); err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("entry point %s: %w", name, err)
+		}
 		s.lns[name] = ln
 		h := cfg.Router.Handler(name)
 		if extra := cfg.Extra[name]; extra != nil {
@@ -89,6 +94,10 @@ func Listen(cfg ServersConfig) (*Servers, error) {
 				return nil, fmt.Errorf("entry point %s: %w", name, err)
 			}
 			srv.TLSConfig = tc
+		}
+		if err := s.listenHTTP3(cfg, name, ep, srv, h); err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("entry point %s: %w", name, err)
 		}
 		s.servers[name] = srv
 	}
@@ -305,7 +314,8 @@ func (s *Servers) Addr(entryPoint string) net.Addr {
 // Serve returns that error at once, without waiting for the others: they
 // serve on until Shutdown, and the caller decides.
 func (s *Servers) Serve() error {
-	errs := make(chan error, len(s.servers))
+	errs := make(chan error, len(s.servers)+len(s.h3))
+	s.serveHTTP3(errs)
 	for name, srv := range s.servers {
 		ln := s.lns[name]
 		s.wg.Go(func() {
@@ -322,7 +332,7 @@ func (s *Servers) Serve() error {
 			errs <- nil
 		})
 	}
-	for range s.servers {
+	for range cap(errs) {
 		if err := <-errs; err != nil {
 			return err
 		}
@@ -347,6 +357,13 @@ func (s *Servers) Shutdown(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(func() {
+		if err := s.shutdownHTTP3(ctx); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
 	wg.Wait()
 	s.wg.Wait() // every entry point's Serve has returned
 	return errors.Join(errs...)
@@ -356,4 +373,5 @@ func (s *Servers) closeListeners() {
 	for _, ln := range s.lns {
 		ln.Close()
 	}
+	s.closeHTTP3()
 }

@@ -23,6 +23,8 @@ type Metrics struct {
 	reloads     *prometheus.CounterVec
 	provided    *providedCollector
 	servers     *serversCollector
+	// proxyProtocol counts PROXY protocol outcomes (proxyin.go).
+	proxyProtocol *prometheus.CounterVec
 }
 
 // NewMetrics registers the router's metrics on reg. buckets are the
@@ -49,13 +51,15 @@ func NewMetrics(reg prometheus.Registerer, buckets []float64) (*Metrics, error) 
 		}, []string{"result"}),
 		provided: newProvidedCollector(),
 		servers:  newServersCollector(),
+
+		proxyProtocol: newProxyCounter(),
 	}
 	// Both results exist from the start: increase() over a series that
 	// appears with its first reload, at 1, would miss that reload.
 	for _, result := range []string{"success", "failure"} {
 		m.reloads.WithLabelValues(result)
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.handshakes, m.reloads, m.provided, m.servers} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connections, m.handshakes, m.reloads, m.provided, m.servers, m.proxyProtocol} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
@@ -29,7 +30,8 @@ import (
 // a change of either builds new pools, and those no Apply uses any more
 // have their idle connections closed (a request in flight on them
 // finishes; its connection is closed when it has been idle for
-// idleConnTimeout).
+// idleConnTimeout). A serversTransport with proxyProtocol keeps, inside
+// each of its two pools, one pool per client (proxyout.go).
 
 // poolKey identifies a serversTransport by its settings and files.
 type poolKey [sha256.Size]byte
@@ -95,9 +97,10 @@ func newTransportsFor(st *config.ServersTransport, buffers httputil.BufferPool) 
 		ft = *st.ForwardingTimeouts
 	}
 	dialer := &net.Dialer{Timeout: cmp.Or(ft.DialTimeout.Std(), defaultDialTimeout), KeepAlive: 30 * time.Second}
-	base := func() *http.Transport {
+	type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+	base := func(dial dialFunc) *http.Transport {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.DialContext = dialer.DialContext
+		t.DialContext = dial
 		t.MaxIdleConnsPerHost = cmp.Or(st.MaxIdleConnsPerHost, defaultMaxIdlePerHost)
 		t.IdleConnTimeout = cmp.Or(ft.IdleConnTimeout.Std(), defaultIdleConnTimeout)
 		t.ResponseHeaderTimeout = ft.ResponseHeaderTimeout.Std()
@@ -105,15 +108,30 @@ func newTransportsFor(st *config.ServersTransport, buffers httputil.BufferPool) 
 		t.Protocols = new(http.Protocols)
 		return t
 	}
-	std := base()
-	std.TLSClientConfig = tc
-	std.Protocols.SetHTTP1(true)
-	// A TLSClientConfig of its own turns HTTP/2 off unless it is asked
-	// for: ask, unless disableHTTP2.
-	std.Protocols.SetHTTP2(!st.DisableHTTP2)
-	h2c := base()
-	h2c.Protocols.SetUnencryptedHTTP2(true)
-	return transports{std: std, h2c: h2c, buffers: buffers}, nil
+	std := func(dial dialFunc) *http.Transport {
+		t := base(dial)
+		t.TLSClientConfig = tc
+		t.Protocols.SetHTTP1(true)
+		// A TLSClientConfig of its own turns HTTP/2 off unless it is
+		// asked for: ask, unless disableHTTP2.
+		t.Protocols.SetHTTP2(!st.DisableHTTP2)
+		return t
+	}
+	h2c := func(dial dialFunc) *http.Transport {
+		t := base(dial)
+		t.Protocols.SetUnencryptedHTTP2(true)
+		return t
+	}
+	if pp := st.ProxyProtocol; pp != nil {
+		// One pool per client: see proxyout.go.
+		version := cmp.Or(pp.Version, 2)
+		return transports{
+			std:     newClientPools(version, dialer.DialContext, std),
+			h2c:     newClientPools(version, dialer.DialContext, h2c),
+			buffers: buffers,
+		}, nil
+	}
+	return transports{std: std(dialer.DialContext), h2c: h2c(dialer.DialContext), buffers: buffers}, nil
 }
 
 // closeIdle closes the idle connections of both pools.

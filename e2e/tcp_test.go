@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/tollgate-proxy/tollgate/internal/testcert"
 	"github.com/tollgate-proxy/tollgate/internal/testserver"
 	"github.com/tollgate-proxy/tollgate/router/proxyproto"
@@ -133,7 +135,7 @@ func (l *lineClient) read() string {
 // passthrough router; PROXY protocol headers are read from the trusted
 // address only (versions 1 and 2, the address reaching the access log,
 // X-Forwarded-For and a TCP backend through a PROXY header tollgate
-// writes); half-close, a server that speaks first, a reload and a drain
+// writes); HTTP/3 on the same port; half-close, a server that speaks first, a reload and a drain
 // keep open connections working.
 func TestTCPRouting(t *testing.T) {
 	ca := testcert.NewCA(t, testcert.Spec{CommonName: "backend CA"})
@@ -157,6 +159,7 @@ func TestTCPRouting(t *testing.T) {
 trustedIPs = ["127.0.0.1/32"]
 [entryPoints.websecure.proxyProtocol]
 trustedIPs = ["127.0.0.1"]
+[entryPoints.websecure.http3]
 
 [http.routers.web]
 rule = "Host(`+"`web.tcp.test`"+`)"
@@ -301,7 +304,27 @@ service = "smtp"
 				if !strings.HasPrefix(string(body), want) {
 					t.Errorf("%s: body %q", r.id, body)
 				}
+				if got, want := resp.Header.Get("Alt-Svc"), fmt.Sprintf(`h3=":%d"`, r.https); !strings.HasPrefix(got, want) {
+					t.Errorf("%s: Alt-Svc %q, want %s…", r.id, got, want)
+				}
 				tr.CloseIdleConnections()
+			}
+		}
+	})
+
+	t.Run("HTTP/3 next to TCP routers", func(t *testing.T) {
+		for _, r := range c.replicas {
+			tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "web.tcp.test"}}
+			defer tr.Close()
+			h3 := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			resp, err := h3.Get(fmt.Sprintf("https://127.0.0.1:%d/", r.https))
+			if err != nil {
+				t.Fatalf("%s: HTTP/3: %v", r.id, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 3 || !strings.HasPrefix(string(body), "web ") {
+				t.Errorf("%s: HTTP/3 answer %s %q", r.id, resp.Proto, body)
 			}
 		}
 	})

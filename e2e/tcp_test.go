@@ -317,7 +317,9 @@ service = "smtp"
 			tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "web.tcp.test"}}
 			defer tr.Close()
 			h3 := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			resp, err := h3.Get(fmt.Sprintf("https://127.0.0.1:%d/", r.https))
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/", r.https), nil)
+			req.Host = "web.tcp.test"
+			resp, err := h3.Do(req)
 			if err != nil {
 				t.Fatalf("%s: HTTP/3: %v", r.id, err)
 			}

@@ -351,7 +351,7 @@ service = "smtp"
 		if !strings.Contains(string(body), "xff=203.0.113.7") {
 			t.Errorf("v1: backend saw %q, want X-Forwarded-For 203.0.113.7", body)
 		}
-		waitLog(t, r, "203.0.113.7", "pp-v1")
+		waitLog(t, r, `"client":"203.0.113.7:41000"`, `"entry_point":"web"`)
 
 		// Version 2 before a TLS handshake to a terminating TCP router
 		// whose server gets a PROXY header from tollgate: the client's
@@ -395,7 +395,7 @@ service = "smtp"
 		if !strings.Contains(string(body), "xff=198.51.100.10") {
 			t.Errorf("v2 over TLS: backend saw %q", body)
 		}
-		waitLog(t, r, "198.51.100.10", "pp-v2")
+		waitLog(t, r, `"client":"198.51.100.10:52001"`, `"entry_point":"websecure"`)
 	})
 
 	t.Run("PROXY header from an untrusted address", func(t *testing.T) {

@@ -167,6 +167,13 @@ func unsupportedHint(path []string, key string) string {
 		return fmt.Sprintf("the %s middleware is not supported (yet); remove it and its uses", key)
 	case len(parent) == 3 && parent[0] == "http" && parent[1] == "serversTransports":
 		return serversTransportHint(key)
+	case len(parent) == 3 && parent[0] == "tcp" && parent[1] == "serversTransports" && key == "spiffe",
+		len(parent) == 4 && parent[0] == "tcp" && parent[1] == "serversTransports" && parent[3] == "tls" && key == "peerCertURI":
+		return serversTransportHint(key)
+	case len(parent) == 3 && (parent[0] == "http" || parent[0] == "tcp") && parent[1] == "routers" && key == "ruleSyntax":
+		return "tollgate reads rules in Traefik v3's syntax only; remove ruleSyntax (a rule in v2's syntax is refused with its v3 spelling)"
+	case len(parent) == 4 && parent[0] == "tcp" && parent[1] == "services" && parent[3] == "loadBalancer" && (key == "proxyProtocol" || key == "terminationDelay"):
+		return fmt.Sprintf("as in Traefik v3, %s belongs to a servers transport: set it in [tcp.serversTransports.NAME] and name that in the loadBalancer's serversTransport", key)
 	case len(parent) == 4 && parent[0] == "http" && parent[1] == "serversTransports" && parent[3] == "forwardingTimeouts" && (key == "readTimeout" || key == "writeTimeout"):
 		return fmt.Sprintf("%s is not supported (yet): responseHeaderTimeout bounds the wait for a server's response headers; remove it", key)
 	}

@@ -121,14 +121,7 @@ func (v *validator) router(path []string, r *Router) {
 }
 
 func (v *validator) service(path []string, s *Service) {
-	set, all := typesOf(s)
-	switch len(set) {
-	case 0:
-		v.add(path, "no service type is set: add one of %s, such as [http.services.NAME.loadBalancer] with at least one server", strings.Join(all, ", "))
-		return
-	case 1:
-	default:
-		v.add(path, "one service has one type, found %s; define one service for each", strings.Join(set, " and "))
+	if _, ok := oneType(v, path, s, "service", ", such as [http.services.NAME.loadBalancer] with at least one server", ""); !ok {
 		return
 	}
 	switch {

@@ -24,18 +24,28 @@ func typesOf[T any](m *T) (set, all []string) {
 	return set, all
 }
 
-func (v *validator) middleware(path []string, name string, m *Middleware) {
+// oneType checks that the one-of struct m (a service, a middleware: what)
+// sets exactly one type, reporting at path when it sets none (example
+// says what to add) or several (split says what to do instead). It
+// returns a function giving the path of a key below the type's table.
+func oneType[T any](v *validator, path []string, m *T, what, example, split string) (at func(seg ...string) []string, ok bool) {
 	set, all := typesOf(m)
 	switch len(set) {
 	case 0:
-		v.add(path, "no middleware type is set: add one of %s", strings.Join(all, ", "))
-		return
+		v.add(path, "no %s type is set: add one of %s%s", what, strings.Join(all, ", "), example)
+		return nil, false
 	case 1:
-	default:
-		v.add(path, "one middleware has one type, found %s; define one middleware for each and list them in a chain", strings.Join(set, " and "))
+		return func(seg ...string) []string { return append(slices.Clip(path), append([]string{set[0]}, seg...)...) }, true
+	}
+	v.add(path, "one %s has one type, found %s; define one %s for each%s", what, strings.Join(set, " and "), what, split)
+	return nil, false
+}
+
+func (v *validator) middleware(path []string, name string, m *Middleware) {
+	at, ok := oneType(v, path, m, "middleware", "", " and list them in a chain")
+	if !ok {
 		return
 	}
-	at := func(seg ...string) []string { return append(slices.Clip(path), append([]string{set[0]}, seg...)...) }
 	switch {
 	case m.AddPrefix != nil:
 		v.check(at("prefix"), checkPathPrefix(m.AddPrefix.Prefix))

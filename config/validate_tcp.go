@@ -125,17 +125,10 @@ func (v *validator) tcpRef(path []string, kind, name string, defined, http []str
 }
 
 func (v *validator) tcpService(path []string, s *TCPService, n *tcpNames) {
-	set, all := typesOf(s)
-	switch len(set) {
-	case 0:
-		v.add(path, "no service type is set: add one of %s, such as [tcp.services.NAME.loadBalancer] with at least one server", strings.Join(all, ", "))
-		return
-	case 1:
-	default:
-		v.add(path, "one service has one type, found %s; define one service for each", strings.Join(set, " and "))
+	at, ok := oneType(v, path, s, "service", ", such as [tcp.services.NAME.loadBalancer] with at least one server", "")
+	if !ok {
 		return
 	}
-	at := func(seg ...string) []string { return append(slices.Clip(path), append([]string{set[0]}, seg...)...) }
 	if w := s.Weighted; w != nil {
 		if len(w.Services) == 0 {
 			v.add(at("services"), "at least one service is required: [[tcp.services.NAME.weighted.services]] with name = \"a TCP service\"")
@@ -237,17 +230,10 @@ func checkDialAddress(addr string) error {
 }
 
 func (v *validator) tcpMiddleware(path []string, m *TCPMiddleware) {
-	set, all := typesOf(m)
-	switch len(set) {
-	case 0:
-		v.add(path, "no middleware type is set: add one of %s", strings.Join(all, ", "))
-		return
-	case 1:
-	default:
-		v.add(path, "one middleware has one type, found %s; define one middleware for each and list them both in the router", strings.Join(set, " and "))
+	at, ok := oneType(v, path, m, "middleware", "", " and list them both in the router")
+	if !ok {
 		return
 	}
-	at := func(seg ...string) []string { return append(slices.Clip(path), append([]string{set[0]}, seg...)...) }
 	switch {
 	case m.IPAllowList != nil:
 		ranges := m.IPAllowList.SourceRange

@@ -17,8 +17,9 @@ func notAfterSeries(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	return gaugeSeries(t, reg, "tollgate_tls_certs_not_after", "cn", "sans", "serial", "source")
 }
 
-// gaugeSeries returns the series of the gauge name in reg, each keyed by
-// the values of labels joined with "|", with its value.
+// gaugeSeries returns the series of the gauge or counter name in reg, each
+// keyed by the values of labels joined with "|", with its value (summed
+// over the series of other labels).
 func gaugeSeries(t *testing.T, reg *prometheus.Registry, name string, labels ...string) map[string]float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -39,7 +40,7 @@ func gaugeSeries(t *testing.T, reg *prometheus.Registry, name string, labels ...
 			for i, n := range labels {
 				key[i] = l[n]
 			}
-			out[strings.Join(key, "|")] = m.GetGauge().GetValue()
+			out[strings.Join(key, "|")] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
 	return out

@@ -489,8 +489,8 @@ address = %q
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		return line == "b:3\n"
 	})
-	refused := tcpSeries(t, reg, "tollgate_tcp_refused_connections_total", "router", "middleware")
-	if refused["denied,ipAllowList"] != 1 || refused["limited,inFlightConn"] < 1 {
+	refused := gaugeSeries(t, reg, "tollgate_tcp_refused_connections_total", "router", "middleware")
+	if refused["denied|ipAllowList"] != 1 || refused["limited|inFlightConn"] < 1 {
 		t.Errorf("refused connections: %v", refused)
 	}
 }
@@ -756,18 +756,18 @@ address = %q
 	}
 	br := bufio.NewReader(conn)
 	ask(t, conn, br, "1234")
-	if open := tcpSeries(t, reg, "tollgate_tcp_open_connections", "entrypoint", "router"); open["web,db"] != 1 {
+	if open := gaugeSeries(t, reg, "tollgate_tcp_open_connections", "entrypoint", "router"); open["web|db"] != 1 {
 		t.Errorf("open connections: %v", open)
 	}
 	conn.Close()
 	waitFor(t, "the connection counted closed", func() bool {
-		return tcpSeries(t, reg, "tollgate_tcp_open_connections", "entrypoint", "router")["web,db"] == 0
+		return gaugeSeries(t, reg, "tollgate_tcp_open_connections", "entrypoint", "router")["web|db"] == 0
 	})
-	bytes := tcpSeries(t, reg, "tollgate_tcp_bytes_total", "router", "direction")
-	if bytes["db,in"] != 5 || bytes["db,out"] != 7 {
+	bytes := gaugeSeries(t, reg, "tollgate_tcp_bytes_total", "router", "direction")
+	if bytes["db|in"] != 5 || bytes["db|out"] != 7 {
 		t.Errorf("bytes: %v, want in 5, out 7", bytes)
 	}
-	if total := tcpSeries(t, reg, "tollgate_tcp_connections_total", "router"); total["db"] != 1 {
+	if total := gaugeSeries(t, reg, "tollgate_tcp_connections_total", "router"); total["db"] != 1 {
 		t.Errorf("connections: %v", total)
 	}
 	// A dial failure; a client that sends nothing; TLS no router takes.
@@ -788,12 +788,12 @@ address = %q
 		c.Close()
 		t.Error("TLS no router takes was served on an entry point without HTTPS")
 	}
-	if f := tcpSeries(t, reg, "tollgate_tcp_dial_failures_total", "service"); f["dead"] != 1 {
+	if f := gaugeSeries(t, reg, "tollgate_tcp_dial_failures_total", "service"); f["dead"] != 1 {
 		t.Errorf("dial failures: %v", f)
 	}
 	waitFor(t, "unrouted connections counted", func() bool {
-		u := tcpSeries(t, reg, "tollgate_tcp_unrouted_connections_total", "entrypoint", "reason")
-		return u["raw,timeout"] == 1 && u["raw,no_router"] == 1
+		u := gaugeSeries(t, reg, "tollgate_tcp_unrouted_connections_total", "entrypoint", "reason")
+		return u["raw|timeout"] == 1 && u["raw|no_router"] == 1
 	})
 	if n := histogramCount(t, reg, "tollgate_tcp_connection_duration_seconds"); n < 1 {
 		t.Errorf("durations observed: %d", n)
@@ -817,34 +817,6 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	return n
 }
 
-// tcpSeries returns the series of the counter or gauge name in reg, each
-// keyed by the values of labels joined with ",".
-func tcpSeries(t *testing.T, reg *prometheus.Registry, name string, labels ...string) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			key := make([]string, len(labels))
-			for i, n := range labels {
-				key[i] = l[n]
-			}
-			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			out[strings.Join(key, ",")] += v
-		}
-	}
-	return out
-}
 
 // TestTCPShutdownWaitsForConnections: Shutdown returns as soon as the
 // TCP connections open when it began have ended, before its grace period

@@ -84,3 +84,27 @@ func TestKVLayoutDoc(t *testing.T) {
 		t.Fatalf("the key list in %s is out of date with the schema; run go test ./config -run TestKVLayoutDoc -update", path)
 	}
 }
+
+// TestConfigurationDocExamples: the complete examples of
+// docs/configuration.md's sections (those that are not excerpts) validate
+// as written.
+func TestConfigurationDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, section := range []string{"## TCP routers", "## HTTP/3"} {
+		_, rest, ok := strings.Cut(string(doc), "\n"+section+"\n")
+		if !ok {
+			t.Fatalf("docs/configuration.md has no section %q", section)
+		}
+		_, block, ok := strings.Cut(rest, "```toml\n")
+		if !ok {
+			t.Fatalf("%s: no TOML example", section)
+		}
+		block, _, _ = strings.Cut(block, "```")
+		if _, err := Parse("configuration.md", []byte(block)); err != nil {
+			t.Errorf("the example of %q does not validate:\n%v", section, err)
+		}
+	}
+}

@@ -51,7 +51,11 @@ func (e *Error) Error() string {
 	fmt.Fprintf(&b, "invalid configuration: %d problems in %s:", len(e.Problems), e.Source)
 	for i, p := range e.Problems {
 		if i == maxPrinted {
-			fmt.Fprintf(&b, "\n  … and %d more problems", len(e.Problems)-maxPrinted)
+			if more := len(e.Problems) - maxPrinted; more == 1 {
+				b.WriteString("\n  … and 1 more problem")
+			} else {
+				fmt.Fprintf(&b, "\n  … and %d more problems", more)
+			}
 			break
 		}
 		b.WriteString("\n  ")

@@ -198,7 +198,7 @@ func (c *converter) proxyProtocol(e *entryPoint, n *node) {
 	case insecure:
 		out.Insecure = true
 		if len(ips) > 0 {
-			c.add(pn.where("trustedIPs"), Converted, "trustedIPs is ignored, as by Traefik 1.x, since insecure = true; tollgate takes trustedIPs or insecure, not both",
+			c.add(pn.where("trustedIPs"), Changed, "trustedIPs is dropped, since insecure = true (Traefik 1.x ignored it too): tollgate takes trustedIPs or insecure, not both",
 				"to read headers from your load balancers only, keep trustedIPs and remove insecure")
 		}
 		c.add(pn.path, Converted, fmt.Sprintf("entry point %q reads a PROXY protocol header from every client (insecure = true)", e.name),

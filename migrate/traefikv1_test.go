@@ -790,7 +790,7 @@ address = ":80"
 			if pp := cfg.EntryPoints["http"].ProxyProtocol; pp == nil || !pp.Insecure || len(pp.TrustedIPs) != 0 {
 				t.Fatalf("proxyProtocol = %+v, want insecure alone", pp)
 			}
-			if len(reported(res, "entryPoints.http.proxyProtocol.trustedIPs: converted", "ignored")) != 1 {
+			if len(reported(res, "entryPoints.http.proxyProtocol.trustedIPs: changed", "dropped")) != 1 {
 				t.Fatalf("report:\n%s", reportText(res))
 			}
 		}},

@@ -190,8 +190,12 @@ func (c *proxyConn) readHeader() {
 	default:
 		c.l.count(ppInvalid)
 		c.l.log.Debug("invalid PROXY protocol header, connection closed",
-			slog.String("entry_point", c.l.entryPoint), slog.String("client", own.String()), slog.Any("reason", err))
-		c.fail(fmt.Errorf("invalid PROXY protocol header: %w", err))
+			slog.String("entry_point", c.l.entryPoint), slog.String("client", own.String()),
+			// Only what was wrong: the error's text quotes the header.
+			slog.String("reason", proxyproto.Problem(err)))
+		// Read returns it, and the HTTP server logs it (a TLS handshake
+		// error): it too names the problem only.
+		c.fail(fmt.Errorf("invalid PROXY protocol header: %s", proxyproto.Problem(err)))
 	}
 }
 

@@ -290,6 +290,50 @@ func TestProxyProtocolInInvalid(t *testing.T) {
 	}
 }
 
+// TestProxyProtocolInInvalidNoContent sends headers from a trusted
+// address, each wrong in another field, to a plain and a TLS entry point:
+// the log names what was wrong and holds no byte of any field.
+func TestProxyProtocolInInvalidNoContent(t *testing.T) {
+	backend := backendServer(t, "a")
+	o := serveObserved(t, fmt.Sprintf(proxyInConfig, "127.0.0.1", backend.URL))
+	bad := []struct{ header, reason string }{
+		{"PROXY s3cr3t-t0ken 192.0.2.201 192.0.2.202 4711 4712\r\n", "bad protocol"},
+		{"PROXY TCP4 src-t0ken 192.0.2.202 4711 4712\r\n", "bad source address"},
+		{"PROXY TCP4 192.0.2.201 dst-t0ken 4711 4712\r\n", "bad destination address"},
+		{"PROXY TCP4 192.0.2.201 192.0.2.202 sport-t0ken 4712\r\n", "bad source port"},
+		{"PROXY TCP4 192.0.2.201 192.0.2.202 4711 dport-t0ken\r\n", "bad destination port"},
+		{"PROXY TCP6 2001:db8::7a11 192.0.2.202 4711 4712\r\n", "bad destination address"},
+		{"PROXY TCP4 192.0.2.201 192.0.2.202 4711 4712 extra-t0ken\r\n", "bad field count"},
+	}
+	for _, ep := range []string{"web", "websecure"} {
+		for _, b := range bad {
+			got, err := rawExchange(t, o.servers.Addr(ep).String(), []byte(b.header))
+			if got != "" {
+				t.Errorf("%s: %q was answered: %q, %v", ep, b.header, got, err)
+			}
+		}
+		if got := o.count(ep, ppInvalid); got != float64(len(bad)) {
+			t.Errorf("%s: %v invalid headers counted, want %d", ep, got, len(bad))
+		}
+	}
+	// The connections are closed before the log is written: wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(o.logs.String(), "invalid PROXY protocol header, connection closed") < 2*len(bad) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	logs := o.logs.String()
+	for _, b := range bad {
+		if !strings.Contains(logs, `"reason":"`+b.reason+`"`) {
+			t.Errorf("no reason %q logged for %q", b.reason, b.header)
+		}
+	}
+	for _, token := range []string{"t0ken", "192.0.2.20", "2001:db8::7a11", "4711", "4712"} {
+		if strings.Contains(logs, token) {
+			t.Errorf("the log holds %q from a header:\n%s", token, logs)
+		}
+	}
+}
+
 // TestProxyProtocolInSlowClient keeps a trusted connection that sends
 // nothing open while another is served, and sees it closed after the
 // entry point's readHeaderTimeout.

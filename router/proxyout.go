@@ -15,11 +15,15 @@ import (
 //
 // A serversTransport with proxyProtocol writes a header on every
 // connection it dials, before TLS for an https server: its source is the
-// client's address as the entry point saw it (after the entry point's own
-// PROXY protocol, if any), its destination the server's dialed address.
-// Since the header names one client, a connection must never carry the
-// requests of another: such a transport keeps one pool per client address
-// (IP and port, that is per client connection), built on the client's
+// client's address as the entry point saw it, its destination the address
+// the client connected to (the entry point's own, as the client saw it),
+// both after the entry point's own PROXY protocol, if any: what the
+// specification asks for, as HAProxy's send-proxy and the TCP transport
+// send. A request without the address it came to has the server's dialed
+// address as destination. Since the header names one client, a
+// connection must never carry the requests of another: such a transport
+// keeps one pool per client connection (the client's address and port,
+// and the address it connected to), built on the client's
 // first request and kept, with its idle connections, until
 // maxClientPools other clients have come since its last use; then it is
 // dropped and its idle connections closed. The cost is one server
@@ -32,7 +36,7 @@ import (
 const maxClientPools = 1024
 
 // clientPools is an http.RoundTripper that sends each request through the
-// pool of its client (its RemoteAddr).
+// pool of its client connection.
 type clientPools struct {
 	// build makes a pool whose connections start with dial's.
 	build   func(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport
@@ -40,8 +44,15 @@ type clientPools struct {
 	version int
 
 	mu    sync.Mutex
-	pools map[netip.AddrPort]*clientPool
+	pools map[clientConn]*clientPool
 	uses  uint64 // counts pool lookups, to order pools by last use
+}
+
+// clientConn names a client connection: the client's address (the
+// request's RemoteAddr) and the address it connected to (its server
+// connection's LocalAddr). Either is zero when unknown.
+type clientConn struct {
+	client, local netip.AddrPort
 }
 
 type clientPool struct {
@@ -50,20 +61,29 @@ type clientPool struct {
 }
 
 func newClientPools(version int, dial func(ctx context.Context, network, addr string) (net.Conn, error), build func(func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport) *clientPools {
-	return &clientPools{build: build, dial: dial, version: version, pools: map[netip.AddrPort]*clientPool{}}
+	return &clientPools{build: build, dial: dial, version: version, pools: map[clientConn]*clientPool{}}
 }
 
-// RoundTrip sends r through its client's pool. A RemoteAddr that is not
-// an IP and port (none, for a health check) is no client.
+// RoundTrip sends r through its client connection's pool. A RemoteAddr
+// that is not an IP and port (none, for a health check) is no client;
+// the address the client connected to is the LocalAddr that the server
+// put in r's context (a PROXY header's destination, after one).
 func (c *clientPools) RoundTrip(r *http.Request) (*http.Response, error) {
-	client, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		client = netip.AddrPort{}
+	var cc clientConn
+	if client, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		cc.client = client
 	}
-	return c.pool(client).RoundTrip(r)
+	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && local != nil {
+		// An unspecified address (a UDP listener's, for HTTP/3) says
+		// nothing of where the client connected to.
+		if lp, err := netip.ParseAddrPort(local.String()); err == nil && !lp.Addr().IsUnspecified() {
+			cc.local = lp
+		}
+	}
+	return c.pool(cc).RoundTrip(r)
 }
 
-func (c *clientPools) pool(client netip.AddrPort) *http.Transport {
+func (c *clientPools) pool(client clientConn) *http.Transport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.uses++
@@ -72,7 +92,7 @@ func (c *clientPools) pool(client netip.AddrPort) *http.Transport {
 		return p.t
 	}
 	if len(c.pools) >= maxClientPools {
-		var oldest netip.AddrPort
+		var oldest clientConn
 		at := c.uses
 		for k, p := range c.pools {
 			if p.used < at {
@@ -100,7 +120,7 @@ func (c *clientPools) CloseIdleConnections() {
 
 // proxyDial returns a dial function that writes a PROXY protocol header
 // for client on every connection dial makes.
-func proxyDial(dial func(ctx context.Context, network, addr string) (net.Conn, error), version int, client netip.AddrPort) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func proxyDial(dial func(ctx context.Context, network, addr string) (net.Conn, error), version int, client clientConn) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dial(ctx, network, addr)
 		if err != nil {
@@ -118,24 +138,29 @@ func proxyDial(dial func(ctx context.Context, network, addr string) (net.Conn, e
 	}
 }
 
-// proxyHeader is the header for a connection of client to server. Without
-// a client it says so: LOCAL in version 2, UNKNOWN in version 1. A client
-// and a server of different families are both sent as IPv6 (the IPv4 one
-// mapped), since a header carries one family.
-func proxyHeader(version int, client netip.AddrPort, server net.Addr) (*proxyproto.Header, error) {
+// proxyHeader is the header for a server connection of client: from the
+// client's address to the address it connected to, or to the server's
+// address when that is unknown. Without a client it says so: LOCAL in
+// version 2, UNKNOWN in version 1. A source and a destination of
+// different families are both sent as IPv6 (the IPv4 one mapped), since
+// a header carries one family.
+func proxyHeader(version int, client clientConn, server net.Addr) (*proxyproto.Header, error) {
 	h := &proxyproto.Header{Version: version, Command: proxyproto.Proxy}
-	if !client.IsValid() {
+	if !client.client.IsValid() {
 		if version == 2 {
 			h.Command = proxyproto.Local
 		}
 		return h, nil
 	}
-	ta, ok := server.(*net.TCPAddr)
-	if !ok {
-		return nil, fmt.Errorf("the server's address %v is not a TCP address", server)
+	dst := client.local
+	if !dst.IsValid() {
+		ta, ok := server.(*net.TCPAddr)
+		if !ok {
+			return nil, fmt.Errorf("the server's address %v is not a TCP address", server)
+		}
+		dst = ta.AddrPort()
 	}
-	src := netip.AddrPortFrom(client.Addr().Unmap().WithZone(""), client.Port())
-	dst := ta.AddrPort()
+	src := netip.AddrPortFrom(client.client.Addr().Unmap().WithZone(""), client.client.Port())
 	dst = netip.AddrPortFrom(dst.Addr().Unmap().WithZone(""), dst.Port())
 	if src.Addr().Is4() != dst.Addr().Is4() {
 		src = netip.AddrPortFrom(netip.AddrFrom16(src.Addr().As16()), src.Port())

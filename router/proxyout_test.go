@@ -55,7 +55,8 @@ type headerKey struct{}
 
 // headerBackend is a server that reads a PROXY protocol header on every
 // connection and answers with what it said in X-PP: the source, or the
-// command without addresses ("LOCAL", "PROXY"), and its version. Health
+// command without addresses ("LOCAL", "PROXY"), and its version, and its
+// destination in X-PP-Dst. Health
 // checks (path /health) are reported on health.
 func headerBackend(t *testing.T, useTLS bool) (*httptest.Server, *headerListener, chan string) {
 	t.Helper()
@@ -68,6 +69,7 @@ func headerBackend(t *testing.T, useTLS bool) (*httptest.Server, *headerListener
 			seen = fmt.Sprintf("v%d %s", h.Version, h.Command)
 			if h.HasAddrs() {
 				seen = fmt.Sprintf("v%d %s", h.Version, h.Source)
+				w.Header().Set("X-PP-Dst", h.Destination.String())
 			}
 		}
 		if r.URL.Path == "/health" {
@@ -151,6 +153,11 @@ func TestProxyProtocolOut(t *testing.T) {
 				if got, exp := resp.Header.Get("X-PP"), fmt.Sprintf("v%d 203.0.113.9:5555", want); got != exp {
 					t.Errorf("the server saw %q, want %q", got, exp)
 				}
+				// The address the client connected to: the destination
+				// of the load balancer's header.
+				if got := resp.Header.Get("X-PP-Dst"); got != "198.51.100.1:80" {
+					t.Errorf("the server saw the destination %q, want 198.51.100.1:80", got)
+				}
 			}
 			// A direct client, with a connection of its own.
 			direct := keepAliveClient(nil)
@@ -165,6 +172,10 @@ func TestProxyProtocolOut(t *testing.T) {
 			resp, _ := get(t, direct, url, "", nil)
 			if got, exp := resp.Header.Get("X-PP"), fmt.Sprintf("v%d %s", want, local); got != exp {
 				t.Errorf("the server saw %q for a direct client, want %q", got, exp)
+			}
+			// The address the client connected to: the entry point's.
+			if got, exp := resp.Header.Get("X-PP-Dst"), o.servers.Addr("web").String(); got != exp {
+				t.Errorf("the server saw the destination %q for a direct client, want %q", got, exp)
 			}
 			// The first client again: its own connection still.
 			resp, _ = get(t, behind, url, "", nil)
@@ -202,16 +213,24 @@ interval = "1h"
 	}
 }
 
-// TestProxyHeaderFamilies checks the header for a client and a server of
-// different address families: both are sent as IPv6.
+// TestProxyHeaderFamilies checks the header's destination (the address
+// the client connected to, else the server's) and a source and a
+// destination of different address families: both are sent as IPv6.
 func TestProxyHeaderFamilies(t *testing.T) {
-	for _, tc := range []struct{ client, server, src, dst string }{
-		{"192.0.2.1:1000", "198.51.100.1:80", "192.0.2.1:1000", "198.51.100.1:80"},
-		{"192.0.2.1:1000", "[2001:db8::1]:80", "[::ffff:192.0.2.1]:1000", "[2001:db8::1]:80"},
-		{"[2001:db8::2]:1000", "198.51.100.1:80", "[2001:db8::2]:1000", "[::ffff:198.51.100.1]:80"},
-		{"[::ffff:192.0.2.1]:1000", "198.51.100.1:80", "192.0.2.1:1000", "198.51.100.1:80"},
+	for _, tc := range []struct{ client, local, server, src, dst string }{
+		{"192.0.2.1:1000", "", "198.51.100.1:80", "192.0.2.1:1000", "198.51.100.1:80"},
+		{"192.0.2.1:1000", "", "[2001:db8::1]:80", "[::ffff:192.0.2.1]:1000", "[2001:db8::1]:80"},
+		{"[2001:db8::2]:1000", "", "198.51.100.1:80", "[2001:db8::2]:1000", "[::ffff:198.51.100.1]:80"},
+		{"[::ffff:192.0.2.1]:1000", "", "198.51.100.1:80", "192.0.2.1:1000", "198.51.100.1:80"},
+		{"192.0.2.1:1000", "192.0.2.80:443", "198.51.100.1:80", "192.0.2.1:1000", "192.0.2.80:443"},
+		{"192.0.2.1:1000", "[2001:db8::80]:443", "198.51.100.1:80", "[::ffff:192.0.2.1]:1000", "[2001:db8::80]:443"},
+		{"[2001:db8::2]:1000", "[::ffff:192.0.2.80]:443", "[2001:db8::1]:80", "[2001:db8::2]:1000", "[::ffff:192.0.2.80]:443"},
 	} {
-		h, err := proxyHeader(2, netip.MustParseAddrPort(tc.client), net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tc.server)))
+		cc := clientConn{client: netip.MustParseAddrPort(tc.client)}
+		if tc.local != "" {
+			cc.local = netip.MustParseAddrPort(tc.local)
+		}
+		h, err := proxyHeader(2, cc, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tc.server)))
 		if err != nil {
 			t.Fatalf("%s to %s: %v", tc.client, tc.server, err)
 		}
@@ -230,10 +249,10 @@ func TestClientPoolsBound(t *testing.T) {
 	c := newClientPools(2, (&net.Dialer{}).DialContext, func(dial func(context.Context, string, string) (net.Conn, error)) *http.Transport {
 		return &http.Transport{DialContext: dial}
 	})
-	first := netip.MustParseAddrPort("192.0.2.1:1")
+	first := clientConn{client: netip.MustParseAddrPort("192.0.2.1:1")}
 	c.pool(first)
 	for i := range maxClientPools {
-		c.pool(netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), uint16(i+1)))
+		c.pool(clientConn{client: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), uint16(i+1))})
 	}
 	if len(c.pools) != maxClientPools {
 		t.Errorf("%d pools, want %d", len(c.pools), maxClientPools)

@@ -31,7 +31,7 @@ import (
 // have their idle connections closed (a request in flight on them
 // finishes; its connection is closed when it has been idle for
 // idleConnTimeout). A serversTransport with proxyProtocol keeps, inside
-// each of its two pools, one pool per client (proxyout.go).
+// each of its two pools, one pool per client connection (proxyout.go).
 
 // poolKey identifies a serversTransport by its settings and files.
 type poolKey [sha256.Size]byte
@@ -123,7 +123,7 @@ func newTransportsFor(st *config.ServersTransport, buffers httputil.BufferPool) 
 		return t
 	}
 	if pp := st.ProxyProtocol; pp != nil {
-		// One pool per client: see proxyout.go.
+		// One pool per client connection: see proxyout.go.
 		version := cmp.Or(pp.Version, 2)
 		return transports{
 			std:     newClientPools(version, dialer.DialContext, std),

@@ -152,7 +152,7 @@ func migrateTraefikV1(f migrateFlags, src string, stdout, stderr io.Writer) erro
 			for _, p := range me.Problems {
 				fmt.Fprintln(stderr, p)
 			}
-			return fail(exitInvalid, fmt.Errorf("%s cannot be converted: %d problem(s), listed above; nothing written", src, len(me.Problems)))
+			return fail(exitInvalid, fmt.Errorf("%s cannot be converted: %s, listed above; nothing written", src, problemCount(len(me.Problems))))
 		}
 		return fail(exitFailure, err)
 	}
@@ -258,4 +258,12 @@ func readManifests(path, label string, missing int) ([]migrate.Manifest, error) 
 		return nil, fail(missing, fmt.Errorf("%s%s: no .yaml, .yml or .json file in the directory", label, path))
 	}
 	return out, nil
+}
+
+// problemCount says "1 problem" or "N problems".
+func problemCount(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
 }

@@ -40,6 +40,7 @@ func TestMigrateTraefikV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	notTOML := writeFile(t, "traefik.toml", "[entryPoints]\n  [entryPoints.http\n")
+	twoProblems := writeFile(t, "two.toml", "[entryPoints.a]\n  address = \":80\"\n  [entryPoints.a.proxyProtocol]\n[entryPoints.b]\n  address = \":81\"\n  [entryPoints.b.proxyProtocol]\n")
 	for _, tc := range []struct {
 		name           string
 		args           []string
@@ -54,6 +55,8 @@ func TestMigrateTraefikV1(t *testing.T) {
 		{"output exists", []string{"migrate", "traefik-v1", "--out", existing, src}, exitUsage, "", "existing.toml exists: give --force"},
 		{"output is input", []string{"migrate", "traefik-v1", "--out", src, "--force", src}, exitUsage, "", "is the file being converted"},
 		{"not TOML", []string{"migrate", "traefik-v1", notTOML}, exitInvalid, "", notTOML + ":2:"},
+		{"one problem", []string{"migrate", "traefik-v1", notTOML}, exitInvalid, "", "cannot be converted: 1 problem, listed above"},
+		{"two problems", []string{"migrate", "traefik-v1", twoProblems}, exitInvalid, "", "cannot be converted: 2 problems, listed above"},
 		{"to stdout", []string{"migrate", "traefik-v1", src}, exitOK, "[acme]", "tollgate certs import --from-traefik-v1 --kv consul://"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

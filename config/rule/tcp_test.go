@@ -114,7 +114,7 @@ var badTCPCases = []struct {
 	// ClientIP and ALPN.
 	{"ClientIP(`10.0.0.0/33`)", `column 10: ClientIP: expected an IP address or CIDR prefix, found "10.0.0.0/33"`},
 	{"ALPN(``)", `column 6: ALPN: expected an ALPN protocol such as "h2", found ""`},
-	{"ALPN(`acme-tls/1`)", `column 6: ALPN: "acme-tls/1" is reserved for the ACME TLS-ALPN-01 challenge, which tollgate answers itself for its certificate resolvers; match another protocol`},
+	{"ALPN(`acme-tls/1`)", `column 6: ALPN: "acme-tls/1" is reserved for the ACME TLS-ALPN-01 challenge, which tollgate answers itself for the certificates of its [acme] section; match another protocol`},
 	{"ALPN(`" + strings.Repeat("a", 256) + "`)", `column 6: ALPN: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…" is longer than 255 bytes, the limit of an ALPN protocol`},
 }
 

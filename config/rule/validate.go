@@ -181,7 +181,7 @@ func checkALPN(_, v string) string {
 	case len(v) > 255:
 		return fmt.Sprintf("%s is longer than 255 bytes, the limit of an ALPN protocol", q(v))
 	case v == "acme-tls/1":
-		return `"acme-tls/1" is reserved for the ACME TLS-ALPN-01 challenge, which tollgate answers itself for its certificate resolvers; match another protocol`
+		return `"acme-tls/1" is reserved for the ACME TLS-ALPN-01 challenge, which tollgate answers itself for the certificates of its [acme] section; match another protocol`
 	}
 	return ""
 }

@@ -10,9 +10,11 @@
 // start of a PROXY header, Read returns an error matching ErrNoHeader and
 // has consumed nothing, so that the caller may refuse the connection or
 // pass it through unchanged. A header that starts correctly but is wrong
-// further on returns an error matching ErrInvalid that says what is wrong;
-// a header cut short by the end of the input also matches
-// io.ErrUnexpectedEOF. An input that ends before its first byte returns
+// further on returns an error matching ErrInvalid that says what is wrong,
+// quoting the offending field; Problem(err) names only the kind of
+// problem ("bad source address", "truncated", ...), to be logged where
+// the header must not be; a header cut short by the end of the input
+// also matches io.ErrUnexpectedEOF. An input that ends before its first byte returns
 // io.EOF itself. Any other error is the reader's own, wrapped.
 //
 // Read never blocks for more bytes than the header needs: a version 1 line

@@ -61,7 +61,7 @@ func peekPrefix(r *bufio.Reader, prefix []byte) error {
 		b, err := r.Peek(n)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("%w: input ends within the signature: %w", ErrInvalid, io.ErrUnexpectedEOF)
+				return invalid(ProblemTruncated, fmt.Errorf("%w: input ends within the signature: %w", ErrInvalid, io.ErrUnexpectedEOF))
 			}
 			return fmt.Errorf("proxyproto: reading header: %w", err)
 		}
@@ -82,7 +82,7 @@ func peekPrefix(r *bufio.Reader, prefix []byte) error {
 // signature matched.
 func readErr(what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: input ends within the %s: %w", ErrInvalid, what, io.ErrUnexpectedEOF)
+		return invalid(ProblemTruncated, fmt.Errorf("%w: input ends within the %s: %w", ErrInvalid, what, io.ErrUnexpectedEOF))
 	}
 	return fmt.Errorf("proxyproto: reading %s: %w", what, err)
 }
@@ -94,7 +94,7 @@ func readV1(r *bufio.Reader) (*Header, error) {
 	n := 0
 	for {
 		if n == len(buf) {
-			return nil, fmt.Errorf("%w: version 1 line longer than %d bytes without \"\\r\\n\"", ErrInvalid, MaxV1Length)
+			return nil, invalid(ProblemTooLong, fmt.Errorf("%w: version 1 line longer than %d bytes without \"\\r\\n\"", ErrInvalid, MaxV1Length))
 		}
 		c, err := r.ReadByte()
 		if err != nil {
@@ -108,7 +108,7 @@ func readV1(r *bufio.Reader) (*Header, error) {
 	}
 	line, ok := bytes.CutSuffix(buf[:n], []byte("\r\n"))
 	if !ok {
-		return nil, fmt.Errorf("%w: version 1 line ends in \"\\n\" without \"\\r\"", ErrInvalid)
+		return nil, invalid(ProblemLineEnd, fmt.Errorf("%w: version 1 line ends in \"\\n\" without \"\\r\"", ErrInvalid))
 	}
 	return parseV1(string(line[len(v1Prefix):]))
 }
@@ -126,14 +126,14 @@ func parseV1(s string) (*Header, error) {
 		want4 = true
 	case "TCP6":
 	default:
-		return nil, fmt.Errorf("%w: version 1 protocol %q, want TCP4, TCP6 or UNKNOWN", ErrInvalid, proto)
+		return nil, invalid(ProblemProtocol, fmt.Errorf("%w: version 1 protocol %q, want TCP4, TCP6 or UNKNOWN", ErrInvalid, proto))
 	}
 	var f [4]string
 	for i := range f {
 		var ok bool
 		f[i], rest, ok = cutSpace(rest)
 		if ok != (i < 3) {
-			return nil, fmt.Errorf("%w: version 1 %s line must have 4 fields after the protocol separated by single spaces", ErrInvalid, proto)
+			return nil, invalid(ProblemFields, fmt.Errorf("%w: version 1 %s line must have 4 fields after the protocol separated by single spaces", ErrInvalid, proto))
 		}
 	}
 	src, err := parseV1Addr(f[0], want4, "source")
@@ -172,13 +172,13 @@ func parseV1Addr(s string, want4 bool, which string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(s)
 	switch {
 	case err != nil:
-		return netip.Addr{}, fmt.Errorf("%w: version 1 %s address %q is not an IP address", ErrInvalid, which, s)
+		return netip.Addr{}, invalid("bad "+which+" address", fmt.Errorf("%w: version 1 %s address %q is not an IP address", ErrInvalid, which, s))
 	case a.Zone() != "":
-		return netip.Addr{}, fmt.Errorf("%w: version 1 %s address %q has a zone", ErrInvalid, which, s)
+		return netip.Addr{}, invalid("bad "+which+" address", fmt.Errorf("%w: version 1 %s address %q has a zone", ErrInvalid, which, s))
 	case want4 && !a.Is4():
-		return netip.Addr{}, fmt.Errorf("%w: version 1 TCP4 %s address %q is not IPv4", ErrInvalid, which, s)
+		return netip.Addr{}, invalid("bad "+which+" address", fmt.Errorf("%w: version 1 TCP4 %s address %q is not IPv4", ErrInvalid, which, s))
 	case !want4 && !a.Is6():
-		return netip.Addr{}, fmt.Errorf("%w: version 1 TCP6 %s address %q is not IPv6", ErrInvalid, which, s)
+		return netip.Addr{}, invalid("bad "+which+" address", fmt.Errorf("%w: version 1 TCP6 %s address %q is not IPv6", ErrInvalid, which, s))
 	}
 	return a, nil
 }
@@ -195,7 +195,7 @@ func parseV1Port(s, which string) (uint16, error) {
 			return uint16(p), nil
 		}
 	}
-	return 0, fmt.Errorf("%w: version 1 %s port %q is not a number from 0 to 65535 without leading zeros", ErrInvalid, which, s)
+	return 0, invalid("bad "+which+" port", fmt.Errorf("%w: version 1 %s port %q is not a number from 0 to 65535 without leading zeros", ErrInvalid, which, s))
 }
 
 // readV2 reads a version 2 header: the fixed 16 bytes (whose signature
@@ -208,25 +208,25 @@ func readV2(r *bufio.Reader) (*Header, error) {
 	verCmd, famProto := fixed[12], fixed[13]
 	length := int(binary.BigEndian.Uint16(fixed[14:16]))
 	if v := verCmd >> 4; v != 2 {
-		return nil, fmt.Errorf("%w: version 2 signature followed by version %d", ErrInvalid, v)
+		return nil, invalid(ProblemVersion, fmt.Errorf("%w: version 2 signature followed by version %d", ErrInvalid, v))
 	}
 	cmd := Command(verCmd & 0xf)
 	if cmd != Local && cmd != Proxy {
-		return nil, fmt.Errorf("%w: version 2 command %#x, want 0x0 (LOCAL) or 0x1 (PROXY)", ErrInvalid, byte(cmd))
+		return nil, invalid(ProblemCommand, fmt.Errorf("%w: version 2 command %#x, want 0x0 (LOCAL) or 0x1 (PROXY)", ErrInvalid, byte(cmd)))
 	}
 	fam, transport := famProto>>4, Transport(famProto&0xf)
 	switch {
 	case famProto == famUnspec<<4|byte(TransportUnspec):
 	case fam >= famInet && fam <= famUnix && (transport == TransportStream || transport == TransportDatagram):
 	default:
-		return nil, fmt.Errorf("%w: version 2 address family and transport %#02x is not one the specification allows", ErrInvalid, famProto)
+		return nil, invalid(ProblemFamily, fmt.Errorf("%w: version 2 address family and transport %#02x is not one the specification allows", ErrInvalid, famProto))
 	}
 	if length > MaxV2Length {
-		return nil, fmt.Errorf("%w: version 2 length %d exceeds the maximum of %d bytes", ErrInvalid, length, MaxV2Length)
+		return nil, invalid(ProblemTooLong, fmt.Errorf("%w: version 2 length %d exceeds the maximum of %d bytes", ErrInvalid, length, MaxV2Length))
 	}
 	addrLen := [...]int{famUnspec: 0, famInet: lenInet, famInet6: lenInet6, famUnix: lenUnix}[fam]
 	if cmd == Proxy && length < addrLen {
-		return nil, fmt.Errorf("%w: version 2 length %d is too short for the %d bytes of addresses", ErrInvalid, length, addrLen)
+		return nil, invalid(ProblemTooShort, fmt.Errorf("%w: version 2 length %d is too short for the %d bytes of addresses", ErrInvalid, length, addrLen))
 	}
 	if _, err := r.Discard(16); err != nil {
 		return nil, readErr("version 2 header", err)
@@ -266,12 +266,12 @@ func parseTLVs(b []byte) ([]TLV, error) {
 	var tlvs []TLV
 	for off := 0; off < len(b); {
 		if len(b)-off < 3 {
-			return nil, fmt.Errorf("%w: version 2 TLV at offset %d is cut short: %d bytes left, a TLV takes at least 3", ErrInvalid, off, len(b)-off)
+			return nil, invalid(ProblemTLV, fmt.Errorf("%w: version 2 TLV at offset %d is cut short: %d bytes left, a TLV takes at least 3", ErrInvalid, off, len(b)-off))
 		}
 		typ, n := b[off], int(binary.BigEndian.Uint16(b[off+1:]))
 		off += 3
 		if n > len(b)-off {
-			return nil, fmt.Errorf("%w: version 2 TLV of type %#02x announces %d bytes, %d are left", ErrInvalid, typ, n, len(b)-off)
+			return nil, invalid(ProblemTLV, fmt.Errorf("%w: version 2 TLV of type %#02x announces %d bytes, %d are left", ErrInvalid, typ, n, len(b)-off))
 		}
 		tlvs = append(tlvs, TLV{Type: typ, Value: b[off : off+n : off+n]})
 		off += n

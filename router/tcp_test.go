@@ -817,7 +817,6 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	return n
 }
 
-
 // TestTCPShutdownWaitsForConnections: Shutdown returns as soon as the
 // TCP connections open when it began have ended, before its grace period
 // does.

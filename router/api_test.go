@@ -737,6 +737,95 @@ func TestAPIEntryPointsAsListening(t *testing.T) {
 	}
 }
 
+// TestAPIRoutersOnNotListening: an entry point added in a reload does not
+// listen until a restart, so neither HTTP nor TCP routers are served on
+// it: using leaves it out, a router naming it warns, and one naming only
+// it is disabled.
+func TestAPIRoutersOnNotListening(t *testing.T) {
+	rt := New(Config{})
+	t.Cleanup(rt.Close)
+	if err := rt.Apply(parseConfig(t, `
+[entryPoints.web]
+address = "127.0.0.1:0"
+[entryPoints.y]
+address = "127.0.0.1:0"
+
+[http.routers.both]
+rule = "Host(`+"`a.example.com`"+`)"
+entryPoints = ["web", "y"]
+service = "app"
+[http.routers.ony]
+rule = "Host(`+"`b.example.com`"+`)"
+entryPoints = ["y"]
+service = "app"
+[http.routers.all]
+rule = "Host(`+"`c.example.com`"+`)"
+service = "app"
+[http.services.app.loadBalancer]
+[[http.services.app.loadBalancer.servers]]
+url = "http://127.0.0.1:9"
+
+[tcp.routers.both]
+rule = "HostSNI(`+"`*`"+`)"
+entryPoints = ["web", "y"]
+service = "banner"
+[tcp.routers.ony]
+rule = "HostSNI(`+"`*`"+`)"
+entryPoints = ["y"]
+service = "banner"
+[tcp.routers.all]
+rule = "HostSNI(`+"`*`"+`)"
+service = "banner"
+[tcp.services.banner.loadBalancer]
+[[tcp.services.banner.loadBalancer.servers]]
+address = "127.0.0.1:9"
+`)); err != nil {
+		t.Fatal(err)
+	}
+	api := startAPIServer(t, rt, APIOptions{EntryPoints: map[string]*config.EntryPoint{"web": {Address: "127.0.0.1:8000"}}})
+	type want struct {
+		status string
+		using  []string
+		errors int
+	}
+	wants := map[string]want{
+		"both@file": {"warning", []string{"web"}, 1},
+		"ony@file":  {"disabled", nil, 2},
+		"all@file":  {"enabled", []string{"web"}, 0},
+	}
+	check := func(kind, name string, status string, using, errs []string) {
+		t.Helper()
+		w := wants[name]
+		if status != w.status || !slices.Equal(using, w.using) || len(errs) != w.errors {
+			t.Errorf("%s router %s: status %s, using %v, error %q; want %s, using %v, %d errors", kind, name, status, using, errs, w.status, w.using, w.errors)
+		}
+		if w.errors > 0 && len(errs) > 0 && !strings.Contains(errs[0], `entry point "y" is not listening`) {
+			t.Errorf("%s router %s: error %q does not say that y is not listening", kind, name, errs)
+		}
+	}
+	var routers []tRouter
+	apiGet(t, api+"/api/http/routers", http.StatusOK, &routers)
+	if len(routers) != 3 {
+		t.Fatalf("HTTP routers %+v", routers)
+	}
+	for _, r := range routers {
+		check("HTTP", r.Name, r.Status, r.Using, r.Error)
+	}
+	var tcpRouters []tTCPRouter
+	apiGet(t, api+"/api/tcp/routers", http.StatusOK, &tcpRouters)
+	if len(tcpRouters) != 3 {
+		t.Fatalf("TCP routers %+v", tcpRouters)
+	}
+	for _, r := range tcpRouters {
+		check("TCP", r.Name, r.Status, r.Using, r.Error)
+	}
+	var overview tOverview
+	apiGet(t, api+"/api/overview", http.StatusOK, &overview)
+	if c := overview.TCP.Routers; c.Warnings != 1 || c.Errors != 1 {
+		t.Errorf("TCP routers counted %+v, want 1 warning and 1 error", c)
+	}
+}
+
 func TestAPIEntryPointsOverviewVersion(t *testing.T) {
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	api, _ := startAPI(t, APIOptions{Version: "v1.2.3", Commit: "abc123", Start: start})

@@ -73,10 +73,12 @@ func (v *apiView) buildTCP(t *config.TCP) {
 			out.EntryPoints = allEntryPoints
 		}
 		for _, ep := range out.EntryPoints {
-			if eps[ep] != nil {
+			if why := v.notServed(ep); why == "" {
 				out.Using = append(out.Using, ep)
-			} else {
-				out.problem(statusWarning, "entry point %q does not exist", ep)
+			} else if len(r.EntryPoints) > 0 {
+				// As for HTTP routers, only the entry points a router
+				// names warn.
+				out.problem(statusWarning, "%s", why)
 			}
 		}
 		if out.Priority == 0 {

@@ -333,6 +333,9 @@ func (v *apiView) buildRouters(h *config.HTTP) {
 	using := map[string][]string{}
 	routes := map[string]*route{}
 	for _, ep := range slices.Sorted(maps.Keys(v.g.tables)) {
+		if v.notServed(ep) != "" {
+			continue
+		}
 		seen := map[string]bool{}
 		t := v.g.tables[ep]
 		for _, rs := range t.byHost {
@@ -382,9 +385,11 @@ func (v *apiView) buildRouters(h *config.HTTP) {
 				continue
 			}
 			def := v.g.cfg.EntryPoints[ep]
+			if why := v.notServed(ep); why != "" {
+				out.problem(statusWarning, "%s", why)
+				continue
+			}
 			switch {
-			case def == nil:
-				out.problem(statusWarning, "entry point %q does not exist", ep)
 			case def.HTTP != nil && def.HTTP.TLS != nil && r.TLS == nil:
 				out.problem(statusWarning, "entry point %q serves TLS and the router has no tls section: it is not served there", ep)
 			case (def.HTTP == nil || def.HTTP.TLS == nil) && r.TLS != nil:
@@ -397,6 +402,21 @@ func (v *apiView) buildRouters(h *config.HTTP) {
 		v.routers = append(v.routers, out)
 	}
 	slices.SortFunc(v.routers, func(a, b apiRouter) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// notServed says why entry point ep serves no router, "" when it serves
+// them: it must be in the configuration in force and, when the entry
+// points the listeners were started with are known, one of them (an entry
+// point added in a reload listens only after a restart). HTTP and TCP
+// routers alike are served only on the entry points it passes.
+func (v *apiView) notServed(ep string) string {
+	switch {
+	case v.g.cfg.EntryPoints[ep] == nil:
+		return fmt.Sprintf("entry point %q does not exist", ep)
+	case v.listening != nil && v.listening[ep] == nil:
+		return fmt.Sprintf("entry point %q is not listening: an entry point added in a reload listens after a restart", ep)
+	}
+	return ""
 }
 
 // users indexes, by the name of a service and of a middleware, the API

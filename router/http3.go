@@ -67,7 +67,7 @@ func (s *Servers) listenHTTP3(cfg ServersConfig, name string, ep *config.EntryPo
 	}
 	s.h3[name] = &h3Server{srv: h3, conn: conn}
 	srv.Handler = withAltSvc(cmp.Or(ep.HTTP3.AdvertisedPort, tcp.Port), srv.Handler)
-	s.log.Debug("HTTP/3 listening", "entry_point", name, "address", conn.LocalAddr().String())
+	s.log.Info("HTTP/3 listening", "entry_point", name, "address", conn.LocalAddr().String())
 	return nil
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -171,6 +173,29 @@ func TestHTTP3(t *testing.T) {
 	if v := resp.Header.Values("Alt-Svc"); len(v) != 1 || v[0] != want || body != "a" {
 		t.Errorf("HTTPS over TCP: Alt-Svc %q, body %q; want one %q and backend a", v, body, want)
 	}
+}
+
+// TestHTTP3ListeningLogged: HTTP/3 listening is an info record, as the
+// entry points' listening lines are, with the entry point and the UDP
+// address.
+func TestHTTP3ListeningLogged(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r := serveH3Site(t, "127.0.0.1:0", "", "http://127.0.0.1:9", ServersConfig{Logger: log})
+	for line := range strings.Lines(buf.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%v: %q", err, line)
+		}
+		if rec["msg"] != "HTTP/3 listening" {
+			continue
+		}
+		if rec["level"] != "INFO" || rec["entry_point"] != "websecure" || rec["address"] != "127.0.0.1:"+r.port() {
+			t.Errorf("HTTP/3 listening: %v; want INFO, entry_point websecure, address 127.0.0.1:%s", rec, r.port())
+		}
+		return
+	}
+	t.Errorf("no HTTP/3 listening record at level info:\n%s", buf.String())
 }
 
 // TestHTTP3AdvertisedPort advertises advertisedPort instead of the

@@ -92,3 +92,53 @@ func TestReloadSummaryTransports(t *testing.T) {
 		t.Errorf("serversTransports = %s, want t changed; line:\n%s", got, buf.String())
 	}
 }
+
+// TestReloadSummaryTCP: TCP middlewares and servers transports are named
+// in the reload line as the HTTP ones are; a change of either alone is
+// not a line of zeros.
+func TestReloadSummaryTCP(t *testing.T) {
+	var buf strings.Builder
+	rt := New(Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	defer rt.Close()
+	doc := func(amount int, transports string) string {
+		return "[entryPoints.web]\naddress = \"127.0.0.1:0\"\n" +
+			"[tcp.routers.r]\nrule = \"HostSNI(`*`)\"\nservice = \"s\"\nmiddlewares = [\"limit\"]\n" +
+			"[tcp.services.s.loadBalancer]\n[[tcp.services.s.loadBalancer.servers]]\naddress = \"127.0.0.1:9\"\n" +
+			fmt.Sprintf("[tcp.middlewares.limit.inFlightConn]\namount = %d\n", amount) + transports
+	}
+	steps := []struct {
+		doc                    string
+		middlewares, transport string
+	}{
+		{doc(2, ""), "", ""},
+		{doc(3, ""), `{"added":0,"changed":1,"changed_names":["limit"],"removed":0}`, ""},
+		{doc(3, "[tcp.serversTransports.x]\ndialTimeout = \"5s\"\n"), `{"added":0,"changed":0,"removed":0}`, `{"added":1,"added_names":["x"],"changed":0,"removed":0}`},
+		{doc(3, "[tcp.serversTransports.x]\ndialTimeout = \"6s\"\n"), `{"added":0,"changed":0,"removed":0}`, `{"added":0,"changed":1,"changed_names":["x"],"removed":0}`},
+	}
+	for i, s := range steps {
+		buf.Reset()
+		if err := rt.Apply(parseConfig(t, s.doc)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			continue
+		}
+		var line map[string]any
+		if err := json.Unmarshal([]byte(strings.TrimSpace(buf.String())), &line); err != nil {
+			t.Fatalf("step %d: %v: %s", i, err, buf.String())
+		}
+		group := func(key string) string { // sorted keys; "" when left out
+			if line[key] == nil {
+				return ""
+			}
+			b, _ := json.Marshal(line[key])
+			return string(b)
+		}
+		if got := group("tcp_middlewares"); got != s.middlewares {
+			t.Errorf("step %d: tcp_middlewares = %s, want %s; line:\n%s", i, got, s.middlewares, buf.String())
+		}
+		if got := group("tcp_serversTransports"); got != s.transport {
+			t.Errorf("step %d: tcp_serversTransports = %s, want %s; line:\n%s", i, got, s.transport, buf.String())
+		}
+	}
+}

@@ -191,10 +191,10 @@ func (rt *Router) Apply(cfg *config.Config) error {
 // change; the rest are counted.
 const maxLoggedNames = 10
 
-// reloadSummary describes what a reload changed: for routers, services and
-// middlewares, how many were added, removed and changed, and which (names
-// only, never their content; at most maxLoggedNames of each, then "+N
-// more").
+// reloadSummary describes what a reload changed: for routers, services,
+// middlewares and servers transports, HTTP and TCP, how many were added,
+// removed and changed, and which (names only, never their content; at
+// most maxLoggedNames of each, then "+N more").
 func reloadSummary(old, cfg *config.Config) []any {
 	oh, nh := httpOf(old), httpOf(cfg)
 	out := []any{
@@ -207,10 +207,17 @@ func reloadSummary(old, cfg *config.Config) []any {
 	if len(oh.ServersTransports)+len(nh.ServersTransports) > 0 {
 		out = append(out, diffGroup("serversTransports", oh.ServersTransports, nh.ServersTransports))
 	}
-	// TCP routing, only when some is configured before or after.
+	// TCP routing, only when some is configured before or after, as the
+	// HTTP groups: routers, services and middlewares, and servers
+	// transports when some are defined.
 	ot, nt := tcpOf(old), tcpOf(cfg)
-	if len(ot.Routers)+len(nt.Routers)+len(ot.Services)+len(nt.Services) > 0 {
-		out = append(out, diffGroup("tcp_routers", ot.Routers, nt.Routers), diffGroup("tcp_services", ot.Services, nt.Services))
+	if len(ot.Routers)+len(nt.Routers)+len(ot.Services)+len(nt.Services)+len(ot.Middlewares)+len(nt.Middlewares)+
+		len(ot.ServersTransports)+len(nt.ServersTransports) > 0 {
+		out = append(out, diffGroup("tcp_routers", ot.Routers, nt.Routers), diffGroup("tcp_services", ot.Services, nt.Services),
+			diffGroup("tcp_middlewares", ot.Middlewares, nt.Middlewares))
+	}
+	if len(ot.ServersTransports)+len(nt.ServersTransports) > 0 {
+		out = append(out, diffGroup("tcp_serversTransports", ot.ServersTransports, nt.ServersTransports))
 	}
 	return out
 }

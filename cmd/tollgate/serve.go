@@ -66,8 +66,13 @@ func serve(ctx, now context.Context, f serveFlags, stderr io.Writer, log *slog.L
 		wc.File, wc.ReadFiles = f.config, true
 	}
 	sw.configure(initial.Config.Log)
-	log.Info("configuration loaded", "source", initial.Source, "store", backend.Redact(endpoint),
-		"routers", count(initial.Config.HTTP, func(h *config.HTTP) int { return len(h.Routers) }))
+	loaded := []any{"source", initial.Source, "store", backend.Redact(endpoint),
+		"routers", count(initial.Config.HTTP, func(h *config.HTTP) int { return len(h.Routers) })}
+	// TCP routers, which few configurations have, only when there are some.
+	if n := count(initial.Config.TCP, func(t *config.TCP) int { return len(t.Routers) }); n > 0 {
+		loaded = append(loaded, "tcp_routers", n)
+	}
+	log.Info("configuration loaded", loaded...)
 	cl, err := joinCluster(st, prefix, f.nodeID, log)
 	if err != nil {
 		return fail(exitUsage, err)

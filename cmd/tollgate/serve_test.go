@@ -449,3 +449,32 @@ func TestParts(t *testing.T) {
 		t.Fatalf("parts that stop when asked: %v", err)
 	}
 }
+
+// TestServeLoadedLine: the configuration loaded line counts the HTTP
+// routers, and the TCP routers when there are some.
+func TestServeLoadedLine(t *testing.T) {
+	tcp := "[tcp.routers.t1]\nrule = \"HostSNI(`*`)\"\nentryPoints = [\"web\"]\nservice = \"banner\"\n" +
+		"[tcp.routers.t2]\nrule = \"ClientIP(`10.0.0.0/8`)\"\nentryPoints = [\"web\"]\nservice = \"banner\"\n" +
+		// Written without spaces: startServe counts the entry points by
+		// "address =".
+		"[[tcp.services.banner.loadBalancer.servers]]\naddress=\"127.0.0.1:9\"\n"
+	for _, tt := range []struct {
+		name, extra, want string
+	}{
+		{"http", "", "routers=1\n"},
+		{"tcp", tcp, "routers=1 tcp_routers=2\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := startServe(t, "--config", replicaConfig(t, t.TempDir(), "[lifecycle]\ndrainDelay = \"0s\"\n"+tt.extra))
+			var line string
+			for l := range strings.Lines(s.log.String()) {
+				if strings.Contains(l, `msg="configuration loaded"`) {
+					line = l
+				}
+			}
+			if !strings.HasSuffix(line, tt.want) {
+				t.Errorf("configuration loaded line %q, want it to end with %q", line, tt.want)
+			}
+		})
+	}
+}

@@ -61,6 +61,10 @@ type Servers struct {
 	// closing is set once Shutdown has begun: the listeners' errors are
 	// expected.
 	closing atomic.Bool
+	// start orders Serve's start of its goroutines before Shutdown's wait
+	// for them; stopped, set by Shutdown, makes a later Serve start none.
+	start   sync.Mutex
+	stopped bool
 }
 
 // Listen binds every entry point's address, so that a port in use fails
@@ -339,6 +343,11 @@ func (s *Servers) Addr(entryPoint string) net.Addr {
 // Serve returns that error at once, without waiting for the others: they
 // serve on until Shutdown, and the caller decides.
 func (s *Servers) Serve() error {
+	s.start.Lock()
+	if s.stopped {
+		s.start.Unlock()
+		return nil
+	}
 	errs := make(chan error, 2*len(s.servers)+len(s.h3))
 	s.serveHTTP3(errs)
 	for name, srv := range s.servers {
@@ -364,6 +373,7 @@ func (s *Servers) Serve() error {
 			errs <- nil
 		})
 	}
+	s.start.Unlock()
 	for range cap(errs) {
 		if err := <-errs; err != nil {
 			return err
@@ -377,6 +387,9 @@ func (s *Servers) Serve() error {
 // returns once every entry point has stopped serving and every
 // connection it routed over TCP is closed.
 func (s *Servers) Shutdown(ctx context.Context) error {
+	s.start.Lock()
+	s.stopped = true
+	s.start.Unlock()
 	s.closing.Store(true)
 	for _, ln := range s.lns { // HTTP/3's sockets close in shutdownHTTP3
 		ln.Close()

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -252,6 +253,32 @@ func (s *service) rewrite(pr *httputil.ProxyRequest) {
 	if s.passHost {
 		pr.Out.Host = pr.In.Host
 	}
+	if out := pr.Out; out.ContentLength > 0 && out.Body != nil && out.Body != http.NoBody {
+		out.Body = &declaredBody{ReadCloser: out.Body, left: out.ContentLength}
+	}
+}
+
+// declaredBody ends a request body at its declared length without reading
+// further. The HTTP/1 transport reads once more past Content-Length to
+// check the body is not longer; by then the server may have answered and
+// the client's connection closed the incoming body (net/http does so when
+// the response headers are written), and that read's error would tear
+// down the connection to the server mid-answer.
+type declaredBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *declaredBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // proxyError answers a request the server did not answer: 502 when it

@@ -74,33 +74,34 @@ func Wanted(cfg *config.Config, onDemand []string) []Want {
 	for _, d := range a.Domains {
 		add("domains", append([]string{d.Main}, d.SANs...)...)
 	}
-	if h := cfg.HTTP; h != nil {
-		names := make([]string, 0, len(h.Routers))
-		for name := range h.Routers {
-			names = append(names, name)
+	// A router presenting tollgate's certificates asks for its
+	// tls.domains, else, with onHostRule, for the hosts its rule names.
+	router := func(source string, domains []config.Domain, hosts func() []string) {
+		if len(domains) > 0 {
+			for _, d := range domains {
+				add(source, append([]string{d.Main}, d.SANs...)...)
+			}
+			return
 		}
-		slices.Sort(names)
-		for _, name := range names {
+		if a.OnHostRule {
+			for _, host := range hosts() {
+				add(source, host)
+			}
+		}
+	}
+	if h := cfg.HTTP; h != nil {
+		for _, name := range slices.Sorted(maps.Keys(h.Routers)) {
 			r := h.Routers[name]
 			if r.TLS == nil || r.TLS.CertificateProvided {
 				continue
 			}
-			if len(r.TLS.Domains) > 0 {
-				for _, d := range r.TLS.Domains {
-					add("router "+name, append([]string{d.Main}, d.SANs...)...)
+			router("router "+name, r.TLS.Domains, func() []string {
+				e, err := rule.Parse(r.Rule)
+				if err != nil {
+					return nil // validation reports it
 				}
-				continue
-			}
-			if !a.OnHostRule {
-				continue
-			}
-			e, err := rule.Parse(r.Rule)
-			if err != nil {
-				continue // validation reports it
-			}
-			for _, host := range rule.Hosts(e) {
-				add("router "+name, host)
-			}
+				return rule.Hosts(e)
+			})
 		}
 	}
 	if t := cfg.TCP; t != nil {
@@ -111,22 +112,13 @@ func Wanted(cfg *config.Config, onDemand []string) []Want {
 			if r == nil || r.TLS == nil || r.TLS.Passthrough {
 				continue
 			}
-			if len(r.TLS.Domains) > 0 {
-				for _, d := range r.TLS.Domains {
-					add("tcp router "+name, append([]string{d.Main}, d.SANs...)...)
+			router("tcp router "+name, r.TLS.Domains, func() []string {
+				e, err := rule.ParseTCP(r.Rule)
+				if err != nil {
+					return nil // validation reports it
 				}
-				continue
-			}
-			if !a.OnHostRule {
-				continue
-			}
-			e, err := rule.ParseTCP(r.Rule)
-			if err != nil {
-				continue // validation reports it
-			}
-			for _, host := range rule.ServerNames(e) {
-				add("tcp router "+name, host)
-			}
+				return rule.ServerNames(e)
+			})
 		}
 	}
 	for _, n := range onDemand {

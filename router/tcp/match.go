@@ -28,27 +28,30 @@ type Hello struct {
 // matcher reports whether a connection matches a rule or part of one.
 type matcher func(h *Hello) bool
 
+// compileBoth compiles the two operands of && or ||.
+func compileBoth(left, right rule.Expr) (l, r matcher, err error) {
+	if l, err = compile(left); err != nil {
+		return nil, nil, err
+	}
+	if r, err = compile(right); err != nil {
+		return nil, nil, err
+	}
+	return l, r, nil
+}
+
 // compile turns a parsed TCP rule into a matcher. The rule's syntax and
 // matcher names were checked by rule.ParseTCP; the arguments are checked
 // here again, since a configuration may reach the router unvalidated.
 func compile(e rule.Expr) (matcher, error) {
 	switch e := e.(type) {
 	case *rule.And:
-		l, err := compile(e.Left)
-		if err != nil {
-			return nil, err
-		}
-		r, err := compile(e.Right)
+		l, r, err := compileBoth(e.Left, e.Right)
 		if err != nil {
 			return nil, err
 		}
 		return func(h *Hello) bool { return l(h) && r(h) }, nil
 	case *rule.Or:
-		l, err := compile(e.Left)
-		if err != nil {
-			return nil, err
-		}
-		r, err := compile(e.Right)
+		l, r, err := compileBoth(e.Left, e.Right)
 		if err != nil {
 			return nil, err
 		}

@@ -256,8 +256,8 @@ func (v *validator) tcpServersTransport(path []string, st *TCPServersTransport) 
 	v.nonNegative(at("idleTimeout"), st.IdleTimeout)
 	// dialKeepAlive and terminationDelay may be negative: no keep-alive,
 	// no limit.
-	if pp := st.ProxyProtocol; pp != nil && pp.Version != 0 && pp.Version != 1 && pp.Version != 2 {
-		v.add(at("proxyProtocol", "version"), "version %d: use 1 (text) or 2 (binary, the default)", pp.Version)
+	if pp := st.ProxyProtocol; pp != nil {
+		v.check(at("proxyProtocol", "version"), checkProxyProtocolVersion(pp.Version))
 	}
 	if t := st.TLS; t != nil {
 		v.clientTLS(at("tls"), t.ServerName, t.InsecureSkipVerify, t.RootCAs, t.Certificates)

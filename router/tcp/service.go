@@ -5,14 +5,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -67,20 +65,14 @@ func newTransport(st *config.TCPServersTransport, readFiles bool) (*transport, e
 			return t, nil
 		}
 		if len(c.RootCAs) > 0 {
-			pool := x509.NewCertPool()
-			for _, f := range c.RootCAs {
-				pem, err := os.ReadFile(f)
-				if err != nil {
-					return nil, fmt.Errorf("tls.rootCAs: %w", err)
-				}
-				if !pool.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf("tls.rootCAs: %s holds no PEM certificate", f)
-				}
+			pool, err := config.ReadCertPool(c.RootCAs)
+			if err != nil {
+				return nil, fmt.Errorf("tls.rootCAs: %w", err)
 			}
 			t.tls.RootCAs = pool
 		}
 		for _, cert := range c.Certificates {
-			pair, err := tls.LoadX509KeyPair(cert.CertFile, cert.KeyFile)
+			pair, err := config.ReadKeyPair(cert.CertFile, cert.KeyFile)
 			if err != nil {
 				return nil, fmt.Errorf("tls.certificates: %w", err)
 			}

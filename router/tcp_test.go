@@ -32,6 +32,16 @@ type tcpServer struct {
 
 func startTCPServer(t *testing.T, cert *tls.Certificate, handle func(net.Conn)) *tcpServer {
 	t.Helper()
+	var tc *tls.Config
+	if cert != nil {
+		tc = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	}
+	return startTCPServerTLS(t, tc, handle)
+}
+
+// startTCPServerTLS is startTCPServer speaking TLS with tc, when not nil.
+func startTCPServerTLS(t *testing.T, tc *tls.Config, handle func(net.Conn)) *tcpServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,8 +53,8 @@ func startTCPServer(t *testing.T, cert *tls.Certificate, handle func(net.Conn)) 
 			if err != nil {
 				return
 			}
-			if cert != nil {
-				c = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{*cert}})
+			if tc != nil {
+				c = tls.Server(c, tc)
 			}
 			s.mu.Lock()
 			s.open[c] = true
@@ -296,6 +306,72 @@ insecureSkipVerify = true
 		if got := ask(t, conn, bufio.NewReader(conn), "x"); got != tc.want+":x" {
 			t.Errorf("%s: %q", tc.sni, got)
 		}
+	}
+}
+
+// TestTCPServersTransportTLS: a servers transport's rootCAs, serverName
+// and client certificates are used towards a server that requires a
+// client certificate; without the certificate the server refuses.
+func TestTCPServersTransportTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, testcert.Spec{CommonName: "backend ca"})
+	caFile := ca.WriteCert(t, dir, "ca")
+	clientCert, clientKey := issue(t, ca, dir, "client", testcert.Client)
+	backend := startTCPServerTLS(t, &tls.Config{
+		Certificates: []tls.Certificate{ca.Issue(t, testcert.Spec{Names: []string{"backend.test"}}).TLS()},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    ca.Pool(),
+	}, echoAs("mtls"))
+	r := serveConfig(t, fmt.Sprintf(`
+[entryPoints.with]
+address = "127.0.0.1:0"
+[entryPoints.without]
+address = "127.0.0.1:0"
+[tcp.routers.with]
+rule = "HostSNI(`+"`*`"+`)"
+entryPoints = ["with"]
+service = "with"
+[tcp.routers.without]
+rule = "HostSNI(`+"`*`"+`)"
+entryPoints = ["without"]
+service = "without"
+[tcp.services.with.loadBalancer]
+serversTransport = "mtls"
+[[tcp.services.with.loadBalancer.servers]]
+address = %[1]q
+tls = true
+[tcp.services.without.loadBalancer]
+serversTransport = "nocert"
+[[tcp.services.without.loadBalancer.servers]]
+address = %[1]q
+tls = true
+[tcp.serversTransports.mtls.tls]
+serverName = "backend.test"
+rootCAs = [%[2]q]
+[[tcp.serversTransports.mtls.tls.certificates]]
+certFile = %[3]q
+keyFile = %[4]q
+[tcp.serversTransports.nocert.tls]
+serverName = "backend.test"
+rootCAs = [%[2]q]
+`, backend.addr, caFile, clientCert, clientKey))
+	conn, err := net.Dial("tcp", r.servers.Addr("with").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got := ask(t, conn, bufio.NewReader(conn), "x"); got != "mtls:x" {
+		t.Errorf("with the client certificate: %q", got)
+	}
+	conn2, err := net.Dial("tcp", r.servers.Addr("without").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	conn2.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn2, "x\n")
+	if line, err := bufio.NewReader(conn2).ReadString('\n'); err == nil {
+		t.Errorf("without a client certificate the server answered %q", line)
 	}
 }
 
